@@ -1,0 +1,61 @@
+import { isIP } from "node:net";
+import { NetpunchError } from "./errors.ts";
+import type { Endpoint } from "./types.ts";
+
+/** Strips the IPv4-mapped prefix a dual-stack socket reports, so addresses compare as users write them. */
+export function normalizeHost(host: string): string {
+  const lower = host.toLowerCase();
+  return lower.startsWith("::ffff:") && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
+}
+
+export function formatEndpoint(ep: Endpoint): string {
+  return isIP(ep.host) === 6 ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
+}
+
+export const sameEndpoint = (a: Endpoint, b: Endpoint): boolean =>
+  a.port === b.port && normalizeHost(a.host) === normalizeHost(b.host);
+
+export interface ParsedAddress {
+  /** Empty when the user wrote only ":port" (any local address). */
+  host: string;
+  port: number;
+}
+
+/**
+ * Parses "host:port", "[v6]:port" or ":port". `what` names the argument in the error,
+ * because "invalid address" alone does not tell a user which of three addresses was wrong.
+ */
+export function parseAddress(input: string, what: string, opts: { allowEmptyHost?: boolean; allowPortZero?: boolean } = {}): ParsedAddress {
+  const fail = (why: string, hint: string): never => {
+    throw new NetpunchError("E_ADDRESS", `${what} "${input}" is not a valid address: ${why}`, hint);
+  };
+  const example = opts.allowEmptyHost ? "e.g. :10000, 0.0.0.0:10000 or [::]:10000" : "e.g. 198.51.100.7:10001, example.net:10001 or [2001:db8::1]:10001";
+  let host: string;
+  let portText: string;
+  if (input.startsWith("[")) {
+    const close = input.indexOf("]");
+    if (close < 0 || input[close + 1] !== ":") fail("an IPv6 address needs the form [addr]:port", example);
+    host = input.slice(1, close);
+    portText = input.slice(close + 2);
+    if (isIP(host) !== 6) fail(`"${host}" is not an IPv6 address`, example);
+  } else {
+    const colon = input.lastIndexOf(":");
+    if (colon < 0) fail("the port is missing", example);
+    host = input.slice(0, colon);
+    portText = input.slice(colon + 1);
+    if (host.includes(":")) fail("write IPv6 addresses in brackets", example);
+  }
+  if (!/^\d{1,5}$/.test(portText)) fail(`port "${portText}" is not a number`, example);
+  const port = Number(portText);
+  if (port > 65535 || (port === 0 && !opts.allowPortZero)) fail(`port ${port} is out of range (1-65535)`, example);
+  if (host === "" && !opts.allowEmptyHost) fail("the host is missing", example);
+  if (host !== "" && isIP(host) === 0 && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(host)) {
+    fail(`"${host}" is neither an IP address nor a host name`, example);
+  }
+  return { host, port };
+}
+
+export const isLoopback = (host: string): boolean => {
+  const h = normalizeHost(host);
+  return h === "::1" || (isIP(h) === 4 && h.startsWith("127."));
+};

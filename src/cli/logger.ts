@@ -1,0 +1,54 @@
+import { type ConsolaInstance, createConsola } from "consola";
+import { formatEndpoint } from "../addr.ts";
+import type { NetpunchEvent } from "../types.ts";
+
+/** All logs go to stderr: stdout carries only the result line that scripts parse. */
+export function makeLogger(opts: { quiet?: boolean; verbose?: boolean }): ConsolaInstance {
+  const level = opts.quiet ? 1 : opts.verbose ? 4 : 3; // 1: warnings and errors only; 4: debug
+  return createConsola({
+    level,
+    stdout: process.stderr,
+    stderr: process.stderr,
+    formatOptions: { date: true, colors: process.stderr.isTTY ?? false, compact: true },
+  });
+}
+
+/** Turns library events into log lines. Authentication failures are warned about once per address. */
+export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
+  const warnedAuth = new Set<string>();
+  return (e) => {
+    switch (e.type) {
+      case "listening":
+        return log.debug(`listening on UDP ${formatEndpoint(e.local)}`);
+      case "registered":
+        return log.info(`registered with the server; it sees us as ${formatEndpoint(e.publicAddr)}`);
+      case "waiting":
+        return log.info(`waiting for the partner in session "${e.session}"`);
+      case "server-silent":
+        return log.warn(`no answer from the server yet after ${e.tries} tries; still trying`);
+      case "matched":
+        return log.info(`partner found; punching ${e.candidates.map((c) => `${formatEndpoint(c)} (${c.kind})`).join(", ")}`);
+      case "punch-ok":
+        return log.debug(`path to ${formatEndpoint(e.from)} (${e.kind}) works, rtt ${e.rttMs} ms`);
+      case "connected":
+        return log.success(`connected: ${e.result.laddr} <-> ${e.result.raddr} (${e.result.via}, rtt ${e.result.rttMs} ms)`);
+      case "server-registration":
+        return log.info(`session "${e.session}": peer ${e.role} registered from ${formatEndpoint(e.from)}`);
+      case "server-pair":
+        return log.info(`session "${e.session}": paired a=${formatEndpoint(e.a)} b=${formatEndpoint(e.b)}`);
+      case "server-paired":
+        return log.debug(`session "${e.session}": both peers acknowledged`);
+      case "server-expired":
+        return log.info(`session "${e.session}": peer ${e.role} went silent; registration expired`);
+      case "dropped": {
+        const from = formatEndpoint(e.from);
+        if (e.reason === "bad-auth" && !warnedAuth.has(from) && warnedAuth.size < 1000) {
+          warnedAuth.add(from);
+          return log.warn(`dropped a packet from ${from} that failed authentication (a different secret?)`);
+        }
+        if (e.reason === "stale") return log.debug(`dropped a packet from ${from}: timestamp outside the window (clocks out of sync?)`);
+        return log.debug(`dropped a packet from ${from}: ${e.reason}`);
+      }
+    }
+  };
+}

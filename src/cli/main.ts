@@ -1,0 +1,90 @@
+#!/usr/bin/env bun
+import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
+import pkg from "../../package.json" with { type: "json" };
+import { NetpunchError } from "../errors.ts";
+import { connectCommand } from "./connect.ts";
+import { installSignalHandlers, shutdown, shutdownSignal } from "./runtime.ts";
+import { seedA, seedB, seedC } from "./seed.ts";
+import { serveCommand } from "./serve.ts";
+
+const subCommands: Record<string, CommandDef<any>> = {
+  serve: serveCommand,
+  connect: connectCommand,
+  a: seedA,
+  b: seedB,
+  c: seedC,
+};
+
+const main = defineCommand({
+  meta: {
+    name: "netpunch",
+    version: pkg.version,
+    description: "UDP NAT hole punching: meet a partner through a rendezvous server, punch a direct path, run a hook",
+  },
+  subCommands,
+});
+
+const EXAMPLES = `
+Examples:
+  netpunch serve --listen 0.0.0.0:10001 --secret-file secret.txt
+  netpunch connect --role a --server 198.51.100.7:10001 --local :10000 --secret-file secret.txt
+  netpunch connect --role b --server 198.51.100.7:10001 --local :10000 --secret-file secret.txt --json
+
+Seed-compatible forms (the original netpunch):
+  netpunch c SECRET :10001
+  netpunch a SECRET :10000 server:10001
+
+Exit codes: 0 connected, 1 could not connect, 2 bad usage or input, 130 interrupted.
+`;
+
+/** Runs the CLI and returns the exit code; errors become one line plus a hint on stderr. */
+export async function cli(rawArgs: string[]): Promise<number> {
+  const [name, ...rest] = rawArgs;
+  const sub = name !== undefined ? subCommands[name] : undefined;
+  if (rawArgs.includes("--version") && !sub) {
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+  if (!sub || rawArgs.includes("--help") || rawArgs.includes("-h")) {
+    const usage = sub ? await renderUsage(sub, main) : `${await renderUsage(main)}\n${EXAMPLES}`;
+    if (!sub && name !== undefined && !name.startsWith("-")) {
+      process.stderr.write(`${stripAnsi(usage)}\n[E_USAGE] unknown command "${name}"\nhint: use one of: ${Object.keys(subCommands).join(", ")}\n`);
+      return 2;
+    }
+    // Help is read in pipes and logs too, where colour codes are noise.
+    process.stdout.write(`${process.stdout.isTTY ? usage : stripAnsi(usage)}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  try {
+    await runCommand(sub, { rawArgs: rest });
+    return 0;
+  } catch (e) {
+    return report(e);
+  }
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escapes is the point
+const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
+
+function report(e: unknown): number {
+  if (e instanceof NetpunchError && e.code === "E_ABORTED") return shutdownSignal === "SIGTERM" ? 143 : 130;
+  if (e instanceof NetpunchError) {
+    process.stderr.write(`[${e.code}] ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ""}`);
+    return e.exitCode;
+  }
+  // citty's own argument errors (a missing positional or required option) are usage errors.
+  const code = (e as { code?: string }).code;
+  if (typeof code === "string" && code.startsWith("E") && (e as { name?: string }).name === "CLIError") {
+    process.stderr.write(`[E_USAGE] ${(e as Error).message}\nhint: see netpunch ${process.argv[2] ?? ""} --help\n`);
+    return 2;
+  }
+  process.stderr.write(`[E_INTERNAL] ${(e as Error)?.stack ?? String(e)}\nhint: this is a bug; please report it with the command line you ran\n`);
+  return 1;
+}
+
+if (import.meta.main) {
+  installSignalHandlers();
+  const code = await cli(process.argv.slice(2));
+  // Stop a server cleanly on signals (exit 0); a peer that was interrupted reports 130/143.
+  process.exit(shutdown.aborted && code === 0 ? 0 : code);
+}

@@ -1,0 +1,25 @@
+/** Wire constants of protocol version 1. The layout is documented in README.md ("Wire format"). */
+export const MAGIC = [0x4e, 0x50] as const; // "NP"
+export const VERSION = 1;
+export const HEADER_LEN = 24; // magic 2, version 1, type 1, timestamp 8, nonce 12
+export const NONCE_LEN = 12;
+export const TAG_LEN = 16; // HMAC-SHA256 truncated to 128 bits, as in RFC 4868's HMAC-SHA-256-128
+export const MAX_PACKET = 1200; // stays under every path MTU that matters (QUIC's minimum is 1200)
+/**
+ * A REGISTER is padded to this size so that every server reply to it (REGISTERED, and MATCH pushes paid
+ * for by the credit it leaves) is smaller than what the peer sent: the server never amplifies.
+ */
+export const REGISTER_PADDED_LEN = 512;
+export const MAX_CANDIDATES = 8;
+export const MAX_SESSION_LEN = 64;
+
+export const MessageType = {
+  register: 1,
+  registered: 2,
+  match: 3,
+  matchAck: 4,
+  ping: 5,
+  pong: 6,
+  close: 7,
+} as const;
+export type MessageTypeName = keyof typeof MessageType;

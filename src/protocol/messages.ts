@@ -1,0 +1,66 @@
+import * as v from "valibot";
+import { MAX_CANDIDATES, MAX_SESSION_LEN } from "./constants.ts";
+
+/** Valibot schemas for every decoded message: what came off the wire is checked before anyone uses it. */
+const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
+const Host = v.pipe(v.string(), v.ip());
+export const EndpointSchema = v.object({ host: Host, port: Port });
+const CandidateSchema = v.object({ host: Host, port: Port, kind: v.picklist(["lan", "public"]) });
+const Hex = (bytes: number) => v.pipe(v.string(), v.regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`)));
+export const SessionName = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.maxLength(MAX_SESSION_LEN),
+  v.regex(/^[A-Za-z0-9._@:+-]+$/, "letters, digits and . _ @ : + - only"),
+);
+export const PeerId = Hex(8);
+export const PairId = Hex(16);
+const U32 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffffffff));
+
+export const RegisterSchema = v.object({
+  type: v.literal("register"),
+  session: SessionName,
+  role: v.picklist(["a", "b"]),
+  peerId: PeerId,
+  candidates: v.pipe(v.array(EndpointSchema), v.maxLength(MAX_CANDIDATES)),
+});
+export const RegisteredSchema = v.object({
+  type: v.literal("registered"),
+  echo: Hex(12),
+  observed: EndpointSchema,
+});
+export const MatchSchema = v.object({
+  type: v.literal("match"),
+  pairId: PairId,
+  partnerId: PeerId,
+  observed: EndpointSchema,
+  candidates: v.pipe(v.array(CandidateSchema), v.minLength(1), v.maxLength(MAX_CANDIDATES + 1)),
+});
+export const MatchAckSchema = v.object({
+  type: v.literal("matchAck"),
+  session: SessionName,
+  pairId: PairId,
+  peerId: PeerId,
+});
+export const PingSchema = v.object({ type: v.literal("ping"), pairId: PairId, peerId: PeerId, seq: U32 });
+export const PongSchema = v.object({ type: v.literal("pong"), pairId: PairId, peerId: PeerId, seq: U32 });
+export const CloseSchema = v.object({ type: v.literal("close"), pairId: PairId, peerId: PeerId, rttMs: U32 });
+
+export const MessageSchema = v.variant("type", [
+  RegisterSchema,
+  RegisteredSchema,
+  MatchSchema,
+  MatchAckSchema,
+  PingSchema,
+  PongSchema,
+  CloseSchema,
+]);
+
+export type Message = v.InferOutput<typeof MessageSchema>;
+export type Register = v.InferOutput<typeof RegisterSchema>;
+export type Registered = v.InferOutput<typeof RegisteredSchema>;
+export type Match = v.InferOutput<typeof MatchSchema>;
+export type MatchAck = v.InferOutput<typeof MatchAckSchema>;
+export type Ping = v.InferOutput<typeof PingSchema>;
+export type Pong = v.InferOutput<typeof PongSchema>;
+export type Close = v.InferOutput<typeof CloseSchema>;

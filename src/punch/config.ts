@@ -1,0 +1,39 @@
+/** Timings of a peer, each with the reason for its default. */
+export interface PeerTimings {
+  /** @default 250: first REGISTER retry; doubles up to registerRetryMaxMs. */
+  registerRetryMs: number;
+  /** @default 2_000 */
+  registerRetryMaxMs: number;
+  /** @default 10_000: no authenticated answer from the server by then means wrong secret, address or port. */
+  serverSilentMs: number;
+  /** @default 15_000: Linux conntrack forgets an unreplied UDP mapping after 30 s; stay well inside it. */
+  keepaliveMs: number;
+  /** @default Infinity: wait for the partner forever, like the original; --timeout sets it. */
+  waitMs: number;
+  /** @default 10_000: punching that has not succeeded by then will not (NATs have decided). */
+  punchMs: number;
+  /** @default 40: first PING round interval; short so a PING dropped by the other NAT costs little. */
+  pingIntervalMs: number;
+  /** @default 500: the interval grows by 1.5x up to this, bounding the packet rate. */
+  pingIntervalMaxMs: number;
+  /** @default 150: after a public path answers, how long a LAN path may still win (it is preferred). */
+  lanGraceMs: number;
+  /** @default 5: CLOSE packets in the final burst (TIME-WAIT): 20% loss loses all five 0.03% of the time. */
+  closeCount: number;
+  /** @default 2_000: the most the burst may be stretched by a partner that keeps pinging. */
+  closeLingerMaxMs: number;
+}
+
+export const DEFAULT_PEER_TIMINGS: PeerTimings = {
+  registerRetryMs: 250,
+  registerRetryMaxMs: 2_000,
+  serverSilentMs: 10_000,
+  keepaliveMs: 15_000,
+  waitMs: Number.POSITIVE_INFINITY,
+  punchMs: 10_000,
+  pingIntervalMs: 40,
+  pingIntervalMaxMs: 500,
+  lanGraceMs: 150,
+  closeCount: 5,
+  closeLingerMaxMs: 2_000,
+};

@@ -1,0 +1,133 @@
+import { randomBytes } from "node:crypto";
+import { isIP } from "node:net";
+import { formatEndpoint, parseAddress } from "../addr.ts";
+import { SecureChannel } from "../channel.ts";
+import { lanCandidates } from "../candidates.ts";
+import { NetpunchError } from "../errors.ts";
+import { deriveKey } from "../protocol/auth.ts";
+import { SessionName } from "../protocol/messages.ts";
+import { resolveServer } from "../resolve.ts";
+import type { TransportFactory } from "../transport/types.ts";
+import { openUdp } from "../transport/udp.ts";
+import type { Endpoint, EventHandler, PunchResult, Role } from "../types.ts";
+import * as v from "valibot";
+import type { PeerTimings } from "./config.ts";
+import { type PeerAction, PeerMachine } from "./machine.ts";
+
+export interface ConnectOptions {
+  /** The rendezvous server, "host:port" or an endpoint. */
+  server: string | Endpoint;
+  /** Local UDP address to punch from, e.g. ":10000"; the hook later binds the same port. @default ":0" (any free port) */
+  local?: string | Endpoint;
+  secret: string;
+  role: Role;
+  /** Pairs meet by session name, so one server serves any number of pairs. @default "default" */
+  session?: string;
+  /** How long to wait for the partner, in ms. @default Infinity */
+  timeoutMs?: number;
+  /** Offer this host's interface addresses as candidates. @default true */
+  lan?: boolean;
+  timings?: Partial<PeerTimings>;
+  signal?: AbortSignal;
+  onEvent?: EventHandler;
+  /** For tests: a transport other than real UDP. */
+  transport?: TransportFactory;
+}
+
+function toEndpoint(x: string | Endpoint, what: string, allowEmptyHost: boolean): { host: string; port: number } {
+  return typeof x === "string" ? parseAddress(x, what, { allowEmptyHost, allowPortZero: allowEmptyHost }) : x;
+}
+
+/**
+ * Meets the partner through the server and punches a direct UDP path. Resolves once the path is proven both
+ * ways and the socket is closed again (so a tunnel can bind the same port at once).
+ * @example
+ * const result = await connect({ server: "198.51.100.7:10001", local: ":10000", secret, role: "a" });
+ * console.log(result.rhost, result.rport);
+ */
+export async function connect(opts: ConnectOptions): Promise<PunchResult> {
+  const session = opts.session ?? "default";
+  const checked = v.safeParse(SessionName, session);
+  if (!checked.success) {
+    throw new NetpunchError("E_USAGE", `session name "${session}" is invalid: ${checked.issues[0].message}`, "use 1-64 letters, digits and . _ @ : + -");
+  }
+  const server = await resolveServer(toEndpoint(opts.server, "server address", false));
+  const family = isIP(server.host) === 6 ? 6 : 4;
+  const local = toEndpoint(opts.local ?? ":0", "local address", true);
+  const bindHost = local.host || (family === 6 ? "::" : "0.0.0.0");
+  if (opts.signal?.aborted) throw aborted();
+
+  const emit = opts.onEvent ?? (() => {});
+  return new Promise<PunchResult>((resolve, reject) => {
+    let machine: PeerMachine;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let finished = false;
+    const channel = new SecureChannel(deriveKey(opts.secret), {
+      onFrame: (from, frame) => apply(machine.step({ type: "frame", now: Date.now(), from, frame })),
+      onDrop: (from, reason) => emit({ type: "dropped", from, reason }),
+    });
+    const end = (err: Error | undefined, result?: PunchResult) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      channel.transport?.close();
+      if (err) reject(err);
+      else if (result) resolve(result);
+    };
+    const onAbort = () => end(aborted());
+    const apply = ({ actions, wakeAt }: { actions: PeerAction[]; wakeAt: number | undefined }) => {
+      for (const a of actions) {
+        if (a.kind === "send") channel.send(a.to, a.msg);
+        else if (a.kind === "event") emit(a.event);
+        else if (a.kind === "fail") return end(a.error);
+        else {
+          const t = channel.transport?.local ?? { host: bindHost, port: local.port };
+          const result: PunchResult = {
+            role: opts.role,
+            session,
+            laddr: formatEndpoint({ host: bindHost, port: t.port }),
+            lhost: bindHost,
+            lport: t.port,
+            raddr: formatEndpoint(a.outcome.remote),
+            rhost: a.outcome.remote.host,
+            rport: a.outcome.remote.port,
+            via: a.outcome.kind === "lan" ? "lan" : "direct",
+            candidate: a.outcome.kind,
+            rttMs: a.outcome.rttMs,
+            publicAddr: a.outcome.publicAddr ? formatEndpoint(a.outcome.publicAddr) : "",
+          };
+          end(undefined, result);
+          emit({ type: "connected", result });
+          return;
+        }
+      }
+      if (finished) return;
+      clearTimeout(timer);
+      if (wakeAt !== undefined) timer = setTimeout(() => apply(machine.step({ type: "tick", now: Date.now() })), Math.max(0, wakeAt - Date.now()));
+    };
+
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    (opts.transport ?? openUdp)({ host: bindHost, port: local.port }, (data, from) => {
+      if (!finished) channel.receive(data, from);
+    }).then(
+      (transport) => {
+        if (finished) return transport.close();
+        channel.transport = transport;
+        emit({ type: "listening", local: transport.local });
+        machine = new PeerMachine({
+          session,
+          role: opts.role,
+          peerId: randomBytes(8).toString("hex"),
+          server,
+          lanCandidates: opts.lan === false ? [] : lanCandidates({ port: transport.local.port, bindHost, server, family }),
+          timings: { ...opts.timings, ...(opts.timeoutMs !== undefined ? { waitMs: opts.timeoutMs } : {}) },
+        });
+        apply(machine.step({ type: "start", now: Date.now() }));
+      },
+      (err: unknown) => end(err instanceof Error ? err : new Error(String(err))),
+    );
+  });
+}
+
+const aborted = () => new NetpunchError("E_ABORTED", "cancelled", "the AbortSignal passed to connect() fired");

@@ -1,0 +1,38 @@
+import { formatEndpoint } from "../addr.ts";
+import type { Endpoint } from "../types.ts";
+
+/**
+ * Anti-amplification ledger: an address earns credit only with authenticated, fresh packets and every byte
+ * the server sends it spends that credit. So the server never sends an address more bytes than it received
+ * from it, even when the source address was spoofed (spoofed packets fail authentication and earn nothing).
+ */
+export class CreditLedger {
+  private readonly credit = new Map<string, { bytes: number; touched: number }>();
+
+  /** @param cap bytes an address can save up; bounds how long a burst of pushes can be. */
+  constructor(private readonly cap = 8192) {}
+
+  earn(addr: Endpoint, bytes: number, now: number): void {
+    const key = formatEndpoint(addr);
+    const cur = this.credit.get(key)?.bytes ?? 0;
+    this.credit.set(key, { bytes: Math.min(this.cap, cur + bytes), touched: now });
+  }
+
+  /** Spends `bytes` if the address has them; false means the send must not happen. */
+  spend(addr: Endpoint, bytes: number): boolean {
+    const key = formatEndpoint(addr);
+    const entry = this.credit.get(key);
+    if (!entry || entry.bytes < bytes) return false;
+    entry.bytes -= bytes;
+    return true;
+  }
+
+  balance(addr: Endpoint): number {
+    return this.credit.get(formatEndpoint(addr))?.bytes ?? 0;
+  }
+
+  /** Forgets addresses silent for `idleMs`, so memory follows live peers only. */
+  sweep(now: number, idleMs: number): void {
+    for (const [key, e] of this.credit) if (now - e.touched > idleMs) this.credit.delete(key);
+  }
+}

@@ -1,0 +1,116 @@
+import { randomBytes } from "node:crypto";
+import { SecureChannel } from "../channel.ts";
+import { deriveKey } from "../protocol/auth.ts";
+import { openUdp } from "../transport/udp.ts";
+import type { TransportFactory } from "../transport/types.ts";
+import type { DropReason, Endpoint, EventHandler } from "../types.ts";
+import { DEFAULT_TIMINGS, RendezvousCore, type RendezvousTimings, type ServerAction } from "./core.ts";
+import { CreditLedger } from "./credit.ts";
+import { MemoryStore, type RendezvousStore } from "./store.ts";
+
+export interface ServeOptions {
+  /** Where to listen, e.g. { host: "0.0.0.0", port: 10001 } or { host: "::", port: 10001 }. */
+  listen: Endpoint;
+  secret: string;
+  signal?: AbortSignal;
+  onEvent?: EventHandler;
+  store?: RendezvousStore;
+  timings?: Partial<RendezvousTimings>;
+  /** For tests: a transport other than real UDP. */
+  transport?: TransportFactory;
+}
+
+export interface ServerStats {
+  packetsIn: number;
+  packetsOut: number;
+  pairsMade: number;
+  sessions: number;
+  dropped: Partial<Record<DropReason, number>>;
+}
+
+export interface RendezvousServer {
+  readonly local: Endpoint;
+  stats(): ServerStats;
+  /** Stops listening and clears every timer; idempotent. */
+  close(): void;
+  /** Settles when the server has closed (after close() or the signal aborts). */
+  readonly closed: Promise<void>;
+}
+
+const TICK_MS = 100; // MATCH retransmits start at 200 ms; a 100 ms tick keeps them on time
+
+/**
+ * Runs a rendezvous server until `signal` aborts or `close()` is called.
+ * @example
+ * const ac = new AbortController();
+ * const server = await serve({ listen: { host: "0.0.0.0", port: 10001 }, secret, signal: ac.signal });
+ */
+export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
+  const emit = opts.onEvent ?? (() => {});
+  const stats: ServerStats = { packetsIn: 0, packetsOut: 0, pairsMade: 0, sessions: 0, dropped: {} };
+  const store = opts.store ?? new MemoryStore();
+  const core = new RendezvousCore(store, (n) => randomBytes(n).toString("hex"), { ...DEFAULT_TIMINGS, ...opts.timings });
+  const ledger = new CreditLedger();
+  const countDrop = (from: Endpoint, reason: DropReason) => {
+    stats.dropped[reason] = (stats.dropped[reason] ?? 0) + 1;
+    emit({ type: "dropped", from, reason });
+  };
+
+  const run = (actions: ServerAction[]) => {
+    for (const a of actions) {
+      if (a.kind === "event") {
+        if (a.event.type === "server-pair") stats.pairsMade++;
+        if (a.event.type === "dropped") countDrop(a.event.from, a.event.reason);
+        else emit(a.event);
+        continue;
+      }
+      const sent = channel.send(a.to, a.msg, (bytes) => ledger.spend(a.to, bytes));
+      if (sent) stats.packetsOut++;
+      else countDrop(a.to, "no-credit");
+    }
+  };
+
+  const channel = new SecureChannel(deriveKey(opts.secret), {
+    onFrame(from, frame) {
+      // Credit only for authenticated, fresh packets: a spoofed source earns nothing.
+      ledger.earn(from, frame.size, Date.now());
+      run(core.onFrame(from, frame, Date.now()));
+    },
+    onDrop: countDrop,
+  });
+  const transport = await (opts.transport ?? openUdp)(opts.listen, (data, from) => {
+    stats.packetsIn++;
+    channel.receive(data, from);
+  });
+  channel.transport = transport;
+
+  let lastSweep = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    run(core.tick(now));
+    if (now - lastSweep > 10_000) {
+      ledger.sweep(now, 120_000);
+      lastSweep = now;
+    }
+  }, TICK_MS);
+
+  let resolveClosed: () => void = () => {};
+  const closed = new Promise<void>((r) => {
+    resolveClosed = r;
+  });
+  const close = () => {
+    clearInterval(timer);
+    transport.close();
+    opts.signal?.removeEventListener("abort", close);
+    resolveClosed();
+  };
+  if (opts.signal?.aborted) close();
+  else opts.signal?.addEventListener("abort", close, { once: true });
+
+  return {
+    local: transport.local,
+    stats: () => ({ ...stats, sessions: store.size, dropped: { ...stats.dropped } }),
+    close,
+    closed,
+  };
+}

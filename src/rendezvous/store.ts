@@ -1,0 +1,69 @@
+import type { Endpoint, Role } from "../types.ts";
+
+/** One peer waiting in a session. */
+export interface Registration {
+  peerId: string;
+  addr: Endpoint;
+  candidates: Endpoint[];
+  lastSeen: number;
+}
+
+/** A session's state: up to one registration per role and, once both are there, the pair being announced. */
+export interface SessionRecord {
+  slots: Partial<Record<Role, Registration>>;
+  pair?: {
+    pairId: string;
+    acked: Record<Role, boolean>;
+    createdAt: number;
+    nextRetryAt: number;
+    retryDelayMs: number;
+  };
+}
+
+/**
+ * Where the rendezvous keeps its state. In memory by default; the protocol code only goes through this
+ * interface so that a shared store (several servers behind one address) can be added without touching it.
+ */
+export interface RendezvousStore {
+  get(session: string): SessionRecord | undefined;
+  set(session: string, record: SessionRecord): void;
+  delete(session: string): void;
+  sessions(): Iterable<[string, SessionRecord]>;
+  /** Peers that finished recently: a late duplicate REGISTER from them must not start a new session. */
+  markDone(peerId: string, until: number): void;
+  isDone(peerId: string, now: number): boolean;
+  /** Drops finished-peer marks older than `now`. */
+  sweep(now: number): void;
+  readonly size: number;
+}
+
+export class MemoryStore implements RendezvousStore {
+  private readonly map = new Map<string, SessionRecord>();
+  private readonly done = new Map<string, number>();
+
+  get(session: string) {
+    return this.map.get(session);
+  }
+  set(session: string, record: SessionRecord) {
+    this.map.set(session, record);
+  }
+  delete(session: string) {
+    this.map.delete(session);
+  }
+  sessions() {
+    return this.map.entries();
+  }
+  markDone(peerId: string, until: number) {
+    this.done.set(peerId, until);
+  }
+  isDone(peerId: string, now: number) {
+    const until = this.done.get(peerId);
+    return until !== undefined && until > now;
+  }
+  sweep(now: number) {
+    for (const [id, until] of this.done) if (until <= now) this.done.delete(id);
+  }
+  get size() {
+    return this.map.size;
+  }
+}

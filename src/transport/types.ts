@@ -1,0 +1,14 @@
+import type { Endpoint } from "../types.ts";
+
+/** A bound datagram socket, as small as the core needs; udp.ts is the real one, memory.ts the test one. */
+export interface Transport {
+  readonly local: Endpoint;
+  /** Best effort, like UDP itself: false (or a dropped packet) is not an error the caller can act on. */
+  send(data: Uint8Array, to: Endpoint): boolean;
+  /** Releases the port at once, so a hook can bind it. */
+  close(): void;
+}
+
+export type DatagramHandler = (data: Uint8Array, from: Endpoint) => void;
+
+export type TransportFactory = (bind: Endpoint, onDatagram: DatagramHandler) => Promise<Transport>;

@@ -1,0 +1,55 @@
+import { normalizeHost } from "../addr.ts";
+import { NetpunchError } from "../errors.ts";
+import type { Endpoint } from "../types.ts";
+import type { DatagramHandler, Transport } from "./types.ts";
+
+/** The only place that touches Bun.udpSocket. */
+export async function openUdp(bind: Endpoint, onDatagram: DatagramHandler): Promise<Transport> {
+  let socket: Bun.udp.Socket<"buffer">;
+  try {
+    socket = await Bun.udpSocket({
+      hostname: bind.host,
+      port: bind.port,
+      socket: {
+        data(_s, data, port, address) {
+          onDatagram(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), { host: normalizeHost(address), port });
+        },
+      },
+    });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const where = bind.host.includes(":") ? `[${bind.host}]:${bind.port}` : `${bind.host}:${bind.port}`;
+    if (code === "EADDRINUSE") {
+      throw new NetpunchError(
+        "E_PORT_IN_USE",
+        `UDP port ${bind.port} is already in use (${where})`,
+        `stop what holds it (ss -ulpn 'sport = :${bind.port}') or choose another local port`,
+        { cause: e },
+      );
+    }
+    if (code === "EACCES") {
+      throw new NetpunchError("E_BIND", `not allowed to bind UDP ${where}`, "ports below 1024 need root or CAP_NET_BIND_SERVICE", { cause: e });
+    }
+    throw new NetpunchError("E_BIND", `cannot bind UDP ${where}: ${(e as Error).message}`, "check that the local address belongs to this host", { cause: e });
+  }
+  let open = true;
+  const v4only = !bind.host.includes(":");
+  return {
+    local: { host: bind.host, port: socket.port },
+    send(data, to) {
+      if (!open) return false;
+      // A v4 socket cannot reach a v6 candidate; skipping it is normal, not an error.
+      if (v4only && to.host.includes(":")) return false;
+      try {
+        return socket.send(data, to.port, to.host);
+      } catch {
+        return false;
+      }
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      socket.close();
+    },
+  };
+}

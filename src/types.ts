@@ -1,0 +1,66 @@
+/** A UDP address: an IP literal and a port. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/**
+ * Where a candidate address came from. `lan`: an address of the peer's own interfaces; `public`: what the
+ * rendezvous server saw as the peer's source; `reflexive`: a source a PING actually arrived from (a
+ * symmetric NAT picks a new port per destination, so it differs from `public`).
+ */
+export type CandidateKind = "lan" | "public" | "reflexive";
+
+export interface Candidate extends Endpoint {
+  kind: CandidateKind;
+}
+
+export type Role = "a" | "b";
+
+/** What a successful punch hands to hooks. */
+export interface PunchResult {
+  role: Role;
+  session: string;
+  /** Local bind address as "host:port" (host is the wildcard when bound to any). */
+  laddr: string;
+  lhost: string;
+  lport: number;
+  raddr: string;
+  rhost: string;
+  rport: number;
+  /** `lan` when the winning candidate was a LAN address, `direct` when it crossed the NATs. */
+  via: "lan" | "direct";
+  /** Which of the partner's candidates answered. */
+  candidate: CandidateKind;
+  /** Round-trip time between the peers on the winning path, in milliseconds. */
+  rttMs: number;
+  /** This peer's address as the rendezvous server saw it. */
+  publicAddr: string;
+}
+
+/** Progress reports; the library never logs on its own, callers decide what to show. */
+export type NetpunchEvent =
+  | { type: "listening"; local: Endpoint }
+  | { type: "registered"; publicAddr: Endpoint }
+  | { type: "waiting"; session: string }
+  | { type: "server-silent"; tries: number }
+  | { type: "matched"; candidates: Candidate[] }
+  | { type: "punch-ok"; from: Endpoint; kind: CandidateKind; rttMs: number }
+  | { type: "connected"; result: PunchResult }
+  | { type: "server-registration"; session: string; role: Role; from: Endpoint }
+  | { type: "server-pair"; session: string; a: Endpoint; b: Endpoint }
+  | { type: "server-paired"; session: string }
+  | { type: "server-expired"; session: string; role: Role }
+  | { type: "dropped"; from: Endpoint; reason: DropReason };
+
+export type DropReason =
+  | "malformed"
+  | "bad-version"
+  | "bad-auth"
+  | "replay"
+  | "stale"
+  | "unexpected"
+  | "foreign-pair"
+  | "no-credit";
+
+export type EventHandler = (event: NetpunchEvent) => void;
