@@ -15,6 +15,7 @@ export interface PeerRun {
   session: string;
   timeoutMs: number | undefined;
   punchMs: number | undefined;
+  serverSilentMs: number | undefined;
   lan: boolean;
   hook: string;
   /** Every parsed option; each hook picks its own. */
@@ -49,7 +50,10 @@ export async function runPeer(p: PeerRun): Promise<void> {
     session: p.session,
     timeoutMs: p.timeoutMs,
     lan: p.lan,
-    timings: p.punchMs !== undefined ? { punchMs: p.punchMs } : undefined,
+    timings: {
+      ...(p.punchMs !== undefined ? { punchMs: p.punchMs } : {}),
+      ...(p.serverSilentMs !== undefined ? { serverSilentMs: p.serverSilentMs } : {}),
+    },
     signal: p.signal,
     onEvent: eventLogger(p.logger),
   });

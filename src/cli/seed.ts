@@ -34,6 +34,7 @@ const seedPeer = (role: Role) =>
         session: "default",
         timeoutMs: undefined,
         punchMs: undefined,
+        serverSilentMs: undefined,
         lan: true,
         hook: String(args.hook),
         args,

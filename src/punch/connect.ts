@@ -62,8 +62,13 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     let machine: PeerMachine;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let finished = false;
+    let refused = 0; // ICMP port unreachable while registering: nothing listens on the server's port
+    let heardAnything = false;
     const channel = new SecureChannel(deriveKey(opts.secret), {
-      onFrame: (from, frame) => apply(machine.step({ type: "frame", now: Date.now(), from, frame })),
+      onFrame: (from, frame) => {
+        heardAnything = true;
+        apply(machine.step({ type: "frame", now: Date.now(), from, frame }));
+      },
       onDrop: (from, reason) => emit({ type: "dropped", from, reason }),
     });
     const end = (err: Error | undefined, result?: PunchResult) => {
@@ -72,7 +77,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
       clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
       channel.transport?.close();
-      if (err) reject(err);
+      if (err) reject(refused > 0 && !heardAnything ? explainRefused(err, server) : err);
       else if (result) resolve(result);
     };
     const onAbort = () => end(aborted());
@@ -110,6 +115,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     (opts.transport ?? openUdp)({ host: bindHost, port: local.port }, (data, from) => {
       if (!finished) channel.receive(data, from);
+    }, (code) => {
+      if (code === "ECONNREFUSED") refused++;
     }).then(
       (transport) => {
         if (finished) return transport.close();
@@ -128,6 +135,16 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
       (err: unknown) => end(err instanceof Error ? err : new Error(String(err))),
     );
   });
+}
+
+/** A closed port answers with ICMP; that is a clearer story than "no answer", so tell it. */
+function explainRefused(err: Error, server: Endpoint): Error {
+  if (!(err instanceof NetpunchError) || err.code !== "E_SERVER_SILENT") return err;
+  return new NetpunchError(
+    "E_SERVER_SILENT",
+    `the server host ${server.host} answered that nothing listens on UDP port ${server.port} (ICMP port unreachable)`,
+    `start netpunch serve there on port ${server.port}, or fix the port in the server address`,
+  );
 }
 
 const aborted = () => new NetpunchError("E_ABORTED", "cancelled", "the AbortSignal passed to connect() fired");

@@ -11,4 +11,7 @@ export interface Transport {
 
 export type DatagramHandler = (data: Uint8Array, from: Endpoint) => void;
 
-export type TransportFactory = (bind: Endpoint, onDatagram: DatagramHandler) => Promise<Transport>;
+/** Asynchronous socket errors, e.g. ECONNREFUSED when an ICMP port unreachable came back. */
+export type ErrorHandler = (code: string) => void;
+
+export type TransportFactory = (bind: Endpoint, onDatagram: DatagramHandler, onError?: ErrorHandler) => Promise<Transport>;

@@ -1,10 +1,10 @@
 import { normalizeHost } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
 import type { Endpoint } from "../types.ts";
-import type { DatagramHandler, Transport } from "./types.ts";
+import type { DatagramHandler, ErrorHandler, Transport } from "./types.ts";
 
 /** The only place that touches Bun.udpSocket. */
-export async function openUdp(bind: Endpoint, onDatagram: DatagramHandler): Promise<Transport> {
+export async function openUdp(bind: Endpoint, onDatagram: DatagramHandler, onError?: ErrorHandler): Promise<Transport> {
   let socket: Bun.udp.Socket<"buffer">;
   try {
     socket = await Bun.udpSocket({
@@ -13,6 +13,12 @@ export async function openUdp(bind: Endpoint, onDatagram: DatagramHandler): Prom
       socket: {
         data(_s, data, port, address) {
           onDatagram(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), { host: normalizeHost(address), port });
+        },
+        // Without a handler Bun prints ICMP errors (port unreachable) to stderr; they are expected in punching.
+        // Bun 1.4 passes only the error, its types say (socket, error): take whichever argument is the Error.
+        error(...args: unknown[]) {
+          const err = args.find((a) => a instanceof Error) as { code?: string } | undefined;
+          onError?.(err?.code ?? "EUNKNOWN");
         },
       },
     });
