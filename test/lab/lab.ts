@@ -35,6 +35,8 @@ export interface LinkOptions {
 export interface MasqueradeOptions {
   /** `--random-fully`: a new random source port per mapping, i.e. a symmetric NAT. */
   randomFully?: boolean;
+  /** Drop unsolicited inbound packets like a home router's firewall. @default true */
+  firewall?: boolean;
 }
 
 export interface SpawnOptions {
@@ -331,6 +333,13 @@ export class Lab {
     const argv = ["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", UPLINK, "-j", "MASQUERADE"];
     if (opts.randomFully) argv.push("--random-fully");
     mustRun(inNs(gateway.ns, argv));
+    if (opts.firewall === false) return;
+    // A home router's stateful firewall: unsolicited packets from the WAN are dropped, not delivered to the
+    // gateway itself. That matters: a dropped packet leaves no conntrack entry, while one the gateway accepts
+    // (and answers with ICMP) leaves an entry that collides with the LAN host's later mapping.
+    for (const chain of ["INPUT", "FORWARD"]) {
+      mustRun(inNs(gateway.ns, ["iptables", "-A", chain, "-i", UPLINK, "-m", "conntrack", "!", "--ctstate", "ESTABLISHED,RELATED", "-j", "DROP"]));
+    }
   }
 
   /** Conntrack UDP timeouts of this gateway: unreplied flows, and flows seen in both directions. */

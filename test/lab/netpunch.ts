@@ -1,0 +1,74 @@
+// Helpers to run the real netpunch CLI inside lab namespaces.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Host, Lab, LabProcess } from "./lab.ts";
+
+export const BUN = process.execPath;
+export const CLI = join(import.meta.dir, "../../src/cli/main.ts");
+export const UDP_TOOL = join(import.meta.dir, "udp-tool.ts");
+export const SERVER_PORT = 10001;
+export const PEER_PORT = 10000;
+
+export function secretFile(secret = `lab-secret-${Math.random().toString(36).slice(2)}`): string {
+  const dir = mkdtempSync(join(tmpdir(), "netpunch-lab-"));
+  const file = join(dir, "secret.txt");
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  return file;
+}
+
+/** Polls a process's stderr (where netpunch logs) for a pattern, failing with its output on timeout or exit. */
+export async function waitStderr(p: LabProcess, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(p.output().stderr)) {
+    if (Date.now() > deadline || p.proc.exitCode !== null) {
+      throw new Error(`waiting for ${pattern}: ${p.proc.exitCode !== null ? `exited ${p.proc.exitCode}` : "timeout"}\n${p.output().stderr}`);
+    }
+    await Bun.sleep(20);
+  }
+}
+
+export async function startServer(lab: Lab, host: Host, secret: string): Promise<LabProcess> {
+  const p = lab.spawn(host, [BUN, CLI, "serve", "--listen", `0.0.0.0:${SERVER_PORT}`, "--secret-file", secret]);
+  await waitStderr(p, /listening on UDP/);
+  return p;
+}
+
+export function startPeer(lab: Lab, host: Host, role: "a" | "b", serverIp: string, secret: string, extra: string[] = []): LabProcess {
+  return lab.spawn(host, [
+    BUN, CLI, "connect", "--role", role, "--server", `${serverIp}:${SERVER_PORT}`,
+    "--local", `:${PEER_PORT}`, "--secret-file", secret, "--json", "--verbose", ...extra,
+  ]);
+}
+
+export interface PeerOutcome {
+  code: number;
+  json: { lport: number; rhost: string; rport: number; via: string; candidate: string; rttMs: number; publicAddr: string };
+  stderr: string;
+}
+
+/** Waits for a peer, bounded: a hung peer is killed and the test fails with its log. */
+export async function finish(p: LabProcess, timeoutMs = 30_000): Promise<PeerOutcome> {
+  const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+  const code = await p.exited;
+  clearTimeout(timer);
+  const stdout = await p.stdout();
+  const stderr = await p.stderr();
+  if (code !== 0) throw new Error(`peer exited ${code}\nstdout: ${stdout}\nstderr: ${stderr}`);
+  return { code, json: JSON.parse(stdout.trim()), stderr };
+}
+
+/**
+ * Proves the punched path is real after netpunch has exited, the way a tunnel would use it: a datagram sent
+ * from the sender's local port to the address netpunch reported reaches the receiver's local port, from the
+ * address netpunch reported on the receiver's side.
+ */
+export async function provePath(lab: Lab, from: Host, to: Host, dest: string, expectSource: string): Promise<void> {
+  const listener = lab.spawn(to, [BUN, UDP_TOOL, "listen", String(PEER_PORT), "3", "3000"]);
+  await listener.waitFor(/^listening /m);
+  lab.exec(from, [BUN, UDP_TOOL, "send", String(PEER_PORT), "5", "50", dest]);
+  await listener.exited;
+  const got = [...(await listener.stdout()).matchAll(/^from (\S+) (\d+) /gm)].map((m) => `${m[1]}:${m[2]}`);
+  if (got.length === 0) throw new Error(`nothing arrived at ${to.name}:${PEER_PORT} from ${from.name} via ${dest}`);
+  if (!got.every((s) => s === expectSource)) throw new Error(`expected datagrams from ${expectSource}, got ${got.join(", ")}`);
+}

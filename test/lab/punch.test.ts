@@ -1,0 +1,131 @@
+// netpunch across real kernel NAT: the real CLI (server and both peers as separate processes) in network
+// namespaces behind iptables MASQUERADE gateways. Needs root (CI runs as root): `bun test test/lab`.
+import { afterEach, describe, expect, test } from "bun:test";
+import { type Host, Lab, type LinkOptions } from "./lab.ts";
+import { PEER_PORT, finish, provePath, secretFile, startPeer, startServer } from "./netpunch.ts";
+
+type Side = "public" | "nat" | "double" | "symmetric";
+const GAP_MS = 3_000; // the second peer starts several seconds after the first
+
+let lab: Lab | undefined;
+afterEach(async () => {
+  await lab?.cleanup();
+  lab = undefined;
+});
+
+/** Puts a peer host on the internet side, behind one NAT, behind two (carrier-grade) or behind a symmetric NAT. */
+async function place(l: Lab, name: string, side: Side, lanBase: string, link: LinkOptions = {}): Promise<{ host: Host; publicIp: string; lanIp: string }> {
+  const host = l.host(name);
+  if (side === "public") {
+    const ip = await l.attachPublic(host, link);
+    return { host, publicIp: ip, lanIp: ip };
+  }
+  if (side === "double") {
+    const cgn = l.host(`cgn${name}`);
+    const cgnIp = await l.attachPublic(cgn, link);
+    const cpe = l.host(`cpe${name}`);
+    l.lan(cgn, "198.19.1", [cpe]);
+    const [lanIp = ""] = l.lan(cpe, lanBase, [host]);
+    l.masquerade(cgn);
+    l.masquerade(cpe);
+    return { host, publicIp: cgnIp, lanIp };
+  }
+  const gw = l.host(`gw${name}`);
+  const gwIp = await l.attachPublic(gw, link);
+  const [lanIp = ""] = l.lan(gw, lanBase, [host]);
+  l.masquerade(gw, { randomFully: side === "symmetric" });
+  return { host, publicIp: gwIp, lanIp };
+}
+
+async function runPair(sides: [Side, Side], opts: { link?: LinkOptions; firstRole?: "a" | "b" } = {}) {
+  lab = Lab.create();
+  const secret = secretFile();
+  const server = lab.host("srv");
+  const serverIp = await lab.attachPublic(server);
+  const a = await place(lab, "a", sides[0], "192.0.2", opts.link);
+  const b = await place(lab, "b", sides[1], "198.51.100", opts.link);
+  await startServer(lab, server, secret);
+  const [first, second] = opts.firstRole === "b" ? [b, a] : [a, b];
+  const firstRole = opts.firstRole ?? "a";
+  const p1 = startPeer(lab, first.host, firstRole, serverIp, secret);
+  await Bun.sleep(GAP_MS);
+  const p2 = startPeer(lab, second.host, firstRole === "a" ? "b" : "a", serverIp, secret);
+  const [o1, o2] = await Promise.all([finish(p1), finish(p2)]);
+  const [ra, rb] = firstRole === "a" ? [o1.json, o2.json] : [o2.json, o1.json];
+  return { lab, a, b, ra, rb };
+}
+
+async function provedBothWays(r: Awaited<ReturnType<typeof runPair>>) {
+  await provePath(r.lab, r.a.host, r.b.host, `${r.ra.rhost}:${r.ra.rport}`, `${r.rb.rhost}:${r.rb.rport}`);
+  await provePath(r.lab, r.b.host, r.a.host, `${r.rb.rhost}:${r.rb.rport}`, `${r.ra.rhost}:${r.ra.rport}`);
+}
+
+describe("punching through real NAT, second peer 3 s late", () => {
+  test("both public", async () => {
+    const r = await runPair(["public", "public"]);
+    expect([r.ra.rhost, r.ra.rport]).toEqual([r.b.publicIp, PEER_PORT]);
+    expect([r.rb.rhost, r.rb.rport]).toEqual([r.a.publicIp, PEER_PORT]);
+    await provedBothWays(r);
+  });
+
+  test("one public, one behind NAT", async () => {
+    const r = await runPair(["public", "nat"]);
+    expect(r.ra.rhost).toBe(r.b.publicIp);
+    expect(r.rb.rhost).toBe(r.a.publicIp);
+    expect(r.ra.via).toBe("direct");
+    await provedBothWays(r);
+  });
+
+  test("both behind separate NATs (MASQUERADE)", async () => {
+    const r = await runPair(["nat", "nat"]);
+    expect([r.ra.rhost, r.ra.rport]).toEqual([r.b.publicIp, PEER_PORT]); // MASQUERADE preserves the port
+    expect([r.rb.rhost, r.rb.rport]).toEqual([r.a.publicIp, PEER_PORT]);
+    expect(r.ra.candidate).toBe("public");
+    await provedBothWays(r);
+  });
+
+  test("one behind two NATs in series (carrier-grade), the other behind NAT", async () => {
+    const r = await runPair(["double", "nat"]);
+    expect(r.ra.rhost).toBe(r.b.publicIp);
+    expect(r.rb.rhost).toBe(r.a.publicIp);
+    await provedBothWays(r);
+  });
+
+  test("one public, one behind a symmetric NAT (MASQUERADE --random-fully), symmetric side first", async () => {
+    const r = await runPair(["public", "symmetric"], { firstRole: "b" });
+    expect(r.ra.rhost).toBe(r.b.publicIp);
+    // The symmetric NAT mapped a new port toward the partner: what worked is the source PING came from.
+    expect(r.ra.candidate).toBe("reflexive");
+    expect(r.rb.rhost).toBe(r.a.publicIp);
+    await provedBothWays(r);
+  });
+
+  test("both behind separate NATs with 25 ms delay and 20% loss on each gateway link", async () => {
+    const r = await runPair(["nat", "nat"], { link: { delayMs: 25, lossPercent: 20 } });
+    expect(r.ra.rhost).toBe(r.b.publicIp);
+    expect(r.rb.rhost).toBe(r.a.publicIp);
+    expect(r.ra.rttMs).toBeGreaterThanOrEqual(100); // two delayed links each way: the path really crossed them
+    await provedBothWays(r);
+  });
+});
+
+test("both behind the SAME NAT without hairpinning: they meet on the LAN", async () => {
+  lab = Lab.create();
+  const secret = secretFile();
+  const server = lab.host("srv");
+  const serverIp = await lab.attachPublic(server);
+  const gw = lab.host("gw");
+  await lab.attachPublic(gw);
+  const a = lab.host("a");
+  const b = lab.host("b");
+  const [aIp, bIp] = lab.lan(gw, "203.0.113", [a, b]);
+  lab.masquerade(gw);
+  await startServer(lab, server, secret);
+  const pa = startPeer(lab, a, "a", serverIp, secret);
+  await Bun.sleep(GAP_MS);
+  const pb = startPeer(lab, b, "b", serverIp, secret);
+  const [oa, ob] = await Promise.all([finish(pa), finish(pb)]);
+  expect([oa.json.rhost, oa.json.rport, oa.json.via]).toEqual([bIp, PEER_PORT, "lan"]);
+  expect([ob.json.rhost, ob.json.rport, ob.json.via]).toEqual([aIp, PEER_PORT, "lan"]);
+  await provePath(lab, a, b, `${bIp}:${PEER_PORT}`, `${aIp}:${PEER_PORT}`);
+});
