@@ -1,0 +1,58 @@
+// The original README's bash client loop, run unchanged against the netpunch CLI across two real NATs,
+// with a stub in place of openvpn: the stub must receive the lport, rhost and rport of the real hole.
+import { afterEach, expect, test } from "bun:test";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Lab } from "./lab.ts";
+import { BUN, CLI, PEER_PORT, SERVER_PORT, waitStderr } from "./netpunch.ts";
+
+const FIXTURES = join(import.meta.dir, "../fixtures");
+let lab: Lab | undefined;
+afterEach(async () => {
+  await lab?.cleanup();
+  lab = undefined;
+});
+
+test("the seed README's params=($(netpunch a ...)) loop hands openvpn the right lport, rhost, rport", async () => {
+  lab = Lab.create();
+  const dir = mkdtempSync(join(tmpdir(), "netpunch-seed-"));
+  const wrapper = join(dir, "netpunch");
+  writeFileSync(wrapper, `#!/bin/sh\nexec ${BUN} ${CLI} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+
+  const server = lab.host("srv");
+  const serverIp = await lab.attachPublic(server);
+  const gwA = lab.host("gwa");
+  const gwAIp = await lab.attachPublic(gwA);
+  const gwB = lab.host("gwb");
+  const gwBIp = await lab.attachPublic(gwB);
+  const a = lab.host("a");
+  const b = lab.host("b");
+  lab.lan(gwA, "192.0.2", [a]);
+  lab.lan(gwB, "198.51.100", [b]);
+  lab.masquerade(gwA);
+  lab.masquerade(gwB);
+
+  const srv = lab.spawn(server, [wrapper, "c", "SeCrEt", `:${SERVER_PORT}`]);
+  await waitStderr(srv, /listening on UDP/);
+  const run = (host: typeof a, role: string) =>
+    lab!.spawn(host, ["bash", join(FIXTURES, "seed-client.sh"), role, `${serverIp}:${SERVER_PORT}`], {
+      env: { NETPUNCH: wrapper, OPENVPN: join(FIXTURES, "record-args.sh"), STUB_OUT: join(dir, `openvpn-${role}.args`) },
+      cwd: dir,
+    });
+  const pa = run(a, "a");
+  await Bun.sleep(2_000);
+  const pb = run(b, "b");
+  expect(await pa.exited).toBe(0);
+  expect(await pb.exited).toBe(0);
+
+  const argsOf = (role: string) => readFileSync(join(dir, `openvpn-${role}.args`), "utf8").trim().split("\n");
+  const value = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
+  const va = argsOf("a");
+  const vb = argsOf("b");
+  expect([value(va, "--remote"), value(va, "--rport"), value(va, "--lport")]).toEqual([gwBIp, String(PEER_PORT), String(PEER_PORT)]);
+  expect([value(vb, "--remote"), value(vb, "--rport"), value(vb, "--lport")]).toEqual([gwAIp, String(PEER_PORT), String(PEER_PORT)]);
+  expect(value(va, "--secret")).toBe("secret.key"); // the rest of the README's options pass through untouched
+  expect(await pa.stdout()).toContain(`******* GOT LPORT=${PEER_PORT} RHOST=${gwBIp} RPORT=${PEER_PORT} *******`);
+});

@@ -1,0 +1,337 @@
+import { describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { HEADER_LEN, MAX_PACKET, MessageType, REGISTER_PADDED_LEN, TAG_LEN } from "../../src/protocol/constants.ts";
+import type { Match, Message } from "../../src/protocol/messages.ts";
+import { open, seal } from "../../src/protocol/packet.ts";
+import { craft, KEY, nonceBytes, retag, toHex, TS, unsignedPart } from "./support.ts";
+
+const PAIR = "00112233445566778899aabbccddeeff";
+const PEER = "0123456789abcdef";
+const PARTNER = "fedcba9876543210";
+
+const sealed = (msg: Message, nonceStart = 0, timestamp = TS) => seal(KEY, msg, { timestamp, nonce: nonceBytes(nonceStart) });
+
+function reason(packet: Uint8Array): string {
+  const r = open(KEY, packet);
+  return r.ok ? "ok" : r.reason;
+}
+
+/** Seals a message that the schemas would refuse: seal itself does not validate, open must. */
+const sealUnchecked = (msg: unknown) => sealed(msg as Message);
+
+function v4Candidates(n: number): Match["candidates"] {
+  return Array.from({ length: n }, (_, i) => ({ kind: i === 0 ? "public" : "lan", host: `203.0.113.${i + 1}`, port: 40000 + i }) as const);
+}
+
+describe("round trip", () => {
+  const cases: [string, Message][] = [
+    ["register, v4 candidates", { type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [{ host: "192.0.2.10", port: 10000 }] }],
+    [
+      "register, v6 candidates",
+      { type: "register", session: "x", role: "b", peerId: PEER, candidates: [{ host: "2001:db8::10", port: 1 }, { host: "2001:db8:1:2:3:4:5:6", port: 65535 }] },
+    ],
+    ["register, no candidates", { type: "register", session: "default", role: "a", peerId: PEER, candidates: [] }],
+    [
+      "register, 8 candidates and a 64-char session",
+      {
+        type: "register",
+        session: "s".repeat(64),
+        role: "b",
+        peerId: PEER,
+        candidates: Array.from({ length: 8 }, (_, i) => ({ host: `2001:db8::${i + 1}`, port: 10000 + i })),
+      },
+    ],
+    ["register, every allowed session character", { type: "register", session: "Az09._@:+-", role: "a", peerId: PEER, candidates: [] }],
+    ["registered, v4", { type: "registered", echo: "a1a2a3a4a5a6a7a8a9aaabac", observed: { host: "198.51.100.23", port: 40001 } }],
+    ["registered, v6", { type: "registered", echo: "000000000000000000000000", observed: { host: "2001:db8::7", port: 40000 } }],
+    [
+      "match, v4, 9 candidates",
+      { type: "match", pairId: PAIR, partnerId: PARTNER, observed: { host: "198.51.100.23", port: 40001 }, candidates: v4Candidates(9) },
+    ],
+    [
+      "match, v6",
+      {
+        type: "match",
+        pairId: PAIR,
+        partnerId: PARTNER,
+        observed: { host: "2001:db8::1", port: 2 },
+        candidates: [
+          { kind: "public", host: "2001:db8:ffff::1", port: 40000 },
+          { kind: "lan", host: "::1", port: 10000 },
+          { kind: "lan", host: "198.18.0.5", port: 10000 },
+        ],
+      },
+    ],
+    ["matchAck", { type: "matchAck", session: "lab-1", pairId: PAIR, peerId: PEER }],
+    ["ping, seq 0", { type: "ping", pairId: PAIR, peerId: PEER, seq: 0 }],
+    ["pong, seq 2^32-1", { type: "pong", pairId: PAIR, peerId: PEER, seq: 0xffffffff }],
+    ["close", { type: "close", pairId: PAIR, peerId: PEER, rttMs: 123456 }],
+  ];
+
+  for (const [name, msg] of cases) {
+    test(name, () => {
+      const packet = sealed(msg, 7, TS + 1);
+      const r = open(KEY, packet);
+      expect(r.ok).toBe(true);
+      if (!r.ok) return;
+      expect(r.frame.msg).toEqual(msg);
+      expect(r.frame.timestamp).toBe(TS + 1);
+      expect(r.frame.nonce).toBe(toHex(nonceBytes(7)));
+      expect(r.frame.size).toBe(packet.length);
+      expect(packet[3]).toBe(MessageType[msg.type]);
+    });
+  }
+
+  test("IPv6 endpoints come back in RFC 5952 form", () => {
+    const msg: Message = {
+      type: "registered",
+      echo: "000000000000000000000000",
+      observed: { host: "2001:0DB8:0000:0000:0001:0000:0000:0001", port: 9 },
+    };
+    const r = open(KEY, sealed(msg));
+    expect(r.ok && r.frame.msg.type === "registered" && r.frame.msg.observed.host).toBe("2001:db8::1:0:0:1");
+  });
+
+  test("the timestamp is a full 64-bit big-endian field", () => {
+    const ts = 2 ** 40 + 5;
+    const packet = sealed({ type: "ping", pairId: PAIR, peerId: PEER, seq: 1 }, 0, ts);
+    expect(toHex(packet.subarray(4, 12))).toBe("0000010000000005");
+    const r = open(KEY, packet);
+    expect(r.ok && r.frame.timestamp).toBe(ts);
+  });
+
+  test("seal refuses a nonce of the wrong length", () => {
+    expect(() => seal(KEY, { type: "ping", pairId: PAIR, peerId: PEER, seq: 1 }, { timestamp: TS, nonce: new Uint8Array(11) })).toThrow(RangeError);
+  });
+});
+
+describe("golden bytes", () => {
+  // Computed once from the implementation and checked field by field against the documented layout:
+  // "NP" | version 1 | type | timestamp u64 BE | nonce | body | HMAC-SHA256-128. A change here is a wire-format change.
+  test("PING", () => {
+    const packet = sealed({ type: "ping", pairId: PAIR, peerId: PEER, seq: 42 });
+    expect(toHex(packet)).toBe(
+      "4e50" + // magic "NP"
+        "01" + // version
+        "05" + // type ping
+        "0000018bcfe56800" + // 1_700_000_000_000 ms
+        "000102030405060708090a0b" + // nonce
+        "00112233445566778899aabbccddeeff" + // pairId
+        "0123456789abcdef" + // peerId
+        "0000002a" + // seq 42
+        "379ce535ea688178c8943ac526ce547f", // tag
+    );
+  });
+
+  test("REGISTERED with a v6 address", () => {
+    const packet = sealed({ type: "registered", echo: "a1a2a3a4a5a6a7a8a9aaabac", observed: { host: "2001:db8::7", port: 40000 } });
+    expect(toHex(packet)).toBe(
+      "4e5001020000018bcfe56800000102030405060708090a0b" +
+        "a1a2a3a4a5a6a7a8a9aaabac" + // echo
+        "06" + "20010db8000000000000000000000007" + "9c40" + // family 6, address, port 40000
+        "a9fb39780c17aede5c5f33cb74fb1be9",
+    );
+  });
+
+  test("REGISTER (512 bytes: prefix and digest)", () => {
+    const packet = sealed({
+      type: "register",
+      session: "lab-1",
+      role: "a",
+      peerId: PEER,
+      candidates: [
+        { host: "192.0.2.10", port: 10000 },
+        { host: "2001:db8::10", port: 10000 },
+      ],
+    });
+    expect(packet.length).toBe(512);
+    expect(toHex(packet.subarray(0, 80))).toBe(
+      "4e5001010000018bcfe56800000102030405060708090a0b" +
+        "05" + "6c61622d31" + // session "lab-1"
+        "61" + // role 'a'
+        "0123456789abcdef" +
+        "02" + // two candidates
+        "04" + "c000020a" + "2710" + // 192.0.2.10:10000
+        "06" + "20010db8000000000000000000000010" + "2710" + // [2001:db8::10]:10000
+        "0000000000000000000000000000", // the first 14 bytes of zero padding
+    );
+    expect(createHash("sha256").update(packet).digest("hex")).toBe("7445ee55879eddf6d3c2b6e997b950975647ee886b5940b3457131932b884ca1");
+  });
+});
+
+describe("sizes: the server never amplifies", () => {
+  test("REGISTER is padded to exactly REGISTER_PADDED_LEN, from the smallest to the largest", () => {
+    expect(REGISTER_PADDED_LEN).toBe(512);
+    const smallest = sealed({ type: "register", session: "a", role: "a", peerId: PEER, candidates: [] });
+    const largest = sealed({
+      type: "register",
+      session: "s".repeat(64),
+      role: "b",
+      peerId: PEER,
+      candidates: Array.from({ length: 8 }, (_, i) => ({ host: `2001:db8:ffff:ffff:ffff:ffff:ffff:${i + 1}`, port: 65535 })),
+    });
+    expect(smallest.length).toBe(REGISTER_PADDED_LEN);
+    expect(largest.length).toBe(REGISTER_PADDED_LEN);
+    expect(open(KEY, largest).ok).toBe(true);
+  });
+
+  test("every server reply is smaller than a REGISTER", () => {
+    const replies: Message[] = [
+      { type: "registered", echo: "000000000000000000000000", observed: { host: "198.51.100.23", port: 40001 } },
+      { type: "registered", echo: "000000000000000000000000", observed: { host: "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", port: 40001 } },
+      { type: "match", pairId: PAIR, partnerId: PARTNER, observed: { host: "198.51.100.23", port: 40001 }, candidates: v4Candidates(9) },
+      {
+        type: "match",
+        pairId: PAIR,
+        partnerId: PARTNER,
+        observed: { host: "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", port: 40001 },
+        candidates: Array.from({ length: 9 }, (_, i) => ({ kind: "lan" as const, host: `2001:db8:ffff:ffff:ffff:ffff:ffff:${i + 1}`, port: 65535 })),
+      },
+    ];
+    for (const msg of replies) {
+      const packet = sealed(msg);
+      expect(open(KEY, packet).ok).toBe(true);
+      expect(packet.length).toBeLessThan(REGISTER_PADDED_LEN);
+    }
+  });
+});
+
+describe("rejected packets", () => {
+  const ping = sealed({ type: "ping", pairId: PAIR, peerId: PEER, seq: 42 });
+
+  test("empty and shorter than header + tag: malformed", () => {
+    expect(reason(new Uint8Array(0))).toBe("malformed");
+    expect(reason(ping.subarray(0, HEADER_LEN + TAG_LEN - 1))).toBe("malformed");
+  });
+
+  test("truncated without a new tag: bad-auth", () => {
+    for (let len = HEADER_LEN + TAG_LEN; len < ping.length; len++) expect(reason(ping.subarray(0, len))).toBe("bad-auth");
+  });
+
+  test("truncated body with a valid tag: malformed", () => {
+    const unsigned = unsignedPart(ping);
+    for (let len = HEADER_LEN; len < unsigned.length; len++) expect(reason(retag(unsigned.subarray(0, len)))).toBe("malformed");
+    const reg = unsignedPart(sealed({ type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [{ host: "2001:db8::10", port: 10000 }] }));
+    // Cut in the middle of the v6 candidate (the padding is gone too).
+    expect(reason(retag(reg.subarray(0, HEADER_LEN + 1 + 5 + 1 + 8 + 1 + 10)))).toBe("malformed");
+  });
+
+  test("trailing garbage after the body, with a valid tag: malformed", () => {
+    expect(reason(retag(new Uint8Array([...unsignedPart(ping), 0x01])))).toBe("malformed");
+    expect(reason(retag(new Uint8Array([...unsignedPart(ping), 0, 0, 0xff])))).toBe("malformed");
+  });
+
+  test("trailing bytes after the tag: bad-auth", () => {
+    expect(reason(new Uint8Array([...ping, 0]))).toBe("bad-auth");
+  });
+
+  test("non-zero REGISTER padding, with a valid tag: malformed", () => {
+    const reg = unsignedPart(sealed({ type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [] }));
+    for (const at of [HEADER_LEN + 20, reg.length - 1]) {
+      const bad = reg.slice();
+      bad[at] = 0x80;
+      expect(reason(retag(bad))).toBe("malformed");
+    }
+    expect(reason(retag(reg))).toBe("ok");
+  });
+
+  test("wrong magic: malformed, before authentication", () => {
+    for (const magic of [[0x4e, 0x51], [0x00, 0x50], [0x50, 0x4e]] as const) {
+      const forged = ping.slice();
+      forged[0] = magic[0];
+      forged[1] = magic[1];
+      expect(reason(forged)).toBe("malformed");
+      // Even correctly tagged, another magic is not ours.
+      expect(reason(craft({ magic, type: MessageType.ping, body: unsignedPart(ping).subarray(HEADER_LEN) }))).toBe("malformed");
+    }
+  });
+
+  test("authenticated but version 2: bad-version; version 2 with a broken tag: bad-auth", () => {
+    const v2 = unsignedPart(ping).slice();
+    v2[2] = 2;
+    expect(reason(retag(v2))).toBe("bad-version");
+    expect(reason(new Uint8Array([...v2, ...ping.subarray(ping.length - TAG_LEN)]))).toBe("bad-auth");
+    expect(reason(craft({ version: 0, type: MessageType.ping, body: unsignedPart(ping).subarray(HEADER_LEN) }))).toBe("bad-version");
+  });
+
+  test("oversize: MAX_PACKET is accepted, one byte more is not, even with a valid tag", () => {
+    expect(MAX_PACKET).toBe(1200);
+    const reg = unsignedPart(sealed({ type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [] }));
+    const max = new Uint8Array(MAX_PACKET - TAG_LEN);
+    max.set(reg);
+    expect(reason(retag(max))).toBe("ok");
+    const over = new Uint8Array(MAX_PACKET + 1 - TAG_LEN);
+    over.set(reg);
+    expect(reason(retag(over))).toBe("malformed");
+  });
+
+  test("unknown message type: malformed", () => {
+    for (const type of [0, 8, 255]) expect(reason(craft({ type, body: new Uint8Array(40) }))).toBe("malformed");
+  });
+
+  test("bad address family: malformed", () => {
+    const reg = sealed({ type: "registered", echo: "000000000000000000000000", observed: { host: "198.51.100.23", port: 40001 } });
+    const bad = unsignedPart(reg).slice();
+    expect(bad[HEADER_LEN + 12]).toBe(4);
+    bad[HEADER_LEN + 12] = 5;
+    expect(reason(retag(bad))).toBe("malformed");
+  });
+
+  test("unknown candidate kind code in MATCH: malformed", () => {
+    const match = unsignedPart(
+      sealed({ type: "match", pairId: PAIR, partnerId: PARTNER, observed: { host: "198.51.100.23", port: 40001 }, candidates: v4Candidates(1) }),
+    ).slice();
+    const kindAt = HEADER_LEN + 16 + 8 + 7 + 1;
+    expect(match[kindAt]).toBe(2); // public
+    match[kindAt] = 3;
+    expect(reason(retag(match))).toBe("malformed");
+  });
+
+  test("a session that is not UTF-8: malformed", () => {
+    const ack = unsignedPart(sealed({ type: "matchAck", session: "ab", pairId: PAIR, peerId: PEER })).slice();
+    ack[HEADER_LEN + 1] = 0xff;
+    expect(reason(retag(ack))).toBe("malformed");
+  });
+});
+
+describe("invalid fields are refused by the schemas", () => {
+  const register = { type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [{ host: "192.0.2.10", port: 10000 }] };
+
+  test("the valid baseline opens", () => {
+    expect(reason(sealUnchecked(register))).toBe("ok");
+  });
+
+  test("port 0", () => {
+    expect(reason(sealUnchecked({ ...register, candidates: [{ host: "192.0.2.10", port: 0 }] }))).toBe("malformed");
+    expect(reason(sealUnchecked({ type: "registered", echo: "000000000000000000000000", observed: { host: "198.51.100.23", port: 0 } }))).toBe("malformed");
+    expect(
+      reason(sealUnchecked({ type: "match", pairId: PAIR, partnerId: PARTNER, observed: { host: "198.51.100.23", port: 1 }, candidates: [{ kind: "public", host: "203.0.113.1", port: 0 }] })),
+    ).toBe("malformed");
+  });
+
+  test('role "c"', () => {
+    expect(reason(sealUnchecked({ ...register, role: "c" }))).toBe("malformed");
+    expect(reason(sealUnchecked({ ...register, role: "A" }))).toBe("malformed");
+  });
+
+  test("session with spaces, empty, or longer than 64 characters", () => {
+    expect(reason(sealUnchecked({ ...register, session: "lab 1" }))).toBe("malformed");
+    expect(reason(sealUnchecked({ ...register, session: "" }))).toBe("malformed");
+    expect(reason(sealUnchecked({ ...register, session: "s".repeat(65) }))).toBe("malformed");
+    expect(reason(sealUnchecked({ ...register, session: "s".repeat(64) }))).toBe("ok");
+    expect(reason(sealUnchecked({ type: "matchAck", session: "a/b", pairId: PAIR, peerId: PEER }))).toBe("malformed");
+  });
+
+  test("10 MATCH candidates (9 is the most), and none", () => {
+    const match = { type: "match", pairId: PAIR, partnerId: PARTNER, observed: { host: "198.51.100.23", port: 40001 } };
+    expect(reason(sealUnchecked({ ...match, candidates: v4Candidates(9) }))).toBe("ok");
+    expect(reason(sealUnchecked({ ...match, candidates: v4Candidates(10) }))).toBe("malformed");
+    expect(reason(sealUnchecked({ ...match, candidates: [] }))).toBe("malformed");
+  });
+
+  test("9 REGISTER candidates (8 is the most)", () => {
+    const nine = Array.from({ length: 9 }, (_, i) => ({ host: `192.0.2.${i + 1}`, port: 10000 }));
+    expect(reason(sealUnchecked({ ...register, candidates: nine }))).toBe("malformed");
+    expect(reason(sealUnchecked({ ...register, candidates: nine.slice(0, 8) }))).toBe("ok");
+  });
+});

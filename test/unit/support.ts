@@ -1,0 +1,98 @@
+// Shared fixtures for the unit tests (not a test file itself).
+import { deriveKey, tag } from "../../src/protocol/auth.ts";
+import { HEADER_LEN, MAGIC, NONCE_LEN, TAG_LEN, VERSION } from "../../src/protocol/constants.ts";
+import type { Message } from "../../src/protocol/messages.ts";
+import type { Frame } from "../../src/protocol/packet.ts";
+
+export const KEY = deriveKey("test-secret");
+export const TS = 1_700_000_000_000;
+
+/** A deterministic 12-byte nonce: bytes start, start+1, ... */
+export function nonceBytes(start = 0): Uint8Array {
+  return Uint8Array.from({ length: NONCE_LEN }, (_, i) => (start + i) & 0xff);
+}
+
+export const toHex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+export const fromHex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, "hex"));
+
+/** Builds a packet by hand from its parts, with a valid tag over everything before it. */
+export function craft(
+  parts: { body: Uint8Array; type: number; version?: number; magic?: readonly [number, number]; timestamp?: number; nonce?: Uint8Array },
+  key: Uint8Array = KEY,
+): Uint8Array {
+  const head = new Uint8Array(HEADER_LEN);
+  const magic = parts.magic ?? MAGIC;
+  head[0] = magic[0];
+  head[1] = magic[1];
+  head[2] = parts.version ?? VERSION;
+  head[3] = parts.type;
+  new DataView(head.buffer).setBigUint64(4, BigInt(parts.timestamp ?? TS));
+  head.set(parts.nonce ?? nonceBytes(), 12);
+  return retag(concat(head, parts.body), key);
+}
+
+/** Appends a valid tag to `unsigned` (the packet without its tag). */
+export function retag(unsigned: Uint8Array, key: Uint8Array = KEY): Uint8Array {
+  return concat(unsigned, tag(key, unsigned));
+}
+
+/** The packet without its tag. */
+export const unsignedPart = (packet: Uint8Array): Uint8Array => packet.slice(0, packet.length - TAG_LEN);
+
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** mulberry32: a tiny seeded PRNG, so "random" loss is the same on every run. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+let frameNonce = 0;
+/** An authenticated frame as the channel would hand it over (unique nonce unless given). */
+export function frameOf(msg: Message, opts: { nonce?: string; timestamp?: number; size?: number } = {}): Frame {
+  const nonce = opts.nonce ?? (++frameNonce).toString(16).padStart(NONCE_LEN * 2, "0");
+  return { msg, nonce, timestamp: opts.timestamp ?? TS, size: opts.size ?? 512 };
+}
+
+/** Replaces process.stdout.write / process.stderr.write while `fn` runs and returns what was written. */
+export async function captureOutput<T>(fn: () => Promise<T> | T): Promise<{ value: T; out: string; err: string }> {
+  const origOut = process.stdout.write;
+  const origErr = process.stderr.write;
+  let out = "";
+  let err = "";
+  const grab =
+    (append: (s: string) => void) =>
+    (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+      append(typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk));
+      const cb = rest.find((r) => typeof r === "function") as (() => void) | undefined;
+      cb?.();
+      return true;
+    };
+  process.stdout.write = grab((s) => {
+    out += s;
+  }) as typeof process.stdout.write;
+  process.stderr.write = grab((s) => {
+    err += s;
+  }) as typeof process.stderr.write;
+  try {
+    const value = await fn();
+    return { value, out, err };
+  } finally {
+    process.stdout.write = origOut;
+    process.stderr.write = origErr;
+  }
+}
