@@ -27,7 +27,10 @@ export default definePlugin({
   name: "print",
   description: "print the result to stdout: the original LADDR/LHOST/LPORT/RADDR/RHOST/RPORT line, or JSON",
   args: {
-    json: { type: "boolean", description: "print one JSON object (adds role, session, via, candidate, rttMs)" },
+    json: {
+      type: "boolean",
+      description: "print one JSON object (adds role, session, via, candidate, rttMs)",
+    },
   },
   run(result, { args }) {
     process.stdout.write(`${args.json ? jsonLine(result) : seedLine(result)}\n`);

@@ -25,11 +25,17 @@ export interface ParsedAddress {
  * Parses "host:port", "[v6]:port" or ":port". `what` names the argument in the error,
  * because "invalid address" alone does not tell a user which of three addresses was wrong.
  */
-export function parseAddress(input: string, what: string, opts: { allowEmptyHost?: boolean; allowPortZero?: boolean } = {}): ParsedAddress {
+export function parseAddress(
+  input: string,
+  what: string,
+  opts: { allowEmptyHost?: boolean; allowPortZero?: boolean } = {},
+): ParsedAddress {
   const fail = (why: string, hint: string): never => {
     throw new NetpunchError("E_ADDRESS", `${what} "${input}" is not a valid address: ${why}`, hint);
   };
-  const example = opts.allowEmptyHost ? "e.g. :10000, 0.0.0.0:10000 or [::]:10000" : "e.g. 198.51.100.7:10001, example.net:10001 or [2001:db8::1]:10001";
+  const example = opts.allowEmptyHost
+    ? "e.g. :10000, 0.0.0.0:10000 or [::]:10000"
+    : "e.g. 198.51.100.7:10001, example.net:10001 or [2001:db8::1]:10001";
   let host: string;
   let portText: string;
   if (input.startsWith("[")) {
@@ -47,9 +53,14 @@ export function parseAddress(input: string, what: string, opts: { allowEmptyHost
   }
   if (!/^\d{1,5}$/.test(portText)) fail(`port "${portText}" is not a number`, example);
   const port = Number(portText);
-  if (port > 65535 || (port === 0 && !opts.allowPortZero)) fail(`port ${port} is out of range (1-65535)`, example);
+  if (port > 65535 || (port === 0 && !opts.allowPortZero))
+    fail(`port ${port} is out of range (1-65535)`, example);
   if (host === "" && !opts.allowEmptyHost) fail("the host is missing", example);
-  if (host !== "" && isIP(host) === 0 && !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(host)) {
+  if (
+    host !== "" &&
+    isIP(host) === 0 &&
+    !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(host)
+  ) {
     fail(`"${host}" is neither an IP address nor a host name`, example);
   }
   return { host, port };

@@ -1,5 +1,5 @@
-import { networkInterfaces } from "node:os";
 import { isIP } from "node:net";
+import { networkInterfaces } from "node:os";
 import { isLoopback, normalizeHost } from "./addr.ts";
 import { MAX_CANDIDATES } from "./protocol/constants.ts";
 import type { Endpoint } from "./types.ts";
@@ -10,9 +10,15 @@ import type { Endpoint } from "./types.ts";
  * When the server is on loopback everything is on this host, so only loopback is offered: a test never
  * sends to a real interface address.
  */
-export function lanCandidates(opts: { port: number; bindHost: string; server: Endpoint; family: 4 | 6 }): Endpoint[] {
+export function lanCandidates(opts: {
+  port: number;
+  bindHost: string;
+  server: Endpoint;
+  family: 4 | 6;
+}): Endpoint[] {
   const { port, bindHost, server, family } = opts;
-  if (bindHost !== "" && bindHost !== "0.0.0.0" && bindHost !== "::") return [{ host: normalizeHost(bindHost), port }];
+  if (bindHost !== "" && bindHost !== "0.0.0.0" && bindHost !== "::")
+    return [{ host: normalizeHost(bindHost), port }];
   if (isLoopback(server.host)) return [{ host: family === 4 ? "127.0.0.1" : "::1", port }];
   const out: Endpoint[] = [];
   for (const list of Object.values(networkInterfaces())) {

@@ -1,7 +1,12 @@
-export { connect, type ConnectOptions } from "./punch/connect.ts";
-export { serve, type ServeOptions, type RendezvousServer, type ServerStats } from "./rendezvous/server.ts";
-export { MemoryStore, type RendezvousStore, type SessionRecord, type Registration } from "./rendezvous/store.ts";
-export { NetpunchError, isNetpunchError, type ErrorCode } from "./errors.ts";
-export { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./punch/config.ts";
+export { type ErrorCode, isNetpunchError, NetpunchError } from "./errors.ts";
 export { definePlugin, type NetpunchPlugin, type PluginContext } from "./plugin.ts";
+export { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./punch/config.ts";
+export { type ConnectOptions, connect } from "./punch/connect.ts";
+export { type RendezvousServer, type ServeOptions, type ServerStats, serve } from "./rendezvous/server.ts";
+export {
+  MemoryStore,
+  type Registration,
+  type RendezvousStore,
+  type SessionRecord,
+} from "./rendezvous/store.ts";
 export type * from "./types.ts";

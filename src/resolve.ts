@@ -1,6 +1,6 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import { type ParsedAddress } from "./addr.ts";
+import type { ParsedAddress } from "./addr.ts";
 import { NetpunchError } from "./errors.ts";
 import type { Endpoint } from "./types.ts";
 

@@ -8,17 +8,37 @@ export const logArgs = {
 } as const satisfies ArgsDef;
 
 export const secretArgs = {
-  "secret-file": { type: "string", valueHint: "FILE", description: "read the shared secret from FILE (preferred; or set NETPUNCH_SECRET)" },
-  secret: { type: "string", valueHint: "SECRET", description: "the shared secret itself (visible to other local users: avoid)" },
+  "secret-file": {
+    type: "string",
+    valueHint: "FILE",
+    description: "read the shared secret from FILE (preferred; or set NETPUNCH_SECRET)",
+  },
+  secret: {
+    type: "string",
+    valueHint: "SECRET",
+    description: "the shared secret itself (visible to other local users: avoid)",
+  },
 } as const satisfies ArgsDef;
 
-const Seconds = v.pipe(v.string(), v.transform(Number), v.number(), v.finite(), v.minValue(0.001), v.maxValue(86_400 * 365));
+const Seconds = v.pipe(
+  v.string(),
+  v.transform(Number),
+  v.number(),
+  v.finite(),
+  v.minValue(0.001),
+  v.maxValue(86_400 * 365),
+);
 
 /** Parses a "seconds" option into milliseconds; `undefined` stays undefined. */
 export function secondsOption(value: unknown, flag: string): number | undefined {
   if (value === undefined || value === "") return undefined;
   const r = v.safeParse(Seconds, String(value));
-  if (!r.success) throw new NetpunchError("E_USAGE", `--${flag} "${String(value)}" is not a number of seconds`, `e.g. --${flag} 30 or --${flag} 2.5`);
+  if (!r.success)
+    throw new NetpunchError(
+      "E_USAGE",
+      `--${flag} "${String(value)}" is not a number of seconds`,
+      `e.g. --${flag} 30 or --${flag} 2.5`,
+    );
   return r.output * 1000;
 }
 
@@ -39,7 +59,11 @@ export function rejectUnknownOptions(rawArgs: string[], defs: ArgsDef): void {
     if (!raw.startsWith("-") || /^-\d/.test(raw)) continue;
     const name = raw.replace(/^--?/, "").split("=")[0] ?? "";
     if (!known.has(name)) {
-      throw new NetpunchError("E_USAGE", `unknown option ${raw.split("=")[0]}`, "see --help for the options of this command");
+      throw new NetpunchError(
+        "E_USAGE",
+        `unknown option ${raw.split("=")[0]}`,
+        "see --help for the options of this command",
+      );
     }
   }
 }

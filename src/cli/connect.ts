@@ -8,14 +8,47 @@ import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 
 const connectArgs = {
-  role: { type: "string", valueHint: "a|b", required: true, description: "this peer's role; the partner takes the other" },
+  role: {
+    type: "string",
+    valueHint: "a|b",
+    required: true,
+    description: "this peer's role; the partner takes the other",
+  },
   server: { type: "string", valueHint: "HOST:PORT", required: true, description: "the rendezvous server" },
-  local: { type: "string", valueHint: "[HOST]:PORT", default: ":0", description: "local UDP address to punch from; the hook binds the same port (:0 picks a free one)" },
-  session: { type: "string", default: "default", description: "pairs meet by session name, so one server serves many pairs" },
-  timeout: { type: "string", valueHint: "SECONDS", description: "give up if the partner has not come by then (default: wait forever)" },
-  "punch-timeout": { type: "string", valueHint: "SECONDS", default: "10", description: "give up punching after this long once matched" },
-  "server-timeout": { type: "string", valueHint: "SECONDS", default: "10", description: "fail if the server has not answered by then (wrong secret, address or port)" },
-  lan: { type: "boolean", default: true, description: "offer this host's LAN addresses as candidates", negativeDescription: "offer only the public address the server sees" },
+  local: {
+    type: "string",
+    valueHint: "[HOST]:PORT",
+    default: ":0",
+    description: "local UDP address to punch from; the hook binds the same port (:0 picks a free one)",
+  },
+  session: {
+    type: "string",
+    default: "default",
+    description: "pairs meet by session name, so one server serves many pairs",
+  },
+  timeout: {
+    type: "string",
+    valueHint: "SECONDS",
+    description: "give up if the partner has not come by then (default: wait forever)",
+  },
+  "punch-timeout": {
+    type: "string",
+    valueHint: "SECONDS",
+    default: "10",
+    description: "give up punching after this long once matched",
+  },
+  "server-timeout": {
+    type: "string",
+    valueHint: "SECONDS",
+    default: "10",
+    description: "fail if the server has not answered by then (wrong secret, address or port)",
+  },
+  lan: {
+    type: "boolean",
+    default: true,
+    description: "offer this host's LAN addresses as candidates",
+    negativeDescription: "offer only the public address the server sees",
+  },
   hook: { type: "string", default: "print", description: "what to do with the result (built-in: print)" },
   ...secretArgs,
   ...logArgs,
@@ -24,18 +57,30 @@ const connectArgs = {
 const Role = v.picklist(["a", "b"]);
 
 export const connectCommand = defineCommand({
-  meta: { name: "connect", description: "meet the partner through the server, punch a direct UDP path, run the hook" },
+  meta: {
+    name: "connect",
+    description: "meet the partner through the server, punch a direct UDP path, run the hook",
+  },
   args: () => ({ ...connectArgs, ...hookArgs() }),
   async run({ args, rawArgs }) {
     rejectUnknownOptions(rawArgs, { ...connectArgs, ...hookArgs() });
     const logger = makeLogger(args);
     const role = v.safeParse(Role, args.role);
-    if (!role.success) throw new NetpunchError("E_USAGE", `--role must be a or b, not "${args.role}"`, "run one peer with --role a and the other with --role b");
+    if (!role.success)
+      throw new NetpunchError(
+        "E_USAGE",
+        `--role must be a or b, not "${args.role}"`,
+        "run one peer with --role a and the other with --role b",
+      );
     await runPeer({
       role: role.output,
       server: String(args.server),
       local: String(args.local),
-      secret: resolveSecret({ secret: args.secret as string | undefined, secretFile: args["secret-file"] as string | undefined, logger }),
+      secret: resolveSecret({
+        secret: args.secret as string | undefined,
+        secretFile: args["secret-file"] as string | undefined,
+        logger,
+      }),
       session: String(args.session),
       timeoutMs: secondsOption(args.timeout, "timeout"),
       punchMs: secondsOption(args["punch-timeout"], "punch-timeout"),

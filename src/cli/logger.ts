@@ -27,11 +27,15 @@ export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
       case "server-silent":
         return log.warn(`no answer from the server yet after ${e.tries} tries; still trying`);
       case "matched":
-        return log.info(`partner found; punching ${e.candidates.map((c) => `${formatEndpoint(c)} (${c.kind})`).join(", ")}`);
+        return log.info(
+          `partner found; punching ${e.candidates.map((c) => `${formatEndpoint(c)} (${c.kind})`).join(", ")}`,
+        );
       case "punch-ok":
         return log.debug(`path to ${formatEndpoint(e.from)} (${e.kind}) works, rtt ${e.rttMs} ms`);
       case "connected":
-        return log.success(`connected: ${e.result.laddr} <-> ${e.result.raddr} (${e.result.via}, rtt ${e.result.rttMs} ms)`);
+        return log.success(
+          `connected: ${e.result.laddr} <-> ${e.result.raddr} (${e.result.via}, rtt ${e.result.rttMs} ms)`,
+        );
       case "server-registration":
         return log.info(`session "${e.session}": peer ${e.role} registered from ${formatEndpoint(e.from)}`);
       case "server-pair":
@@ -46,7 +50,10 @@ export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
           warnedAuth.add(from);
           return log.warn(`dropped a packet from ${from} that failed authentication (a different secret?)`);
         }
-        if (e.reason === "stale") return log.debug(`dropped a packet from ${from}: timestamp outside the window (clocks out of sync?)`);
+        if (e.reason === "stale")
+          return log.debug(
+            `dropped a packet from ${from}: timestamp outside the window (clocks out of sync?)`,
+          );
         return log.debug(`dropped a packet from ${from}: ${e.reason}`);
       }
     }

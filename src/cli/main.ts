@@ -7,6 +7,7 @@ import { installSignalHandlers, shutdown, shutdownSignal } from "./runtime.ts";
 import { seedA, seedB, seedC } from "./seed.ts";
 import { serveCommand } from "./serve.ts";
 
+// biome-ignore lint/suspicious/noExplicitAny: each command has its own argument types
 const subCommands: Record<string, CommandDef<any>> = {
   serve: serveCommand,
   connect: connectCommand,
@@ -19,7 +20,8 @@ const main = defineCommand({
   meta: {
     name: "netpunch",
     version: pkg.version,
-    description: "UDP NAT hole punching: meet a partner through a rendezvous server, punch a direct path, run a hook",
+    description:
+      "UDP NAT hole punching: meet a partner through a rendezvous server, punch a direct path, run a hook",
   },
   subCommands,
 });
@@ -48,7 +50,9 @@ export async function cli(rawArgs: string[]): Promise<number> {
   if (!sub || rawArgs.includes("--help") || rawArgs.includes("-h")) {
     const usage = sub ? await renderUsage(sub, main) : `${await renderUsage(main)}\n${EXAMPLES}`;
     if (!sub && name !== undefined && !name.startsWith("-")) {
-      process.stderr.write(`${stripAnsi(usage)}\n[E_USAGE] unknown command "${name}"\nhint: use one of: ${Object.keys(subCommands).join(", ")}\n`);
+      process.stderr.write(
+        `${stripAnsi(usage)}\n[E_USAGE] unknown command "${name}"\nhint: use one of: ${Object.keys(subCommands).join(", ")}\n`,
+      );
       return 2;
     }
     // Help is read in pipes and logs too, where colour codes are noise.
@@ -75,10 +79,14 @@ function report(e: unknown): number {
   // citty's own argument errors (a missing positional or required option) are usage errors.
   const code = (e as { code?: string }).code;
   if (typeof code === "string" && code.startsWith("E") && (e as { name?: string }).name === "CLIError") {
-    process.stderr.write(`[E_USAGE] ${(e as Error).message}\nhint: see netpunch ${process.argv[2] ?? ""} --help\n`);
+    process.stderr.write(
+      `[E_USAGE] ${(e as Error).message}\nhint: see netpunch ${process.argv[2] ?? ""} --help\n`,
+    );
     return 2;
   }
-  process.stderr.write(`[E_INTERNAL] ${(e as Error)?.stack ?? String(e)}\nhint: this is a bug; please report it with the command line you ran\n`);
+  process.stderr.write(
+    `[E_INTERNAL] ${(e as Error)?.stack ?? String(e)}\nhint: this is a bug; please report it with the command line you ran\n`,
+  );
   return 1;
 }
 

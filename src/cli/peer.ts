@@ -2,8 +2,8 @@ import type { ArgsDef, ParsedArgs } from "citty";
 import type { ConsolaInstance } from "consola";
 import { builtinPlugins } from "../../plugins/index.ts";
 import { NetpunchError } from "../errors.ts";
-import { connect } from "../punch/connect.ts";
 import type { NetpunchPlugin } from "../plugin.ts";
+import { connect } from "../punch/connect.ts";
 import type { Role } from "../types.ts";
 import { eventLogger } from "./logger.ts";
 
@@ -34,7 +34,11 @@ export function hookArgs(): ArgsDef {
 export function findHook(name: string): NetpunchPlugin<any> {
   const plugin = builtinPlugins[name];
   if (!plugin) {
-    throw new NetpunchError("E_USAGE", `unknown hook "${name}"`, `available hooks: ${Object.keys(builtinPlugins).join(", ")}`);
+    throw new NetpunchError(
+      "E_USAGE",
+      `unknown hook "${name}"`,
+      `available hooks: ${Object.keys(builtinPlugins).join(", ")}`,
+    );
   }
   return plugin;
 }
@@ -58,9 +62,18 @@ export async function runPeer(p: PeerRun): Promise<void> {
     onEvent: eventLogger(p.logger),
   });
   try {
-    await hook.run(result, { args: p.args as ParsedArgs, logger: p.logger.withTag(hook.name), signal: p.signal });
+    await hook.run(result, {
+      args: p.args as ParsedArgs,
+      logger: p.logger.withTag(hook.name),
+      signal: p.signal,
+    });
   } catch (e) {
     if (e instanceof NetpunchError) throw e;
-    throw new NetpunchError("E_HOOK", `hook "${hook.name}" failed: ${(e as Error).message}`, "run with --verbose for details", { cause: e });
+    throw new NetpunchError(
+      "E_HOOK",
+      `hook "${hook.name}" failed: ${(e as Error).message}`,
+      "run with --verbose for details",
+      { cause: e },
+    );
   }
 }

@@ -1,11 +1,11 @@
 import { defineCommand } from "citty";
+import type { Role } from "../types.ts";
 import { logArgs, rejectUnknownOptions } from "./common.ts";
 import { makeLogger } from "./logger.ts";
 import { hookArgs, runPeer } from "./peer.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 import { runServer } from "./serve.ts";
-import type { Role } from "../types.ts";
 
 /**
  * The original tool's positional forms, kept byte-for-byte for existing scripts:
@@ -21,8 +21,15 @@ const peerArgs = {
 
 const seedPeer = (role: Role) =>
   defineCommand({
-    meta: { name: role, description: `seed-compatible peer ${role}: ${role} SECRET LOCAL SERVER (same as connect --role ${role})` },
-    args: () => ({ ...peerArgs, ...hookArgs(), hook: { type: "string", default: "print", description: "what to do with the result" } }),
+    meta: {
+      name: role,
+      description: `seed-compatible peer ${role}: ${role} SECRET LOCAL SERVER (same as connect --role ${role})`,
+    },
+    args: () => ({
+      ...peerArgs,
+      ...hookArgs(),
+      hook: { type: "string", default: "print", description: "what to do with the result" },
+    }),
     async run({ args, rawArgs }) {
       rejectUnknownOptions(rawArgs, { ...peerArgs, ...hookArgs(), hook: { type: "string" } });
       const logger = makeLogger(args);
@@ -58,6 +65,12 @@ export const seedC = defineCommand({
   args: serverArgs,
   async run({ args, rawArgs }) {
     rejectUnknownOptions(rawArgs, serverArgs);
-    await runServer({ listen: args.listen, secret: args.secret, quiet: args.quiet, verbose: args.verbose, seed: true });
+    await runServer({
+      listen: args.listen,
+      secret: args.secret,
+      quiet: args.quiet,
+      verbose: args.verbose,
+      seed: true,
+    });
   },
 });

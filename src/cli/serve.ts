@@ -18,7 +18,14 @@ export const serveArgs = {
 } as const;
 
 /** Runs the server until SIGINT/SIGTERM. Shared by `serve` and the seed form `c SECRET ADDR`. */
-export async function runServer(o: { listen: string; secret?: string; secretFile?: string; quiet?: boolean; verbose?: boolean; seed?: boolean }) {
+export async function runServer(o: {
+  listen: string;
+  secret?: string;
+  secretFile?: string;
+  quiet?: boolean;
+  verbose?: boolean;
+  seed?: boolean;
+}) {
   const logger = makeLogger(o);
   const parsed = parseAddress(o.listen, "listen address", { allowEmptyHost: true });
   const secret = resolveSecret({ secret: o.secret, secretFile: o.secretFile, logger, fromSeedArgs: o.seed });
@@ -39,6 +46,12 @@ export const serveCommand = defineCommand({
   args: serveArgs,
   async run({ args, rawArgs }) {
     rejectUnknownOptions(rawArgs, serveArgs);
-    await runServer({ listen: args.listen, secret: args.secret, secretFile: args["secret-file"], quiet: args.quiet, verbose: args.verbose });
+    await runServer({
+      listen: args.listen,
+      secret: args.secret,
+      secretFile: args["secret-file"],
+      quiet: args.quiet,
+      verbose: args.verbose,
+    });
   },
 });

@@ -1,9 +1,9 @@
 import { isIP } from "node:net";
+import type { Endpoint } from "../types.ts";
 import { Reader, Writer } from "./bytes.ts";
 import { MessageType, REGISTER_PADDED_LEN } from "./constants.ts";
 import { bytesToIp, ipToBytes } from "./ip.ts";
 import type { Message } from "./messages.ts";
-import type { Endpoint } from "../types.ts";
 
 /** Message bodies <-> bytes. Pure; the envelope (header, tag) is packet.ts's job. */
 
@@ -29,7 +29,11 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
   switch (msg.type) {
     case "register": {
       const session = new TextEncoder().encode(msg.session);
-      w.u8(session.length).bytes(session).u8(msg.role.charCodeAt(0)).hex(msg.peerId).u8(msg.candidates.length);
+      w.u8(session.length)
+        .bytes(session)
+        .u8(msg.role.charCodeAt(0))
+        .hex(msg.peerId)
+        .u8(msg.candidates.length);
       for (const c of msg.candidates) writeEndpoint(w, c);
       w.padTo(REGISTER_PADDED_LEN - packetOverhead);
       break;
@@ -87,7 +91,8 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
       const n = r.u8();
       const candidates = Array.from({ length: n }, () => {
         const code = r.u8();
-        const kind = code === KIND_CODE.lan ? "lan" : code === KIND_CODE.public ? "public" : `unknown-${code}`;
+        const kind =
+          code === KIND_CODE.lan ? "lan" : code === KIND_CODE.public ? "public" : `unknown-${code}`;
         return { kind, ...readEndpoint(r) };
       });
       out = { type: "match", pairId, partnerId, observed, candidates };
@@ -98,7 +103,12 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
       break;
     case MessageType.ping:
     case MessageType.pong:
-      out = { type: type === MessageType.ping ? "ping" : "pong", pairId: r.hex(16), peerId: r.hex(8), seq: r.u32() };
+      out = {
+        type: type === MessageType.ping ? "ping" : "pong",
+        pairId: r.hex(16),
+        peerId: r.hex(8),
+        seq: r.u32(),
+      };
       break;
     case MessageType.close:
       out = { type: "close", pairId: r.hex(16), peerId: r.hex(8), rttMs: r.u32() };

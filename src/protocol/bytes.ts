@@ -51,7 +51,8 @@ export class Reader {
   constructor(private readonly buf: Uint8Array) {}
 
   private take(n: number): Uint8Array {
-    if (this.pos + n > this.buf.length) throw new ShortRead(`need ${n} bytes at ${this.pos}, have ${this.buf.length - this.pos}`);
+    if (this.pos + n > this.buf.length)
+      throw new ShortRead(`need ${n} bytes at ${this.pos}, have ${this.buf.length - this.pos}`);
     const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;

@@ -18,7 +18,10 @@ export function ipToBytes(host: string): Uint8Array {
   const [head = "", rest] = text.split("::");
   const headGroups = head === "" ? [] : head.split(":");
   const restGroups = rest === undefined || rest === "" ? [] : rest.split(":");
-  const groups = rest === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - restGroups.length).fill("0"), ...restGroups];
+  const groups =
+    rest === undefined
+      ? headGroups
+      : [...headGroups, ...Array(8 - headGroups.length - restGroups.length).fill("0"), ...restGroups];
   groups.forEach((g, i) => {
     const v = Number.parseInt(g, 16);
     out[i * 2] = v >> 8;

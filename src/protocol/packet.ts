@@ -1,9 +1,9 @@
 import * as v from "valibot";
 import type { DropReason } from "../types.ts";
 import { tag, verifyTag } from "./auth.ts";
+import { decodeBody, encodeBody } from "./body.ts";
 import { Reader, Writer } from "./bytes.ts";
 import { HEADER_LEN, MAGIC, MAX_PACKET, NONCE_LEN, TAG_LEN, VERSION } from "./constants.ts";
-import { decodeBody, encodeBody } from "./body.ts";
 import { type Message, MessageSchema } from "./messages.ts";
 
 /**
@@ -27,7 +27,14 @@ export interface SealParams {
 export function seal(key: Uint8Array, msg: Message, p: SealParams): Uint8Array {
   if (p.nonce.length !== NONCE_LEN) throw new RangeError(`nonce must be ${NONCE_LEN} bytes`);
   const { type, body } = encodeBody(msg, HEADER_LEN + TAG_LEN);
-  const w = new Writer().u8(MAGIC[0]).u8(MAGIC[1]).u8(VERSION).u8(type).u64(p.timestamp).bytes(p.nonce).bytes(body);
+  const w = new Writer()
+    .u8(MAGIC[0])
+    .u8(MAGIC[1])
+    .u8(VERSION)
+    .u8(type)
+    .u64(p.timestamp)
+    .bytes(p.nonce)
+    .bytes(body);
   const unsigned = w.done();
   return new Writer().bytes(unsigned).bytes(tag(key, unsigned)).done();
 }
@@ -36,10 +43,12 @@ export type OpenResult = { ok: true; frame: Frame } | { ok: false; reason: DropR
 
 /** Authenticates, then decodes and validates. Authentication comes first so garbage costs one HMAC, no parsing. */
 export function open(key: Uint8Array, packet: Uint8Array): OpenResult {
-  if (packet.length < HEADER_LEN + TAG_LEN || packet.length > MAX_PACKET) return { ok: false, reason: "malformed" };
+  if (packet.length < HEADER_LEN + TAG_LEN || packet.length > MAX_PACKET)
+    return { ok: false, reason: "malformed" };
   if (packet[0] !== MAGIC[0] || packet[1] !== MAGIC[1]) return { ok: false, reason: "malformed" };
   const signed = packet.subarray(0, packet.length - TAG_LEN);
-  if (!verifyTag(key, signed, packet.subarray(packet.length - TAG_LEN))) return { ok: false, reason: "bad-auth" };
+  if (!verifyTag(key, signed, packet.subarray(packet.length - TAG_LEN)))
+    return { ok: false, reason: "bad-auth" };
   // Version sits under the tag: a peer of another version with the same secret is told apart from a forgery.
   if (packet[2] !== VERSION) return { ok: false, reason: "bad-version" };
   const r = new Reader(signed);

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
+import * as v from "valibot";
 import { formatEndpoint, parseAddress } from "../addr.ts";
-import { SecureChannel } from "../channel.ts";
 import { lanCandidates } from "../candidates.ts";
+import { SecureChannel } from "../channel.ts";
 import { NetpunchError } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import { SessionName } from "../protocol/messages.ts";
@@ -10,7 +11,6 @@ import { resolveServer } from "../resolve.ts";
 import type { TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
 import type { Endpoint, EventHandler, PunchResult, Role } from "../types.ts";
-import * as v from "valibot";
 import type { PeerTimings } from "./config.ts";
 import { type PeerAction, PeerMachine } from "./machine.ts";
 
@@ -34,7 +34,11 @@ export interface ConnectOptions {
   transport?: TransportFactory;
 }
 
-function toEndpoint(x: string | Endpoint, what: string, allowEmptyHost: boolean): { host: string; port: number } {
+function toEndpoint(
+  x: string | Endpoint,
+  what: string,
+  allowEmptyHost: boolean,
+): { host: string; port: number } {
   return typeof x === "string" ? parseAddress(x, what, { allowEmptyHost, allowPortZero: allowEmptyHost }) : x;
 }
 
@@ -49,7 +53,11 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   const session = opts.session ?? "default";
   const checked = v.safeParse(SessionName, session);
   if (!checked.success) {
-    throw new NetpunchError("E_USAGE", `session name "${session}" is invalid: ${checked.issues[0].message}`, "use 1-64 letters, digits and . _ @ : + -");
+    throw new NetpunchError(
+      "E_USAGE",
+      `session name "${session}" is invalid: ${checked.issues[0].message}`,
+      "use 1-64 letters, digits and . _ @ : + -",
+    );
   }
   const server = await resolveServer(toEndpoint(opts.server, "server address", false));
   const family = isIP(server.host) === 6 ? 6 : 4;
@@ -109,15 +117,23 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
       }
       if (finished) return;
       clearTimeout(timer);
-      if (wakeAt !== undefined) timer = setTimeout(() => apply(machine.step({ type: "tick", now: Date.now() })), Math.max(0, wakeAt - Date.now()));
+      if (wakeAt !== undefined)
+        timer = setTimeout(
+          () => apply(machine.step({ type: "tick", now: Date.now() })),
+          Math.max(0, wakeAt - Date.now()),
+        );
     };
 
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    (opts.transport ?? openUdp)({ host: bindHost, port: local.port }, (data, from) => {
-      if (!finished) channel.receive(data, from);
-    }, (code) => {
-      if (code === "ECONNREFUSED") refused++;
-    }).then(
+    (opts.transport ?? openUdp)(
+      { host: bindHost, port: local.port },
+      (data, from) => {
+        if (!finished) channel.receive(data, from);
+      },
+      (code) => {
+        if (code === "ECONNREFUSED") refused++;
+      },
+    ).then(
       (transport) => {
         if (finished) return transport.close();
         channel.transport = transport;
@@ -127,7 +143,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           role: opts.role,
           peerId: randomBytes(8).toString("hex"),
           server,
-          lanCandidates: opts.lan === false ? [] : lanCandidates({ port: transport.local.port, bindHost, server, family }),
+          lanCandidates:
+            opts.lan === false ? [] : lanCandidates({ port: transport.local.port, bindHost, server, family }),
           timings: { ...opts.timings, ...(opts.timeoutMs !== undefined ? { waitMs: opts.timeoutMs } : {}) },
         });
         apply(machine.step({ type: "start", now: Date.now() }));
@@ -147,4 +164,5 @@ function explainRefused(err: Error, server: Endpoint): Error {
   );
 }
 
-const aborted = () => new NetpunchError("E_ABORTED", "cancelled", "the AbortSignal passed to connect() fired");
+const aborted = () =>
+  new NetpunchError("E_ABORTED", "cancelled", "the AbortSignal passed to connect() fired");

@@ -172,7 +172,8 @@ export class PeerMachine {
       if (msg.type === "match") return this.onMatch(msg, now);
       return this.drop(from, "unexpected");
     }
-    if (msg.type !== "ping" && msg.type !== "pong" && msg.type !== "close") return this.drop(from, "unexpected");
+    if (msg.type !== "ping" && msg.type !== "pong" && msg.type !== "close")
+      return this.drop(from, "unexpected");
     // Bound to this pair: a packet from any other session, or an old run, is ignored.
     if (!this.pair || msg.pairId !== this.pair.pairId || msg.peerId !== this.pair.partnerId) {
       return this.drop(from, "foreign-pair");
@@ -198,7 +199,12 @@ export class PeerMachine {
   private onMatch(msg: Extract<Message, { type: "match" }>, now: number): void {
     this.heardFromServer = true;
     this.publicAddr = msg.observed;
-    this.send(this.setup.server, { type: "matchAck", session: this.setup.session, pairId: msg.pairId, peerId: this.setup.peerId });
+    this.send(this.setup.server, {
+      type: "matchAck",
+      session: this.setup.session,
+      pairId: msg.pairId,
+      peerId: this.setup.peerId,
+    });
     if (this.pair?.pairId === msg.pairId || this.phase === "closing") return; // a retransmission
     this.phase = "punching";
     this.pair = { pairId: msg.pairId, partnerId: msg.partnerId, matchedAt: now };
@@ -218,7 +224,8 @@ export class PeerMachine {
       this.pings.set(seq, { to: c, sentAt: now });
       this.send(c, { type: "ping", pairId: this.pair.pairId, peerId: this.setup.peerId, seq });
     }
-    while (this.pings.size > MAX_PINGS_REMEMBERED) this.pings.delete(this.pings.keys().next().value as number);
+    while (this.pings.size > MAX_PINGS_REMEMBERED)
+      this.pings.delete(this.pings.keys().next().value as number);
     this.nextPingAt = now + this.pingDelay;
     this.pingDelay = Math.min(this.pingDelay * 1.5, this.t.pingIntervalMaxMs);
   }
@@ -251,7 +258,10 @@ export class PeerMachine {
     if (this.phase === "closing" && this.chosen && sameEndpoint(from, this.chosen.ep)) {
       // The partner is still pinging: it has not seen our CLOSE yet. Send another and linger a little longer.
       this.sendClose();
-      this.closingUntil = Math.min(Math.max(this.closingUntil, now + this.closeInterval * 2), this.closingHardStop);
+      this.closingUntil = Math.min(
+        Math.max(this.closingUntil, now + this.closeInterval * 2),
+        this.closingHardStop,
+      );
     }
   }
 
@@ -310,7 +320,12 @@ export class PeerMachine {
       return this.finish();
     }
     // Both sides chose at once, differently: role a's choice wins, so both end on the same path.
-    if (this.phase === "closing" && this.setup.role === "b" && this.chosen && !sameEndpoint(from, this.chosen.ep)) {
+    if (
+      this.phase === "closing" &&
+      this.setup.role === "b" &&
+      this.chosen &&
+      !sameEndpoint(from, this.chosen.ep)
+    ) {
       const kind = this.candidates.find((c) => sameEndpoint(c, from))?.kind ?? "reflexive";
       this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: partnerRtt };
     }

@@ -1,6 +1,6 @@
 import { sameEndpoint } from "../addr.ts";
-import type { Frame } from "../protocol/packet.ts";
 import type { Match, Message, Register } from "../protocol/messages.ts";
+import type { Frame } from "../protocol/packet.ts";
 import type { Endpoint, NetpunchEvent, Role } from "../types.ts";
 import type { RendezvousStore, SessionRecord } from "./store.ts";
 
@@ -25,7 +25,9 @@ export const DEFAULT_TIMINGS: RendezvousTimings = {
   doneMemoryMs: 60_000,
 };
 
-export type ServerAction = { kind: "send"; to: Endpoint; msg: Message } | { kind: "event"; event: NetpunchEvent };
+export type ServerAction =
+  | { kind: "send"; to: Endpoint; msg: Message }
+  | { kind: "event"; event: NetpunchEvent };
 
 const ROLES: readonly Role[] = ["a", "b"];
 const other = (r: Role): Role => (r === "a" ? "b" : "a");
@@ -50,7 +52,8 @@ export class RendezvousCore {
   }
 
   private onRegister(from: Endpoint, msg: Register, nonce: string, now: number): ServerAction[] {
-    if (this.store.isDone(msg.peerId, now)) return [{ kind: "event", event: { type: "dropped", from, reason: "unexpected" } }];
+    if (this.store.isDone(msg.peerId, now))
+      return [{ kind: "event", event: { type: "dropped", from, reason: "unexpected" } }];
     const rec: SessionRecord = this.store.get(msg.session) ?? { slots: {} };
     const mine = rec.slots[msg.role];
     const out: ServerAction[] = [];
@@ -63,7 +66,10 @@ export class RendezvousCore {
     }
     if (rec.pair) delete rec.pair; // a new peer replaces one that vanished mid-announcement
     if (!mine || mine.peerId !== msg.peerId || !sameEndpoint(mine.addr, from)) {
-      out.push({ kind: "event", event: { type: "server-registration", session: msg.session, role: msg.role, from } });
+      out.push({
+        kind: "event",
+        event: { type: "server-registration", session: msg.session, role: msg.role, from },
+      });
     }
     rec.slots[msg.role] = { peerId: msg.peerId, addr: from, candidates: msg.candidates, lastSeen: now };
     this.store.set(msg.session, rec);
@@ -142,12 +148,19 @@ export class RendezvousCore {
     if (!me || !partner || !rec.pair) throw new Error(`matchFor(${session}, ${role}) without a pair`);
     const candidates: Match["candidates"] = [{ kind: "public", ...partner.addr }];
     for (const c of partner.candidates) {
-      if (!candidates.some((k) => sameEndpoint(k, c))) candidates.push({ kind: "lan", host: c.host, port: c.port });
+      if (!candidates.some((k) => sameEndpoint(k, c)))
+        candidates.push({ kind: "lan", host: c.host, port: c.port });
     }
     return {
       kind: "send",
       to: me.addr,
-      msg: { type: "match", pairId: rec.pair.pairId, partnerId: partner.peerId, observed: me.addr, candidates },
+      msg: {
+        type: "match",
+        pairId: rec.pair.pairId,
+        partnerId: partner.peerId,
+        observed: me.addr,
+        candidates,
+      },
     };
   }
 }

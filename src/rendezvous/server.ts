@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { SecureChannel } from "../channel.ts";
 import { deriveKey } from "../protocol/auth.ts";
-import { openUdp } from "../transport/udp.ts";
 import type { TransportFactory } from "../transport/types.ts";
+import { openUdp } from "../transport/udp.ts";
 import type { DropReason, Endpoint, EventHandler } from "../types.ts";
 import { DEFAULT_TIMINGS, RendezvousCore, type RendezvousTimings, type ServerAction } from "./core.ts";
 import { CreditLedger } from "./credit.ts";
@@ -49,7 +49,10 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   const emit = opts.onEvent ?? (() => {});
   const stats: ServerStats = { packetsIn: 0, packetsOut: 0, pairsMade: 0, sessions: 0, dropped: {} };
   const store = opts.store ?? new MemoryStore();
-  const core = new RendezvousCore(store, (n) => randomBytes(n).toString("hex"), { ...DEFAULT_TIMINGS, ...opts.timings });
+  const core = new RendezvousCore(store, (n) => randomBytes(n).toString("hex"), {
+    ...DEFAULT_TIMINGS,
+    ...opts.timings,
+  });
   const ledger = new CreditLedger();
   const countDrop = (from: Endpoint, reason: DropReason) => {
     stats.dropped[reason] = (stats.dropped[reason] ?? 0) + 1;

@@ -1,6 +1,6 @@
+import { formatEndpoint } from "../addr.ts";
 import type { Endpoint } from "../types.ts";
 import type { DatagramHandler, Transport } from "./types.ts";
-import { formatEndpoint } from "../addr.ts";
 
 /** What a memory network recorded: every datagram sent, delivered or not, for assertions. */
 export interface SentRecord {

@@ -14,4 +14,8 @@ export type DatagramHandler = (data: Uint8Array, from: Endpoint) => void;
 /** Asynchronous socket errors, e.g. ECONNREFUSED when an ICMP port unreachable came back. */
 export type ErrorHandler = (code: string) => void;
 
-export type TransportFactory = (bind: Endpoint, onDatagram: DatagramHandler, onError?: ErrorHandler) => Promise<Transport>;
+export type TransportFactory = (
+  bind: Endpoint,
+  onDatagram: DatagramHandler,
+  onError?: ErrorHandler,
+) => Promise<Transport>;

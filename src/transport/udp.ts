@@ -4,7 +4,11 @@ import type { Endpoint } from "../types.ts";
 import type { DatagramHandler, ErrorHandler, Transport } from "./types.ts";
 
 /** The only place that touches Bun.udpSocket. */
-export async function openUdp(bind: Endpoint, onDatagram: DatagramHandler, onError?: ErrorHandler): Promise<Transport> {
+export async function openUdp(
+  bind: Endpoint,
+  onDatagram: DatagramHandler,
+  onError?: ErrorHandler,
+): Promise<Transport> {
   let socket: Bun.udp.Socket<"buffer">;
   try {
     socket = await Bun.udpSocket({
@@ -12,7 +16,10 @@ export async function openUdp(bind: Endpoint, onDatagram: DatagramHandler, onErr
       port: bind.port,
       socket: {
         data(_s, data, port, address) {
-          onDatagram(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), { host: normalizeHost(address), port });
+          onDatagram(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), {
+            host: normalizeHost(address),
+            port,
+          });
         },
         // Without a handler Bun prints ICMP errors (port unreachable) to stderr; they are expected in punching.
         // Bun 1.4 passes only the error, its types say (socket, error): take whichever argument is the Error.
@@ -34,9 +41,19 @@ export async function openUdp(bind: Endpoint, onDatagram: DatagramHandler, onErr
       );
     }
     if (code === "EACCES") {
-      throw new NetpunchError("E_BIND", `not allowed to bind UDP ${where}`, "ports below 1024 need root or CAP_NET_BIND_SERVICE", { cause: e });
+      throw new NetpunchError(
+        "E_BIND",
+        `not allowed to bind UDP ${where}`,
+        "ports below 1024 need root or CAP_NET_BIND_SERVICE",
+        { cause: e },
+      );
     }
-    throw new NetpunchError("E_BIND", `cannot bind UDP ${where}: ${(e as Error).message}`, "check that the local address belongs to this host", { cause: e });
+    throw new NetpunchError(
+      "E_BIND",
+      `cannot bind UDP ${where}: ${(e as Error).message}`,
+      "check that the local address belongs to this host",
+      { cause: e },
+    );
   }
   let open = true;
   const v4only = !bind.host.includes(":");

@@ -49,7 +49,8 @@ export function run(args: string[], env: Record<string, string> = {}): Proc {
 export async function waitFor(p: Proc, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!pattern.test(p.errSoFar())) {
-    if (Date.now() > deadline || p.proc.exitCode !== null) throw new Error(`waiting for ${pattern}:\n${p.errSoFar()}`);
+    if (Date.now() > deadline || p.proc.exitCode !== null)
+      throw new Error(`waiting for ${pattern}:\n${p.errSoFar()}`);
     await Bun.sleep(20);
   }
 }

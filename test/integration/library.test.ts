@@ -1,7 +1,7 @@
 // netpunch as a library: serve() and connect() in-process over real UDP on loopback, with AbortSignals,
 // events instead of logs, and nothing left bound after an abort.
 import { expect, test } from "bun:test";
-import { NetpunchError, type NetpunchEvent, connect, serve } from "../../src/index.ts";
+import { connect, NetpunchError, type NetpunchEvent, serve } from "../../src/index.ts";
 
 const secret = "library-secret";
 const canBind = async (port: number) => {
@@ -13,7 +13,14 @@ const canBind = async (port: number) => {
 /** Runs `fn` with stdout/stderr writes and console output captured. */
 async function silent<T>(fn: () => Promise<T>): Promise<{ value: T; written: string }> {
   let written = "";
-  const orig = { out: process.stdout.write, err: process.stderr.write, log: console.log, error: console.error, warn: console.warn, info: console.info };
+  const orig = {
+    out: process.stdout.write,
+    err: process.stderr.write,
+    log: console.log,
+    error: console.error,
+    warn: console.warn,
+    info: console.info,
+  };
   const grab = (s: unknown) => {
     written += String(s);
     return true;
@@ -34,7 +41,12 @@ test("serve + two connects in one process: typed results, events, no logging", a
   const ac = new AbortController();
   const events: NetpunchEvent[] = [];
   const { value, written } = await silent(async () => {
-    const server = await serve({ listen: { host: "127.0.0.1", port: 0 }, secret, signal: ac.signal, onEvent: (e) => events.push(e) });
+    const server = await serve({
+      listen: { host: "127.0.0.1", port: 0 },
+      secret,
+      signal: ac.signal,
+      onEvent: (e) => events.push(e),
+    });
     const at = `127.0.0.1:${server.local.port}`;
     const [a, b] = await Promise.all([
       connect({ server: at, secret, role: "a", session: "lib", onEvent: (e) => events.push(e) }),
@@ -60,7 +72,13 @@ test("aborting a waiting connect rejects with E_ABORTED and releases the local p
   const probe = await Bun.udpSocket({ hostname: "0.0.0.0", port: 0 });
   const port = probe.port;
   probe.close();
-  const waiting = connect({ server: `127.0.0.1:${server.local.port}`, local: `:${port}`, secret, role: "a", signal: ac.signal });
+  const waiting = connect({
+    server: `127.0.0.1:${server.local.port}`,
+    local: `:${port}`,
+    secret,
+    role: "a",
+    signal: ac.signal,
+  });
   await Bun.sleep(300);
   ac.abort();
   const err = await waiting.catch((e: unknown) => e);
@@ -74,6 +92,8 @@ test("aborting a waiting connect rejects with E_ABORTED and releases the local p
 test("an already aborted signal rejects before any socket is opened", async () => {
   const ac = new AbortController();
   ac.abort();
-  const err = await connect({ server: "127.0.0.1:9", secret, role: "b", signal: ac.signal }).catch((e: unknown) => e);
+  const err = await connect({ server: "127.0.0.1:9", secret, role: "b", signal: ac.signal }).catch(
+    (e: unknown) => e,
+  );
   expect((err as NetpunchError).code).toBe("E_ABORTED");
 });

@@ -338,7 +338,22 @@ export class Lab {
     // gateway itself. That matters: a dropped packet leaves no conntrack entry, while one the gateway accepts
     // (and answers with ICMP) leaves an entry that collides with the LAN host's later mapping.
     for (const chain of ["INPUT", "FORWARD"]) {
-      mustRun(inNs(gateway.ns, ["iptables", "-A", chain, "-i", UPLINK, "-m", "conntrack", "!", "--ctstate", "ESTABLISHED,RELATED", "-j", "DROP"]));
+      mustRun(
+        inNs(gateway.ns, [
+          "iptables",
+          "-A",
+          chain,
+          "-i",
+          UPLINK,
+          "-m",
+          "conntrack",
+          "!",
+          "--ctstate",
+          "ESTABLISHED,RELATED",
+          "-j",
+          "DROP",
+        ]),
+      );
     }
   }
 

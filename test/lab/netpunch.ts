@@ -22,28 +22,65 @@ export async function waitStderr(p: LabProcess, pattern: RegExp, timeoutMs = 10_
   const deadline = Date.now() + timeoutMs;
   while (!pattern.test(p.output().stderr)) {
     if (Date.now() > deadline || p.proc.exitCode !== null) {
-      throw new Error(`waiting for ${pattern}: ${p.proc.exitCode !== null ? `exited ${p.proc.exitCode}` : "timeout"}\n${p.output().stderr}`);
+      throw new Error(
+        `waiting for ${pattern}: ${p.proc.exitCode !== null ? `exited ${p.proc.exitCode}` : "timeout"}\n${p.output().stderr}`,
+      );
     }
     await Bun.sleep(20);
   }
 }
 
 export async function startServer(lab: Lab, host: Host, secret: string): Promise<LabProcess> {
-  const p = lab.spawn(host, [BUN, CLI, "serve", "--listen", `0.0.0.0:${SERVER_PORT}`, "--secret-file", secret]);
+  const p = lab.spawn(host, [
+    BUN,
+    CLI,
+    "serve",
+    "--listen",
+    `0.0.0.0:${SERVER_PORT}`,
+    "--secret-file",
+    secret,
+  ]);
   await waitStderr(p, /listening on UDP/);
   return p;
 }
 
-export function startPeer(lab: Lab, host: Host, role: "a" | "b", serverIp: string, secret: string, extra: string[] = []): LabProcess {
+export function startPeer(
+  lab: Lab,
+  host: Host,
+  role: "a" | "b",
+  serverIp: string,
+  secret: string,
+  extra: string[] = [],
+): LabProcess {
   return lab.spawn(host, [
-    BUN, CLI, "connect", "--role", role, "--server", `${serverIp}:${SERVER_PORT}`,
-    "--local", `:${PEER_PORT}`, "--secret-file", secret, "--json", "--verbose", ...extra,
+    BUN,
+    CLI,
+    "connect",
+    "--role",
+    role,
+    "--server",
+    `${serverIp}:${SERVER_PORT}`,
+    "--local",
+    `:${PEER_PORT}`,
+    "--secret-file",
+    secret,
+    "--json",
+    "--verbose",
+    ...extra,
   ]);
 }
 
 export interface PeerOutcome {
   code: number;
-  json: { lport: number; rhost: string; rport: number; via: string; candidate: string; rttMs: number; publicAddr: string };
+  json: {
+    lport: number;
+    rhost: string;
+    rport: number;
+    via: string;
+    candidate: string;
+    rttMs: number;
+    publicAddr: string;
+  };
   stderr: string;
 }
 
@@ -63,12 +100,20 @@ export async function finish(p: LabProcess, timeoutMs = 30_000): Promise<PeerOut
  * from the sender's local port to the address netpunch reported reaches the receiver's local port, from the
  * address netpunch reported on the receiver's side.
  */
-export async function provePath(lab: Lab, from: Host, to: Host, dest: string, expectSource: string): Promise<void> {
+export async function provePath(
+  lab: Lab,
+  from: Host,
+  to: Host,
+  dest: string,
+  expectSource: string,
+): Promise<void> {
   const listener = lab.spawn(to, [BUN, UDP_TOOL, "listen", String(PEER_PORT), "3", "3000"]);
   await listener.waitFor(/^listening /m);
   lab.exec(from, [BUN, UDP_TOOL, "send", String(PEER_PORT), "5", "50", dest]);
   await listener.exited;
   const got = [...(await listener.stdout()).matchAll(/^from (\S+) (\d+) /gm)].map((m) => `${m[1]}:${m[2]}`);
-  if (got.length === 0) throw new Error(`nothing arrived at ${to.name}:${PEER_PORT} from ${from.name} via ${dest}`);
-  if (!got.every((s) => s === expectSource)) throw new Error(`expected datagrams from ${expectSource}, got ${got.join(", ")}`);
+  if (got.length === 0)
+    throw new Error(`nothing arrived at ${to.name}:${PEER_PORT} from ${from.name} via ${dest}`);
+  if (!got.every((s) => s === expectSource))
+    throw new Error(`expected datagrams from ${expectSource}, got ${got.join(", ")}`);
 }

@@ -2,7 +2,7 @@
 // namespaces behind iptables MASQUERADE gateways. Needs root (CI runs as root): `bun test test/lab`.
 import { afterEach, describe, expect, test } from "bun:test";
 import { type Host, Lab, type LinkOptions } from "./lab.ts";
-import { PEER_PORT, finish, provePath, secretFile, startPeer, startServer } from "./netpunch.ts";
+import { finish, PEER_PORT, provePath, secretFile, startPeer, startServer } from "./netpunch.ts";
 
 type Side = "public" | "nat" | "double" | "symmetric";
 const GAP_MS = 3_000; // the second peer starts several seconds after the first
@@ -14,7 +14,13 @@ afterEach(async () => {
 });
 
 /** Puts a peer host on the internet side, behind one NAT, behind two (carrier-grade) or behind a symmetric NAT. */
-async function place(l: Lab, name: string, side: Side, lanBase: string, link: LinkOptions = {}): Promise<{ host: Host; publicIp: string; lanIp: string }> {
+async function place(
+  l: Lab,
+  name: string,
+  side: Side,
+  lanBase: string,
+  link: LinkOptions = {},
+): Promise<{ host: Host; publicIp: string; lanIp: string }> {
   const host = l.host(name);
   if (side === "public") {
     const ip = await l.attachPublic(host, link);
@@ -118,7 +124,7 @@ test("both behind the SAME NAT without hairpinning: they meet on the LAN", async
   await lab.attachPublic(gw);
   const a = lab.host("a");
   const b = lab.host("b");
-  const [aIp, bIp] = lab.lan(gw, "203.0.113", [a, b]);
+  const [aIp = "", bIp = ""] = lab.lan(gw, "203.0.113", [a, b]);
   lab.masquerade(gw);
   await startServer(lab, server, secret);
   const pa = startPeer(lab, a, "a", serverIp, secret);

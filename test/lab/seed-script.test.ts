@@ -36,9 +36,14 @@ test("the seed README's params=($(netpunch a ...)) loop hands openvpn the right 
 
   const srv = lab.spawn(server, [wrapper, "c", "SeCrEt", `:${SERVER_PORT}`]);
   await waitStderr(srv, /listening on UDP/);
+  const l = lab;
   const run = (host: typeof a, role: string) =>
-    lab!.spawn(host, ["bash", join(FIXTURES, "seed-client.sh"), role, `${serverIp}:${SERVER_PORT}`], {
-      env: { NETPUNCH: wrapper, OPENVPN: join(FIXTURES, "record-args.sh"), STUB_OUT: join(dir, `openvpn-${role}.args`) },
+    l.spawn(host, ["bash", join(FIXTURES, "seed-client.sh"), role, `${serverIp}:${SERVER_PORT}`], {
+      env: {
+        NETPUNCH: wrapper,
+        OPENVPN: join(FIXTURES, "record-args.sh"),
+        STUB_OUT: join(dir, `openvpn-${role}.args`),
+      },
       cwd: dir,
     });
   const pa = run(a, "a");
@@ -47,12 +52,25 @@ test("the seed README's params=($(netpunch a ...)) loop hands openvpn the right 
   expect(await pa.exited).toBe(0);
   expect(await pb.exited).toBe(0);
 
-  const argsOf = (role: string) => readFileSync(join(dir, `openvpn-${role}.args`), "utf8").trim().split("\n");
+  const argsOf = (role: string) =>
+    readFileSync(join(dir, `openvpn-${role}.args`), "utf8")
+      .trim()
+      .split("\n");
   const value = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
   const va = argsOf("a");
   const vb = argsOf("b");
-  expect([value(va, "--remote"), value(va, "--rport"), value(va, "--lport")]).toEqual([gwBIp, String(PEER_PORT), String(PEER_PORT)]);
-  expect([value(vb, "--remote"), value(vb, "--rport"), value(vb, "--lport")]).toEqual([gwAIp, String(PEER_PORT), String(PEER_PORT)]);
+  expect([value(va, "--remote"), value(va, "--rport"), value(va, "--lport")]).toEqual([
+    gwBIp,
+    String(PEER_PORT),
+    String(PEER_PORT),
+  ]);
+  expect([value(vb, "--remote"), value(vb, "--rport"), value(vb, "--lport")]).toEqual([
+    gwAIp,
+    String(PEER_PORT),
+    String(PEER_PORT),
+  ]);
   expect(value(va, "--secret")).toBe("secret.key"); // the rest of the README's options pass through untouched
-  expect(await pa.stdout()).toContain(`******* GOT LPORT=${PEER_PORT} RHOST=${gwBIp} RPORT=${PEER_PORT} *******`);
+  expect(await pa.stdout()).toContain(
+    `******* GOT LPORT=${PEER_PORT} RHOST=${gwBIp} RPORT=${PEER_PORT} *******`,
+  );
 });
