@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: Bun (via npm when missing), the project's packages, and, as root on
+# Linux, the Debian tools the NAT lab needs. Safe to run again; installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUN_VERSION=1.4.5
+LAB_PACKAGES=(iproute2 iptables nftables conntrack socat iputils-ping python3)
+
+if ! command -v bun >/dev/null 2>&1; then
+  echo "setup: installing Bun $BUN_VERSION with npm" >&2
+  npm install -g --no-fund --no-audit "bun@$BUN_VERSION" >&2
+fi
+
+if [ "$(id -u)" = 0 ] && [ "$(uname -s)" = Linux ] && command -v apt-get >/dev/null 2>&1; then
+  missing=()
+  for p in "${LAB_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+fi
+
+bun install --frozen-lockfile >&2
