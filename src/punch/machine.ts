@@ -319,15 +319,19 @@ export class PeerMachine {
       this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: own?.rttMs ?? partnerRtt };
       return this.finish();
     }
-    // Both sides chose at once, differently: role a's choice wins, so both end on the same path.
-    if (
-      this.phase === "closing" &&
-      this.setup.role === "b" &&
-      this.chosen &&
-      !sameEndpoint(from, this.chosen.ep)
-    ) {
+    if (this.phase !== "closing" || !this.chosen) return;
+    if (sameEndpoint(from, this.chosen.ep)) {
+      // Both chose the same path at once: the partner has proven both ways and no longer pings, so there is
+      // nobody left to linger for.
+      return this.finish();
+    }
+    // Both chose at once, differently: role a's choice wins, so both end on the same path. Role b confirms
+    // a's path with one CLOSE (which also ends a's linger) and is done.
+    if (this.setup.role === "b") {
       const kind = this.candidates.find((c) => sameEndpoint(c, from))?.kind ?? "reflexive";
       this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: partnerRtt };
+      this.sendClose();
+      this.finish();
     }
   }
 
