@@ -11,7 +11,8 @@ const secret = join(dir, "secret.txt");
 writeFileSync(secret, `demo-${crypto.randomUUID()}\n`, { mode: 0o600 });
 const say = (s: string) => process.stderr.write(`\x1b[1m# ${s}\x1b[0m\n`);
 
-const canLab = process.platform === "linux" && process.getuid?.() === 0 && Bun.which("ip") && Bun.which("iptables");
+const canLab =
+  process.platform === "linux" && process.getuid?.() === 0 && Bun.which("ip") && Bun.which("iptables");
 
 async function labDemo(): Promise<void> {
   const { Lab } = await import("../test/lab/lab.ts");
@@ -35,7 +36,19 @@ async function labDemo(): Promise<void> {
     await Bun.sleep(500);
     say("peer a starts and waits for its partner; peer b starts 2 s later");
     const peer = (h: typeof a, role: string) =>
-      lab.spawn(h, [bun, CLI, "connect", "--role", role, "--server", `${serverIp}:10001`, "--local", ":10000", "--secret-file", secret]);
+      lab.spawn(h, [
+        bun,
+        CLI,
+        "connect",
+        "--role",
+        role,
+        "--server",
+        `${serverIp}:10001`,
+        "--local",
+        ":10000",
+        "--secret-file",
+        secret,
+      ]);
     const pa = peer(a, "a");
     await Bun.sleep(2_000);
     const started = performance.now();
@@ -44,7 +57,11 @@ async function labDemo(): Promise<void> {
     const ms = Math.round(performance.now() - started);
     srv.kill("SIGTERM");
     await srv.exited;
-    for (const [name, p] of [["server", srv], ["peer a", pa], ["peer b", pb]] as const) {
+    for (const [name, p] of [
+      ["server", srv],
+      ["peer a", pa],
+      ["peer b", pb],
+    ] as const) {
       say(`${name} log (stderr):`);
       process.stderr.write(p.output().stderr);
     }
@@ -59,7 +76,8 @@ async function labDemo(): Promise<void> {
 
 async function loopbackDemo(): Promise<void> {
   say("not root on Linux: running on loopback (run as root for the NAT lab demo)");
-  const spawn = (args: string[]) => Bun.spawn([process.execPath, CLI, ...args], { stdout: "pipe", stderr: "inherit" });
+  const spawn = (args: string[]) =>
+    Bun.spawn([process.execPath, CLI, ...args], { stdout: "pipe", stderr: "inherit" });
   const srv = spawn(["serve", "--listen", "127.0.0.1:10001", "--secret-file", secret]);
   await Bun.sleep(500);
   const pa = spawn(["connect", "--role", "a", "--server", "127.0.0.1:10001", "--secret-file", secret]);

@@ -46,6 +46,8 @@ export type NetpunchEvent =
   | { type: "server-silent"; tries: number }
   | { type: "matched"; candidates: Candidate[] }
   | { type: "punch-ok"; from: Endpoint; kind: CandidateKind; rttMs: number }
+  /** The path works both ways; the socket stays open a little longer (CLOSE burst) before `connected`. */
+  | { type: "proven"; remote: Endpoint; kind: CandidateKind }
   | { type: "connected"; result: PunchResult }
   | { type: "server-registration"; session: string; role: Role; from: Endpoint }
   | { type: "server-pair"; session: string; a: Endpoint; b: Endpoint }

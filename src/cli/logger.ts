@@ -32,6 +32,8 @@ export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
         );
       case "punch-ok":
         return log.debug(`path to ${formatEndpoint(e.from)} (${e.kind}) works, rtt ${e.rttMs} ms`);
+      case "proven":
+        return log.debug(`path to ${formatEndpoint(e.remote)} (${e.kind}) proven both ways`);
       case "connected":
         return log.success(
           `connected: ${e.result.laddr} <-> ${e.result.raddr} (${e.result.via}, rtt ${e.result.rttMs} ms)`,

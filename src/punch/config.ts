@@ -16,7 +16,10 @@ export interface PeerTimings {
   pingIntervalMs: number;
   /** @default 500: the interval grows by 1.5x up to this, bounding the packet rate. */
   pingIntervalMaxMs: number;
-  /** @default 150: after a public path answers, how long a LAN path may still win (it is preferred). */
+  /**
+   * @default 150: the most a LAN path may still win after a public path answered (LAN is preferred). The
+   * actual wait is a quarter of the measured RTT, at least 10 ms, capped by this.
+   */
   lanGraceMs: number;
   /** @default 5: CLOSE packets in the final burst (TIME-WAIT): 20% loss loses all five 0.03% of the time. */
   closeCount: number;

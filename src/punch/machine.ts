@@ -278,7 +278,10 @@ export class PeerMachine {
     if (kind === "lan") return this.choose(now);
     const lanPending = this.candidates.some((c) => c.kind === "lan");
     if (!lanPending) return this.choose(now);
-    this.decideAt ??= now + this.t.lanGraceMs;
+    // Every round pings all candidates at once and a working LAN path is shorter than any path through the
+    // NAT, so its PONG normally comes first; the grace only absorbs jitter between the two, and is short so a
+    // partner's unreachable LAN address costs little.
+    this.decideAt ??= now + Math.min(this.t.lanGraceMs, Math.max(10, rttMs / 4));
   }
 
   // 5. Choose the path and send the CLOSE burst on it (TIME-WAIT): the partner adopts the path CLOSE came on.
@@ -288,6 +291,7 @@ export class PeerMachine {
     if (!best) return;
     this.chosen = best;
     this.phase = "closing";
+    this.emit({ type: "proven", remote: best.ep, kind: best.kind });
     this.closeInterval = Math.min(Math.max(best.rttMs / 2, 10), 100);
     this.closesSent = 0;
     this.closingUntil = now + this.closeInterval * this.t.closeCount;
@@ -317,6 +321,7 @@ export class PeerMachine {
       const kind = this.candidates.find((c) => sameEndpoint(c, from))?.kind ?? "reflexive";
       const own = this.successes.find((s) => sameEndpoint(s.ep, from));
       this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: own?.rttMs ?? partnerRtt };
+      this.emit({ type: "proven", remote: this.chosen.ep, kind });
       return this.finish();
     }
     if (this.phase !== "closing" || !this.chosen) return;
