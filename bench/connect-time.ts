@@ -85,7 +85,7 @@ console.log(
   "gap   | U (median)  | proven both ways: median, worst   | socket released (hook may start): median, worst",
 );
 for (const gap of GAPS_MS) {
-  const runs = [];
+  const runs: Awaited<ReturnType<typeof once>>[] = [];
   for (let i = 0; i < RUNS; i++) runs.push(await once(gap));
   const unit = median(runs.map((r) => r.rttServer + r.rttPeer));
   const ratio = (f: (r: (typeof runs)[number]) => number) =>

@@ -4,15 +4,27 @@ import { deriveKey, tag, verifyTag } from "../../src/protocol/auth.ts";
 import { TAG_LEN } from "../../src/protocol/constants.ts";
 import type { Message } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
-import { KEY, nonceBytes, toHex, TS } from "./support.ts";
+import { KEY, nonceBytes, TS, toHex } from "./support.ts";
 
 const PAIR = "00112233445566778899aabbccddeeff";
 const PEER = "0123456789abcdef";
 
 const messages: Message[] = [
-  { type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [{ host: "192.0.2.10", port: 10000 }] },
+  {
+    type: "register",
+    session: "lab-1",
+    role: "a",
+    peerId: PEER,
+    candidates: [{ host: "192.0.2.10", port: 10000 }],
+  },
   { type: "registered", echo: "a1a2a3a4a5a6a7a8a9aaabac", observed: { host: "2001:db8::7", port: 40000 } },
-  { type: "match", pairId: PAIR, partnerId: PEER, observed: { host: "198.51.100.23", port: 1 }, candidates: [{ kind: "public", host: "203.0.113.9", port: 2 }] },
+  {
+    type: "match",
+    pairId: PAIR,
+    partnerId: PEER,
+    observed: { host: "198.51.100.23", port: 1 },
+    candidates: [{ kind: "public", host: "203.0.113.9", port: 2 }],
+  },
   { type: "matchAck", session: "lab-1", pairId: PAIR, peerId: PEER },
   { type: "ping", pairId: PAIR, peerId: PEER, seq: 1 },
   { type: "pong", pairId: PAIR, peerId: PEER, seq: 1 },
@@ -36,7 +48,9 @@ function flipEveryBit(packet: Uint8Array): Map<string, number[]> {
 describe("deriveKey", () => {
   test("is HKDF-SHA256 of the secret: deterministic, 32 bytes, pinned", () => {
     expect(deriveKey("test-secret").length).toBe(32);
-    expect(toHex(deriveKey("test-secret"))).toBe("74aebe62a7e3ae5e59dcc88a82b7cac18a2799f922206aec5537bc36ae74d479");
+    expect(toHex(deriveKey("test-secret"))).toBe(
+      "74aebe62a7e3ae5e59dcc88a82b7cac18a2799f922206aec5537bc36ae74d479",
+    );
     expect(toHex(deriveKey("test-secret"))).toBe(toHex(KEY));
   });
 

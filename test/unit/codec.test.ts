@@ -1,15 +1,22 @@
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { HEADER_LEN, MAX_PACKET, MessageType, REGISTER_PADDED_LEN, TAG_LEN } from "../../src/protocol/constants.ts";
+import {
+  HEADER_LEN,
+  MAX_PACKET,
+  MessageType,
+  REGISTER_PADDED_LEN,
+  TAG_LEN,
+} from "../../src/protocol/constants.ts";
 import type { Match, Message } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
-import { craft, KEY, nonceBytes, retag, toHex, TS, unsignedPart } from "./support.ts";
+import { craft, KEY, nonceBytes, retag, TS, toHex, unsignedPart } from "./support.ts";
 
 const PAIR = "00112233445566778899aabbccddeeff";
 const PEER = "0123456789abcdef";
 const PARTNER = "fedcba9876543210";
 
-const sealed = (msg: Message, nonceStart = 0, timestamp = TS) => seal(KEY, msg, { timestamp, nonce: nonceBytes(nonceStart) });
+const sealed = (msg: Message, nonceStart = 0, timestamp = TS) =>
+  seal(KEY, msg, { timestamp, nonce: nonceBytes(nonceStart) });
 
 function reason(packet: Uint8Array): string {
   const r = open(KEY, packet);
@@ -20,17 +27,41 @@ function reason(packet: Uint8Array): string {
 const sealUnchecked = (msg: unknown) => sealed(msg as Message);
 
 function v4Candidates(n: number): Match["candidates"] {
-  return Array.from({ length: n }, (_, i) => ({ kind: i === 0 ? "public" : "lan", host: `203.0.113.${i + 1}`, port: 40000 + i }) as const);
+  return Array.from(
+    { length: n },
+    (_, i) => ({ kind: i === 0 ? "public" : "lan", host: `203.0.113.${i + 1}`, port: 40000 + i }) as const,
+  );
 }
 
 describe("round trip", () => {
   const cases: [string, Message][] = [
-    ["register, v4 candidates", { type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [{ host: "192.0.2.10", port: 10000 }] }],
+    [
+      "register, v4 candidates",
+      {
+        type: "register",
+        session: "lab-1",
+        role: "a",
+        peerId: PEER,
+        candidates: [{ host: "192.0.2.10", port: 10000 }],
+      },
+    ],
     [
       "register, v6 candidates",
-      { type: "register", session: "x", role: "b", peerId: PEER, candidates: [{ host: "2001:db8::10", port: 1 }, { host: "2001:db8:1:2:3:4:5:6", port: 65535 }] },
+      {
+        type: "register",
+        session: "x",
+        role: "b",
+        peerId: PEER,
+        candidates: [
+          { host: "2001:db8::10", port: 1 },
+          { host: "2001:db8:1:2:3:4:5:6", port: 65535 },
+        ],
+      },
     ],
-    ["register, no candidates", { type: "register", session: "default", role: "a", peerId: PEER, candidates: [] }],
+    [
+      "register, no candidates",
+      { type: "register", session: "default", role: "a", peerId: PEER, candidates: [] },
+    ],
     [
       "register, 8 candidates and a 64-char session",
       {
@@ -41,12 +72,35 @@ describe("round trip", () => {
         candidates: Array.from({ length: 8 }, (_, i) => ({ host: `2001:db8::${i + 1}`, port: 10000 + i })),
       },
     ],
-    ["register, every allowed session character", { type: "register", session: "Az09._@:+-", role: "a", peerId: PEER, candidates: [] }],
-    ["registered, v4", { type: "registered", echo: "a1a2a3a4a5a6a7a8a9aaabac", observed: { host: "198.51.100.23", port: 40001 } }],
-    ["registered, v6", { type: "registered", echo: "000000000000000000000000", observed: { host: "2001:db8::7", port: 40000 } }],
+    [
+      "register, every allowed session character",
+      { type: "register", session: "Az09._@:+-", role: "a", peerId: PEER, candidates: [] },
+    ],
+    [
+      "registered, v4",
+      {
+        type: "registered",
+        echo: "a1a2a3a4a5a6a7a8a9aaabac",
+        observed: { host: "198.51.100.23", port: 40001 },
+      },
+    ],
+    [
+      "registered, v6",
+      {
+        type: "registered",
+        echo: "000000000000000000000000",
+        observed: { host: "2001:db8::7", port: 40000 },
+      },
+    ],
     [
       "match, v4, 9 candidates",
-      { type: "match", pairId: PAIR, partnerId: PARTNER, observed: { host: "198.51.100.23", port: 40001 }, candidates: v4Candidates(9) },
+      {
+        type: "match",
+        pairId: PAIR,
+        partnerId: PARTNER,
+        observed: { host: "198.51.100.23", port: 40001 },
+        candidates: v4Candidates(9),
+      },
     ],
     [
       "match, v6",
@@ -101,7 +155,13 @@ describe("round trip", () => {
   });
 
   test("seal refuses a nonce of the wrong length", () => {
-    expect(() => seal(KEY, { type: "ping", pairId: PAIR, peerId: PEER, seq: 1 }, { timestamp: TS, nonce: new Uint8Array(11) })).toThrow(RangeError);
+    expect(() =>
+      seal(
+        KEY,
+        { type: "ping", pairId: PAIR, peerId: PEER, seq: 1 },
+        { timestamp: TS, nonce: new Uint8Array(11) },
+      ),
+    ).toThrow(RangeError);
   });
 });
 
@@ -124,11 +184,17 @@ describe("golden bytes", () => {
   });
 
   test("REGISTERED with a v6 address", () => {
-    const packet = sealed({ type: "registered", echo: "a1a2a3a4a5a6a7a8a9aaabac", observed: { host: "2001:db8::7", port: 40000 } });
+    const packet = sealed({
+      type: "registered",
+      echo: "a1a2a3a4a5a6a7a8a9aaabac",
+      observed: { host: "2001:db8::7", port: 40000 },
+    });
     expect(toHex(packet)).toBe(
       "4e5001020000018bcfe56800000102030405060708090a0b" +
         "a1a2a3a4a5a6a7a8a9aaabac" + // echo
-        "06" + "20010db8000000000000000000000007" + "9c40" + // family 6, address, port 40000
+        "06" +
+        "20010db8000000000000000000000007" +
+        "9c40" + // family 6, address, port 40000
         "a9fb39780c17aede5c5f33cb74fb1be9",
     );
   });
@@ -147,15 +213,22 @@ describe("golden bytes", () => {
     expect(packet.length).toBe(512);
     expect(toHex(packet.subarray(0, 80))).toBe(
       "4e5001010000018bcfe56800000102030405060708090a0b" +
-        "05" + "6c61622d31" + // session "lab-1"
+        "05" +
+        "6c61622d31" + // session "lab-1"
         "61" + // role 'a'
         "0123456789abcdef" +
         "02" + // two candidates
-        "04" + "c000020a" + "2710" + // 192.0.2.10:10000
-        "06" + "20010db8000000000000000000000010" + "2710" + // [2001:db8::10]:10000
+        "04" +
+        "c000020a" +
+        "2710" + // 192.0.2.10:10000
+        "06" +
+        "20010db8000000000000000000000010" +
+        "2710" + // [2001:db8::10]:10000
         "0000000000000000000000000000", // the first 14 bytes of zero padding
     );
-    expect(createHash("sha256").update(packet).digest("hex")).toBe("7445ee55879eddf6d3c2b6e997b950975647ee886b5940b3457131932b884ca1");
+    expect(createHash("sha256").update(packet).digest("hex")).toBe(
+      "7445ee55879eddf6d3c2b6e997b950975647ee886b5940b3457131932b884ca1",
+    );
   });
 });
 
@@ -168,7 +241,10 @@ describe("sizes: the server never amplifies", () => {
       session: "s".repeat(64),
       role: "b",
       peerId: PEER,
-      candidates: Array.from({ length: 8 }, (_, i) => ({ host: `2001:db8:ffff:ffff:ffff:ffff:ffff:${i + 1}`, port: 65535 })),
+      candidates: Array.from({ length: 8 }, (_, i) => ({
+        host: `2001:db8:ffff:ffff:ffff:ffff:ffff:${i + 1}`,
+        port: 65535,
+      })),
     });
     expect(smallest.length).toBe(REGISTER_PADDED_LEN);
     expect(largest.length).toBe(REGISTER_PADDED_LEN);
@@ -177,15 +253,33 @@ describe("sizes: the server never amplifies", () => {
 
   test("every server reply is smaller than a REGISTER", () => {
     const replies: Message[] = [
-      { type: "registered", echo: "000000000000000000000000", observed: { host: "198.51.100.23", port: 40001 } },
-      { type: "registered", echo: "000000000000000000000000", observed: { host: "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", port: 40001 } },
-      { type: "match", pairId: PAIR, partnerId: PARTNER, observed: { host: "198.51.100.23", port: 40001 }, candidates: v4Candidates(9) },
+      {
+        type: "registered",
+        echo: "000000000000000000000000",
+        observed: { host: "198.51.100.23", port: 40001 },
+      },
+      {
+        type: "registered",
+        echo: "000000000000000000000000",
+        observed: { host: "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", port: 40001 },
+      },
+      {
+        type: "match",
+        pairId: PAIR,
+        partnerId: PARTNER,
+        observed: { host: "198.51.100.23", port: 40001 },
+        candidates: v4Candidates(9),
+      },
       {
         type: "match",
         pairId: PAIR,
         partnerId: PARTNER,
         observed: { host: "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", port: 40001 },
-        candidates: Array.from({ length: 9 }, (_, i) => ({ kind: "lan" as const, host: `2001:db8:ffff:ffff:ffff:ffff:ffff:${i + 1}`, port: 65535 })),
+        candidates: Array.from({ length: 9 }, (_, i) => ({
+          kind: "lan" as const,
+          host: `2001:db8:ffff:ffff:ffff:ffff:ffff:${i + 1}`,
+          port: 65535,
+        })),
       },
     ];
     for (const msg of replies) {
@@ -205,13 +299,23 @@ describe("rejected packets", () => {
   });
 
   test("truncated without a new tag: bad-auth", () => {
-    for (let len = HEADER_LEN + TAG_LEN; len < ping.length; len++) expect(reason(ping.subarray(0, len))).toBe("bad-auth");
+    for (let len = HEADER_LEN + TAG_LEN; len < ping.length; len++)
+      expect(reason(ping.subarray(0, len))).toBe("bad-auth");
   });
 
   test("truncated body with a valid tag: malformed", () => {
     const unsigned = unsignedPart(ping);
-    for (let len = HEADER_LEN; len < unsigned.length; len++) expect(reason(retag(unsigned.subarray(0, len)))).toBe("malformed");
-    const reg = unsignedPart(sealed({ type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [{ host: "2001:db8::10", port: 10000 }] }));
+    for (let len = HEADER_LEN; len < unsigned.length; len++)
+      expect(reason(retag(unsigned.subarray(0, len)))).toBe("malformed");
+    const reg = unsignedPart(
+      sealed({
+        type: "register",
+        session: "lab-1",
+        role: "a",
+        peerId: PEER,
+        candidates: [{ host: "2001:db8::10", port: 10000 }],
+      }),
+    );
     // Cut in the middle of the v6 candidate (the padding is gone too).
     expect(reason(retag(reg.subarray(0, HEADER_LEN + 1 + 5 + 1 + 8 + 1 + 10)))).toBe("malformed");
   });
@@ -226,7 +330,9 @@ describe("rejected packets", () => {
   });
 
   test("non-zero REGISTER padding, with a valid tag: malformed", () => {
-    const reg = unsignedPart(sealed({ type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [] }));
+    const reg = unsignedPart(
+      sealed({ type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [] }),
+    );
     for (const at of [HEADER_LEN + 20, reg.length - 1]) {
       const bad = reg.slice();
       bad[at] = 0x80;
@@ -236,13 +342,19 @@ describe("rejected packets", () => {
   });
 
   test("wrong magic: malformed, before authentication", () => {
-    for (const magic of [[0x4e, 0x51], [0x00, 0x50], [0x50, 0x4e]] as const) {
+    for (const magic of [
+      [0x4e, 0x51],
+      [0x00, 0x50],
+      [0x50, 0x4e],
+    ] as const) {
       const forged = ping.slice();
       forged[0] = magic[0];
       forged[1] = magic[1];
       expect(reason(forged)).toBe("malformed");
       // Even correctly tagged, another magic is not ours.
-      expect(reason(craft({ magic, type: MessageType.ping, body: unsignedPart(ping).subarray(HEADER_LEN) }))).toBe("malformed");
+      expect(
+        reason(craft({ magic, type: MessageType.ping, body: unsignedPart(ping).subarray(HEADER_LEN) })),
+      ).toBe("malformed");
     }
   });
 
@@ -251,12 +363,16 @@ describe("rejected packets", () => {
     v2[2] = 2;
     expect(reason(retag(v2))).toBe("bad-version");
     expect(reason(new Uint8Array([...v2, ...ping.subarray(ping.length - TAG_LEN)]))).toBe("bad-auth");
-    expect(reason(craft({ version: 0, type: MessageType.ping, body: unsignedPart(ping).subarray(HEADER_LEN) }))).toBe("bad-version");
+    expect(
+      reason(craft({ version: 0, type: MessageType.ping, body: unsignedPart(ping).subarray(HEADER_LEN) })),
+    ).toBe("bad-version");
   });
 
   test("oversize: MAX_PACKET is accepted, one byte more is not, even with a valid tag", () => {
     expect(MAX_PACKET).toBe(1200);
-    const reg = unsignedPart(sealed({ type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [] }));
+    const reg = unsignedPart(
+      sealed({ type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [] }),
+    );
     const max = new Uint8Array(MAX_PACKET - TAG_LEN);
     max.set(reg);
     expect(reason(retag(max))).toBe("ok");
@@ -266,11 +382,16 @@ describe("rejected packets", () => {
   });
 
   test("unknown message type: malformed", () => {
-    for (const type of [0, 8, 255]) expect(reason(craft({ type, body: new Uint8Array(40) }))).toBe("malformed");
+    for (const type of [0, 8, 255])
+      expect(reason(craft({ type, body: new Uint8Array(40) }))).toBe("malformed");
   });
 
   test("bad address family: malformed", () => {
-    const reg = sealed({ type: "registered", echo: "000000000000000000000000", observed: { host: "198.51.100.23", port: 40001 } });
+    const reg = sealed({
+      type: "registered",
+      echo: "000000000000000000000000",
+      observed: { host: "198.51.100.23", port: 40001 },
+    });
     const bad = unsignedPart(reg).slice();
     expect(bad[HEADER_LEN + 12]).toBe(4);
     bad[HEADER_LEN + 12] = 5;
@@ -279,7 +400,13 @@ describe("rejected packets", () => {
 
   test("unknown candidate kind code in MATCH: malformed", () => {
     const match = unsignedPart(
-      sealed({ type: "match", pairId: PAIR, partnerId: PARTNER, observed: { host: "198.51.100.23", port: 40001 }, candidates: v4Candidates(1) }),
+      sealed({
+        type: "match",
+        pairId: PAIR,
+        partnerId: PARTNER,
+        observed: { host: "198.51.100.23", port: 40001 },
+        candidates: v4Candidates(1),
+      }),
     ).slice();
     const kindAt = HEADER_LEN + 16 + 8 + 7 + 1;
     expect(match[kindAt]).toBe(2); // public
@@ -295,17 +422,41 @@ describe("rejected packets", () => {
 });
 
 describe("invalid fields are refused by the schemas", () => {
-  const register = { type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [{ host: "192.0.2.10", port: 10000 }] };
+  const register = {
+    type: "register",
+    session: "lab-1",
+    role: "a",
+    peerId: PEER,
+    candidates: [{ host: "192.0.2.10", port: 10000 }],
+  };
 
   test("the valid baseline opens", () => {
     expect(reason(sealUnchecked(register))).toBe("ok");
   });
 
   test("port 0", () => {
-    expect(reason(sealUnchecked({ ...register, candidates: [{ host: "192.0.2.10", port: 0 }] }))).toBe("malformed");
-    expect(reason(sealUnchecked({ type: "registered", echo: "000000000000000000000000", observed: { host: "198.51.100.23", port: 0 } }))).toBe("malformed");
+    expect(reason(sealUnchecked({ ...register, candidates: [{ host: "192.0.2.10", port: 0 }] }))).toBe(
+      "malformed",
+    );
     expect(
-      reason(sealUnchecked({ type: "match", pairId: PAIR, partnerId: PARTNER, observed: { host: "198.51.100.23", port: 1 }, candidates: [{ kind: "public", host: "203.0.113.1", port: 0 }] })),
+      reason(
+        sealUnchecked({
+          type: "registered",
+          echo: "000000000000000000000000",
+          observed: { host: "198.51.100.23", port: 0 },
+        }),
+      ),
+    ).toBe("malformed");
+    expect(
+      reason(
+        sealUnchecked({
+          type: "match",
+          pairId: PAIR,
+          partnerId: PARTNER,
+          observed: { host: "198.51.100.23", port: 1 },
+          candidates: [{ kind: "public", host: "203.0.113.1", port: 0 }],
+        }),
+      ),
     ).toBe("malformed");
   });
 
@@ -319,11 +470,18 @@ describe("invalid fields are refused by the schemas", () => {
     expect(reason(sealUnchecked({ ...register, session: "" }))).toBe("malformed");
     expect(reason(sealUnchecked({ ...register, session: "s".repeat(65) }))).toBe("malformed");
     expect(reason(sealUnchecked({ ...register, session: "s".repeat(64) }))).toBe("ok");
-    expect(reason(sealUnchecked({ type: "matchAck", session: "a/b", pairId: PAIR, peerId: PEER }))).toBe("malformed");
+    expect(reason(sealUnchecked({ type: "matchAck", session: "a/b", pairId: PAIR, peerId: PEER }))).toBe(
+      "malformed",
+    );
   });
 
   test("10 MATCH candidates (9 is the most), and none", () => {
-    const match = { type: "match", pairId: PAIR, partnerId: PARTNER, observed: { host: "198.51.100.23", port: 40001 } };
+    const match = {
+      type: "match",
+      pairId: PAIR,
+      partnerId: PARTNER,
+      observed: { host: "198.51.100.23", port: 40001 },
+    };
     expect(reason(sealUnchecked({ ...match, candidates: v4Candidates(9) }))).toBe("ok");
     expect(reason(sealUnchecked({ ...match, candidates: v4Candidates(10) }))).toBe("malformed");
     expect(reason(sealUnchecked({ ...match, candidates: [] }))).toBe("malformed");

@@ -81,7 +81,11 @@ describe("CreditLedger", () => {
   test("one REGISTER pays for the REGISTERED it gets, but not for a flood of them", () => {
     const l = new CreditLedger();
     l.earn(A, REGISTER_PADDED_LEN, 0);
-    const registered = seal(KEY, { type: "registered", echo: "000000000000000000000000", observed: A }, { timestamp: TS, nonce: nonceBytes() });
+    const registered = seal(
+      KEY,
+      { type: "registered", echo: "000000000000000000000000", observed: A },
+      { timestamp: TS, nonce: nonceBytes() },
+    );
     let sent = 0;
     while (l.spend(A, registered.length)) sent++;
     expect(sent).toBe(Math.floor(REGISTER_PADDED_LEN / registered.length));

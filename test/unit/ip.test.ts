@@ -11,7 +11,12 @@ describe("ipToBytes", () => {
 
   test("IPv6 gives 16 bytes, whatever the notation", () => {
     const want = "20010db8000000000000000000000001";
-    for (const text of ["2001:db8::1", "2001:DB8::1", "2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8:0:0:0:0:0:1"]) {
+    for (const text of [
+      "2001:db8::1",
+      "2001:DB8::1",
+      "2001:0db8:0000:0000:0000:0000:0000:0001",
+      "2001:db8:0:0:0:0:0:1",
+    ]) {
       expect(toHex(ipToBytes(text))).toBe(want);
     }
     expect(toHex(ipToBytes("::"))).toBe("0".repeat(32));
@@ -53,7 +58,8 @@ describe("bytesToIp", () => {
   });
 
   test("round trips canonical addresses", () => {
-    for (const ip of ["192.0.2.1", "2001:db8::7", "2001:db8:1:2:3:4:5:6", "::", "fe80::1:2"]) expect(bytesToIp(ipToBytes(ip))).toBe(ip);
+    for (const ip of ["192.0.2.1", "2001:db8::7", "2001:db8:1:2:3:4:5:6", "::", "fe80::1:2"])
+      expect(bytesToIp(ipToBytes(ip))).toBe(ip);
   });
 
   test("refuses other lengths", () => {

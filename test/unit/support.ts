@@ -17,7 +17,14 @@ export const fromHex = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h,
 
 /** Builds a packet by hand from its parts, with a valid tag over everything before it. */
 export function craft(
-  parts: { body: Uint8Array; type: number; version?: number; magic?: readonly [number, number]; timestamp?: number; nonce?: Uint8Array },
+  parts: {
+    body: Uint8Array;
+    type: number;
+    version?: number;
+    magic?: readonly [number, number];
+    timestamp?: number;
+    nonce?: Uint8Array;
+  },
   key: Uint8Array = KEY,
 ): Uint8Array {
   const head = new Uint8Array(HEADER_LEN);
@@ -63,13 +70,18 @@ export function prng(seed: number): () => number {
 
 let frameNonce = 0;
 /** An authenticated frame as the channel would hand it over (unique nonce unless given). */
-export function frameOf(msg: Message, opts: { nonce?: string; timestamp?: number; size?: number } = {}): Frame {
+export function frameOf(
+  msg: Message,
+  opts: { nonce?: string; timestamp?: number; size?: number } = {},
+): Frame {
   const nonce = opts.nonce ?? (++frameNonce).toString(16).padStart(NONCE_LEN * 2, "0");
   return { msg, nonce, timestamp: opts.timestamp ?? TS, size: opts.size ?? 512 };
 }
 
 /** Replaces process.stdout.write / process.stderr.write while `fn` runs and returns what was written. */
-export async function captureOutput<T>(fn: () => Promise<T> | T): Promise<{ value: T; out: string; err: string }> {
+export async function captureOutput<T>(
+  fn: () => Promise<T> | T,
+): Promise<{ value: T; out: string; err: string }> {
   const origOut = process.stdout.write;
   const origErr = process.stderr.write;
   let out = "";
