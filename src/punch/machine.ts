@@ -342,6 +342,12 @@ export class PeerMachine {
 
   private finish(): void {
     if (!this.chosen) return;
+    // One more MATCH_ACK: if every earlier one was lost, the server would keep resending MATCH to this port,
+    // which the hook's tunnel is about to own.
+    if (this.pair) {
+      const { session, peerId, server } = this.setup;
+      this.send(server, { type: "matchAck", session, pairId: this.pair.pairId, peerId });
+    }
     this.phase = "finished";
     const { ep, kind, rttMs } = this.chosen;
     this.out.push({ kind: "done", outcome: { remote: ep, kind, rttMs, publicAddr: this.publicAddr } });

@@ -58,12 +58,13 @@ async function runPair(sides: [Side, Side], opts: { link?: LinkOptions; firstRol
   const p2 = startPeer(lab, second.host, firstRole === "a" ? "b" : "a", serverIp, secret);
   const [o1, o2] = await Promise.all([finish(p1), finish(p2)]);
   const [ra, rb] = firstRole === "a" ? [o1.json, o2.json] : [o2.json, o1.json];
-  return { lab, a, b, ra, rb };
+  return { lab, a, b, ra, rb, serverIp };
 }
 
 async function provedBothWays(r: Awaited<ReturnType<typeof runPair>>) {
-  await provePath(r.lab, r.a.host, r.b.host, `${r.ra.rhost}:${r.ra.rport}`, `${r.rb.rhost}:${r.rb.rport}`);
-  await provePath(r.lab, r.b.host, r.a.host, `${r.rb.rhost}:${r.rb.rport}`, `${r.ra.rhost}:${r.ra.rport}`);
+  const { lab: l, a, b, ra, rb, serverIp } = r;
+  await provePath(l, a.host, b.host, `${ra.rhost}:${ra.rport}`, `${rb.rhost}:${rb.rport}`, serverIp);
+  await provePath(l, b.host, a.host, `${rb.rhost}:${rb.rport}`, `${ra.rhost}:${ra.rport}`, serverIp);
 }
 
 describe("punching through real NAT, second peer 3 s late", () => {
