@@ -5,8 +5,8 @@ import { toHex } from "./support.ts";
 describe("ipToBytes", () => {
   test("IPv4 gives 4 bytes", () => {
     expect(toHex(ipToBytes("192.0.2.10"))).toBe("c000020a");
-    expect(toHex(ipToBytes("255.255.255.255"))).toBe("ffffffff");
-    expect(toHex(ipToBytes("0.0.0.0"))).toBe("00000000");
+    expect(toHex(ipToBytes("203.0.113.255"))).toBe("cb0071ff");
+    expect(toHex(ipToBytes("192.0.2.0"))).toBe("c0000200");
   });
 
   test("IPv6 gives 16 bytes, whatever the notation", () => {
@@ -26,7 +26,7 @@ describe("ipToBytes", () => {
 
   test("an embedded dotted quad fills the last four bytes", () => {
     expect(toHex(ipToBytes("::ffff:192.0.2.1"))).toBe("00000000000000000000ffffc0000201");
-    expect(toHex(ipToBytes("64:ff9b::198.51.100.7"))).toBe("0064ff9b0000000000000000c6336407");
+    expect(toHex(ipToBytes("2001:db8::198.51.100.7"))).toBe("20010db80000000000000000c6336407");
   });
 
   test("refuses what is not an IP literal", () => {
@@ -49,7 +49,7 @@ describe("bytesToIp", () => {
       ["2001:0db8:0000:0001:0001:0001:0001:0001", "2001:db8:0:1:1:1:1:1"],
       ["0000:0000:0000:0000:0000:0000:0000:0000", "::"],
       ["0000:0000:0000:0000:0000:0000:0000:0001", "::1"],
-      ["0001:0000:0000:0000:0000:0000:0000:0000", "1::"],
+      ["2001:0db8:0000:0000:0000:0000:0000:0000", "2001:db8::"],
       ["2001:0DB8:ABCD:0012:0000:0000:0000:0000", "2001:db8:abcd:12::"],
     ];
     for (const [full, canonical] of cases) {
@@ -58,7 +58,7 @@ describe("bytesToIp", () => {
   });
 
   test("round trips canonical addresses", () => {
-    for (const ip of ["192.0.2.1", "2001:db8::7", "2001:db8:1:2:3:4:5:6", "::", "fe80::1:2"])
+    for (const ip of ["192.0.2.1", "2001:db8::7", "2001:db8:1:2:3:4:5:6", "::", "2001:db8:1::2:3"])
       expect(bytesToIp(ipToBytes(ip))).toBe(ip);
   });
 
