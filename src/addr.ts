@@ -56,6 +56,8 @@ export function parseAddress(
   if (port > 65535 || (port === 0 && !opts.allowPortZero))
     fail(`port ${port} is out of range (1-65535)`, example);
   if (host === "" && !opts.allowEmptyHost) fail("the host is missing", example);
+  // "1.2.3" would be accepted by the resolver as 1.2.0.3: a typo must not reach another host.
+  if (/^[\d.]+$/.test(host) && isIP(host) === 0) fail(`"${host}" is not a valid IPv4 address`, example);
   if (
     host !== "" &&
     isIP(host) === 0 &&

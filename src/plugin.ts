@@ -1,22 +1,33 @@
 import type { ArgsDef, ParsedArgs } from "citty";
 import type { ConsolaInstance } from "consola";
+import type * as v from "valibot";
 import type { PunchResult } from "./types.ts";
 
 export interface PluginContext<A extends ArgsDef = ArgsDef> {
-  /** The plugin's own options, parsed from the command line. */
+  /** The plugin's own options, parsed from the command line (and checked with `check`). */
   args: ParsedArgs<A>;
-  /** Logs go to stderr; stdout belongs to the hook's output (the print hook's result line). */
+  /** Logs go to stderr; stdout belongs to the hooks' output (the print hook's result line). */
   logger: ConsolaInstance;
   /** Aborts on SIGINT/SIGTERM: a long-running hook stops its tunnel and returns. */
   signal: AbortSignal;
+  /** The command line after `--`, for the hook that declares `passthrough`. */
+  extraArgs: string[];
 }
 
 /** A hook that gets the punch result and does something with it: print it, launch a tunnel... */
 export interface NetpunchPlugin<A extends ArgsDef = ArgsDef> {
   name: string;
   description: string;
-  /** citty argument definitions: they show in `--help` and are parsed with the command line. */
+  /** citty argument definitions: they show in `--help` and `netpunch plugins`, and are parsed with the command line. */
   args?: A;
+  /**
+   * A valibot object schema over the parsed options, checked before any packet is sent; a failure is a usage
+   * error (exit 2) naming the option.
+   */
+  check?: v.GenericSchema;
+  /** Set when the hook takes the arguments after `--`; says what they are for (shown in help). */
+  passthrough?: string;
+  /** Gets the result; a long-running hook returns when its tunnel ends or `ctx.signal` aborts. */
   run(result: PunchResult, ctx: PluginContext<A>): void | Promise<void>;
 }
 

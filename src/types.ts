@@ -52,6 +52,8 @@ export type NetpunchEvent =
   | { type: "server-registration"; session: string; role: Role; from: Endpoint }
   | { type: "server-pair"; session: string; a: Endpoint; b: Endpoint }
   | { type: "server-paired"; session: string }
+  /** Not every MATCH was acknowledged within the give-up time; the session was dropped. */
+  | { type: "server-gave-up"; session: string }
   | { type: "server-expired"; session: string; role: Role }
   | { type: "dropped"; from: Endpoint; reason: DropReason };
 

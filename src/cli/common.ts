@@ -7,6 +7,20 @@ export const logArgs = {
   verbose: { type: "boolean", description: "log every step, including dropped packets (stderr)" },
 } as const satisfies ArgsDef;
 
+export const loopArgs = {
+  hook: {
+    type: "string",
+    valueHint: "NAME",
+    default: "print",
+    description:
+      "what to do with the result; repeatable, run in order: a built-in (netpunch plugins), a plugin file, or a package",
+  },
+  loop: {
+    type: "boolean",
+    description: "when the hooks end (tunnel died), punch again and relaunch, with backoff",
+  },
+} as const satisfies ArgsDef;
+
 export const secretArgs = {
   "secret-file": {
     type: "string",
@@ -49,15 +63,20 @@ export function secondsOption(value: unknown, flag: string): number | undefined 
 export function rejectUnknownOptions(rawArgs: string[], defs: ArgsDef): void {
   const known = new Set<string>(["help", "h"]);
   for (const [name, def] of Object.entries(defs)) {
+    if (def.type === "positional") continue;
     known.add(name);
     known.add(name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()));
     for (const a of ["alias" in def ? (def.alias ?? []) : []].flat()) known.add(a);
     if (def.type === "boolean") known.add(`no-${name}`);
   }
-  for (const raw of rawArgs) {
+  for (let i = 0; i < rawArgs.length; i++) {
+    const raw = rawArgs[i] ?? "";
     if (raw === "--") break;
     if (!raw.startsWith("-") || /^-\d/.test(raw)) continue;
     const name = raw.replace(/^--?/, "").split("=")[0] ?? "";
+    // The value of a string option may itself start with "-" (a secret like -abc): skip it.
+    const def = defs[name];
+    if (def && (def.type === "string" || def.type === "enum") && !raw.includes("=")) i++;
     if (!known.has(name)) {
       throw new NetpunchError(
         "E_USAGE",

@@ -1,13 +1,13 @@
 import { defineCommand } from "citty";
 import * as v from "valibot";
 import { NetpunchError } from "../errors.ts";
-import { logArgs, rejectUnknownOptions, secondsOption, secretArgs } from "./common.ts";
+import { logArgs, loopArgs, rejectUnknownOptions, secondsOption, secretArgs } from "./common.ts";
 import { makeLogger } from "./logger.ts";
-import { hookArgs, runPeer } from "./peer.ts";
+import { runPeer, selectedHookArgs } from "./peer.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 
-const connectArgs = {
+export const connectArgs = {
   role: {
     type: "string",
     valueHint: "a|b",
@@ -49,7 +49,7 @@ const connectArgs = {
     description: "offer this host's LAN addresses as candidates",
     negativeDescription: "offer only the public address the server sees",
   },
-  hook: { type: "string", default: "print", description: "what to do with the result (built-in: print)" },
+  ...loopArgs,
   ...secretArgs,
   ...logArgs,
 } as const;
@@ -59,35 +59,33 @@ const Role = v.picklist(["a", "b"]);
 export const connectCommand = defineCommand({
   meta: {
     name: "connect",
-    description: "meet the partner through the server, punch a direct UDP path, run the hook",
+    description: "meet the partner through the server, punch a direct UDP path, run the hooks",
   },
-  args: () => ({ ...connectArgs, ...hookArgs() }),
+  args: () => ({ ...connectArgs, ...selectedHookArgs() }),
   async run({ args, rawArgs }) {
-    rejectUnknownOptions(rawArgs, { ...connectArgs, ...hookArgs() });
-    const logger = makeLogger(args);
+    rejectUnknownOptions(rawArgs, { ...connectArgs, ...selectedHookArgs() });
+    const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
     const role = v.safeParse(Role, args.role);
-    if (!role.success)
+    if (!role.success) {
       throw new NetpunchError(
         "E_USAGE",
         `--role must be a or b, not "${args.role}"`,
         "run one peer with --role a and the other with --role b",
       );
+    }
     await runPeer({
       role: role.output,
       server: String(args.server),
       local: String(args.local),
-      secret: resolveSecret({
-        secret: args.secret as string | undefined,
-        secretFile: args["secret-file"] as string | undefined,
-        logger,
-      }),
+      secret: resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger }),
       session: String(args.session),
       timeoutMs: secondsOption(args.timeout, "timeout"),
       punchMs: secondsOption(args["punch-timeout"], "punch-timeout"),
       serverSilentMs: secondsOption(args["server-timeout"], "server-timeout"),
       lan: args.lan !== false,
-      hook: String(args.hook),
+      loop: args.loop === true,
       args,
+      rawArgs,
       logger,
       signal: shutdown,
     });

@@ -44,6 +44,8 @@ export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
         return log.info(`session "${e.session}": paired a=${formatEndpoint(e.a)} b=${formatEndpoint(e.b)}`);
       case "server-paired":
         return log.debug(`session "${e.session}": both peers acknowledged`);
+      case "server-gave-up":
+        return log.info(`session "${e.session}": a peer never acknowledged its MATCH; dropped the pair`);
       case "server-expired":
         return log.info(`session "${e.session}": peer ${e.role} went silent; registration expired`);
       case "dropped": {

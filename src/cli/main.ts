@@ -2,15 +2,18 @@
 import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
 import pkg from "../../package.json" with { type: "json" };
 import { NetpunchError } from "../errors.ts";
-import { connectCommand } from "./connect.ts";
+import { connectArgs, connectCommand } from "./connect.ts";
+import { prepareHooks } from "./peer.ts";
+import { pluginsCommand } from "./plugins.ts";
 import { installSignalHandlers, shutdown, shutdownSignal } from "./runtime.ts";
-import { seedA, seedB, seedC } from "./seed.ts";
+import { seedA, seedB, seedC, seedPeerArgs } from "./seed.ts";
 import { serveCommand } from "./serve.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: each command has its own argument types
 const subCommands: Record<string, CommandDef<any>> = {
   serve: serveCommand,
   connect: connectCommand,
+  plugins: pluginsCommand,
   a: seedA,
   b: seedB,
   c: seedC,
@@ -36,6 +39,10 @@ Seed-compatible forms (the original netpunch):
   netpunch c SECRET :10001
   netpunch a SECRET :10000 server:10001
 
+Hooks (netpunch plugins lists them with their options):
+  netpunch connect ... --hook openvpn -- --dev tun --ifconfig 198.18.200.1 198.18.200.2 --secret vpn.key
+  netpunch connect ... --hook ./my-plugin.ts --loop
+
 Exit codes: 0 connected, 1 could not connect, 2 bad usage or input, 130 interrupted.
 `;
 
@@ -47,11 +54,22 @@ export async function cli(rawArgs: string[]): Promise<number> {
     process.stdout.write(`${pkg.version}\n`);
     return 0;
   }
-  if (!sub || rawArgs.includes("--help") || rawArgs.includes("-h")) {
+  // Hooks are loaded first: their options belong to the command line and to --help.
+  if (name === "connect" || name === "a" || name === "b" || name === "plugins") {
+    try {
+      await prepareHooks(rest, name === "connect" ? connectArgs : seedPeerArgs, name === "plugins");
+    } catch (e) {
+      return report(e);
+    }
+  }
+  const beforeDashes = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
+  if (!sub || beforeDashes.includes("--help") || beforeDashes.includes("-h")) {
     const usage = sub ? await renderUsage(sub, main) : `${await renderUsage(main)}\n${EXAMPLES}`;
-    if (!sub && name !== undefined && !name.startsWith("-")) {
+    const helpAsked = beforeDashes.includes("--help") || beforeDashes.includes("-h");
+    if (!sub && name !== undefined && !helpAsked) {
+      const what = name.startsWith("-") ? `unknown option ${name}` : `unknown command "${name}"`;
       process.stderr.write(
-        `${stripAnsi(usage)}\n[E_USAGE] unknown command "${name}"\nhint: use one of: ${Object.keys(subCommands).join(", ")}\n`,
+        `${stripAnsi(usage)}\n[E_USAGE] ${what}\nhint: use one of: ${Object.keys(subCommands).join(", ")}\n`,
       );
       return 2;
     }
@@ -63,14 +81,14 @@ export async function cli(rawArgs: string[]): Promise<number> {
     await runCommand(sub, { rawArgs: rest });
     return 0;
   } catch (e) {
-    return report(e);
+    return report(e, name);
   }
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escapes is the point
 const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
-function report(e: unknown): number {
+function report(e: unknown, command?: string): number {
   if (e instanceof NetpunchError && e.code === "E_ABORTED") return shutdownSignal === "SIGTERM" ? 143 : 130;
   if (e instanceof NetpunchError) {
     process.stderr.write(`[${e.code}] ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ""}`);
@@ -79,9 +97,7 @@ function report(e: unknown): number {
   // citty's own argument errors (a missing positional or required option) are usage errors.
   const code = (e as { code?: string }).code;
   if (typeof code === "string" && code.startsWith("E") && (e as { name?: string }).name === "CLIError") {
-    process.stderr.write(
-      `[E_USAGE] ${(e as Error).message}\nhint: see netpunch ${process.argv[2] ?? ""} --help\n`,
-    );
+    process.stderr.write(`[E_USAGE] ${(e as Error).message}\nhint: see netpunch ${command ?? ""} --help\n`);
     return 2;
   }
   process.stderr.write(

@@ -1,11 +1,32 @@
 import type { ArgsDef, ParsedArgs } from "citty";
 import type { ConsolaInstance } from "consola";
-import { builtinPlugins } from "../../plugins/index.ts";
 import { NetpunchError } from "../errors.ts";
-import type { NetpunchPlugin } from "../plugin.ts";
+import { type AnyPlugin, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
+import { checkHookOptions, mergedHookArgs, runHooks } from "../hooks/run.ts";
 import { connect } from "../punch/connect.ts";
 import type { Role } from "../types.ts";
 import { eventLogger } from "./logger.ts";
+
+/**
+ * Hooks are loaded before citty parses the command line, because their options are part of it (and of
+ * --help). main.ts calls prepareHooks() first; the peer commands read the result.
+ */
+let selected: { hooks: AnyPlugin[]; args: ArgsDef } = { hooks: [], args: {} };
+
+export async function prepareHooks(
+  rawArgs: string[],
+  reserved: ArgsDef,
+  onlyExplicit = false,
+): Promise<void> {
+  const hooks: AnyPlugin[] = [];
+  const specs = hookSpecs(rawArgs);
+  const explicit = rawArgs.some((a) => a === "--hook" || a.startsWith("--hook="));
+  if (!onlyExplicit || explicit) for (const spec of specs) hooks.push(await loadHook(spec));
+  selected = { hooks, args: mergedHookArgs(hooks, reserved) };
+}
+
+export const selectedHookArgs = (): ArgsDef => selected.args;
+export const selectedHooks = (): AnyPlugin[] => selected.hooks;
 
 export interface PeerRun {
   role: Role;
@@ -17,63 +38,70 @@ export interface PeerRun {
   punchMs: number | undefined;
   serverSilentMs: number | undefined;
   lan: boolean;
-  hook: string;
-  /** Every parsed option; each hook picks its own. */
+  loop: boolean;
   /** Every parsed option; each hook reads its own. */
   args: object;
+  rawArgs: string[];
   logger: ConsolaInstance;
   signal: AbortSignal;
 }
 
-/** Options of every built-in hook, merged into the peer commands so they show in --help. */
-export function hookArgs(): ArgsDef {
-  return Object.assign({}, ...Object.values(builtinPlugins).map((p) => p.args ?? {}));
-}
+// Retryable in --loop: the network, the partner or the tunnel may come back.
+const RETRYABLE = new Set([
+  "E_SERVER_SILENT",
+  "E_TIMEOUT",
+  "E_PUNCH_FAILED",
+  "E_PORT_IN_USE",
+  "E_HOOK",
+  "E_RESOLVE",
+]);
+const BACKOFF = { firstMs: 1_000, maxMs: 60_000, healthyMs: 60_000 } as const; // a tunnel up 60 s resets it
 
-// biome-ignore lint/suspicious/noExplicitAny: plugins carry their own argument types
-export function findHook(name: string): NetpunchPlugin<any> {
-  const plugin = builtinPlugins[name];
-  if (!plugin) {
-    throw new NetpunchError(
-      "E_USAGE",
-      `unknown hook "${name}"`,
-      `available hooks: ${Object.keys(builtinPlugins).join(", ")}`,
-    );
-  }
-  return plugin;
-}
-
-/** Punch, then hand the result to the hook. The hook is looked up first: a typo fails before any packet. */
+/** Punch, then run the hooks; with --loop, punch again when they end (the original's `while :`). */
 export async function runPeer(p: PeerRun): Promise<void> {
-  const hook = findHook(p.hook);
-  const result = await connect({
-    server: p.server,
-    local: p.local,
-    secret: p.secret,
-    role: p.role,
-    session: p.session,
-    timeoutMs: p.timeoutMs,
-    lan: p.lan,
-    timings: {
-      ...(p.punchMs !== undefined ? { punchMs: p.punchMs } : {}),
-      ...(p.serverSilentMs !== undefined ? { serverSilentMs: p.serverSilentMs } : {}),
-    },
-    signal: p.signal,
-    onEvent: eventLogger(p.logger),
-  });
-  try {
-    await hook.run(result, {
-      args: p.args as ParsedArgs,
-      logger: p.logger.withTag(hook.name),
-      signal: p.signal,
-    });
-  } catch (e) {
-    if (e instanceof NetpunchError) throw e;
-    throw new NetpunchError(
-      "E_HOOK",
-      `hook "${hook.name}" failed: ${(e as Error).message}`,
-      "run with --verbose for details",
-      { cause: e },
-    );
+  const args = p.args as ParsedArgs;
+  const extraArgs = passthroughArgs(p.rawArgs);
+  checkHookOptions(selected.hooks, args, extraArgs); // before any packet
+  let delay: number = BACKOFF.firstMs;
+  for (let round = 1; ; round++) {
+    const started = Date.now();
+    try {
+      const result = await connect({
+        server: p.server,
+        local: p.local,
+        secret: p.secret,
+        role: p.role,
+        session: p.session,
+        timeoutMs: p.timeoutMs,
+        lan: p.lan,
+        timings: {
+          ...(p.punchMs !== undefined ? { punchMs: p.punchMs } : {}),
+          ...(p.serverSilentMs !== undefined ? { serverSilentMs: p.serverSilentMs } : {}),
+        },
+        signal: p.signal,
+        onEvent: eventLogger(p.logger),
+      });
+      await runHooks(selected.hooks, result, { args, extraArgs, logger: p.logger, signal: p.signal });
+      if (!p.loop || p.signal.aborted) return;
+      p.logger.info("the hooks have ended; punching again (--loop)");
+    } catch (e) {
+      if (!p.loop || p.signal.aborted || !(e instanceof NetpunchError) || !RETRYABLE.has(e.code)) throw e;
+      p.logger.warn(`round ${round}: [${e.code}] ${e.message}; retrying in ${Math.round(delay / 1000)} s`);
+    }
+    delay = Date.now() - started > BACKOFF.healthyMs ? BACKOFF.firstMs : delay;
+    await sleep(delay, p.signal);
+    delay = Math.min(delay * 2, BACKOFF.maxMs);
+    if (p.signal.aborted) throw new NetpunchError("E_ABORTED", "interrupted", "");
   }
 }
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });

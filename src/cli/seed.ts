@@ -1,8 +1,8 @@
 import { defineCommand } from "citty";
 import type { Role } from "../types.ts";
-import { logArgs, rejectUnknownOptions } from "./common.ts";
+import { logArgs, loopArgs, rejectUnknownOptions } from "./common.ts";
 import { makeLogger } from "./logger.ts";
-import { hookArgs, runPeer } from "./peer.ts";
+import { runPeer, selectedHookArgs } from "./peer.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 import { runServer } from "./serve.ts";
@@ -12,10 +12,11 @@ import { runServer } from "./serve.ts";
  *   netpunch c SECRET LISTEN            (server)
  *   netpunch a|b SECRET LOCAL SERVER    (peers; prints the LADDR/... line)
  */
-const peerArgs = {
+export const seedPeerArgs = {
   secret: { type: "positional", required: true, description: "shared secret" },
   local: { type: "positional", required: true, description: "local UDP address, e.g. :10000" },
   server: { type: "positional", required: true, description: "the rendezvous server, HOST:PORT" },
+  ...loopArgs,
   ...logArgs,
 } as const;
 
@@ -25,14 +26,10 @@ const seedPeer = (role: Role) =>
       name: role,
       description: `seed-compatible peer ${role}: ${role} SECRET LOCAL SERVER (same as connect --role ${role})`,
     },
-    args: () => ({
-      ...peerArgs,
-      ...hookArgs(),
-      hook: { type: "string", default: "print", description: "what to do with the result" },
-    }),
+    args: () => ({ ...seedPeerArgs, ...selectedHookArgs() }),
     async run({ args, rawArgs }) {
-      rejectUnknownOptions(rawArgs, { ...peerArgs, ...hookArgs(), hook: { type: "string" } });
-      const logger = makeLogger(args);
+      rejectUnknownOptions(rawArgs, { ...seedPeerArgs, ...selectedHookArgs() });
+      const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
       await runPeer({
         role,
         server: String(args.server),
@@ -43,8 +40,9 @@ const seedPeer = (role: Role) =>
         punchMs: undefined,
         serverSilentMs: undefined,
         lan: true,
-        hook: String(args.hook),
+        loop: args.loop === true,
         args,
+        rawArgs,
         logger,
         signal: shutdown,
       });

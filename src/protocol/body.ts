@@ -116,6 +116,9 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
     default:
       throw new RangeError(`message type ${type}`);
   }
-  if (!r.onlyZerosLeft()) throw new RangeError("trailing bytes");
+  // Only REGISTER is padded (with zeros); anything after any other body is an error, so every message has
+  // exactly one encoding.
+  if (type === MessageType.register ? !r.onlyZerosLeft() : r.remaining > 0)
+    throw new RangeError("trailing bytes");
   return out;
 }

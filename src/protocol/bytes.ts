@@ -75,6 +75,9 @@ export class Reader {
   hex(n: number): string {
     return Buffer.from(this.take(n)).toString("hex");
   }
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
   /** Padding must be zeros, so a packet has exactly one valid encoding. */
   onlyZerosLeft(): boolean {
     for (let i = this.pos; i < this.buf.length; i++) if (this.buf[i] !== 0) return false;

@@ -52,6 +52,9 @@ export function bytesToIp(bytes: Uint8Array): string {
     }
     i = j;
   }
+  // RFC 5952 section 5: an IPv4-mapped address keeps its dotted tail, so normalizeHost() can unwrap it.
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff)
+    return `::ffff:${Array.from(bytes.subarray(12)).join(".")}`;
   const hex = groups.map((g) => g.toString(16));
   if (bestStart < 0) return hex.join(":");
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;

@@ -137,7 +137,9 @@ export class PeerMachine {
 
   private tickRendezvous(now: number): void {
     const { server, session, role } = this.setup;
-    if (!this.heardFromServer && now - this.startedAt >= this.t.serverSilentMs) {
+    const waited = now - this.startedAt;
+    // A --timeout shorter than the server timeout must not disguise a silent server as a missing partner.
+    if (!this.heardFromServer && (waited >= this.t.serverSilentMs || waited >= this.t.waitMs)) {
       const port = server.port;
       return this.fail(
         new NetpunchError(

@@ -111,7 +111,8 @@ export class RendezvousCore {
       const pair = rec.pair;
       if (pair) {
         if (now - pair.createdAt > this.t.matchGiveUpMs) {
-          out.push(...this.finish(session, rec, now));
+          this.finish(session, rec, now);
+          out.push({ kind: "event", event: { type: "server-gave-up", session } });
           continue;
         }
         if (now < pair.nextRetryAt) continue;

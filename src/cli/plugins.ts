@@ -1,0 +1,33 @@
+import { defineCommand, renderUsage } from "citty";
+import { builtinPlugins } from "../../plugins/index.ts";
+import type { AnyPlugin } from "../hooks/load.ts";
+import { selectedHooks } from "./peer.ts";
+
+/** `netpunch plugins`: every built-in hook, and any given with --hook, with its options. */
+export const pluginsCommand = defineCommand({
+  meta: {
+    name: "plugins",
+    description: "list the available hooks and their options (add --hook FILE|PACKAGE to include yours)",
+  },
+  args: {
+    hook: {
+      type: "string",
+      valueHint: "NAME",
+      description: "also describe this hook (a plugin file or package)",
+    },
+  },
+  async run() {
+    const all = new Map<string, AnyPlugin>(Object.entries(builtinPlugins));
+    for (const h of selectedHooks()) all.set(h.name, h);
+    const out: string[] = [];
+    for (const h of all.values()) {
+      const usage = await renderUsage({
+        meta: { name: `--hook ${h.name}`, description: h.description },
+        args: h.args ?? {},
+      });
+      out.push(usage.replace(/^.*\n\n/, `${h.name}: ${h.description}\n\n`).replace(/USAGE .*\n\n/, ""));
+      if (h.passthrough) out.push(`  after --: ${h.passthrough}\n`);
+    }
+    process.stdout.write(`${out.join("\n")}\n`);
+  },
+});

@@ -1,0 +1,102 @@
+import { existsSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import * as v from "valibot";
+import { builtinPlugins } from "../../plugins/index.ts";
+import { NetpunchError } from "../errors.ts";
+import type { NetpunchPlugin } from "../plugin.ts";
+
+// biome-ignore lint/suspicious/noExplicitAny: plugins carry their own argument types
+export type AnyPlugin = NetpunchPlugin<any>;
+
+/** What a module must export to be a plugin; checked, because it comes from outside. */
+const PluginShape = v.object({
+  name: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9._-]*$/i, "letters, digits and . _ - only")),
+  description: v.string(),
+  args: v.optional(v.record(v.string(), v.object({ type: v.optional(v.string()) }))),
+  passthrough: v.optional(v.string()),
+  run: v.function(),
+});
+
+const looksLikePath = (spec: string) =>
+  /^(\.{0,2}\/|[A-Za-z]:\\)/.test(spec) || /\.(m?[jt]s|tsx?)$/.test(spec);
+
+/**
+ * A hook by name: a built-in (print, openvpn, ...), a path to a .ts/.js file exporting a plugin (default
+ * export or `plugin`), or an installed package, `netpunch-plugin-NAME` first, then the name as given.
+ * Packages resolve from the current directory, where the user installed them.
+ */
+export async function loadHook(spec: string, cwd = process.cwd()): Promise<AnyPlugin> {
+  const builtin = builtinPlugins[spec];
+  if (builtin) return builtin;
+  if (looksLikePath(spec)) {
+    const file = isAbsolute(spec) ? spec : resolve(cwd, spec);
+    if (!existsSync(file))
+      throw new NetpunchError(
+        "E_USAGE",
+        `hook file ${file} does not exist`,
+        "give the path of a .ts or .js file that exports a plugin",
+      );
+    return fromModule(spec, file);
+  }
+  for (const name of spec.startsWith("netpunch-plugin-") || spec.startsWith("@")
+    ? [spec]
+    : [`netpunch-plugin-${spec}`, spec]) {
+    let path: string | undefined;
+    try {
+      path = Bun.resolveSync(name, cwd);
+    } catch {
+      continue;
+    }
+    return fromModule(spec, path);
+  }
+  throw new NetpunchError(
+    "E_USAGE",
+    `unknown hook "${spec}"`,
+    `built-in hooks: ${Object.keys(builtinPlugins).join(", ")}; or a path to a plugin file, or an installed package netpunch-plugin-${spec}`,
+  );
+}
+
+async function fromModule(spec: string, path: string): Promise<AnyPlugin> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(path).href);
+  } catch (e) {
+    throw new NetpunchError(
+      "E_HOOK",
+      `cannot load hook "${spec}" from ${path}: ${(e as Error).message}`,
+      "run it with bun directly to see the full error",
+      { cause: e },
+    );
+  }
+  const candidate = mod.default ?? mod.plugin;
+  const ok = v.safeParse(PluginShape, candidate);
+  if (!ok.success) {
+    const issue = ok.issues[0];
+    const where = issue.path?.map((p) => String(p.key)).join(".") ?? "export";
+    throw new NetpunchError(
+      "E_USAGE",
+      `hook "${spec}" (${path}) does not export a plugin: ${where}: ${issue.message}`,
+      "export default definePlugin({ name, description, args, run }) from the module",
+    );
+  }
+  return candidate as AnyPlugin;
+}
+
+/** The `--hook` values of a command line, in order (before any `--`); `print` when there are none. */
+export function hookSpecs(rawArgs: string[]): string[] {
+  const specs: string[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i] ?? "";
+    if (a === "--") break;
+    if (a === "--hook" && rawArgs[i + 1] !== undefined) specs.push(rawArgs[++i] ?? "");
+    else if (a.startsWith("--hook=")) specs.push(a.slice(7));
+  }
+  return specs.length > 0 ? specs : ["print"];
+}
+
+/** The command line after `--`, which goes to the one hook that takes it. */
+export function passthroughArgs(rawArgs: string[]): string[] {
+  const i = rawArgs.indexOf("--");
+  return i < 0 ? [] : rawArgs.slice(i + 1);
+}
