@@ -1,3 +1,5 @@
+import * as v from "valibot";
+import { fillTemplate, templateProblem } from "../src/hooks/result-env.ts";
 import { definePlugin } from "../src/plugin.ts";
 import type { PunchResult } from "../src/types.ts";
 
@@ -25,14 +27,40 @@ export function jsonLine(r: PunchResult): string {
 
 export default definePlugin({
   name: "print",
-  description: "print the result to stdout: the original LADDR/LHOST/LPORT/RADDR/RHOST/RPORT line, or JSON",
+  description:
+    "print the result to stdout: the original LADDR/LHOST/LPORT/RADDR/RHOST/RPORT line, JSON, or your own format",
   args: {
     json: {
       type: "boolean",
       description: "print one JSON object (adds role, session, via, candidate, rttMs)",
     },
+    format: {
+      type: "string",
+      valueHint: "TEMPLATE",
+      description:
+        "print this line instead, with {lport} {rhost} {rport} {laddr} {raddr} {lhost} {role} {session} {via} {rtt}",
+    },
   },
+  check: v.object({
+    format: v.optional(
+      v.pipe(
+        v.string(),
+        v.check(
+          (t) => templateProblem(t) === undefined,
+          (i) => templateProblem(String(i.input)) ?? "",
+        ),
+      ),
+    ),
+  }),
+  preflight: ({ args }) =>
+    args.json && args.format !== undefined ? "--json and --format exclude each other" : undefined,
   run(result, { args }) {
-    process.stdout.write(`${args.json ? jsonLine(result) : seedLine(result)}\n`);
+    const line =
+      args.format !== undefined
+        ? fillTemplate(args.format, result)
+        : args.json
+          ? jsonLine(result)
+          : seedLine(result);
+    process.stdout.write(`${line}\n`);
   },
 });

@@ -27,6 +27,11 @@ export interface NetpunchPlugin<A extends ArgsDef = ArgsDef> {
   check?: v.GenericSchema;
   /** Set when the hook takes the arguments after `--`; says what they are for (shown in help). */
   passthrough?: string;
+  /**
+   * Checks that need more than one option's value, or the world (is the program installed?), before any
+   * packet is sent. Returns a problem to report as a usage error, or nothing.
+   */
+  preflight?(ctx: { args: ParsedArgs<A>; extraArgs: string[] }): string | undefined;
   /** Gets the result; a long-running hook returns when its tunnel ends or `ctx.signal` aborts. */
   run(result: PunchResult, ctx: PluginContext<A>): void | Promise<void>;
 }

@@ -86,3 +86,9 @@ export function rejectUnknownOptions(rawArgs: string[], defs: ArgsDef): void {
     }
   }
 }
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escapes is the point
+export const stripAnsi = (s: string): string => s.replace(/\x1b\[[0-9;]*m/g, "");
+
+/** Help goes to pipes and logs too, where colour codes are noise. */
+export const forTerminal = (s: string): string => (process.stdout.isTTY ? s : stripAnsi(s));

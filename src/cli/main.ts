@@ -2,6 +2,7 @@
 import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
 import pkg from "../../package.json" with { type: "json" };
 import { NetpunchError } from "../errors.ts";
+import { stripAnsi } from "./common.ts";
 import { connectArgs, connectCommand } from "./connect.ts";
 import { prepareHooks } from "./peer.ts";
 import { pluginsCommand } from "./plugins.ts";
@@ -84,9 +85,6 @@ export async function cli(rawArgs: string[]): Promise<number> {
     return report(e, name);
   }
 }
-
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escapes is the point
-const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
 function report(e: unknown, command?: string): number {
   if (e instanceof NetpunchError && e.code === "E_ABORTED") return shutdownSignal === "SIGTERM" ? 143 : 130;

@@ -1,6 +1,7 @@
 import { defineCommand, renderUsage } from "citty";
 import { builtinPlugins } from "../../plugins/index.ts";
 import type { AnyPlugin } from "../hooks/load.ts";
+import { stripAnsi } from "./common.ts";
 import { selectedHooks } from "./peer.ts";
 
 /** `netpunch plugins`: every built-in hook, and any given with --hook, with its options. */
@@ -21,11 +22,11 @@ export const pluginsCommand = defineCommand({
     for (const h of selectedHooks()) all.set(h.name, h);
     const out: string[] = [];
     for (const h of all.values()) {
-      const usage = await renderUsage({
-        meta: { name: `--hook ${h.name}`, description: h.description },
-        args: h.args ?? {},
-      });
-      out.push(usage.replace(/^.*\n\n/, `${h.name}: ${h.description}\n\n`).replace(/USAGE .*\n\n/, ""));
+      const usage = stripAnsi(await renderUsage({ meta: { name: `--hook ${h.name}` }, args: h.args ?? {} }));
+      const options = usage.includes("\nOPTIONS")
+        ? usage.slice(usage.indexOf("\nOPTIONS") + 1)
+        : "(no options)\n";
+      out.push(`${h.name}: ${h.description}\n\n${options.trimEnd()}\n`);
       if (h.passthrough) out.push(`  after --: ${h.passthrough}\n`);
     }
     process.stdout.write(`${out.join("\n")}\n`);

@@ -35,6 +35,13 @@ export function mergedHookArgs(hooks: AnyPlugin[], reserved: ArgsDef): ArgsDef {
 /** Checks every hook's options (and who gets the arguments after `--`) before any packet is sent. */
 export function checkHookOptions(hooks: AnyPlugin[], args: ParsedArgs, extraArgs: string[]): void {
   for (const h of hooks) {
+    const problem = h.preflight?.({ args, extraArgs: h.passthrough ? extraArgs : [] });
+    if (problem)
+      throw new NetpunchError(
+        "E_USAGE",
+        `${h.name} hook: ${problem}`,
+        `see netpunch plugins for the ${h.name} hook's options`,
+      );
     if (!h.check) continue;
     const r = v.safeParse(h.check, args);
     if (!r.success) {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { createConsola } from "consola";
+import * as v from "valibot";
 import { builtinPlugins } from "../../plugins/index.ts";
 import print, { jsonLine, seedLine } from "../../plugins/print.ts";
 import type { PunchResult } from "../../src/types.ts";
@@ -122,8 +123,8 @@ describe("the print plugin", () => {
   const logger = createConsola({ level: 0 });
   const signal = new AbortController().signal;
   // Built as a value (not an inline literal) so it fits the context type with or without newer optional fields.
-  const ctx = (json: boolean) => ({
-    args: { _: [] as string[], json },
+  const ctx = (json: boolean, format?: string) => ({
+    args: { _: [] as string[], json, format } as unknown as Parameters<typeof print.run>[1]["args"],
     logger,
     signal,
     extraArgs: [] as string[],
@@ -139,6 +140,14 @@ describe("the print plugin", () => {
     const { out, err } = await captureOutput(() => print.run(v4, ctx(false)));
     expect(out).toBe(`${seedLine(v4)}\n`);
     expect(err).toBe("");
+  });
+
+  test("--format fills the template; an unknown field is refused before any packet", async () => {
+    const { out } = await captureOutput(() => print.run(v4, ctx(false, "{rhost} {rport} {{x}")));
+    expect(out).toBe(`${v4.rhost} ${v4.rport} {x}\n`);
+    const check = (format: string) => v.safeParse(print.check as v.GenericSchema, { format }).success;
+    expect(check("{lport} {via}")).toBe(true);
+    expect(check("{lprot}")).toBe(false);
   });
 
   test("--json prints the JSON line instead", async () => {

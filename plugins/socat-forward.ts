@@ -1,0 +1,112 @@
+import { isIP } from "node:net";
+import * as v from "valibot";
+import { parseAddress } from "../src/addr.ts";
+import { runChild } from "../src/child.ts";
+import { resultEnv } from "../src/hooks/result-env.ts";
+import { missingProgram } from "../src/hooks/which.ts";
+import { definePlugin } from "../src/plugin.ts";
+import type { PunchResult } from "../src/types.ts";
+
+export interface SocatOptions {
+  bin: string;
+  /** Send what the peer sends to this local service (the side that exposes it). */
+  forwardTo?: { host: string; port: number };
+  /** Accept a local client here and send its datagrams to the peer. */
+  forwardListen?: { host: string; port: number };
+  idleSeconds?: number;
+}
+
+const fam = (host: string) => (isIP(host) === 6 ? "6" : "4");
+const hostPart = (host: string) => (isIP(host) === 6 ? `[${host}]` : host);
+
+/**
+ * The socat command line. The peer side is a datagram socket bound to LPORT (the punched port) that talks
+ * only to RHOST:RPORT and accepts only datagrams from there (range + sourceport), so nobody else can inject
+ * traffic through the hole. Pure.
+ */
+export function socatArgv(r: PunchResult, o: SocatOptions): string[] {
+  const f = fam(r.rhost);
+  const bindHost = r.lhost === "0.0.0.0" || r.lhost === "::" || r.lhost === "" ? "" : hostPart(r.lhost);
+  const range = f === "6" ? `[${r.rhost}]/128` : `${r.rhost}/32`;
+  const peer = `UDP${f}-DATAGRAM:${hostPart(r.rhost)}:${r.rport},bind=${bindHost}:${r.lport},range=${range},sourceport=${r.rport}`;
+  let local: string;
+  if (o.forwardTo) local = `UDP${fam(o.forwardTo.host)}:${hostPart(o.forwardTo.host)}:${o.forwardTo.port}`;
+  else if (o.forwardListen) {
+    local = `UDP${fam(o.forwardListen.host)}-LISTEN:${o.forwardListen.port},bind=${hostPart(o.forwardListen.host)}`;
+  } else throw new Error("socatArgv: one of forwardTo or forwardListen is required");
+  const idle = o.idleSeconds !== undefined ? ["-T", String(o.idleSeconds)] : [];
+  return [o.bin, ...idle, peer, local];
+}
+
+const address = (what: string) =>
+  v.optional(
+    v.pipe(
+      v.string(),
+      v.check(
+        (s) => {
+          try {
+            parseAddress(s, what);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        (i) => `"${String(i.input)}" is not HOST:PORT (e.g. 127.0.0.1:53)`,
+      ),
+    ),
+  );
+
+const local = (s: string | undefined, what: string) => {
+  if (s === undefined) return undefined;
+  const a = parseAddress(s, what);
+  return { host: a.host, port: a.port };
+};
+
+export default definePlugin({
+  name: "socat-forward",
+  description:
+    "forward UDP through the hole with socat: expose a local service to the peer, or reach the peer's",
+  args: {
+    "forward-to": {
+      type: "string",
+      valueHint: "HOST:PORT",
+      description: "send what the peer sends to this local UDP service",
+    },
+    "forward-listen": {
+      type: "string",
+      valueHint: "HOST:PORT",
+      description: "accept a local UDP client here and send its datagrams to the peer",
+    },
+    "forward-idle": {
+      type: "string",
+      valueHint: "SECONDS",
+      description: "end the forwarder after this long without traffic (then --loop re-punches)",
+    },
+    "socat-bin": { type: "string", valueHint: "PATH", default: "socat", description: "the socat program" },
+  },
+  check: v.object({
+    "forward-to": address("--forward-to"),
+    "forward-listen": address("--forward-listen"),
+    "forward-idle": v.optional(
+      v.pipe(v.string(), v.transform(Number), v.number("a number of seconds"), v.minValue(1)),
+    ),
+  }),
+  preflight({ args }) {
+    const to = args["forward-to"] !== undefined;
+    const listen = args["forward-listen"] !== undefined;
+    if (to === listen)
+      return "give exactly one of --forward-to HOST:PORT (expose a service) or --forward-listen HOST:PORT (reach the peer's)";
+    return missingProgram(args["socat-bin"], "socat");
+  },
+  async run(result, { args, logger, signal }) {
+    const argv = socatArgv(result, {
+      bin: args["socat-bin"],
+      forwardTo: local(args["forward-to"], "--forward-to"),
+      forwardListen: local(args["forward-listen"], "--forward-listen"),
+      idleSeconds: args["forward-idle"] !== undefined ? Number(args["forward-idle"]) : undefined,
+    });
+    const exit = await runChild({ argv, env: resultEnv(result), logger, prefix: "[socat]", signal });
+    if (!exit.stopped && exit.code !== 0)
+      throw new Error(`socat exited with code ${exit.code ?? exit.signal}`);
+  },
+});

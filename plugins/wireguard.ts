@@ -1,0 +1,228 @@
+import { existsSync } from "node:fs";
+import { isIP } from "node:net";
+import * as v from "valibot";
+import { runChild } from "../src/child.ts";
+import { missingProgram } from "../src/hooks/which.ts";
+import { definePlugin } from "../src/plugin.ts";
+import type { PunchResult } from "../src/types.ts";
+
+export interface WgSetOptions {
+  iface: string;
+  peer: string;
+  keepalive: number;
+}
+
+/** `wg set`: the interface listens on the punched port and sends to the partner's mapped address. Pure. */
+export function wgSetArgv(r: PunchResult, o: WgSetOptions): string[] {
+  const endpoint = isIP(r.rhost) === 6 ? `[${r.rhost}]:${r.rport}` : `${r.rhost}:${r.rport}`;
+  return [
+    "wg",
+    "set",
+    o.iface,
+    "listen-port",
+    String(r.lport),
+    "peer",
+    o.peer,
+    "endpoint",
+    endpoint,
+    "persistent-keepalive",
+    String(o.keepalive),
+  ];
+}
+
+/** Commands that bring the interface up before `wg set`, per --wg-up mode. Pure. */
+export function wgUpCommands(o: {
+  mode: "none" | "wg-quick" | "wireguard-go";
+  iface: string;
+  config?: string;
+  address?: string;
+}): string[][] {
+  if (o.mode === "wg-quick") return [["wg-quick", "up", o.config ?? o.iface]];
+  if (o.mode !== "wireguard-go") return [];
+  const cmds: string[][] = [];
+  if (o.config) cmds.push(["wg", "setconf", o.iface, o.config]);
+  if (o.address) cmds.push(["ip", "address", "add", o.address, "dev", o.iface]);
+  cmds.push(["ip", "link", "set", o.iface, "up"]);
+  return cmds;
+}
+
+/** The peer's last handshake (unix seconds, 0 = never) from `wg show IFACE latest-handshakes`. Pure. */
+export function latestHandshake(output: string, peer: string): number {
+  for (const line of output.split("\n")) {
+    const [key, ts] = line.trim().split(/\s+/);
+    if (key === peer) return Number(ts) || 0;
+  }
+  return 0;
+}
+
+const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/; // 32 bytes of base64
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+
+function run(argv: string[]): string {
+  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0)
+    throw new Error(`${argv.join(" ")} failed: ${r.stderr.toString().trim() || `exit ${r.exitCode}`}`);
+  return r.stdout.toString();
+}
+
+export default definePlugin({
+  name: "wireguard",
+  description:
+    "point a WireGuard interface at the partner through the hole, wait for the handshake, stay while it is fresh",
+  args: {
+    "wg-interface": { type: "string", valueHint: "IFACE", description: "the WireGuard interface (e.g. wg0)" },
+    "wg-peer": {
+      type: "string",
+      valueHint: "PUBKEY",
+      description: "the partner's public key (as in wg show)",
+    },
+    "wg-keepalive": {
+      type: "string",
+      valueHint: "SECONDS",
+      default: "25",
+      description: "persistent keepalive, keeps the NAT mappings open",
+    },
+    "wg-up": {
+      type: "string",
+      valueHint: "none|wg-quick|wireguard-go",
+      default: "none",
+      description:
+        "bring the interface up first: wg-quick up, or wireguard-go where there is no kernel module",
+    },
+    "wg-config": {
+      type: "string",
+      valueHint: "FILE",
+      description: "with --wg-up: the wg-quick config, or a wg setconf file for wireguard-go",
+    },
+    "wg-address": {
+      type: "string",
+      valueHint: "CIDR",
+      description: "with --wg-up wireguard-go: the interface address, e.g. 198.18.201.1/24",
+    },
+    "wg-handshake-timeout": {
+      type: "string",
+      valueHint: "SECONDS",
+      default: "30",
+      description: "fail if no handshake by then",
+    },
+    "wg-stale": {
+      type: "string",
+      valueHint: "SECONDS",
+      default: "180",
+      description: "end (and let --loop re-punch) once the last handshake is this old",
+    },
+  },
+  check: v.object({
+    "wg-interface": v.pipe(
+      v.string("is required"),
+      v.regex(/^[A-Za-z0-9_.=-]{1,15}$/, "is not an interface name"),
+    ),
+    "wg-peer": v.pipe(
+      v.string("is required"),
+      v.regex(WG_KEY, "is not a WireGuard public key (44 base64 characters)"),
+    ),
+    "wg-keepalive": v.pipe(
+      v.string(),
+      v.transform(Number),
+      v.number(),
+      v.integer(),
+      v.minValue(1),
+      v.maxValue(65535),
+    ),
+    "wg-up": v.picklist(["none", "wg-quick", "wireguard-go"], "must be none, wg-quick or wireguard-go"),
+    "wg-handshake-timeout": v.pipe(v.string(), v.transform(Number), v.number(), v.minValue(1)),
+    "wg-stale": v.pipe(v.string(), v.transform(Number), v.number(), v.minValue(10)),
+  }),
+  preflight({ args }) {
+    if (args["wg-interface"] === undefined) return "--wg-interface IFACE is required";
+    if (args["wg-peer"] === undefined) return "--wg-peer PUBKEY (the partner's public key) is required";
+    const cfg = args["wg-config"];
+    if (cfg !== undefined && !existsSync(cfg)) return `--wg-config ${cfg} does not exist`;
+    const up = args["wg-up"];
+    return (
+      missingProgram("wg", "wireguard-tools") ??
+      (up === "wg-quick" ? missingProgram("wg-quick", "wireguard-tools") : undefined) ??
+      (up === "wireguard-go"
+        ? (missingProgram("wireguard-go", "wireguard-go") ?? missingProgram("ip", "iproute2"))
+        : undefined)
+    );
+  },
+  async run(result, { args, logger, signal }) {
+    const iface = String(args["wg-interface"]);
+    const peer = String(args["wg-peer"]);
+    const mode = args["wg-up"] as "none" | "wg-quick" | "wireguard-go";
+    const own = new AbortController(); // stops the wireguard-go we start, on any exit path
+    const stopOwn = () => own.abort();
+    signal.addEventListener("abort", stopOwn, { once: true });
+    let daemon: Promise<unknown> | undefined;
+    try {
+      if (mode === "wireguard-go") {
+        daemon = runChild({
+          argv: ["wireguard-go", iface],
+          env: { WG_PROCESS_FOREGROUND: "1" },
+          logger,
+          prefix: "[wireguard-go]",
+          signal: own.signal,
+        });
+        for (let i = 0; i < 50 && !existsSync(`/sys/class/net/${iface}`); i++) await sleep(100, signal);
+      }
+      for (const cmd of wgUpCommands({ mode, iface, config: args["wg-config"], address: args["wg-address"] }))
+        run(cmd);
+      run(wgSetArgv(result, { iface, peer, keepalive: Number(args["wg-keepalive"]) }));
+      logger.info(`${iface}: listen-port ${result.lport}, peer endpoint ${result.raddr}`);
+
+      const started = Date.now();
+      const deadline = started + Number(args["wg-handshake-timeout"]) * 1000;
+      let last = 0;
+      while (
+        !signal.aborted &&
+        (last = latestHandshake(run(["wg", "show", iface, "latest-handshakes"]), peer)) === 0
+      ) {
+        if (Date.now() > deadline)
+          throw new Error(
+            `no WireGuard handshake on ${iface} within ${args["wg-handshake-timeout"]} s: check both public keys and AllowedIPs`,
+          );
+        await sleep(250, signal);
+      }
+      if (signal.aborted) return;
+      logger.success(
+        `${iface}: handshake with ${result.raddr} after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
+      // Stay while the handshake is fresh: WireGuard re-handshakes every 2 minutes while traffic flows.
+      const staleMs = Number(args["wg-stale"]) * 1000;
+      while (!signal.aborted) {
+        await sleep(2_000, signal);
+        if (signal.aborted) break;
+        last = latestHandshake(run(["wg", "show", iface, "latest-handshakes"]), peer);
+        if (Date.now() - last * 1000 > staleMs) {
+          logger.warn(
+            `${iface}: last handshake ${Math.round(Date.now() / 1000 - last)} s ago; the path is gone`,
+          );
+          return;
+        }
+      }
+    } finally {
+      signal.removeEventListener("abort", stopOwn);
+      if (mode === "wg-quick") {
+        try {
+          run(["wg-quick", "down", args["wg-config"] ?? iface]);
+        } catch (e) {
+          logger.warn((e as Error).message);
+        }
+      }
+      own.abort();
+      await daemon;
+    }
+  },
+});

@@ -1,0 +1,16 @@
+import { accessSync, constants } from "node:fs";
+
+/** A preflight problem when `bin` is neither an executable path nor found in PATH. */
+export function missingProgram(bin: string, debianPackage: string): string | undefined {
+  if (bin.includes("/")) {
+    try {
+      accessSync(bin, constants.X_OK);
+      return undefined;
+    } catch {
+      return `${bin} is not an executable file`;
+    }
+  }
+  return Bun.which(bin)
+    ? undefined
+    : `${bin} not found in PATH (Debian/Ubuntu: apt-get install ${debianPackage})`;
+}
