@@ -184,15 +184,14 @@ export default definePlugin({
 
       const started = Date.now();
       const deadline = started + Number(args["wg-handshake-timeout"]) * 1000;
-      let last = 0;
-      while (
-        !signal.aborted &&
-        (last = latestHandshake(run(["wg", "show", iface, "latest-handshakes"]), peer)) === 0
-      ) {
-        if (Date.now() > deadline)
+      const handshake = () => latestHandshake(run(["wg", "show", iface, "latest-handshakes"]), peer);
+      while (!signal.aborted && handshake() === 0) {
+        if (Date.now() > deadline) {
+          const secs = args["wg-handshake-timeout"];
           throw new Error(
-            `no WireGuard handshake on ${iface} within ${args["wg-handshake-timeout"]} s: check both public keys and AllowedIPs`,
+            `no WireGuard handshake on ${iface} within ${secs} s: check both public keys and AllowedIPs`,
           );
+        }
         await sleep(250, signal);
       }
       if (signal.aborted) return;
@@ -204,7 +203,7 @@ export default definePlugin({
       while (!signal.aborted) {
         await sleep(2_000, signal);
         if (signal.aborted) break;
-        last = latestHandshake(run(["wg", "show", iface, "latest-handshakes"]), peer);
+        const last = handshake();
         if (Date.now() - last * 1000 > staleMs) {
           logger.warn(
             `${iface}: last handshake ${Math.round(Date.now() / 1000 - last)} s ago; the path is gone`,
