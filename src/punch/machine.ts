@@ -324,6 +324,9 @@ export class PeerMachine {
       const own = this.successes.find((s) => sameEndpoint(s.ep, from));
       this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: own?.rttMs ?? partnerRtt };
       this.emit({ type: "proven", remote: this.chosen.ep, kind });
+      // One CLOSE back tells the chooser we are done, so it stops its burst instead of lingering into the port
+      // our tunnel is about to own.
+      this.sendClose();
       return this.finish();
     }
     if (this.phase !== "closing" || !this.chosen) return;

@@ -64,7 +64,8 @@ export function startPeer(
     `:${PEER_PORT}`,
     "--secret-file",
     secret,
-    "--json",
+    // --json belongs to the print hook, the default; with other hooks it would be an unknown option.
+    ...(extra.includes("--hook") ? [] : ["--json"]),
     "--verbose",
     ...extra,
   ]);

@@ -1,0 +1,123 @@
+// The openvpn hook across two real NATs, with the real openvpn from Debian and a static key: ping through
+// the tunnel both ways, --loop re-punching after the tunnel process dies, and Ctrl-C leaving nothing behind.
+import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Host, Lab, type LabProcess } from "./lab.ts";
+import { secretFile, startPeer, startServer, waitStderr } from "./netpunch.ts";
+
+let lab: Lab | undefined;
+afterEach(async () => {
+  await lab?.cleanup();
+  lab = undefined;
+});
+
+const TUN_A = "198.18.200.1";
+const TUN_B = "198.18.200.2";
+const READY = /Initialization Sequence Completed/g;
+
+async function twoNats() {
+  const l = Lab.create();
+  lab = l;
+  const secret = secretFile();
+  const key = join(mkdtempSync(join(tmpdir(), "netpunch-ovpn-")), "static.key");
+  const gen = Bun.spawnSync(["openvpn", "--genkey", "secret", key]);
+  if (gen.exitCode !== 0) throw new Error(`openvpn --genkey failed: ${gen.stderr}`);
+  const server = l.host("srv");
+  const serverIp = await l.attachPublic(server);
+  const gwA = l.host("gwa");
+  await l.attachPublic(gwA);
+  const gwB = l.host("gwb");
+  await l.attachPublic(gwB);
+  const a = l.host("a");
+  const b = l.host("b");
+  l.lan(gwA, "192.0.2", [a]);
+  l.lan(gwB, "198.51.100", [b]);
+  l.masquerade(gwA);
+  l.masquerade(gwB);
+  await startServer(l, server, secret);
+  // The original README's openvpn options, with a faster ping so a dead tunnel is noticed within the test.
+  const openvpn = (local: string, remote: string, extra: string[] = []) => [
+    ...extra,
+    "--hook",
+    "openvpn",
+    "--",
+    "--dev",
+    "tun",
+    "--ifconfig",
+    local,
+    remote,
+    "--secret",
+    key,
+    "--auth",
+    "SHA256",
+    "--cipher",
+    "AES-256-CBC",
+    "--auth-nocache",
+    "--verb",
+    "3",
+    "--ping",
+    "1",
+    "--ping-exit",
+    "4",
+  ];
+  const peer = (h: Host, role: "a" | "b", local: string, remote: string, extra?: string[]) =>
+    startPeer(l, h, role, serverIp, secret, openvpn(local, remote, extra));
+  return { l, a, b, peer };
+}
+
+const tunnelUp = (p: LabProcess, times = 1) =>
+  waitStderr(p, new RegExp(`(${READY.source}[^]*){${times}}`), 30_000);
+
+function pingThrough(l: Lab, from: Host, to: string) {
+  const r = l.exec(from, ["ping", "-n", "-c", "3", "-W", "2", to]);
+  expect(r.stdout).toMatch(/[1-3] received/);
+}
+
+function nothingLeft(l: Lab, ...hosts: Host[]) {
+  for (const h of hosts) {
+    expect(l.exec(l.internet, ["ip", "netns", "pids", h.ns]).stdout.trim()).toBe("");
+    expect(l.exec(h, ["ip", "link", "show", "tun0"]).code).not.toBe(0); // openvpn removed its tun device
+  }
+}
+
+test("openvpn with a static key through two NATs carries ping both ways; Ctrl-C stops it and exits 0", async () => {
+  const { l, a, b, peer } = await twoNats();
+  const pa = peer(a, "a", TUN_A, TUN_B);
+  await Bun.sleep(1_000);
+  const pb = peer(b, "b", TUN_B, TUN_A);
+  await Promise.all([tunnelUp(pa), tunnelUp(pb)]);
+  pingThrough(l, a, TUN_B);
+  pingThrough(l, b, TUN_A);
+  expect(pa.output().stderr).toMatch(/\[openvpn\] .*UDPv4 link remote: \[AF_INET\]198\.18\.\d+\.2:10000/);
+  pa.kill("SIGINT");
+  pb.kill("SIGINT");
+  expect(await pa.exited).toBe(0); // connected, then stopped on request
+  expect(await pb.exited).toBe(0);
+  expect(pa.output().stderr).toContain("openvpn stopped");
+  nothingLeft(l, a, b);
+});
+
+test("--loop: when the tunnel process dies, netpunch punches again and the new tunnel carries traffic", async () => {
+  const { l, a, b, peer } = await twoNats();
+  const pa = peer(a, "a", TUN_A, TUN_B, ["--loop"]);
+  const pb = peer(b, "b", TUN_B, TUN_A, ["--loop"]);
+  await Promise.all([tunnelUp(pa), tunnelUp(pb)]);
+  pingThrough(l, a, TUN_B);
+
+  const pid = Number(/started openvpn \(pid (\d+)\)/.exec(pa.output().stderr)?.[1]);
+  expect(pid).toBeGreaterThan(0);
+  process.kill(pid, "SIGKILL"); // a crash; B's openvpn notices by --ping-exit and ends too
+  await Promise.all([tunnelUp(pa, 2), tunnelUp(pb, 2)]);
+  expect(pa.output().stderr).toMatch(/\[E_HOOK\] hook "openvpn" failed: openvpn exited .*retrying in 1 s/);
+  expect(pb.output().stderr).toContain("the hooks have ended; punching again");
+  pingThrough(l, a, TUN_B);
+  pingThrough(l, b, TUN_A);
+
+  pa.kill("SIGTERM");
+  pb.kill("SIGTERM");
+  expect(await pa.exited).toBe(0);
+  expect(await pb.exited).toBe(0);
+  nothingLeft(l, a, b);
+});
