@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUN_VERSION=1.4.5
-LAB_PACKAGES=(iproute2 iptables nftables conntrack socat iputils-ping python3)
+# The NAT lab, and the real tunnel programs the hook tests drive.
+LAB_PACKAGES=(iproute2 iptables nftables conntrack socat iputils-ping python3 openvpn wireguard-tools wireguard-go)
 
 if ! command -v bun >/dev/null 2>&1; then
   echo "setup: installing Bun $BUN_VERSION with npm" >&2

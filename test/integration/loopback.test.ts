@@ -62,6 +62,23 @@ test("seed-compatible forms: c SECRET ADDR and a|b SECRET LOCAL SERVER print the
   await server.done();
 });
 
+test("IPv6: a server on [::1] pairs two peers over IPv6", async () => {
+  const port = await freePort();
+  const server = run(["serve", "--listen", `[::1]:${port}`, "--secret-file", SECRET]);
+  await Bun.sleep(300);
+  const peer = (role: string) => run(["connect", "--role", role, "--server", `[::1]:${port}`, "--secret-file", SECRET, "--json"]);
+  const a = peer("a");
+  const b = peer("b");
+  expect(await a.done()).toBe(0);
+  expect(await b.done()).toBe(0);
+  const ra = json(await a.stdout);
+  const rb = json(await b.stdout);
+  expect([ra.rhost, ra.rport]).toEqual(["::1", rb.lport]);
+  expect([rb.rhost, rb.rport]).toEqual(["::1", ra.lport]);
+  server.proc.kill("SIGTERM");
+  expect(await server.done()).toBe(0);
+});
+
 describe("failures are one line plus a hint, with the right exit code", () => {
   test("wrong secret: no authenticated answer, naming the secret, address and UDP port; the server stays silent", async () => {
     const { p: server, port } = await startServer(SECRET);
