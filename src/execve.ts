@@ -23,12 +23,27 @@ export function execReplace(argv: string[], extraEnv: Record<string, string>): n
   };
   const argvTable = table(argBufs);
   const envTable = table(envBufs);
-  const libcName = process.platform === "darwin" ? "libSystem.B.dylib" : "libc.so.6";
-  const libc = dlopen(libcName, {
-    execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-  });
+  const libc = openLibc();
   const pathBuf = cstr(path);
   libc.symbols.execve(ptr(pathBuf), ptr(argvTable), ptr(envTable));
   libc.close();
   throw new Error(`execve ${path} failed`);
+}
+
+const EXECVE = { execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 } } as const;
+
+/** glibc, musl (Alpine: the -musl builds) or macOS's libSystem, whichever this host has. */
+function openLibc() {
+  const names =
+    process.platform === "darwin"
+      ? ["libSystem.B.dylib"]
+      : ["libc.so.6", `libc.musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`, "libc.so"];
+  for (const name of names) {
+    try {
+      return dlopen(name, EXECVE);
+    } catch {
+      // try the next name
+    }
+  }
+  throw new Error(`cannot load the C library (tried ${names.join(", ")}) for execve`);
 }

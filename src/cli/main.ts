@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
-import pkg from "../../package.json" with { type: "json" };
 import { NetpunchError } from "../errors.ts";
+import { VERSION, versionLine } from "../version.ts";
 import { stripAnsi } from "./common.ts";
 import { connectArgs, connectCommand } from "./connect.ts";
 import { prepareHooks } from "./peer.ts";
@@ -23,7 +23,7 @@ const subCommands: Record<string, CommandDef<any>> = {
 const main = defineCommand({
   meta: {
     name: "netpunch",
-    version: pkg.version,
+    version: VERSION,
     description:
       "UDP NAT hole punching: meet a partner through a rendezvous server, punch a direct path, run a hook",
   },
@@ -51,8 +51,8 @@ Exit codes: 0 connected, 1 could not connect, 2 bad usage or input, 130 interrup
 export async function cli(rawArgs: string[]): Promise<number> {
   const [name, ...rest] = rawArgs;
   const sub = name !== undefined ? subCommands[name] : undefined;
-  if (rawArgs.includes("--version") && !sub) {
-    process.stdout.write(`${pkg.version}\n`);
+  if ((name === "--version" || name === "-V") && !sub) {
+    process.stdout.write(`${versionLine()}\n`);
     return 0;
   }
   // Hooks are loaded first: their options belong to the command line and to --help.

@@ -1,7 +1,8 @@
 import { defineCommand } from "citty";
 import { formatEndpoint, parseAddress } from "../addr.ts";
+import type { ServerStats } from "../rendezvous/server.ts";
 import { serve } from "../rendezvous/server.ts";
-import { logArgs, rejectUnknownOptions, secretArgs } from "./common.ts";
+import { logArgs, rejectUnknownOptions, secondsOption, secretArgs } from "./common.ts";
 import { eventLogger, makeLogger } from "./logger.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
@@ -13,15 +14,29 @@ export const serveArgs = {
     default: "0.0.0.0:10001",
     description: "UDP address to listen on; [::]:PORT for IPv6",
   },
+  "stats-interval": {
+    type: "string",
+    valueHint: "SECONDS",
+    description: "log statistics (sessions, pairs made, packets, drops by reason) this often",
+  },
   ...secretArgs,
   ...logArgs,
 } as const;
+
+/** One log line of server statistics; also printed at shutdown. Pure. */
+export function statsLine(s: ServerStats): string {
+  const drops = Object.entries(s.dropped)
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(", ");
+  return `stats: ${s.sessions} sessions waiting, ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out, dropped: ${drops || "none"}`;
+}
 
 /** Runs the server until SIGINT/SIGTERM. Shared by `serve` and the seed form `c SECRET ADDR`. */
 export async function runServer(o: {
   listen: string;
   secret?: string;
   secretFile?: string;
+  statsInterval?: string;
   quiet?: boolean;
   verbose?: boolean;
   seed?: boolean;
@@ -29,6 +44,7 @@ export async function runServer(o: {
   const logger = makeLogger(o);
   const parsed = parseAddress(o.listen, "listen address", { allowEmptyHost: true });
   const secret = resolveSecret({ secret: o.secret, secretFile: o.secretFile, logger, fromSeedArgs: o.seed });
+  const statsMs = secondsOption(o.statsInterval, "stats-interval");
   const server = await serve({
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
     secret,
@@ -36,9 +52,12 @@ export async function runServer(o: {
     onEvent: eventLogger(logger),
   });
   logger.info(`rendezvous server listening on UDP ${formatEndpoint(server.local)}`);
+  // Statistics are operational output: they show even with --quiet, which hides per-session chatter.
+  const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const timer = statsMs ? setInterval(() => say(statsLine(server.stats())), statsMs) : undefined;
   await server.closed;
-  const s = server.stats();
-  logger.info(`stopped; ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out`);
+  clearInterval(timer);
+  say(`stopped (graceful); ${statsLine(server.stats())}`);
 }
 
 export const serveCommand = defineCommand({
@@ -50,6 +69,7 @@ export const serveCommand = defineCommand({
       listen: args.listen,
       secret: args.secret,
       secretFile: args["secret-file"],
+      statsInterval: args["stats-interval"],
       quiet: args.quiet,
       verbose: args.verbose,
     });

@@ -1,0 +1,114 @@
+// Builds the single-file executables: dist/netpunch-<os>-<arch>[-variant][.exe] plus SHA256SUMS.
+// Usage: bun scripts/build.ts [TARGET...]   (default: every target; e.g. linux-x64 linux-arm64)
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export interface Target {
+  /** Our name, also the file name suffix. */
+  name: string;
+  /** Bun's --target. */
+  bun: string;
+  exe: boolean;
+}
+
+/** Every platform we ship, in the order SHA256SUMS lists them. Baseline: x64 CPUs without AVX2. */
+export const TARGETS: readonly Target[] = [
+  { name: "linux-x64", bun: "bun-linux-x64", exe: false },
+  { name: "linux-x64-baseline", bun: "bun-linux-x64-baseline", exe: false },
+  { name: "linux-x64-musl", bun: "bun-linux-x64-musl", exe: false },
+  { name: "linux-arm64", bun: "bun-linux-arm64", exe: false },
+  { name: "linux-arm64-musl", bun: "bun-linux-arm64-musl", exe: false },
+  { name: "darwin-x64", bun: "bun-darwin-x64", exe: false },
+  { name: "darwin-arm64", bun: "bun-darwin-arm64", exe: false },
+  { name: "windows-x64", bun: "bun-windows-x64", exe: true },
+];
+
+export const fileName = (t: Target): string => `netpunch-${t.name}${t.exe ? ".exe" : ""}`;
+
+/** The targets named on the command line, or all; an unknown name is an error listing the known ones. */
+export function selectTargets(names: string[]): Target[] {
+  if (names.length === 0) return [...TARGETS];
+  return names.map((n) => {
+    const t = TARGETS.find((x) => x.name === n);
+    if (!t) throw new Error(`unknown target ${n}; known: ${TARGETS.map((x) => x.name).join(", ")}`);
+    return t;
+  });
+}
+
+/** The `bun build` command line for one target. Pure. */
+export function buildArgv(t: Target, o: { entry: string; outDir: string; commit: string }): string[] {
+  return [
+    process.execPath,
+    "build",
+    "--compile",
+    "--minify",
+    `--target=${t.bun}`,
+    `--define=NETPUNCH_COMMIT=${JSON.stringify(o.commit)}`,
+    `--define=NETPUNCH_TARGET=${JSON.stringify(t.name)}`,
+    o.entry,
+    "--outfile",
+    join(o.outDir, fileName(t)),
+  ];
+}
+
+/** SHA256SUMS in the format `sha256sum -c` reads. */
+export function sha256sums(dir: string, files: string[]): string {
+  return files
+    .map(
+      (f) =>
+        `${createHash("sha256")
+          .update(readFileSync(join(dir, f)))
+          .digest("hex")}  ${f}\n`,
+    )
+    .join("");
+}
+
+function gitCommit(root: string): string {
+  if (process.env.NETPUNCH_COMMIT) return process.env.NETPUNCH_COMMIT;
+  const r = Bun.spawnSync(["git", "rev-parse", "--short=12", "HEAD"], {
+    cwd: root,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if (r.exitCode !== 0) return "unknown";
+  const dirty = Bun.spawnSync(["git", "status", "--porcelain", "--untracked-files=no"], {
+    cwd: root,
+    stdout: "pipe",
+  });
+  return `${r.stdout.toString().trim()}${dirty.stdout.toString().trim() ? "-dirty" : ""}`;
+}
+
+export function build(o: { targets: Target[]; root: string; outDir: string; quiet?: boolean }): string[] {
+  mkdirSync(o.outDir, { recursive: true });
+  const commit = gitCommit(o.root);
+  const built: string[] = [];
+  for (const t of o.targets) {
+    const out = join(o.outDir, fileName(t));
+    rmSync(out, { force: true });
+    const r = Bun.spawnSync(
+      buildArgv(t, { entry: join(o.root, "src/cli/main.ts"), outDir: o.outDir, commit }),
+      {
+        cwd: o.root,
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
+    if (r.exitCode !== 0)
+      throw new Error(`building ${t.name} failed:\n${r.stderr.toString()}${r.stdout.toString()}`);
+    built.push(fileName(t));
+    if (!o.quiet) console.error(`built ${fileName(t)} (${(statSync(out).size / 1e6).toFixed(1)} MB)`);
+  }
+  writeFileSync(join(o.outDir, "SHA256SUMS"), sha256sums(o.outDir, built));
+  return built;
+}
+
+if (import.meta.main) {
+  const root = join(import.meta.dir, "..");
+  try {
+    build({ targets: selectTargets(process.argv.slice(2)), root, outDir: join(root, "dist") });
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(1);
+  }
+}
