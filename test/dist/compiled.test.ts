@@ -1,0 +1,134 @@
+// The single-file executables: --version stamps, a loopback punch from the compiled binary, a plugin file
+// loaded by it, SHA256SUMS, and the arm64 build running under qemu-user (Debian's qemu-user with the arm64
+// C library from libc6-arm64-cross, which .ci/run installs).
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { binDir, compiled, expectedCommitPrefix } from "../support/binary.ts";
+
+const QEMU = "qemu-aarch64";
+const ARM_SYSROOT = "/usr/aarch64-linux-gnu";
+
+async function freePort(): Promise<number> {
+  const s = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
+  const p = s.port;
+  s.close();
+  return p;
+}
+
+/** Server and peer a from `serverAndA`, peer b from `b` (argv prefix), all on loopback; returns both outputs. */
+async function punch(serverAndA: string[], b: string[], extraA: string[] = []) {
+  const port = await freePort();
+  const secret = `bin-${Math.random()}`;
+  const server = Bun.spawn(
+    [...serverAndA, "serve", "--listen", `127.0.0.1:${port}`, "--secret", secret, "-q"],
+    { stderr: "pipe" },
+  );
+  try {
+    await Bun.sleep(300);
+    const peer = (argv: string[], role: string, extra: string[]) =>
+      Bun.spawn(
+        [
+          ...argv,
+          "connect",
+          "--role",
+          role,
+          "--server",
+          `127.0.0.1:${port}`,
+          "--secret",
+          secret,
+          "-q",
+          ...extra,
+        ],
+        {
+          stdout: "pipe",
+          stderr: "pipe",
+        },
+      );
+    const pa = peer(serverAndA, "a", extraA);
+    const pb = peer(b, "b", ["--json"]);
+    const kill = setTimeout(() => {
+      pa.kill("SIGKILL");
+      pb.kill("SIGKILL");
+    }, 30_000);
+    const [ca, cb] = await Promise.all([pa.exited, pb.exited]);
+    clearTimeout(kill);
+    const out = {
+      a: await new Response(pa.stdout).text(),
+      b: await new Response(pb.stdout).text(),
+      errB: await new Response(pb.stderr).text(),
+    };
+    if (ca !== 0 || cb !== 0) throw new Error(`peers exited ${ca} and ${cb}: ${out.errB}`);
+    return out;
+  } finally {
+    server.kill("SIGTERM");
+    await server.exited;
+  }
+}
+
+describe("the compiled linux-x64 binary", () => {
+  test("--version names the version, the commit it was built from and the target", async () => {
+    const bin = await compiled("linux-x64");
+    const r = Bun.spawnSync([bin, "--version"], { stdout: "pipe" });
+    const pkg = JSON.parse(readFileSync(join(import.meta.dir, "../../package.json"), "utf8")) as {
+      version: string;
+    };
+    expect(r.stdout.toString().trim()).toMatch(
+      new RegExp(
+        `^netpunch ${pkg.version.replaceAll(".", "\\.")} \\(commit ${expectedCommitPrefix()}(-dirty)?, linux-x64\\)$`,
+      ),
+    );
+  });
+
+  test("serves and punches on loopback, and loads a third-party plugin file", async () => {
+    const bin = await compiled("linux-x64");
+    const plugin = join(tmpdir(), `netpunch-bin-plugin-${process.pid}.ts`);
+    writeFileSync(
+      plugin,
+      'export default { name: "shout", description: "prints the partner loudly", args: { word: { type: "string", default: "hey" } },\n' +
+        "  run(r: { raddr: string }, ctx: { args: { word: string } }) { console.log(`${ctx.args.word.toUpperCase()} ${r.raddr}`); } };\n",
+    );
+    const out = await punch([bin], [bin], ["--hook", plugin, "--word", "hello"]);
+    const b = JSON.parse(out.b) as { raddr: string; lport: number };
+    expect(out.a.trim()).toBe(`HELLO ${b.raddr.replace(/:\d+$/, "")}:${b.lport}`);
+  });
+
+  test("SHA256SUMS lists the binary with its real checksum", async () => {
+    await compiled("linux-x64");
+    const r = Bun.spawnSync(["sha256sum", "-c", "SHA256SUMS"], {
+      cwd: binDir("linux-x64"),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect(r.stdout.toString()).toContain("netpunch-linux-x64: OK");
+    expect(r.exitCode).toBe(0);
+  });
+});
+
+describe("the compiled linux-arm64 binary under qemu-user", () => {
+  const qemu = [QEMU, "-L", ARM_SYSROOT];
+  const ready = () => {
+    if (!Bun.which(QEMU) || !existsSync(ARM_SYSROOT)) {
+      throw new Error(
+        `needs ${QEMU} and ${ARM_SYSROOT}: apt-get install qemu-user libc6-arm64-cross (scripts/setup.sh does)`,
+      );
+    }
+  };
+
+  test("--version runs and names the arm64 target", async () => {
+    ready();
+    const bin = await compiled("linux-arm64");
+    const r = Bun.spawnSync([...qemu, bin, "--version"], { stdout: "pipe", stderr: "pipe" });
+    expect(r.stdout.toString()).toContain("linux-arm64)");
+  });
+
+  test("an arm64 peer punches with an x64 server and peer on loopback", async () => {
+    ready();
+    const x64 = await compiled("linux-x64");
+    const arm = await compiled("linux-arm64");
+    const out = await punch([x64], [...qemu, arm]);
+    expect(out.a).toStartWith("LADDR/LHOST/LPORT/RADDR/RHOST/RPORT: 0.0.0.0:");
+    expect(JSON.parse(out.b).rhost).toBe("127.0.0.1");
+  });
+});

@@ -1,0 +1,121 @@
+// The npm package: `bun pm pack` makes a tarball whose bin works with bunx and `bun install -g`, and whose
+// library API and types work for a project that installs it. Dependencies come from the npm registry.
+import { beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const ROOT = join(import.meta.dir, "../..");
+const work = mkdtempSync(join(tmpdir(), "netpunch-pkg-"));
+let tgz = "";
+
+const sh = (argv: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) => {
+  const r = Bun.spawnSync(argv, {
+    cwd: opts.cwd ?? work,
+    env: { ...process.env, ...opts.env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+};
+
+beforeAll(() => {
+  const r = sh([process.execPath, "pm", "pack", "--destination", work, "--quiet"], { cwd: ROOT });
+  if (r.code !== 0) throw new Error(`bun pm pack failed: ${r.err}`);
+  const file = readdirSync(work).find((f) => f.endsWith(".tgz"));
+  if (!file) throw new Error("no tarball");
+  tgz = join(work, file);
+});
+
+describe("the packed tarball", () => {
+  test("holds the sources, plugins and README, not tests or dev files", () => {
+    const files = sh(["tar", "tzf", tgz]).out.split("\n");
+    expect(files).toContain("package/src/cli/main.ts");
+    expect(files).toContain("package/plugins/openvpn.ts");
+    expect(files).toContain("package/README.md");
+    expect(files.some((f) => f.startsWith("package/test/") || f.startsWith("package/bench/"))).toBe(false);
+  });
+
+  test("bunx --package TARBALL netpunch runs the CLI (help, then a loopback punch)", async () => {
+    // bunx resolves a relative tarball path against its own temp folder (Bun 1.4), so give it absolute.
+    const bunx = [process.execPath, "x", "--package", tgz, "netpunch"];
+    const help = sh([...bunx, "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain("netpunch serve|connect");
+
+    const probe = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
+    const port = probe.port;
+    probe.close();
+    const server = Bun.spawn([...bunx, "serve", "--listen", `127.0.0.1:${port}`, "--secret", "pkg", "-q"], {
+      cwd: work,
+      stderr: "pipe",
+    });
+    try {
+      await Bun.sleep(800);
+      const peer = (role: string) =>
+        Bun.spawn(
+          [...bunx, "connect", "--role", role, "--server", `127.0.0.1:${port}`, "--secret", "pkg", "-q"],
+          { cwd: work, stdout: "pipe", stderr: "pipe" },
+        );
+      const a = peer("a");
+      const b = peer("b");
+      const kill = setTimeout(() => [a, b].forEach((p) => p.kill("SIGKILL")), 30_000);
+      expect(await Promise.all([a.exited, b.exited])).toEqual([0, 0]);
+      clearTimeout(kill);
+      expect(await new Response(a.stdout).text()).toStartWith("LADDR/LHOST/LPORT/RADDR/RHOST/RPORT:");
+    } finally {
+      server.kill("SIGTERM");
+      await server.exited;
+    }
+  });
+
+  test("bun install -g puts a working netpunch in the global bin folder", () => {
+    const home = join(work, "global");
+    const r = sh([process.execPath, "install", "-g", tgz], { env: { BUN_INSTALL: home } });
+    expect(r.code).toBe(0);
+    const v = sh([join(home, "bin", "netpunch"), "--version"]);
+    expect(v.out).toStartWith("netpunch ");
+  });
+
+  test("a project that installs it gets the library API and its types", () => {
+    const app = join(work, "app");
+    mkdirSync(app);
+    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+    expect(sh([process.execPath, "add", tgz, "bun-types@1.4.5", "typescript@5.9.3"], { cwd: app }).code).toBe(
+      0,
+    );
+    writeFileSync(
+      join(app, "main.ts"),
+      `import { connect, definePlugin, NetpunchError, serve, type PunchResult } from "netpunch";
+const ac = new AbortController();
+const server = await serve({ listen: { host: "127.0.0.1", port: 0 }, secret: "lib", signal: ac.signal });
+const at = \`127.0.0.1:\${server.local.port}\`;
+const [a, b]: PunchResult[] = await Promise.all([connect({ server: at, secret: "lib", role: "a" }), connect({ server: at, secret: "lib", role: "b" })]);
+const p = definePlugin({ name: "x", description: "y", run() {} });
+ac.abort();
+console.log(a.rport === b.lport && b.rport === a.lport, p.name, new NetpunchError("E_USAGE", "m").exitCode);
+`,
+    );
+    writeFileSync(
+      join(app, "tsconfig.json"),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          noEmit: true,
+          module: "Preserve",
+          moduleResolution: "bundler",
+          target: "ESNext",
+          allowImportingTsExtensions: true,
+          skipLibCheck: true,
+          types: ["bun-types"],
+        },
+        include: ["main.ts"],
+      }),
+    );
+    const run = sh([process.execPath, "main.ts"], { cwd: app });
+    expect(run.out.trim()).toBe("true x 2");
+    const types = sh([process.execPath, join(app, "node_modules/typescript/bin/tsc"), "-p", app]);
+    expect(types.out + types.err).toBe("");
+    expect(types.code).toBe(0);
+  });
+});
