@@ -21,14 +21,14 @@ const hostPart = (host: string) => (isIP(host) === 6 ? `[${host}]` : host);
 
 /**
  * The socat command line. The peer side is a datagram socket bound to LPORT (the punched port) that talks
- * only to RHOST:RPORT and accepts only datagrams from there (range + sourceport), so nobody else can inject
- * traffic through the hole. Pure.
+ * only to RHOST:RPORT and accepts only datagrams from RHOST (range=), so other hosts cannot inject traffic
+ * through the hole. No sourceport=: on UDP-DATAGRAM socat 1.7.4 (Debian 12) then refuses every datagram. Pure.
  */
 export function socatArgv(r: PunchResult, o: SocatOptions): string[] {
   const f = fam(r.rhost);
   const bindHost = r.lhost === "0.0.0.0" || r.lhost === "::" || r.lhost === "" ? "" : hostPart(r.lhost);
   const range = f === "6" ? `[${r.rhost}]/128` : `${r.rhost}/32`;
-  const peer = `UDP${f}-DATAGRAM:${hostPart(r.rhost)}:${r.rport},bind=${bindHost}:${r.lport},range=${range},sourceport=${r.rport}`;
+  const peer = `UDP${f}-DATAGRAM:${hostPart(r.rhost)}:${r.rport},bind=${bindHost}:${r.lport},range=${range}`;
   let local: string;
   if (o.forwardTo) local = `UDP${fam(o.forwardTo.host)}:${hostPart(o.forwardTo.host)}:${o.forwardTo.port}`;
   else if (o.forwardListen) {

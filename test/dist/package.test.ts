@@ -1,4 +1,4 @@
-// The npm package: `bun pm pack` makes a tarball whose bin works with bunx and `bun install -g`, and whose
+// The npm package: `npm pack` makes a tarball whose bin works with bunx and `bun install -g`, and whose
 // library API and types work for a project that installs it. Dependencies come from the npm registry.
 import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
@@ -20,7 +20,13 @@ const sh = (argv: string[], opts: { cwd?: string; env?: Record<string, string> }
 };
 
 beforeAll(() => {
-  const r = sh([process.execPath, "pm", "pack", "--destination", work, "--quiet"], { cwd: ROOT });
+  // npm pack is what a publisher runs; bun pm pack makes the same tarball.
+  const r = sh(["npm", "pack", "--pack-destination", work, "--silent"], { cwd: ROOT });
+  if (r.code !== 0) throw new Error(`npm pack failed: ${r.err}`);
+  const file = readdirSync(work).find((f) => f.endsWith(".tgz"));
+  if (!file) throw new Error("no tarball");
+  tgz = join(work, file);
+});
   if (r.code !== 0) throw new Error(`bun pm pack failed: ${r.err}`);
   const file = readdirSync(work).find((f) => f.endsWith(".tgz"));
   if (!file) throw new Error("no tarball");
