@@ -1,0 +1,64 @@
+// packaging/netpunch.service: systemd accepts it, it is hardened, and its ExecStart line really starts the
+// server with the secret from the credential directory and stops gracefully on SIGTERM.
+import { expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { compiled } from "../support/binary.ts";
+
+const UNIT = readFileSync(join(import.meta.dir, "../../packaging/netpunch.service"), "utf8");
+const setting = (key: string) => [...UNIT.matchAll(new RegExp(`^${key}=(.*)$`, "gm"))].map((m) => m[1]);
+
+test("runs unprivileged, restarts on failure, takes the secret as a credential", () => {
+  expect(setting("DynamicUser")).toEqual(["yes"]);
+  expect(setting("NoNewPrivileges")).toEqual(["yes"]);
+  expect(setting("Restart")).toEqual(["on-failure"]);
+  expect(setting("CapabilityBoundingSet")).toEqual([""]);
+  expect(setting("LoadCredential")).toEqual(["secret:/etc/netpunch/secret"]);
+  const exec = setting("ExecStart")[0] ?? "";
+  expect(exec).toContain("--secret-file ${CREDENTIALS_DIRECTORY}/secret");
+  expect(exec).not.toMatch(/--secret[ =](?!file)/);
+});
+
+test("systemd-analyze verifies it and rates its exposure OK", async () => {
+  if (!Bun.which("systemd-analyze")) throw new Error("needs systemd-analyze (Debian package systemd)");
+  const bin = await compiled("linux-x64");
+  const dir = mkdtempSync(join(tmpdir(), "netpunch-unit-"));
+  const unit = join(dir, "netpunch.service");
+  writeFileSync(unit, UNIT.replaceAll("/usr/local/bin/netpunch", bin));
+  const verify = Bun.spawnSync(["systemd-analyze", "verify", unit], { stdout: "pipe", stderr: "pipe" });
+  expect(verify.stderr.toString()).toBe("");
+  expect(verify.exitCode).toBe(0);
+  const sec = Bun.spawnSync(["systemd-analyze", "security", "--offline=true", unit], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const level = Number(
+    /Overall exposure level for netpunch\.service: ([\d.]+)/.exec(sec.stdout.toString())?.[1],
+  );
+  expect(level).toBeLessThan(4); // systemd calls < 4 "OK"; an unhardened service scores 9.6
+});
+
+test("its ExecStart starts the server with the credential file and SIGTERM stops it gracefully", async () => {
+  const bin = await compiled("linux-x64");
+  const creds = mkdtempSync(join(tmpdir(), "netpunch-creds-"));
+  writeFileSync(join(creds, "secret"), "unit-secret\n", { mode: 0o600 });
+  const probe = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.port;
+  probe.close();
+  const argv = (setting("ExecStart")[0] ?? "")
+    .split(" ")
+    .map((a) =>
+      a
+        .replace("/usr/local/bin/netpunch", bin)
+        .replace("${CREDENTIALS_DIRECTORY}", creds)
+        .replace("0.0.0.0:10001", `127.0.0.1:${port}`),
+    );
+  const server = Bun.spawn(argv, { stderr: "pipe" });
+  await Bun.sleep(500);
+  server.kill("SIGTERM");
+  expect(await server.exited).toBe(0);
+  const log = await new Response(server.stderr).text();
+  expect(log).toContain(`listening on UDP 127.0.0.1:${port}`);
+  expect(log).toContain("stopped (graceful); stats:");
+});
