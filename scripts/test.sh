@@ -6,5 +6,5 @@ bash scripts/setup.sh || exit 1
 status=0
 bun run typecheck || status=1
 bun run lint || status=1
-bun test "$@" || status=1
+bun test --timeout 60000 "$@" || status=1
 exit $status

@@ -1,4 +1,4 @@
-#!/usr/bin/env bun
+#!/usr/bin/env -S bun --no-install
 import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
 import { NetpunchError } from "../errors.ts";
 import { VERSION, versionLine } from "../version.ts";

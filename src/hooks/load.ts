@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as v from "valibot";
 import { builtinPlugins } from "../../plugins/index.ts";
@@ -39,16 +39,11 @@ export async function loadHook(spec: string, cwd = process.cwd()): Promise<AnyPl
       );
     return fromModule(spec, file);
   }
-  for (const name of spec.startsWith("netpunch-plugin-") || spec.startsWith("@")
-    ? [spec]
-    : [`netpunch-plugin-${spec}`, spec]) {
-    let path: string | undefined;
-    try {
-      path = Bun.resolveSync(name, cwd);
-    } catch {
-      continue;
-    }
-    return fromModule(spec, path);
+  const names =
+    spec.startsWith("netpunch-plugin-") || spec.startsWith("@") ? [spec] : [`netpunch-plugin-${spec}`, spec];
+  for (const name of names) {
+    const path = installedPackage(name, cwd);
+    if (path) return fromModule(spec, path);
   }
   throw new NetpunchError(
     "E_USAGE",
@@ -81,6 +76,26 @@ async function fromModule(spec: string, path: string): Promise<AnyPlugin> {
     );
   }
   return candidate as AnyPlugin;
+}
+
+/**
+ * The entry file of a package installed in a node_modules folder at or above `cwd`, or undefined.
+ * Only what is on disk counts: resolving a bare name with Bun can auto-install it from the npm registry
+ * when there is no node_modules folder, so a typo in --hook could fetch and run a stranger's package.
+ */
+export function installedPackage(name: string, cwd: string): string | undefined {
+  if (!/^(@[a-z0-9._~-]+\/)?[a-z0-9._~-]+$/i.test(name)) return undefined;
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    const pkgDir = join(dir, "node_modules", name);
+    if (existsSync(join(pkgDir, "package.json"))) {
+      try {
+        return Bun.resolveSync(pkgDir, dir); // an absolute path: never an install
+      } catch {
+        return undefined;
+      }
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
 }
 
 /** The `--hook` values of a command line, in order (before any `--`); `print` when there are none. */

@@ -1,11 +1,14 @@
 // The single-file executables: --version stamps, a loopback punch from the compiled binary, a plugin file
 // loaded by it, SHA256SUMS, and the arm64 build running under qemu-user (Debian's qemu-user with the arm64
 // C library from libc6-arm64-cross, which .ci/run installs).
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { binDir, compiled, expectedCommitPrefix } from "../support/binary.ts";
+
+// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
+setDefaultTimeout(60_000);
 
 const QEMU = "qemu-aarch64";
 const ARM_SYSROOT = "/usr/aarch64-linux-gnu";

@@ -1,10 +1,13 @@
 // packaging/netpunch.service: systemd accepts it, it is hardened, and its ExecStart line really starts the
 // server with the secret from the credential directory and stops gracefully on SIGTERM.
-import { expect, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compiled } from "../support/binary.ts";
+
+// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
+setDefaultTimeout(60_000);
 
 const UNIT = readFileSync(join(import.meta.dir, "../../packaging/netpunch.service"), "utf8");
 const setting = (key: string) => [...UNIT.matchAll(new RegExp(`^${key}=(.*)$`, "gm"))].map((m) => m[1]);

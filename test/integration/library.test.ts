@@ -1,7 +1,10 @@
 // netpunch as a library: serve() and connect() in-process over real UDP on loopback, with AbortSignals,
 // events instead of logs, and nothing left bound after an abort.
-import { expect, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { connect, NetpunchError, type NetpunchEvent, serve } from "../../src/index.ts";
+
+// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
+setDefaultTimeout(60_000);
 
 const secret = "library-secret";
 const canBind = async (port: number) => {

@@ -1,7 +1,10 @@
 // The real CLI as separate processes on loopback: many pairs on one server, the seed forms, and the
 // failures a user meets first (wrong secret, closed port, lonely peer, port in use, Ctrl-C).
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { freePort, run, secretFile, startServer, stopAll } from "./cli.ts";
+
+// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
+setDefaultTimeout(60_000);
 
 afterAll(stopAll);
 const SECRET = secretFile("integration-secret");
@@ -66,7 +69,8 @@ test("IPv6: a server on [::1] pairs two peers over IPv6", async () => {
   const port = await freePort();
   const server = run(["serve", "--listen", `[::1]:${port}`, "--secret-file", SECRET]);
   await Bun.sleep(300);
-  const peer = (role: string) => run(["connect", "--role", role, "--server", `[::1]:${port}`, "--secret-file", SECRET, "--json"]);
+  const peer = (role: string) =>
+    run(["connect", "--role", role, "--server", `[::1]:${port}`, "--secret-file", SECRET, "--json"]);
   const a = peer("a");
   const b = peer("b");
   expect(await a.done()).toBe(0);

@@ -1,9 +1,12 @@
 // Proves the NAT lab harness itself works: NAT reachability and source addresses, double NAT,
 // symmetric NAT, userspace delay, loss, and complete cleanup. Needs root: `bun test test/lab/harness.test.ts`.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { type Host, Lab, type LabProcess } from "./lab.ts";
+
+// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
+setDefaultTimeout(60_000);
 
 const UDP_TOOL = `${import.meta.dir}/udp-tool.ts`;
 const BUN = process.execPath;

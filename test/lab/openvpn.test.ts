@@ -1,11 +1,14 @@
 // The openvpn hook across two real NATs, with the real openvpn from Debian and a static key: ping through
 // the tunnel both ways, --loop re-punching after the tunnel process dies, and Ctrl-C leaving nothing behind.
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Host, Lab, type LabProcess } from "./lab.ts";
 import { secretFile, startPeer, startServer, waitStderr } from "./netpunch.ts";
+
+// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
+setDefaultTimeout(60_000);
 
 let lab: Lab | undefined;
 afterEach(async () => {

@@ -1,8 +1,11 @@
 // netpunch across real kernel NAT: the real CLI (server and both peers as separate processes) in network
 // namespaces behind iptables MASQUERADE gateways. Needs root (CI runs as root): `bun test test/lab`.
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { type Host, Lab, type LinkOptions } from "./lab.ts";
 import { finish, PEER_PORT, provePath, secretFile, startPeer, startServer } from "./netpunch.ts";
+
+// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
+setDefaultTimeout(60_000);
 
 type Side = "public" | "nat" | "double" | "symmetric";
 const GAP_MS = 3_000; // the second peer starts several seconds after the first

@@ -78,7 +78,7 @@ describe("help and version", () => {
   test("--version prints the package version", async () => {
     const r = await run("--version");
     expect(r.code).toBe(0);
-    expect(r.out).toBe(`${pkg.version}\n`);
+    expect(r.out).toStartWith(`netpunch ${pkg.version} (commit `);
   });
 });
 

@@ -88,3 +88,21 @@ test("trailing zero bytes after a body other than REGISTER are malformed", () =>
   const padded = craft({ type: MessageType.ping, body: concat(body, new Uint8Array(4)) });
   expect(open(KEY, padded)).toEqual({ ok: false, reason: "malformed" });
 });
+
+test("a package hook is only what is installed on disk: Bun's auto-install never fetches one", async () => {
+  const { mkdtempSync, mkdirSync, writeFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const { installedPackage } = await import("../../src/hooks/load.ts");
+  const empty = mkdtempSync(join(tmpdir(), "netpunch-noinstall-"));
+  // "hello" is a real npm package; resolving it by name here would let Bun download it.
+  expect(installedPackage("hello", empty)).toBeUndefined();
+  const pkg = join(empty, "node_modules", "netpunch-plugin-x");
+  mkdirSync(pkg, { recursive: true });
+  writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "netpunch-plugin-x", main: "main.js" }));
+  writeFileSync(join(pkg, "main.js"), "export default {}\n");
+  const nested = join(empty, "a", "b");
+  mkdirSync(nested, { recursive: true });
+  expect(installedPackage("netpunch-plugin-x", nested)).toBe(join(pkg, "main.js"));
+  expect(installedPackage("../etc", empty)).toBeUndefined();
+});
