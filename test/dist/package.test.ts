@@ -63,7 +63,9 @@ describe("the packed tarball", () => {
         );
       const a = peer("a");
       const b = peer("b");
-      const kill = setTimeout(() => [a, b].forEach((p) => p.kill("SIGKILL")), 30_000);
+      const kill = setTimeout(() => {
+        for (const p of [a, b]) p.kill("SIGKILL");
+      }, 30_000);
       expect(await Promise.all([a.exited, b.exited])).toEqual([0, 0]);
       clearTimeout(kill);
       expect(await new Response(a.stdout).text()).toStartWith("LADDR/LHOST/LPORT/RADDR/RHOST/RPORT:");
