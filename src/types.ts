@@ -7,9 +7,10 @@ export interface Endpoint {
 /**
  * Where a candidate address came from. `lan`: an address of the peer's own interfaces; `public`: what the
  * rendezvous server saw as the peer's source; `reflexive`: a source a PING actually arrived from (a
- * symmetric NAT picks a new port per destination, so it differs from `public`).
+ * symmetric NAT picks a new port per destination, so it differs from `public`); `relay`: the server's relay
+ * port for this pair, the fallback when no direct path works.
  */
-export type CandidateKind = "lan" | "public" | "reflexive";
+export type CandidateKind = "lan" | "public" | "reflexive" | "relay";
 
 export interface Candidate extends Endpoint {
   kind: CandidateKind;
@@ -28,8 +29,8 @@ export interface PunchResult {
   raddr: string;
   rhost: string;
   rport: number;
-  /** `lan` when the winning candidate was a LAN address, `direct` when it crossed the NATs. */
-  via: "lan" | "direct";
+  /** `lan`: a LAN address won; `direct`: a path across the NATs; `relay`: through the server's relay. */
+  via: "lan" | "direct" | "relay";
   /** Which of the partner's candidates answered. */
   candidate: CandidateKind;
   /** Round-trip time between the peers on the winning path, in milliseconds. */
@@ -46,6 +47,7 @@ export type NetpunchEvent =
   | { type: "server-silent"; tries: number }
   | { type: "matched"; candidates: Candidate[] }
   | { type: "punch-ok"; from: Endpoint; kind: CandidateKind; rttMs: number }
+  | { type: "relay"; state: "requested" | "unavailable" | "binding" | "ready"; relay?: Endpoint }
   /** The path works both ways; the socket stays open a little longer (CLOSE burst) before `connected`. */
   | { type: "proven"; remote: Endpoint; kind: CandidateKind }
   | { type: "connected"; result: PunchResult }
@@ -55,6 +57,8 @@ export type NetpunchEvent =
   /** Not every MATCH was acknowledged within the give-up time; the session was dropped. */
   | { type: "server-gave-up"; session: string }
   | { type: "server-expired"; session: string; role: Role }
+  | { type: "server-relay"; pairId: string; port: number }
+  | { type: "server-relay-closed"; pairId: string }
   | { type: "dropped"; from: Endpoint; reason: DropReason };
 
 export type DropReason =
@@ -65,6 +69,8 @@ export type DropReason =
   | "stale"
   | "unexpected"
   | "foreign-pair"
-  | "no-credit";
+  | "no-credit"
+  | "relay-rate"
+  | "relay-unbound";
 
 export type EventHandler = (event: NetpunchEvent) => void;

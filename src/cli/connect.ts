@@ -43,6 +43,13 @@ export const connectArgs = {
     default: "10",
     description: "fail if the server has not answered by then (wrong secret, address or port)",
   },
+  relay: {
+    type: "boolean",
+    default: true,
+    description: "fall back on the server's relay when no direct path works",
+    negativeDescription: "never use a relay: direct paths only",
+  },
+  "relay-after": { type: "string", valueHint: "SECONDS", default: "3", description: "ask for the relay after this long without a direct path" },
   lan: {
     type: "boolean",
     default: true,
@@ -83,6 +90,8 @@ export const connectCommand = defineCommand({
       punchMs: secondsOption(args["punch-timeout"], "punch-timeout"),
       serverSilentMs: secondsOption(args["server-timeout"], "server-timeout"),
       lan: args.lan !== false,
+      relay: args.relay !== false,
+      relayAfterMs: secondsOption(args["relay-after"], "relay-after"),
       loop: args.loop === true,
       args,
       rawArgs,

@@ -32,6 +32,12 @@ export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
         );
       case "punch-ok":
         return log.debug(`path to ${formatEndpoint(e.from)} (${e.kind}) works, rtt ${e.rttMs} ms`);
+      case "relay":
+        if (e.state === "requested") return log.info("no direct path yet; asking the server for a relay");
+        if (e.state === "unavailable") return log.warn("the server has no relay to offer (serve --relay)");
+        if (e.state === "binding")
+          return log.info(`binding at the relay ${e.relay ? formatEndpoint(e.relay) : ""}`);
+        return log.info(`relay ${e.relay ? formatEndpoint(e.relay) : ""} ready`);
       case "proven":
         return log.debug(`path to ${formatEndpoint(e.remote)} (${e.kind}) proven both ways`);
       case "connected":
@@ -46,6 +52,10 @@ export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
         return log.debug(`session "${e.session}": both peers acknowledged`);
       case "server-gave-up":
         return log.info(`session "${e.session}": a peer never acknowledged its MATCH; dropped the pair`);
+      case "server-relay":
+        return log.info(`relay for pair ${e.pairId.slice(0, 8)} on UDP port ${e.port}`);
+      case "server-relay-closed":
+        return log.info(`relay for pair ${e.pairId.slice(0, 8)} closed (idle)`);
       case "server-expired":
         return log.info(`session "${e.session}": peer ${e.role} went silent; registration expired`);
       case "dropped": {

@@ -38,6 +38,8 @@ export interface PeerRun {
   punchMs: number | undefined;
   serverSilentMs: number | undefined;
   lan: boolean;
+  relay?: boolean;
+  relayAfterMs?: number;
   loop: boolean;
   /** Every parsed option; each hook reads its own. */
   args: object;
@@ -77,6 +79,8 @@ export async function runPeer(p: PeerRun): Promise<void> {
         timings: {
           ...(p.punchMs !== undefined ? { punchMs: p.punchMs } : {}),
           ...(p.serverSilentMs !== undefined ? { serverSilentMs: p.serverSilentMs } : {}),
+          ...(p.relay === false ? { relay: false } : {}),
+          ...(p.relayAfterMs !== undefined ? { relayAfterMs: p.relayAfterMs } : {}),
         },
         signal: p.signal,
         onEvent: eventLogger(p.logger),

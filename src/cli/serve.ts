@@ -1,4 +1,6 @@
 import { defineCommand } from "citty";
+import * as v from "valibot";
+import { NetpunchError } from "../errors.ts";
 import { formatEndpoint, parseAddress } from "../addr.ts";
 import type { ServerStats } from "../rendezvous/server.ts";
 import { serve } from "../rendezvous/server.ts";
@@ -14,6 +16,10 @@ export const serveArgs = {
     default: "0.0.0.0:10001",
     description: "UDP address to listen on; [::]:PORT for IPv6",
   },
+  relay: { type: "boolean", description: "offer a relay to pairs that cannot punch through (both behind symmetric NATs)" },
+  "relay-max-sessions": { type: "string", valueHint: "N", default: "16", description: "relayed pairs at once" },
+  "relay-rate": { type: "string", valueHint: "BYTES/S", default: "1000000", description: "bytes per second per relayed pair" },
+  "relay-idle": { type: "string", valueHint: "SECONDS", default: "60", description: "close a relay after this long without traffic" },
   "stats-interval": {
     type: "string",
     valueHint: "SECONDS",
@@ -28,7 +34,23 @@ export function statsLine(s: ServerStats): string {
   const drops = Object.entries(s.dropped)
     .map(([reason, n]) => `${reason} ${n}`)
     .join(", ");
-  return `stats: ${s.sessions} sessions waiting, ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out, dropped: ${drops || "none"}`;
+  const relayed = s.relays || s.relayedBytes ? `, ${s.relays} relays open, ${s.relayedBytes} bytes relayed` : "";
+  return `stats: ${s.sessions} sessions waiting, ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out${relayed}, dropped: ${drops || "none"}`;
+}
+
+const PositiveInt = v.pipe(v.string(), v.transform(Number), v.number(), v.integer(), v.minValue(1));
+
+function relayOptions(o: { maxSessions: string; rate: string; idle: string }) {
+  const int = (value: string, flag: string) => {
+    const r = v.safeParse(PositiveInt, value);
+    if (!r.success) throw new NetpunchError("E_USAGE", `--${flag} "${value}" is not a positive whole number`, `e.g. --${flag} 16`);
+    return r.output;
+  };
+  return {
+    maxSessions: int(o.maxSessions, "relay-max-sessions"),
+    bytesPerSecond: int(o.rate, "relay-rate"),
+    idleMs: secondsOption(o.idle, "relay-idle") ?? 60_000,
+  };
 }
 
 /** Runs the server until SIGINT/SIGTERM. Shared by `serve` and the seed form `c SECRET ADDR`. */
@@ -37,6 +59,7 @@ export async function runServer(o: {
   secret?: string;
   secretFile?: string;
   statsInterval?: string;
+  relay?: { maxSessions: string; rate: string; idle: string };
   quiet?: boolean;
   verbose?: boolean;
   seed?: boolean;
@@ -45,13 +68,15 @@ export async function runServer(o: {
   const parsed = parseAddress(o.listen, "listen address", { allowEmptyHost: true });
   const secret = resolveSecret({ secret: o.secret, secretFile: o.secretFile, logger, fromSeedArgs: o.seed });
   const statsMs = secondsOption(o.statsInterval, "stats-interval");
+  const relay = o.relay ? relayOptions(o.relay) : undefined;
   const server = await serve({
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
     secret,
     signal: shutdown,
     onEvent: eventLogger(logger),
+    relay,
   });
-  logger.info(`rendezvous server listening on UDP ${formatEndpoint(server.local)}`);
+  logger.info(`rendezvous server listening on UDP ${formatEndpoint(server.local)}${relay ? " (relay on)" : ""}`);
   // Statistics are operational output: they show even with --quiet, which hides per-session chatter.
   const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const timer = statsMs ? setInterval(() => say(statsLine(server.stats())), statsMs) : undefined;
@@ -70,6 +95,9 @@ export const serveCommand = defineCommand({
       secret: args.secret,
       secretFile: args["secret-file"],
       statsInterval: args["stats-interval"],
+      relay: args.relay
+        ? { maxSessions: args["relay-max-sessions"], rate: args["relay-rate"], idle: args["relay-idle"] }
+        : undefined,
       quiet: args.quiet,
       verbose: args.verbose,
     });

@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import type { Endpoint } from "../types.ts";
 import { Reader, Writer } from "./bytes.ts";
-import { MessageType, REGISTER_PADDED_LEN } from "./constants.ts";
+import { MessageType, REGISTER_PADDED_LEN, RELAY_PADDED_LEN } from "./constants.ts";
 import { bytesToIp, ipToBytes } from "./ip.ts";
 import type { Message } from "./messages.ts";
 
@@ -63,6 +63,22 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
     case "close":
       w.hex(msg.pairId).hex(msg.peerId).u32(msg.rttMs);
       break;
+    case "relayRequest": {
+      const session = new TextEncoder().encode(msg.session);
+      w.u8(session.length).bytes(session).hex(msg.pairId).hex(msg.peerId);
+      w.padTo(RELAY_PADDED_LEN - packetOverhead);
+      break;
+    }
+    case "relayOffer":
+      w.hex(msg.pairId).u16(msg.port);
+      break;
+    case "relayBind":
+      w.hex(msg.pairId).hex(msg.peerId);
+      w.padTo(RELAY_PADDED_LEN - packetOverhead);
+      break;
+    case "relayBound":
+      w.hex(msg.pairId).u8(msg.ready ? 1 : 0);
+      break;
   }
   return { type: MessageType[msg.type], body: w.done() };
 }
@@ -113,12 +129,29 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
     case MessageType.close:
       out = { type: "close", pairId: r.hex(16), peerId: r.hex(8), rttMs: r.u32() };
       break;
+    case MessageType.relayRequest:
+      out = { type: "relayRequest", session: readText(r), pairId: r.hex(16), peerId: r.hex(8) };
+      break;
+    case MessageType.relayOffer:
+      out = { type: "relayOffer", pairId: r.hex(16), port: r.u16() };
+      break;
+    case MessageType.relayBind:
+      out = { type: "relayBind", pairId: r.hex(16), peerId: r.hex(8) };
+      break;
+    case MessageType.relayBound: {
+      const pairId = r.hex(16);
+      const ready = r.u8();
+      if (ready > 1) throw new RangeError("ready flag");
+      out = { type: "relayBound", pairId, ready: ready === 1 };
+      break;
+    }
     default:
       throw new RangeError(`message type ${type}`);
   }
   // Only REGISTER is padded (with zeros); anything after any other body is an error, so every message has
   // exactly one encoding.
-  if (type === MessageType.register ? !r.onlyZerosLeft() : r.remaining > 0)
-    throw new RangeError("trailing bytes");
+  const padded =
+    type === MessageType.register || type === MessageType.relayRequest || type === MessageType.relayBind;
+  if (padded ? !r.onlyZerosLeft() : r.remaining > 0) throw new RangeError("trailing bytes");
   return out;
 }

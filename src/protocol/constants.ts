@@ -21,5 +21,12 @@ export const MessageType = {
   ping: 5,
   pong: 6,
   close: 7,
+  relayRequest: 10,
+  relayOffer: 11,
+  relayBind: 12,
+  relayBound: 13,
 } as const;
+
+/** RELAY_REQUEST and RELAY_BIND are padded so the OFFER/BOUND answers are smaller (no amplification). */
+export const RELAY_PADDED_LEN = 128;
 export type MessageTypeName = keyof typeof MessageType;

@@ -46,6 +46,28 @@ export const PingSchema = v.object({ type: v.literal("ping"), pairId: PairId, pe
 export const PongSchema = v.object({ type: v.literal("pong"), pairId: PairId, peerId: PeerId, seq: U32 });
 export const CloseSchema = v.object({ type: v.literal("close"), pairId: PairId, peerId: PeerId, rttMs: U32 });
 
+/** A peer asks the server for a relay for its pair, once direct punching has not worked. */
+export const RelayRequestSchema = v.object({
+  type: v.literal("relayRequest"),
+  session: SessionName,
+  pairId: PairId,
+  peerId: PeerId,
+});
+/** The relay's UDP port on the server's address; 0: this server has no relay (or no room). */
+export const RelayOfferSchema = v.object({
+  type: v.literal("relayOffer"),
+  pairId: PairId,
+  port: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)),
+});
+/** Sent to the relay port from the peer's punching socket, so the relay learns its mapped address. */
+export const RelayBindSchema = v.object({ type: v.literal("relayBind"), pairId: PairId, peerId: PeerId });
+/** The relay heard the bind; `ready` once both peers are bound and it forwards. */
+export const RelayBoundSchema = v.object({
+  type: v.literal("relayBound"),
+  pairId: PairId,
+  ready: v.boolean(),
+});
+
 export const MessageSchema = v.variant("type", [
   RegisterSchema,
   RegisteredSchema,
@@ -54,6 +76,10 @@ export const MessageSchema = v.variant("type", [
   PingSchema,
   PongSchema,
   CloseSchema,
+  RelayRequestSchema,
+  RelayOfferSchema,
+  RelayBindSchema,
+  RelayBoundSchema,
 ]);
 
 export type Message = v.InferOutput<typeof MessageSchema>;
@@ -64,3 +90,4 @@ export type MatchAck = v.InferOutput<typeof MatchAckSchema>;
 export type Ping = v.InferOutput<typeof PingSchema>;
 export type Pong = v.InferOutput<typeof PongSchema>;
 export type Close = v.InferOutput<typeof CloseSchema>;
+export type RelayOffer = v.InferOutput<typeof RelayOfferSchema>;

@@ -21,6 +21,13 @@ export interface PeerTimings {
    * actual wait is a quarter of the measured RTT, at least 10 ms, capped by this.
    */
   lanGraceMs: number;
+  /**
+   * @default 3_000: after this long without a direct path, ask the server for a relay (if it has one). A
+   * direct path between NATs that allow it is found within a few RTTs; 3 s leaves room for lossy links.
+   */
+  relayAfterMs: number;
+  /** @default true: use the server's relay when direct punching does not work. */
+  relay: boolean;
   /** @default 5: CLOSE packets in the final burst (TIME-WAIT): 20% loss loses all five 0.03% of the time. */
   closeCount: number;
   /** @default 2_000: the most the burst may be stretched by a partner that keeps pinging. */
@@ -37,6 +44,8 @@ export const DEFAULT_PEER_TIMINGS: PeerTimings = {
   pingIntervalMs: 40,
   pingIntervalMaxMs: 500,
   lanGraceMs: 150,
+  relayAfterMs: 3_000,
+  relay: true,
   closeCount: 5,
   closeLingerMaxMs: 2_000,
 };

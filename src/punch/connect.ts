@@ -105,7 +105,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
             raddr: formatEndpoint(a.outcome.remote),
             rhost: a.outcome.remote.host,
             rport: a.outcome.remote.port,
-            via: a.outcome.kind === "lan" ? "lan" : "direct",
+            via: a.outcome.kind === "lan" ? "lan" : a.outcome.kind === "relay" ? "relay" : "direct",
             candidate: a.outcome.kind,
             rttMs: a.outcome.rttMs,
             publicAddr: a.outcome.publicAddr ? formatEndpoint(a.outcome.publicAddr) : "",

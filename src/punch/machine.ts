@@ -4,6 +4,7 @@ import type { Message } from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
 import type { Candidate, CandidateKind, Endpoint, NetpunchEvent, Role } from "../types.ts";
 import { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./config.ts";
+import { RelayClient, type RelayStep } from "./relay-client.ts";
 
 export interface PeerSetup {
   session: string;
@@ -77,6 +78,7 @@ export class PeerMachine {
   private pingDelay: number;
   private readonly successes: Success[] = [];
   private decideAt: number | undefined;
+  private relay: RelayClient | undefined;
   // closing
   private chosen: Success | undefined;
   private closesSent = 0;
@@ -172,7 +174,18 @@ export class PeerMachine {
     if (sameEndpoint(from, this.setup.server)) {
       if (msg.type === "registered") return this.onRegistered(msg.observed, now);
       if (msg.type === "match") return this.onMatch(msg, now);
+      if (msg.type === "relayOffer" && this.relay && msg.pairId === this.pair?.pairId)
+        return this.onRelayOffer(msg.port, now);
       return this.drop(from, "unexpected");
+    }
+    const relayEp = this.relay?.endpoint;
+    if (
+      msg.type === "relayBound" &&
+      relayEp &&
+      sameEndpoint(from, relayEp) &&
+      msg.pairId === this.pair?.pairId
+    ) {
+      return this.onRelayBound(msg.ready, now);
     }
     if (msg.type !== "ping" && msg.type !== "pong" && msg.type !== "close")
       return this.drop(from, "unexpected");
@@ -214,6 +227,7 @@ export class PeerMachine {
     this.pings.clear();
     this.successes.length = 0;
     this.decideAt = undefined;
+    this.relay = undefined;
     this.pingDelay = this.t.pingIntervalMs;
     this.emit({ type: "matched", candidates: this.candidates });
     this.pingAll(now);
@@ -237,22 +251,74 @@ export class PeerMachine {
     if (this.decideAt !== undefined && now >= this.decideAt) return this.choose(now);
     if (now - this.pair.matchedAt >= this.t.punchMs) {
       const tried = this.candidates.map(formatEndpoint).join(", ");
+      const relayNote =
+        this.relay?.phase === "refused"
+          ? "; the server has no relay to fall back on (start it with serve --relay)"
+          : this.relay
+            ? "; the relay fallback did not complete either"
+            : "";
       return this.fail(
         new NetpunchError(
           "E_PUNCH_FAILED",
-          `no direct path to the partner after ${Math.round(this.t.punchMs / 1000)} s (tried ${tried})`,
-          "both NATs may allocate a new port per destination (symmetric NAT), or a firewall drops UDP between the peers; try again, or run one peer on a public address",
+          `no path to the partner after ${Math.round(this.t.punchMs / 1000)} s (tried ${tried})${relayNote}`,
+          "both NATs may allocate a new port per destination (symmetric NAT), or a firewall drops UDP between the peers; run netpunch doctor on both sides, use a server with --relay, or run one peer on a public address",
         ),
       );
     }
+    // No direct path after relayAfterMs: fall back on the server's relay, while direct PINGs go on.
+    if (
+      this.t.relay &&
+      !this.relay &&
+      this.successes.length === 0 &&
+      now - this.pair.matchedAt >= this.t.relayAfterMs
+    ) {
+      this.relay = new RelayClient(this.setup.server, {
+        session: this.setup.session,
+        pairId: this.pair.pairId,
+        peerId: this.setup.peerId,
+      });
+      this.emit({ type: "relay", state: "requested" });
+      this.sendAll(this.relay.start(now));
+    } else if (this.relay) this.sendAll(this.relay.tick(now));
     if (now >= this.nextPingAt) this.pingAll(now);
+  }
+
+  private onRelayOffer(port: number, now: number): void {
+    if (!this.relay || this.phase !== "punching") return;
+    const steps = this.relay.onOffer(port, now);
+    if (this.relay.phase === "refused") this.emit({ type: "relay", state: "unavailable" });
+    else if (steps.length > 0) this.emit({ type: "relay", state: "binding", relay: this.relay.endpoint });
+    this.sendAll(steps);
+  }
+
+  private onRelayBound(ready: boolean, now: number): void {
+    const ep = this.relay?.endpoint;
+    if (!this.relay?.onBound(ready) || !ep || this.phase !== "punching") return;
+    this.emit({ type: "relay", state: "ready", relay: ep });
+    this.candidates.push({ ...ep, kind: "relay" });
+    this.pingAll(now);
+  }
+
+  /** What a source address is to us: one of the partner's candidates, our relay, or a new (reflexive) source. */
+  private kindOf(from: Endpoint): CandidateKind {
+    const relay = this.relay?.endpoint;
+    if (relay && sameEndpoint(from, relay)) return "relay";
+    return this.candidates.find((c) => sameEndpoint(c, from))?.kind ?? "reflexive";
+  }
+
+  private sendAll(steps: RelayStep): void {
+    for (const s of steps) this.send(s.to, s.msg);
   }
 
   // 3. A PING proves partner -> us; answer with a PONG on the same path. A new source is a reflexive candidate.
   private onPing(from: Endpoint, seq: number, now: number): void {
     if (!this.pair) return;
     this.send(from, { type: "pong", pairId: this.pair.pairId, peerId: this.setup.peerId, seq });
-    if (this.phase === "punching" && !this.candidates.some((c) => sameEndpoint(c, from))) {
+    if (
+      this.phase === "punching" &&
+      this.kindOf(from) === "reflexive" &&
+      !this.candidates.some((c) => sameEndpoint(c, from))
+    ) {
       if (this.candidates.filter((c) => c.kind === "reflexive").length < MAX_REFLEXIVE) {
         this.candidates.push({ ...from, kind: "reflexive" });
       }
@@ -271,7 +337,7 @@ export class PeerMachine {
   private onPong(from: Endpoint, seq: number, now: number): void {
     const ping = this.pings.get(seq);
     if (!ping || !sameEndpoint(ping.to, from) || this.phase !== "punching") return;
-    const kind = this.candidates.find((c) => sameEndpoint(c, from))?.kind ?? "reflexive";
+    const kind = this.kindOf(from);
     const rttMs = now - ping.sentAt;
     if (!this.successes.some((s) => sameEndpoint(s.ep, from))) {
       this.successes.push({ ep: { host: from.host, port: from.port }, kind, rttMs });
@@ -288,7 +354,7 @@ export class PeerMachine {
 
   // 5. Choose the path and send the CLOSE burst on it (TIME-WAIT): the partner adopts the path CLOSE came on.
   private choose(now: number): void {
-    const rank = (s: Success) => (s.kind === "lan" ? 0 : 1);
+    const rank = (s: Success) => (s.kind === "lan" ? 0 : s.kind === "relay" ? 2 : 1);
     const best = [...this.successes].sort((x, y) => rank(x) - rank(y) || x.rttMs - y.rttMs)[0];
     if (!best) return;
     this.chosen = best;
@@ -320,7 +386,7 @@ export class PeerMachine {
   // 6. A CLOSE proves our PONG arrived: both directions work on the path it came from.
   private onClose(from: Endpoint, partnerRtt: number, _now: number): void {
     if (this.phase === "punching") {
-      const kind = this.candidates.find((c) => sameEndpoint(c, from))?.kind ?? "reflexive";
+      const kind = this.kindOf(from);
       const own = this.successes.find((s) => sameEndpoint(s.ep, from));
       this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: own?.rttMs ?? partnerRtt };
       this.emit({ type: "proven", remote: this.chosen.ep, kind });
@@ -338,7 +404,7 @@ export class PeerMachine {
     // Both chose at once, differently: role a's choice wins, so both end on the same path. Role b confirms
     // a's path with one CLOSE (which also ends a's linger) and is done.
     if (this.setup.role === "b") {
-      const kind = this.candidates.find((c) => sameEndpoint(c, from))?.kind ?? "reflexive";
+      const kind = this.kindOf(from);
       this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: partnerRtt };
       this.sendClose();
       this.finish();
@@ -373,7 +439,12 @@ export class PeerMachine {
       }
       case "punching": {
         const end = (this.pair?.matchedAt ?? 0) + this.t.punchMs;
-        return Math.min(this.nextPingAt, end, this.decideAt ?? Number.POSITIVE_INFINITY);
+        const relayDue =
+          this.t.relay && this.successes.length === 0
+            ? (this.pair?.matchedAt ?? 0) + this.t.relayAfterMs
+            : Number.POSITIVE_INFINITY;
+        const relayAt = this.relay ? this.relay.wakeAt() : relayDue;
+        return Math.min(this.nextPingAt, end, this.decideAt ?? Number.POSITIVE_INFINITY, relayAt);
       }
       case "closing":
         return this.closesSent < this.t.closeCount ? this.nextCloseAt : this.closingUntil;

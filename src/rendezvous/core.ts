@@ -27,7 +27,9 @@ export const DEFAULT_TIMINGS: RendezvousTimings = {
 
 export type ServerAction =
   | { kind: "send"; to: Endpoint; msg: Message }
-  | { kind: "event"; event: NetpunchEvent };
+  | { kind: "event"; event: NetpunchEvent }
+  /** A peer of a known pair asks for a relay; the driver owns sockets, so it allocates and answers. */
+  | { kind: "relay"; pairId: string; peers: Record<Role, string>; reply: Endpoint };
 
 const ROLES: readonly Role[] = ["a", "b"];
 const other = (r: Role): Role => (r === "a" ? "b" : "a");
@@ -47,6 +49,8 @@ export class RendezvousCore {
     const msg = frame.msg;
     if (msg.type === "register") return this.onRegister(from, msg, frame.nonce, now);
     if (msg.type === "matchAck") return this.onMatchAck(msg.session, msg.pairId, msg.peerId, now);
+    if (msg.type === "relayRequest")
+      return this.onRelayRequest(from, msg.session, msg.pairId, msg.peerId, now);
     // Peer-to-peer messages have no business here; ignoring them keeps the server from being a reflector.
     return [{ kind: "event", event: { type: "dropped", from, reason: "unexpected" } }];
   }
@@ -103,6 +107,25 @@ export class RendezvousCore {
     return rec.pair.acked.a && rec.pair.acked.b ? this.finish(session, rec, now) : [];
   }
 
+  private onRelayRequest(
+    from: Endpoint,
+    session: string,
+    pairId: string,
+    peerId: string,
+    now: number,
+  ): ServerAction[] {
+    const live = this.store.get(session);
+    const pair =
+      live?.pair?.pairId === pairId && live.slots.a && live.slots.b
+        ? { peers: { a: live.slots.a.peerId, b: live.slots.b.peerId } }
+        : this.store.recentPair(pairId, now);
+    // Only the two peers of a pair this server made may have a relay for it.
+    if (!pair || (pair.peers.a !== peerId && pair.peers.b !== peerId)) {
+      return [{ kind: "event", event: { type: "dropped", from, reason: "unexpected" } }];
+    }
+    return [{ kind: "relay", pairId, peers: pair.peers, reply: from }];
+  }
+
   /** 3. Retransmit unacknowledged MATCHes, and expire silent registrations. Call it every ~100 ms. */
   tick(now: number): ServerAction[] {
     const out: ServerAction[] = [];
@@ -137,6 +160,11 @@ export class RendezvousCore {
     for (const role of ROLES) {
       const slot = rec.slots[role];
       if (slot) this.store.markDone(slot.peerId, now + this.t.doneMemoryMs);
+    }
+    const { a, b } = rec.slots;
+    if (rec.pair && a && b) {
+      const peers = { a: a.peerId, b: b.peerId };
+      this.store.rememberPair(rec.pair.pairId, { session, peers }, now + this.t.doneMemoryMs);
     }
     this.store.delete(session);
     return [{ kind: "event", event: { type: "server-paired", session } }];

@@ -1,11 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { SecureChannel } from "../channel.ts";
 import { deriveKey } from "../protocol/auth.ts";
+import type { Message } from "../protocol/messages.ts";
+import { ReplayGuard } from "../protocol/replay.ts";
 import type { TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
 import type { DropReason, Endpoint, EventHandler } from "../types.ts";
 import { DEFAULT_TIMINGS, RendezvousCore, type RendezvousTimings, type ServerAction } from "./core.ts";
 import { CreditLedger } from "./credit.ts";
+import { RelayManager } from "./relay.ts";
+import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./relay-session.ts";
 import { MemoryStore, type RendezvousStore } from "./store.ts";
 
 export interface ServeOptions {
@@ -16,6 +20,8 @@ export interface ServeOptions {
   onEvent?: EventHandler;
   store?: RendezvousStore;
   timings?: Partial<RendezvousTimings>;
+  /** Offer relays to pairs that cannot punch through (off unless given). */
+  relay?: { maxSessions?: number } & Partial<RelayLimits>;
   /** For tests: a transport other than real UDP. */
   transport?: TransportFactory;
 }
@@ -26,6 +32,9 @@ export interface ServerStats {
   pairsMade: number;
   sessions: number;
   dropped: Partial<Record<DropReason, number>>;
+  /** Relayed pairs open now, and bytes forwarded so far (0 without --relay). */
+  relays: number;
+  relayedBytes: number;
 }
 
 export interface RendezvousServer {
@@ -47,7 +56,15 @@ const TICK_MS = 100; // MATCH retransmits start at 200 ms; a 100 ms tick keeps t
  */
 export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   const emit = opts.onEvent ?? (() => {});
-  const stats: ServerStats = { packetsIn: 0, packetsOut: 0, pairsMade: 0, sessions: 0, dropped: {} };
+  const stats: ServerStats = {
+    packetsIn: 0,
+    packetsOut: 0,
+    pairsMade: 0,
+    sessions: 0,
+    dropped: {},
+    relays: 0,
+    relayedBytes: 0,
+  };
   const store = opts.store ?? new MemoryStore();
   const core = new RendezvousCore(store, (n) => randomBytes(n).toString("hex"), {
     ...DEFAULT_TIMINGS,
@@ -59,21 +76,47 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     emit({ type: "dropped", from, reason });
   };
 
+  const key = deriveKey(opts.secret);
+  const transportFactory = opts.transport ?? openUdp;
+  const relays = opts.relay
+    ? new RelayManager({
+        host: opts.listen.host,
+        key,
+        replay: new ReplayGuard(),
+        transport: transportFactory,
+        maxSessions: opts.relay.maxSessions ?? 16,
+        limits: { ...DEFAULT_RELAY_LIMITS, ...opts.relay },
+        onDrop: countDrop,
+      })
+    : undefined;
+
+  const send = (to: Endpoint, msg: Message) => {
+    const sent = channel.send(to, msg, (bytes) => ledger.spend(to, bytes));
+    if (sent) stats.packetsOut++;
+    else countDrop(to, "no-credit");
+  };
+
   const run = (actions: ServerAction[]) => {
     for (const a of actions) {
       if (a.kind === "event") {
         if (a.event.type === "server-pair") stats.pairsMade++;
         if (a.event.type === "dropped") countDrop(a.event.from, a.event.reason);
         else emit(a.event);
-        continue;
-      }
-      const sent = channel.send(a.to, a.msg, (bytes) => ledger.spend(a.to, bytes));
-      if (sent) stats.packetsOut++;
-      else countDrop(a.to, "no-credit");
+      } else if (a.kind === "relay") {
+        // Port 0 tells the peer there is no relay here (or no room), so it stops asking.
+        const offered = relays ? relays.offer(a.pairId, a.peers) : Promise.resolve(0);
+        offered.then(
+          (port) => {
+            if (port) emit({ type: "server-relay", pairId: a.pairId, port });
+            send(a.reply, { type: "relayOffer", pairId: a.pairId, port });
+          },
+          () => send(a.reply, { type: "relayOffer", pairId: a.pairId, port: 0 }),
+        );
+      } else send(a.to, a.msg);
     }
   };
 
-  const channel = new SecureChannel(deriveKey(opts.secret), {
+  const channel = new SecureChannel(key, {
     onFrame(from, frame) {
       // Credit only for authenticated, fresh packets: a spoofed source earns nothing.
       ledger.earn(from, frame.size, Date.now());
@@ -81,7 +124,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     },
     onDrop: countDrop,
   });
-  const transport = await (opts.transport ?? openUdp)(opts.listen, (data, from) => {
+  const transport = await transportFactory(opts.listen, (data, from) => {
     stats.packetsIn++;
     channel.receive(data, from);
   });
@@ -91,6 +134,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   const timer = setInterval(() => {
     const now = Date.now();
     run(core.tick(now));
+    for (const pairId of relays?.tick(now) ?? []) emit({ type: "server-relay-closed", pairId });
     if (now - lastSweep > 10_000) {
       ledger.sweep(now, 120_000);
       lastSweep = now;
@@ -104,6 +148,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   const close = () => {
     clearInterval(timer);
     transport.close();
+    relays?.close();
     opts.signal?.removeEventListener("abort", close);
     resolveClosed();
   };
@@ -112,7 +157,13 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
 
   return {
     local: transport.local,
-    stats: () => ({ ...stats, sessions: store.size, dropped: { ...stats.dropped } }),
+    stats: () => ({
+      ...stats,
+      sessions: store.size,
+      dropped: { ...stats.dropped },
+      relays: relays?.active ?? 0,
+      relayedBytes: relays?.relayedBytes ?? 0,
+    }),
     close,
     closed,
   };

@@ -32,7 +32,10 @@ export interface RendezvousStore {
   /** Peers that finished recently: a late duplicate REGISTER from them must not start a new session. */
   markDone(peerId: string, until: number): void;
   isDone(peerId: string, now: number): boolean;
-  /** Drops finished-peer marks older than `now`. */
+  /** Pairs announced recently, by pair id: a relay may be asked for them after the session is gone. */
+  rememberPair(pairId: string, pair: { session: string; peers: Record<Role, string> }, until: number): void;
+  recentPair(pairId: string, now: number): { session: string; peers: Record<Role, string> } | undefined;
+  /** Drops finished-peer marks and pair memories older than `now`. */
   sweep(now: number): void;
   readonly size: number;
 }
@@ -40,6 +43,7 @@ export interface RendezvousStore {
 export class MemoryStore implements RendezvousStore {
   private readonly map = new Map<string, SessionRecord>();
   private readonly done = new Map<string, number>();
+  private readonly pairs = new Map<string, { session: string; peers: Record<Role, string>; until: number }>();
 
   get(session: string) {
     return this.map.get(session);
@@ -60,8 +64,16 @@ export class MemoryStore implements RendezvousStore {
     const until = this.done.get(peerId);
     return until !== undefined && until > now;
   }
+  rememberPair(pairId: string, pair: { session: string; peers: Record<Role, string> }, until: number) {
+    this.pairs.set(pairId, { ...pair, until });
+  }
+  recentPair(pairId: string, now: number) {
+    const p = this.pairs.get(pairId);
+    return p && p.until > now ? { session: p.session, peers: p.peers } : undefined;
+  }
   sweep(now: number) {
     for (const [id, until] of this.done) if (until <= now) this.done.delete(id);
+    for (const [id, p] of this.pairs) if (p.until <= now) this.pairs.delete(id);
   }
   get size() {
     return this.map.size;

@@ -30,7 +30,12 @@ export async function waitStderr(p: LabProcess, pattern: RegExp, timeoutMs = 10_
   }
 }
 
-export async function startServer(lab: Lab, host: Host, secret: string): Promise<LabProcess> {
+export async function startServer(
+  lab: Lab,
+  host: Host,
+  secret: string,
+  extra: string[] = [],
+): Promise<LabProcess> {
   const p = lab.spawn(host, [
     BUN,
     CLI,
@@ -39,6 +44,7 @@ export async function startServer(lab: Lab, host: Host, secret: string): Promise
     `0.0.0.0:${SERVER_PORT}`,
     "--secret-file",
     secret,
+    ...extra,
   ]);
   await waitStderr(p, /listening on UDP/);
   return p;

@@ -5,13 +5,13 @@ import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Host, Lab, type LabProcess } from "./lab.ts";
-import { BUN, CLI, PEER_PORT, SERVER_PORT, secretFile, startServer, waitStderr } from "./netpunch.ts";
+import { Lab } from "./lab.ts";
+import { PEER_PORT, secretFile, startServer, waitStderr } from "./netpunch.ts";
+import { exitWithin, hasLink, IFACE, keyPair, nsPids, setconfFile, startWgPeer } from "./wg.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
-const IFACE = "wgnp";
 const TUNNEL = { a: "198.18.201.1", b: "198.18.201.2" } as const;
 
 let lab: Lab | undefined;
@@ -22,97 +22,6 @@ afterEach(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   dir = undefined;
 });
-
-/** A WireGuard key pair made inside the host's namespace with wg itself. */
-function keyPair(l: Lab, host: Host): { priv: string; pub: string } {
-  const r = l.exec(host, ["sh", "-c", 'k=$(wg genkey) && echo "$k" && echo "$k" | wg pubkey']);
-  const [priv = "", pub = ""] = r.stdout.trim().split("\n");
-  if (r.code !== 0 || priv === "" || pub === "") throw new Error(`wg genkey/pubkey failed: ${r.stderr}`);
-  return { priv, pub };
-}
-
-/** A `wg setconf` file: our private key, and the partner allowed only its own tunnel address. */
-function setconfFile(dir: string, name: string, priv: string, partnerPub: string, partnerIp: string): string {
-  const file = join(dir, `${name}.conf`);
-  writeFileSync(
-    file,
-    `[Interface]\nPrivateKey = ${priv}\n\n[Peer]\nPublicKey = ${partnerPub}\nAllowedIPs = ${partnerIp}/32\n`,
-    { mode: 0o600 },
-  );
-  return file;
-}
-
-/**
- * wireguard-go and wg find each other through /run/wireguard/IFACE.sock, which `ip netns exec` does not
- * separate: two peers on one machine, both with wgnp, would share the socket. Each peer gets its own mount
- * namespace with a private /run/wireguard, as separate machines would have. `exec` keeps the PID, so the
- * spawned PID is netpunch's and signals reach it directly.
- */
-const PRIVATE_WG_RUN = [
-  "unshare",
-  "--mount",
-  "--propagation",
-  "private",
-  "sh",
-  "-c",
-  'mkdir -p /run/wireguard && mount -t tmpfs -o mode=0700 netpunch-lab-wg /run/wireguard && exec "$@"',
-  "sh",
-];
-
-function startWgPeer(
-  l: Lab,
-  host: Host,
-  role: "a" | "b",
-  serverIp: string,
-  secret: string,
-  o: { partnerPub: string; config: string; address: string },
-): LabProcess {
-  return l.spawn(host, [
-    ...PRIVATE_WG_RUN,
-    BUN,
-    CLI,
-    "connect",
-    "--role",
-    role,
-    "--server",
-    `${serverIp}:${SERVER_PORT}`,
-    "--local",
-    `:${PEER_PORT}`,
-    "--secret-file",
-    secret,
-    "--timeout",
-    "20",
-    "--hook",
-    "wireguard",
-    "--wg-interface",
-    IFACE,
-    "--wg-peer",
-    o.partnerPub,
-    "--wg-up",
-    "wireguard-go",
-    "--wg-config",
-    o.config,
-    "--wg-address",
-    o.address,
-    "--wg-handshake-timeout",
-    "20",
-  ]);
-}
-
-/** Waits for a process to exit, bounded: past the limit it is SIGKILLed and -1 is returned. */
-async function exitWithin(p: LabProcess, ms: number): Promise<number> {
-  const timeout = Bun.sleep(ms).then(() => -1);
-  const code = await Promise.race([p.exited, timeout]);
-  if (code === -1) {
-    p.kill("SIGKILL");
-    await p.exited;
-  }
-  return code;
-}
-
-const nsPids = (ns: string) => Bun.spawnSync(["ip", "netns", "pids", ns]).stdout.toString().trim();
-const hasLink = (ns: string, dev: string) =>
-  Bun.spawnSync(["ip", "-n", ns, "link", "show", dev], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
 
 test("wireguard-go through the hole between two MASQUERADE NATs: ping both ways, Ctrl-C cleans up", async () => {
   lab = Lab.create();

@@ -1,0 +1,70 @@
+import type { Message } from "../protocol/messages.ts";
+import type { Endpoint } from "../types.ts";
+
+export type RelayStep = { to: Endpoint; msg: Message }[];
+
+/**
+ * The peer's side of the relay fallback, pure: ask the server for a relay (every 500 ms until it answers),
+ * then bind our mapped address at the relay port (every 250 ms until the relay says both peers are bound).
+ * The machine then PINGs the relay like any other candidate.
+ */
+export class RelayClient {
+  private state: "idle" | "requesting" | "binding" | "ready" | "refused" = "idle";
+  private nextAt = 0;
+  private port = 0;
+
+  constructor(
+    private readonly server: Endpoint,
+    private readonly ids: { session: string; pairId: string; peerId: string },
+  ) {}
+
+  get endpoint(): Endpoint | undefined {
+    return this.port ? { host: this.server.host, port: this.port } : undefined;
+  }
+  get phase() {
+    return this.state;
+  }
+
+  start(now: number): RelayStep {
+    if (this.state !== "idle") return [];
+    this.state = "requesting";
+    return this.tick(now);
+  }
+
+  tick(now: number): RelayStep {
+    if (now < this.nextAt) return [];
+    const { session, pairId, peerId } = this.ids;
+    if (this.state === "requesting") {
+      this.nextAt = now + 500;
+      return [{ to: this.server, msg: { type: "relayRequest", session, pairId, peerId } }];
+    }
+    if (this.state === "binding" && this.endpoint) {
+      this.nextAt = now + 250;
+      return [{ to: this.endpoint, msg: { type: "relayBind", pairId, peerId } }];
+    }
+    return [];
+  }
+
+  onOffer(port: number, now: number): RelayStep {
+    if (this.state !== "requesting") return [];
+    if (port === 0) {
+      this.state = "refused";
+      return [];
+    }
+    this.port = port;
+    this.state = "binding";
+    this.nextAt = 0;
+    return this.tick(now);
+  }
+
+  /** True when this makes the relay usable (both peers bound). */
+  onBound(ready: boolean): boolean {
+    if (this.state !== "binding" || !ready) return false;
+    this.state = "ready";
+    return true;
+  }
+
+  wakeAt(): number {
+    return this.state === "requesting" || this.state === "binding" ? this.nextAt : Number.POSITIVE_INFINITY;
+  }
+}

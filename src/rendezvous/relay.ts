@@ -1,0 +1,109 @@
+import { randomBytes } from "node:crypto";
+import { MAGIC, MessageType, NONCE_LEN, VERSION } from "../protocol/constants.ts";
+import { open, seal } from "../protocol/packet.ts";
+import type { ReplayGuard } from "../protocol/replay.ts";
+import type { Transport, TransportFactory } from "../transport/types.ts";
+import type { DropReason, Endpoint, Role } from "../types.ts";
+import { type RelayLimits, RelaySession } from "./relay-session.ts";
+
+export interface RelayManagerOptions {
+  /** Address the relay sockets bind to (the server's listen host). */
+  host: string;
+  key: Uint8Array;
+  replay: ReplayGuard;
+  transport: TransportFactory;
+  /** @default 16 relayed pairs at once. */
+  maxSessions: number;
+  limits: RelayLimits;
+  onDrop(from: Endpoint, reason: DropReason | "relay-rate" | "relay-unbound"): void;
+}
+
+const isRelayBind = (d: Uint8Array) =>
+  d.length > 4 &&
+  d[0] === MAGIC[0] &&
+  d[1] === MAGIC[1] &&
+  d[2] === VERSION &&
+  d[3] === MessageType.relayBind;
+
+/**
+ * Relay sockets, one per relayed pair, on a free port of the server's host. A peer binds its mapped address
+ * with an authenticated RELAY_BIND; from then on the socket forwards datagrams between the two bound
+ * addresses only. What it forwards is the tunnel's own (encrypted) traffic: the relay has no tunnel keys.
+ */
+export class RelayManager {
+  private readonly relays = new Map<string, { session: RelaySession; transport: Transport }>();
+  private readonly pending = new Map<string, Promise<number>>();
+  relayedBytes = 0;
+
+  constructor(private readonly o: RelayManagerOptions) {}
+
+  get active(): number {
+    return this.relays.size;
+  }
+
+  /** The relay port for this pair, opening it on first request; 0 when the relay is full. */
+  offer(pairId: string, peers: Record<Role, string>): Promise<number> {
+    const have = this.relays.get(pairId);
+    if (have) return Promise.resolve(have.transport.local.port);
+    const opening = this.pending.get(pairId);
+    if (opening) return opening;
+    if (this.relays.size + this.pending.size >= this.o.maxSessions) return Promise.resolve(0);
+    const p = this.open(pairId, peers).finally(() => this.pending.delete(pairId));
+    this.pending.set(pairId, p);
+    return p;
+  }
+
+  private async open(pairId: string, peers: Record<Role, string>): Promise<number> {
+    const session = new RelaySession(pairId, peers, this.o.limits, Date.now());
+    const transport = await this.o.transport({ host: this.o.host, port: 0 }, (data, from) =>
+      this.onDatagram(session, transport, data, from),
+    );
+    this.relays.set(pairId, { session, transport });
+    return transport.local.port;
+  }
+
+  private onDatagram(session: RelaySession, transport: Transport, data: Uint8Array, from: Endpoint): void {
+    const now = Date.now();
+    if (isRelayBind(data)) {
+      const opened = open(this.o.key, data);
+      if (!opened.ok) return this.o.onDrop(from, opened.reason);
+      const verdict = this.o.replay.check(opened.frame.nonce, opened.frame.timestamp, now);
+      if (verdict !== "ok") return this.o.onDrop(from, verdict);
+      const msg = opened.frame.msg;
+      if (msg.type !== "relayBind" || msg.pairId !== session.pairId)
+        return this.o.onDrop(from, "foreign-pair");
+      const r = session.bind(msg.peerId, from, now);
+      if (!r.ok) return this.o.onDrop(from, "foreign-pair");
+      // RELAY_BOUND is smaller than the padded RELAY_BIND it answers.
+      const reply = seal(
+        this.o.key,
+        { type: "relayBound", pairId: session.pairId, ready: r.ready },
+        { timestamp: now, nonce: randomBytes(NONCE_LEN) },
+      );
+      transport.send(reply, from);
+      return;
+    }
+    const routed = session.route(from, data.length, now);
+    if ("to" in routed) {
+      transport.send(data, routed.to);
+      this.relayedBytes += data.length;
+    } else this.o.onDrop(from, routed.drop === "rate" ? "relay-rate" : "relay-unbound");
+  }
+
+  /** Closes idle relays and relays whose second peer never came. */
+  tick(now: number): string[] {
+    const closed: string[] = [];
+    for (const [pairId, r] of this.relays) {
+      if (!r.session.expired(now)) continue;
+      r.transport.close();
+      this.relays.delete(pairId);
+      closed.push(pairId);
+    }
+    return closed;
+  }
+
+  close(): void {
+    for (const r of this.relays.values()) r.transport.close();
+    this.relays.clear();
+  }
+}

@@ -1,0 +1,234 @@
+// STUN Binding client (RFC 8489 section 6.2): asks a STUN server which public address a UDP socket has.
+import { isIP } from "node:net";
+import { formatEndpoint } from "../addr.ts";
+import { NetpunchError } from "../errors.ts";
+import { resolveServer } from "../resolve.ts";
+import type { DatagramHandler, ErrorHandler, TransportFactory } from "../transport/types.ts";
+import { openUdp } from "../transport/udp.ts";
+import type { Endpoint } from "../types.ts";
+import { VERSION } from "../version.ts";
+import { BINDING, decodeStun, encodeStun, isStun, newTransactionId, STUN_HEADER_LEN } from "./codec.ts";
+import { MIN_ANSWERED_REQUEST_LEN } from "./responder.ts";
+
+/** RFC 8489 section 6.2.1: initial RTO 500 ms, doubled per retransmission, Rc = 7 requests, then Rm = 16 RTOs. */
+const RTO_MS = 500;
+const MAX_TRIES = 7;
+const LAST_WAIT_MS = 16 * RTO_MS;
+/** Like netpunch's --server-timeout: a CLI user should not wait the RFC's full 39.5 s by default. */
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/**
+ * The request is padded with its SOFTWARE text (comprehension-optional, so every server, even an RFC 3489
+ * one, accepts it; PADDING is comprehension-required and would earn a 420 from servers without RFC 5780)
+ * to the size netpunch's own responder needs to answer without amplifying: header + SOFTWARE + FINGERPRINT.
+ */
+const SOFTWARE = `netpunch ${VERSION} (RFC 8489 STUN client)`.padEnd(
+  MIN_ANSWERED_REQUEST_LEN - STUN_HEADER_LEN - 4 - 8,
+);
+
+/** What stunBindingOn needs of a socket the caller keeps open: send, and a way to see (and stop seeing) datagrams. */
+export interface StunLink {
+  send(data: Uint8Array, to: Endpoint): boolean;
+  /** Adds a receiver of datagrams; returns the function that removes it again. */
+  onDatagram(handler: DatagramHandler): () => void;
+  /** Optional: socket errors, so an ICMP port unreachable is reported as such instead of as silence. */
+  onError?(handler: ErrorHandler): () => void;
+}
+
+export interface StunTransactionOptions {
+  /** A STUN server; a host name is resolved once. */
+  server: Endpoint;
+  /** Give up after this long; retransmissions stop earlier if it comes first. @default 10000 */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface StunBindingOptions extends StunTransactionOptions {
+  /** Local bind address. @default 0.0.0.0:0, or [::]:0 for an IPv6 server */
+  local?: Endpoint;
+  /** @default openUdp */
+  transport?: TransportFactory;
+}
+
+export interface StunBindingResult {
+  /** This socket's address as the server saw it (the NAT's public mapping). */
+  mapped: Endpoint;
+  /** Time from the last transmission to the answer; exact when the first request was answered. */
+  rttMs: number;
+  /** The socket's local address (host as bound, the port the OS gave). */
+  local: Endpoint;
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
+
+const aborted = () =>
+  new NetpunchError("E_ABORTED", "cancelled", "the AbortSignal passed to stunBinding() fired");
+
+/**
+ * Runs one Binding transaction over a socket the caller keeps open, e.g. to learn the public mapping of the
+ * very socket it will punch from. The caller routes datagrams for which isStun() holds to the handler
+ * registered through `link.onDatagram`.
+ */
+export async function stunBindingOn(
+  link: StunLink,
+  opts: StunTransactionOptions,
+): Promise<Omit<StunBindingResult, "local">> {
+  if (opts.signal?.aborted) throw aborted();
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    throw new NetpunchError("E_USAGE", `timeoutMs must be a positive number, not ${timeoutMs}`);
+  const server = await resolveServer(opts.server);
+  if (opts.signal?.aborted) throw aborted();
+  const where = formatEndpoint(server);
+  const tid = newTransactionId();
+  // Retransmissions repeat the same bytes: RFC 8489 makes them the same transaction.
+  const request = encodeStun({ cls: "request", transactionId: tid, software: SOFTWARE, fingerprint: true });
+  const giveUpAt = Math.min(timeoutMs, RTO_MS * (2 ** (MAX_TRIES - 1) - 1) + LAST_WAIT_MS);
+
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    let tries = 0;
+    let sent = 0;
+    let refused = 0;
+    let lastSentAt = started;
+    let done = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+
+    const finish = (error: Error | undefined, result?: Omit<StunBindingResult, "local">) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      offData();
+      offError?.();
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (error) reject(error);
+      else if (result) resolve(result);
+    };
+    const onAbort = () => finish(aborted());
+
+    const offData = link.onDatagram((data, from) => {
+      if (done || !isStun(data)) return;
+      const decoded = decodeStun(data);
+      // A malformed or foreign message is not our answer; keep waiting for one that is.
+      if (!decoded.ok || decoded.message.method !== BINDING || !sameBytes(decoded.message.transactionId, tid))
+        return;
+      const m = decoded.message;
+      if (m.cls === "success") {
+        const mapped = m.xorMappedAddress ?? m.mappedAddress;
+        if (!mapped) {
+          finish(
+            new NetpunchError(
+              "E_SERVER_SILENT",
+              `the STUN server ${where} answered without a mapped address`,
+              "use another STUN server; this one does not follow RFC 8489",
+            ),
+          );
+          return;
+        }
+        finish(undefined, { mapped, rttMs: Math.round(performance.now() - lastSentAt) });
+      } else if (m.cls === "error") {
+        const code = m.error ? `${m.error.code} ${m.error.reason}`.trim() : "no ERROR-CODE";
+        finish(
+          new NetpunchError(
+            "E_SERVER_SILENT",
+            `the STUN server ${where} (answering from ${formatEndpoint(from)}) refused the Binding request: ${code}`,
+            "use another STUN server; this one wants something netpunch does not send (e.g. credentials)",
+          ),
+        );
+      }
+    });
+    const offError = link.onError?.((code) => {
+      if (code === "ECONNREFUSED") refused++;
+    });
+
+    const silent = (): NetpunchError => {
+      const seconds = Math.round((performance.now() - started) / 100) / 10;
+      if (sent === 0)
+        return new NetpunchError(
+          "E_SERVER_SILENT",
+          `could not send a single STUN request to ${where}`,
+          "bind a local address of the server's family (an IPv4 socket cannot reach an IPv6 server)",
+        );
+      if (refused > 0)
+        return new NetpunchError(
+          "E_SERVER_SILENT",
+          `the STUN server host ${server.host} answered that nothing listens on UDP port ${server.port} (ICMP port unreachable)`,
+          `start a STUN server there or fix the port (3478 is the usual STUN port)`,
+        );
+      return new NetpunchError(
+        "E_SERVER_SILENT",
+        `no answer from the STUN server ${where} after ${tries} ${tries === 1 ? "try" : "tries"} (${seconds} s)`,
+        `check the address, that UDP port ${server.port} is open there and that it runs a STUN server (a netpunch server answers STUN only when its responder is turned on)`,
+      );
+    };
+
+    const transmit = () => {
+      tries++;
+      lastSentAt = performance.now();
+      if (link.send(request, server)) sent++;
+    };
+    // Sends at 0, 500, 1500, 3500, ... ms (RFC 8489's schedule) until the next one would fall after giveUpAt.
+    const schedule = () => {
+      const elapsed = performance.now() - started;
+      const nextSendAt = tries < MAX_TRIES ? RTO_MS * (2 ** tries - 1) : Number.POSITIVE_INFINITY;
+      if (nextSendAt < giveUpAt) {
+        timer = setTimeout(
+          () => {
+            if (done) return;
+            transmit();
+            schedule();
+          },
+          Math.max(0, nextSendAt - elapsed),
+        );
+      } else {
+        timer = setTimeout(() => finish(silent()), Math.max(0, giveUpAt - elapsed));
+      }
+    };
+
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    transmit();
+    schedule();
+  });
+}
+
+/**
+ * Opens a UDP socket, runs one Binding transaction against `server` and closes the socket again. The mapping
+ * it reports belongs to that socket: bind `local` to the port you will use (and use it right away) if the
+ * mapping is meant for another program.
+ */
+export async function stunBinding(opts: StunBindingOptions): Promise<StunBindingResult> {
+  if (opts.signal?.aborted) throw aborted();
+  const server = await resolveServer(opts.server);
+  const local = opts.local ?? { host: isIP(server.host) === 6 ? "::" : "0.0.0.0", port: 0 };
+  const receivers = new Set<DatagramHandler>();
+  const errorReceivers = new Set<ErrorHandler>();
+  const transport = await (opts.transport ?? openUdp)(
+    local,
+    (data, from) => {
+      for (const r of receivers) r(data, from);
+    },
+    (code) => {
+      for (const r of errorReceivers) r(code);
+    },
+  );
+  try {
+    const result = await stunBindingOn(
+      {
+        send: (data, to) => transport.send(data, to),
+        onDatagram: (handler) => {
+          receivers.add(handler);
+          return () => receivers.delete(handler);
+        },
+        onError: (handler) => {
+          errorReceivers.add(handler);
+          return () => errorReceivers.delete(handler);
+        },
+      },
+      { ...opts, server },
+    );
+    return { ...result, local: transport.local };
+  } finally {
+    transport.close();
+  }
+}

@@ -1,0 +1,132 @@
+// Both peers behind symmetric NATs (MASQUERADE --random-fully): no direct path exists, so they fall back on
+// the server's relay, and real tunnels (OpenVPN with a static key, WireGuard with wireguard-go) run through
+// it unchanged. Without --relay on the server the failure says so.
+import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Lab } from "./lab.ts";
+import { finish, PEER_PORT, provePath, secretFile, startPeer, startServer, waitStderr } from "./netpunch.ts";
+import { exitWithin, keyPair, nsPids, setconfFile, startWgPeer } from "./wg.ts";
+
+// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
+setDefaultTimeout(60_000);
+
+let lab: Lab | undefined;
+afterEach(async () => {
+  await lab?.cleanup();
+  lab = undefined;
+});
+
+async function bothSymmetric(serverArgs: string[]) {
+  const l = Lab.create();
+  lab = l;
+  const secret = secretFile();
+  const server = l.host("srv");
+  const serverIp = await l.attachPublic(server);
+  const gwA = l.host("gwa");
+  await l.attachPublic(gwA);
+  const gwB = l.host("gwb");
+  await l.attachPublic(gwB);
+  const a = l.host("a");
+  const b = l.host("b");
+  l.lan(gwA, "192.0.2", [a]);
+  l.lan(gwB, "198.51.100", [b]);
+  l.masquerade(gwA, { randomFully: true });
+  l.masquerade(gwB, { randomFully: true });
+  const srv = await startServer(l, server, secret, serverArgs);
+  return { l, a, b, serverIp, secret, srv };
+}
+
+test("two symmetric NATs meet through the relay; the relayed path carries datagrams both ways", async () => {
+  const { l, a, b, serverIp, secret, srv } = await bothSymmetric(["--relay"]);
+  const pa = startPeer(l, a, "a", serverIp, secret);
+  const pb = startPeer(l, b, "b", serverIp, secret);
+  const [oa, ob] = await Promise.all([finish(pa), finish(pb)]);
+  expect([oa.json.via, ob.json.via]).toEqual(["relay", "relay"]);
+  expect(oa.json.rhost).toBe(serverIp);
+  expect(oa.json.rport).toBe(ob.json.rport); // one relay port for the pair
+  expect(oa.stderr).toContain("asking the server for a relay");
+  // The hole is real after netpunch has exited: the relay forwards between the two bound mappings.
+  const relay = `${serverIp}:${oa.json.rport}`;
+  await provePath(l, a, b, relay, relay);
+  await provePath(l, b, a, relay, relay);
+  srv.kill("SIGTERM");
+  await srv.exited;
+  expect(srv.output().stderr).toMatch(/relay for pair [0-9a-f]{8} on UDP port \d+/);
+});
+
+test("without --relay on the server, two symmetric NATs fail with a message that says what would help", async () => {
+  const { l, a, b, serverIp, secret } = await bothSymmetric([]);
+  const extra = ["--punch-timeout", "5", "--relay-after", "1"];
+  const pa = startPeer(l, a, "a", serverIp, secret, extra);
+  const pb = startPeer(l, b, "b", serverIp, secret, extra);
+  expect(await pa.exited).toBe(1);
+  expect(await pb.exited).toBe(1);
+  const err = pa.output().stderr;
+  expect(err).toContain("the server has no relay to offer");
+  expect(err).toMatch(/\[E_PUNCH_FAILED\] no path to the partner after 5 s .*start it with serve --relay/);
+});
+
+test("OpenVPN with a static key runs through the relay and carries ping", async () => {
+  const { l, a, b, serverIp, secret } = await bothSymmetric(["--relay"]);
+  const key = join(mkdtempSync(join(tmpdir(), "netpunch-relay-ovpn-")), "static.key");
+  expect(Bun.spawnSync(["openvpn", "--genkey", "secret", key]).exitCode).toBe(0);
+  const ovpn = (local: string, remote: string) => [
+    "--hook",
+    "openvpn",
+    "--",
+    "--dev",
+    "tun",
+    "--ifconfig",
+    local,
+    remote,
+    "--secret",
+    key,
+    "--auth",
+    "SHA256",
+    "--cipher",
+    "AES-256-CBC",
+    "--verb",
+    "3",
+    "--ping",
+    "1",
+    "--ping-exit",
+    "10",
+  ];
+  const pa = startPeer(l, a, "a", serverIp, secret, ovpn("198.18.200.1", "198.18.200.2"));
+  const pb = startPeer(l, b, "b", serverIp, secret, ovpn("198.18.200.2", "198.18.200.1"));
+  await Promise.all([pa, pb].map((p) => waitStderr(p, /Initialization Sequence Completed/, 30_000)));
+  expect(pa.output().stderr).toContain(`link remote: [AF_INET]${serverIp}:`);
+  expect(l.exec(a, ["ping", "-n", "-c", "3", "-W", "2", "198.18.200.2"]).stdout).toMatch(/[1-3] received/);
+  expect(l.exec(b, ["ping", "-n", "-c", "3", "-W", "2", "198.18.200.1"]).stdout).toMatch(/[1-3] received/);
+  pa.kill("SIGINT");
+  pb.kill("SIGINT");
+  expect(await pa.exited).toBe(0);
+  expect(await pb.exited).toBe(0);
+});
+
+test("WireGuard (wireguard-go) runs through the relay: handshake, then ping both ways", async () => {
+  const { l, a, b, serverIp, secret } = await bothSymmetric(["--relay"]);
+  const dir = mkdtempSync(join(tmpdir(), "netpunch-relay-wg-"));
+  const ka = keyPair(l, a);
+  const kb = keyPair(l, b);
+  const pa = startWgPeer(l, a, "a", serverIp, secret, {
+    partnerPub: kb.pub,
+    config: setconfFile(dir, "a", ka.priv, kb.pub, "198.18.201.2"),
+    address: "198.18.201.1/24",
+  });
+  const pb = startWgPeer(l, b, "b", serverIp, secret, {
+    partnerPub: ka.pub,
+    config: setconfFile(dir, "b", kb.priv, ka.pub, "198.18.201.1"),
+    address: "198.18.201.2/24",
+  });
+  await Promise.all([pa, pb].map((p) => waitStderr(p, /handshake with/, 40_000)));
+  expect(pa.output().stderr).toContain(`listen-port ${PEER_PORT}, peer endpoint ${serverIp}:`);
+  expect(l.exec(a, ["ping", "-n", "-c", "3", "-W", "2", "198.18.201.2"]).code).toBe(0);
+  expect(l.exec(b, ["ping", "-n", "-c", "3", "-W", "2", "198.18.201.1"]).code).toBe(0);
+  pa.kill("SIGINT");
+  pb.kill("SIGINT");
+  expect(await Promise.all([exitWithin(pa, 10_000), exitWithin(pb, 10_000)])).toEqual([0, 0]);
+  expect([nsPids(a.ns), nsPids(b.ns)]).toEqual(["", ""]);
+});

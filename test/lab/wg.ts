@@ -1,0 +1,105 @@
+// WireGuard helpers for lab tests: keys, setconf files, and a netpunch peer running the wireguard hook with
+// wireguard-go in a private /run/wireguard.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Host, Lab, LabProcess } from "./lab.ts";
+import { BUN, CLI, PEER_PORT, SERVER_PORT } from "./netpunch.ts";
+
+export const IFACE = "wgnp";
+
+/** A WireGuard key pair made inside the host's namespace with wg itself. */
+export function keyPair(l: Lab, host: Host): { priv: string; pub: string } {
+  const r = l.exec(host, ["sh", "-c", 'k=$(wg genkey) && echo "$k" && echo "$k" | wg pubkey']);
+  const [priv = "", pub = ""] = r.stdout.trim().split("\n");
+  if (r.code !== 0 || priv === "" || pub === "") throw new Error(`wg genkey/pubkey failed: ${r.stderr}`);
+  return { priv, pub };
+}
+
+/** A `wg setconf` file: our private key, and the partner allowed only its own tunnel address. */
+export function setconfFile(
+  dir: string,
+  name: string,
+  priv: string,
+  partnerPub: string,
+  partnerIp: string,
+): string {
+  const file = join(dir, `${name}.conf`);
+  writeFileSync(
+    file,
+    `[Interface]\nPrivateKey = ${priv}\n\n[Peer]\nPublicKey = ${partnerPub}\nAllowedIPs = ${partnerIp}/32\n`,
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+/**
+ * wireguard-go and wg find each other through /run/wireguard/IFACE.sock, which `ip netns exec` does not
+ * separate: two peers on one machine, both with wgnp, would share the socket. Each peer gets its own mount
+ * namespace with a private /run/wireguard, as separate machines would have. `exec` keeps the PID, so the
+ * spawned PID is netpunch's and signals reach it directly.
+ */
+export const PRIVATE_WG_RUN = [
+  "unshare",
+  "--mount",
+  "--propagation",
+  "private",
+  "sh",
+  "-c",
+  'mkdir -p /run/wireguard && mount -t tmpfs -o mode=0700 netpunch-lab-wg /run/wireguard && exec "$@"',
+  "sh",
+];
+
+export function startWgPeer(
+  l: Lab,
+  host: Host,
+  role: "a" | "b",
+  serverIp: string,
+  secret: string,
+  o: { partnerPub: string; config: string; address: string },
+): LabProcess {
+  return l.spawn(host, [
+    ...PRIVATE_WG_RUN,
+    BUN,
+    CLI,
+    "connect",
+    "--role",
+    role,
+    "--server",
+    `${serverIp}:${SERVER_PORT}`,
+    "--local",
+    `:${PEER_PORT}`,
+    "--secret-file",
+    secret,
+    "--timeout",
+    "20",
+    "--hook",
+    "wireguard",
+    "--wg-interface",
+    IFACE,
+    "--wg-peer",
+    o.partnerPub,
+    "--wg-up",
+    "wireguard-go",
+    "--wg-config",
+    o.config,
+    "--wg-address",
+    o.address,
+    "--wg-handshake-timeout",
+    "20",
+  ]);
+}
+
+/** Waits for a process to exit, bounded: past the limit it is SIGKILLed and -1 is returned. */
+export async function exitWithin(p: LabProcess, ms: number): Promise<number> {
+  const timeout = Bun.sleep(ms).then(() => -1);
+  const code = await Promise.race([p.exited, timeout]);
+  if (code === -1) {
+    p.kill("SIGKILL");
+    await p.exited;
+  }
+  return code;
+}
+
+export const nsPids = (ns: string) => Bun.spawnSync(["ip", "netns", "pids", ns]).stdout.toString().trim();
+export const hasLink = (ns: string, dev: string) =>
+  Bun.spawnSync(["ip", "-n", ns, "link", "show", dev], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;
