@@ -1,9 +1,9 @@
 import { isIP } from "node:net";
 import type { Endpoint } from "../types.ts";
 import { Reader, Writer } from "./bytes.ts";
-import { MessageType, REGISTER_PADDED_LEN, RELAY_PADDED_LEN } from "./constants.ts";
+import { MessageType, PROBE_PADDED_LEN, REGISTER_PADDED_LEN, RELAY_PADDED_LEN } from "./constants.ts";
 import { bytesToIp, ipToBytes } from "./ip.ts";
-import type { Message } from "./messages.ts";
+import type { Message, NatInfo } from "./messages.ts";
 
 /** Message bodies <-> bytes. Pure; the envelope (header, tag) is packet.ts's job. */
 
@@ -21,6 +21,27 @@ function readEndpoint(r: Reader): Endpoint {
   return { host, port: r.u16() };
 }
 
+const NAT_CODE = { none: 1, independent: 2, sequential: 3, random: 4 } as const;
+const NAT_NAME = ["unknown", "none", "independent", "sequential", "random"] as const;
+
+/** NAT info as 3 bytes: mapping code (0 = unknown) and step as a signed 16-bit number. */
+function writeNat(w: Writer, nat: NatInfo | undefined): void {
+  w.u8(nat ? NAT_CODE[nat.mapping] : 0).u16(nat ? nat.step & 0xffff : 0);
+}
+function readNat(r: Reader): NatInfo | undefined {
+  const code = r.u8();
+  const raw = r.u16();
+  const mapping = NAT_NAME[code];
+  if (mapping === undefined) throw new RangeError(`nat code ${code}`);
+  if (mapping === "unknown") return undefined;
+  return { mapping, step: raw >= 0x8000 ? raw - 0x10000 : raw };
+}
+/** Optional fields decode to absent, so a message without them round-trips to itself. */
+const withOptional = (out: Record<string, unknown>, extra: Record<string, unknown>) => {
+  for (const [k, val] of Object.entries(extra)) if (val !== undefined && val !== 0) out[k] = val;
+  return out;
+};
+
 const readText = (r: Reader): string => new TextDecoder("utf-8", { fatal: true }).decode(r.bytes(r.u8()));
 
 /** Encodes a body. `headerLen` lets REGISTER pad the whole packet, not just its body, to a fixed size. */
@@ -35,12 +56,14 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
         .hex(msg.peerId)
         .u8(msg.candidates.length);
       for (const c of msg.candidates) writeEndpoint(w, c);
+      writeNat(w, msg.nat);
       w.padTo(REGISTER_PADDED_LEN - packetOverhead);
       break;
     }
     case "registered":
       w.hex(msg.echo);
       writeEndpoint(w, msg.observed);
+      w.u16(msg.altPort ?? 0);
       break;
     case "match":
       w.hex(msg.pairId).hex(msg.partnerId);
@@ -50,6 +73,8 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
         w.u8(KIND_CODE[c.kind]);
         writeEndpoint(w, c);
       }
+      w.u16(msg.altPort ?? 0);
+      writeNat(w, msg.partnerNat);
       break;
     case "matchAck": {
       const session = new TextEncoder().encode(msg.session);
@@ -62,6 +87,15 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
       break;
     case "close":
       w.hex(msg.pairId).hex(msg.peerId).u32(msg.rttMs);
+      break;
+    case "probe":
+      w.u32(msg.probeId).u8(msg.fromOtherPort ? 1 : 0);
+      w.padTo(PROBE_PADDED_LEN - packetOverhead);
+      break;
+    case "probeReply":
+      w.u32(msg.probeId);
+      writeEndpoint(w, msg.observed);
+      w.u16(msg.receivedOn);
       break;
     case "relayRequest": {
       const session = new TextEncoder().encode(msg.session);
@@ -94,11 +128,14 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
       const peerId = r.hex(8);
       const n = r.u8();
       const candidates = Array.from({ length: n }, () => readEndpoint(r));
-      out = { type: "register", session, role, peerId, candidates };
+      out = withOptional({ type: "register", session, role, peerId, candidates }, { nat: readNat(r) });
       break;
     }
     case MessageType.registered:
-      out = { type: "registered", echo: r.hex(12), observed: readEndpoint(r) };
+      out = withOptional(
+        { type: "registered", echo: r.hex(12), observed: readEndpoint(r) },
+        { altPort: r.u16() },
+      );
       break;
     case MessageType.match: {
       const pairId = r.hex(16);
@@ -111,7 +148,10 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
           code === KIND_CODE.lan ? "lan" : code === KIND_CODE.public ? "public" : `unknown-${code}`;
         return { kind, ...readEndpoint(r) };
       });
-      out = { type: "match", pairId, partnerId, observed, candidates };
+      out = withOptional(
+        { type: "match", pairId, partnerId, observed, candidates },
+        { altPort: r.u16(), partnerNat: readNat(r) },
+      );
       break;
     }
     case MessageType.matchAck:
@@ -128,6 +168,16 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
       break;
     case MessageType.close:
       out = { type: "close", pairId: r.hex(16), peerId: r.hex(8), rttMs: r.u32() };
+      break;
+    case MessageType.probe: {
+      const probeId = r.u32();
+      const other = r.u8();
+      if (other > 1) throw new RangeError("probe flag");
+      out = { type: "probe", probeId, fromOtherPort: other === 1 };
+      break;
+    }
+    case MessageType.probeReply:
+      out = { type: "probeReply", probeId: r.u32(), observed: readEndpoint(r), receivedOn: r.u16() };
       break;
     case MessageType.relayRequest:
       out = { type: "relayRequest", session: readText(r), pairId: r.hex(16), peerId: r.hex(8) };
@@ -151,7 +201,10 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
   // Only REGISTER is padded (with zeros); anything after any other body is an error, so every message has
   // exactly one encoding.
   const padded =
-    type === MessageType.register || type === MessageType.relayRequest || type === MessageType.relayBind;
+    type === MessageType.register ||
+    type === MessageType.relayRequest ||
+    type === MessageType.relayBind ||
+    type === MessageType.probe;
   if (padded ? !r.onlyZerosLeft() : r.remaining > 0) throw new RangeError("trailing bytes");
   return out;
 }

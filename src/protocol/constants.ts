@@ -21,6 +21,8 @@ export const MessageType = {
   ping: 5,
   pong: 6,
   close: 7,
+  probe: 8,
+  probeReply: 9,
   relayRequest: 10,
   relayOffer: 11,
   relayBind: 12,
@@ -29,4 +31,6 @@ export const MessageType = {
 
 /** RELAY_REQUEST and RELAY_BIND are padded so the OFFER/BOUND answers are smaller (no amplification). */
 export const RELAY_PADDED_LEN = 128;
+/** PROBE is padded too: its reply (from either server port) is smaller. */
+export const PROBE_PADDED_LEN = 96;
 export type MessageTypeName = keyof typeof MessageType;

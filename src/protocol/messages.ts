@@ -17,17 +17,33 @@ export const PeerId = Hex(8);
 export const PairId = Hex(16);
 const U32 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffffffff));
 
+/**
+ * A peer's NAT mapping behaviour, as learned by probing the server's two ports: `none` (a public address),
+ * `independent` (one public port for every destination: easy), `sequential` or `random` (a new port per
+ * destination; `step` is the last difference seen between two mappings).
+ */
+export const NatSchema = v.object({
+  mapping: v.picklist(["none", "independent", "sequential", "random"]),
+  step: v.pipe(v.number(), v.integer(), v.minValue(-32768), v.maxValue(32767)),
+});
+export type NatInfo = v.InferOutput<typeof NatSchema>;
+const AltPort = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
+
 export const RegisterSchema = v.object({
   type: v.literal("register"),
   session: SessionName,
   role: v.picklist(["a", "b"]),
   peerId: PeerId,
   candidates: v.pipe(v.array(EndpointSchema), v.maxLength(MAX_CANDIDATES)),
+  /** Absent until the peer has probed its NAT. */
+  nat: v.optional(NatSchema),
 });
 export const RegisteredSchema = v.object({
   type: v.literal("registered"),
   echo: Hex(12),
   observed: EndpointSchema,
+  /** The server's second port for NAT probing (serve --alt-port), if it has one. */
+  altPort: v.optional(AltPort),
 });
 export const MatchSchema = v.object({
   type: v.literal("match"),
@@ -35,6 +51,9 @@ export const MatchSchema = v.object({
   partnerId: PeerId,
   observed: EndpointSchema,
   candidates: v.pipe(v.array(CandidateSchema), v.minLength(1), v.maxLength(MAX_CANDIDATES + 1)),
+  altPort: v.optional(AltPort),
+  /** The partner's NAT behaviour, when it had probed before the match. */
+  partnerNat: v.optional(NatSchema),
 });
 export const MatchAckSchema = v.object({
   type: v.literal("matchAck"),
@@ -68,6 +87,20 @@ export const RelayBoundSchema = v.object({
   ready: v.boolean(),
 });
 
+/** NAT probing: "what address do you see me as?", optionally answered from the server's other port. */
+export const ProbeSchema = v.object({
+  type: v.literal("probe"),
+  probeId: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffffffff)),
+  fromOtherPort: v.boolean(),
+});
+export const ProbeReplySchema = v.object({
+  type: v.literal("probeReply"),
+  probeId: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffffffff)),
+  observed: EndpointSchema,
+  /** The server port the probe arrived at. */
+  receivedOn: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)),
+});
+
 export const MessageSchema = v.variant("type", [
   RegisterSchema,
   RegisteredSchema,
@@ -80,6 +113,8 @@ export const MessageSchema = v.variant("type", [
   RelayOfferSchema,
   RelayBindSchema,
   RelayBoundSchema,
+  ProbeSchema,
+  ProbeReplySchema,
 ]);
 
 export type Message = v.InferOutput<typeof MessageSchema>;

@@ -195,7 +195,8 @@ describe("golden bytes", () => {
         "06" +
         "20010db8000000000000000000000007" +
         "9c40" + // family 6, address, port 40000
-        "a9fb39780c17aede5c5f33cb74fb1be9",
+        "0000" + // no alt port
+        "dfe011f4d2d66a2b56e7d54acf168b21",
     );
   });
 
@@ -382,7 +383,7 @@ describe("rejected packets", () => {
   });
 
   test("unknown message type: malformed", () => {
-    for (const type of [0, 8, 255])
+    for (const type of [0, 14, 255])
       expect(reason(craft({ type, body: new Uint8Array(40) }))).toBe("malformed");
   });
 
