@@ -21,9 +21,10 @@ export class SecureChannel {
   constructor(
     private readonly key: Uint8Array,
     private readonly hooks: ChannelHooks,
-    opts: { replayWindowMs?: number; clock?: () => number } = {},
+    opts: { replayWindowMs?: number; clock?: () => number; replay?: ReplayGuard } = {},
   ) {
-    this.replay = new ReplayGuard({ windowMs: opts.replayWindowMs });
+    // Channels of one server (main and alt port) share a guard: a packet replayed to the other port is a replay too.
+    this.replay = opts.replay ?? new ReplayGuard({ windowMs: opts.replayWindowMs });
     this.clock = opts.clock ?? Date.now;
   }
 

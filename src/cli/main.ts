@@ -5,6 +5,7 @@ import { VERSION, versionLine } from "../version.ts";
 import { stripAnsi } from "./common.ts";
 import { connectArgs, connectCommand } from "./connect.ts";
 import { prepareHooks } from "./peer.ts";
+import { doctorCommand } from "./doctor.ts";
 import { pluginsCommand } from "./plugins.ts";
 import { installSignalHandlers, shutdown, shutdownSignal } from "./runtime.ts";
 import { seedA, seedB, seedC, seedPeerArgs } from "./seed.ts";
@@ -15,6 +16,7 @@ const subCommands: Record<string, CommandDef<any>> = {
   serve: serveCommand,
   connect: connectCommand,
   plugins: pluginsCommand,
+  doctor: doctorCommand,
   a: seedA,
   b: seedB,
   c: seedC,

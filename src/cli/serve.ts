@@ -16,6 +16,11 @@ export const serveArgs = {
     default: "0.0.0.0:10001",
     description: "UDP address to listen on; [::]:PORT for IPv6",
   },
+  "alt-port": {
+    type: "string",
+    valueHint: "PORT",
+    description: "a second UDP port for NAT behaviour probing (netpunch doctor, strategy choice); open it too",
+  },
   relay: { type: "boolean", description: "offer a relay to pairs that cannot punch through (both behind symmetric NATs)" },
   "relay-max-sessions": { type: "string", valueHint: "N", default: "16", description: "relayed pairs at once" },
   "relay-rate": { type: "string", valueHint: "BYTES/S", default: "1000000", description: "bytes per second per relayed pair" },
@@ -60,6 +65,7 @@ export async function runServer(o: {
   secretFile?: string;
   statsInterval?: string;
   relay?: { maxSessions: string; rate: string; idle: string };
+  altPort?: string;
   quiet?: boolean;
   verbose?: boolean;
   seed?: boolean;
@@ -75,8 +81,9 @@ export async function runServer(o: {
     signal: shutdown,
     onEvent: eventLogger(logger),
     relay,
+    altPort: o.altPort !== undefined ? parseAddress(`:${o.altPort}`, "--alt-port", { allowEmptyHost: true }).port : undefined,
   });
-  logger.info(`rendezvous server listening on UDP ${formatEndpoint(server.local)}${relay ? " (relay on)" : ""}`);
+  logger.info(`rendezvous server listening on UDP ${formatEndpoint(server.local)}${relay ? " (relay on)" : ""}${o.altPort ? `, NAT probing on UDP port ${o.altPort}` : ""}`);
   // Statistics are operational output: they show even with --quiet, which hides per-session chatter.
   const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const timer = statsMs ? setInterval(() => say(statsLine(server.stats())), statsMs) : undefined;
@@ -95,6 +102,7 @@ export const serveCommand = defineCommand({
       secret: args.secret,
       secretFile: args["secret-file"],
       statsInterval: args["stats-interval"],
+      altPort: args["alt-port"],
       relay: args.relay
         ? { maxSessions: args["relay-max-sessions"], rate: args["relay-rate"], idle: args["relay-idle"] }
         : undefined,

@@ -43,6 +43,8 @@ export class RendezvousCore {
     private readonly store: RendezvousStore,
     private readonly randomHex: (bytes: number) => string,
     private readonly t: RendezvousTimings = DEFAULT_TIMINGS,
+    /** The server's second port for NAT probing, announced in REGISTERED and MATCH. */
+    private readonly altPort?: number,
   ) {}
 
   onFrame(from: Endpoint, frame: Frame, now: number): ServerAction[] {
@@ -66,6 +68,7 @@ export class RendezvousCore {
       // Already paired: this REGISTER is a retry that crossed our MATCH; answer with the MATCH again.
       mine.addr = from;
       mine.lastSeen = now;
+      if (msg.nat) mine.nat = msg.nat;
       return [this.matchFor(msg.session, rec, msg.role)];
     }
     if (rec.pair) delete rec.pair; // a new peer replaces one that vanished mid-announcement
@@ -75,12 +78,14 @@ export class RendezvousCore {
         event: { type: "server-registration", session: msg.session, role: msg.role, from },
       });
     }
-    rec.slots[msg.role] = { peerId: msg.peerId, addr: from, candidates: msg.candidates, lastSeen: now };
+    rec.slots[msg.role] = { peerId: msg.peerId, addr: from, candidates: msg.candidates, lastSeen: now, nat: msg.nat };
     this.store.set(msg.session, rec);
 
     const partner = rec.slots[other(msg.role)];
     if (!partner || partner.peerId === msg.peerId) {
-      out.push({ kind: "send", to: from, msg: { type: "registered", echo: nonce, observed: from } });
+      const registered: Message = { type: "registered", echo: nonce, observed: from };
+      if (this.altPort) registered.altPort = this.altPort;
+      out.push({ kind: "send", to: from, msg: registered });
       return out;
     }
     // 2. Both peers are here: push the MATCH to both at once (push, not poll), retransmitting until acked.
@@ -189,6 +194,8 @@ export class RendezvousCore {
         partnerId: partner.peerId,
         observed: me.addr,
         candidates,
+        ...(this.altPort ? { altPort: this.altPort } : {}),
+        ...(partner.nat ? { partnerNat: partner.nat } : {}),
       },
     };
   }

@@ -3,7 +3,7 @@ import { SecureChannel } from "../channel.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import type { Message } from "../protocol/messages.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
-import type { TransportFactory } from "../transport/types.ts";
+import type { Transport, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
 import type { DropReason, Endpoint, EventHandler } from "../types.ts";
 import { DEFAULT_TIMINGS, RendezvousCore, type RendezvousTimings, type ServerAction } from "./core.ts";
@@ -20,6 +20,8 @@ export interface ServeOptions {
   onEvent?: EventHandler;
   store?: RendezvousStore;
   timings?: Partial<RendezvousTimings>;
+  /** A second UDP port on the same host, for NAT behaviour probing (serve --alt-port). */
+  altPort?: number;
   /** Offer relays to pairs that cannot punch through (off unless given). */
   relay?: { maxSessions?: number } & Partial<RelayLimits>;
   /** For tests: a transport other than real UDP. */
@@ -66,10 +68,12 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     relayedBytes: 0,
   };
   const store = opts.store ?? new MemoryStore();
-  const core = new RendezvousCore(store, (n) => randomBytes(n).toString("hex"), {
-    ...DEFAULT_TIMINGS,
-    ...opts.timings,
-  });
+  const core = new RendezvousCore(
+    store,
+    (n) => randomBytes(n).toString("hex"),
+    { ...DEFAULT_TIMINGS, ...opts.timings },
+    opts.altPort,
+  );
   const ledger = new CreditLedger();
   const countDrop = (from: Endpoint, reason: DropReason) => {
     stats.dropped[reason] = (stats.dropped[reason] ?? 0) + 1;
@@ -116,19 +120,63 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     }
   };
 
-  const channel = new SecureChannel(key, {
-    onFrame(from, frame) {
-      // Credit only for authenticated, fresh packets: a spoofed source earns nothing.
-      ledger.earn(from, frame.size, Date.now());
-      run(core.onFrame(from, frame, Date.now()));
+  const replay = new ReplayGuard();
+  const channel = new SecureChannel(
+    key,
+    {
+      onFrame(from, frame) {
+        // Credit only for authenticated, fresh packets: a spoofed source earns nothing.
+        ledger.earn(from, frame.size, Date.now());
+        if (frame.msg.type === "probe") return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, "main");
+        run(core.onFrame(from, frame, Date.now()));
+      },
+      onDrop: countDrop,
     },
-    onDrop: countDrop,
-  });
+    { replay },
+  );
   const transport = await transportFactory(opts.listen, (data, from) => {
     stats.packetsIn++;
     channel.receive(data, from);
   });
   channel.transport = transport;
+
+  // The second port answers only PROBEs: comparing what the two ports see tells a peer its NAT's behaviour.
+  let alt: { channel: SecureChannel; transport: Transport } | undefined;
+  if (opts.altPort) {
+    const altChannel = new SecureChannel(
+      key,
+      {
+        onFrame(from, frame) {
+          ledger.earn(from, frame.size, Date.now());
+          if (frame.msg.type === "probe") return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, "alt");
+          countDrop(from, "unexpected");
+        },
+        onDrop: countDrop,
+      },
+      { replay },
+    );
+    try {
+      altChannel.transport = await transportFactory({ host: opts.listen.host, port: opts.altPort }, (data, from) => {
+        stats.packetsIn++;
+        altChannel.receive(data, from);
+      });
+    } catch (e) {
+      transport.close();
+      throw e;
+    }
+    alt = { channel: altChannel, transport: altChannel.transport };
+  }
+  function probe(from: Endpoint, probeId: number, fromOtherPort: boolean, on: "main" | "alt"): void {
+    const here = on === "main" || !alt ? channel : alt.channel;
+    const there = on === "main" ? alt?.channel : channel;
+    const via = fromOtherPort && there ? there : here;
+    const receivedOn = here.transport?.local.port ?? 0;
+    const altPort = alt?.transport.local.port ?? 0;
+    const reply: Message = { type: "probeReply", probeId, observed: from, receivedOn, altPort };
+    const sent = via.send(from, reply, (bytes) => ledger.spend(from, bytes));
+    if (sent) stats.packetsOut++;
+    else countDrop(from, "no-credit");
+  }
 
   let lastSweep = Date.now();
   const timer = setInterval(() => {
@@ -148,6 +196,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   const close = () => {
     clearInterval(timer);
     transport.close();
+    alt?.transport.close();
     relays?.close();
     opts.signal?.removeEventListener("abort", close);
     resolveClosed();

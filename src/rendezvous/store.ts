@@ -1,3 +1,4 @@
+import type { NatInfo } from "../protocol/messages.ts";
 import type { Endpoint, Role } from "../types.ts";
 
 /** One peer waiting in a session. */
@@ -5,6 +6,8 @@ export interface Registration {
   peerId: string;
   addr: Endpoint;
   candidates: Endpoint[];
+  /** The peer's NAT behaviour, once it has probed (it tells the partner which strategy to use). */
+  nat?: NatInfo;
   lastSeen: number;
 }
 

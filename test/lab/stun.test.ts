@@ -2,9 +2,8 @@
 // STUN server, and netpunch's own responder, for its public address. Needs root and Debian's coturn
 // (`turnserver`): `bun test test/lab/stun.test.ts`.
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startCoturn, waitUdpListening } from "./coturn.ts";
 import { type Host, Lab, type LabProcess } from "./lab.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
@@ -14,11 +13,6 @@ const BUN = process.execPath;
 const SRC = join(import.meta.dir, "../../src");
 const STUN_PORT = 3478;
 const PEER_PORT = 10000;
-// CI installs coturn (scripts/setup.sh); a missing turnserver is a failure with a clear message, not a skip.
-const needTurnserver = () => {
-  if (Bun.which("turnserver") === null)
-    throw new Error("needs turnserver: apt-get install --no-install-recommends coturn");
-};
 
 // Small programs run with `bun -e CODE ARGS...` inside a namespace (process.argv is [bun, ...ARGS]).
 
@@ -71,12 +65,9 @@ interface Mapping {
 }
 
 let lab: Lab | undefined;
-let scratch: string | undefined;
 afterEach(async () => {
   await lab?.cleanup();
   lab = undefined;
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-  scratch = undefined;
 });
 
 /** A public STUN server host, a gateway with MASQUERADE, and a peer on the gateway's LAN. */
@@ -103,49 +94,6 @@ async function topology(opts: { double?: boolean } = {}) {
     l.masquerade(gw);
   }
   return { l, server, serverIp, peer, publicIp };
-}
-
-/**
- * coturn as a plain STUN server: no config file (-n), UDP only, no TURN, logging to stdout; pid file and
- * SQLite user database in a scratch directory so nothing is written under /var.
- */
-async function startCoturn(l: Lab, host: Host, ip: string): Promise<LabProcess> {
-  needTurnserver();
-  scratch = mkdtempSync(join(tmpdir(), "netpunch-coturn-"));
-  const p = l.spawn(host, [
-    "turnserver",
-    "-n",
-    "--stun-only",
-    "--no-tls",
-    "--no-dtls",
-    "--no-tcp",
-    "--no-cli",
-    "--listening-ip",
-    ip,
-    "--listening-port",
-    String(STUN_PORT),
-    "--log-file",
-    "stdout",
-    "--simple-log",
-    "--pidfile",
-    join(scratch, "turnserver.pid"),
-    "--userdb",
-    join(scratch, "turndb"),
-  ]);
-  await waitUdpListening(l, host, STUN_PORT, p);
-  return p;
-}
-
-/** coturn prints nothing reliable when its UDP listener is up, so ask the kernel; bounded to 10 s. */
-async function waitUdpListening(l: Lab, host: Host, port: number, p: LabProcess): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!l.exec(host, ["ss", "-Hnul", `sport = :${port}`]).stdout.includes(`:${port}`)) {
-    if (p.proc.exitCode !== null || Date.now() > deadline) {
-      const out = p.output();
-      throw new Error(`no UDP listener on port ${port}\nstdout: ${out.stdout}\nstderr: ${out.stderr}`);
-    }
-    await Bun.sleep(50);
-  }
 }
 
 async function startResponder(l: Lab, host: Host, ip: string): Promise<LabProcess> {

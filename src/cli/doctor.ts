@@ -1,0 +1,94 @@
+import { defineCommand } from "citty";
+import { formatEndpoint, parseAddress } from "../addr.ts";
+import { doctor } from "../doctor.ts";
+import { NetpunchError } from "../errors.ts";
+import { classifyMapping, verdict } from "../nat.ts";
+import { resolveServer } from "../resolve.ts";
+import { stunBinding } from "../stun/client.ts";
+import { logArgs, rejectUnknownOptions, secretArgs } from "./common.ts";
+import { makeLogger } from "./logger.ts";
+import { shutdown } from "./runtime.ts";
+import { resolveSecret } from "./secret.ts";
+
+const doctorArgs = {
+  server: { type: "string", valueHint: "HOST:PORT", description: "a netpunch server started with --alt-port" },
+  stun: {
+    type: "string",
+    valueHint: "HOST:PORT",
+    description: "an ordinary STUN server instead (give two, e.g. two ports, to tell the mapping behaviour)",
+  },
+  json: { type: "boolean", description: "print the report as one JSON object" },
+  ...secretArgs,
+  ...logArgs,
+} as const;
+
+const stunSpecs = (rawArgs: string[]) =>
+  rawArgs.flatMap((a, i) => (a === "--stun" ? [rawArgs[i + 1] ?? ""] : a.startsWith("--stun=") ? [a.slice(7)] : []));
+
+async function stunReport(specs: string[]) {
+  const servers = await Promise.all(specs.map((s) => resolveServer(parseAddress(s, "STUN server address"))));
+  const probe = await Bun.udpSocket({ hostname: "0.0.0.0", port: 0 }); // a free port both queries use
+  const port = probe.port;
+  probe.close();
+  const results = [];
+  for (const server of servers) {
+    const r = await stunBinding({ server, local: { host: "0.0.0.0", port }, signal: shutdown, timeoutMs: 5_000 });
+    results.push({ server: formatEndpoint(server), mapped: formatEndpoint(r.mapped), mappedEp: r.mapped, rttMs: r.rttMs });
+  }
+  const [first, second] = results;
+  const nat = first && second ? classifyMapping(first.mappedEp, second.mappedEp, { port, hosts: [] }) : undefined;
+  return {
+    local: `0.0.0.0:${port}`,
+    stun: results.map(({ mappedEp: _, ...r }) => r),
+    portPreserved: first?.mappedEp.port === port,
+    nat,
+    ...(nat ? verdictFields(nat) : {}),
+  };
+}
+
+const verdictFields = (nat: Parameters<typeof verdict>[0]) => {
+  const v = verdict(nat);
+  return { verdict: v.verdict, explanation: v.text };
+};
+
+export const doctorCommand = defineCommand({
+  meta: { name: "doctor", description: "tell what this host's NAT does and whether direct punching can work" },
+  args: doctorArgs,
+  async run({ args, rawArgs }) {
+    rejectUnknownOptions(rawArgs, doctorArgs);
+    const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
+    const stun = stunSpecs(rawArgs);
+    if (!args.server && stun.length === 0) {
+      throw new NetpunchError("E_USAGE", "doctor needs --server HOST:PORT or --stun HOST:PORT", "e.g. netpunch doctor --server 198.51.100.7:10001 --secret-file secret.txt");
+    }
+    if (stun.length > 2) throw new NetpunchError("E_USAGE", "give --stun at most twice", "two STUN addresses are enough to compare mappings");
+    let report: Record<string, unknown>;
+    if (args.server) {
+      const secret = resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger });
+      report = { ...(await doctor({ server: args.server, secret, signal: shutdown })) };
+    } else report = await stunReport(stun);
+    if (args.json) {
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+      return;
+    }
+    process.stdout.write(`${renderReport(report)}\n`);
+  },
+});
+
+/** The report as a few lines of text: the verdict first, then the evidence. Pure. */
+export function renderReport(r: Record<string, unknown>): string {
+  const lines: string[] = [];
+  const nat = r.nat as { mapping: string; step: number } | undefined;
+  if (r.explanation) lines.push(`verdict: ${r.verdict} - ${r.explanation}`);
+  if (nat) lines.push(`mapping: ${nat.mapping}${nat.step ? ` (step ${nat.step})` : ""}`);
+  if (r.observed) {
+    const o = r.observed as Record<string, string>;
+    lines.push(`seen by the server: ${o.first} (main port), ${o.firstViaAlt} (alt port ${r.altPort}), ${o.second} (second socket)`);
+  }
+  if (Array.isArray(r.stun)) for (const s of r.stun as { server: string; mapped: string }[]) lines.push(`STUN ${s.server} sees ${s.mapped}`);
+  lines.push(`local: ${r.local}, port preserved: ${r.portPreserved ? "yes" : "no"}`);
+  if (r.filtering) lines.push(`filtering: ${r.filtering}`);
+  if (r.hairpin !== undefined) lines.push(`hairpin: ${r.hairpin ? "yes" : "no"}`);
+  if (!nat) lines.push("mapping: unknown (give a second --stun address to compare)");
+  return lines.join("\n");
+}

@@ -1,0 +1,138 @@
+// netpunch doctor against real kernel NAT: the verdict and its evidence for a public host, a MASQUERADE
+// gateway (easy) and a MASQUERADE --random-fully gateway (symmetric); and against coturn's STUN server.
+import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { startCoturn } from "./coturn.ts";
+import { Lab } from "./lab.ts";
+import { BUN, CLI, SERVER_PORT, secretFile, startServer } from "./netpunch.ts";
+
+// Real processes, sockets and namespaces: far slower than bun test's 5 s default.
+setDefaultTimeout(60_000);
+
+let lab: Lab | undefined;
+afterEach(async () => {
+  await lab?.cleanup();
+  lab = undefined;
+});
+
+type Placement = "public" | "nat" | "symmetric";
+
+async function diagnose(placement: Placement, args: (serverIp: string) => string[]) {
+  const l = Lab.create();
+  lab = l;
+  const secret = secretFile();
+  const server = l.host("srv");
+  const serverIp = await l.attachPublic(server);
+  const peer = l.host("peer");
+  let publicIp: string;
+  if (placement === "public") publicIp = await l.attachPublic(peer);
+  else {
+    const gw = l.host("gw");
+    publicIp = await l.attachPublic(gw);
+    l.lan(gw, "192.0.2", [peer]);
+    l.masquerade(gw, { randomFully: placement === "symmetric" });
+  }
+  await startServer(l, server, secret, ["--alt-port", String(SERVER_PORT + 1)]);
+  return {
+    l,
+    server,
+    serverIp,
+    peer,
+    publicIp,
+    secret,
+    run: (extra: string[]) => l.exec(peer, [BUN, CLI, "doctor", ...extra, ...args(serverIp)]),
+  };
+}
+
+const viaServer = (secret: () => string) => (ip: string) => [
+  "--server",
+  `${ip}:${SERVER_PORT}`,
+  "--secret-file",
+  secret(),
+  "--json",
+];
+
+test("public host: no NAT, direct", async () => {
+  let secret = "";
+  const d = await diagnose(
+    "public",
+    viaServer(() => secret),
+  );
+  secret = d.secret;
+  const r = d.run([]);
+  expect(r.code).toBe(0);
+  const report = JSON.parse(r.stdout);
+  expect(report.nat.mapping).toBe("none");
+  expect(report.verdict).toBe("direct");
+  expect(report.observed.first).toStartWith(`${d.publicIp}:`);
+});
+
+test("MASQUERADE: endpoint-independent mapping, port kept, filtering by address and port, no hairpin: direct", async () => {
+  let secret = "";
+  const d = await diagnose(
+    "nat",
+    viaServer(() => secret),
+  );
+  secret = d.secret;
+  const report = JSON.parse(d.run([]).stdout);
+  expect(report.nat).toEqual({ mapping: "independent", step: 0 });
+  expect(report.portPreserved).toBe(true);
+  expect(report.filtering).toBe("address-and-port-dependent");
+  expect(report.hairpin).toBe(false); // Linux does not hairpin by default
+  expect(report.verdict).toBe("direct");
+  expect(report.observed.first).toStartWith(`${d.publicIp}:`);
+});
+
+test("MASQUERADE --random-fully: a symmetric NAT with random ports needs the relay; text output says so", async () => {
+  let secret = "";
+  const d = await diagnose("symmetric", (ip) => [
+    "--server",
+    `${ip}:${SERVER_PORT}`,
+    "--secret-file",
+    secret,
+  ]);
+  secret = d.secret;
+  const r = d.run([]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toStartWith("verdict: relay - symmetric NAT with random ports");
+  expect(r.stdout).toContain("mapping: random");
+});
+
+test("a server without --alt-port: exit 2, and the hint says what to start", async () => {
+  const l = Lab.create();
+  lab = l;
+  const secret = secretFile();
+  const server = l.host("srv");
+  const serverIp = await l.attachPublic(server);
+  await startServer(l, server, secret);
+  const r = l.exec(server, [
+    BUN,
+    CLI,
+    "doctor",
+    "--server",
+    `127.0.0.1:${SERVER_PORT}`,
+    "--secret-file",
+    secret,
+  ]);
+  expect(serverIp).toBeTruthy();
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain("has no second port for NAT probing");
+  expect(r.stderr).toContain("serve --alt-port");
+});
+
+test("--stun against coturn on two ports tells an easy NAT from a symmetric one", async () => {
+  for (const placement of ["nat", "symmetric"] as const) {
+    const d = await diagnose(placement, (ip) => ["--stun", `${ip}:3478`, "--stun", `${ip}:3479`, "--json"]);
+    await startCoturn(d.l, d.server, d.serverIp, 3478);
+    await startCoturn(d.l, d.server, d.serverIp, 3479);
+    const r = d.run([]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.stun.map((s: { mapped: string }) => s.mapped.split(":")[0])).toEqual([
+      d.publicIp,
+      d.publicIp,
+    ]);
+    expect(report.nat.mapping).toBe(placement === "nat" ? "independent" : "random");
+    await d.l.cleanup();
+    lab = undefined;
+  }
+});
