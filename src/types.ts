@@ -1,3 +1,5 @@
+import type { NatInfo } from "./protocol/messages.ts";
+
 /** A UDP address: an IP literal and a port. */
 export interface Endpoint {
   host: string;
@@ -8,9 +10,10 @@ export interface Endpoint {
  * Where a candidate address came from. `lan`: an address of the peer's own interfaces; `public`: what the
  * rendezvous server saw as the peer's source; `reflexive`: a source a PING actually arrived from (a
  * symmetric NAT picks a new port per destination, so it differs from `public`); `relay`: the server's relay
- * port for this pair, the fallback when no direct path works.
+ * port for this pair, the fallback when no direct path works; `predicted` / `birthday`: a port of a
+ * symmetric NAT found by prediction (sequential allocator) or by probing many ports (birthday paradox).
  */
-export type CandidateKind = "lan" | "public" | "reflexive" | "relay";
+export type CandidateKind = "lan" | "public" | "reflexive" | "relay" | "predicted" | "birthday";
 
 export interface Candidate extends Endpoint {
   kind: CandidateKind;
@@ -30,7 +33,7 @@ export interface PunchResult {
   rhost: string;
   rport: number;
   /** `lan`: a LAN address won; `direct`: a path across the NATs; `relay`: through the server's relay. */
-  via: "lan" | "direct" | "relay";
+  via: "lan" | "direct" | "predicted" | "birthday" | "relay";
   /** Which of the partner's candidates answered. */
   candidate: CandidateKind;
   /** Round-trip time between the peers on the winning path, in milliseconds. */
@@ -47,6 +50,8 @@ export type NetpunchEvent =
   | { type: "server-silent"; tries: number }
   | { type: "matched"; candidates: Candidate[] }
   | { type: "punch-ok"; from: Endpoint; kind: CandidateKind; rttMs: number }
+  | { type: "nat"; nat: NatInfo }
+  | { type: "strategy"; strategy: "hard" | "easy" | "relay"; detail: string }
   | { type: "relay"; state: "requested" | "unavailable" | "binding" | "ready"; relay?: Endpoint }
   /** The path works both ways; the socket stays open a little longer (CLOSE burst) before `connected`. */
   | { type: "proven"; remote: Endpoint; kind: CandidateKind }

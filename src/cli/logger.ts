@@ -38,6 +38,10 @@ export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
         if (e.state === "binding")
           return log.info(`binding at the relay ${e.relay ? formatEndpoint(e.relay) : ""}`);
         return log.info(`relay ${e.relay ? formatEndpoint(e.relay) : ""} ready`);
+      case "nat":
+        return log.info(`our NAT: ${e.nat.mapping}${e.nat.step ? ` (step ${e.nat.step})` : ""} mapping`);
+      case "strategy":
+        return log.info(`strategy ${e.strategy}: ${e.detail}`);
       case "proven":
         return log.debug(`path to ${formatEndpoint(e.remote)} (${e.kind}) proven both ways`);
       case "connected":

@@ -28,6 +28,21 @@ export interface PeerTimings {
   relayAfterMs: number;
   /** @default true: use the server's relay when direct punching does not work. */
   relay: boolean;
+  /**
+   * @default 1_200: an easy peer whose partner's NAT is unknown starts probing the partner's ports after
+   * this long without a direct path (the partner may be symmetric and have registered before it probed).
+   */
+  sprayAfterMs: number;
+  /** @default 2_048 probes: with 256 sockets on the symmetric side, 1 - (1 - 256/64512)^2048 = 99.97% hit. */
+  sprayCount: number;
+  /** @default 64 probes every sprayTickMs (about 1,000 a second): bounded, and done within ~2 s. */
+  sprayPerTick: number;
+  /** @default 60 */
+  sprayTickMs: number;
+  /** @default 256 sockets the symmetric side opens toward the easy partner (Tailscale's figure). */
+  birthdaySockets: number;
+  /** @default 500: how often each of those sockets re-sends its PING (keeps its mapping, passes once opened). */
+  birthdayPingMs: number;
   /** @default 5: CLOSE packets in the final burst (TIME-WAIT): 20% loss loses all five 0.03% of the time. */
   closeCount: number;
   /** @default 2_000: the most the burst may be stretched by a partner that keeps pinging. */
@@ -45,6 +60,12 @@ export const DEFAULT_PEER_TIMINGS: PeerTimings = {
   pingIntervalMaxMs: 500,
   lanGraceMs: 150,
   relayAfterMs: 3_000,
+  sprayAfterMs: 1_200,
+  sprayCount: 2_048,
+  sprayPerTick: 64,
+  sprayTickMs: 60,
+  birthdaySockets: 256,
+  birthdayPingMs: 500,
   relay: true,
   closeCount: 5,
   closeLingerMaxMs: 2_000,

@@ -7,10 +7,11 @@ import { SecureChannel } from "../channel.ts";
 import { NetpunchError } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import { SessionName } from "../protocol/messages.ts";
+import { ReplayGuard } from "../protocol/replay.ts";
 import { resolveServer } from "../resolve.ts";
 import type { TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
-import type { Endpoint, EventHandler, PunchResult, Role } from "../types.ts";
+import type { CandidateKind, Endpoint, EventHandler, PunchResult, Role } from "../types.ts";
 import type { PeerTimings } from "./config.ts";
 import { type PeerAction, PeerMachine } from "./machine.ts";
 
@@ -66,36 +67,70 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   if (opts.signal?.aborted) throw aborted();
 
   const emit = opts.onEvent ?? (() => {});
+  const factory = opts.transport ?? openUdp;
   return new Promise<PunchResult>((resolve, reject) => {
     let machine: PeerMachine;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let finished = false;
     let refused = 0; // ICMP port unreachable while registering: nothing listens on the server's port
     let heardAnything = false;
-    const channel = new SecureChannel(deriveKey(opts.secret), {
-      onFrame: (from, frame) => {
-        heardAnything = true;
-        apply(machine.step({ type: "frame", now: Date.now(), from, frame }));
-      },
-      onDrop: (from, reason) => emit({ type: "dropped", from, reason }),
-    });
+    const key = deriveKey(opts.secret);
+    const replay = new ReplayGuard(); // one guard for every socket of this peer
+    // sockets[0] punches; sockets[1..] are the extra birthday sockets, opened on the machine's request.
+    const sockets: SecureChannel[] = [];
+    const newChannel = (index: number) =>
+      new SecureChannel(
+        key,
+        {
+          onFrame: (from, frame) => {
+            heardAnything = true;
+            apply(machine.step({ type: "frame", now: Date.now(), from, frame, socket: index }));
+          },
+          onDrop: (from, reason) => emit({ type: "dropped", from, reason }),
+        },
+        { replay },
+      );
+    const channel = newChannel(0);
+    sockets.push(channel);
+    const openExtra = async (count: number) => {
+      const opened = await Promise.allSettled(
+        Array.from({ length: count }, (_, i) => {
+          const ch = newChannel(i + 1);
+          return factory({ host: bindHost, port: 0 }, (data, from) => {
+            if (!finished) ch.receive(data, from);
+          }).then((t) => {
+            ch.transport = t;
+            return ch;
+          });
+        }),
+      );
+      for (const r of opened) {
+        if (r.status !== "fulfilled") continue;
+        if (finished) r.value.transport?.close();
+        else sockets.push(r.value);
+      }
+      if (!finished) apply(machine.step({ type: "sockets", now: Date.now(), count: sockets.length - 1 }));
+    };
     const end = (err: Error | undefined, result?: PunchResult) => {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
-      channel.transport?.close();
+      for (const ch of sockets) ch.transport?.close();
       if (err) reject(refused > 0 && !heardAnything ? explainRefused(err, server) : err);
       else if (result) resolve(result);
     };
     const onAbort = () => end(aborted());
     const apply = ({ actions, wakeAt }: { actions: PeerAction[]; wakeAt: number | undefined }) => {
       for (const a of actions) {
-        if (a.kind === "send") channel.send(a.to, a.msg);
+        if (a.kind === "send") (sockets[a.socket ?? 0] ?? channel).send(a.to, a.msg);
         else if (a.kind === "event") emit(a.event);
         else if (a.kind === "fail") return end(a.error);
+        else if (a.kind === "open-sockets") void openExtra(a.count);
         else {
-          const t = channel.transport?.local ?? { host: bindHost, port: local.port };
+          // The socket that won is the one the hook must bind: a birthday socket's port, not --local's.
+          const winner = sockets[a.outcome.socket] ?? channel;
+          const t = winner.transport?.local ?? { host: bindHost, port: local.port };
           const result: PunchResult = {
             role: opts.role,
             session,
@@ -105,7 +140,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
             raddr: formatEndpoint(a.outcome.remote),
             rhost: a.outcome.remote.host,
             rport: a.outcome.remote.port,
-            via: a.outcome.kind === "lan" ? "lan" : a.outcome.kind === "relay" ? "relay" : "direct",
+            via: viaOf(a.outcome.kind),
             candidate: a.outcome.kind,
             rttMs: a.outcome.rttMs,
             publicAddr: a.outcome.publicAddr ? formatEndpoint(a.outcome.publicAddr) : "",
@@ -125,7 +160,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     };
 
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    (opts.transport ?? openUdp)(
+    factory(
       { host: bindHost, port: local.port },
       (data, from) => {
         if (!finished) channel.receive(data, from);
@@ -143,6 +178,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           role: opts.role,
           peerId: randomBytes(8).toString("hex"),
           server,
+          localPort: transport.local.port,
           lanCandidates:
             opts.lan === false ? [] : lanCandidates({ port: transport.local.port, bindHost, server, family }),
           timings: { ...opts.timings, ...(opts.timeoutMs !== undefined ? { waitMs: opts.timeoutMs } : {}) },
@@ -153,6 +189,9 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     );
   });
 }
+
+const viaOf = (kind: CandidateKind): PunchResult["via"] =>
+  kind === "lan" || kind === "relay" || kind === "predicted" || kind === "birthday" ? kind : "direct";
 
 /** A closed port answers with ICMP; that is a clearer story than "no answer", so tell it. */
 function explainRefused(err: Error, server: Endpoint): Error {

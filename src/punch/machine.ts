@@ -1,9 +1,12 @@
 import { formatEndpoint, sameEndpoint } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
-import type { Message } from "../protocol/messages.ts";
+import { isEasy, isHard } from "../nat.ts";
+import type { Message, NatInfo } from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
 import type { Candidate, CandidateKind, Endpoint, NetpunchEvent, Role } from "../types.ts";
+import { Spray, sprayPorts, strategyFor } from "./birthday.ts";
 import { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./config.ts";
+import { NatProbe } from "./nat-probe.ts";
 import { RelayClient, type RelayStep } from "./relay-client.ts";
 
 export interface PeerSetup {
@@ -14,6 +17,10 @@ export interface PeerSetup {
   server: Endpoint;
   /** This host's own addresses with the local port: offered to the partner as LAN candidates. */
   lanCandidates: Endpoint[];
+  /** The punching socket's port, to tell "no NAT" from "NAT that keeps the port". @default 0 */
+  localPort?: number;
+  /** Randomness for the port spray; injected so tests are repeatable. @default Math.random */
+  random?: () => number;
   timings?: Partial<PeerTimings>;
 }
 
@@ -23,10 +30,14 @@ export interface PunchOutcome {
   kind: CandidateKind;
   rttMs: number;
   publicAddr: Endpoint | undefined;
+  /** Which socket won: 0 is the punching socket, 1.. the extra birthday sockets. */
+  socket: number;
 }
 
 export type PeerAction =
-  | { kind: "send"; to: Endpoint; msg: Message }
+  | { kind: "send"; to: Endpoint; msg: Message; socket?: number }
+  /** Birthday probing: the driver opens this many extra sockets and reports how many with a `sockets` input. */
+  | { kind: "open-sockets"; count: number }
   | { kind: "event"; event: NetpunchEvent }
   | { kind: "done"; outcome: PunchOutcome }
   | { kind: "fail"; error: NetpunchError };
@@ -34,7 +45,8 @@ export type PeerAction =
 export type PeerInput =
   | { type: "start"; now: number }
   | { type: "tick"; now: number }
-  | { type: "frame"; now: number; from: Endpoint; frame: Frame };
+  | { type: "frame"; now: number; from: Endpoint; frame: Frame; socket?: number }
+  | { type: "sockets"; now: number; count: number };
 
 export interface StepOutput {
   actions: PeerAction[];
@@ -48,10 +60,11 @@ interface Success {
   ep: Endpoint;
   kind: CandidateKind;
   rttMs: number;
+  socket: number;
 }
 
 const MAX_REFLEXIVE = 4; // a partner has few real source addresses; more would be someone spraying us
-const MAX_PINGS_REMEMBERED = 512;
+const MAX_PINGS_REMEMBERED = 4_096; // a whole spray, plus the plain rounds
 
 /**
  * A peer, as a pure state machine: inputs are the time, ticks and authenticated frames; outputs are packets
@@ -73,12 +86,18 @@ export class PeerMachine {
   private pair: { pairId: string; partnerId: string; matchedAt: number } | undefined;
   private candidates: Candidate[] = [];
   private seq = 0;
-  private readonly pings = new Map<number, { to: Endpoint; sentAt: number }>();
+  private readonly pings = new Map<number, { to: Endpoint; sentAt: number; socket: number }>();
   private nextPingAt = 0;
   private pingDelay: number;
   private readonly successes: Success[] = [];
   private decideAt: number | undefined;
   private relay: RelayClient | undefined;
+  // NAT behaviour and the strategy it implies
+  private probe: NatProbe | undefined;
+  private partnerNat: NatInfo | undefined;
+  private strategy: "plain" | "hard" | "easy" | "relay" | undefined;
+  private spray: Spray | undefined;
+  private birthday: { sockets: number; nextAt: number } | undefined;
   // closing
   private chosen: Success | undefined;
   private closesSent = 0;
@@ -102,7 +121,8 @@ export class PeerMachine {
     if (this.phase === "finished") return { actions: [], wakeAt: undefined };
     if (input.type === "start") this.start(input.now);
     else if (input.type === "tick") this.tick(input.now);
-    else this.onFrame(input.from, input.frame, input.now);
+    else if (input.type === "sockets") this.onSockets(input.count, input.now);
+    else this.onFrame(input.from, input.frame, input.now, input.socket ?? 0);
     return { actions: this.out, wakeAt: this.wakeAt() };
   }
 
@@ -115,7 +135,15 @@ export class PeerMachine {
 
   private sendRegister(now: number): void {
     const { session, role, peerId, lanCandidates, server } = this.setup;
-    this.send(server, { type: "register", session, role, peerId, candidates: lanCandidates });
+    const nat = this.probe?.nat;
+    this.send(server, {
+      type: "register",
+      session,
+      role,
+      peerId,
+      candidates: lanCandidates,
+      ...(nat ? { nat } : {}),
+    });
     this.registerTries++;
     if (this.phase === "registering") {
       this.nextRegisterAt = now + this.registerDelay;
@@ -161,6 +189,7 @@ export class PeerMachine {
         ),
       );
     }
+    if (this.probe) this.sendSteps(this.probe.tick(now));
     if (now >= this.nextRegisterAt) {
       if (this.phase === "registering" && this.registerTries % 4 === 0) {
         this.emit({ type: "server-silent", tries: this.registerTries });
@@ -169,15 +198,18 @@ export class PeerMachine {
     }
   }
 
-  private onFrame(from: Endpoint, frame: Frame, now: number): void {
+  private onFrame(from: Endpoint, frame: Frame, now: number, socket: number): void {
     const msg = frame.msg;
     if (sameEndpoint(from, this.setup.server)) {
-      if (msg.type === "registered") return this.onRegistered(msg.observed, now);
+      if (msg.type === "registered") return this.onRegistered(msg.observed, now, msg.altPort);
       if (msg.type === "match") return this.onMatch(msg, now);
       if (msg.type === "relayOffer" && this.relay && msg.pairId === this.pair?.pairId)
         return this.onRelayOffer(msg.port, now);
       return this.drop(from, "unexpected");
     }
+    const altEp = this.probe?.alt;
+    if (msg.type === "probeReply" && altEp && sameEndpoint(from, altEp))
+      return this.onProbeReply(msg.observed, now);
     const relayEp = this.relay?.endpoint;
     if (
       msg.type === "relayBound" &&
@@ -193,15 +225,16 @@ export class PeerMachine {
     if (!this.pair || msg.pairId !== this.pair.pairId || msg.peerId !== this.pair.partnerId) {
       return this.drop(from, "foreign-pair");
     }
-    if (msg.type === "ping") return this.onPing(from, msg.seq, now);
-    if (msg.type === "pong") return this.onPong(from, msg.seq, now);
-    return this.onClose(from, msg.rttMs, now);
+    if (msg.type === "ping") return this.onPing(from, msg.seq, now, socket);
+    if (msg.type === "pong") return this.onPong(from, msg.seq, now, socket);
+    return this.onClose(from, msg.rttMs, now, socket);
   }
 
-  private onRegistered(observed: Endpoint, now: number): void {
+  private onRegistered(observed: Endpoint, now: number, altPort: number | undefined): void {
     const first = !this.heardFromServer;
     this.heardFromServer = true;
     this.publicAddr = observed;
+    if (altPort) this.startProbe(altPort, now);
     if (this.phase !== "registering") return;
     // 1b. Registered; keep the NAT mapping to the server alive while the partner is away.
     this.phase = "waiting";
@@ -228,20 +261,105 @@ export class PeerMachine {
     this.successes.length = 0;
     this.decideAt = undefined;
     this.relay = undefined;
+    this.partnerNat = msg.partnerNat;
+    this.strategy = undefined;
+    this.spray = undefined;
+    this.birthday = undefined;
     this.pingDelay = this.t.pingIntervalMs;
     this.emit({ type: "matched", candidates: this.candidates });
     this.pingAll(now);
+    if (msg.altPort) this.startProbe(msg.altPort, now);
+    this.pickStrategy(now);
+  }
+
+  // 2b. Our own NAT's behaviour, from the server's second port; the partner learns it through the server.
+  private startProbe(altPort: number, now: number): void {
+    this.probe ??= new NatProbe(this.setup.server, {
+      port: this.setup.localPort ?? 0,
+      hosts: this.setup.lanCandidates.map((c) => c.host),
+    });
+    this.sendSteps(this.probe.start(altPort, now));
+  }
+
+  private onProbeReply(observedViaAlt: Endpoint, now: number): void {
+    const nat = this.probe?.onReply(observedViaAlt, this.publicAddr);
+    if (!nat) return;
+    this.emit({ type: "nat", nat });
+    if (this.phase === "waiting") this.sendRegister(now); // the server tells our future partner
+    if (this.phase === "punching") this.pickStrategy(now);
+  }
+
+  /** Once both behaviours are known, go beyond plain punching: birthday probing, or the relay at once. */
+  private pickStrategy(now: number): void {
+    if (this.strategy || !this.pair) return;
+    const s = strategyFor(this.probe?.nat, this.partnerNat);
+    if (s === "plain") return;
+    this.strategy = s;
+    if (s === "relay") {
+      if (!this.t.relay) return;
+      this.emit({
+        type: "strategy",
+        strategy: s,
+        detail: "both NATs are symmetric: no direct path can exist",
+      });
+      return this.startRelay(now);
+    }
+    if (s === "hard") return this.startBirthday(now, "our NAT is symmetric, the partner's is not");
+    this.startSpray(now, "the partner's NAT is symmetric");
+  }
+
+  private startBirthday(now: number, why: string): void {
+    if (this.birthday) return;
+    this.strategy = "hard";
+    const n = this.t.birthdaySockets;
+    this.emit({ type: "strategy", strategy: "hard", detail: `${why}: opening ${n} sockets toward the partner` });
+    this.birthday = { sockets: 0, nextAt: now };
+    this.out.push({ kind: "open-sockets", count: n });
+  }
+
+  private startSpray(now: number, why: string): void {
+    if (this.spray || !this.pair) return;
+    this.strategy = "easy";
+    const target = this.candidates.find((c) => c.kind === "public");
+    if (!target) return;
+    const ports = sprayPorts(target, this.partnerNat, this.t.sprayCount, this.setup.random ?? Math.random);
+    const predicted = this.partnerNat?.mapping === "sequential" ? Math.min(32, ports.length) : 0;
+    this.spray = new Spray(target.host, ports, this.t.sprayPerTick, this.t.sprayTickMs, predicted);
+    this.emit({ type: "strategy", strategy: "easy", detail: `${why}: probing ${ports.length} of its ports` });
+  }
+
+  private onSockets(count: number, now: number): void {
+    if (!this.birthday || this.phase !== "punching") return;
+    this.birthday.sockets = count;
+    this.birthday.nextAt = now;
+    this.tickBirthday(now);
+  }
+
+  /** Every extra socket PINGs the partner's public address: its mapping opens, and once the partner's spray
+   * has hit that mapping's port, the PING gets through. */
+  private tickBirthday(now: number): void {
+    const b = this.birthday;
+    const target = this.candidates.find((c) => c.kind === "public");
+    if (!b || !target || b.sockets === 0 || now < b.nextAt) return;
+    for (let socket = 1; socket <= b.sockets; socket++) this.sendPing(target, now, socket);
+    b.nextAt = now + this.t.birthdayPingMs;
+  }
+
+  private sendSteps(steps: { to: Endpoint; msg: Message }[]): void {
+    for (const s of steps) this.send(s.to, s.msg);
+  }
+
+  private sendPing(to: Endpoint, now: number, socket = 0): void {
+    if (!this.pair) return;
+    const seq = this.seq++;
+    this.pings.set(seq, { to: { host: to.host, port: to.port }, sentAt: now, socket });
+    this.send(to, { type: "ping", pairId: this.pair.pairId, peerId: this.setup.peerId, seq }, socket);
+    if (this.pings.size > MAX_PINGS_REMEMBERED) this.pings.delete(this.pings.keys().next().value as number);
   }
 
   private pingAll(now: number): void {
     if (!this.pair) return;
-    for (const c of this.candidates) {
-      const seq = this.seq++;
-      this.pings.set(seq, { to: c, sentAt: now });
-      this.send(c, { type: "ping", pairId: this.pair.pairId, peerId: this.setup.peerId, seq });
-    }
-    while (this.pings.size > MAX_PINGS_REMEMBERED)
-      this.pings.delete(this.pings.keys().next().value as number);
+    for (const c of this.candidates) this.sendPing(c, now);
     this.nextPingAt = now + this.pingDelay;
     this.pingDelay = Math.min(this.pingDelay * 1.5, this.t.pingIntervalMaxMs);
   }
@@ -265,22 +383,39 @@ export class PeerMachine {
         ),
       );
     }
+    const since = now - this.pair.matchedAt;
+    const nothingYet = this.successes.length === 0;
     // No direct path after relayAfterMs: fall back on the server's relay, while direct PINGs go on.
-    if (
-      this.t.relay &&
-      !this.relay &&
-      this.successes.length === 0 &&
-      now - this.pair.matchedAt >= this.t.relayAfterMs
-    ) {
-      this.relay = new RelayClient(this.setup.server, {
-        session: this.setup.session,
-        pairId: this.pair.pairId,
-        peerId: this.setup.peerId,
-      });
-      this.emit({ type: "relay", state: "requested" });
-      this.sendAll(this.relay.start(now));
-    } else if (this.relay) this.sendAll(this.relay.tick(now));
+    if (this.t.relay && !this.relay && nothingYet && since >= this.relayAfter()) this.startRelay(now);
+    else if (this.relay) this.sendAll(this.relay.tick(now));
+    // The partner's NAT is unknown (it registered before it had probed) and no path yet: it may be the
+    // other half of a birthday pair, so play our half anyway.
+    if (!this.strategy && nothingYet && !this.partnerNat && since >= this.t.sprayAfterMs) {
+      if (isEasy(this.probe?.nat)) this.startSpray(now, "no direct path yet and the partner's NAT is unknown");
+      else if (isHard(this.probe?.nat)) this.startBirthday(now, "no direct path yet and our NAT is symmetric");
+    }
+    if (this.probe) this.sendSteps(this.probe.tick(now));
+    for (const ep of this.spray?.next(now) ?? []) this.sendPing(ep, now);
+    this.tickBirthday(now);
     if (now >= this.nextPingAt) this.pingAll(now);
+  }
+
+  /** Birthday probing gets its full chance (about 2 s of spray) before the relay is asked for. */
+  private relayAfter(): number {
+    return this.spray || this.birthday
+      ? Math.max(this.t.relayAfterMs, this.t.sprayAfterMs + 3_000)
+      : this.t.relayAfterMs;
+  }
+
+  private startRelay(now: number): void {
+    if (this.relay || !this.pair) return;
+    this.relay = new RelayClient(this.setup.server, {
+      session: this.setup.session,
+      pairId: this.pair.pairId,
+      peerId: this.setup.peerId,
+    });
+    this.emit({ type: "relay", state: "requested" });
+    this.sendAll(this.relay.start(now));
   }
 
   private onRelayOffer(port: number, now: number): void {
@@ -300,10 +435,20 @@ export class PeerMachine {
   }
 
   /** What a source address is to us: one of the partner's candidates, our relay, or a new (reflexive) source. */
-  private kindOf(from: Endpoint): CandidateKind {
+  private kindOf(from: Endpoint, socket = 0): CandidateKind {
+    if (socket !== 0) return "birthday"; // one of our extra sockets won
     const relay = this.relay?.endpoint;
     if (relay && sameEndpoint(from, relay)) return "relay";
-    return this.candidates.find((c) => sameEndpoint(c, from))?.kind ?? "reflexive";
+    const known = this.candidates.find((c) => sameEndpoint(c, from))?.kind;
+    if (known) return known;
+    if (
+      this.spray &&
+      from.host === this.candidates.find((c) => c.kind === "public")?.host &&
+      this.spray.ports.includes(from.port)
+    ) {
+      return this.spray.isPredicted(from.port) ? "predicted" : "birthday";
+    }
+    return "reflexive";
   }
 
   private sendAll(steps: RelayStep): void {
@@ -311,12 +456,13 @@ export class PeerMachine {
   }
 
   // 3. A PING proves partner -> us; answer with a PONG on the same path. A new source is a reflexive candidate.
-  private onPing(from: Endpoint, seq: number, now: number): void {
+  private onPing(from: Endpoint, seq: number, now: number, socket: number): void {
     if (!this.pair) return;
-    this.send(from, { type: "pong", pairId: this.pair.pairId, peerId: this.setup.peerId, seq });
+    this.send(from, { type: "pong", pairId: this.pair.pairId, peerId: this.setup.peerId, seq }, socket);
     if (
       this.phase === "punching" &&
-      this.kindOf(from) === "reflexive" &&
+      socket === 0 &&
+      this.kindOf(from, socket) === "reflexive" &&
       !this.candidates.some((c) => sameEndpoint(c, from))
     ) {
       if (this.candidates.filter((c) => c.kind === "reflexive").length < MAX_REFLEXIVE) {
@@ -334,13 +480,14 @@ export class PeerMachine {
   }
 
   // 4. A PONG to our PING proves both directions on that path.
-  private onPong(from: Endpoint, seq: number, now: number): void {
+  private onPong(from: Endpoint, seq: number, now: number, socket: number): void {
     const ping = this.pings.get(seq);
-    if (!ping || !sameEndpoint(ping.to, from) || this.phase !== "punching") return;
-    const kind = this.kindOf(from);
+    // A PONG counts on the path its PING took: same address, same local socket.
+    if (!ping || !sameEndpoint(ping.to, from) || ping.socket !== socket || this.phase !== "punching") return;
+    const kind = this.kindOf(from, socket);
     const rttMs = now - ping.sentAt;
-    if (!this.successes.some((s) => sameEndpoint(s.ep, from))) {
-      this.successes.push({ ep: { host: from.host, port: from.port }, kind, rttMs });
+    if (!this.successes.some((s) => sameEndpoint(s.ep, from) && s.socket === socket)) {
+      this.successes.push({ ep: { host: from.host, port: from.port }, kind, rttMs, socket });
       this.emit({ type: "punch-ok", from, kind, rttMs });
     }
     if (kind === "lan") return this.choose(now);
@@ -372,7 +519,8 @@ export class PeerMachine {
     if (!this.pair || !this.chosen) return;
     this.closesSent++;
     const rttMs = Math.round(this.chosen.rttMs);
-    this.send(this.chosen.ep, { type: "close", pairId: this.pair.pairId, peerId: this.setup.peerId, rttMs });
+    const msg: Message = { type: "close", pairId: this.pair.pairId, peerId: this.setup.peerId, rttMs };
+    this.send(this.chosen.ep, msg, this.chosen.socket);
   }
 
   private tickClose(now: number): void {
@@ -384,11 +532,16 @@ export class PeerMachine {
   }
 
   // 6. A CLOSE proves our PONG arrived: both directions work on the path it came from.
-  private onClose(from: Endpoint, partnerRtt: number, _now: number): void {
+  private onClose(from: Endpoint, partnerRtt: number, _now: number, socket: number): void {
     if (this.phase === "punching") {
-      const kind = this.kindOf(from);
-      const own = this.successes.find((s) => sameEndpoint(s.ep, from));
-      this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: own?.rttMs ?? partnerRtt };
+      const kind = this.kindOf(from, socket);
+      const own = this.successes.find((s) => sameEndpoint(s.ep, from) && s.socket === socket);
+      this.chosen = {
+        ep: { host: from.host, port: from.port },
+        kind,
+        rttMs: own?.rttMs ?? partnerRtt,
+        socket,
+      };
       this.emit({ type: "proven", remote: this.chosen.ep, kind });
       // One CLOSE back tells the chooser we are done, so it stops its burst instead of lingering into the port
       // our tunnel is about to own.
@@ -404,8 +557,8 @@ export class PeerMachine {
     // Both chose at once, differently: role a's choice wins, so both end on the same path. Role b confirms
     // a's path with one CLOSE (which also ends a's linger) and is done.
     if (this.setup.role === "b") {
-      const kind = this.kindOf(from);
-      this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: partnerRtt };
+      const kind = this.kindOf(from, socket);
+      this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: partnerRtt, socket };
       this.sendClose();
       this.finish();
     }
@@ -420,8 +573,11 @@ export class PeerMachine {
       this.send(server, { type: "matchAck", session, pairId: this.pair.pairId, peerId });
     }
     this.phase = "finished";
-    const { ep, kind, rttMs } = this.chosen;
-    this.out.push({ kind: "done", outcome: { remote: ep, kind, rttMs, publicAddr: this.publicAddr } });
+    const { ep, kind, rttMs, socket } = this.chosen;
+    this.out.push({
+      kind: "done",
+      outcome: { remote: ep, kind, rttMs, publicAddr: this.publicAddr, socket },
+    });
   }
 
   private fail(error: NetpunchError): void {
@@ -433,18 +589,31 @@ export class PeerMachine {
     switch (this.phase) {
       case "registering":
       case "waiting": {
-        let at = this.nextRegisterAt;
+        let at = Math.min(this.nextRegisterAt, this.probe?.wakeAt() ?? Number.POSITIVE_INFINITY);
         if (!this.heardFromServer) at = Math.min(at, this.startedAt + this.t.serverSilentMs);
         return Math.min(at, this.startedAt + this.t.waitMs);
       }
       case "punching": {
-        const end = (this.pair?.matchedAt ?? 0) + this.t.punchMs;
-        const relayDue =
-          this.t.relay && this.successes.length === 0
-            ? (this.pair?.matchedAt ?? 0) + this.t.relayAfterMs
-            : Number.POSITIVE_INFINITY;
-        const relayAt = this.relay ? this.relay.wakeAt() : relayDue;
-        return Math.min(this.nextPingAt, end, this.decideAt ?? Number.POSITIVE_INFINITY, relayAt);
+        const matched = this.pair?.matchedAt ?? 0;
+        const never = Number.POSITIVE_INFINITY;
+        const nothingYet = this.successes.length === 0;
+        const relayDue = this.t.relay && nothingYet ? matched + this.relayAfter() : never;
+        const mine = this.probe?.nat;
+        const sprayDue =
+          !this.strategy && nothingYet && !this.partnerNat && (isEasy(mine) || isHard(mine))
+            ? matched + this.t.sprayAfterMs
+            : never;
+        const birthdayAt = this.birthday?.sockets ? this.birthday.nextAt : never;
+        return Math.min(
+          this.nextPingAt,
+          matched + this.t.punchMs,
+          this.decideAt ?? never,
+          this.relay ? this.relay.wakeAt() : relayDue,
+          sprayDue,
+          this.spray?.wakeAt() ?? never,
+          birthdayAt,
+          this.probe?.wakeAt() ?? never,
+        );
       }
       case "closing":
         return this.closesSent < this.t.closeCount ? this.nextCloseAt : this.closingUntil;
@@ -453,8 +622,8 @@ export class PeerMachine {
     }
   }
 
-  private send(to: Endpoint, msg: Message): void {
-    this.out.push({ kind: "send", to, msg });
+  private send(to: Endpoint, msg: Message, socket = 0): void {
+    this.out.push(socket ? { kind: "send", to, msg, socket } : { kind: "send", to, msg });
   }
 
   private emit(event: NetpunchEvent): void {

@@ -115,16 +115,19 @@ export async function provePath(
   expectSource: string,
   /** The rendezvous server may still resend a MATCH whose every ACK was lost; that is not the path. */
   serverIp?: string,
+  /** The local ports netpunch reported (a birthday socket's port differs from --local's). */
+  ports: { from?: number; to?: number } = {},
 ): Promise<void> {
-  const listener = lab.spawn(to, [BUN, UDP_TOOL, "listen", String(PEER_PORT), "5", "3000"]);
+  const toPort = ports.to ?? PEER_PORT;
+  const listener = lab.spawn(to, [BUN, UDP_TOOL, "listen", String(toPort), "5", "3000"]);
   await listener.waitFor(/^listening /m);
-  lab.exec(from, [BUN, UDP_TOOL, "send", String(PEER_PORT), "5", "50", dest]);
+  lab.exec(from, [BUN, UDP_TOOL, "send", String(ports.from ?? PEER_PORT), "5", "50", dest]);
   await listener.exited;
   const got = [...(await listener.stdout()).matchAll(/^from (\S+) (\d+) /gm)]
     .map((m) => `${m[1]}:${m[2]}`)
     .filter((s) => serverIp === undefined || !s.startsWith(`${serverIp}:`));
   if (got.length === 0)
-    throw new Error(`nothing arrived at ${to.name}:${PEER_PORT} from ${from.name} via ${dest}`);
+    throw new Error(`nothing arrived at ${to.name}:${toPort} from ${from.name} via ${dest}`);
   if (!got.every((s) => s === expectSource))
     throw new Error(`expected datagrams from ${expectSource}, got ${got.join(", ")}`);
 }

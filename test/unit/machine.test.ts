@@ -393,7 +393,7 @@ describe("punching", () => {
     for (const c of closes) expect(c.to).toEqual(P_PUB);
     expect(p.outcome()).toEqual({
       t: 1105,
-      outcome: { remote: P_PUB, kind: "public", rttMs: 30, publicAddr: MY_PUBLIC },
+      outcome: { remote: P_PUB, kind: "public", rttMs: 30, publicAddr: MY_PUBLIC, socket: 0 },
     });
     expect(p.sent("ping", 1030)).toEqual([]); // no more PINGs once chosen
     expect(p.wake).toBeUndefined();
@@ -441,7 +441,7 @@ describe("punching", () => {
     const p = new Peer();
     p.matched([pub(), lan()]);
     const out = p.recv(P_LAN, close(12), 1020);
-    expect(doneIn(out)).toEqual([{ remote: P_LAN, kind: "lan", rttMs: 12, publicAddr: MY_PUBLIC }]);
+    expect(doneIn(out)).toEqual([{ remote: P_LAN, kind: "lan", rttMs: 12, publicAddr: MY_PUBLIC, socket: 0 }]);
     // Exactly one CLOSE back on that path, so the chooser can stop its burst.
     const toPartner = sendsIn(out).filter((x) => x.to.host !== SERVER.host);
     expect(toPartner.map((x) => [x.to, x.msg.type])).toEqual([[P_LAN, "close"]]);
@@ -472,7 +472,7 @@ describe("punching", () => {
     p.matched([pub(), lan()]);
     p.recv(P_PUB, pong(0), 1030);
     expect(doneIn(p.recv(P_PUB, close(99), 1040))).toEqual([
-      { remote: P_PUB, kind: "public", rttMs: 30, publicAddr: MY_PUBLIC },
+      { remote: P_PUB, kind: "public", rttMs: 30, publicAddr: MY_PUBLIC, socket: 0 },
     ]);
   });
 
@@ -481,7 +481,7 @@ describe("punching", () => {
     p.matched([pub()]);
     const X = { host: "203.0.113.20", port: 50001 };
     expect(doneIn(p.recv(X, close(7), 1020))).toEqual([
-      { remote: X, kind: "reflexive", rttMs: 7, publicAddr: MY_PUBLIC },
+      { remote: X, kind: "reflexive", rttMs: 7, publicAddr: MY_PUBLIC, socket: 0 },
     ]);
   });
 
@@ -499,7 +499,7 @@ describe("punching", () => {
       { to: P_LAN, msg: { type: "close", pairId: PAIR, peerId: ME, rttMs: 45 } },
     ]);
     p.runUntil(10_000);
-    expect(p.outcome()?.outcome).toEqual({ remote: P_LAN, kind: "lan", rttMs: 45, publicAddr: MY_PUBLIC });
+    expect(p.outcome()?.outcome).toEqual({ remote: P_LAN, kind: "lan", rttMs: 45, publicAddr: MY_PUBLIC, socket: 0 });
     for (const c of p.sent("close")) expect(c.to).toEqual(P_LAN);
   });
 
@@ -620,7 +620,7 @@ describe("both sides choose at once, differently", () => {
 
   test("role b adopts role a's path", () => {
     const p = chooseLanThenHearCloseOnPublic("b");
-    expect(p.outcome()?.outcome).toEqual({ remote: P_PUB, kind: "public", rttMs: 8, publicAddr: MY_PUBLIC });
+    expect(p.outcome()?.outcome).toEqual({ remote: P_PUB, kind: "public", rttMs: 8, publicAddr: MY_PUBLIC, socket: 0 });
     // From then on b's CLOSEs confirm a's path (at least one, so a learns b agrees).
     const after = p.sent("close", 1012);
     expect(after.length).toBeGreaterThan(0);
@@ -629,7 +629,7 @@ describe("both sides choose at once, differently", () => {
 
   test("role a keeps its own path", () => {
     const p = chooseLanThenHearCloseOnPublic("a");
-    expect(p.outcome()?.outcome).toEqual({ remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC });
+    expect(p.outcome()?.outcome).toEqual({ remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC, socket: 0 });
     expect(p.sent("close").every((c) => c.to.port === P_LAN.port && c.to.host === P_LAN.host)).toBe(true);
   });
 
@@ -639,7 +639,7 @@ describe("both sides choose at once, differently", () => {
       p.matched([pub(), lan()]);
       p.recv(P_LAN, pong(1), 1010);
       expect(doneIn(p.recv(P_LAN, close(8), 1012))).toEqual([
-        { remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC },
+        { remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC, socket: 0 },
       ]);
     });
   }
@@ -650,7 +650,7 @@ describe("both sides choose at once, differently", () => {
     p.recv(P_LAN, pong(1), 1010);
     expect(doneIn(p.recv(P_PUB, close(8), 1011))).toEqual([]);
     expect(doneIn(p.recv(P_LAN, close(8), 1013))).toEqual([
-      { remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC },
+      { remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC, socket: 0 },
     ]);
   });
 });

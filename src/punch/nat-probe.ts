@@ -1,0 +1,49 @@
+import { classifyMapping } from "../nat.ts";
+import type { Message, NatInfo } from "../protocol/messages.ts";
+import type { Endpoint } from "../types.ts";
+
+/**
+ * Learns our own NAT's mapping behaviour during a connect, pure: one PROBE to the server's alt port (retried
+ * every 300 ms, at most 4 times); the address the alt port saw, against the one the main port saw, says
+ * whether our NAT keeps one public port for every destination.
+ */
+export class NatProbe {
+  private tries = 0;
+  private nextAt = 0;
+  private altPort = 0;
+  nat: NatInfo | undefined;
+
+  constructor(
+    private readonly server: Endpoint,
+    private readonly local: { port: number; hosts: string[] },
+  ) {}
+
+  get alt(): Endpoint | undefined {
+    return this.altPort ? { host: this.server.host, port: this.altPort } : undefined;
+  }
+
+  start(altPort: number, now: number): { to: Endpoint; msg: Message }[] {
+    if (this.altPort) return [];
+    this.altPort = altPort;
+    return this.tick(now);
+  }
+
+  tick(now: number): { to: Endpoint; msg: Message }[] {
+    const alt = this.alt;
+    if (!alt || this.nat || this.tries >= 4 || now < this.nextAt) return [];
+    this.tries++;
+    this.nextAt = now + 300;
+    return [{ to: alt, msg: { type: "probe", probeId: this.tries, fromOtherPort: false } }];
+  }
+
+  /** The alt port's answer, compared with what the main port saw; returns the behaviour once known. */
+  onReply(observedViaAlt: Endpoint, observedViaMain: Endpoint | undefined): NatInfo | undefined {
+    if (this.nat || !observedViaMain) return undefined;
+    this.nat = classifyMapping(observedViaMain, observedViaAlt, this.local);
+    return this.nat;
+  }
+
+  wakeAt(): number {
+    return this.alt && !this.nat && this.tries < 4 ? this.nextAt : Number.POSITIVE_INFINITY;
+  }
+}

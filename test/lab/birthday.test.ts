@@ -1,0 +1,59 @@
+// One peer behind a symmetric NAT with random ports (MASQUERADE --random-fully), the other behind plain
+// MASQUERADE, which filters by address and port: plain punching cannot work. With the server's alt port the
+// peers learn their NATs' behaviour and connect directly by birthday probing: 256 sockets on the symmetric
+// side, up to 2,048 probed ports from the other. The symmetric side's result is the socket that won.
+import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { Lab } from "./lab.ts";
+import { finish, PEER_PORT, provePath, SERVER_PORT, secretFile, startPeer, startServer } from "./netpunch.ts";
+
+// Real processes, sockets and namespaces: far slower than bun test's 5 s default.
+setDefaultTimeout(60_000);
+
+let lab: Lab | undefined;
+afterEach(async () => {
+  await lab?.cleanup();
+  lab = undefined;
+});
+
+async function run(symmetricFirst: boolean) {
+  const l = Lab.create();
+  lab = l;
+  const secret = secretFile();
+  const server = l.host("srv");
+  const serverIp = await l.attachPublic(server);
+  const gwA = l.host("gwa");
+  const gwAIp = await l.attachPublic(gwA);
+  const gwB = l.host("gwb");
+  const gwBIp = await l.attachPublic(gwB);
+  const a = l.host("a"); // symmetric
+  const b = l.host("b"); // easy
+  l.lan(gwA, "192.0.2", [a]);
+  l.lan(gwB, "198.51.100", [b]);
+  l.masquerade(gwA, { randomFully: true });
+  l.masquerade(gwB);
+  await startServer(l, server, secret, ["--alt-port", String(SERVER_PORT + 1)]); // no --relay: direct or nothing
+  const [first, second] = symmetricFirst ? [a, b] : [b, a];
+  const p1 = startPeer(l, first, first === a ? "a" : "b", serverIp, secret);
+  await Bun.sleep(1_000);
+  const p2 = startPeer(l, second, second === a ? "a" : "b", serverIp, secret);
+  const [o1, o2] = await Promise.all([finish(p1), finish(p2)]);
+  const [oa, ob] = symmetricFirst ? [o1, o2] : [o2, o1];
+  return { l, a, b, gwAIp, gwBIp, serverIp, oa, ob };
+}
+
+for (const symmetricFirst of [true, false]) {
+  test(`symmetric + easy NAT connect directly by birthday probing (${symmetricFirst ? "symmetric" : "easy"} side first)`, async () => {
+    const { l, a, b, gwAIp, gwBIp, serverIp, oa, ob } = await run(symmetricFirst);
+    expect([oa.json.via, ob.json.via]).toEqual(["birthday", "birthday"]);
+    expect([oa.json.rhost, oa.json.rport]).toEqual([gwBIp, PEER_PORT]);
+    expect(ob.json.rhost).toBe(gwAIp);
+    expect(oa.json.lport).not.toBe(PEER_PORT); // the symmetric side won on one of its extra sockets
+    expect(oa.stderr).toContain("our NAT: random");
+    expect(ob.stderr).toContain("our NAT: independent");
+    // The hole is real: from the winning sockets' ports, both ways, after netpunch has exited.
+    const aAddr = `${ob.json.rhost}:${ob.json.rport}`;
+    const bAddr = `${oa.json.rhost}:${oa.json.rport}`;
+    await provePath(l, a, b, bAddr, aAddr, serverIp, { from: oa.json.lport, to: PEER_PORT });
+    await provePath(l, b, a, aAddr, bAddr, serverIp, { from: PEER_PORT, to: oa.json.lport });
+  });
+}
