@@ -1,12 +1,12 @@
-import { networkInterfaces } from "node:os";
 import { isIP } from "node:net";
+import { networkInterfaces } from "node:os";
 import { formatEndpoint, normalizeHost, parseAddress, sameEndpoint } from "./addr.ts";
 import { SecureChannel } from "./channel.ts";
 import { NetpunchError } from "./errors.ts";
 import { classifyMapping, type Verdict, verdict } from "./nat.ts";
 import { deriveKey } from "./protocol/auth.ts";
-import { ReplayGuard } from "./protocol/replay.ts";
 import type { NatInfo } from "./protocol/messages.ts";
+import { ReplayGuard } from "./protocol/replay.ts";
 import { resolveServer } from "./resolve.ts";
 import type { TransportFactory } from "./transport/types.ts";
 import { openUdp } from "./transport/udp.ts";
@@ -46,7 +46,9 @@ type ProbeKey = "first" | "firstViaAlt" | "second" | "filter" | "hairpin";
  * 4. socket 2 -> socket 1's public address: does the NAT hairpin.
  */
 export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
-  const server = await resolveServer(typeof o.server === "string" ? parseAddress(o.server, "server address") : o.server);
+  const server = await resolveServer(
+    typeof o.server === "string" ? parseAddress(o.server, "server address") : o.server,
+  );
   const bindHost = isIP(server.host) === 6 ? "::" : "0.0.0.0";
   const key = deriveKey(o.secret);
   const replay = new ReplayGuard();
@@ -114,12 +116,20 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
       );
     }
     if (!altPort) {
-      throw new NetpunchError("E_USAGE", `the server ${formatEndpoint(server)} has no second port for NAT probing`, "start it with serve --alt-port PORT (and open that UDP port too)");
+      throw new NetpunchError(
+        "E_USAGE",
+        `the server ${formatEndpoint(server)} has no second port for NAT probing`,
+        "start it with serve --alt-port PORT (and open that UDP port too)",
+      );
     }
     const viaAlt = seen.get("firstViaAlt")?.observed;
     const second = seen.get("second")?.observed;
     if (!viaAlt || !second) {
-      throw new NetpunchError("E_SERVER_SILENT", `the server's alt port ${altPort} did not answer`, `open UDP port ${altPort} on the server as well`);
+      throw new NetpunchError(
+        "E_SERVER_SILENT",
+        `the server's alt port ${altPort} did not answer`,
+        `open UDP port ${altPort} on the server as well`,
+      );
     }
     const local1 = s1.transport?.local.port ?? 0;
     const nat = classifyMapping(first, viaAlt, { port: local1, hosts: ownHosts() });
@@ -128,11 +138,17 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
       server: formatEndpoint(server),
       altPort,
       local: formatEndpoint({ host: bindHost, port: local1 }),
-      observed: { first: formatEndpoint(first), firstViaAlt: formatEndpoint(viaAlt), second: formatEndpoint(second) },
+      observed: {
+        first: formatEndpoint(first),
+        firstViaAlt: formatEndpoint(viaAlt),
+        second: formatEndpoint(second),
+      },
       nat,
       portPreserved: first.port === local1,
       filtering: seen.has("filter") ? "endpoint-independent" : "address-and-port-dependent",
-      hairpin: seen.has("hairpin") || (nat.mapping === "none" && sameEndpoint(first, { host: first.host, port: local1 })),
+      hairpin:
+        seen.has("hairpin") ||
+        (nat.mapping === "none" && sameEndpoint(first, { host: first.host, port: local1 })),
       verdict: v.verdict,
       explanation: v.text,
     };

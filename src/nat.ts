@@ -10,18 +10,27 @@ const SEQUENTIAL_MAX_STEP = 64;
  * no NAT when the address is our own, endpoint-independent when both ports saw the same mapping, else
  * dependent, sequential when the two ports are close. Pure.
  */
-export function classifyMapping(viaMain: Endpoint, viaAlt: Endpoint, local: { port: number; hosts: string[] }): NatInfo {
+export function classifyMapping(
+  viaMain: Endpoint,
+  viaAlt: Endpoint,
+  local: { port: number; hosts: string[] },
+): NatInfo {
   if (sameEndpoint(viaMain, viaAlt)) {
     const own = local.hosts.includes(viaMain.host) && viaMain.port === local.port;
     return { mapping: own ? "none" : "independent", step: 0 };
   }
   const step = Math.max(-32768, Math.min(32767, viaAlt.port - viaMain.port));
-  return { mapping: Math.abs(step) <= SEQUENTIAL_MAX_STEP && viaAlt.host === viaMain.host ? "sequential" : "random", step };
+  return {
+    mapping: Math.abs(step) <= SEQUENTIAL_MAX_STEP && viaAlt.host === viaMain.host ? "sequential" : "random",
+    step,
+  };
 }
 
 /** Easy NATs keep one public port per socket: a partner can reach it once we have sent it anything. */
-export const isEasy = (nat: NatInfo | undefined): boolean => nat?.mapping === "none" || nat?.mapping === "independent";
-export const isHard = (nat: NatInfo | undefined): boolean => nat?.mapping === "sequential" || nat?.mapping === "random";
+export const isEasy = (nat: NatInfo | undefined): boolean =>
+  nat?.mapping === "none" || nat?.mapping === "independent";
+export const isHard = (nat: NatInfo | undefined): boolean =>
+  nat?.mapping === "sequential" || nat?.mapping === "random";
 
 export type Verdict = "direct" | "prediction" | "relay";
 

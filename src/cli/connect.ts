@@ -49,7 +49,12 @@ export const connectArgs = {
     description: "fall back on the server's relay when no direct path works",
     negativeDescription: "never use a relay: direct paths only",
   },
-  "relay-after": { type: "string", valueHint: "SECONDS", default: "3", description: "ask for the relay after this long without a direct path" },
+  "relay-after": {
+    type: "string",
+    valueHint: "SECONDS",
+    default: "3",
+    description: "ask for the relay after this long without a direct path",
+  },
   lan: {
     type: "boolean",
     default: true,

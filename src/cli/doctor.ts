@@ -11,7 +11,11 @@ import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 
 const doctorArgs = {
-  server: { type: "string", valueHint: "HOST:PORT", description: "a netpunch server started with --alt-port" },
+  server: {
+    type: "string",
+    valueHint: "HOST:PORT",
+    description: "a netpunch server started with --alt-port",
+  },
   stun: {
     type: "string",
     valueHint: "HOST:PORT",
@@ -23,7 +27,9 @@ const doctorArgs = {
 } as const;
 
 const stunSpecs = (rawArgs: string[]) =>
-  rawArgs.flatMap((a, i) => (a === "--stun" ? [rawArgs[i + 1] ?? ""] : a.startsWith("--stun=") ? [a.slice(7)] : []));
+  rawArgs.flatMap((a, i) =>
+    a === "--stun" ? [rawArgs[i + 1] ?? ""] : a.startsWith("--stun=") ? [a.slice(7)] : [],
+  );
 
 async function stunReport(specs: string[]) {
   const servers = await Promise.all(specs.map((s) => resolveServer(parseAddress(s, "STUN server address"))));
@@ -32,11 +38,22 @@ async function stunReport(specs: string[]) {
   probe.close();
   const results = [];
   for (const server of servers) {
-    const r = await stunBinding({ server, local: { host: "0.0.0.0", port }, signal: shutdown, timeoutMs: 5_000 });
-    results.push({ server: formatEndpoint(server), mapped: formatEndpoint(r.mapped), mappedEp: r.mapped, rttMs: r.rttMs });
+    const r = await stunBinding({
+      server,
+      local: { host: "0.0.0.0", port },
+      signal: shutdown,
+      timeoutMs: 5_000,
+    });
+    results.push({
+      server: formatEndpoint(server),
+      mapped: formatEndpoint(r.mapped),
+      mappedEp: r.mapped,
+      rttMs: r.rttMs,
+    });
   }
   const [first, second] = results;
-  const nat = first && second ? classifyMapping(first.mappedEp, second.mappedEp, { port, hosts: [] }) : undefined;
+  const nat =
+    first && second ? classifyMapping(first.mappedEp, second.mappedEp, { port, hosts: [] }) : undefined;
   return {
     local: `0.0.0.0:${port}`,
     stun: results.map(({ mappedEp: _, ...r }) => r),
@@ -52,16 +69,28 @@ const verdictFields = (nat: Parameters<typeof verdict>[0]) => {
 };
 
 export const doctorCommand = defineCommand({
-  meta: { name: "doctor", description: "tell what this host's NAT does and whether direct punching can work" },
+  meta: {
+    name: "doctor",
+    description: "tell what this host's NAT does and whether direct punching can work",
+  },
   args: doctorArgs,
   async run({ args, rawArgs }) {
     rejectUnknownOptions(rawArgs, doctorArgs);
     const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
     const stun = stunSpecs(rawArgs);
     if (!args.server && stun.length === 0) {
-      throw new NetpunchError("E_USAGE", "doctor needs --server HOST:PORT or --stun HOST:PORT", "e.g. netpunch doctor --server 198.51.100.7:10001 --secret-file secret.txt");
+      throw new NetpunchError(
+        "E_USAGE",
+        "doctor needs --server HOST:PORT or --stun HOST:PORT",
+        "e.g. netpunch doctor --server 198.51.100.7:10001 --secret-file secret.txt",
+      );
     }
-    if (stun.length > 2) throw new NetpunchError("E_USAGE", "give --stun at most twice", "two STUN addresses are enough to compare mappings");
+    if (stun.length > 2)
+      throw new NetpunchError(
+        "E_USAGE",
+        "give --stun at most twice",
+        "two STUN addresses are enough to compare mappings",
+      );
     let report: Record<string, unknown>;
     if (args.server) {
       const secret = resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger });
@@ -83,9 +112,13 @@ export function renderReport(r: Record<string, unknown>): string {
   if (nat) lines.push(`mapping: ${nat.mapping}${nat.step ? ` (step ${nat.step})` : ""}`);
   if (r.observed) {
     const o = r.observed as Record<string, string>;
-    lines.push(`seen by the server: ${o.first} (main port), ${o.firstViaAlt} (alt port ${r.altPort}), ${o.second} (second socket)`);
+    lines.push(
+      `seen by the server: ${o.first} (main port), ${o.firstViaAlt} (alt port ${r.altPort}), ${o.second} (second socket)`,
+    );
   }
-  if (Array.isArray(r.stun)) for (const s of r.stun as { server: string; mapped: string }[]) lines.push(`STUN ${s.server} sees ${s.mapped}`);
+  if (Array.isArray(r.stun))
+    for (const s of r.stun as { server: string; mapped: string }[])
+      lines.push(`STUN ${s.server} sees ${s.mapped}`);
   lines.push(`local: ${r.local}, port preserved: ${r.portPreserved ? "yes" : "no"}`);
   if (r.filtering) lines.push(`filtering: ${r.filtering}`);
   if (r.hairpin !== undefined) lines.push(`hairpin: ${r.hairpin ? "yes" : "no"}`);

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import * as v from "valibot";
-import { NetpunchError } from "../errors.ts";
 import { formatEndpoint, parseAddress } from "../addr.ts";
+import { NetpunchError } from "../errors.ts";
 import type { ServerStats } from "../rendezvous/server.ts";
 import { serve } from "../rendezvous/server.ts";
 import { logArgs, rejectUnknownOptions, secondsOption, secretArgs } from "./common.ts";
@@ -19,12 +19,31 @@ export const serveArgs = {
   "alt-port": {
     type: "string",
     valueHint: "PORT",
-    description: "a second UDP port for NAT behaviour probing (netpunch doctor, strategy choice); open it too",
+    description:
+      "a second UDP port for NAT behaviour probing (netpunch doctor, strategy choice); open it too",
   },
-  relay: { type: "boolean", description: "offer a relay to pairs that cannot punch through (both behind symmetric NATs)" },
-  "relay-max-sessions": { type: "string", valueHint: "N", default: "16", description: "relayed pairs at once" },
-  "relay-rate": { type: "string", valueHint: "BYTES/S", default: "1000000", description: "bytes per second per relayed pair" },
-  "relay-idle": { type: "string", valueHint: "SECONDS", default: "60", description: "close a relay after this long without traffic" },
+  relay: {
+    type: "boolean",
+    description: "offer a relay to pairs that cannot punch through (both behind symmetric NATs)",
+  },
+  "relay-max-sessions": {
+    type: "string",
+    valueHint: "N",
+    default: "16",
+    description: "relayed pairs at once",
+  },
+  "relay-rate": {
+    type: "string",
+    valueHint: "BYTES/S",
+    default: "1000000",
+    description: "bytes per second per relayed pair",
+  },
+  "relay-idle": {
+    type: "string",
+    valueHint: "SECONDS",
+    default: "60",
+    description: "close a relay after this long without traffic",
+  },
   "stats-interval": {
     type: "string",
     valueHint: "SECONDS",
@@ -39,7 +58,8 @@ export function statsLine(s: ServerStats): string {
   const drops = Object.entries(s.dropped)
     .map(([reason, n]) => `${reason} ${n}`)
     .join(", ");
-  const relayed = s.relays || s.relayedBytes ? `, ${s.relays} relays open, ${s.relayedBytes} bytes relayed` : "";
+  const relayed =
+    s.relays || s.relayedBytes ? `, ${s.relays} relays open, ${s.relayedBytes} bytes relayed` : "";
   return `stats: ${s.sessions} sessions waiting, ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out${relayed}, dropped: ${drops || "none"}`;
 }
 
@@ -48,7 +68,12 @@ const PositiveInt = v.pipe(v.string(), v.transform(Number), v.number(), v.intege
 function relayOptions(o: { maxSessions: string; rate: string; idle: string }) {
   const int = (value: string, flag: string) => {
     const r = v.safeParse(PositiveInt, value);
-    if (!r.success) throw new NetpunchError("E_USAGE", `--${flag} "${value}" is not a positive whole number`, `e.g. --${flag} 16`);
+    if (!r.success)
+      throw new NetpunchError(
+        "E_USAGE",
+        `--${flag} "${value}" is not a positive whole number`,
+        `e.g. --${flag} 16`,
+      );
     return r.output;
   };
   return {
@@ -81,9 +106,14 @@ export async function runServer(o: {
     signal: shutdown,
     onEvent: eventLogger(logger),
     relay,
-    altPort: o.altPort !== undefined ? parseAddress(`:${o.altPort}`, "--alt-port", { allowEmptyHost: true }).port : undefined,
+    altPort:
+      o.altPort !== undefined
+        ? parseAddress(`:${o.altPort}`, "--alt-port", { allowEmptyHost: true }).port
+        : undefined,
   });
-  logger.info(`rendezvous server listening on UDP ${formatEndpoint(server.local)}${relay ? " (relay on)" : ""}${o.altPort ? `, NAT probing on UDP port ${o.altPort}` : ""}`);
+  logger.info(
+    `rendezvous server listening on UDP ${formatEndpoint(server.local)}${relay ? " (relay on)" : ""}${o.altPort ? `, NAT probing on UDP port ${o.altPort}` : ""}`,
+  );
   // Statistics are operational output: they show even with --quiet, which hides per-session chatter.
   const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const timer = statsMs ? setInterval(() => say(statsLine(server.stats())), statsMs) : undefined;

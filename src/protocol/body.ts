@@ -95,7 +95,7 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
     case "probeReply":
       w.u32(msg.probeId);
       writeEndpoint(w, msg.observed);
-      w.u16(msg.receivedOn);
+      w.u16(msg.receivedOn).u16(msg.altPort);
       break;
     case "relayRequest": {
       const session = new TextEncoder().encode(msg.session);
@@ -177,7 +177,13 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
       break;
     }
     case MessageType.probeReply:
-      out = { type: "probeReply", probeId: r.u32(), observed: readEndpoint(r), receivedOn: r.u16() };
+      out = {
+        type: "probeReply",
+        probeId: r.u32(),
+        observed: readEndpoint(r),
+        receivedOn: r.u16(),
+        altPort: r.u16(),
+      };
       break;
     case MessageType.relayRequest:
       out = { type: "relayRequest", session: readText(r), pairId: r.hex(16), peerId: r.hex(8) };

@@ -99,6 +99,8 @@ export const ProbeReplySchema = v.object({
   observed: EndpointSchema,
   /** The server port the probe arrived at. */
   receivedOn: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)),
+  /** The server's other probing port (0: none), so a client needs to know only the main one. */
+  altPort: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)),
 });
 
 export const MessageSchema = v.variant("type", [

@@ -78,7 +78,13 @@ export class RendezvousCore {
         event: { type: "server-registration", session: msg.session, role: msg.role, from },
       });
     }
-    rec.slots[msg.role] = { peerId: msg.peerId, addr: from, candidates: msg.candidates, lastSeen: now, nat: msg.nat };
+    rec.slots[msg.role] = {
+      peerId: msg.peerId,
+      addr: from,
+      candidates: msg.candidates,
+      lastSeen: now,
+      nat: msg.nat,
+    };
     this.store.set(msg.session, rec);
 
     const partner = rec.slots[other(msg.role)];

@@ -127,7 +127,8 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       onFrame(from, frame) {
         // Credit only for authenticated, fresh packets: a spoofed source earns nothing.
         ledger.earn(from, frame.size, Date.now());
-        if (frame.msg.type === "probe") return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, "main");
+        if (frame.msg.type === "probe")
+          return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, "main");
         run(core.onFrame(from, frame, Date.now()));
       },
       onDrop: countDrop,
@@ -148,7 +149,8 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       {
         onFrame(from, frame) {
           ledger.earn(from, frame.size, Date.now());
-          if (frame.msg.type === "probe") return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, "alt");
+          if (frame.msg.type === "probe")
+            return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, "alt");
           countDrop(from, "unexpected");
         },
         onDrop: countDrop,
@@ -156,10 +158,13 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       { replay },
     );
     try {
-      altChannel.transport = await transportFactory({ host: opts.listen.host, port: opts.altPort }, (data, from) => {
-        stats.packetsIn++;
-        altChannel.receive(data, from);
-      });
+      altChannel.transport = await transportFactory(
+        { host: opts.listen.host, port: opts.altPort },
+        (data, from) => {
+          stats.packetsIn++;
+          altChannel.receive(data, from);
+        },
+      );
     } catch (e) {
       transport.close();
       throw e;
