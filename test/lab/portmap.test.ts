@@ -1,0 +1,322 @@
+// mapPort() against a real gateway daemon: Debian's miniupnpd (nftables build, 2.3.x) in a lab gateway
+// namespace, a LAN host asking it over PCP or NAT-PMP, and a public host checking that the mapping really
+// forwards, and no longer does after remove(). Needs root and miniupnpd:
+// `apt-get install -y --no-install-recommends miniupnpd`, then `bun test test/lab/portmap.test.ts`.
+//
+// Two things the lab has to provide for miniupnpd:
+// - A STUN server. Every address the lab may use (198.18.0.0/15, TEST-NETs) is on miniupnpd's reserved list,
+//   so with the gateway's own WAN address it refuses all mappings ("Reserved / private IP address ... on ext
+//   interface wan0: Port forwarding is impossible"), and ext_ip= with such an address is a config error.
+//   With ext_perform_stun=yes it asks a STUN server instead; when all four of its probes come back with the
+//   interface address and port unchanged it concludes "unrestricted full-cone NAT 1:1" and enables port
+//   forwarding. A tiny responder on a public lab host (below) answers them.
+// - Its nftables tables. Debian's /etc/miniupnpd/nft_init.sh does not work (it sources the iptables
+//   flavour's miniupnpd_functions.sh, so $NFT and the table and chain names are empty: "-f: not found"),
+//   and would set the forward policy to drop anyway; the tables are created here with the names the config
+//   declares.
+// The lab's masquerade() firewall drops NEW packets from wan0; a router that forwards ports accepts those
+// it DNATs (OpenWrt: "ct status dnat accept"), so the gateway gets that rule too. Without a mapping
+// nothing is DNATed and the firewall still drops.
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Host, Lab, type LabProcess } from "./lab.ts";
+
+// Real processes, sockets and namespaces: far slower than bun test's 5 s default.
+setDefaultTimeout(60_000);
+
+const BUN = process.execPath;
+const PORTMAP = join(import.meta.dir, "../../src/portmap.ts");
+const UDP_TOOL = join(import.meta.dir, "udp-tool.ts");
+const MINIUPNPD = Bun.which("miniupnpd", { PATH: "/usr/sbin:/usr/local/sbin:/sbin:/usr/bin:/bin" });
+// CI installs miniupnpd (scripts/setup.sh); without it the test fails with this message, it is not skipped.
+const requireMiniupnpd = (): string => {
+  if (!MINIUPNPD) throw new Error("needs miniupnpd: apt-get install --no-install-recommends miniupnpd");
+  return MINIUPNPD;
+};
+const STUN_PORT = 3478;
+const LOCAL_PORT = 10000;
+
+// Small programs run with `bun -e CODE ARGS...` inside a namespace (process.argv is [bun, ...ARGS]).
+
+/** ARGS: port. Answers every STUN Binding request with XOR-MAPPED-ADDRESS (RFC 5389), whatever else it asks. */
+const STUN_RESPONDER = `
+const port = Number(process.argv[1]);
+const sock = await Bun.udpSocket({ hostname: "0.0.0.0", port, socket: { data(s, d, rport, raddr) {
+  if (d.length < 20 || d[0] !== 0 || d[1] !== 1) return;
+  const out = Buffer.alloc(32);
+  out.writeUInt16BE(0x0101, 0); out.writeUInt16BE(12, 2); d.copy(out, 4, 4, 20);
+  out.writeUInt16BE(0x0020, 20); out.writeUInt16BE(8, 22); out[25] = 1; out.writeUInt16BE(rport ^ 0x2112, 26);
+  raddr.split(".").forEach((b, i) => { out[28 + i] = Number(b) ^ [0x21, 0x12, 0xa4, 0x42][i]; });
+  s.send(out, rport, raddr);
+} } });
+console.log("listening " + sock.port);
+setTimeout(() => process.exit(0), 50_000);`;
+
+/**
+ * ARGS: local-port protocols run-ms. Calls mapPort with its defaults (gateway from /proc/net/route, 1.5 s),
+ * prints {"mapping": ..., "ms": N}, then listens on local-port ("listening PORT") and prints
+ * "from ADDR PORT PAYLOAD" per datagram. On SIGTERM, or after run-ms, it calls remove() and prints "removed".
+ */
+const CLIENT = `
+const { mapPort } = await import(${JSON.stringify(PORTMAP)});
+const [localPort, protocols, runMs] = process.argv.slice(1);
+const t0 = performance.now();
+const m = await mapPort({ localPort: Number(localPort), protocols: protocols.split(","), ttlSeconds: 600 });
+const ms = Math.round(performance.now() - t0);
+const { remove, ...mapping } = m ?? {};
+console.log(JSON.stringify({ mapping: m ? mapping : null, ms }));
+if (!m) process.exit(0);
+const sock = await Bun.udpSocket({ hostname: "0.0.0.0", port: Number(localPort), socket: {
+  data(_s, d, port, addr) { console.log("from " + addr + " " + port + " " + d.toString()); } } });
+console.log("listening " + sock.port);
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  sock.close();
+  await m.remove();
+  console.log("removed");
+  process.exit(0);
+};
+process.on("SIGTERM", stop);
+setTimeout(stop, Number(runMs));`;
+
+interface ClientReport {
+  mapping: {
+    external: { host: string; port: number };
+    protocol: string;
+    gateway: string;
+    lifetimeSeconds: number;
+  } | null;
+  ms: number;
+}
+
+let lab: Lab | undefined;
+const tempDirs: string[] = [];
+afterEach(async () => {
+  await lab?.cleanup();
+  lab = undefined;
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Polls a process's stdout or stderr for a pattern, failing with its output on timeout or exit. */
+async function waitOutput(
+  p: LabProcess,
+  stream: "stdout" | "stderr",
+  pattern: RegExp,
+  timeoutMs = 10_000,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const out = p.output()[stream];
+    const m = pattern.exec(out);
+    if (m) return m[0];
+    if (Date.now() > deadline || p.proc.exitCode !== null) {
+      const why = p.proc.exitCode !== null ? `exited ${p.proc.exitCode}` : "timeout";
+      throw new Error(`waiting for ${pattern} on ${stream}: ${why}\n${JSON.stringify(p.output(), null, 1)}`);
+    }
+    await Bun.sleep(20);
+  }
+}
+
+const NFT_TABLES = `table inet filter {
+  chain forward { type filter hook forward priority 0; policy accept; jump miniupnpd; }
+  chain miniupnpd { }
+  chain prerouting { type nat hook prerouting priority -100; policy accept; jump prerouting_miniupnpd; }
+  chain postrouting { type nat hook postrouting priority 100; policy accept; jump postrouting_miniupnpd; }
+  chain prerouting_miniupnpd { }
+  chain postrouting_miniupnpd { }
+}
+`;
+
+/** Starts miniupnpd in the foreground in `gw` (whose LAN is lanBase.0/24) and waits until it maps ports. */
+async function startMiniupnpd(l: Lab, gw: Host, lanBase: string, stunIp: string): Promise<LabProcess> {
+  const dir = mkdtempSync(join(tmpdir(), "netpunch-miniupnpd-"));
+  tempDirs.push(dir);
+  writeFileSync(join(dir, "tables.nft"), NFT_TABLES);
+  const nft = l.exec(gw, ["nft", "-f", join(dir, "tables.nft")]);
+  if (nft.code !== 0) throw new Error(`nft -f failed: ${nft.stderr}`);
+  // Forward what a mapping DNATs, ahead of masquerade()'s drop of NEW packets from wan0.
+  const accept = ["iptables", "-I", "FORWARD", "1", "-i", "wan0", "-m", "conntrack", "--ctstate", "DNAT"];
+  const ipt = l.exec(gw, [...accept, "-j", "ACCEPT"]);
+  if (ipt.code !== 0) throw new Error(`iptables failed: ${ipt.stderr}`);
+  const conf = [
+    "ext_ifname=wan0",
+    "listening_ip=lan0",
+    "http_port=0",
+    "enable_upnp=no", // mapPort speaks PCP and NAT-PMP only
+    "enable_natpmp=yes", // NAT-PMP and PCP both: 2.3.x has no separate PCP switch
+    "secure_mode=yes",
+    "system_uptime=no",
+    "uuid=6f1e3c2a-4b5d-4e6f-8a7b-9c0d1e2f3a4b",
+    `lease_file=${join(dir, "leases")}`,
+    "ext_perform_stun=yes",
+    `ext_stun_host=${stunIp}`,
+    `ext_stun_port=${STUN_PORT}`,
+    "upnp_table_name=filter",
+    "upnp_nat_table_name=filter",
+    "upnp_forward_chain=miniupnpd",
+    "upnp_nat_chain=prerouting_miniupnpd",
+    "upnp_nat_postrouting_chain=postrouting_miniupnpd",
+    `allow 1024-65535 ${lanBase}.0/24 1024-65535`,
+    "deny 0-65535 0.0.0.0/0 0-65535",
+    "",
+  ].join("\n");
+  writeFileSync(join(dir, "miniupnpd.conf"), conf);
+  // -d: foreground, logs to stderr; -P: a pid file of its own instead of /var/run/miniupnpd.pid.
+  const d = l.spawn(gw, [
+    requireMiniupnpd(),
+    "-d",
+    "-f",
+    join(dir, "miniupnpd.conf"),
+    "-P",
+    join(dir, "pid"),
+  ]);
+  await waitOutput(d, "stderr", /Port forwarding is now enabled/);
+  await waitOutput(d, "stderr", /Listening for NAT-PMP\/PCP traffic on port 5351/);
+  return d;
+}
+
+/** A public STUN host, a gateway with a LAN host behind MASQUERADE, and a public host to probe from. */
+async function topology(opts: { daemon?: boolean; lanHosts?: number } = {}) {
+  const l = Lab.create();
+  lab = l;
+  const stunHost = l.host("stun");
+  const stunIp = await l.attachPublic(stunHost);
+  const gw = l.host("gw");
+  const gwIp = await l.attachPublic(gw);
+  const probe = l.host("probe");
+  const probeIp = await l.attachPublic(probe);
+  const pcs = Array.from({ length: opts.lanHosts ?? 1 }, (_, i) => l.host(`pc${i}`));
+  const pcIps = l.lan(gw, "192.0.2", pcs);
+  l.masquerade(gw);
+  let daemon: LabProcess | undefined;
+  if (opts.daemon ?? true) {
+    const stun = l.spawn(stunHost, [BUN, "-e", STUN_RESPONDER, String(STUN_PORT)]);
+    await stun.waitFor(/^listening/m);
+    daemon = await startMiniupnpd(l, gw, "192.0.2", stunIp);
+  }
+  return { l, gw, gwIp, probe, probeIp, pcs, pcIps, daemon };
+}
+
+/** Sends 5 datagrams "seq N" from probe's fromPort to `to`, 100 ms apart (blocks until sent). */
+function send(l: Lab, probe: Host, fromPort: number, to: { host: string; port: number }): void {
+  const r = l.exec(probe, [BUN, UDP_TOOL, "send", String(fromPort), "5", "100", `${to.host}:${to.port}`]);
+  if (r.code !== 0) throw new Error(`udp-tool send failed: ${r.stderr}`);
+}
+
+/** Listens on `host`:port for 2 s while probe sends to `to`; returns the "from ..." lines that arrived. */
+async function arrivals(
+  l: Lab,
+  host: Host,
+  port: number,
+  probe: Host,
+  fromPort: number,
+  to: { host: string; port: number },
+): Promise<string[]> {
+  const listener = l.spawn(host, [BUN, UDP_TOOL, "listen", String(port), "100", "2000"]);
+  await listener.waitFor(/^listening/m);
+  send(l, probe, fromPort, to);
+  await listener.exited;
+  return (await listener.stdout()).split("\n").filter((line) => line.startsWith("from "));
+}
+
+function startClient(l: Lab, host: Host, protocols: string, runMs = 30_000): LabProcess {
+  return l.spawn(host, [BUN, "-e", CLIENT, String(LOCAL_PORT), protocols, String(runMs)]);
+}
+
+async function report(client: LabProcess): Promise<ClientReport> {
+  const line = await waitOutput(client, "stdout", /^\{.*\}$/m, 10_000);
+  return JSON.parse(line) as ClientReport;
+}
+
+function upnpRules(l: Lab, gw: Host): string {
+  return l.exec(gw, ["nft", "list", "chain", "inet", "filter", "prerouting_miniupnpd"]).stdout;
+}
+
+describe("mapPort against miniupnpd in the gateway", () => {
+  for (const protocol of ["pcp", "nat-pmp"] as const) {
+    test(`${protocol}: maps the port, forwards through the firewall, and remove() closes it again`, async () => {
+      const { l, gw, gwIp, probe, probeIp, pcs } = await topology();
+      const pc = pcs[0] as Host;
+      const publicPort = { host: gwIp, port: LOCAL_PORT };
+
+      // Without a mapping the gateway's firewall drops what the public host sends.
+      expect(await arrivals(l, pc, LOCAL_PORT, probe, 20001, publicPort)).toEqual([]);
+
+      const client = startClient(l, pc, protocol);
+      const r = await report(client);
+      expect(r.mapping).not.toBeNull();
+      const m = r.mapping as NonNullable<ClientReport["mapping"]>;
+      expect(m.protocol).toBe(protocol);
+      expect(m.external).toEqual({ host: gwIp, port: LOCAL_PORT }); // the local port was free outside too
+      expect(m.gateway).toBe("192.0.2.1");
+      expect(m.lifetimeSeconds).toBe(600);
+      expect(upnpRules(l, gw)).toContain(`dport ${m.external.port} dnat ip to 192.0.2.10:${LOCAL_PORT}`);
+
+      // Through the mapping it arrives, from the public host's own address (DNAT, no SNAT).
+      await waitOutput(client, "stdout", /^listening \d+$/m, 5_000);
+      send(l, probe, 20002, m.external);
+      const line = await waitOutput(client, "stdout", /^from \S+ 20002 seq \d+$/m, 5_000);
+      expect(line.split(" ")[1]).toBe(probeIp);
+
+      // Exit: SIGTERM -> remove() -> the gateway drops the rule, and new flows are dropped again. (A flow
+      // already in conntrack would keep its DNAT until it times out: that is the kernel, not the mapping.)
+      client.kill("SIGTERM");
+      await waitOutput(client, "stdout", /^removed$/m, 5_000);
+      expect(await client.exited).toBe(0);
+      expect(upnpRules(l, gw)).not.toContain("dnat");
+      expect(await arrivals(l, pc, LOCAL_PORT, probe, 20003, m.external)).toEqual([]);
+    });
+  }
+
+  test("two LAN hosts, same local port: the second gets another public port, and each removes only its own", async () => {
+    const { l, gw, gwIp, probe, probeIp, pcs } = await topology({ lanHosts: 2 });
+    const [pc0, pc1] = pcs as [Host, Host];
+    const c0 = startClient(l, pc0, "pcp");
+    const m0 = (await report(c0)).mapping;
+    const c1 = startClient(l, pc1, "nat-pmp");
+    const m1 = (await report(c1)).mapping;
+    expect(m0?.external).toEqual({ host: gwIp, port: LOCAL_PORT });
+    expect(m1?.external.host).toBe(gwIp);
+    expect(m1?.external.port).not.toBe(LOCAL_PORT);
+    const second = m1?.external ?? { host: gwIp, port: 0 };
+    await waitOutput(c1, "stdout", /^listening \d+$/m, 5_000);
+
+    c0.kill("SIGTERM");
+    await waitOutput(c0, "stdout", /^removed$/m, 5_000);
+    const rules = upnpRules(l, gw);
+    expect(rules).not.toContain(`dnat ip to 192.0.2.10:`);
+    expect(rules).toContain(`dport ${second.port} dnat ip to 192.0.2.11:${LOCAL_PORT}`);
+    send(l, probe, 20004, second);
+    const line = await waitOutput(c1, "stdout", /^from \S+ 20004 seq \d+$/m, 5_000);
+    expect(line.split(" ")[1]).toBe(probeIp);
+
+    c1.kill("SIGTERM");
+    await waitOutput(c1, "stdout", /^removed$/m, 5_000);
+    expect(upnpRules(l, gw)).not.toContain("dnat");
+  });
+});
+
+describe("mapPort without a daemon on the gateway", () => {
+  test("undefined after one round trip: the gateway answers ICMP port unreachable", async () => {
+    const { l, pcs } = await topology({ daemon: false });
+    const client = startClient(l, pcs[0] as Host, "pcp,nat-pmp");
+    const r = await report(client);
+    expect(r.mapping).toBeNull();
+    expect(await client.exited).toBe(0);
+  });
+
+  test("undefined after timeoutMs when the gateway stays silent", async () => {
+    const { l, gw, pcs } = await topology({ daemon: false });
+    // A gateway that drops instead of answering ICMP: the whole timeout (default 1.5 s) is spent.
+    const drop = l.exec(gw, ["iptables", "-I", "INPUT", "1", "-p", "udp", "--dport", "5351", "-j", "DROP"]);
+    expect(drop.code).toBe(0);
+    const client = startClient(l, pcs[0] as Host, "pcp,nat-pmp");
+    const r = await report(client);
+    expect(r.mapping).toBeNull();
+    expect(r.ms).toBeGreaterThanOrEqual(1400);
+  });
+});
