@@ -1,5 +1,8 @@
+export { type DoctorOptions, type DoctorReport, doctor } from "./doctor.ts";
 export { type ErrorCode, isNetpunchError, NetpunchError } from "./errors.ts";
 export { definePlugin, type NetpunchPlugin, type PluginContext } from "./plugin.ts";
+export { type MapPortOptions, mapPort, type PortMapping } from "./portmap.ts";
+export type { NatInfo } from "./protocol/messages.ts";
 export { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./punch/config.ts";
 export { type ConnectOptions, connect } from "./punch/connect.ts";
 export { type RendezvousServer, type ServeOptions, type ServerStats, serve } from "./rendezvous/server.ts";
@@ -9,4 +12,5 @@ export {
   type RendezvousStore,
   type SessionRecord,
 } from "./rendezvous/store.ts";
+export { type StunBindingOptions, type StunBindingResult, stunBinding } from "./stun/client.ts";
 export type * from "./types.ts";

@@ -10,10 +10,11 @@ export interface Endpoint {
  * Where a candidate address came from. `lan`: an address of the peer's own interfaces; `public`: what the
  * rendezvous server saw as the peer's source; `reflexive`: a source a PING actually arrived from (a
  * symmetric NAT picks a new port per destination, so it differs from `public`); `relay`: the server's relay
- * port for this pair, the fallback when no direct path works; `predicted` / `birthday`: a port of a
+ * port for this pair, the fallback when no direct path works; `mapped`: a port the partner's gateway
+ * forwards to it on request (PCP/NAT-PMP); `predicted` / `birthday`: a port of a
  * symmetric NAT found by prediction (sequential allocator) or by probing many ports (birthday paradox).
  */
-export type CandidateKind = "lan" | "public" | "reflexive" | "relay" | "predicted" | "birthday";
+export type CandidateKind = "lan" | "public" | "mapped" | "reflexive" | "relay" | "predicted" | "birthday";
 
 export interface Candidate extends Endpoint {
   kind: CandidateKind;

@@ -55,6 +55,11 @@ export const connectArgs = {
     default: "3",
     description: "ask for the relay after this long without a direct path",
   },
+  "port-map": {
+    type: "boolean",
+    description:
+      "ask the gateway to forward a public port to --local (PCP, then NAT-PMP) and offer it as a candidate",
+  },
   lan: {
     type: "boolean",
     default: true,
@@ -96,6 +101,7 @@ export const connectCommand = defineCommand({
       serverSilentMs: secondsOption(args["server-timeout"], "server-timeout"),
       lan: args.lan !== false,
       relay: args.relay !== false,
+      portMap: args["port-map"] === true,
       relayAfterMs: secondsOption(args["relay-after"], "relay-after"),
       loop: args.loop === true,
       args,

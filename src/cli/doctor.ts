@@ -5,6 +5,7 @@ import { NetpunchError } from "../errors.ts";
 import { classifyMapping, verdict } from "../nat.ts";
 import { resolveServer } from "../resolve.ts";
 import { stunBinding } from "../stun/client.ts";
+import { freeUdpPort } from "../transport/udp.ts";
 import { logArgs, rejectUnknownOptions, secretArgs } from "./common.ts";
 import { makeLogger } from "./logger.ts";
 import { shutdown } from "./runtime.ts";
@@ -33,9 +34,7 @@ const stunSpecs = (rawArgs: string[]) =>
 
 async function stunReport(specs: string[]) {
   const servers = await Promise.all(specs.map((s) => resolveServer(parseAddress(s, "STUN server address"))));
-  const probe = await Bun.udpSocket({ hostname: "0.0.0.0", port: 0 }); // a free port both queries use
-  const port = probe.port;
-  probe.close();
+  const port = await freeUdpPort(); // both queries use this one port, so their mappings compare
   const results = [];
   for (const server of servers) {
     const r = await stunBinding({

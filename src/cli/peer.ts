@@ -1,10 +1,13 @@
 import type { ArgsDef, ParsedArgs } from "citty";
 import type { ConsolaInstance } from "consola";
+import { formatEndpoint, parseAddress } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
 import { type AnyPlugin, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
 import { checkHookOptions, mergedHookArgs, runHooks } from "../hooks/run.ts";
+import { mapPort, type PortMapping } from "../portmap.ts";
 import { connect } from "../punch/connect.ts";
-import type { Role } from "../types.ts";
+import { freeUdpPort } from "../transport/udp.ts";
+import type { Endpoint, Role } from "../types.ts";
 import { eventLogger } from "./logger.ts";
 
 /**
@@ -41,6 +44,8 @@ export interface PeerRun {
   relay?: boolean;
   relayAfterMs?: number;
   loop: boolean;
+  /** Ask the gateway for a port mapping (PCP/NAT-PMP) and offer it as a candidate. */
+  portMap?: boolean;
   /** Every parsed option; each hook reads its own. */
   args: object;
   rawArgs: string[];
@@ -64,6 +69,34 @@ export async function runPeer(p: PeerRun): Promise<void> {
   const args = p.args as ParsedArgs;
   const extraArgs = passthroughArgs(p.rawArgs);
   checkHookOptions(selected.hooks, args, extraArgs); // before any packet
+  const { mapping, local } = p.portMap ? await askGateway(p) : { mapping: undefined, local: p.local };
+  try {
+    await punchAndRun({ ...p, local, mapped: mapping?.external }, args, extraArgs);
+  } finally {
+    // The mapping outlives the punch: the tunnel uses it. It goes when netpunch does.
+    await mapping?.remove();
+  }
+}
+
+/** Asks the gateway (PCP, then NAT-PMP) to forward a public port to our local port. Never fails the run. */
+async function askGateway(p: PeerRun): Promise<{ mapping: PortMapping | undefined; local: string }> {
+  const parsed = parseAddress(p.local, "local address", { allowEmptyHost: true, allowPortZero: true });
+  const port = parsed.port || (await freeUdpPort(parsed.host || "0.0.0.0"));
+  const local = parsed.host ? formatEndpoint({ host: parsed.host, port }) : `:${port}`;
+  const mapping = await mapPort({ localPort: port, signal: p.signal });
+  if (mapping) {
+    p.logger.info(
+      `gateway ${mapping.gateway} forwards ${formatEndpoint(mapping.external)} to UDP port ${port} (${mapping.protocol})`,
+    );
+  } else p.logger.warn("--port-map: no PCP/NAT-PMP gateway answered; going on without a mapped port");
+  return { mapping, local };
+}
+
+async function punchAndRun(
+  p: PeerRun & { mapped?: Endpoint },
+  args: ParsedArgs,
+  extraArgs: string[],
+): Promise<void> {
   let delay: number = BACKOFF.firstMs;
   for (let round = 1; ; round++) {
     const started = Date.now();
@@ -76,6 +109,7 @@ export async function runPeer(p: PeerRun): Promise<void> {
         session: p.session,
         timeoutMs: p.timeoutMs,
         lan: p.lan,
+        mapped: p.mapped,
         timings: {
           ...(p.punchMs !== undefined ? { punchMs: p.punchMs } : {}),
           ...(p.serverSilentMs !== undefined ? { serverSilentMs: p.serverSilentMs } : {}),

@@ -7,7 +7,7 @@ import type { Message, NatInfo } from "./messages.ts";
 
 /** Message bodies <-> bytes. Pure; the envelope (header, tag) is packet.ts's job. */
 
-const KIND_CODE = { lan: 1, public: 2 } as const;
+const KIND_CODE = { lan: 1, public: 2, mapped: 3 } as const;
 
 function writeEndpoint(w: Writer, ep: Endpoint): void {
   const family = isIP(ep.host);
@@ -57,6 +57,8 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
         .u8(msg.candidates.length);
       for (const c of msg.candidates) writeEndpoint(w, c);
       writeNat(w, msg.nat);
+      if (msg.mapped) writeEndpoint(w, msg.mapped);
+      else w.u8(0); // family 0: no mapped port; the same byte as padding
       w.padTo(REGISTER_PADDED_LEN - packetOverhead);
       break;
     }
@@ -128,7 +130,10 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
       const peerId = r.hex(8);
       const n = r.u8();
       const candidates = Array.from({ length: n }, () => readEndpoint(r));
-      out = withOptional({ type: "register", session, role, peerId, candidates }, { nat: readNat(r) });
+      const nat = readNat(r);
+      // Family 0 (or the end of the body) means no mapped port; the rest is zero padding.
+      const mapped = r.remaining > 0 && r.peek() !== 0 ? readEndpoint(r) : undefined;
+      out = withOptional({ type: "register", session, role, peerId, candidates }, { nat, mapped });
       break;
     }
     case MessageType.registered:
@@ -145,7 +150,13 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
       const candidates = Array.from({ length: n }, () => {
         const code = r.u8();
         const kind =
-          code === KIND_CODE.lan ? "lan" : code === KIND_CODE.public ? "public" : `unknown-${code}`;
+          code === KIND_CODE.lan
+            ? "lan"
+            : code === KIND_CODE.public
+              ? "public"
+              : code === KIND_CODE.mapped
+                ? "mapped"
+                : `unknown-${code}`;
         return { kind, ...readEndpoint(r) };
       });
       out = withOptional(

@@ -75,6 +75,9 @@ export class Reader {
   hex(n: number): string {
     return Buffer.from(this.take(n)).toString("hex");
   }
+  peek(): number {
+    return this.buf[this.pos] ?? 0;
+  }
   get remaining(): number {
     return this.buf.length - this.pos;
   }

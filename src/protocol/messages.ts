@@ -5,7 +5,7 @@ import { MAX_CANDIDATES, MAX_SESSION_LEN } from "./constants.ts";
 const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 const Host = v.pipe(v.string(), v.ip());
 export const EndpointSchema = v.object({ host: Host, port: Port });
-const CandidateSchema = v.object({ host: Host, port: Port, kind: v.picklist(["lan", "public"]) });
+const CandidateSchema = v.object({ host: Host, port: Port, kind: v.picklist(["lan", "public", "mapped"]) });
 const Hex = (bytes: number) => v.pipe(v.string(), v.regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`)));
 export const SessionName = v.pipe(
   v.string(),
@@ -37,6 +37,8 @@ export const RegisterSchema = v.object({
   candidates: v.pipe(v.array(EndpointSchema), v.maxLength(MAX_CANDIDATES)),
   /** Absent until the peer has probed its NAT. */
   nat: v.optional(NatSchema),
+  /** A public port the peer's gateway forwards to it (PCP/NAT-PMP, --port-map). */
+  mapped: v.optional(EndpointSchema),
 });
 export const RegisteredSchema = v.object({
   type: v.literal("registered"),

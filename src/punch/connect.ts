@@ -28,6 +28,8 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** Offer this host's interface addresses as candidates. @default true */
   lan?: boolean;
+  /** A public address the gateway forwards to `local` (see mapPort): offered to the partner as a candidate. */
+  mapped?: Endpoint;
   timings?: Partial<PeerTimings>;
   signal?: AbortSignal;
   onEvent?: EventHandler;
@@ -179,6 +181,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           peerId: randomBytes(8).toString("hex"),
           server,
           localPort: transport.local.port,
+          mapped: opts.mapped,
           lanCandidates:
             opts.lan === false ? [] : lanCandidates({ port: transport.local.port, bindHost, server, family }),
           timings: { ...opts.timings, ...(opts.timeoutMs !== undefined ? { waitMs: opts.timeoutMs } : {}) },

@@ -17,6 +17,8 @@ export interface PeerSetup {
   server: Endpoint;
   /** This host's own addresses with the local port: offered to the partner as LAN candidates. */
   lanCandidates: Endpoint[];
+  /** A public port our gateway forwards to us (PCP/NAT-PMP): announced as an extra candidate. */
+  mapped?: Endpoint;
   /** The punching socket's port, to tell "no NAT" from "NAT that keeps the port". @default 0 */
   localPort?: number;
   /** Randomness for the port spray; injected so tests are repeatable. @default Math.random */
@@ -136,6 +138,7 @@ export class PeerMachine {
   private sendRegister(now: number): void {
     const { session, role, peerId, lanCandidates, server } = this.setup;
     const nat = this.probe?.nat;
+    const { mapped } = this.setup;
     this.send(server, {
       type: "register",
       session,
@@ -143,6 +146,7 @@ export class PeerMachine {
       peerId,
       candidates: lanCandidates,
       ...(nat ? { nat } : {}),
+      ...(mapped ? { mapped } : {}),
     });
     this.registerTries++;
     if (this.phase === "registering") {
@@ -312,12 +316,16 @@ export class PeerMachine {
     if (this.birthday) return;
     this.strategy = "hard";
     const n = this.t.birthdaySockets;
-    this.emit({ type: "strategy", strategy: "hard", detail: `${why}: opening ${n} sockets toward the partner` });
+    this.emit({
+      type: "strategy",
+      strategy: "hard",
+      detail: `${why}: opening ${n} sockets toward the partner`,
+    });
     this.birthday = { sockets: 0, nextAt: now };
     this.out.push({ kind: "open-sockets", count: n });
   }
 
-  private startSpray(now: number, why: string): void {
+  private startSpray(_now: number, why: string): void {
     if (this.spray || !this.pair) return;
     this.strategy = "easy";
     const target = this.candidates.find((c) => c.kind === "public");
@@ -391,8 +399,10 @@ export class PeerMachine {
     // The partner's NAT is unknown (it registered before it had probed) and no path yet: it may be the
     // other half of a birthday pair, so play our half anyway.
     if (!this.strategy && nothingYet && !this.partnerNat && since >= this.t.sprayAfterMs) {
-      if (isEasy(this.probe?.nat)) this.startSpray(now, "no direct path yet and the partner's NAT is unknown");
-      else if (isHard(this.probe?.nat)) this.startBirthday(now, "no direct path yet and our NAT is symmetric");
+      if (isEasy(this.probe?.nat))
+        this.startSpray(now, "no direct path yet and the partner's NAT is unknown");
+      else if (isHard(this.probe?.nat))
+        this.startBirthday(now, "no direct path yet and our NAT is symmetric");
     }
     if (this.probe) this.sendSteps(this.probe.tick(now));
     for (const ep of this.spray?.next(now) ?? []) this.sendPing(ep, now);

@@ -84,6 +84,7 @@ export class RendezvousCore {
       candidates: msg.candidates,
       lastSeen: now,
       nat: msg.nat,
+      mapped: msg.mapped,
     };
     this.store.set(msg.session, rec);
 
@@ -187,6 +188,9 @@ export class RendezvousCore {
     const partner = rec.slots[other(role)];
     if (!me || !partner || !rec.pair) throw new Error(`matchFor(${session}, ${role}) without a pair`);
     const candidates: Match["candidates"] = [{ kind: "public", ...partner.addr }];
+    if (partner.mapped && !sameEndpoint(partner.mapped, partner.addr)) {
+      candidates.push({ kind: "mapped", ...partner.mapped });
+    }
     for (const c of partner.candidates) {
       if (!candidates.some((k) => sameEndpoint(k, c)))
         candidates.push({ kind: "lan", host: c.host, port: c.port });

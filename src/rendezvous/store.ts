@@ -8,6 +8,8 @@ export interface Registration {
   candidates: Endpoint[];
   /** The peer's NAT behaviour, once it has probed (it tells the partner which strategy to use). */
   nat?: NatInfo;
+  /** A port the peer's gateway forwards to it (PCP/NAT-PMP). */
+  mapped?: Endpoint;
   lastSeen: number;
 }
 

@@ -76,3 +76,11 @@ export async function openUdp(
     },
   };
 }
+
+/** A UDP port that was free a moment ago, for callers that must name a port before they bind it. */
+export async function freeUdpPort(host = "0.0.0.0"): Promise<number> {
+  const t = await openUdp({ host, port: 0 }, () => {});
+  const port = t.local.port;
+  t.close();
+  return port;
+}

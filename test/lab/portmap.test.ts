@@ -18,10 +18,9 @@
 // it DNATs (OpenWrt: "ct status dnat accept"), so the gateway gets that rule too. Without a mapping
 // nothing is DNATed and the firewall still drops.
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Host, Lab, type LabProcess } from "./lab.ts";
+import { STUN_PORT, STUN_RESPONDER, startMiniupnpd, waitOutput } from "./miniupnpd.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
@@ -29,30 +28,9 @@ setDefaultTimeout(60_000);
 const BUN = process.execPath;
 const PORTMAP = join(import.meta.dir, "../../src/portmap.ts");
 const UDP_TOOL = join(import.meta.dir, "udp-tool.ts");
-const MINIUPNPD = Bun.which("miniupnpd", { PATH: "/usr/sbin:/usr/local/sbin:/sbin:/usr/bin:/bin" });
-// CI installs miniupnpd (scripts/setup.sh); without it the test fails with this message, it is not skipped.
-const requireMiniupnpd = (): string => {
-  if (!MINIUPNPD) throw new Error("needs miniupnpd: apt-get install --no-install-recommends miniupnpd");
-  return MINIUPNPD;
-};
-const STUN_PORT = 3478;
 const LOCAL_PORT = 10000;
 
 // Small programs run with `bun -e CODE ARGS...` inside a namespace (process.argv is [bun, ...ARGS]).
-
-/** ARGS: port. Answers every STUN Binding request with XOR-MAPPED-ADDRESS (RFC 5389), whatever else it asks. */
-const STUN_RESPONDER = `
-const port = Number(process.argv[1]);
-const sock = await Bun.udpSocket({ hostname: "0.0.0.0", port, socket: { data(s, d, rport, raddr) {
-  if (d.length < 20 || d[0] !== 0 || d[1] !== 1) return;
-  const out = Buffer.alloc(32);
-  out.writeUInt16BE(0x0101, 0); out.writeUInt16BE(12, 2); d.copy(out, 4, 4, 20);
-  out.writeUInt16BE(0x0020, 20); out.writeUInt16BE(8, 22); out[25] = 1; out.writeUInt16BE(rport ^ 0x2112, 26);
-  raddr.split(".").forEach((b, i) => { out[28 + i] = Number(b) ^ [0x21, 0x12, 0xa4, 0x42][i]; });
-  s.send(out, rport, raddr);
-} } });
-console.log("listening " + sock.port);
-setTimeout(() => process.exit(0), 50_000);`;
 
 /**
  * ARGS: local-port protocols run-ms. Calls mapPort with its defaults (gateway from /proc/net/route, 1.5 s),
@@ -94,90 +72,10 @@ interface ClientReport {
 }
 
 let lab: Lab | undefined;
-const tempDirs: string[] = [];
 afterEach(async () => {
   await lab?.cleanup();
   lab = undefined;
-  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
-
-/** Polls a process's stdout or stderr for a pattern, failing with its output on timeout or exit. */
-async function waitOutput(
-  p: LabProcess,
-  stream: "stdout" | "stderr",
-  pattern: RegExp,
-  timeoutMs = 10_000,
-): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const out = p.output()[stream];
-    const m = pattern.exec(out);
-    if (m) return m[0];
-    if (Date.now() > deadline || p.proc.exitCode !== null) {
-      const why = p.proc.exitCode !== null ? `exited ${p.proc.exitCode}` : "timeout";
-      throw new Error(`waiting for ${pattern} on ${stream}: ${why}\n${JSON.stringify(p.output(), null, 1)}`);
-    }
-    await Bun.sleep(20);
-  }
-}
-
-const NFT_TABLES = `table inet filter {
-  chain forward { type filter hook forward priority 0; policy accept; jump miniupnpd; }
-  chain miniupnpd { }
-  chain prerouting { type nat hook prerouting priority -100; policy accept; jump prerouting_miniupnpd; }
-  chain postrouting { type nat hook postrouting priority 100; policy accept; jump postrouting_miniupnpd; }
-  chain prerouting_miniupnpd { }
-  chain postrouting_miniupnpd { }
-}
-`;
-
-/** Starts miniupnpd in the foreground in `gw` (whose LAN is lanBase.0/24) and waits until it maps ports. */
-async function startMiniupnpd(l: Lab, gw: Host, lanBase: string, stunIp: string): Promise<LabProcess> {
-  const dir = mkdtempSync(join(tmpdir(), "netpunch-miniupnpd-"));
-  tempDirs.push(dir);
-  writeFileSync(join(dir, "tables.nft"), NFT_TABLES);
-  const nft = l.exec(gw, ["nft", "-f", join(dir, "tables.nft")]);
-  if (nft.code !== 0) throw new Error(`nft -f failed: ${nft.stderr}`);
-  // Forward what a mapping DNATs, ahead of masquerade()'s drop of NEW packets from wan0.
-  const accept = ["iptables", "-I", "FORWARD", "1", "-i", "wan0", "-m", "conntrack", "--ctstate", "DNAT"];
-  const ipt = l.exec(gw, [...accept, "-j", "ACCEPT"]);
-  if (ipt.code !== 0) throw new Error(`iptables failed: ${ipt.stderr}`);
-  const conf = [
-    "ext_ifname=wan0",
-    "listening_ip=lan0",
-    "http_port=0",
-    "enable_upnp=no", // mapPort speaks PCP and NAT-PMP only
-    "enable_natpmp=yes", // NAT-PMP and PCP both: 2.3.x has no separate PCP switch
-    "secure_mode=yes",
-    "system_uptime=no",
-    "uuid=6f1e3c2a-4b5d-4e6f-8a7b-9c0d1e2f3a4b",
-    `lease_file=${join(dir, "leases")}`,
-    "ext_perform_stun=yes",
-    `ext_stun_host=${stunIp}`,
-    `ext_stun_port=${STUN_PORT}`,
-    "upnp_table_name=filter",
-    "upnp_nat_table_name=filter",
-    "upnp_forward_chain=miniupnpd",
-    "upnp_nat_chain=prerouting_miniupnpd",
-    "upnp_nat_postrouting_chain=postrouting_miniupnpd",
-    `allow 1024-65535 ${lanBase}.0/24 1024-65535`,
-    "deny 0-65535 0.0.0.0/0 0-65535",
-    "",
-  ].join("\n");
-  writeFileSync(join(dir, "miniupnpd.conf"), conf);
-  // -d: foreground, logs to stderr; -P: a pid file of its own instead of /var/run/miniupnpd.pid.
-  const d = l.spawn(gw, [
-    requireMiniupnpd(),
-    "-d",
-    "-f",
-    join(dir, "miniupnpd.conf"),
-    "-P",
-    join(dir, "pid"),
-  ]);
-  await waitOutput(d, "stderr", /Port forwarding is now enabled/);
-  await waitOutput(d, "stderr", /Listening for NAT-PMP\/PCP traffic on port 5351/);
-  return d;
-}
 
 /** A public STUN host, a gateway with a LAN host behind MASQUERADE, and a public host to probe from. */
 async function topology(opts: { daemon?: boolean; lanHosts?: number } = {}) {

@@ -3,7 +3,7 @@
 // (`turnserver`): `bun test test/lab/stun.test.ts`.
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { startCoturn, waitUdpListening } from "./coturn.ts";
+import { startCoturn } from "./coturn.ts";
 import { type Host, Lab, type LabProcess } from "./lab.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.

@@ -2,7 +2,7 @@
 // points it at the partner through the hole, and the tunnel carries pings both ways. Ctrl-C then stops
 // everything it started. Needs root: `bun test test/lab/wireguard.test.ts`.
 import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Lab } from "./lab.ts";

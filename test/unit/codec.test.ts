@@ -411,7 +411,7 @@ describe("rejected packets", () => {
     ).slice();
     const kindAt = HEADER_LEN + 16 + 8 + 7 + 1;
     expect(match[kindAt]).toBe(2); // public
-    match[kindAt] = 3;
+    match[kindAt] = 9; // 1 lan, 2 public, 3 mapped; nothing else
     expect(reason(retag(match))).toBe("malformed");
   });
 

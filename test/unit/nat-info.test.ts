@@ -1,0 +1,114 @@
+// NAT behaviour and mapped ports travel through the rendezvous: REGISTER carries them, MATCH passes them on.
+import { describe, expect, test } from "bun:test";
+import { classifyMapping, verdict } from "../../src/nat.ts";
+import type { Register } from "../../src/protocol/messages.ts";
+import { open, seal } from "../../src/protocol/packet.ts";
+import { Spray, sprayPorts, strategyFor } from "../../src/punch/birthday.ts";
+import { RendezvousCore } from "../../src/rendezvous/core.ts";
+import { MemoryStore } from "../../src/rendezvous/store.ts";
+import { frameOf, KEY, nonceBytes, prng } from "./support.ts";
+
+const EA = { host: "198.18.2.2", port: 40001 };
+const EB = { host: "198.18.3.2", port: 50002 };
+
+test("REGISTER with NAT info and a mapped port round-trips; without them it is the same bytes as before", () => {
+  const p = { timestamp: 1_700_000_000_000, nonce: nonceBytes() };
+  const base: Register = {
+    type: "register",
+    session: "s",
+    role: "a",
+    peerId: "11".repeat(8),
+    candidates: [],
+  };
+  const full: Register = {
+    ...base,
+    nat: { mapping: "sequential", step: -3 },
+    mapped: { host: "198.18.9.2", port: 61000 },
+  };
+  const o = open(KEY, seal(KEY, full, p));
+  expect(o.ok && o.frame.msg).toEqual(full);
+  const bare = open(KEY, seal(KEY, base, p));
+  expect(bare.ok && bare.frame.msg).toEqual(base);
+});
+
+test("MATCH carries the partner's NAT behaviour, the alt port, and its mapped port as a 'mapped' candidate", () => {
+  const core = new RendezvousCore(new MemoryStore(), () => "ab".repeat(16), undefined, 10002);
+  const nat = { mapping: "random", step: 977 } as const;
+  const mapped = { host: "198.18.2.2", port: 61000 };
+  core.onFrame(
+    EA,
+    frameOf({
+      type: "register",
+      session: "s",
+      role: "a",
+      peerId: "11".repeat(8),
+      candidates: [],
+      nat,
+      mapped,
+    }),
+    0,
+  );
+  const out = core.onFrame(
+    EB,
+    frameOf({ type: "register", session: "s", role: "b", peerId: "22".repeat(8), candidates: [] }),
+    1,
+  );
+  const toB = out.find((x) => x.kind === "send" && x.to.port === EB.port);
+  expect(toB?.kind === "send" && toB.msg).toMatchObject({
+    type: "match",
+    altPort: 10002,
+    partnerNat: nat,
+    candidates: [
+      { kind: "public", ...EA },
+      { kind: "mapped", ...mapped },
+    ],
+  });
+});
+
+describe("NAT behaviour", () => {
+  const local = { port: 10000, hosts: ["192.0.2.10"] };
+  test("classification from what two server ports saw", () => {
+    expect(classifyMapping(EA, EA, local)).toEqual({ mapping: "independent", step: 0 });
+    expect(
+      classifyMapping({ host: "192.0.2.10", port: 10000 }, { host: "192.0.2.10", port: 10000 }, local)
+        .mapping,
+    ).toBe("none");
+    expect(classifyMapping(EA, { ...EA, port: EA.port + 2 }, local)).toEqual({
+      mapping: "sequential",
+      step: 2,
+    });
+    expect(classifyMapping(EA, { ...EA, port: 9000 }, local)).toEqual({
+      mapping: "random",
+      step: 9000 - EA.port,
+    });
+    expect(verdict({ mapping: "random", step: 5 }).verdict).toBe("relay");
+  });
+
+  test("strategy: birthday roles only for one hard and one easy side; both hard go to the relay", () => {
+    const easy = { mapping: "independent", step: 0 } as const;
+    const hard = { mapping: "random", step: 1234 } as const;
+    expect(strategyFor(hard, easy)).toBe("hard");
+    expect(strategyFor(easy, hard)).toBe("easy");
+    expect(strategyFor(hard, hard)).toBe("relay");
+    expect(strategyFor(easy, easy)).toBe("plain");
+    expect(strategyFor(undefined, hard)).toBe("plain");
+  });
+
+  test("spray: predicted ports of a sequential NAT first, then distinct random unprivileged ports", () => {
+    const ports = sprayPorts(
+      { host: EA.host, port: 40000 },
+      { mapping: "sequential", step: 2 },
+      2048,
+      prng(7),
+    );
+    expect(ports.slice(0, 3)).toEqual([40002, 40004, 40006]);
+    expect(new Set(ports).size).toBe(2048);
+    expect(ports.every((p) => p >= 1024 && p <= 65535 && p !== 40000)).toBe(true);
+    const spray = new Spray(EA.host, ports, 64, 60, 32);
+    expect(spray.next(0)).toHaveLength(64);
+    expect(spray.next(59)).toEqual([]); // the rate is bounded
+    expect(spray.next(60)).toHaveLength(64);
+    expect(spray.isPredicted(40002)).toBe(true);
+    expect(spray.isPredicted(ports[100] ?? 0)).toBe(false);
+  });
+});
