@@ -441,7 +441,9 @@ describe("punching", () => {
     const p = new Peer();
     p.matched([pub(), lan()]);
     const out = p.recv(P_LAN, close(12), 1020);
-    expect(doneIn(out)).toEqual([{ remote: P_LAN, kind: "lan", rttMs: 12, publicAddr: MY_PUBLIC, socket: 0 }]);
+    expect(doneIn(out)).toEqual([
+      { remote: P_LAN, kind: "lan", rttMs: 12, publicAddr: MY_PUBLIC, socket: 0 },
+    ]);
     // Exactly one CLOSE back on that path, so the chooser can stop its burst.
     const toPartner = sendsIn(out).filter((x) => x.to.host !== SERVER.host);
     expect(toPartner.map((x) => [x.to, x.msg.type])).toEqual([[P_LAN, "close"]]);
@@ -499,7 +501,13 @@ describe("punching", () => {
       { to: P_LAN, msg: { type: "close", pairId: PAIR, peerId: ME, rttMs: 45 } },
     ]);
     p.runUntil(10_000);
-    expect(p.outcome()?.outcome).toEqual({ remote: P_LAN, kind: "lan", rttMs: 45, publicAddr: MY_PUBLIC, socket: 0 });
+    expect(p.outcome()?.outcome).toEqual({
+      remote: P_LAN,
+      kind: "lan",
+      rttMs: 45,
+      publicAddr: MY_PUBLIC,
+      socket: 0,
+    });
     for (const c of p.sent("close")) expect(c.to).toEqual(P_LAN);
   });
 
@@ -620,7 +628,13 @@ describe("both sides choose at once, differently", () => {
 
   test("role b adopts role a's path", () => {
     const p = chooseLanThenHearCloseOnPublic("b");
-    expect(p.outcome()?.outcome).toEqual({ remote: P_PUB, kind: "public", rttMs: 8, publicAddr: MY_PUBLIC, socket: 0 });
+    expect(p.outcome()?.outcome).toEqual({
+      remote: P_PUB,
+      kind: "public",
+      rttMs: 8,
+      publicAddr: MY_PUBLIC,
+      socket: 0,
+    });
     // From then on b's CLOSEs confirm a's path (at least one, so a learns b agrees).
     const after = p.sent("close", 1012);
     expect(after.length).toBeGreaterThan(0);
@@ -629,7 +643,13 @@ describe("both sides choose at once, differently", () => {
 
   test("role a keeps its own path", () => {
     const p = chooseLanThenHearCloseOnPublic("a");
-    expect(p.outcome()?.outcome).toEqual({ remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC, socket: 0 });
+    expect(p.outcome()?.outcome).toEqual({
+      remote: P_LAN,
+      kind: "lan",
+      rttMs: 10,
+      publicAddr: MY_PUBLIC,
+      socket: 0,
+    });
     expect(p.sent("close").every((c) => c.to.port === P_LAN.port && c.to.host === P_LAN.host)).toBe(true);
   });
 
