@@ -3,6 +3,8 @@ import { NetpunchError } from "../errors.ts";
 import type { Endpoint } from "../types.ts";
 import type { DatagramHandler, ErrorHandler, Transport } from "./types.ts";
 
+const PENDING_ICMP = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN"]);
+
 /** The only place that touches Bun.udpSocket. */
 export async function openUdp(
   bind: Endpoint,
@@ -65,8 +67,18 @@ export async function openUdp(
       if (v4only && to.host.includes(":")) return false;
       try {
         return socket.send(data, to.port, to.host);
-      } catch {
-        return false;
+      } catch (e) {
+        // An ICMP error for an EARLIER datagram (port or host unreachable) is pending on the socket and the
+        // kernel reports it on this send instead, without sending. That error is now consumed: report it and
+        // send again, or one unreachable candidate would silently cost the next candidate its PING.
+        const code = (e as { code?: string }).code;
+        if (!code || !PENDING_ICMP.has(code)) return false;
+        onError?.(code);
+        try {
+          return socket.send(data, to.port, to.host);
+        } catch {
+          return false;
+        }
       }
     },
     close() {
