@@ -1,13 +1,13 @@
 // netpunch across real kernel NAT: the real CLI (server and both peers as separate processes) in network
 // namespaces behind iptables MASQUERADE gateways. Needs root (CI runs as root): `bun test test/lab`.
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { type Host, Lab, type LinkOptions } from "./lab.ts";
+import { Lab, type LinkOptions } from "./lab.ts";
 import { finish, PEER_PORT, provePath, secretFile, startPeer, startServer } from "./netpunch.ts";
+import { place, type Side } from "./placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
-type Side = "public" | "nat" | "double" | "symmetric";
 const GAP_MS = 3_000; // the second peer starts several seconds after the first
 
 let lab: Lab | undefined;
@@ -15,36 +15,6 @@ afterEach(async () => {
   await lab?.cleanup();
   lab = undefined;
 });
-
-/** Puts a peer host on the internet side, behind one NAT, behind two (carrier-grade) or behind a symmetric NAT. */
-async function place(
-  l: Lab,
-  name: string,
-  side: Side,
-  lanBase: string,
-  link: LinkOptions = {},
-): Promise<{ host: Host; publicIp: string; lanIp: string }> {
-  const host = l.host(name);
-  if (side === "public") {
-    const ip = await l.attachPublic(host, link);
-    return { host, publicIp: ip, lanIp: ip };
-  }
-  if (side === "double") {
-    const cgn = l.host(`cgn${name}`);
-    const cgnIp = await l.attachPublic(cgn, link);
-    const cpe = l.host(`cpe${name}`);
-    l.lan(cgn, "198.19.1", [cpe]);
-    const [lanIp = ""] = l.lan(cpe, lanBase, [host]);
-    l.masquerade(cgn);
-    l.masquerade(cpe);
-    return { host, publicIp: cgnIp, lanIp };
-  }
-  const gw = l.host(`gw${name}`);
-  const gwIp = await l.attachPublic(gw, link);
-  const [lanIp = ""] = l.lan(gw, lanBase, [host]);
-  l.masquerade(gw, { randomFully: side === "symmetric" });
-  return { host, publicIp: gwIp, lanIp };
-}
 
 async function runPair(sides: [Side, Side], opts: { link?: LinkOptions; firstRole?: "a" | "b" } = {}) {
   lab = Lab.create();
