@@ -22,6 +22,11 @@ export const serveArgs = {
     description:
       "a second UDP port for NAT behaviour probing (netpunch doctor, strategy choice); open it too",
   },
+  stun: {
+    type: "boolean",
+    description:
+      "also answer standard STUN Binding requests (RFC 8489); off by default: STUN is unauthenticated",
+  },
   relay: {
     type: "boolean",
     description: "offer a relay to pairs that cannot punch through (both behind symmetric NATs)",
@@ -60,7 +65,8 @@ export function statsLine(s: ServerStats): string {
     .join(", ");
   const relayed =
     s.relays || s.relayedBytes ? `, ${s.relays} relays open, ${s.relayedBytes} bytes relayed` : "";
-  return `stats: ${s.sessions} sessions waiting, ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out${relayed}, dropped: ${drops || "none"}`;
+  const stun = s.stunAnswered ? `, ${s.stunAnswered} STUN answers` : "";
+  return `stats: ${s.sessions} sessions waiting, ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out${relayed}${stun}, dropped: ${drops || "none"}`;
 }
 
 const PositiveInt = v.pipe(v.string(), v.transform(Number), v.number(), v.integer(), v.minValue(1));
@@ -91,6 +97,7 @@ export async function runServer(o: {
   statsInterval?: string;
   relay?: { maxSessions: string; rate: string; idle: string };
   altPort?: string;
+  stun?: boolean;
   quiet?: boolean;
   verbose?: boolean;
   seed?: boolean;
@@ -106,6 +113,7 @@ export async function runServer(o: {
     signal: shutdown,
     onEvent: eventLogger(logger),
     relay,
+    stun: o.stun === true,
     altPort:
       o.altPort !== undefined
         ? parseAddress(`:${o.altPort}`, "--alt-port", { allowEmptyHost: true }).port
@@ -133,6 +141,7 @@ export const serveCommand = defineCommand({
       secretFile: args["secret-file"],
       statsInterval: args["stats-interval"],
       altPort: args["alt-port"],
+      stun: args.stun,
       relay: args.relay
         ? { maxSessions: args["relay-max-sessions"], rate: args["relay-rate"], idle: args["relay-idle"] }
         : undefined,

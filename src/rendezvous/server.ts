@@ -3,6 +3,8 @@ import { SecureChannel } from "../channel.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import type { Message } from "../protocol/messages.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
+import { isStun } from "../stun/codec.ts";
+import { stunAnswer } from "../stun/responder.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
 import type { DropReason, Endpoint, EventHandler } from "../types.ts";
@@ -22,6 +24,12 @@ export interface ServeOptions {
   timings?: Partial<RendezvousTimings>;
   /** A second UDP port on the same host, for NAT behaviour probing (serve --alt-port). */
   altPort?: number;
+  /**
+   * Answer standard STUN Binding requests (RFC 8489) on the server's ports, for ordinary STUN clients. Off by
+   * default: STUN is unauthenticated, so anyone can make the server send an answer to a spoofed address
+   * (never larger than the request, which must be padded to get one).
+   */
+  stun?: boolean;
   /** Offer relays to pairs that cannot punch through (off unless given). */
   relay?: { maxSessions?: number } & Partial<RelayLimits>;
   /** For tests: a transport other than real UDP. */
@@ -37,6 +45,8 @@ export interface ServerStats {
   /** Relayed pairs open now, and bytes forwarded so far (0 without --relay). */
   relays: number;
   relayedBytes: number;
+  /** STUN Binding requests answered (serve --stun). */
+  stunAnswered: number;
 }
 
 export interface RendezvousServer {
@@ -66,6 +76,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     dropped: {},
     relays: 0,
     relayedBytes: 0,
+    stunAnswered: 0,
   };
   const store = opts.store ?? new MemoryStore();
   const core = new RendezvousCore(
@@ -135,9 +146,17 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     },
     { replay },
   );
-  const transport = await transportFactory(opts.listen, (data, from) => {
+  /** STUN (serve --stun) shares the port: its packets start with two zero bits and the magic cookie. */
+  const stun = (data: Uint8Array, from: Endpoint, via: () => Transport | undefined): boolean => {
+    if (!opts.stun || !isStun(data)) return false;
+    const answer = stunAnswer(data, from); // never larger than the request, or nothing
+    if (answer && via()?.send(answer, from)) stats.stunAnswered++;
+    else countDrop(from, "malformed");
+    return true;
+  };
+  const transport: Transport = await transportFactory(opts.listen, (data, from) => {
     stats.packetsIn++;
-    channel.receive(data, from);
+    if (!stun(data, from, () => transport)) channel.receive(data, from);
   });
   channel.transport = transport;
 
@@ -162,7 +181,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         { host: opts.listen.host, port: opts.altPort },
         (data, from) => {
           stats.packetsIn++;
-          altChannel.receive(data, from);
+          if (!stun(data, from, () => altChannel.transport)) altChannel.receive(data, from);
         },
       );
     } catch (e) {

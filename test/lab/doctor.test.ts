@@ -16,7 +16,11 @@ afterEach(async () => {
 
 type Placement = "public" | "nat" | "symmetric";
 
-async function diagnose(placement: Placement, args: (serverIp: string) => string[]) {
+async function diagnose(
+  placement: Placement,
+  args: (serverIp: string) => string[],
+  serverExtra: string[] = [],
+) {
   const l = Lab.create();
   lab = l;
   const secret = secretFile();
@@ -31,7 +35,7 @@ async function diagnose(placement: Placement, args: (serverIp: string) => string
     l.lan(gw, "192.0.2", [peer]);
     l.masquerade(gw, { randomFully: placement === "symmetric" });
   }
-  await startServer(l, server, secret, ["--alt-port", String(SERVER_PORT + 1)]);
+  await startServer(l, server, secret, ["--alt-port", String(SERVER_PORT + 1), ...serverExtra]);
   return {
     l,
     server,
@@ -131,6 +135,23 @@ test("--stun against coturn on two ports tells an easy NAT from a symmetric one"
       d.publicIp,
       d.publicIp,
     ]);
+    expect(report.nat.mapping).toBe(placement === "nat" ? "independent" : "random");
+    await d.l.cleanup();
+    lab = undefined;
+  }
+});
+
+test("serve --stun answers ordinary STUN on both its ports: doctor --stun against netpunch itself", async () => {
+  for (const placement of ["nat", "symmetric"] as const) {
+    const d = await diagnose(
+      placement,
+      (ip) => ["--stun", `${ip}:${SERVER_PORT}`, "--stun", `${ip}:${SERVER_PORT + 1}`, "--json"],
+      ["--stun"],
+    );
+    const r = d.run([]);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.stun[0].mapped.split(":")[0]).toBe(d.publicIp);
     expect(report.nat.mapping).toBe(placement === "nat" ? "independent" : "random");
     await d.l.cleanup();
     lab = undefined;
