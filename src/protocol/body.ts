@@ -99,6 +99,17 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
       writeEndpoint(w, msg.observed);
       w.u16(msg.receivedOn).u16(msg.altPort);
       break;
+    case "natUpdate": {
+      const session = new TextEncoder().encode(msg.session);
+      w.u8(session.length).bytes(session).hex(msg.pairId).hex(msg.peerId);
+      writeNat(w, msg.nat);
+      w.padTo(PROBE_PADDED_LEN - packetOverhead);
+      break;
+    }
+    case "partnerNat":
+      w.hex(msg.pairId);
+      writeNat(w, msg.nat);
+      break;
     case "relayRequest": {
       const session = new TextEncoder().encode(msg.session);
       w.u8(session.length).bytes(session).hex(msg.pairId).hex(msg.peerId);
@@ -196,6 +207,19 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
         altPort: r.u16(),
       };
       break;
+    case MessageType.natUpdate:
+    case MessageType.partnerNat: {
+      const session = type === MessageType.natUpdate ? readText(r) : undefined;
+      const pairId = r.hex(16);
+      const peerId = type === MessageType.natUpdate ? r.hex(8) : undefined;
+      const nat = readNat(r);
+      if (!nat) throw new RangeError("NAT info is required");
+      out =
+        type === MessageType.natUpdate
+          ? { type: "natUpdate", session, pairId, peerId, nat }
+          : { type: "partnerNat", pairId, nat };
+      break;
+    }
     case MessageType.relayRequest:
       out = { type: "relayRequest", session: readText(r), pairId: r.hex(16), peerId: r.hex(8) };
       break;
@@ -221,7 +245,8 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
     type === MessageType.register ||
     type === MessageType.relayRequest ||
     type === MessageType.relayBind ||
-    type === MessageType.probe;
+    type === MessageType.probe ||
+    type === MessageType.natUpdate;
   if (padded ? !r.onlyZerosLeft() : r.remaining > 0) throw new RangeError("trailing bytes");
   return out;
 }

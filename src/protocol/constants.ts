@@ -27,6 +27,8 @@ export const MessageType = {
   relayOffer: 11,
   relayBind: 12,
   relayBound: 13,
+  natUpdate: 14,
+  partnerNat: 15,
 } as const;
 
 /** RELAY_REQUEST and RELAY_BIND are padded so the OFFER/BOUND answers are smaller (no amplification). */

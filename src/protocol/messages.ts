@@ -105,6 +105,16 @@ export const ProbeReplySchema = v.object({
   altPort: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)),
 });
 
+/** A peer that learned its NAT's behaviour after the match tells the server, which tells the partner. */
+export const NatUpdateSchema = v.object({
+  type: v.literal("natUpdate"),
+  session: SessionName,
+  pairId: PairId,
+  peerId: PeerId,
+  nat: NatSchema,
+});
+export const PartnerNatSchema = v.object({ type: v.literal("partnerNat"), pairId: PairId, nat: NatSchema });
+
 export const MessageSchema = v.variant("type", [
   RegisterSchema,
   RegisteredSchema,
@@ -119,6 +129,8 @@ export const MessageSchema = v.variant("type", [
   RelayBoundSchema,
   ProbeSchema,
   ProbeReplySchema,
+  NatUpdateSchema,
+  PartnerNatSchema,
 ]);
 
 export type Message = v.InferOutput<typeof MessageSchema>;

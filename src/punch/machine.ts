@@ -209,6 +209,10 @@ export class PeerMachine {
       if (msg.type === "match") return this.onMatch(msg, now);
       if (msg.type === "relayOffer" && this.relay && msg.pairId === this.pair?.pairId)
         return this.onRelayOffer(msg.port, now);
+      if (msg.type === "partnerNat" && msg.pairId === this.pair?.pairId && this.phase === "punching") {
+        this.partnerNat ??= msg.nat;
+        return this.pickStrategy(now);
+      }
       return this.drop(from, "unexpected");
     }
     const altEp = this.probe?.alt;
@@ -290,17 +294,22 @@ export class PeerMachine {
     if (!nat) return;
     this.emit({ type: "nat", nat });
     if (this.phase === "waiting") this.sendRegister(now); // the server tells our future partner
-    if (this.phase === "punching") this.pickStrategy(now);
+    if (this.phase === "punching" && this.pair) {
+      // The partner registered before we probed: tell it now, through the server, so it need not guess.
+      const { session, peerId, server } = this.setup;
+      this.send(server, { type: "natUpdate", session, pairId: this.pair.pairId, peerId, nat });
+      this.pickStrategy(now);
+    }
   }
 
   /** Once both behaviours are known, go beyond plain punching: birthday probing, or the relay at once. */
   private pickStrategy(now: number): void {
-    if (this.strategy || !this.pair) return;
+    if (!this.pair) return;
     const s = strategyFor(this.probe?.nat, this.partnerNat);
-    if (s === "plain") return;
-    this.strategy = s;
+    // Both symmetric: go to the relay at once, even if we had started guessing with birthday probing.
     if (s === "relay") {
-      if (!this.t.relay) return;
+      if (this.relay || !this.t.relay) return;
+      this.strategy = s;
       this.emit({
         type: "strategy",
         strategy: s,
@@ -308,6 +317,7 @@ export class PeerMachine {
       });
       return this.startRelay(now);
     }
+    if (this.strategy || s === "plain") return;
     if (s === "hard") return this.startBirthday(now, "our NAT is symmetric, the partner's is not");
     this.startSpray(now, "the partner's NAT is symmetric");
   }

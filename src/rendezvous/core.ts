@@ -53,6 +53,7 @@ export class RendezvousCore {
     if (msg.type === "matchAck") return this.onMatchAck(msg.session, msg.pairId, msg.peerId, now);
     if (msg.type === "relayRequest")
       return this.onRelayRequest(from, msg.session, msg.pairId, msg.peerId, now);
+    if (msg.type === "natUpdate") return this.onNatUpdate(from, msg, now);
     // Peer-to-peer messages have no business here; ignoring them keeps the server from being a reflector.
     return [{ kind: "event", event: { type: "dropped", from, reason: "unexpected" } }];
   }
@@ -119,6 +120,30 @@ export class RendezvousCore {
     return rec.pair.acked.a && rec.pair.acked.b ? this.finish(session, rec, now) : [];
   }
 
+  /** Pass a peer's late-learned NAT behaviour to its partner, which may then pick a better strategy. */
+  private onNatUpdate(
+    from: Endpoint,
+    msg: Extract<Message, { type: "natUpdate" }>,
+    now: number,
+  ): ServerAction[] {
+    const live = this.store.get(msg.session);
+    let partnerAddr: Endpoint | undefined;
+    if (live?.pair?.pairId === msg.pairId && live.slots.a && live.slots.b) {
+      const role = ROLES.find((r) => live.slots[r]?.peerId === msg.peerId);
+      const mine = role ? live.slots[role] : undefined;
+      if (role && mine) {
+        mine.nat = msg.nat;
+        partnerAddr = live.slots[other(role)]?.addr;
+      }
+    } else {
+      const recent = this.store.recentPair(msg.pairId, now);
+      const role = ROLES.find((r) => recent?.peers[r] === msg.peerId);
+      if (recent && role) partnerAddr = recent.addrs[other(role)];
+    }
+    if (!partnerAddr) return [{ kind: "event", event: { type: "dropped", from, reason: "unexpected" } }];
+    return [{ kind: "send", to: partnerAddr, msg: { type: "partnerNat", pairId: msg.pairId, nat: msg.nat } }];
+  }
+
   private onRelayRequest(
     from: Endpoint,
     session: string,
@@ -176,7 +201,8 @@ export class RendezvousCore {
     const { a, b } = rec.slots;
     if (rec.pair && a && b) {
       const peers = { a: a.peerId, b: b.peerId };
-      this.store.rememberPair(rec.pair.pairId, { session, peers }, now + this.t.doneMemoryMs);
+      const addrs = { a: a.addr, b: b.addr };
+      this.store.rememberPair(rec.pair.pairId, { session, peers, addrs }, now + this.t.doneMemoryMs);
     }
     this.store.delete(session);
     return [{ kind: "event", event: { type: "server-paired", session } }];

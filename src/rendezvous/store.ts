@@ -1,6 +1,14 @@
 import type { NatInfo } from "../protocol/messages.ts";
 import type { Endpoint, Role } from "../types.ts";
 
+/** A pair the server announced, remembered for a while after the session ended. */
+export interface RecentPair {
+  session: string;
+  peers: Record<Role, string>;
+  /** Where each peer was last seen, to pass it news from its partner. */
+  addrs: Record<Role, Endpoint>;
+}
+
 /** One peer waiting in a session. */
 export interface Registration {
   peerId: string;
@@ -38,8 +46,8 @@ export interface RendezvousStore {
   markDone(peerId: string, until: number): void;
   isDone(peerId: string, now: number): boolean;
   /** Pairs announced recently, by pair id: a relay may be asked for them after the session is gone. */
-  rememberPair(pairId: string, pair: { session: string; peers: Record<Role, string> }, until: number): void;
-  recentPair(pairId: string, now: number): { session: string; peers: Record<Role, string> } | undefined;
+  rememberPair(pairId: string, pair: RecentPair, until: number): void;
+  recentPair(pairId: string, now: number): RecentPair | undefined;
   /** Drops finished-peer marks and pair memories older than `now`. */
   sweep(now: number): void;
   readonly size: number;
@@ -48,7 +56,7 @@ export interface RendezvousStore {
 export class MemoryStore implements RendezvousStore {
   private readonly map = new Map<string, SessionRecord>();
   private readonly done = new Map<string, number>();
-  private readonly pairs = new Map<string, { session: string; peers: Record<Role, string>; until: number }>();
+  private readonly pairs = new Map<string, RecentPair & { until: number }>();
 
   get(session: string) {
     return this.map.get(session);
@@ -69,12 +77,12 @@ export class MemoryStore implements RendezvousStore {
     const until = this.done.get(peerId);
     return until !== undefined && until > now;
   }
-  rememberPair(pairId: string, pair: { session: string; peers: Record<Role, string> }, until: number) {
+  rememberPair(pairId: string, pair: RecentPair, until: number) {
     this.pairs.set(pairId, { ...pair, until });
   }
   recentPair(pairId: string, now: number) {
     const p = this.pairs.get(pairId);
-    return p && p.until > now ? { session: p.session, peers: p.peers } : undefined;
+    return p && p.until > now ? { session: p.session, peers: p.peers, addrs: p.addrs } : undefined;
   }
   sweep(now: number) {
     for (const [id, until] of this.done) if (until <= now) this.done.delete(id);

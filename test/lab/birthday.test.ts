@@ -5,6 +5,7 @@
 import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { Lab } from "./lab.ts";
 import { finish, PEER_PORT, provePath, SERVER_PORT, secretFile, startPeer, startServer } from "./netpunch.ts";
+import { serverAndPair } from "./placements.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
@@ -19,18 +20,9 @@ async function run(symmetricFirst: boolean) {
   const l = Lab.create();
   lab = l;
   const secret = secretFile();
-  const server = l.host("srv");
-  const serverIp = await l.attachPublic(server);
-  const gwA = l.host("gwa");
-  const gwAIp = await l.attachPublic(gwA);
-  const gwB = l.host("gwb");
-  const gwBIp = await l.attachPublic(gwB);
-  const a = l.host("a"); // symmetric
-  const b = l.host("b"); // easy
-  l.lan(gwA, "192.0.2", [a]);
-  l.lan(gwB, "198.51.100", [b]);
-  l.masquerade(gwA, { randomFully: true });
-  l.masquerade(gwB);
+  const placed = await serverAndPair(l, "symmetric", "nat");
+  const { server, serverIp } = placed;
+  const [a, b, gwAIp, gwBIp] = [placed.a.host, placed.b.host, placed.a.publicIp, placed.b.publicIp];
   await startServer(l, server, secret, ["--alt-port", String(SERVER_PORT + 1)]); // no --relay: direct or nothing
   const [first, second] = symmetricFirst ? [a, b] : [b, a];
   const p1 = startPeer(l, first, first === a ? "a" : "b", serverIp, secret);

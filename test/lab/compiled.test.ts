@@ -1,12 +1,10 @@
 // The compiled linux-x64 binary end to end in the NAT lab: the server and both peers are the binary (no Bun
 // on the path it takes), with the print hook and then the openvpn hook carrying ping through two NATs.
 import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { compiled } from "../support/binary.ts";
 import { Lab } from "./lab.ts";
-import { SERVER_PORT, secretFile, waitStderr } from "./netpunch.ts";
+import { openvpnHook, openvpnStaticKey, SERVER_PORT, secretFile, waitStderr } from "./netpunch.ts";
+import { serverAndPair } from "./placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
@@ -22,20 +20,9 @@ test("compiled binary: server and two peers behind separate NATs, print then ope
   const l = Lab.create();
   lab = l;
   const secret = secretFile();
-  const key = join(mkdtempSync(join(tmpdir(), "netpunch-binovpn-")), "static.key");
-  expect(Bun.spawnSync(["openvpn", "--genkey", "secret", key]).exitCode).toBe(0);
-  const server = l.host("srv");
-  const serverIp = await l.attachPublic(server);
-  const gwA = l.host("gwa");
-  const gwAIp = await l.attachPublic(gwA);
-  const gwB = l.host("gwb");
-  const gwBIp = await l.attachPublic(gwB);
-  const a = l.host("a");
-  const b = l.host("b");
-  l.lan(gwA, "192.0.2", [a]);
-  l.lan(gwB, "198.51.100", [b]);
-  l.masquerade(gwA);
-  l.masquerade(gwB);
+  const key = openvpnStaticKey();
+  const { server, serverIp, a: placedA, b: placedB } = await serverAndPair(l, "nat", "nat");
+  const [a, b, gwAIp, gwBIp] = [placedA.host, placedB.host, placedA.publicIp, placedB.publicIp];
   const srv = l.spawn(server, [bin, "serve", "--listen", `0.0.0.0:${SERVER_PORT}`, "--secret-file", secret]);
   await waitStderr(srv, /listening on UDP/);
   const peer = (h: typeof a, role: string, extra: string[]) =>
@@ -63,28 +50,7 @@ test("compiled binary: server and two peers behind separate NATs, print then ope
   expect(JSON.parse(await pb.stdout()).rhost).toBe(gwAIp);
 
   // 2. openvpn through the hole, then Ctrl-C.
-  const ovpn = (local: string, remote: string) => [
-    "--hook",
-    "openvpn",
-    "--",
-    "--dev",
-    "tun",
-    "--ifconfig",
-    local,
-    remote,
-    "--secret",
-    key,
-    "--auth",
-    "SHA256",
-    "--cipher",
-    "AES-256-CBC",
-    "--verb",
-    "3",
-    "--ping",
-    "1",
-    "--ping-exit",
-    "5",
-  ];
+  const ovpn = (local: string, remote: string) => openvpnHook(key, local, remote);
   const va = peer(a, "a", ovpn("198.18.200.1", "198.18.200.2"));
   const vb = peer(b, "b", ovpn("198.18.200.2", "198.18.200.1"));
   await Promise.all([va, vb].map((p) => waitStderr(p, /Initialization Sequence Completed/, 30_000)));

@@ -131,3 +131,41 @@ export async function provePath(
   if (!got.every((s) => s === expectSource))
     throw new Error(`expected datagrams from ${expectSource}, got ${got.join(", ")}`);
 }
+
+/** A fresh OpenVPN static key (openvpn --genkey), in a temp folder. */
+export function openvpnStaticKey(): string {
+  const key = join(mkdtempSync(join(tmpdir(), "netpunch-ovpn-")), "static.key");
+  const gen = Bun.spawnSync(["openvpn", "--genkey", "secret", key]);
+  if (gen.exitCode !== 0) throw new Error(`openvpn --genkey failed: ${gen.stderr}`);
+  return key;
+}
+
+/**
+ * `--hook openvpn -- ...`: the original README's openvpn options with the tunnel addresses from
+ * 198.18.0.0/15, and a fast ping so a dead tunnel is noticed within a test.
+ */
+export function openvpnHook(key: string, local: string, remote: string, pingExit = 5): string[] {
+  return [
+    "--hook",
+    "openvpn",
+    "--",
+    "--dev",
+    "tun",
+    "--ifconfig",
+    local,
+    remote,
+    "--secret",
+    key,
+    "--auth",
+    "SHA256",
+    "--cipher",
+    "AES-256-CBC",
+    "--auth-nocache",
+    "--verb",
+    "3",
+    "--ping",
+    "1",
+    "--ping-exit",
+    String(pingExit),
+  ];
+}

@@ -1,11 +1,9 @@
 // The openvpn hook across two real NATs, with the real openvpn from Debian and a static key: ping through
 // the tunnel both ways, --loop re-punching after the tunnel process dies, and Ctrl-C leaving nothing behind.
 import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { type Host, Lab, type LabProcess } from "./lab.ts";
-import { secretFile, startPeer, startServer, waitStderr } from "./netpunch.ts";
+import { openvpnHook, openvpnStaticKey, secretFile, startPeer, startServer, waitStderr } from "./netpunch.ts";
+import { serverAndPair } from "./placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
@@ -24,50 +22,12 @@ async function twoNats() {
   const l = Lab.create();
   lab = l;
   const secret = secretFile();
-  const key = join(mkdtempSync(join(tmpdir(), "netpunch-ovpn-")), "static.key");
-  const gen = Bun.spawnSync(["openvpn", "--genkey", "secret", key]);
-  if (gen.exitCode !== 0) throw new Error(`openvpn --genkey failed: ${gen.stderr}`);
-  const server = l.host("srv");
-  const serverIp = await l.attachPublic(server);
-  const gwA = l.host("gwa");
-  await l.attachPublic(gwA);
-  const gwB = l.host("gwb");
-  await l.attachPublic(gwB);
-  const a = l.host("a");
-  const b = l.host("b");
-  l.lan(gwA, "192.0.2", [a]);
-  l.lan(gwB, "198.51.100", [b]);
-  l.masquerade(gwA);
-  l.masquerade(gwB);
+  const key = openvpnStaticKey();
+  const { server, serverIp, a, b } = await serverAndPair(l, "nat", "nat");
   await startServer(l, server, secret);
-  // The original README's openvpn options, with a faster ping so a dead tunnel is noticed within the test.
-  const openvpn = (local: string, remote: string, extra: string[] = []) => [
-    ...extra,
-    "--hook",
-    "openvpn",
-    "--",
-    "--dev",
-    "tun",
-    "--ifconfig",
-    local,
-    remote,
-    "--secret",
-    key,
-    "--auth",
-    "SHA256",
-    "--cipher",
-    "AES-256-CBC",
-    "--auth-nocache",
-    "--verb",
-    "3",
-    "--ping",
-    "1",
-    "--ping-exit",
-    "4",
-  ];
-  const peer = (h: Host, role: "a" | "b", local: string, remote: string, extra?: string[]) =>
-    startPeer(l, h, role, serverIp, secret, openvpn(local, remote, extra));
-  return { l, a, b, peer };
+  const peer = (h: Host, role: "a" | "b", local: string, remote: string, extra: string[] = []) =>
+    startPeer(l, h, role, serverIp, secret, [...extra, ...openvpnHook(key, local, remote, 4)]);
+  return { l, a: a.host, b: b.host, peer };
 }
 
 const tunnelUp = (p: LabProcess, times = 1) =>

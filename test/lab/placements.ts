@@ -4,6 +4,14 @@ import type { Host, Lab, LinkOptions } from "./lab.ts";
 
 export type Side = "public" | "nat" | "double" | "symmetric";
 
+export interface Placed {
+  host: Host;
+  publicIp: string;
+  lanIp: string;
+  /** The NAT the host sits behind (the inner one of two); none for a public host. */
+  gateway?: Host;
+}
+
 /** Puts a peer host on the internet side, behind one NAT, behind two (carrier-grade) or behind a symmetric NAT. */
 export async function place(
   l: Lab,
@@ -11,7 +19,7 @@ export async function place(
   side: Side,
   lanBase: string,
   link: LinkOptions = {},
-): Promise<{ host: Host; publicIp: string; lanIp: string }> {
+): Promise<Placed> {
   const host = l.host(name);
   if (side === "public") {
     const ip = await l.attachPublic(host, link);
@@ -25,11 +33,23 @@ export async function place(
     const [lanIp = ""] = l.lan(cpe, lanBase, [host]);
     l.masquerade(cgn);
     l.masquerade(cpe);
-    return { host, publicIp: cgnIp, lanIp };
+    return { host, publicIp: cgnIp, lanIp, gateway: cpe };
   }
   const gw = l.host(`gw${name}`);
   const gwIp = await l.attachPublic(gw, link);
   const [lanIp = ""] = l.lan(gw, lanBase, [host]);
   l.masquerade(gw, { randomFully: side === "symmetric" });
-  return { host, publicIp: gwIp, lanIp };
+  return { host, publicIp: gwIp, lanIp, gateway: gw };
+}
+
+/**
+ * The usual lab: a public server host and two peers, a on LAN 192.0.2.0/24 and b on 198.51.100.0/24, each
+ * placed as asked. The server is not started: tests start it with the options they need.
+ */
+export async function serverAndPair(l: Lab, a: Side, b: Side, link: LinkOptions = {}) {
+  const server = l.host("srv");
+  const serverIp = await l.attachPublic(server);
+  const pa = await place(l, "a", a, "192.0.2", link);
+  const pb = await place(l, "b", b, "198.51.100", link);
+  return { server, serverIp, a: pa, b: pb };
 }

@@ -6,6 +6,7 @@ import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { Lab } from "./lab.ts";
 import { gatewayDaemon } from "./miniupnpd.ts";
 import { finish, PEER_PORT, secretFile, startPeer, startServer } from "./netpunch.ts";
+import { serverAndPair } from "./placements.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
@@ -20,18 +21,9 @@ async function setup() {
   const l = Lab.create();
   lab = l;
   const secret = secretFile();
-  const server = l.host("srv");
-  const serverIp = await l.attachPublic(server);
-  const gwA = l.host("gwa");
-  const gwAIp = await l.attachPublic(gwA);
-  const gwB = l.host("gwb");
-  await l.attachPublic(gwB);
-  const a = l.host("a");
-  const b = l.host("b");
-  l.lan(gwA, "192.0.2", [a]);
-  l.lan(gwB, "198.51.100", [b]);
-  l.masquerade(gwA);
-  l.masquerade(gwB, { randomFully: true });
+  const { server, serverIp, a: placedA, b: placedB } = await serverAndPair(l, "nat", "symmetric");
+  const [a, b, gwA, gwAIp] = [placedA.host, placedB.host, placedA.gateway, placedA.publicIp];
+  if (!gwA) throw new Error("a sits behind a gateway");
   await gatewayDaemon(l, gwA, "192.0.2", server, serverIp);
   await startServer(l, server, secret);
   const rules = () => l.exec(gwA, ["nft", "list", "chain", "inet", "filter", "prerouting_miniupnpd"]).stdout;

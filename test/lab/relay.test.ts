@@ -6,7 +6,18 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Lab } from "./lab.ts";
-import { finish, PEER_PORT, provePath, secretFile, startPeer, startServer, waitStderr } from "./netpunch.ts";
+import {
+  finish,
+  openvpnHook,
+  openvpnStaticKey,
+  PEER_PORT,
+  provePath,
+  secretFile,
+  startPeer,
+  startServer,
+  waitStderr,
+} from "./netpunch.ts";
+import { serverAndPair } from "./placements.ts";
 import { exitWithin, keyPair, nsPids, setconfFile, startWgPeer } from "./wg.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
@@ -22,20 +33,9 @@ async function bothSymmetric(serverArgs: string[]) {
   const l = Lab.create();
   lab = l;
   const secret = secretFile();
-  const server = l.host("srv");
-  const serverIp = await l.attachPublic(server);
-  const gwA = l.host("gwa");
-  await l.attachPublic(gwA);
-  const gwB = l.host("gwb");
-  await l.attachPublic(gwB);
-  const a = l.host("a");
-  const b = l.host("b");
-  l.lan(gwA, "192.0.2", [a]);
-  l.lan(gwB, "198.51.100", [b]);
-  l.masquerade(gwA, { randomFully: true });
-  l.masquerade(gwB, { randomFully: true });
+  const { server, serverIp, a, b } = await serverAndPair(l, "symmetric", "symmetric");
   const srv = await startServer(l, server, secret, serverArgs);
-  return { l, a, b, serverIp, secret, srv };
+  return { l, a: a.host, b: b.host, serverIp, secret, srv };
 }
 
 test("two symmetric NATs meet through the relay; the relayed path carries datagrams both ways", async () => {
@@ -70,30 +70,8 @@ test("without --relay on the server, two symmetric NATs fail with a message that
 
 test("OpenVPN with a static key runs through the relay and carries ping", async () => {
   const { l, a, b, serverIp, secret } = await bothSymmetric(["--relay"]);
-  const key = join(mkdtempSync(join(tmpdir(), "netpunch-relay-ovpn-")), "static.key");
-  expect(Bun.spawnSync(["openvpn", "--genkey", "secret", key]).exitCode).toBe(0);
-  const ovpn = (local: string, remote: string) => [
-    "--hook",
-    "openvpn",
-    "--",
-    "--dev",
-    "tun",
-    "--ifconfig",
-    local,
-    remote,
-    "--secret",
-    key,
-    "--auth",
-    "SHA256",
-    "--cipher",
-    "AES-256-CBC",
-    "--verb",
-    "3",
-    "--ping",
-    "1",
-    "--ping-exit",
-    "10",
-  ];
+  const key = openvpnStaticKey();
+  const ovpn = (local: string, remote: string) => openvpnHook(key, local, remote, 10);
   const pa = startPeer(l, a, "a", serverIp, secret, ovpn("198.18.200.1", "198.18.200.2"));
   const pb = startPeer(l, b, "b", serverIp, secret, ovpn("198.18.200.2", "198.18.200.1"));
   await Promise.all([pa, pb].map((p) => waitStderr(p, /Initialization Sequence Completed/, 30_000)));

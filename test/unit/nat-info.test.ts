@@ -112,3 +112,28 @@ describe("NAT behaviour", () => {
     expect(spray.isPredicted(ports[100] ?? 0)).toBe(false);
   });
 });
+
+test("NAT_UPDATE after the match reaches the partner as PARTNER_NAT, also after the session has ended", () => {
+  const core = new RendezvousCore(new MemoryStore(), () => "ab".repeat(16));
+  const A = "11".repeat(8);
+  const B = "22".repeat(8);
+  core.onFrame(EA, frameOf({ type: "register", session: "s", role: "a", peerId: A, candidates: [] }), 0);
+  core.onFrame(EB, frameOf({ type: "register", session: "s", role: "b", peerId: B, candidates: [] }), 1);
+  const nat = { mapping: "random", step: 31 } as const;
+  const update = frameOf({ type: "natUpdate", session: "s", pairId: "ab".repeat(16), peerId: B, nat });
+  expect(core.onFrame(EB, update, 2)).toEqual([
+    { kind: "send", to: EA, msg: { type: "partnerNat", pairId: "ab".repeat(16), nat } },
+  ]);
+  core.onFrame(EA, frameOf({ type: "matchAck", session: "s", pairId: "ab".repeat(16), peerId: A }), 3);
+  core.onFrame(EB, frameOf({ type: "matchAck", session: "s", pairId: "ab".repeat(16), peerId: B }), 3);
+  const late = frameOf({ type: "natUpdate", session: "s", pairId: "ab".repeat(16), peerId: B, nat });
+  expect(core.onFrame(EB, late, 500).map((x) => x.kind === "send" && x.to)).toEqual([EA]);
+  const stranger = frameOf({
+    type: "natUpdate",
+    session: "s",
+    pairId: "ab".repeat(16),
+    peerId: "33".repeat(8),
+    nat,
+  });
+  expect(core.onFrame(EB, stranger, 500).map((x) => x.kind)).toEqual(["event"]); // not a peer of the pair
+});
