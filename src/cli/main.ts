@@ -34,13 +34,16 @@ const main = defineCommand({
 
 const EXAMPLES = `
 Examples:
-  netpunch serve --listen 0.0.0.0:10001 --secret-file secret.txt
+  netpunch serve --listen 0.0.0.0:10001 --alt-port 10002 --relay --secret-file secret.txt
   netpunch connect --role a --server 198.51.100.7:10001 --local :10000 --secret-file secret.txt
   netpunch connect --role b --server 198.51.100.7:10001 --local :10000 --secret-file secret.txt --json
 
 Seed-compatible forms (the original netpunch):
   netpunch c SECRET :10001
   netpunch a SECRET :10000 server:10001
+
+What does my NAT do, and can a direct path work?
+  netpunch doctor --server 198.51.100.7:10001 --secret-file secret.txt
 
 Hooks (netpunch plugins lists them with their options):
   netpunch connect ... --hook openvpn -- --dev tun --ifconfig 198.18.200.1 198.18.200.2 --secret vpn.key
