@@ -1,13 +1,11 @@
 import { formatEndpoint, sameEndpoint } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
-import { isEasy, isHard } from "../nat.ts";
-import type { Message, NatInfo } from "../protocol/messages.ts";
+import type { Message } from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
 import type { Candidate, CandidateKind, Endpoint, NetpunchEvent, Role } from "../types.ts";
-import { Spray, sprayPorts, strategyFor } from "./birthday.ts";
+
 import { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./config.ts";
-import { NatProbe } from "./nat-probe.ts";
-import { RelayClient, type RelayStep } from "./relay-client.ts";
+import { Fallbacks, type PunchView } from "./fallbacks.ts";
 
 export interface PeerSetup {
   session: string;
@@ -93,13 +91,8 @@ export class PeerMachine {
   private pingDelay: number;
   private readonly successes: Success[] = [];
   private decideAt: number | undefined;
-  private relay: RelayClient | undefined;
-  // NAT behaviour and the strategy it implies
-  private probe: NatProbe | undefined;
-  private partnerNat: NatInfo | undefined;
-  private strategy: "plain" | "hard" | "easy" | "relay" | undefined;
-  private spray: Spray | undefined;
-  private birthday: { sockets: number; nextAt: number } | undefined;
+  // NAT behaviour, birthday probing, prediction and the relay
+  private readonly fallbacks: Fallbacks;
   // closing
   private chosen: Success | undefined;
   private closesSent = 0;
@@ -112,6 +105,38 @@ export class PeerMachine {
     this.t = { ...DEFAULT_PEER_TIMINGS, ...setup.timings };
     this.registerDelay = this.t.registerRetryMs;
     this.pingDelay = this.t.pingIntervalMs;
+    this.fallbacks = new Fallbacks(
+      this.t,
+      {
+        server: setup.server,
+        session: setup.session,
+        peerId: setup.peerId,
+        localPort: setup.localPort ?? 0,
+        ownHosts: setup.lanCandidates.map((c) => c.host),
+        random: setup.random ?? Math.random,
+      },
+      {
+        send: (to, msg) => this.send(to, msg),
+        sendPing: (to, now, socket) => this.sendPing(to, now, socket),
+        emit: (e) => this.emit(e),
+        openSockets: (count) => this.out.push({ kind: "open-sockets", count }),
+        addCandidate: (c, now) => {
+          this.candidates.push(c);
+          this.pingAll(now);
+        },
+      },
+    );
+  }
+
+  /** The punch as the fallbacks see it; undefined outside punching. */
+  private view(): PunchView | undefined {
+    if (!this.pair || this.phase !== "punching") return undefined;
+    return {
+      pairId: this.pair.pairId,
+      matchedAt: this.pair.matchedAt,
+      target: this.candidates.find((c) => c.kind === "public"),
+      nothingYet: this.successes.length === 0,
+    };
   }
 
   get state(): Phase {
@@ -123,8 +148,10 @@ export class PeerMachine {
     if (this.phase === "finished") return { actions: [], wakeAt: undefined };
     if (input.type === "start") this.start(input.now);
     else if (input.type === "tick") this.tick(input.now);
-    else if (input.type === "sockets") this.onSockets(input.count, input.now);
-    else this.onFrame(input.from, input.frame, input.now, input.socket ?? 0);
+    else if (input.type === "sockets") {
+      const view = this.view();
+      if (view) this.fallbacks.onSockets(input.count, view, input.now);
+    } else this.onFrame(input.from, input.frame, input.now, input.socket ?? 0);
     return { actions: this.out, wakeAt: this.wakeAt() };
   }
 
@@ -137,7 +164,7 @@ export class PeerMachine {
 
   private sendRegister(now: number): void {
     const { session, role, peerId, lanCandidates, server } = this.setup;
-    const nat = this.probe?.nat;
+    const nat = this.fallbacks.ownNat;
     const { mapped } = this.setup;
     this.send(server, {
       type: "register",
@@ -193,7 +220,7 @@ export class PeerMachine {
         ),
       );
     }
-    if (this.probe) this.sendSteps(this.probe.tick(now));
+    this.fallbacks.tickRendezvous(now);
     if (now >= this.nextRegisterAt) {
       if (this.phase === "registering" && this.registerTries % 4 === 0) {
         this.emit({ type: "server-silent", tries: this.registerTries });
@@ -207,25 +234,26 @@ export class PeerMachine {
     if (sameEndpoint(from, this.setup.server)) {
       if (msg.type === "registered") return this.onRegistered(msg.observed, now, msg.altPort);
       if (msg.type === "match") return this.onMatch(msg, now);
-      if (msg.type === "relayOffer" && this.relay && msg.pairId === this.pair?.pairId)
-        return this.onRelayOffer(msg.port, now);
-      if (msg.type === "partnerNat" && msg.pairId === this.pair?.pairId && this.phase === "punching") {
-        this.partnerNat ??= msg.nat;
-        return this.pickStrategy(now);
-      }
+      const view =
+        (msg.type === "relayOffer" || msg.type === "partnerNat") && msg.pairId === this.pair?.pairId
+          ? this.view()
+          : undefined;
+      if (msg.type === "relayOffer" && view) return this.fallbacks.onRelayOffer(msg.port, now);
+      if (msg.type === "partnerNat" && view) return this.fallbacks.onPartnerNat(msg.nat, view, now);
       return this.drop(from, "unexpected");
     }
-    const altEp = this.probe?.alt;
+    const altEp = this.fallbacks.altEndpoint;
     if (msg.type === "probeReply" && altEp && sameEndpoint(from, altEp))
       return this.onProbeReply(msg.observed, now);
-    const relayEp = this.relay?.endpoint;
+    const relayEp = this.fallbacks.relayEndpoint;
     if (
       msg.type === "relayBound" &&
       relayEp &&
       sameEndpoint(from, relayEp) &&
       msg.pairId === this.pair?.pairId
     ) {
-      return this.onRelayBound(msg.ready, now);
+      if (this.phase === "punching") this.fallbacks.onRelayBound(msg.ready, now);
+      return;
     }
     if (msg.type !== "ping" && msg.type !== "pong" && msg.type !== "close")
       return this.drop(from, "unexpected");
@@ -242,7 +270,7 @@ export class PeerMachine {
     const first = !this.heardFromServer;
     this.heardFromServer = true;
     this.publicAddr = observed;
-    if (altPort) this.startProbe(altPort, now);
+    if (altPort) this.fallbacks.startProbe(altPort, now);
     if (this.phase !== "registering") return;
     // 1b. Registered; keep the NAT mapping to the server alive while the partner is away.
     this.phase = "waiting";
@@ -268,103 +296,23 @@ export class PeerMachine {
     this.pings.clear();
     this.successes.length = 0;
     this.decideAt = undefined;
-    this.relay = undefined;
-    this.partnerNat = msg.partnerNat;
-    this.strategy = undefined;
-    this.spray = undefined;
-    this.birthday = undefined;
+    this.fallbacks.reset(msg.partnerNat);
     this.pingDelay = this.t.pingIntervalMs;
     this.emit({ type: "matched", candidates: this.candidates });
     this.pingAll(now);
-    if (msg.altPort) this.startProbe(msg.altPort, now);
-    this.pickStrategy(now);
+    if (msg.altPort) this.fallbacks.startProbe(msg.altPort, now);
+    const view = this.view();
+    if (view) this.fallbacks.pick(view, now);
   }
 
-  // 2b. Our own NAT's behaviour, from the server's second port; the partner learns it through the server.
-  private startProbe(altPort: number, now: number): void {
-    this.probe ??= new NatProbe(this.setup.server, {
-      port: this.setup.localPort ?? 0,
-      hosts: this.setup.lanCandidates.map((c) => c.host),
-    });
-    this.sendSteps(this.probe.start(altPort, now));
-  }
-
+  // 2b. Our NAT's behaviour: register it while waiting (the server tells a later partner); after the match,
+  // tell the partner through the server.
   private onProbeReply(observedViaAlt: Endpoint, now: number): void {
-    const nat = this.probe?.onReply(observedViaAlt, this.publicAddr);
+    const nat = this.fallbacks.onProbeReply(observedViaAlt, this.publicAddr);
     if (!nat) return;
-    this.emit({ type: "nat", nat });
-    if (this.phase === "waiting") this.sendRegister(now); // the server tells our future partner
-    if (this.phase === "punching" && this.pair) {
-      // The partner registered before we probed: tell it now, through the server, so it need not guess.
-      const { session, peerId, server } = this.setup;
-      this.send(server, { type: "natUpdate", session, pairId: this.pair.pairId, peerId, nat });
-      this.pickStrategy(now);
-    }
-  }
-
-  /** Once both behaviours are known, go beyond plain punching: birthday probing, or the relay at once. */
-  private pickStrategy(now: number): void {
-    if (!this.pair) return;
-    const s = strategyFor(this.probe?.nat, this.partnerNat);
-    // Both symmetric: go to the relay at once, even if we had started guessing with birthday probing.
-    if (s === "relay") {
-      if (this.relay || !this.t.relay) return;
-      this.strategy = s;
-      this.emit({
-        type: "strategy",
-        strategy: s,
-        detail: "both NATs are symmetric: no direct path can exist",
-      });
-      return this.startRelay(now);
-    }
-    if (this.strategy || s === "plain") return;
-    if (s === "hard") return this.startBirthday(now, "our NAT is symmetric, the partner's is not");
-    this.startSpray(now, "the partner's NAT is symmetric");
-  }
-
-  private startBirthday(now: number, why: string): void {
-    if (this.birthday) return;
-    this.strategy = "hard";
-    const n = this.t.birthdaySockets;
-    this.emit({
-      type: "strategy",
-      strategy: "hard",
-      detail: `${why}: opening ${n} sockets toward the partner`,
-    });
-    this.birthday = { sockets: 0, nextAt: now };
-    this.out.push({ kind: "open-sockets", count: n });
-  }
-
-  private startSpray(_now: number, why: string): void {
-    if (this.spray || !this.pair) return;
-    this.strategy = "easy";
-    const target = this.candidates.find((c) => c.kind === "public");
-    if (!target) return;
-    const ports = sprayPorts(target, this.partnerNat, this.t.sprayCount, this.setup.random ?? Math.random);
-    const predicted = this.partnerNat?.mapping === "sequential" ? Math.min(32, ports.length) : 0;
-    this.spray = new Spray(target.host, ports, this.t.sprayPerTick, this.t.sprayTickMs, predicted);
-    this.emit({ type: "strategy", strategy: "easy", detail: `${why}: probing ${ports.length} of its ports` });
-  }
-
-  private onSockets(count: number, now: number): void {
-    if (!this.birthday || this.phase !== "punching") return;
-    this.birthday.sockets = count;
-    this.birthday.nextAt = now;
-    this.tickBirthday(now);
-  }
-
-  /** Every extra socket PINGs the partner's public address: its mapping opens, and once the partner's spray
-   * has hit that mapping's port, the PING gets through. */
-  private tickBirthday(now: number): void {
-    const b = this.birthday;
-    const target = this.candidates.find((c) => c.kind === "public");
-    if (!b || !target || b.sockets === 0 || now < b.nextAt) return;
-    for (let socket = 1; socket <= b.sockets; socket++) this.sendPing(target, now, socket);
-    b.nextAt = now + this.t.birthdayPingMs;
-  }
-
-  private sendSteps(steps: { to: Endpoint; msg: Message }[]): void {
-    for (const s of steps) this.send(s.to, s.msg);
+    if (this.phase === "waiting") this.sendRegister(now);
+    const view = this.view();
+    if (view) this.fallbacks.announce(nat, view, now);
   }
 
   private sendPing(to: Endpoint, now: number, socket = 0): void {
@@ -387,12 +335,7 @@ export class PeerMachine {
     if (this.decideAt !== undefined && now >= this.decideAt) return this.choose(now);
     if (now - this.pair.matchedAt >= this.t.punchMs) {
       const tried = this.candidates.map(formatEndpoint).join(", ");
-      const relayNote =
-        this.relay?.phase === "refused"
-          ? "; the server has no relay to fall back on (start it with serve --relay)"
-          : this.relay
-            ? "; the relay fallback did not complete either"
-            : "";
+      const relayNote = this.fallbacks.failureNote();
       return this.fail(
         new NetpunchError(
           "E_PUNCH_FAILED",
@@ -401,78 +344,18 @@ export class PeerMachine {
         ),
       );
     }
-    const since = now - this.pair.matchedAt;
-    const nothingYet = this.successes.length === 0;
-    // No direct path after relayAfterMs: fall back on the server's relay, while direct PINGs go on.
-    if (this.t.relay && !this.relay && nothingYet && since >= this.relayAfter()) this.startRelay(now);
-    else if (this.relay) this.sendAll(this.relay.tick(now));
-    // The partner's NAT is unknown (it registered before it had probed) and no path yet: it may be the
-    // other half of a birthday pair, so play our half anyway.
-    if (!this.strategy && nothingYet && !this.partnerNat && since >= this.t.sprayAfterMs) {
-      if (isEasy(this.probe?.nat))
-        this.startSpray(now, "no direct path yet and the partner's NAT is unknown");
-      else if (isHard(this.probe?.nat))
-        this.startBirthday(now, "no direct path yet and our NAT is symmetric");
-    }
-    if (this.probe) this.sendSteps(this.probe.tick(now));
-    for (const ep of this.spray?.next(now) ?? []) this.sendPing(ep, now);
-    this.tickBirthday(now);
+    const view = this.view();
+    if (view) this.fallbacks.tickPunch(view, now);
     if (now >= this.nextPingAt) this.pingAll(now);
-  }
-
-  /** Birthday probing gets its full chance (about 2 s of spray) before the relay is asked for. */
-  private relayAfter(): number {
-    return this.spray || this.birthday
-      ? Math.max(this.t.relayAfterMs, this.t.sprayAfterMs + 3_000)
-      : this.t.relayAfterMs;
-  }
-
-  private startRelay(now: number): void {
-    if (this.relay || !this.pair) return;
-    this.relay = new RelayClient(this.setup.server, {
-      session: this.setup.session,
-      pairId: this.pair.pairId,
-      peerId: this.setup.peerId,
-    });
-    this.emit({ type: "relay", state: "requested" });
-    this.sendAll(this.relay.start(now));
-  }
-
-  private onRelayOffer(port: number, now: number): void {
-    if (!this.relay || this.phase !== "punching") return;
-    const steps = this.relay.onOffer(port, now);
-    if (this.relay.phase === "refused") this.emit({ type: "relay", state: "unavailable" });
-    else if (steps.length > 0) this.emit({ type: "relay", state: "binding", relay: this.relay.endpoint });
-    this.sendAll(steps);
-  }
-
-  private onRelayBound(ready: boolean, now: number): void {
-    const ep = this.relay?.endpoint;
-    if (!this.relay?.onBound(ready) || !ep || this.phase !== "punching") return;
-    this.emit({ type: "relay", state: "ready", relay: ep });
-    this.candidates.push({ ...ep, kind: "relay" });
-    this.pingAll(now);
   }
 
   /** What a source address is to us: one of the partner's candidates, our relay, or a new (reflexive) source. */
   private kindOf(from: Endpoint, socket = 0): CandidateKind {
     if (socket !== 0) return "birthday"; // one of our extra sockets won
-    const relay = this.relay?.endpoint;
-    if (relay && sameEndpoint(from, relay)) return "relay";
     const known = this.candidates.find((c) => sameEndpoint(c, from))?.kind;
-    if (known) return known;
-    if (
-      this.spray &&
-      from.host === this.candidates.find((c) => c.kind === "public")?.host &&
-      this.spray.ports.includes(from.port)
-    ) {
-      return this.spray.isPredicted(from.port) ? "predicted" : "birthday";
-    }
-    return "reflexive";
-  }
-
-  private sendAll(steps: RelayStep): void {
-    for (const s of steps) this.send(s.to, s.msg);
+    if (known && known !== "reflexive") return known;
+    const target = this.candidates.find((c) => c.kind === "public");
+    return this.fallbacks.kindOf(from, target) ?? known ?? "reflexive";
   }
 
   // 3. A PING proves partner -> us; answer with a PONG on the same path. A new source is a reflexive candidate.
@@ -609,30 +492,17 @@ export class PeerMachine {
     switch (this.phase) {
       case "registering":
       case "waiting": {
-        let at = Math.min(this.nextRegisterAt, this.probe?.wakeAt() ?? Number.POSITIVE_INFINITY);
+        let at = Math.min(this.nextRegisterAt, this.fallbacks.wakeAt(undefined));
         if (!this.heardFromServer) at = Math.min(at, this.startedAt + this.t.serverSilentMs);
         return Math.min(at, this.startedAt + this.t.waitMs);
       }
       case "punching": {
         const matched = this.pair?.matchedAt ?? 0;
-        const never = Number.POSITIVE_INFINITY;
-        const nothingYet = this.successes.length === 0;
-        const relayDue = this.t.relay && nothingYet ? matched + this.relayAfter() : never;
-        const mine = this.probe?.nat;
-        const sprayDue =
-          !this.strategy && nothingYet && !this.partnerNat && (isEasy(mine) || isHard(mine))
-            ? matched + this.t.sprayAfterMs
-            : never;
-        const birthdayAt = this.birthday?.sockets ? this.birthday.nextAt : never;
         return Math.min(
           this.nextPingAt,
           matched + this.t.punchMs,
-          this.decideAt ?? never,
-          this.relay ? this.relay.wakeAt() : relayDue,
-          sprayDue,
-          this.spray?.wakeAt() ?? never,
-          birthdayAt,
-          this.probe?.wakeAt() ?? never,
+          this.decideAt ?? Number.POSITIVE_INFINITY,
+          this.fallbacks.wakeAt(this.view()),
         );
       }
       case "closing":

@@ -1,0 +1,260 @@
+import { sameEndpoint } from "../addr.ts";
+import { isEasy, isHard } from "../nat.ts";
+import type { Message, NatInfo } from "../protocol/messages.ts";
+import type { Candidate, CandidateKind, Endpoint, NetpunchEvent } from "../types.ts";
+import { Spray, sprayPorts, strategyFor } from "./birthday.ts";
+import type { PeerTimings } from "./config.ts";
+import { NatProbe } from "./nat-probe.ts";
+import { RelayClient } from "./relay-client.ts";
+
+/** What the fallbacks may do to the peer: send, PING, report, open sockets, add a candidate. */
+export interface FallbackHost {
+  send(to: Endpoint, msg: Message): void;
+  sendPing(to: Endpoint, now: number, socket?: number): void;
+  emit(event: NetpunchEvent): void;
+  openSockets(count: number): void;
+  /** A new candidate (the relay) that every PING round from now on includes; PINGs it at once. */
+  addCandidate(c: Candidate, now: number): void;
+}
+
+/** The punch as the fallbacks see it. */
+export interface PunchView {
+  pairId: string;
+  matchedAt: number;
+  /** The partner's public address as the server saw it: the target of birthday probing. */
+  target: Candidate | undefined;
+  /** No path has answered yet. */
+  nothingYet: boolean;
+}
+
+interface Ids {
+  server: Endpoint;
+  session: string;
+  peerId: string;
+  localPort: number;
+  ownHosts: string[];
+  random: () => number;
+}
+
+/**
+ * Everything beyond plain punching, pure: learning our NAT's behaviour (2b), telling the partner, and the
+ * strategies that follow from both (birthday probing, prediction, the relay). The machine feeds it events and
+ * ticks; it answers through the host.
+ */
+export class Fallbacks {
+  private probe: NatProbe | undefined;
+  private partnerNat: NatInfo | undefined;
+  private strategy: "hard" | "easy" | "relay" | undefined;
+  private spray: Spray | undefined;
+  private birthday: { sockets: number; nextAt: number } | undefined;
+  private relay: RelayClient | undefined;
+
+  constructor(
+    private readonly t: PeerTimings,
+    private readonly ids: Ids,
+    private readonly host: FallbackHost,
+  ) {}
+
+  get ownNat(): NatInfo | undefined {
+    return this.probe?.nat;
+  }
+  get altEndpoint(): Endpoint | undefined {
+    return this.probe?.alt;
+  }
+  get relayEndpoint(): Endpoint | undefined {
+    return this.relay?.endpoint;
+  }
+
+  /** A new pair: forget the last one's strategies (our own NAT's behaviour stays known). */
+  reset(partnerNat: NatInfo | undefined): void {
+    this.partnerNat = partnerNat;
+    this.strategy = undefined;
+    this.spray = undefined;
+    this.birthday = undefined;
+    this.relay = undefined;
+  }
+
+  // 2b. Our own NAT's behaviour, from the server's second port.
+  startProbe(altPort: number, now: number): void {
+    this.probe ??= new NatProbe(this.ids.server, { port: this.ids.localPort, hosts: this.ids.ownHosts });
+    this.sendAll(this.probe.start(altPort, now));
+  }
+
+  /** Returns our NAT's behaviour when this reply completes it. */
+  onProbeReply(observedViaAlt: Endpoint, observedViaMain: Endpoint | undefined): NatInfo | undefined {
+    const nat = this.probe?.onReply(observedViaAlt, observedViaMain);
+    if (nat) this.host.emit({ type: "nat", nat });
+    return nat;
+  }
+
+  /** Learned after the match: the partner registered before we probed, so tell it through the server. */
+  announce(nat: NatInfo, view: PunchView, now: number): void {
+    const { server, session, peerId } = this.ids;
+    this.host.send(server, { type: "natUpdate", session, pairId: view.pairId, peerId, nat });
+    this.pick(view, now);
+  }
+
+  onPartnerNat(nat: NatInfo, view: PunchView, now: number): void {
+    this.partnerNat ??= nat;
+    this.pick(view, now);
+  }
+
+  /** Once both behaviours are known, go beyond plain punching: birthday probing, or the relay at once. */
+  pick(view: PunchView, now: number): void {
+    const s = strategyFor(this.probe?.nat, this.partnerNat);
+    // Both symmetric: the relay at once, even if we had started guessing with birthday probing.
+    if (s === "relay") {
+      if (this.relay || !this.t.relay) return;
+      this.strategy = s;
+      this.host.emit({
+        type: "strategy",
+        strategy: s,
+        detail: "both NATs are symmetric: no direct path can exist",
+      });
+      return this.startRelay(view, now);
+    }
+    if (this.strategy || s === "plain") return;
+    if (s === "hard") return this.startBirthday(now, "our NAT is symmetric, the partner's is not");
+    this.startSpray(view, "the partner's NAT is symmetric");
+  }
+
+  private startBirthday(now: number, why: string): void {
+    if (this.birthday) return;
+    this.strategy = "hard";
+    const n = this.t.birthdaySockets;
+    this.host.emit({
+      type: "strategy",
+      strategy: "hard",
+      detail: `${why}: opening ${n} sockets toward the partner`,
+    });
+    this.birthday = { sockets: 0, nextAt: now };
+    this.host.openSockets(n);
+  }
+
+  private startSpray(view: PunchView, why: string): void {
+    if (this.spray || !view.target) return;
+    this.strategy = "easy";
+    const ports = sprayPorts(view.target, this.partnerNat, this.t.sprayCount, this.ids.random);
+    const predicted = this.partnerNat?.mapping === "sequential" ? Math.min(32, ports.length) : 0;
+    this.spray = new Spray(view.target.host, ports, this.t.sprayPerTick, this.t.sprayTickMs, predicted);
+    this.host.emit({
+      type: "strategy",
+      strategy: "easy",
+      detail: `${why}: probing ${ports.length} of its ports`,
+    });
+  }
+
+  onSockets(count: number, view: PunchView, now: number): void {
+    if (!this.birthday) return;
+    this.birthday.sockets = count;
+    this.birthday.nextAt = now;
+    this.tickBirthday(view, now);
+  }
+
+  /** Every extra socket PINGs the partner's public address: its mapping opens, and once the partner's probes
+   * have hit that mapping's port, the PING gets through. */
+  private tickBirthday(view: PunchView, now: number): void {
+    const b = this.birthday;
+    if (!b || !view.target || b.sockets === 0 || now < b.nextAt) return;
+    for (let socket = 1; socket <= b.sockets; socket++) this.host.sendPing(view.target, now, socket);
+    b.nextAt = now + this.t.birthdayPingMs;
+  }
+
+  /** Birthday probing gets its full chance (about 2 s of probes) before the relay is asked for. */
+  private relayAfter(): number {
+    return this.spray || this.birthday
+      ? Math.max(this.t.relayAfterMs, this.t.sprayAfterMs + 3_000)
+      : this.t.relayAfterMs;
+  }
+
+  private startRelay(view: PunchView, now: number): void {
+    if (this.relay) return;
+    this.relay = new RelayClient(this.ids.server, {
+      session: this.ids.session,
+      pairId: view.pairId,
+      peerId: this.ids.peerId,
+    });
+    this.host.emit({ type: "relay", state: "requested" });
+    this.sendAll(this.relay.start(now));
+  }
+
+  onRelayOffer(port: number, now: number): void {
+    if (!this.relay) return;
+    const steps = this.relay.onOffer(port, now);
+    if (this.relay.phase === "refused") this.host.emit({ type: "relay", state: "unavailable" });
+    else if (steps.length > 0)
+      this.host.emit({ type: "relay", state: "binding", relay: this.relay.endpoint });
+    this.sendAll(steps);
+  }
+
+  onRelayBound(ready: boolean, now: number): void {
+    const ep = this.relay?.endpoint;
+    if (!this.relay?.onBound(ready) || !ep) return;
+    this.host.emit({ type: "relay", state: "ready", relay: ep });
+    this.host.addCandidate({ ...ep, kind: "relay" }, now);
+  }
+
+  /** Probe retries while registering or waiting. */
+  tickRendezvous(now: number): void {
+    if (this.probe) this.sendAll(this.probe.tick(now));
+  }
+
+  tickPunch(view: PunchView, now: number): void {
+    const since = now - view.matchedAt;
+    // No direct path after relayAfterMs: fall back on the server's relay, while direct PINGs go on.
+    if (this.t.relay && !this.relay && view.nothingYet && since >= this.relayAfter())
+      this.startRelay(view, now);
+    else if (this.relay) this.sendAll(this.relay.tick(now));
+    // The partner's NAT is still unknown (its news was lost) and no path yet: it may be the other half of a
+    // birthday pair, so play our half anyway.
+    if (!this.strategy && view.nothingYet && !this.partnerNat && since >= this.t.sprayAfterMs) {
+      if (isEasy(this.probe?.nat))
+        this.startSpray(view, "no direct path yet and the partner's NAT is unknown");
+      else if (isHard(this.probe?.nat))
+        this.startBirthday(now, "no direct path yet and our NAT is symmetric");
+    }
+    this.tickRendezvous(now);
+    for (const ep of this.spray?.next(now) ?? []) this.host.sendPing(ep, now);
+    this.tickBirthday(view, now);
+  }
+
+  wakeAt(view: PunchView | undefined): number {
+    const never = Number.POSITIVE_INFINITY;
+    const probeAt = this.probe?.wakeAt() ?? never;
+    if (!view) return probeAt;
+    const mine = this.probe?.nat;
+    const relayDue = this.t.relay && view.nothingYet ? view.matchedAt + this.relayAfter() : never;
+    const guessDue =
+      !this.strategy && view.nothingYet && !this.partnerNat && (isEasy(mine) || isHard(mine))
+        ? view.matchedAt + this.t.sprayAfterMs
+        : never;
+    return Math.min(
+      probeAt,
+      this.relay ? this.relay.wakeAt() : relayDue,
+      guessDue,
+      this.spray?.wakeAt() ?? never,
+      this.birthday?.sockets ? this.birthday.nextAt : never,
+    );
+  }
+
+  /** What a source is when it is none of the partner's candidates: our relay, or a probed port. */
+  kindOf(from: Endpoint, target: Candidate | undefined): CandidateKind | undefined {
+    const relay = this.relay?.endpoint;
+    if (relay && sameEndpoint(from, relay)) return "relay";
+    if (this.spray && from.host === target?.host && this.spray.ports.includes(from.port)) {
+      return this.spray.isPredicted(from.port) ? "predicted" : "birthday";
+    }
+    return undefined;
+  }
+
+  /** Why punching failed, as far as the fallbacks know; appended to E_PUNCH_FAILED. */
+  failureNote(): string {
+    if (this.relay?.phase === "refused")
+      return "; the server has no relay to fall back on (start it with serve --relay)";
+    return this.relay ? "; the relay fallback did not complete either" : "";
+  }
+
+  private sendAll(steps: { to: Endpoint; msg: Message }[]): void {
+    for (const s of steps) this.host.send(s.to, s.msg);
+  }
+}
