@@ -72,19 +72,19 @@ export function statsLine(s: ServerStats): string {
 const PositiveInt = v.pipe(v.string(), v.transform(Number), v.number(), v.integer(), v.minValue(1));
 
 function relayOptions(o: { maxSessions: string; rate: string; idle: string }) {
-  const int = (value: string, flag: string) => {
+  const int = (value: string, flag: string, example: string) => {
     const r = v.safeParse(PositiveInt, value);
     if (!r.success)
       throw new NetpunchError(
         "E_USAGE",
         `--${flag} "${value}" is not a positive whole number`,
-        `e.g. --${flag} 16`,
+        `e.g. --${flag} ${example}`,
       );
     return r.output;
   };
   return {
-    maxSessions: int(o.maxSessions, "relay-max-sessions"),
-    bytesPerSecond: int(o.rate, "relay-rate"),
+    maxSessions: int(o.maxSessions, "relay-max-sessions", "16"),
+    bytesPerSecond: int(o.rate, "relay-rate", "1000000 (1 MB/s)"),
     idleMs: secondsOption(o.idle, "relay-idle") ?? 60_000,
   };
 }
@@ -96,6 +96,7 @@ export async function runServer(o: {
   secretFile?: string;
   statsInterval?: string;
   relay?: { maxSessions: string; rate: string; idle: string };
+  relayOn?: boolean;
   altPort?: string;
   stun?: boolean;
   quiet?: boolean;
@@ -106,7 +107,9 @@ export async function runServer(o: {
   const parsed = parseAddress(o.listen, "listen address", { allowEmptyHost: true });
   const secret = resolveSecret({ secret: o.secret, secretFile: o.secretFile, logger, fromSeedArgs: o.seed });
   const statsMs = secondsOption(o.statsInterval, "stats-interval");
-  const relay = o.relay ? relayOptions(o.relay) : undefined;
+  // Checked even without --relay: a typo in a relay option is an error, not silently ignored.
+  const relayChecked = o.relay ? relayOptions(o.relay) : undefined;
+  const relay = o.relayOn ? relayChecked : undefined;
   const server = await serve({
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
     secret,
@@ -142,9 +145,8 @@ export const serveCommand = defineCommand({
       statsInterval: args["stats-interval"],
       altPort: args["alt-port"],
       stun: args.stun,
-      relay: args.relay
-        ? { maxSessions: args["relay-max-sessions"], rate: args["relay-rate"], idle: args["relay-idle"] }
-        : undefined,
+      relay: { maxSessions: args["relay-max-sessions"], rate: args["relay-rate"], idle: args["relay-idle"] },
+      relayOn: args.relay === true,
       quiet: args.quiet,
       verbose: args.verbose,
     });
