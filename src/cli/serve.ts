@@ -43,6 +43,11 @@ export const serveArgs = {
     default: "1000000",
     description: "bytes per second per relayed pair",
   },
+  "relay-ports": {
+    type: "string",
+    valueHint: "LOW-HIGH",
+    description: "UDP ports the relays may use (open them in the firewall); default: any free port",
+  },
   "relay-idle": {
     type: "string",
     valueHint: "SECONDS",
@@ -71,7 +76,22 @@ export function statsLine(s: ServerStats): string {
 
 const PositiveInt = v.pipe(v.string(), v.transform(Number), v.number(), v.integer(), v.minValue(1));
 
-function relayOptions(o: { maxSessions: string; rate: string; idle: string }) {
+/** "20000-20099" as a port range; a usage error naming the option otherwise. Pure. */
+export function portRange(text: string): { low: number; high: number } {
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(text);
+  const low = Number(m?.[1]);
+  const high = Number(m?.[2]);
+  if (!m || low < 1024 || high > 65535 || low > high) {
+    throw new NetpunchError(
+      "E_USAGE",
+      `--relay-ports "${text}" is not a range of unprivileged ports`,
+      "e.g. --relay-ports 20000-20099",
+    );
+  }
+  return { low, high };
+}
+
+function relayOptions(o: { maxSessions: string; rate: string; idle: string; ports?: string }) {
   const int = (value: string, flag: string, example: string) => {
     const r = v.safeParse(PositiveInt, value);
     if (!r.success)
@@ -85,6 +105,7 @@ function relayOptions(o: { maxSessions: string; rate: string; idle: string }) {
   return {
     maxSessions: int(o.maxSessions, "relay-max-sessions", "16"),
     bytesPerSecond: int(o.rate, "relay-rate", "1000000 (1 MB/s)"),
+    ports: o.ports !== undefined ? portRange(o.ports) : undefined,
     idleMs: secondsOption(o.idle, "relay-idle") ?? 60_000,
   };
 }
@@ -95,7 +116,7 @@ export async function runServer(o: {
   secret?: string;
   secretFile?: string;
   statsInterval?: string;
-  relay?: { maxSessions: string; rate: string; idle: string };
+  relay?: { maxSessions: string; rate: string; idle: string; ports?: string };
   relayOn?: boolean;
   altPort?: string;
   stun?: boolean;
@@ -145,7 +166,12 @@ export const serveCommand = defineCommand({
       statsInterval: args["stats-interval"],
       altPort: args["alt-port"],
       stun: args.stun,
-      relay: { maxSessions: args["relay-max-sessions"], rate: args["relay-rate"], idle: args["relay-idle"] },
+      relay: {
+        maxSessions: args["relay-max-sessions"],
+        rate: args["relay-rate"],
+        idle: args["relay-idle"],
+        ports: args["relay-ports"],
+      },
       relayOn: args.relay === true,
       quiet: args.quiet,
       verbose: args.verbose,

@@ -14,6 +14,8 @@ export interface RelayManagerOptions {
   transport: TransportFactory;
   /** @default 16 relayed pairs at once. */
   maxSessions: number;
+  /** Ports the relays may use, so an operator can open exactly those; any free port when absent. */
+  ports?: { low: number; high: number };
   limits: RelayLimits;
   onDrop(from: Endpoint, reason: DropReason | "relay-rate" | "relay-unbound"): void;
 }
@@ -55,11 +57,30 @@ export class RelayManager {
 
   private async open(pairId: string, peers: Record<Role, string>): Promise<number> {
     const session = new RelaySession(pairId, peers, this.o.limits, Date.now());
-    const transport = await this.o.transport({ host: this.o.host, port: 0 }, (data, from) =>
-      this.onDatagram(session, transport, data, from),
-    );
+    let transport: Transport | undefined;
+    const handler = (data: Uint8Array, from: Endpoint) => {
+      if (transport) this.onDatagram(session, transport, data, from);
+    };
+    for (const port of this.candidatePorts()) {
+      try {
+        transport = await this.o.transport({ host: this.o.host, port }, handler);
+        break;
+      } catch {
+        // taken by another relay or program: try the next one
+      }
+    }
+    if (!transport) return 0; // the range is full: the peers are told there is no room
     this.relays.set(pairId, { session, transport });
     return transport.local.port;
+  }
+
+  /** Any free port, or the configured range from a random start, so relays do not all pile on its low end. */
+  private candidatePorts(): number[] {
+    const r = this.o.ports;
+    if (!r) return [0];
+    const n = r.high - r.low + 1;
+    const start = Math.floor(Math.random() * n);
+    return Array.from({ length: n }, (_, i) => r.low + ((start + i) % n));
   }
 
   private onDatagram(session: RelaySession, transport: Transport, data: Uint8Array, from: Endpoint): void {

@@ -31,7 +31,7 @@ export interface ServeOptions {
    */
   stun?: boolean;
   /** Offer relays to pairs that cannot punch through (off unless given). */
-  relay?: { maxSessions?: number } & Partial<RelayLimits>;
+  relay?: { maxSessions?: number; ports?: { low: number; high: number } } & Partial<RelayLimits>;
   /** For tests: a transport other than real UDP. */
   transport?: TransportFactory;
 }
@@ -100,6 +100,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         replay: new ReplayGuard(),
         transport: transportFactory,
         maxSessions: opts.relay.maxSessions ?? 16,
+        ports: opts.relay.ports,
         limits: { ...DEFAULT_RELAY_LIMITS, ...opts.relay },
         onDrop: countDrop,
       })

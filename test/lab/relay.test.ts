@@ -39,13 +39,15 @@ async function bothSymmetric(serverArgs: string[]) {
 }
 
 test("two symmetric NATs meet through the relay; the relayed path carries datagrams both ways", async () => {
-  const { l, a, b, serverIp, secret, srv } = await bothSymmetric(["--relay"]);
+  const { l, a, b, serverIp, secret, srv } = await bothSymmetric(["--relay", "--relay-ports", "20000-20009"]);
   const pa = startPeer(l, a, "a", serverIp, secret);
   const pb = startPeer(l, b, "b", serverIp, secret);
   const [oa, ob] = await Promise.all([finish(pa), finish(pb)]);
   expect([oa.json.via, ob.json.via]).toEqual(["relay", "relay"]);
   expect(oa.json.rhost).toBe(serverIp);
   expect(oa.json.rport).toBe(ob.json.rport); // one relay port for the pair
+  expect(oa.json.rport).toBeGreaterThanOrEqual(20000); // from the range the operator opened
+  expect(oa.json.rport).toBeLessThanOrEqual(20009);
   expect(oa.stderr).toContain("asking the server for a relay");
   // The hole is real after netpunch has exited: the relay forwards between the two bound mappings.
   const relay = `${serverIp}:${oa.json.rport}`;

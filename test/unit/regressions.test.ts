@@ -106,3 +106,11 @@ test("a package hook is only what is installed on disk: Bun's auto-install never
   expect(installedPackage("netpunch-plugin-x", nested)).toBe(join(pkg, "main.js"));
   expect(installedPackage("../etc", empty)).toBeUndefined();
 });
+
+test("--relay-ports takes an unprivileged range and names itself when wrong", async () => {
+  const { portRange } = await import("../../src/cli/serve.ts");
+  expect(portRange("20000-20099")).toEqual({ low: 20000, high: 20099 });
+  for (const bad of ["20099-20000", "80-90", "20000", "a-b", "20000-70000"]) {
+    expect(() => portRange(bad)).toThrow(`--relay-ports "${bad}" is not a range of unprivileged ports`);
+  }
+});
