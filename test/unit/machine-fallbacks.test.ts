@@ -1,0 +1,157 @@
+// The peer machine's fallbacks on a fake clock: NAT probing, birthday probing from both sides, and the relay
+// at once when both NATs are symmetric.
+import { expect, test } from "bun:test";
+import type { Message, NatInfo } from "../../src/protocol/messages.ts";
+import { type PeerAction, PeerMachine } from "../../src/punch/machine.ts";
+import type { Endpoint } from "../../src/types.ts";
+import { frameOf, prng } from "./support.ts";
+
+const SERVER = { host: "198.18.1.2", port: 10001 };
+const ALT = { host: "198.18.1.2", port: 10002 };
+const PAIR = "ab".repeat(16);
+const PARTNER = "22".repeat(8);
+const P_PUB = { host: "198.18.3.2", port: 10000 };
+const MINE = { host: "198.18.2.2", port: 40000 };
+
+function peer() {
+  const m = new PeerMachine({
+    session: "s",
+    role: "a",
+    peerId: "11".repeat(8),
+    server: SERVER,
+    lanCandidates: [],
+    localPort: 10000,
+    random: prng(3),
+  });
+  const log: { t: number; a: PeerAction }[] = [];
+  let wake: number | undefined;
+  const step = (input: Parameters<PeerMachine["step"]>[0]) => {
+    const out = m.step(input);
+    wake = out.wakeAt;
+    for (const a of out.actions) log.push({ t: input.now, a });
+    return out.actions;
+  };
+  const recv = (from: Endpoint, msg: Message, now: number, socket = 0) =>
+    step({ type: "frame", now, from, frame: frameOf(msg), socket });
+  const runUntil = (until: number) => {
+    for (let guard = 0; wake !== undefined && wake <= until && guard < 10_000; guard++)
+      step({ type: "tick", now: wake });
+  };
+  const sends = (type: Message["type"]) =>
+    log.flatMap(({ t, a }) =>
+      a.kind === "send" && a.msg.type === type
+        ? [{ t, to: { host: a.to.host, port: a.to.port }, msg: a.msg, socket: a.socket ?? 0 }]
+        : [],
+    );
+  const events = () => log.flatMap(({ a }) => (a.kind === "event" ? [a.event] : []));
+  return { m, step, recv, runUntil, sends, events, log };
+}
+
+/** Registered (the server announces its alt port), our probe answered with `viaAlt`, then matched. */
+function matched(p: ReturnType<typeof peer>, viaAlt: Endpoint, partnerNat?: NatInfo) {
+  p.step({ type: "start", now: 0 });
+  p.recv(SERVER, { type: "registered", echo: "00".repeat(12), observed: MINE, altPort: ALT.port }, 10);
+  expect(p.sends("probe").map((s) => s.to)).toEqual([ALT]);
+  p.recv(
+    ALT,
+    { type: "probeReply", probeId: 1, observed: viaAlt, receivedOn: ALT.port, altPort: ALT.port },
+    20,
+  );
+  p.recv(
+    SERVER,
+    {
+      type: "match",
+      pairId: PAIR,
+      partnerId: PARTNER,
+      observed: MINE,
+      candidates: [{ kind: "public", ...P_PUB }],
+      ...(partnerNat ? { partnerNat } : {}),
+    },
+    1000,
+  );
+}
+
+test("symmetric us, easy partner: 256 extra sockets PING the partner; the socket that wins is the result", () => {
+  const p = peer();
+  matched(p, { ...MINE, port: 51234 }, { mapping: "independent", step: 0 });
+  expect(p.events()).toContainEqual({ type: "nat", nat: { mapping: "random", step: 11234 } });
+  expect(p.log.some(({ a }) => a.kind === "open-sockets" && a.count === 256)).toBe(true);
+  p.step({ type: "sockets", now: 1010, count: 3 });
+  const fromExtra = p.sends("ping").filter((s) => s.socket > 0);
+  expect(fromExtra.map((s) => [s.socket, s.to])).toEqual([
+    [1, P_PUB],
+    [2, P_PUB],
+    [3, P_PUB],
+  ]);
+  const won = fromExtra[1];
+  if (!won || won.msg.type !== "ping") throw new Error("no ping from socket 2");
+  p.recv(P_PUB, { type: "pong", pairId: PAIR, peerId: PARTNER, seq: won.msg.seq }, 1030, 2);
+  p.recv(P_PUB, { type: "close", pairId: PAIR, peerId: PARTNER, rttMs: 20 }, 1040, 2);
+  const done = p.log.find(({ a }) => a.kind === "done")?.a;
+  expect(done?.kind === "done" && [done.outcome.socket, done.outcome.kind]).toEqual([2, "birthday"]);
+  expect(p.sends("close").every((s) => s.socket === 2)).toBe(true); // CLOSE goes out of the winning socket
+});
+
+test("easy us, symmetric partner: PINGs to 2,048 distinct ports of its IP, 64 per tick; a hit is a birthday path", () => {
+  const p = peer();
+  matched(p, MINE, { mapping: "random", step: 999 });
+  expect(p.events().some((e) => e.type === "strategy" && e.strategy === "easy")).toBe(true);
+  p.runUntil(1000 + 60 * 40);
+  const sprayed = p.sends("ping").filter((s) => s.to.host === P_PUB.host && s.to.port !== P_PUB.port);
+  expect(sprayed.length).toBe(2048);
+  expect(new Set(sprayed.map((s) => s.to.port)).size).toBe(2048);
+  expect(
+    Math.max(...Object.values(Object.groupBy(sprayed, (s) => String(s.t))).map((g) => g?.length ?? 0)),
+  ).toBe(64);
+  const hit = sprayed[700];
+  if (!hit || hit.msg.type !== "ping") throw new Error("no spray");
+  p.recv(hit.to, { type: "pong", pairId: PAIR, peerId: PARTNER, seq: hit.msg.seq }, 5000);
+  expect(p.events()).toContainEqual({
+    type: "punch-ok",
+    from: hit.to,
+    kind: "birthday",
+    rttMs: 5000 - hit.t,
+  });
+});
+
+test("both symmetric: straight to the relay, no birthday probing", () => {
+  const p = peer();
+  matched(p, { ...MINE, port: 51234 }, { mapping: "random", step: 5 });
+  expect(p.sends("relayRequest").map((s) => s.t)).toEqual([1000]);
+  expect(p.log.some(({ a }) => a.kind === "open-sockets")).toBe(false);
+});
+
+test("the partner's behaviour learned mid-punch (PARTNER_NAT) starts the matching strategy; ours goes out as NAT_UPDATE", () => {
+  const p = peer();
+  p.step({ type: "start", now: 0 });
+  // The second peer: MATCH first (with the alt port), our probe answer after it.
+  p.recv(
+    SERVER,
+    {
+      type: "match",
+      pairId: PAIR,
+      partnerId: PARTNER,
+      observed: MINE,
+      candidates: [{ kind: "public", ...P_PUB }],
+      altPort: ALT.port,
+    },
+    100,
+  );
+  p.recv(
+    ALT,
+    { type: "probeReply", probeId: 1, observed: MINE, receivedOn: ALT.port, altPort: ALT.port },
+    120,
+  );
+  expect(p.sends("natUpdate").map((s) => s.msg)).toEqual([
+    {
+      type: "natUpdate",
+      session: "s",
+      pairId: PAIR,
+      peerId: "11".repeat(8),
+      nat: { mapping: "independent", step: 0 },
+    },
+  ]);
+  expect(p.events().some((e) => e.type === "strategy")).toBe(false);
+  p.recv(SERVER, { type: "partnerNat", pairId: PAIR, nat: { mapping: "random", step: 3 } }, 200);
+  expect(p.events().some((e) => e.type === "strategy" && e.strategy === "easy")).toBe(true);
+});
