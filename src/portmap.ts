@@ -11,11 +11,14 @@
 // milliseconds (an immediate re-map loop that re-creates the mapping after unmap, then an uncaught
 // ERR_SOCKET_ALREADY_BOUND), it never retransmits, binds the fixed client port 5350, and has no PCP.
 //
-// UPnP-IGD is not implemented here: mapPort never reports protocol "upnp" (yet).
+// UPnP-IGD (SSDP, device description, SOAP) lives in portmap-upnp.ts and is tried last: after PCP and
+// NAT-PMP have failed or been refused.
 
 import { readFileSync } from "node:fs";
 import { isIPv4 } from "node:net";
 import { endianness } from "node:os";
+import { mapPortUpnp } from "./portmap-upnp.ts";
+import { type ConnectedTransport, openConnectedUdp } from "./transport/udp.ts";
 import type { Endpoint } from "./types.ts";
 
 export type PortMapProtocol = "upnp" | "nat-pmp" | "pcp";
@@ -31,8 +34,8 @@ export interface MapPortOptions {
   signal?: AbortSignal;
   /** How long to wait for the gateway in total; it answers in one LAN round trip if it speaks PCP/NAT-PMP. */
   timeoutMs?: number;
-  /** Which protocols to try, in order of preference. Default ["pcp", "nat-pmp"]. */
-  protocols?: readonly ("pcp" | "nat-pmp")[];
+  /** Which protocols to try, in order of preference. Default ["pcp", "nat-pmp", "upnp"]. */
+  protocols?: readonly PortMapProtocol[];
   /** Renew the mapping at half its lifetime until remove() (timers do not keep the process alive). */
   renew?: boolean;
   /** UDP port of the gateway's PCP/NAT-PMP server; 5351 is the standard one. */
@@ -302,8 +305,8 @@ export function decodeNatPmpExternalReply(data: Uint8Array): NatPmpExternalReply
 // Transport: one connected UDP socket to the gateway
 
 /**
- * A UDP socket connected to the gateway's port. Connected on purpose (this is why it does not use
- * transport/udp.ts): the kernel picks the source address PCP must declare as the client address, only
+ * A UDP socket connected to the gateway's port (transport/udp.ts openConnectedUdp). Connected on purpose:
+ * the kernel picks the source address PCP must declare as the client address, only
  * the gateway's datagrams come through, and an ICMP port unreachable ("no daemon there") surfaces as
  * ECONNREFUSED, so a gateway without PCP/NAT-PMP costs one round trip instead of the whole timeout.
  */
@@ -312,28 +315,21 @@ class GatewaySocket {
   readonly #waiters = new Set<{ data(d: Uint8Array): void; refused(): void }>();
 
   private constructor(
-    private readonly socket: Bun.udp.ConnectedSocket<"uint8array">,
+    private readonly socket: ConnectedTransport,
     readonly clientIp: string,
   ) {}
 
   static async open(gateway: string, port: number): Promise<GatewaySocket | undefined> {
     let self: GatewaySocket | undefined;
     try {
-      const socket = await Bun.udpSocket({
-        binaryType: "uint8array",
-        connect: { hostname: gateway, port },
-        socket: {
-          data(_s, data) {
-            self?.dispatch(data);
-          },
-          // Bun 1.4 passes only the error, its types say (socket, error): take whichever is the Error.
-          error(...args: unknown[]) {
-            const err = args.find((a) => a instanceof Error) as { code?: string } | undefined;
-            if (err?.code === "ECONNREFUSED") self?.refuse();
-          },
+      const socket = await openConnectedUdp(
+        { host: gateway, port },
+        (data) => self?.dispatch(data),
+        (code) => {
+          if (code === "ECONNREFUSED") self?.refuse();
         },
-      });
-      self = new GatewaySocket(socket, socket.address.address);
+      );
+      self = new GatewaySocket(socket, socket.localHost);
       if (!isIPv4(self.clientIp)) {
         self.close();
         return undefined;
@@ -415,7 +411,7 @@ class GatewaySocket {
 
 /** What one protocol needs to renew and delete the mapping it made. */
 interface Grant {
-  protocol: "pcp" | "nat-pmp";
+  protocol: PortMapProtocol;
   external: Endpoint;
   lifetime: number;
   /**
@@ -566,33 +562,49 @@ export async function mapPort(opts: MapPortOptions): Promise<PortMapping | undef
     throw new RangeError(`mapPort: gatewayPort must be 1-65535, got ${port}`);
   if (opts.gateway !== undefined && !isIPv4(opts.gateway))
     throw new TypeError(`mapPort: gateway must be an IPv4 address, got "${opts.gateway}"`);
-  const protocols = opts.protocols ?? ["pcp", "nat-pmp"];
+  const protocols = opts.protocols ?? ["pcp", "nat-pmp", "upnp"];
   for (const p of protocols)
-    if (p !== "pcp" && p !== "nat-pmp") throw new TypeError(`mapPort: unknown protocol "${String(p)}"`);
+    if (p !== "pcp" && p !== "nat-pmp" && p !== "upnp")
+      throw new TypeError(`mapPort: unknown protocol "${String(p)}"`);
 
   const deadline = Date.now() + timeoutMs;
   const gateway = opts.gateway ?? defaultGateway();
   if (gateway === undefined || opts.signal?.aborted) return undefined;
   const ctx: Context = { gateway, port, localPort, ttl, deadline, signal: opts.signal };
 
-  const s = await GatewaySocket.open(gateway, port);
-  if (!s) return undefined;
+  // PCP and NAT-PMP share one socket, opened when first needed; once either has had its answer (or its
+  // timeout, or ICMP) neither is asked again. UPnP-IGD is tried when those gave nothing, with the time left.
+  let s: GatewaySocket | undefined | null = null;
+  let pmpDone = false;
   let grant: Grant | undefined;
   try {
     for (const protocol of protocols) {
+      if (opts.signal?.aborted) break;
+      if (protocol === "upnp") {
+        grant = await mapPortUpnp({ localPort, gateway, ttl, deadline, signal: opts.signal });
+        if (grant) break;
+        continue;
+      }
+      if (pmpDone) continue;
+      if (s === null) s = await GatewaySocket.open(gateway, port);
+      if (!s) {
+        pmpDone = true;
+        continue;
+      }
       if (protocol === "pcp") {
         const r = await tryPcp(s, ctx);
         if (r === "unsupported") continue;
         grant = r;
-        break;
+      } else {
+        grant = await tryNatPmp(s, ctx);
       }
-      grant = await tryNatPmp(s, ctx);
-      break;
+      pmpDone = true;
+      if (grant) break;
     }
   } catch {
     grant = undefined;
   } finally {
-    s.close();
+    s?.close();
   }
   if (!grant) return undefined;
   if (opts.signal?.aborted) {

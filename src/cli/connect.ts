@@ -58,7 +58,7 @@ export const connectArgs = {
   "port-map": {
     type: "boolean",
     description:
-      "ask the gateway to forward a public port to --local (PCP, then NAT-PMP) and offer it as a candidate",
+      "ask the gateway to forward a public port to --local (PCP, NAT-PMP or UPnP-IGD) and offer it as a candidate",
   },
   lan: {
     type: "boolean",

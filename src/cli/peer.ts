@@ -88,7 +88,8 @@ async function askGateway(p: PeerRun): Promise<{ mapping: PortMapping | undefine
     p.logger.info(
       `gateway ${mapping.gateway} forwards ${formatEndpoint(mapping.external)} to UDP port ${port} (${mapping.protocol})`,
     );
-  } else p.logger.warn("--port-map: no PCP/NAT-PMP gateway answered; going on without a mapped port");
+  } else
+    p.logger.warn("--port-map: no gateway answered (PCP, NAT-PMP, UPnP-IGD); going on without a mapped port");
   return { mapping, local };
 }
 

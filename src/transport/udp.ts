@@ -96,3 +96,53 @@ export async function freeUdpPort(host = "0.0.0.0"): Promise<number> {
   t.close();
   return port;
 }
+
+/** A UDP socket connected to one remote address: only its datagrams come in, and the kernel picks our address. */
+export interface ConnectedTransport {
+  /** The local address the kernel chose to reach the remote (the one a gateway sees us as). */
+  readonly localHost: string;
+  send(data: Uint8Array): boolean;
+  close(): void;
+}
+
+/**
+ * Opens a connected UDP socket. Used to talk to the gateway (PCP/NAT-PMP): connected, an ICMP port
+ * unreachable surfaces as ECONNREFUSED at once, and the local address is the one the gateway sees.
+ */
+export async function openConnectedUdp(
+  remote: Endpoint,
+  onDatagram: (data: Uint8Array) => void,
+  onError?: ErrorHandler,
+): Promise<ConnectedTransport> {
+  const socket = await Bun.udpSocket({
+    binaryType: "uint8array",
+    connect: { hostname: remote.host, port: remote.port },
+    socket: {
+      data(_s, data) {
+        onDatagram(data);
+      },
+      // Bun 1.4 passes only the error, its types say (socket, error): take whichever argument is the Error.
+      error(...args: unknown[]) {
+        const err = args.find((a) => a instanceof Error) as { code?: string } | undefined;
+        onError?.(err?.code ?? "EUNKNOWN");
+      },
+    },
+  });
+  let open = true;
+  return {
+    localHost: normalizeHost(socket.address.address),
+    send(data) {
+      if (!open) return false;
+      try {
+        return socket.send(data);
+      } catch {
+        return false;
+      }
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      socket.close();
+    },
+  };
+}

@@ -7,6 +7,13 @@ import type { Host, Lab, LabProcess } from "./lab.ts";
 
 const BUN = process.execPath;
 export const STUN_PORT = 3478;
+/** The fixed HTTP port (device description and SOAP control) of miniupnpd when UPnP-IGD is on. */
+export const UPNP_HTTP_PORT = 5000;
+
+export interface MiniupnpdOptions {
+  /** Also serve UPnP-IGD (SSDP on lan0 and HTTP on UPNP_HTTP_PORT); default off: PCP and NAT-PMP only. */
+  upnp?: boolean;
+}
 const MINIUPNPD = Bun.which("miniupnpd", { PATH: "/usr/sbin:/usr/local/sbin:/sbin:/usr/bin:/bin" });
 // CI installs miniupnpd (scripts/setup.sh); without it the test fails with this message, it is not skipped.
 export const requireMiniupnpd = (): string => {
@@ -59,7 +66,13 @@ const NFT_TABLES = `table inet filter {
 `;
 
 /** Starts miniupnpd in the foreground in `gw` (whose LAN is lanBase.0/24) and waits until it maps ports. */
-export async function startMiniupnpd(l: Lab, gw: Host, lanBase: string, stunIp: string): Promise<LabProcess> {
+export async function startMiniupnpd(
+  l: Lab,
+  gw: Host,
+  lanBase: string,
+  stunIp: string,
+  opts: MiniupnpdOptions = {},
+): Promise<LabProcess> {
   const dir = mkdtempSync(join(tmpdir(), "netpunch-miniupnpd-"));
   writeFileSync(join(dir, "tables.nft"), NFT_TABLES);
   const nft = l.exec(gw, ["nft", "-f", join(dir, "tables.nft")]);
@@ -71,8 +84,7 @@ export async function startMiniupnpd(l: Lab, gw: Host, lanBase: string, stunIp: 
   const conf = [
     "ext_ifname=wan0",
     "listening_ip=lan0",
-    "http_port=0",
-    "enable_upnp=no", // mapPort speaks PCP and NAT-PMP only
+    ...(opts.upnp ? [`http_port=${UPNP_HTTP_PORT}`, "enable_upnp=yes"] : ["http_port=0", "enable_upnp=no"]),
     "enable_natpmp=yes", // NAT-PMP and PCP both: 2.3.x has no separate PCP switch
     "secure_mode=yes",
     "system_uptime=no",
@@ -102,6 +114,7 @@ export async function startMiniupnpd(l: Lab, gw: Host, lanBase: string, stunIp: 
   ]);
   await waitOutput(d, "stderr", /Port forwarding is now enabled/);
   await waitOutput(d, "stderr", /Listening for NAT-PMP\/PCP traffic on port 5351/);
+  if (opts.upnp) await waitOutput(d, "stderr", /HTTP listening on port/);
   return d;
 }
 
@@ -112,8 +125,9 @@ export async function gatewayDaemon(
   lanBase: string,
   stunHost: Host,
   stunIp: string,
+  opts: MiniupnpdOptions = {},
 ): Promise<LabProcess> {
   const stun = l.spawn(stunHost, [BUN, "-e", STUN_RESPONDER, String(STUN_PORT)]);
   await stun.waitFor(/^listening/m);
-  return startMiniupnpd(l, gw, lanBase, stunIp);
+  return startMiniupnpd(l, gw, lanBase, stunIp, opts);
 }

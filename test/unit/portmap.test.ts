@@ -399,7 +399,7 @@ describe("mapPort", () => {
     await expect(mapPort({ localPort: 10000, gateway: GW, timeoutMs: -1 })).rejects.toThrow(RangeError);
     await expect(mapPort({ localPort: 10000, gateway: "router.lan" })).rejects.toThrow(TypeError);
     await expect(mapPort({ localPort: 10000, gateway: "2001:db8::1" })).rejects.toThrow(TypeError);
-    const protocols = ["upnp"] as unknown as ("pcp" | "nat-pmp")[];
+    const protocols = ["igd"] as unknown as ("pcp" | "nat-pmp")[];
     await expect(mapPort({ localPort: 10000, gateway: GW, protocols })).rejects.toThrow(TypeError);
   });
 });
