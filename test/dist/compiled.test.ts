@@ -90,6 +90,7 @@ describe("the compiled linux-x64 binary", () => {
     writeFileSync(
       plugin,
       'export default { name: "shout", description: "prints the partner loudly", args: { word: { type: "string", default: "hey" } },\n' +
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the plugin file's own template literal
         "  run(r: { raddr: string }, ctx: { args: { word: string } }) { console.log(`${ctx.args.word.toUpperCase()} ${r.raddr}`); } };\n",
     );
     const out = await punch([bin], [bin], ["--hook", plugin, "--word", "hello"]);

@@ -19,6 +19,7 @@ test("runs unprivileged, restarts on failure, takes the secret as a credential",
   expect(setting("CapabilityBoundingSet")).toEqual([""]);
   expect(setting("LoadCredential")).toEqual(["secret:/etc/netpunch/secret"]);
   const exec = setting("ExecStart")[0] ?? "";
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: systemd's own ${...} syntax, not a template
   expect(exec).toContain("--secret-file ${CREDENTIALS_DIRECTORY}/secret");
   expect(exec).not.toMatch(/--secret[ =](?!file)/);
 });
@@ -49,14 +50,13 @@ test("its ExecStart starts the server with the credential file and SIGTERM stops
   const probe = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
   const port = probe.port;
   probe.close();
-  const argv = (setting("ExecStart")[0] ?? "")
-    .split(" ")
-    .map((a) =>
-      a
-        .replace("/usr/local/bin/netpunch", bin)
-        .replace("${CREDENTIALS_DIRECTORY}", creds)
-        .replace("0.0.0.0:10001", `127.0.0.1:${port}`),
-    );
+  const argv = (setting("ExecStart")[0] ?? "").split(" ").map((a) =>
+    a
+      .replace("/usr/local/bin/netpunch", bin)
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: systemd's own ${...} syntax, not a template
+      .replace("${CREDENTIALS_DIRECTORY}", creds)
+      .replace("0.0.0.0:10001", `127.0.0.1:${port}`),
+  );
   const server = Bun.spawn(argv, { stderr: "pipe" });
   await Bun.sleep(500);
   server.kill("SIGTERM");

@@ -84,7 +84,7 @@ test("symmetric us, easy partner: 256 extra sockets PING the partner; the socket
     [3, P_PUB],
   ]);
   const won = fromExtra[1];
-  if (!won || won.msg.type !== "ping") throw new Error("no ping from socket 2");
+  if (won?.msg.type !== "ping") throw new Error("no ping from socket 2");
   p.recv(P_PUB, { type: "pong", pairId: PAIR, peerId: PARTNER, seq: won.msg.seq }, 1030, 2);
   p.recv(P_PUB, { type: "close", pairId: PAIR, peerId: PARTNER, rttMs: 20 }, 1040, 2);
   const done = p.log.find(({ a }) => a.kind === "done")?.a;
@@ -104,7 +104,7 @@ test("easy us, symmetric partner: PINGs to 2,048 distinct ports of its IP, 64 pe
     Math.max(...Object.values(Object.groupBy(sprayed, (s) => String(s.t))).map((g) => g?.length ?? 0)),
   ).toBe(64);
   const hit = sprayed[700];
-  if (!hit || hit.msg.type !== "ping") throw new Error("no spray");
+  if (hit?.msg.type !== "ping") throw new Error("no spray");
   p.recv(hit.to, { type: "pong", pairId: PAIR, peerId: PARTNER, seq: hit.msg.seq }, 5000);
   expect(p.events()).toContainEqual({
     type: "punch-ok",
