@@ -5,8 +5,18 @@ import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Host, Lab, type LabProcess } from "./lab.ts";
-import { BUN, CLI, PEER_PORT, SERVER_PORT, secretFile, startServer, waitStderr } from "./netpunch.ts";
+import { type Host, Lab } from "./lab.ts";
+import {
+  BUN,
+  exitWithin,
+  nsPids,
+  PEER_PORT,
+  secretFile,
+  startPeer,
+  startServer,
+  waitStderr,
+} from "./netpunch.ts";
+import { serverAndPair } from "./placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
@@ -71,46 +81,14 @@ afterEach(async () => {
   dir = undefined;
 });
 
-function startForwardPeer(
+const startForwardPeer = (
   l: Lab,
   host: Host,
   role: "a" | "b",
   serverIp: string,
   secret: string,
   hookArgs: string[],
-): LabProcess {
-  return l.spawn(host, [
-    BUN,
-    CLI,
-    "connect",
-    "--role",
-    role,
-    "--server",
-    `${serverIp}:${SERVER_PORT}`,
-    "--local",
-    `:${PEER_PORT}`,
-    "--secret-file",
-    secret,
-    "--timeout",
-    "20",
-    "--hook",
-    "socat-forward",
-    ...hookArgs,
-  ]);
-}
-
-/** Waits for a process to exit, bounded: past the limit it is SIGKILLed and -1 is returned. */
-async function exitWithin(p: LabProcess, ms: number): Promise<number> {
-  const timeout = Bun.sleep(ms).then(() => -1);
-  const code = await Promise.race([p.exited, timeout]);
-  if (code === -1) {
-    p.kill("SIGKILL");
-    await p.exited;
-  }
-  return code;
-}
-
-const nsPids = (ns: string) => Bun.spawnSync(["ip", "netns", "pids", ns]).stdout.toString().trim();
+) => startPeer(l, host, role, serverIp, secret, ["--timeout", "20", "--hook", "socat-forward", ...hookArgs]);
 
 test("socat-forward between two MASQUERADE NATs: B's local client reaches A's local echo service", async () => {
   lab = Lab.create();
@@ -122,18 +100,9 @@ test("socat-forward between two MASQUERADE NATs: B's local client reaches A's lo
   writeFileSync(echoServer, ECHO_SERVER);
   writeFileSync(echoClient, ECHO_CLIENT);
 
-  const server = lab.host("srv");
-  const serverIp = await lab.attachPublic(server);
-  const gwA = lab.host("gwa");
-  const gwAIp = await lab.attachPublic(gwA);
-  const gwB = lab.host("gwb");
-  const gwBIp = await lab.attachPublic(gwB);
-  const a = lab.host("a");
-  const b = lab.host("b");
-  lab.lan(gwA, "192.0.2", [a]);
-  lab.lan(gwB, "198.51.100", [b]);
-  lab.masquerade(gwA);
-  lab.masquerade(gwB);
+  const placed = await serverAndPair(lab, "nat", "nat");
+  const { server, serverIp } = placed;
+  const [a, b, gwAIp, gwBIp] = [placed.a.host, placed.b.host, placed.a.publicIp, placed.b.publicIp];
   await startServer(lab, server, secret);
 
   const echo = lab.spawn(a, [BUN, echoServer, String(SERVICE_PORT), "50", "30000"]);

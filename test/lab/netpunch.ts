@@ -169,3 +169,16 @@ export function openvpnHook(key: string, local: string, remote: string, pingExit
     String(pingExit),
   ];
 }
+
+/** Waits for a process to exit, bounded: past the limit it is SIGKILLed and -1 is returned. */
+export async function exitWithin(p: LabProcess, ms: number): Promise<number> {
+  const timeout = Bun.sleep(ms).then(() => -1);
+  const code = await Promise.race([p.exited, timeout]);
+  if (code === -1) {
+    p.kill("SIGKILL");
+    await p.exited;
+  }
+  return code;
+}
+
+export const nsPids = (ns: string) => Bun.spawnSync(["ip", "netns", "pids", ns]).stdout.toString().trim();

@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Lab } from "./lab.ts";
 import {
+  exitWithin,
   finish,
+  nsPids,
   openvpnHook,
   openvpnStaticKey,
   PEER_PORT,
@@ -18,7 +20,7 @@ import {
   waitStderr,
 } from "./netpunch.ts";
 import { serverAndPair } from "./placements.ts";
-import { exitWithin, keyPair, nsPids, setconfFile, startWgPeer } from "./wg.ts";
+import { keyPair, setconfFile, startWgPeer } from "./wg.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);

@@ -89,17 +89,5 @@ export function startWgPeer(
   ]);
 }
 
-/** Waits for a process to exit, bounded: past the limit it is SIGKILLed and -1 is returned. */
-export async function exitWithin(p: LabProcess, ms: number): Promise<number> {
-  const timeout = Bun.sleep(ms).then(() => -1);
-  const code = await Promise.race([p.exited, timeout]);
-  if (code === -1) {
-    p.kill("SIGKILL");
-    await p.exited;
-  }
-  return code;
-}
-
-export const nsPids = (ns: string) => Bun.spawnSync(["ip", "netns", "pids", ns]).stdout.toString().trim();
 export const hasLink = (ns: string, dev: string) =>
   Bun.spawnSync(["ip", "-n", ns, "link", "show", dev], { stdout: "ignore", stderr: "ignore" }).exitCode === 0;

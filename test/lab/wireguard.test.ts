@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Lab } from "./lab.ts";
-import { PEER_PORT, secretFile, startServer, waitStderr } from "./netpunch.ts";
-import { exitWithin, hasLink, IFACE, keyPair, nsPids, setconfFile, startWgPeer } from "./wg.ts";
+import { exitWithin, nsPids, PEER_PORT, secretFile, startServer, waitStderr } from "./netpunch.ts";
+import { hasLink, IFACE, keyPair, setconfFile, startWgPeer } from "./wg.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
