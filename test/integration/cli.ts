@@ -17,8 +17,10 @@ export interface Proc {
   errSoFar(): string;
 }
 
-export function run(args: string[], env: Record<string, string> = {}): Proc {
+/** The CLI as a child process; `cwd` matters for hook files and packages, which resolve from there. */
+export function run(args: string[], env: Record<string, string> = {}, cwd?: string): Proc {
   const proc = Bun.spawn([process.execPath, CLI, ...args], {
+    cwd,
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",

@@ -4,8 +4,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { CLI, freePort, type Proc, run, secretFile, startServer, stopAll } from "./cli.ts";
+import { freePort, type Proc, run, secretFile, startServer, stopAll } from "./cli.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
@@ -15,11 +14,7 @@ const SECRET = secretFile("hooks-secret");
 const scratch = mkdtempSync(join(tmpdir(), "netpunch-hooks-"));
 const { p: server, port: serverPort } = await startServer(SECRET);
 
-/** Processes started here with their own working directory (cli.ts's run() keeps the test's). */
-const ownProcs = new Set<Subprocess>();
-
 afterAll(async () => {
-  for (const p of ownProcs) p.kill("SIGKILL");
   server.proc.kill("SIGTERM");
   await server.done(5_000);
   stopAll();
@@ -37,36 +32,8 @@ const OFFLINE = {
   BUN_INSTALL_CACHE_DIR: join(scratch, "empty-cache"),
 };
 
-/** Like cli.ts's run(), in a given directory (hook paths and packages resolve from there), offline. */
-function runIn(cwd: string, args: string[]): Proc {
-  const proc = Bun.spawn([process.execPath, CLI, ...args], {
-    cwd,
-    env: { ...process.env, ...OFFLINE },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  ownProcs.add(proc);
-  void proc.exited.then(() => ownProcs.delete(proc));
-  let err = "";
-  const stderr = (async () => {
-    const dec = new TextDecoder();
-    for await (const chunk of proc.stderr) err += dec.decode(chunk, { stream: true });
-    return err;
-  })();
-  return {
-    proc,
-    stdout: new Response(proc.stdout).text(),
-    stderr,
-    errSoFar: () => err,
-    async done(timeoutMs = 20_000) {
-      const t = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-      const code = await proc.exited;
-      clearTimeout(t);
-      return code;
-    },
-  };
-}
+/** The CLI in a given directory (hook paths and packages resolve from there), offline. */
+const runIn = (cwd: string, args: string[]): Proc => run(args, OFFLINE, cwd);
 
 let sessionNo = 0;
 /** Both peers of a fresh session, with known local ports; only the public (loopback) candidate is offered. */
