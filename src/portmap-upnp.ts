@@ -11,6 +11,7 @@
 
 import { isIPv4 } from "node:net";
 import { networkInterfaces } from "node:os";
+import type { Grant } from "./portmap.ts";
 import { openUdp } from "./transport/udp.ts";
 import type { Endpoint } from "./types.ts";
 
@@ -337,17 +338,8 @@ export interface UpnpMapOptions {
   alternatePorts?: readonly number[];
 }
 
-/** The same shape as portmap.ts's internal Grant: what track() needs to renew and delete. */
-export interface UpnpGrant {
-  protocol: "upnp";
-  external: Endpoint;
-  lifetime: number;
-  request(
-    lifetime: number,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<{ external: Endpoint; lifetime: number } | undefined>;
-}
+/** A UPnP mapping, in portmap.ts's Grant shape: what track() needs to renew and delete it. */
+export type UpnpGrant = Grant & { protocol: "upnp" };
 
 const randomPort = (): number => 1024 + Math.floor(Math.random() * (65536 - 1024));
 

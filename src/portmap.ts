@@ -409,8 +409,8 @@ class GatewaySocket {
 // ---------------------------------------------------------------------------------------------------------
 // Protocol runs
 
-/** What one protocol needs to renew and delete the mapping it made. */
-interface Grant {
+/** What one protocol needs to renew and delete the mapping it made (portmap-upnp.ts makes them too). */
+export interface Grant {
   protocol: PortMapProtocol;
   external: Endpoint;
   lifetime: number;

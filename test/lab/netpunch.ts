@@ -50,15 +50,9 @@ export async function startServer(
   return p;
 }
 
-export function startPeer(
-  lab: Lab,
-  host: Host,
-  role: "a" | "b",
-  serverIp: string,
-  secret: string,
-  extra: string[] = [],
-): LabProcess {
-  return lab.spawn(host, [
+/** The `netpunch connect` command line of a lab peer on --local :10000, with `extra` options at the end. */
+export function peerArgv(role: "a" | "b", serverIp: string, secret: string, extra: string[] = []): string[] {
+  return [
     BUN,
     CLI,
     "connect",
@@ -74,7 +68,18 @@ export function startPeer(
     ...(extra.includes("--hook") ? [] : ["--json"]),
     "--verbose",
     ...extra,
-  ]);
+  ];
+}
+
+export function startPeer(
+  lab: Lab,
+  host: Host,
+  role: "a" | "b",
+  serverIp: string,
+  secret: string,
+  extra: string[] = [],
+): LabProcess {
+  return lab.spawn(host, peerArgv(role, serverIp, secret, extra));
 }
 
 export interface PeerOutcome {

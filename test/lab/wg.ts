@@ -3,7 +3,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Host, Lab, LabProcess } from "./lab.ts";
-import { BUN, CLI, PEER_PORT, SERVER_PORT } from "./netpunch.ts";
+import { peerArgv } from "./netpunch.ts";
 
 export const IFACE = "wgnp";
 
@@ -59,33 +59,24 @@ export function startWgPeer(
 ): LabProcess {
   return l.spawn(host, [
     ...PRIVATE_WG_RUN,
-    BUN,
-    CLI,
-    "connect",
-    "--role",
-    role,
-    "--server",
-    `${serverIp}:${SERVER_PORT}`,
-    "--local",
-    `:${PEER_PORT}`,
-    "--secret-file",
-    secret,
-    "--timeout",
-    "20",
-    "--hook",
-    "wireguard",
-    "--wg-interface",
-    IFACE,
-    "--wg-peer",
-    o.partnerPub,
-    "--wg-up",
-    "wireguard-go",
-    "--wg-config",
-    o.config,
-    "--wg-address",
-    o.address,
-    "--wg-handshake-timeout",
-    "20",
+    ...peerArgv(role, serverIp, secret, [
+      "--timeout",
+      "20",
+      "--hook",
+      "wireguard",
+      "--wg-interface",
+      IFACE,
+      "--wg-peer",
+      o.partnerPub,
+      "--wg-up",
+      "wireguard-go",
+      "--wg-config",
+      o.config,
+      "--wg-address",
+      o.address,
+      "--wg-handshake-timeout",
+      "20",
+    ]),
   ]);
 }
 
