@@ -11,39 +11,63 @@ export interface ChannelHooks {
   onDrop(from: Endpoint, reason: DropReason): void;
 }
 
+export interface ChannelOptions {
+  /** The time packets are sealed and checked in; peers pass the server's time as they estimate it. */
+  clock?: () => number;
+  /** Channels of one side share a guard: a packet replayed to another socket is a replay too. */
+  replay?: ReplayGuard;
+  /**
+   * Messages that skip the time window and the nonce memory because they change no state and are answered
+   * by something smaller (a first REGISTER, a PROBE), or are checked against what we sent instead (the
+   * echo of REGISTERED, the id of PROBE_REPLY): they may come before the clocks are aligned.
+   */
+  exempt?: (msg: Message) => boolean;
+  /** Wire version 1's key: a v1 packet that authenticates with it is an old peer, not a forgery. */
+  oldKey?: Uint8Array;
+  /** Random bytes for nonces. @default node:crypto randomBytes */
+  randomBytes?: (n: number) => Uint8Array;
+}
+
 /**
  * Authenticated datagrams over a transport: every packet out is sealed with a fresh nonce and the time;
  * every packet in is authenticated, decoded, validated and checked for replay before anyone sees it.
  */
 export class SecureChannel {
   private readonly replay: ReplayGuard;
+  private readonly o: ChannelOptions;
+  clock: () => number;
+  transport: Transport | undefined;
 
   constructor(
     private readonly key: Uint8Array,
     private readonly hooks: ChannelHooks,
-    opts: { replayWindowMs?: number; clock?: () => number; replay?: ReplayGuard } = {},
+    opts: ChannelOptions = {},
   ) {
-    // Channels of one server (main and alt port) share a guard: a packet replayed to the other port is a replay too.
-    this.replay = opts.replay ?? new ReplayGuard({ windowMs: opts.replayWindowMs });
+    this.o = opts;
+    this.replay = opts.replay ?? new ReplayGuard();
     this.clock = opts.clock ?? Date.now;
   }
 
-  private readonly clock: () => number;
-  transport: Transport | undefined;
-
-  /** Seals `msg`; `allow` may veto the send once the size is known (the server's anti-amplification ledger). */
-  send(to: Endpoint, msg: Message, allow?: (bytes: number) => boolean): boolean {
-    const packet = seal(this.key, msg, { timestamp: this.clock(), nonce: randomBytes(NONCE_LEN) });
+  /**
+   * Seals `msg`; `allow` may veto the send once the size is known (the server's anti-amplification ledger);
+   * `nonce` is for a sender that checks the echo of its own nonce in the answer.
+   */
+  send(to: Endpoint, msg: Message, allow?: (bytes: number) => boolean, nonce?: Uint8Array): boolean {
+    nonce ??= (this.o.randomBytes ?? randomBytes)(NONCE_LEN);
+    const packet = seal(this.key, msg, { timestamp: this.clock(), nonce });
     if (allow && !allow(packet.length)) return false;
     return this.transport?.send(packet, to) ?? false;
   }
 
   /** Feed every datagram the transport receives here. */
   receive(data: Uint8Array, from: Endpoint): void {
-    const opened = open(this.key, data);
+    const opened = open(this.key, data, this.o.oldKey);
     if (!opened.ok) return this.hooks.onDrop(from, opened.reason);
-    const verdict = this.replay.check(opened.frame.nonce, opened.frame.timestamp, this.clock());
-    if (verdict !== "ok") return this.hooks.onDrop(from, verdict);
-    this.hooks.onFrame(from, opened.frame);
+    const frame = opened.frame;
+    if (!this.o.exempt?.(frame.msg)) {
+      const verdict = this.replay.check(frame.nonce, frame.timestamp, this.clock());
+      if (verdict !== "ok") return this.hooks.onDrop(from, verdict);
+    }
+    this.hooks.onFrame(from, frame);
   }
 }

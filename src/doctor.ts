@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { formatEndpoint, normalizeHost, parseAddress, sameEndpoint } from "./addr.ts";
@@ -14,7 +15,7 @@ import type { Endpoint } from "./types.ts";
 
 export interface DoctorOptions {
   server: string | Endpoint;
-  secret: string;
+  secret: string | Uint8Array;
   /** @default 3_000 */
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -54,7 +55,15 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
   const replay = new ReplayGuard();
   const factory = o.transport ?? openUdp;
   const seen = new Map<ProbeKey, { observed?: Endpoint; altPort?: number }>();
-  const ids: Record<ProbeKey, number> = { first: 1, firstViaAlt: 2, second: 3, filter: 4, hairpin: 5 };
+  // Random ids: a reply (or hairpin probe) replayed from an earlier run names none of them.
+  const base = randomBytes(4).readUInt32BE(0) & ~0xf;
+  const ids: Record<ProbeKey, number> = {
+    first: base + 1,
+    firstViaAlt: base + 2,
+    second: base + 3,
+    filter: base + 4,
+    hairpin: base + 5,
+  };
   const byId = new Map(Object.entries(ids).map(([k, id]) => [id, k as ProbeKey]));
   let wake: () => void = () => {};
 
@@ -72,7 +81,8 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
         },
         onDrop() {},
       },
-      { replay },
+      // Our clock may be off from the server's: replies are matched by their random ids instead.
+      { replay, exempt: (m) => m.type === "probeReply" || m.type === "probe" },
     );
     ch.transport = await factory({ host: bindHost, port: 0 }, (d, f) => ch.receive(d, f));
     return ch;

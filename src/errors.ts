@@ -7,6 +7,7 @@ export type ErrorCode =
   | "E_BIND" // other socket errors (exit 1)
   | "E_RESOLVE" // server host name did not resolve (exit 1)
   | "E_SERVER_SILENT" // no authenticated answer from the rendezvous server (exit 1)
+  | "E_SERVER_FULL" // the server refused one more session: its limit, or its limit per address (exit 1)
   | "E_TIMEOUT" // the partner did not show up within --timeout (exit 1)
   | "E_PUNCH_FAILED" // matched, but no direct path was proven (exit 1)
   | "E_HOOK" // a hook failed or is unknown (exit 1, or 2 when unknown)

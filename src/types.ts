@@ -48,7 +48,13 @@ export type NetpunchEvent =
   | { type: "listening"; local: Endpoint }
   | { type: "registered"; publicAddr: Endpoint }
   | { type: "waiting"; session: string }
+  /** Now and then while waiting (after 1, 2, 5 minutes, then every 10), so a long wait is visible. */
+  | { type: "still-waiting"; session: string; partnerRole: Role; waitedMs: number }
   | { type: "server-silent"; tries: number }
+  /** Another live peer holds our role in the session; we keep asking until it leaves or goes silent. */
+  | { type: "role-busy"; session: string; role: Role }
+  /** The partner never acknowledged its MATCH (it left, or its mapping was lost): waiting again. */
+  | { type: "partner-lost"; session: string }
   | { type: "matched"; candidates: Candidate[] }
   | { type: "punch-ok"; from: Endpoint; kind: CandidateKind; rttMs: number }
   | { type: "nat"; nat: NatInfo }
@@ -60,9 +66,13 @@ export type NetpunchEvent =
   | { type: "server-registration"; session: string; role: Role; from: Endpoint }
   | { type: "server-pair"; session: string; a: Endpoint; b: Endpoint }
   | { type: "server-paired"; session: string }
-  /** Not every MATCH was acknowledged within the give-up time; the session was dropped. */
+  /** A peer never acknowledged its MATCH: its partner was sent back to waiting. */
   | { type: "server-gave-up"; session: string }
   | { type: "server-expired"; session: string; role: Role }
+  /** A peer that stopped before it was paired said so (LEAVE): its role is free at once. */
+  | { type: "server-left"; session: string; role: Role }
+  /** A REGISTER was refused because the server, or its source address, holds as many sessions as allowed. */
+  | { type: "server-limit"; limit: "sessions" | "address"; from: Endpoint }
   | { type: "server-relay"; pairId: string; port: number }
   | { type: "server-relay-closed"; pairId: string }
   | { type: "dropped"; from: Endpoint; reason: DropReason };
@@ -77,6 +87,12 @@ export type DropReason =
   | "foreign-pair"
   | "no-credit"
   | "relay-rate"
-  | "relay-unbound";
+  | "relay-unbound"
+  /** The replay memory is at its bound: the packet is refused rather than an old nonce forgotten. */
+  | "overload"
+  /** Authenticated with the right secret by a wire version 1 peer: it must be upgraded. */
+  | "old-version"
+  /** An answer to nothing we asked (an unknown echo or probe id, a MATCH for another peer or phase). */
+  | "unsolicited";
 
 export type EventHandler = (event: NetpunchEvent) => void;

@@ -16,6 +16,15 @@ export function makeLogger(opts: { quiet?: boolean; verbose?: boolean }): Consol
 /** Turns library events into log lines. Authentication failures are warned about once per address. */
 export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
   const warnedAuth = new Set<string>();
+  // Warnings that a flood could repeat are logged at most once a minute per key.
+  const lastSaid = new Map<string, number>();
+  const limited = (key: string, say: () => void) => {
+    const now = Date.now();
+    if (now - (lastSaid.get(key) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
+    if (lastSaid.size > 10_000) lastSaid.clear();
+    lastSaid.set(key, now);
+    say();
+  };
   return (e) => {
     switch (e.type) {
       case "listening":
@@ -24,6 +33,28 @@ export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
         return log.info(`registered with the server; it sees us as ${formatEndpoint(e.publicAddr)}`);
       case "waiting":
         return log.info(`waiting for the partner in session "${e.session}"`);
+      case "still-waiting": {
+        const min = Math.round(e.waitedMs / 60_000);
+        return log.info(`still waiting for role ${e.partnerRole} in session "${e.session}", ${min} min`);
+      }
+      case "server-left":
+        return log.info(`session "${e.session}": peer ${e.role} left before it was paired`);
+      case "role-busy":
+        return log.warn(
+          `role ${e.role} of session "${e.session}" is held by another live peer; waiting until it leaves or goes silent (20 s)`,
+        );
+      case "partner-lost":
+        return log.warn(
+          `the partner in session "${e.session}" never answered the server (it left, or its NAT mapping was lost); waiting for it again`,
+        );
+      case "server-limit":
+        return limited(`limit-${e.limit}`, () =>
+          log.warn(
+            e.limit === "sessions"
+              ? "session limit reached: refusing new sessions until some end"
+              : `per-address session limit reached for ${e.from.host}: refusing its new sessions`,
+          ),
+        );
       case "server-silent":
         return log.warn(`no answer from the server yet after ${e.tries} tries; still trying`);
       case "matched":
@@ -68,6 +99,16 @@ export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
           warnedAuth.add(from);
           return log.warn(`dropped a packet from ${from} that failed authentication (a different secret?)`);
         }
+        if (e.reason === "old-version")
+          return limited(`old-${from}`, () =>
+            log.warn(
+              `${from} speaks netpunch wire version 1 with the right secret; upgrade it (version 1 and 2 cannot talk)`,
+            ),
+          );
+        if (e.reason === "overload")
+          return limited("overload", () =>
+            log.warn("replay memory full: refusing packets (the server gets more than it can process)"),
+          );
         if (e.reason === "stale")
           return log.debug(
             `dropped a packet from ${from}: timestamp outside the window (clocks out of sync?)`,

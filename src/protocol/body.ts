@@ -1,13 +1,21 @@
 import { isIP } from "node:net";
 import type { Endpoint } from "../types.ts";
 import { Reader, Writer } from "./bytes.ts";
-import { MessageType, PROBE_PADDED_LEN, REGISTER_PADDED_LEN, RELAY_PADDED_LEN } from "./constants.ts";
+import {
+  COOKIE_LEN,
+  MessageType,
+  PROBE_PADDED_LEN,
+  REGISTER_PADDED_LEN,
+  RELAY_PADDED_LEN,
+} from "./constants.ts";
 import { bytesToIp, ipToBytes } from "./ip.ts";
 import type { Message, NatInfo } from "./messages.ts";
 
 /** Message bodies <-> bytes. Pure; the envelope (header, tag) is packet.ts's job. */
 
 const KIND_CODE = { lan: 1, public: 2, mapped: 3 } as const;
+const STATUS_CODE = { challenge: 1, waiting: 2, busy: 3, full: 4, limit: 5 } as const;
+const STATUS_NAME = [undefined, "challenge", "waiting", "busy", "full", "limit"] as const;
 
 function writeEndpoint(w: Writer, ep: Endpoint): void {
   const family = isIP(ep.host);
@@ -58,17 +66,21 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
       for (const c of msg.candidates) writeEndpoint(w, c);
       writeNat(w, msg.nat);
       if (msg.mapped) writeEndpoint(w, msg.mapped);
-      else w.u8(0); // family 0: no mapped port; the same byte as padding
+      else w.u8(0); // family 0: no mapped port
+      if (msg.cookie) w.u8(COOKIE_LEN).hex(msg.cookie);
+      else w.u8(0); // no cookie yet (first contact); the same byte as padding
       w.padTo(REGISTER_PADDED_LEN - packetOverhead);
       break;
     }
     case "registered":
-      w.hex(msg.echo);
+      w.hex(msg.echo).u8(STATUS_CODE[msg.status]);
       writeEndpoint(w, msg.observed);
-      w.u16(msg.altPort ?? 0);
+      w.u64(msg.serverTime)
+        .hex(msg.cookie)
+        .u16(msg.altPort ?? 0);
       break;
     case "match":
-      w.hex(msg.pairId).hex(msg.partnerId);
+      w.hex(msg.to).hex(msg.echo).hex(msg.pairId).hex(msg.partnerId);
       writeEndpoint(w, msg.observed);
       w.u8(msg.candidates.length);
       for (const c of msg.candidates) {
@@ -107,9 +119,17 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
       break;
     }
     case "partnerNat":
-      w.hex(msg.pairId);
+      w.hex(msg.to).hex(msg.pairId);
       writeNat(w, msg.nat);
       break;
+    case "unmatch":
+      w.hex(msg.to).hex(msg.pairId);
+      break;
+    case "leave": {
+      const session = new TextEncoder().encode(msg.session);
+      w.u8(session.length).bytes(session).u8(msg.role.charCodeAt(0)).hex(msg.peerId);
+      break;
+    }
     case "relayRequest": {
       const session = new TextEncoder().encode(msg.session);
       w.u8(session.length).bytes(session).hex(msg.pairId).hex(msg.peerId);
@@ -142,18 +162,38 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
       const n = r.u8();
       const candidates = Array.from({ length: n }, () => readEndpoint(r));
       const nat = readNat(r);
-      // Family 0 (or the end of the body) means no mapped port; the rest is zero padding.
-      const mapped = r.remaining > 0 && r.peek() !== 0 ? readEndpoint(r) : undefined;
-      out = withOptional({ type: "register", session, role, peerId, candidates }, { nat, mapped });
+      // Family 0 means no mapped port, cookie length 0 no cookie; the rest is zero padding.
+      let mapped: Endpoint | undefined;
+      if (r.peek() !== 0) mapped = readEndpoint(r);
+      else r.u8();
+      const cookieLen = r.u8();
+      if (cookieLen !== 0 && cookieLen !== COOKIE_LEN) throw new RangeError(`cookie length ${cookieLen}`);
+      const cookie = cookieLen ? r.hex(COOKIE_LEN) : undefined;
+      out = withOptional({ type: "register", session, role, peerId, candidates }, { nat, mapped, cookie });
       break;
     }
-    case MessageType.registered:
+    case MessageType.registered: {
+      const echo = r.hex(12);
+      const status = STATUS_NAME[r.u8()];
+      if (!status) throw new RangeError("register status");
+      const observed = readEndpoint(r);
+      const serverTime = r.u64();
+      const cookie = r.hex(COOKIE_LEN);
       out = withOptional(
-        { type: "registered", echo: r.hex(12), observed: readEndpoint(r) },
+        { type: "registered", echo, status, observed, serverTime, cookie },
         { altPort: r.u16() },
       );
       break;
+    }
+    case MessageType.unmatch:
+      out = { type: "unmatch", to: r.hex(8), pairId: r.hex(16) };
+      break;
+    case MessageType.leave:
+      out = { type: "leave", session: readText(r), role: String.fromCharCode(r.u8()), peerId: r.hex(8) };
+      break;
     case MessageType.match: {
+      const to = r.hex(8);
+      const echo = r.hex(12);
       const pairId = r.hex(16);
       const partnerId = r.hex(8);
       const observed = readEndpoint(r);
@@ -171,7 +211,7 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
         return { kind, ...readEndpoint(r) };
       });
       out = withOptional(
-        { type: "match", pairId, partnerId, observed, candidates },
+        { type: "match", to, echo, pairId, partnerId, observed, candidates },
         { altPort: r.u16(), partnerNat: readNat(r) },
       );
       break;
@@ -210,6 +250,7 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
     case MessageType.natUpdate:
     case MessageType.partnerNat: {
       const session = type === MessageType.natUpdate ? readText(r) : undefined;
+      const to = type === MessageType.partnerNat ? r.hex(8) : undefined;
       const pairId = r.hex(16);
       const peerId = type === MessageType.natUpdate ? r.hex(8) : undefined;
       const nat = readNat(r);
@@ -217,7 +258,7 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
       out =
         type === MessageType.natUpdate
           ? { type: "natUpdate", session, pairId, peerId, nat }
-          : { type: "partnerNat", pairId, nat };
+          : { type: "partnerNat", to, pairId, nat };
       break;
     }
     case MessageType.relayRequest:

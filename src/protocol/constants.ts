@@ -1,6 +1,10 @@
-/** Wire constants of protocol version 1. The layout is documented in README.md ("Wire format"). */
+/** Wire constants of protocol version 2. The layout is documented in README.md ("Wire format"). */
 export const MAGIC = [0x4e, 0x50] as const; // "NP"
-export const VERSION = 1;
+export const VERSION = 2;
+/** Version 1 packets are recognised (with the old key) only to tell an old peer it must upgrade. */
+export const OLD_VERSION = 1;
+/** A return-routability cookie: 1 byte of generation, 15 of MAC (120 bits cannot be guessed). */
+export const COOKIE_LEN = 16;
 export const HEADER_LEN = 24; // magic 2, version 1, type 1, timestamp 8, nonce 12
 export const NONCE_LEN = 12;
 export const TAG_LEN = 16; // HMAC-SHA256 truncated to 128 bits, as in RFC 4868's HMAC-SHA-256-128
@@ -29,6 +33,8 @@ export const MessageType = {
   relayBound: 13,
   natUpdate: 14,
   partnerNat: 15,
+  unmatch: 16,
+  leave: 17,
 } as const;
 
 /** RELAY_REQUEST and RELAY_BIND are padded so the OFFER/BOUND answers are smaller (no amplification). */

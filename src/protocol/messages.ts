@@ -15,6 +15,9 @@ export const SessionName = v.pipe(
 );
 export const PeerId = Hex(8);
 export const PairId = Hex(16);
+export const Cookie = Hex(16);
+export const Nonce = Hex(12);
+const U64 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
 const U32 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffffffff));
 
 /**
@@ -39,16 +42,34 @@ export const RegisterSchema = v.object({
   nat: v.optional(NatSchema),
   /** A public port the peer's gateway forwards to it (PCP/NAT-PMP, --port-map). */
   mapped: v.optional(EndpointSchema),
+  /** The server's return-routability cookie for the address this is sent from; absent on first contact. */
+  cookie: v.optional(Cookie),
 });
+/**
+ * What the server made of a REGISTER: `challenge`: send it again with this cookie, which proves that the peer
+ * receives at its address; `waiting`: registered, the partner is not there yet; `busy`: another live peer
+ * holds this role in the session; `full`: the server holds as many sessions as it may; `limit`: this address
+ * holds as many sessions as one address may.
+ */
+export const RegisterStatus = v.picklist(["challenge", "waiting", "busy", "full", "limit"]);
+export type RegisterStatus = v.InferOutput<typeof RegisterStatus>;
 export const RegisteredSchema = v.object({
   type: v.literal("registered"),
-  echo: Hex(12),
+  /** The nonce of the REGISTER this answers: binds the answer to it, so a replayed one is refused. */
+  echo: Nonce,
+  status: RegisterStatus,
   observed: EndpointSchema,
+  /** The server's clock, ms since the epoch: every later packet is sealed in the server's time. */
+  serverTime: U64,
+  cookie: Cookie,
   /** The server's second port for NAT probing (serve --alt-port), if it has one. */
   altPort: v.optional(AltPort),
 });
 export const MatchSchema = v.object({
   type: v.literal("match"),
+  /** The recipient's peer id and the nonce of its REGISTER that completed the pair: a MATCH for anyone else is refused. */
+  to: PeerId,
+  echo: Nonce,
   pairId: PairId,
   partnerId: PeerId,
   observed: EndpointSchema,
@@ -113,7 +134,21 @@ export const NatUpdateSchema = v.object({
   peerId: PeerId,
   nat: NatSchema,
 });
-export const PartnerNatSchema = v.object({ type: v.literal("partnerNat"), pairId: PairId, nat: NatSchema });
+export const PartnerNatSchema = v.object({
+  type: v.literal("partnerNat"),
+  to: PeerId,
+  pairId: PairId,
+  nat: NatSchema,
+});
+/** A peer that stops before it is paired (Ctrl-C, its timeout) frees its role at once. Never answered. */
+export const LeaveSchema = v.object({
+  type: v.literal("leave"),
+  session: SessionName,
+  role: v.picklist(["a", "b"]),
+  peerId: PeerId,
+});
+/** The partner never acknowledged its MATCH (gone, or its mapping was lost): go back to waiting. */
+export const UnmatchSchema = v.object({ type: v.literal("unmatch"), to: PeerId, pairId: PairId });
 
 export const MessageSchema = v.variant("type", [
   RegisterSchema,
@@ -131,12 +166,17 @@ export const MessageSchema = v.variant("type", [
   ProbeReplySchema,
   NatUpdateSchema,
   PartnerNatSchema,
+  UnmatchSchema,
+  LeaveSchema,
 ]);
 
 export type Message = v.InferOutput<typeof MessageSchema>;
 export type Register = v.InferOutput<typeof RegisterSchema>;
 export type Registered = v.InferOutput<typeof RegisteredSchema>;
 export type Match = v.InferOutput<typeof MatchSchema>;
+export type Unmatch = v.InferOutput<typeof UnmatchSchema>;
+export type Leave = v.InferOutput<typeof LeaveSchema>;
+export type NatUpdate = v.InferOutput<typeof NatUpdateSchema>;
 export type MatchAck = v.InferOutput<typeof MatchAckSchema>;
 export type Ping = v.InferOutput<typeof PingSchema>;
 export type Pong = v.InferOutput<typeof PongSchema>;

@@ -3,7 +3,7 @@ import type { DropReason } from "../types.ts";
 import { tag, verifyTag } from "./auth.ts";
 import { decodeBody, encodeBody } from "./body.ts";
 import { Reader, Writer } from "./bytes.ts";
-import { HEADER_LEN, MAGIC, MAX_PACKET, NONCE_LEN, TAG_LEN, VERSION } from "./constants.ts";
+import { HEADER_LEN, MAGIC, MAX_PACKET, NONCE_LEN, OLD_VERSION, TAG_LEN, VERSION } from "./constants.ts";
 import { type Message, MessageSchema } from "./messages.ts";
 
 /**
@@ -41,14 +41,21 @@ export function seal(key: Uint8Array, msg: Message, p: SealParams): Uint8Array {
 
 export type OpenResult = { ok: true; frame: Frame } | { ok: false; reason: DropReason };
 
-/** Authenticates, then decodes and validates. Authentication comes first so garbage costs one HMAC, no parsing. */
-export function open(key: Uint8Array, packet: Uint8Array): OpenResult {
+/**
+ * Authenticates, then decodes and validates. Authentication comes first so garbage costs one HMAC, no parsing.
+ * With `oldKey`, a version 1 packet that fails is tried with version 1's key once more, so an old peer with
+ * the right secret is reported as such ("old-version") instead of as a wrong secret; it is never answered.
+ */
+export function open(key: Uint8Array, packet: Uint8Array, oldKey?: Uint8Array): OpenResult {
   if (packet.length < HEADER_LEN + TAG_LEN || packet.length > MAX_PACKET)
     return { ok: false, reason: "malformed" };
   if (packet[0] !== MAGIC[0] || packet[1] !== MAGIC[1]) return { ok: false, reason: "malformed" };
   const signed = packet.subarray(0, packet.length - TAG_LEN);
-  if (!verifyTag(key, signed, packet.subarray(packet.length - TAG_LEN)))
-    return { ok: false, reason: "bad-auth" };
+  const got = packet.subarray(packet.length - TAG_LEN);
+  if (!verifyTag(key, signed, got)) {
+    const old = oldKey && packet[2] === OLD_VERSION && verifyTag(oldKey, signed, got);
+    return { ok: false, reason: old ? "old-version" : "bad-auth" };
+  }
   // Version sits under the tag: a peer of another version with the same secret is told apart from a forgery.
   if (packet[2] !== VERSION) return { ok: false, reason: "bad-version" };
   const r = new Reader(signed);

@@ -1,50 +1,66 @@
 /**
- * Drops replays: a packet must carry a timestamp within `windowMs` of our clock and a nonce not seen in that
- * window. Memory is bounded: past `maxEntries`, the oldest entries are evicted and a floor rises to their
- * timestamp, so an evicted nonce can never be accepted again (anything at or below the floor is refused).
+ * Drops replays. A packet must carry a timestamp within `windowMs` of our clock (both sides seal in the
+ * rendezvous server's time, so the window can be tight) and a nonce not seen before.
+ *
+ * Nonces are kept in generations by ARRIVAL time, each `windowMs` long, three of them: a nonce accepted at
+ * time A carries a timestamp of at most A + windowMs, which is refused as stale from A + 2 * windowMs on, and
+ * the generation holding it is only forgotten after A + 2 * windowMs. So nothing is forgotten while it could
+ * still be accepted, and no timestamp, however far ahead, moves any bound for other senders. Work per packet
+ * is O(1); memory is bounded by `maxEntries`. At that bound new packets are refused ("overload") rather than
+ * old nonces forgotten; the bound is set above what the server can process in three windows.
  */
-export type ReplayVerdict = "ok" | "replay" | "stale";
+export type ReplayVerdict = "ok" | "replay" | "stale" | "overload";
 
 export interface ReplayGuardOptions {
-  /** @default 120_000: peers' clocks are rarely NTP-perfect; two minutes tolerates sloppy edge boxes. */
+  /**
+   * @default 10_000: peers seal in the server's time (learned from REGISTERED, refreshed every keepalive),
+   * so honest timestamps are off by about half an RTT; 10 s leaves room for slow links and late datagrams.
+   */
   windowMs?: number;
-  /** @default 65_536 nonces (about 3 MB), far above the rate honest peers send at. */
+  /**
+   * @default 1_048_576 nonces (about 100 MB at worst): three 10 s generations of 35k packets/s, more than the
+   * server processes (its ceiling is under 40k authenticated packets/s on one core).
+   */
   maxEntries?: number;
 }
 
+export const DEFAULT_REPLAY_WINDOW_MS = 10_000;
+const GENERATIONS = 3;
+
 export class ReplayGuard {
-  private readonly seen = new Map<string, number>();
-  private floor = Number.NEGATIVE_INFINITY;
-  private lastPrune = 0;
+  private gens: Set<string>[] = Array.from({ length: GENERATIONS }, () => new Set<string>());
+  private genStart = Number.NEGATIVE_INFINITY;
   readonly windowMs: number;
   private readonly maxEntries: number;
 
   constructor(opts: ReplayGuardOptions = {}) {
-    this.windowMs = opts.windowMs ?? 120_000;
-    this.maxEntries = opts.maxEntries ?? 65_536;
+    this.windowMs = opts.windowMs ?? DEFAULT_REPLAY_WINDOW_MS;
+    this.maxEntries = opts.maxEntries ?? 1_048_576;
   }
 
   check(nonce: string, timestamp: number, now: number): ReplayVerdict {
-    if (Math.abs(timestamp - now) > this.windowMs || timestamp <= this.floor) return "stale";
-    if (this.seen.has(nonce)) return "replay";
-    this.prune(now);
-    this.seen.set(nonce, timestamp);
-    while (this.seen.size > this.maxEntries) {
-      const [oldest, ts] = this.seen.entries().next().value as [string, number];
-      this.seen.delete(oldest);
-      this.floor = Math.max(this.floor, ts);
-    }
+    if (Math.abs(timestamp - now) > this.windowMs) return "stale";
+    this.rotate(now);
+    for (const g of this.gens) if (g.has(nonce)) return "replay";
+    if (this.size >= this.maxEntries) return "overload";
+    this.gens[0]?.add(nonce);
     return "ok";
   }
 
   get size(): number {
-    return this.seen.size;
+    let n = 0;
+    for (const g of this.gens) n += g.size;
+    return n;
   }
 
-  /** Entries older than the window would be refused as stale anyway; forget them at most once a second. */
-  private prune(now: number): void {
-    if (now - this.lastPrune < 1000) return;
-    this.lastPrune = now;
-    for (const [nonce, ts] of this.seen) if (ts < now - this.windowMs) this.seen.delete(nonce);
+  private rotate(now: number): void {
+    if (now - this.genStart < this.windowMs) return;
+    // More than a whole generation passed: start afresh from `now` (everything older is stale by now).
+    const steps = Math.min(GENERATIONS, Math.floor((now - this.genStart) / this.windowMs));
+    for (let i = 0; i < steps; i++) {
+      this.gens.pop();
+      this.gens.unshift(new Set<string>());
+    }
+    this.genStart = steps >= GENERATIONS ? now : this.genStart + steps * this.windowMs;
   }
 }

@@ -6,7 +6,7 @@ import { lanCandidates } from "../candidates.ts";
 import { SecureChannel } from "../channel.ts";
 import { NetpunchError } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
-import { SessionName } from "../protocol/messages.ts";
+import { type Message, SessionName } from "../protocol/messages.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
 import { resolveServer } from "../resolve.ts";
 import type { TransportFactory } from "../transport/types.ts";
@@ -20,7 +20,8 @@ export interface ConnectOptions {
   server: string | Endpoint;
   /** Local UDP address to punch from, e.g. ":10000"; the hook later binds the same port. @default ":0" (any free port) */
   local?: string | Endpoint;
-  secret: string;
+  /** The shared secret: a string (its UTF-8 bytes) or the bytes of a secret file. */
+  secret: string | Uint8Array;
   role: Role;
   /** Pairs meet by session name, so one server serves any number of pairs. @default "default" */
   session?: string;
@@ -78,6 +79,9 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     let heardAnything = false;
     const key = deriveKey(opts.secret);
     const replay = new ReplayGuard(); // one guard for every socket of this peer
+    // Packets are sealed and checked in the server's time once REGISTERED has told us the offset.
+    let offsetMs = 0;
+    const clock = () => Date.now() + offsetMs;
     // sockets[0] punches; sockets[1..] are the extra birthday sockets, opened on the machine's request.
     const sockets: SecureChannel[] = [];
     const newChannel = (index: number) =>
@@ -90,7 +94,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           },
           onDrop: (from, reason) => emit({ type: "dropped", from, reason }),
         },
-        { replay },
+        { replay, clock, exempt: checkedByMachine },
       );
     const channel = newChannel(0);
     sockets.push(channel);
@@ -122,10 +126,22 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
       if (err) reject(refused > 0 && !heardAnything ? explainRefused(err, server) : err);
       else if (result) resolve(result);
     };
-    const onAbort = () => end(aborted());
+    const onAbort = () => {
+      // Say goodbye to the server before the sockets close (never waits for an answer).
+      if (machine && !finished) apply({ actions: machine.leave(), wakeAt: undefined });
+      end(aborted());
+    };
     const apply = ({ actions, wakeAt }: { actions: PeerAction[]; wakeAt: number | undefined }) => {
       for (const a of actions) {
-        if (a.kind === "send") (sockets[a.socket ?? 0] ?? channel).send(a.to, a.msg);
+        if (a.kind === "send") {
+          const nonce = a.nonce;
+          (sockets[a.socket ?? 0] ?? channel).send(
+            a.to,
+            a.msg,
+            undefined,
+            nonce ? fromHex(nonce) : undefined,
+          );
+        } else if (a.kind === "clock") offsetMs = a.offsetMs;
         else if (a.kind === "event") emit(a.event);
         else if (a.kind === "fail") return end(a.error);
         else if (a.kind === "open-sockets") void openExtra(a.count);
@@ -179,6 +195,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           session,
           role: opts.role,
           peerId: randomBytes(8).toString("hex"),
+          nonce: () => randomBytes(12).toString("hex"),
           server,
           localPort: transport.local.port,
           mapped: opts.mapped,
@@ -192,6 +209,14 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     );
   });
 }
+
+/**
+ * REGISTERED and PROBE_REPLY may come before our clock is aligned with the server's (REGISTERED is what
+ * aligns it): the machine checks them against what it sent (the echo, the probe id) and takes each once.
+ */
+const checkedByMachine = (msg: Message): boolean => msg.type === "registered" || msg.type === "probeReply";
+
+const fromHex = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, "hex"));
 
 const viaOf = (kind: CandidateKind): PunchResult["via"] =>
   kind === "lan" || kind === "relay" || kind === "predicted" || kind === "birthday" ? kind : "direct";

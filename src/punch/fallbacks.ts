@@ -13,6 +13,8 @@ export interface FallbackHost {
   sendPing(to: Endpoint, now: number, socket?: number): void;
   emit(event: NetpunchEvent): void;
   openSockets(count: number): void;
+  /** Lets birthday probing send `extra` more packets to `host` before it answers (see SendBudget). */
+  allowBudget(host: string, extra: number): void;
   /** A new candidate (the relay) that every PING round from now on includes; PINGs it at once. */
   addCandidate(c: Candidate, now: number): void;
 }
@@ -76,8 +78,17 @@ export class Fallbacks {
 
   // 2b. Our own NAT's behaviour, from the server's second port.
   startProbe(altPort: number, now: number): void {
-    this.probe ??= new NatProbe(this.ids.server, { port: this.ids.localPort, hosts: this.ids.ownHosts });
+    this.probe ??= new NatProbe(
+      this.ids.server,
+      { port: this.ids.localPort, hosts: this.ids.ownHosts },
+      this.ids.random,
+    );
     this.sendAll(this.probe.start(altPort, now));
+  }
+
+  /** Whether `probeId` is one we sent and that has not been answered yet. */
+  isOurProbe(probeId: number): boolean {
+    return this.probe?.claim(probeId) ?? false;
   }
 
   /** Returns our NAT's behaviour when this reply completes it. */
@@ -114,11 +125,11 @@ export class Fallbacks {
       return this.startRelay(view, now);
     }
     if (this.strategy || s === "plain") return;
-    if (s === "hard") return this.startBirthday(now, "our NAT is symmetric, the partner's is not");
+    if (s === "hard") return this.startBirthday(view, now, "our NAT is symmetric, the partner's is not");
     this.startSpray(view, "the partner's NAT is symmetric");
   }
 
-  private startBirthday(now: number, why: string): void {
+  private startBirthday(view: PunchView, now: number, why: string): void {
     if (this.birthday) return;
     this.strategy = "hard";
     const n = this.t.birthdaySockets;
@@ -128,6 +139,8 @@ export class Fallbacks {
       detail: `${why}: opening ${n} sockets toward the partner`,
     });
     this.birthday = { sockets: 0, nextAt: now };
+    // Each socket PINGs the partner's one public address every half second until a probe opens the path.
+    if (view.target) this.host.allowBudget(view.target.host, this.t.sprayCount);
     this.host.openSockets(n);
   }
 
@@ -137,6 +150,8 @@ export class Fallbacks {
     const ports = sprayPorts(view.target, this.partnerNat, this.t.sprayCount, this.ids.random);
     const predicted = this.partnerNat?.mapping === "sequential" ? Math.min(32, ports.length) : 0;
     this.spray = new Spray(view.target.host, ports, this.t.sprayPerTick, this.t.sprayTickMs, predicted);
+    // The spray is the one time we send many packets to an address that has not answered: bounded by its size.
+    this.host.allowBudget(view.target.host, ports.length);
     this.host.emit({
       type: "strategy",
       strategy: "easy",
@@ -211,7 +226,7 @@ export class Fallbacks {
       if (isEasy(this.probe?.nat))
         this.startSpray(view, "no direct path yet and the partner's NAT is unknown");
       else if (isHard(this.probe?.nat))
-        this.startBirthday(now, "no direct path yet and our NAT is symmetric");
+        this.startBirthday(view, now, "no direct path yet and our NAT is symmetric");
     }
     this.tickRendezvous(now);
     for (const ep of this.spray?.next(now) ?? []) this.host.sendPing(ep, now);

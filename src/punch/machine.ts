@@ -1,9 +1,10 @@
 import { formatEndpoint, sameEndpoint } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
-import type { Message } from "../protocol/messages.ts";
+import type { Match, Message, Registered, Unmatch } from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
 import type { Candidate, CandidateKind, Endpoint, NetpunchEvent, Role } from "../types.ts";
 
+import { SendBudget } from "./budget.ts";
 import { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./config.ts";
 import { Fallbacks, type PunchView } from "./fallbacks.ts";
 
@@ -19,8 +20,10 @@ export interface PeerSetup {
   mapped?: Endpoint;
   /** The punching socket's port, to tell "no NAT" from "NAT that keeps the port". @default 0 */
   localPort?: number;
-  /** Randomness for the port spray; injected so tests are repeatable. @default Math.random */
+  /** Randomness for the port spray and probe ids; injected so tests are repeatable. @default Math.random */
   random?: () => number;
+  /** A fresh 12-byte nonce, as hex, for each REGISTER (its answers echo it). @default from `random` */
+  nonce?: () => string;
   timings?: Partial<PeerTimings>;
 }
 
@@ -35,7 +38,10 @@ export interface PunchOutcome {
 }
 
 export type PeerAction =
-  | { kind: "send"; to: Endpoint; msg: Message; socket?: number }
+  /** `nonce`: seal with this nonce (REGISTER: the machine checks the echo of its answers against it). */
+  | { kind: "send"; to: Endpoint; msg: Message; socket?: number; nonce?: string }
+  /** Seal and check every packet from now on in the server's time: our clock plus `offsetMs`. */
+  | { kind: "clock"; offsetMs: number }
   /** Birthday probing: the driver opens this many extra sockets and reports how many with a `sockets` input. */
   | { kind: "open-sockets"; count: number }
   | { kind: "event"; event: NetpunchEvent }
@@ -63,7 +69,9 @@ interface Success {
   socket: number;
 }
 
-const MAX_REFLEXIVE = 4; // a partner has few real source addresses; more would be someone spraying us
+const MAX_REGISTERS_REMEMBERED = 32; // two keepalive periods' worth of REGISTER retries; older echoes are refused
+const MAX_REFLEXIVE = 4;
+const LEAVE_COPIES = 3; // at 20% loss all three are lost 0.8% of the time; then the role is held 20 s at most // a partner has few real source addresses; more would be someone spraying us
 const MAX_PINGS_REMEMBERED = 4_096; // a whole spray, plus the plain rounds
 
 /**
@@ -82,6 +90,16 @@ export class PeerMachine {
   private registerTries = 0;
   private heardFromServer = false;
   private publicAddr: Endpoint | undefined;
+  /** REGISTERs we sent, by nonce, with the time: answers must echo one of them, and only once. */
+  private readonly registers = new Map<string, number>();
+  private readonly answeredRegisters = new Set<string>();
+  private cookie: string | undefined;
+  private busyReported = false;
+  private readonly budget = new SendBudget();
+  private heardFromPartner = false;
+  private waitReports = 0;
+  /** Pairs the server undid (UNMATCH): a late retransmission of their MATCH must not start them again. */
+  private readonly undone = new Set<string>();
   // punching
   private pair: { pairId: string; partnerId: string; matchedAt: number } | undefined;
   private candidates: Candidate[] = [];
@@ -120,6 +138,7 @@ export class PeerMachine {
         sendPing: (to, now, socket) => this.sendPing(to, now, socket),
         emit: (e) => this.emit(e),
         openSockets: (count) => this.out.push({ kind: "open-sockets", count }),
+        allowBudget: (host, extra) => this.budget.allow(host, extra),
         addCandidate: (c, now) => {
           this.candidates.push(c);
           this.pingAll(now);
@@ -166,7 +185,11 @@ export class PeerMachine {
     const { session, role, peerId, lanCandidates, server } = this.setup;
     const nat = this.fallbacks.ownNat;
     const { mapped } = this.setup;
-    this.send(server, {
+    const nonce = this.newNonce();
+    this.registers.set(nonce, now);
+    if (this.registers.size > MAX_REGISTERS_REMEMBERED)
+      this.registers.delete(this.registers.keys().next().value as string);
+    const msg: Message = {
       type: "register",
       session,
       role,
@@ -174,7 +197,9 @@ export class PeerMachine {
       candidates: lanCandidates,
       ...(nat ? { nat } : {}),
       ...(mapped ? { mapped } : {}),
-    });
+      ...(this.cookie ? { cookie: this.cookie } : {}),
+    };
+    this.out.push({ kind: "send", to: server, msg, nonce });
     this.registerTries++;
     if (this.phase === "registering") {
       this.nextRegisterAt = now + this.registerDelay;
@@ -221,6 +246,11 @@ export class PeerMachine {
       );
     }
     this.fallbacks.tickRendezvous(now);
+    if (this.phase === "waiting" && now - this.startedAt >= waitReportAt(this.waitReports)) {
+      this.waitReports++;
+      const partner = role === "a" ? "b" : "a";
+      this.emit({ type: "still-waiting", session, partnerRole: partner, waitedMs: now - this.startedAt });
+    }
     if (now >= this.nextRegisterAt) {
       if (this.phase === "registering" && this.registerTries % 4 === 0) {
         this.emit({ type: "server-silent", tries: this.registerTries });
@@ -232,10 +262,12 @@ export class PeerMachine {
   private onFrame(from: Endpoint, frame: Frame, now: number, socket: number): void {
     const msg = frame.msg;
     if (sameEndpoint(from, this.setup.server)) {
-      if (msg.type === "registered") return this.onRegistered(msg.observed, now, msg.altPort);
-      if (msg.type === "match") return this.onMatch(msg, now);
+      if (msg.type === "registered") return this.onRegistered(from, msg, now);
+      if (msg.type === "match") return this.onMatch(from, msg, now);
+      if (msg.type === "unmatch") return this.onUnmatch(from, msg, now);
       const view =
-        (msg.type === "relayOffer" || msg.type === "partnerNat") && msg.pairId === this.pair?.pairId
+        (msg.type === "relayOffer" || (msg.type === "partnerNat" && msg.to === this.setup.peerId)) &&
+        msg.pairId === this.pair?.pairId
           ? this.view()
           : undefined;
       if (msg.type === "relayOffer" && view) return this.fallbacks.onRelayOffer(msg.port, now);
@@ -244,7 +276,7 @@ export class PeerMachine {
     }
     const altEp = this.fallbacks.altEndpoint;
     if (msg.type === "probeReply" && altEp && sameEndpoint(from, altEp))
-      return this.onProbeReply(msg.observed, now);
+      return this.onProbeReply(from, msg.probeId, msg.observed, now);
     const relayEp = this.fallbacks.relayEndpoint;
     if (
       msg.type === "relayBound" &&
@@ -261,26 +293,53 @@ export class PeerMachine {
     if (!this.pair || msg.pairId !== this.pair.pairId || msg.peerId !== this.pair.partnerId) {
       return this.drop(from, "foreign-pair");
     }
+    this.heardFromPartner = true;
+    this.budget.answer(from.host);
     if (msg.type === "ping") return this.onPing(from, msg.seq, now, socket);
     if (msg.type === "pong") return this.onPong(from, msg.seq, now, socket);
     return this.onClose(from, msg.rttMs, now, socket);
   }
 
-  private onRegistered(observed: Endpoint, now: number, altPort: number | undefined): void {
+  /** 1a. The server's answer: it must echo a REGISTER of ours that it has not answered yet. */
+  private onRegistered(from: Endpoint, msg: Registered, now: number): void {
+    const sentAt = this.registers.get(msg.echo);
+    if (sentAt === undefined || this.answeredRegisters.has(msg.echo)) return this.drop(from, "unsolicited");
+    this.answeredRegisters.add(msg.echo);
+    if (this.answeredRegisters.size > MAX_REGISTERS_REMEMBERED)
+      this.answeredRegisters.delete(this.answeredRegisters.values().next().value as string);
+    // The server stamped its clock when it answered, about half a round trip ago.
+    this.out.push({ kind: "clock", offsetMs: Math.round(msg.serverTime + (now - sentAt) / 2 - now) });
+    this.cookie = msg.cookie;
     const first = !this.heardFromServer;
     this.heardFromServer = true;
-    this.publicAddr = observed;
-    if (altPort) this.fallbacks.startProbe(altPort, now);
+    this.publicAddr = msg.observed;
+    if (msg.altPort) this.fallbacks.startProbe(msg.altPort, now);
+    if (msg.status === "full" || msg.status === "limit") return this.fail(serverFull(msg.status, this.setup));
+    if (this.phase !== "registering" && this.phase !== "waiting") return;
+    // Prove that we receive at our address: send again at once, with the cookie.
+    if (msg.status === "challenge") return this.sendRegister(now);
+    if (msg.status === "busy") {
+      if (!this.busyReported)
+        this.emit({ type: "role-busy", session: this.setup.session, role: this.setup.role });
+      this.busyReported = true;
+      return;
+    }
     if (this.phase !== "registering") return;
     // 1b. Registered; keep the NAT mapping to the server alive while the partner is away.
     this.phase = "waiting";
     this.nextRegisterAt = now + this.t.keepaliveMs;
-    if (first) this.emit({ type: "registered", publicAddr: observed });
+    if (first) this.emit({ type: "registered", publicAddr: msg.observed });
     this.emit({ type: "waiting", session: this.setup.session });
   }
 
   // 2. The server pushed the partner's candidates: acknowledge, and punch all of them at once.
-  private onMatch(msg: Extract<Message, { type: "match" }>, now: number): void {
+  private onMatch(from: Endpoint, msg: Match, now: number): void {
+    // Bound to us and to a REGISTER of this run; a new pair only while we wait for one, the current pair's
+    // retransmission at any time. Anything else is a replay or someone else's.
+    const ours = msg.to === this.setup.peerId && this.registers.has(msg.echo) && !this.undone.has(msg.pairId);
+    const retransmit = ours && this.pair?.pairId === msg.pairId;
+    const fresh = ours && (this.phase === "registering" || this.phase === "waiting");
+    if (!retransmit && !fresh) return this.drop(from, "unsolicited");
     this.heardFromServer = true;
     this.publicAddr = msg.observed;
     this.send(this.setup.server, {
@@ -289,8 +348,9 @@ export class PeerMachine {
       pairId: msg.pairId,
       peerId: this.setup.peerId,
     });
-    if (this.pair?.pairId === msg.pairId || this.phase === "closing") return; // a retransmission
+    if (retransmit) return;
     this.phase = "punching";
+    this.heardFromPartner = false;
     this.pair = { pairId: msg.pairId, partnerId: msg.partnerId, matchedAt: now };
     this.candidates = msg.candidates.map((c) => ({ ...c }));
     this.pings.clear();
@@ -305,9 +365,27 @@ export class PeerMachine {
     if (view) this.fallbacks.pick(view, now);
   }
 
+  // 2c. The partner never acknowledged its MATCH (gone, or its NAT mapping was lost): wait again, unless it
+  // has already reached us, in which case its acknowledgements were merely lost.
+  private onUnmatch(from: Endpoint, msg: Unmatch, now: number): void {
+    if (msg.to !== this.setup.peerId || msg.pairId !== this.pair?.pairId || this.phase !== "punching")
+      return this.drop(from, "unsolicited");
+    if (this.heardFromPartner || this.successes.length > 0) return;
+    this.undone.add(msg.pairId);
+    this.phase = "waiting";
+    this.pair = undefined;
+    this.candidates = [];
+    this.pings.clear();
+    this.decideAt = undefined;
+    this.fallbacks.reset(undefined);
+    this.emit({ type: "partner-lost", session: this.setup.session });
+    this.sendRegister(now);
+  }
+
   // 2b. Our NAT's behaviour: register it while waiting (the server tells a later partner); after the match,
   // tell the partner through the server.
-  private onProbeReply(observedViaAlt: Endpoint, now: number): void {
+  private onProbeReply(from: Endpoint, probeId: number, observedViaAlt: Endpoint, now: number): void {
+    if (!this.fallbacks.isOurProbe(probeId)) return this.drop(from, "unsolicited");
     const nat = this.fallbacks.onProbeReply(observedViaAlt, this.publicAddr);
     if (!nat) return;
     if (this.phase === "waiting") this.sendRegister(now);
@@ -316,7 +394,7 @@ export class PeerMachine {
   }
 
   private sendPing(to: Endpoint, now: number, socket = 0): void {
-    if (!this.pair) return;
+    if (!this.pair || !this.budget.take(to.host)) return;
     const seq = this.seq++;
     this.pings.set(seq, { to: { host: to.host, port: to.port }, sentAt: now, socket });
     this.send(to, { type: "ping", pairId: this.pair.pairId, peerId: this.setup.peerId, seq }, socket);
@@ -336,12 +414,19 @@ export class PeerMachine {
     if (now - this.pair.matchedAt >= this.t.punchMs) {
       const tried = this.candidates.map(formatEndpoint).join(", ");
       const relayNote = this.fallbacks.failureNote();
+      const secs = Math.round(this.t.punchMs / 1000);
       return this.fail(
-        new NetpunchError(
-          "E_PUNCH_FAILED",
-          `no path to the partner after ${Math.round(this.t.punchMs / 1000)} s (tried ${tried})${relayNote}`,
-          "both NATs may allocate a new port per destination (symmetric NAT), or a firewall drops UDP between the peers; run netpunch doctor on both sides, use a server with --relay, or run one peer on a public address",
-        ),
+        this.heardFromPartner
+          ? new NetpunchError(
+              "E_PUNCH_FAILED",
+              `packets from the partner arrived, but no path was proven both ways within ${secs} s (tried ${tried})${relayNote}`,
+              "a firewall may let UDP through in one direction only, or the partner stopped mid-punch; run netpunch doctor on both sides, or use a server with a relay",
+            )
+          : new NetpunchError(
+              "E_PUNCH_FAILED",
+              `no packet from the partner arrived within ${secs} s (tried ${tried})${relayNote}`,
+              "the partner may have stopped, both NATs may allocate a new port per destination (symmetric NAT), or a firewall drops UDP between the peers; run netpunch doctor on both sides, use a server with a relay, or run one peer on a public address",
+            ),
       );
     }
     const view = this.view();
@@ -484,8 +569,27 @@ export class PeerMachine {
   }
 
   private fail(error: NetpunchError): void {
+    this.sayLeave();
     this.phase = "finished";
     this.out.push({ kind: "fail", error });
+  }
+
+  /**
+   * We stop before the punch is done (cancelled, timed out, failed): tell the server, so the next partner, or
+   * our own next attempt, is not paired with the registration we leave behind. Sent LEAVE_COPIES times at
+   * once instead of retried: exit must never wait for an answer.
+   */
+  leave(): PeerAction[] {
+    this.out = [];
+    if (this.phase !== "finished") this.sayLeave();
+    this.phase = "finished";
+    return this.out;
+  }
+
+  private sayLeave(): void {
+    if (!this.heardFromServer || this.phase === "closing" || this.phase === "finished") return;
+    const { session, role, peerId, server } = this.setup;
+    for (let i = 0; i < LEAVE_COPIES; i++) this.send(server, { type: "leave", session, role, peerId });
   }
 
   private wakeAt(): number | undefined {
@@ -493,6 +597,7 @@ export class PeerMachine {
       case "registering":
       case "waiting": {
         let at = Math.min(this.nextRegisterAt, this.fallbacks.wakeAt(undefined));
+        if (this.phase === "waiting") at = Math.min(at, this.startedAt + waitReportAt(this.waitReports));
         if (!this.heardFromServer) at = Math.min(at, this.startedAt + this.t.serverSilentMs);
         return Math.min(at, this.startedAt + this.t.waitMs);
       }
@@ -512,6 +617,16 @@ export class PeerMachine {
     }
   }
 
+  private newNonce(): string {
+    if (this.setup.nonce) return this.setup.nonce();
+    const r = this.setup.random ?? Math.random;
+    return Array.from({ length: 12 }, () =>
+      Math.floor(r() * 256)
+        .toString(16)
+        .padStart(2, "0"),
+    ).join("");
+  }
+
   private send(to: Endpoint, msg: Message, socket = 0): void {
     this.out.push(socket ? { kind: "send", to, msg, socket } : { kind: "send", to, msg });
   }
@@ -520,7 +635,33 @@ export class PeerMachine {
     this.out.push({ kind: "event", event });
   }
 
-  private drop(from: Endpoint, reason: "unexpected" | "foreign-pair"): void {
+  private drop(from: Endpoint, reason: "unexpected" | "foreign-pair" | "unsolicited"): void {
     this.emit({ type: "dropped", from, reason });
   }
+}
+
+/**
+ * When to say "still waiting": after 1, 2 and 5 minutes, then every 10 minutes, so a long wait is visible
+ * without filling the log.
+ */
+const WAIT_REPORTS_MS = [60_000, 120_000, 300_000, 600_000] as const;
+function waitReportAt(done: number): number {
+  const last = WAIT_REPORTS_MS[WAIT_REPORTS_MS.length - 1] ?? 600_000;
+  return WAIT_REPORTS_MS[done] ?? last + (done - WAIT_REPORTS_MS.length + 1) * 600_000;
+}
+
+/** The server refused to hold one more session: for everyone (`full`), or for our address (`limit`). */
+function serverFull(status: "full" | "limit", setup: PeerSetup): NetpunchError {
+  const server = formatEndpoint(setup.server);
+  return status === "full"
+    ? new NetpunchError(
+        "E_SERVER_FULL",
+        `the rendezvous server ${server} holds as many sessions as it may and refused this one`,
+        "try again later or use another server; its operator can raise the session limit",
+      )
+    : new NetpunchError(
+        "E_SERVER_FULL",
+        `the rendezvous server ${server} holds as many sessions from this address as one address may`,
+        "stop other netpunch peers behind this public address, or ask the server's operator to raise the per-address limit",
+      );
 }

@@ -11,11 +11,14 @@ export class NatProbe {
   private tries = 0;
   private nextAt = 0;
   private altPort = 0;
+  /** Ids of the probes sent and not yet answered: a reply must claim one (a replayed reply cannot). */
+  private readonly open = new Set<number>();
   nat: NatInfo | undefined;
 
   constructor(
     private readonly server: Endpoint,
     private readonly local: { port: number; hosts: string[] },
+    private readonly random: () => number = Math.random,
   ) {}
 
   get alt(): Endpoint | undefined {
@@ -33,7 +36,14 @@ export class NatProbe {
     if (!alt || this.nat || this.tries >= 4 || now < this.nextAt) return [];
     this.tries++;
     this.nextAt = now + 300;
-    return [{ to: alt, msg: { type: "probe", probeId: this.tries, fromOtherPort: false } }];
+    const probeId = Math.floor(this.random() * 0x100000000) >>> 0;
+    this.open.add(probeId);
+    return [{ to: alt, msg: { type: "probe", probeId, fromOtherPort: false } }];
+  }
+
+  /** True once for each id we sent. */
+  claim(probeId: number): boolean {
+    return this.open.delete(probeId);
   }
 
   /** The alt port's answer, compared with what the main port saw; returns the behaviour once known. */

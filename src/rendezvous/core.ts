@@ -1,29 +1,56 @@
 import { sameEndpoint } from "../addr.ts";
-import type { Match, Message, Register } from "../protocol/messages.ts";
+import type {
+  Leave,
+  Match,
+  Message,
+  NatInfo,
+  NatUpdate,
+  Register,
+  RegisterStatus,
+} from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
 import type { Endpoint, NetpunchEvent, Role } from "../types.ts";
+import { checkCookie, makeCookie } from "./cookie.ts";
 import type { RendezvousStore, SessionRecord } from "./store.ts";
 
 export interface RendezvousTimings {
   /** @default 45_000: three missed 15 s keepalives; Linux conntrack forgets unreplied UDP after 30 s anyway. */
   registrationTtlMs: number;
+  /**
+   * @default 20_000: a live registration is not taken over by another peer id (squatting) until its holder
+   * has been silent this long: one missed 15 s keepalive plus 5 s for its retries.
+   */
+  holdMs: number;
   /** @default 200: first MATCH retransmission; doubles up to matchRetryMaxMs. */
   matchRetryMs: number;
   /** @default 2_000 */
   matchRetryMaxMs: number;
-  /** @default 30_000: after this an unacknowledged pair is dropped; the peers' punch timeout has long fired. */
-  matchGiveUpMs: number;
+  /**
+   * @default 6_000: a peer that has not acknowledged its MATCH by then (six MATCHes sent) is gone or lost its
+   * mapping: its partner is sent back to waiting (UNMATCH) instead of punching a corpse.
+   */
+  ackTimeoutMs: number;
   /** @default 60_000: how long a finished peer's id is remembered, to ignore its late duplicates. */
   doneMemoryMs: number;
 }
 
 export const DEFAULT_TIMINGS: RendezvousTimings = {
   registrationTtlMs: 45_000,
+  holdMs: 20_000,
   matchRetryMs: 200,
   matchRetryMaxMs: 2_000,
-  matchGiveUpMs: 30_000,
+  ackTimeoutMs: 6_000,
   doneMemoryMs: 60_000,
 };
+
+export interface RendezvousLimits {
+  /** @default 100_000 sessions (about 3 KB each at worst): an insider cannot exhaust the server's memory. */
+  maxSessions: number;
+  /** @default 256 registrations from one IP address: a carrier-grade NAT puts many customers behind one. */
+  maxPerAddress: number;
+}
+
+export const DEFAULT_LIMITS: RendezvousLimits = { maxSessions: 100_000, maxPerAddress: 256 };
 
 export type ServerAction =
   | { kind: "send"; to: Endpoint; msg: Message }
@@ -32,20 +59,38 @@ export type ServerAction =
   | { kind: "relay"; pairId: string; peers: Record<Role, string>; reply: Endpoint };
 
 const ROLES: readonly Role[] = ["a", "b"];
+/** UNMATCH is not acknowledged: three copies, so that at 20% loss it is lost 0.8% of the time. */
+const UNMATCH_COPIES = 3;
 const other = (r: Role): Role => (r === "a" ? "b" : "a");
+
+export interface CoreOptions {
+  store: RendezvousStore;
+  randomHex: (bytes: number) => string;
+  /** Drawn at start-up: the key of the return-routability cookies (a restart makes every old one invalid). */
+  cookieKey: Uint8Array;
+  timings?: RendezvousTimings;
+  limits?: RendezvousLimits;
+  /** The server's second port for NAT probing, announced in REGISTERED and MATCH. */
+  altPort?: number;
+}
 
 /**
  * The rendezvous logic, pure: given authenticated frames and the time, it says what to send. No sockets, no
  * timers, no randomness of its own (pair ids come from `randomHex`), so tests drive it with a fake clock.
+ *
+ * A REGISTER counts only with a cookie that proves its sender receives at its address (the first one is
+ * answered with a challenge); a live registration is never taken over by another peer id; a pair is made
+ * only of peers that answer, and is undone (UNMATCH to the one that answered) when one of them does not.
  */
 export class RendezvousCore {
-  constructor(
-    private readonly store: RendezvousStore,
-    private readonly randomHex: (bytes: number) => string,
-    private readonly t: RendezvousTimings = DEFAULT_TIMINGS,
-    /** The server's second port for NAT probing, announced in REGISTERED and MATCH. */
-    private readonly altPort?: number,
-  ) {}
+  private readonly t: RendezvousTimings;
+  private readonly limits: RendezvousLimits;
+  private readonly perHost = new Map<string, number>();
+
+  constructor(private readonly o: CoreOptions) {
+    this.t = o.timings ?? DEFAULT_TIMINGS;
+    this.limits = o.limits ?? DEFAULT_LIMITS;
+  }
 
   onFrame(from: Endpoint, frame: Frame, now: number): ServerAction[] {
     const msg = frame.msg;
@@ -54,65 +99,132 @@ export class RendezvousCore {
     if (msg.type === "relayRequest")
       return this.onRelayRequest(from, msg.session, msg.pairId, msg.peerId, now);
     if (msg.type === "natUpdate") return this.onNatUpdate(from, msg, now);
+    if (msg.type === "leave") return this.onLeave(from, msg);
     // Peer-to-peer messages have no business here; ignoring them keeps the server from being a reflector.
-    return [{ kind: "event", event: { type: "dropped", from, reason: "unexpected" } }];
+    return [drop(from, "unexpected")];
+  }
+
+  private registered(
+    from: Endpoint,
+    msg: Register,
+    echo: string,
+    status: RegisterStatus,
+    now: number,
+  ): ServerAction {
+    const cookie = makeCookie(this.o.cookieKey, now, { from, ...msg });
+    const reply: Message = { type: "registered", echo, status, observed: from, serverTime: now, cookie };
+    if (this.o.altPort) reply.altPort = this.o.altPort;
+    return { kind: "send", to: from, msg: reply };
   }
 
   private onRegister(from: Endpoint, msg: Register, nonce: string, now: number): ServerAction[] {
-    if (this.store.isDone(msg.peerId, now))
-      return [{ kind: "event", event: { type: "dropped", from, reason: "unexpected" } }];
-    const rec: SessionRecord = this.store.get(msg.session) ?? { slots: {} };
-    const mine = rec.slots[msg.role];
-    const out: ServerAction[] = [];
+    if (this.o.store.isDone(msg.peerId, now)) return [drop(from, "unexpected")];
+    // 1. No state until the peer proves it receives at `from`: a replayed or spoofed REGISTER gets a
+    // challenge (smaller than the padded REGISTER) and changes nothing.
+    if (!msg.cookie || !checkCookie(this.o.cookieKey, msg.cookie, now, { from, ...msg }))
+      return [this.registered(from, msg, nonce, "challenge", now)];
 
-    if (rec.pair && mine?.peerId === msg.peerId) {
-      // Already paired: this REGISTER is a retry that crossed our MATCH; answer with the MATCH again.
-      mine.addr = from;
-      mine.lastSeen = now;
-      if (msg.nat) mine.nat = msg.nat;
-      return [this.matchFor(msg.session, rec, msg.role)];
+    const store = this.o.store;
+    const existing = store.get(msg.session);
+    const rec: SessionRecord = existing ?? { slots: {} };
+    const mine = rec.slots[msg.role];
+    const same = mine?.peerId === msg.peerId;
+    if (mine && !same && now - mine.lastSeen < this.t.holdMs) {
+      return [this.registered(from, msg, nonce, "busy", now)];
     }
-    if (rec.pair) delete rec.pair; // a new peer replaces one that vanished mid-announcement
-    if (!mine || mine.peerId !== msg.peerId || !sameEndpoint(mine.addr, from)) {
-      out.push({
-        kind: "event",
-        event: { type: "server-registration", session: msg.session, role: msg.role, from },
-      });
+    if (!mine || !same || mine.addr.host !== from.host) {
+      if (!existing && store.size >= this.limits.maxSessions)
+        return [this.registered(from, msg, nonce, "full", now), limitEvent("sessions", from)];
+      if ((this.perHost.get(from.host) ?? 0) >= this.limits.maxPerAddress)
+        return [this.registered(from, msg, nonce, "limit", now), limitEvent("address", from)];
     }
+
+    const out: ServerAction[] = [];
+    const moved = same && mine !== undefined && !sameEndpoint(mine.addr, from);
+    if (!same || moved)
+      out.push(event({ type: "server-registration", session: msg.session, role: msg.role, from }));
+    if (mine) this.untrack(mine.addr.host);
+    this.track(from.host);
     rec.slots[msg.role] = {
       peerId: msg.peerId,
       addr: from,
       candidates: msg.candidates,
       lastSeen: now,
-      nat: msg.nat,
+      nat: msg.nat ?? (same ? mine?.nat : undefined),
       mapped: msg.mapped,
+      echo: nonce,
     };
-    this.store.set(msg.session, rec);
+    store.set(msg.session, rec);
 
     const partner = rec.slots[other(msg.role)];
-    if (!partner || partner.peerId === msg.peerId) {
-      const registered: Message = { type: "registered", echo: nonce, observed: from };
-      if (this.altPort) registered.altPort = this.altPort;
-      out.push({ kind: "send", to: from, msg: registered });
-      return out;
+    if (rec.pair && same && !moved) {
+      // Already paired: this REGISTER crossed our MATCH; answer with the MATCH again. If it carries NAT
+      // behaviour the partner's MATCH did not have, pass it on, or a birthday pair waits for news that never
+      // comes.
+      const learned = msg.nat && !sameNat(msg.nat, mine?.nat);
+      const theirs = rec.slots[other(msg.role)];
+      if (learned && msg.nat && theirs)
+        out.push({
+          kind: "send",
+          to: theirs.addr,
+          msg: { type: "partnerNat", to: theirs.peerId, pairId: rec.pair.pairId, nat: msg.nat },
+        });
+      return [...out, this.matchFor(msg.session, rec, msg.role)];
     }
-    // 2. Both peers are here: push the MATCH to both at once (push, not poll), retransmitting until acked.
+    // A new peer, or one whose address changed mid-announcement (its NAT rebound): (re)announce to both.
+    if (partner && partner.peerId !== msg.peerId && !partner.unresponsive) {
+      return [...out, ...this.pairUp(msg.session, rec, now)];
+    }
+    delete rec.pair;
+    out.push(this.registered(from, msg, nonce, "waiting", now));
+    return out;
+  }
+
+  /**
+   * A peer that stops before it is paired frees its role, so a partner that comes next (or its own next
+   * attempt, with a new peer id) is not paired with a ghost. A pending pair is undone: UNMATCH to the other.
+   */
+  private onLeave(from: Endpoint, msg: Leave): ServerAction[] {
+    const rec = this.o.store.get(msg.session);
+    const slot = rec?.slots[msg.role];
+    if (!rec || !slot || slot.peerId !== msg.peerId) return [drop(from, "unexpected")];
+    const out: ServerAction[] = [];
+    const pair = rec.pair;
+    if (pair) {
+      delete rec.pair;
+      const partner = rec.slots[other(msg.role)];
+      if (partner)
+        out.push({
+          kind: "send",
+          to: partner.addr,
+          msg: { type: "unmatch", to: partner.peerId, pairId: pair.pairId },
+        });
+    }
+    this.untrack(slot.addr.host);
+    delete rec.slots[msg.role];
+    if (!rec.slots.a && !rec.slots.b) this.o.store.delete(msg.session);
+    out.push(event({ type: "server-left", session: msg.session, role: msg.role }));
+    return out;
+  }
+
+  /** 2. Both peers are here and answer: push the MATCH to both at once, retransmitting until acknowledged. */
+  private pairUp(session: string, rec: SessionRecord, now: number): ServerAction[] {
     rec.pair = {
-      pairId: this.randomHex(16),
+      pairId: this.o.randomHex(16),
       acked: { a: false, b: false },
       createdAt: now,
       nextRetryAt: now + this.t.matchRetryMs,
       retryDelayMs: this.t.matchRetryMs,
     };
-    const a = rec.slots.a?.addr ?? from;
-    const b = rec.slots.b?.addr ?? from;
-    out.push({ kind: "event", event: { type: "server-pair", session: msg.session, a, b } });
-    for (const role of ROLES) out.push(this.matchFor(msg.session, rec, role));
+    const { a, b } = rec.slots;
+    if (!a || !b) throw new Error(`pairUp(${session}) without two peers`);
+    const out: ServerAction[] = [event({ type: "server-pair", session, a: a.addr, b: b.addr })];
+    for (const role of ROLES) out.push(this.matchFor(session, rec, role));
     return out;
   }
 
   private onMatchAck(session: string, pairId: string, peerId: string, now: number): ServerAction[] {
-    const rec = this.store.get(session);
+    const rec = this.o.store.get(session);
     if (!rec?.pair || rec.pair.pairId !== pairId) return [];
     const role = ROLES.find((r) => rec.slots[r]?.peerId === peerId);
     if (!role) return [];
@@ -121,27 +233,27 @@ export class RendezvousCore {
   }
 
   /** Pass a peer's late-learned NAT behaviour to its partner, which may then pick a better strategy. */
-  private onNatUpdate(
-    from: Endpoint,
-    msg: Extract<Message, { type: "natUpdate" }>,
-    now: number,
-  ): ServerAction[] {
-    const live = this.store.get(msg.session);
-    let partnerAddr: Endpoint | undefined;
+  private onNatUpdate(from: Endpoint, msg: NatUpdate, now: number): ServerAction[] {
+    const live = this.o.store.get(msg.session);
+    let partner: { addr: Endpoint; peerId: string } | undefined;
     if (live?.pair?.pairId === msg.pairId && live.slots.a && live.slots.b) {
       const role = ROLES.find((r) => live.slots[r]?.peerId === msg.peerId);
       const mine = role ? live.slots[role] : undefined;
-      if (role && mine) {
+      const theirs = role ? live.slots[other(role)] : undefined;
+      if (mine && theirs) {
         mine.nat = msg.nat;
-        partnerAddr = live.slots[other(role)]?.addr;
+        partner = theirs;
       }
     } else {
-      const recent = this.store.recentPair(msg.pairId, now);
+      const recent = this.o.store.recentPair(msg.pairId, now);
       const role = ROLES.find((r) => recent?.peers[r] === msg.peerId);
-      if (recent && role) partnerAddr = recent.addrs[other(role)];
+      if (recent && role) partner = { addr: recent.addrs[other(role)], peerId: recent.peers[other(role)] };
     }
-    if (!partnerAddr) return [{ kind: "event", event: { type: "dropped", from, reason: "unexpected" } }];
-    return [{ kind: "send", to: partnerAddr, msg: { type: "partnerNat", pairId: msg.pairId, nat: msg.nat } }];
+    if (!partner) return [drop(from, "unexpected")];
+    const to = partner.peerId;
+    return [
+      { kind: "send", to: partner.addr, msg: { type: "partnerNat", to, pairId: msg.pairId, nat: msg.nat } },
+    ];
   }
 
   private onRelayRequest(
@@ -151,28 +263,26 @@ export class RendezvousCore {
     peerId: string,
     now: number,
   ): ServerAction[] {
-    const live = this.store.get(session);
+    const live = this.o.store.get(session);
     const pair =
       live?.pair?.pairId === pairId && live.slots.a && live.slots.b
         ? { peers: { a: live.slots.a.peerId, b: live.slots.b.peerId } }
-        : this.store.recentPair(pairId, now);
+        : this.o.store.recentPair(pairId, now);
     // Only the two peers of a pair this server made may have a relay for it.
-    if (!pair || (pair.peers.a !== peerId && pair.peers.b !== peerId)) {
-      return [{ kind: "event", event: { type: "dropped", from, reason: "unexpected" } }];
-    }
+    if (!pair || (pair.peers.a !== peerId && pair.peers.b !== peerId)) return [drop(from, "unexpected")];
     return [{ kind: "relay", pairId, peers: pair.peers, reply: from }];
   }
 
-  /** 3. Retransmit unacknowledged MATCHes, and expire silent registrations. Call it every ~100 ms. */
+  /** 3. Retransmit unacknowledged MATCHes, undo pairs with a silent peer, expire silent registrations. */
   tick(now: number): ServerAction[] {
     const out: ServerAction[] = [];
-    this.store.sweep(now);
-    for (const [session, rec] of [...this.store.sessions()]) {
+    const store = this.o.store;
+    store.sweep(now);
+    for (const [session, rec] of [...store.sessions()]) {
       const pair = rec.pair;
       if (pair) {
-        if (now - pair.createdAt > this.t.matchGiveUpMs) {
-          this.finish(session, rec, now);
-          out.push({ kind: "event", event: { type: "server-gave-up", session } });
+        if (now - pair.createdAt >= this.t.ackTimeoutMs) {
+          out.push(...this.unpair(session, rec));
           continue;
         }
         if (now < pair.nextRetryAt) continue;
@@ -184,11 +294,36 @@ export class RendezvousCore {
       for (const role of ROLES) {
         const slot = rec.slots[role];
         if (slot && now - slot.lastSeen > this.t.registrationTtlMs) {
+          this.untrack(slot.addr.host);
           delete rec.slots[role];
-          out.push({ kind: "event", event: { type: "server-expired", session, role } });
+          out.push(event({ type: "server-expired", session, role }));
         }
       }
-      if (!rec.slots.a && !rec.slots.b) this.store.delete(session);
+      if (!rec.slots.a && !rec.slots.b) store.delete(session);
+    }
+    return out;
+  }
+
+  /**
+   * A peer never acknowledged: it left, or its NAT mapping is gone. Its partner goes back to waiting; the
+   * silent one is paired again only once a new REGISTER shows it is alive (at its new address, if it moved).
+   */
+  private unpair(session: string, rec: SessionRecord): ServerAction[] {
+    const pair = rec.pair;
+    if (!pair) return [];
+    delete rec.pair;
+    const out: ServerAction[] = [event({ type: "server-gave-up", session })];
+    for (const role of ROLES) {
+      const slot = rec.slots[role];
+      if (!slot) continue;
+      if (!pair.acked[role]) slot.unresponsive = true;
+      else
+        for (let i = 0; i < UNMATCH_COPIES; i++)
+          out.push({
+            kind: "send",
+            to: slot.addr,
+            msg: { type: "unmatch", to: slot.peerId, pairId: pair.pairId },
+          });
     }
     return out;
   }
@@ -196,16 +331,18 @@ export class RendezvousCore {
   private finish(session: string, rec: SessionRecord, now: number): ServerAction[] {
     for (const role of ROLES) {
       const slot = rec.slots[role];
-      if (slot) this.store.markDone(slot.peerId, now + this.t.doneMemoryMs);
+      if (!slot) continue;
+      this.o.store.markDone(slot.peerId, now + this.t.doneMemoryMs);
+      this.untrack(slot.addr.host);
     }
     const { a, b } = rec.slots;
     if (rec.pair && a && b) {
       const peers = { a: a.peerId, b: b.peerId };
       const addrs = { a: a.addr, b: b.addr };
-      this.store.rememberPair(rec.pair.pairId, { session, peers, addrs }, now + this.t.doneMemoryMs);
+      this.o.store.rememberPair(rec.pair.pairId, { session, peers, addrs }, now + this.t.doneMemoryMs);
     }
-    this.store.delete(session);
-    return [{ kind: "event", event: { type: "server-paired", session } }];
+    this.o.store.delete(session);
+    return [event({ type: "server-paired", session })];
   }
 
   /** The MATCH for `role`: the partner's public address (as we saw it) first, then its LAN addresses. */
@@ -226,13 +363,31 @@ export class RendezvousCore {
       to: me.addr,
       msg: {
         type: "match",
+        to: me.peerId,
+        echo: me.echo,
         pairId: rec.pair.pairId,
         partnerId: partner.peerId,
         observed: me.addr,
         candidates,
-        ...(this.altPort ? { altPort: this.altPort } : {}),
+        ...(this.o.altPort ? { altPort: this.o.altPort } : {}),
         ...(partner.nat ? { partnerNat: partner.nat } : {}),
       },
     };
   }
+
+  private track(host: string): void {
+    this.perHost.set(host, (this.perHost.get(host) ?? 0) + 1);
+  }
+  private untrack(host: string): void {
+    const n = (this.perHost.get(host) ?? 0) - 1;
+    if (n > 0) this.perHost.set(host, n);
+    else this.perHost.delete(host);
+  }
 }
+
+const sameNat = (x: NatInfo | undefined, y: NatInfo | undefined): boolean =>
+  x?.mapping === y?.mapping && x?.step === y?.step;
+const event = (e: NetpunchEvent): ServerAction => ({ kind: "event", event: e });
+const drop = (from: Endpoint, reason: "unexpected"): ServerAction => event({ type: "dropped", from, reason });
+const limitEvent = (limit: "sessions" | "address", from: Endpoint): ServerAction =>
+  event({ type: "server-limit", limit, from });

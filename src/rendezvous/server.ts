@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { SecureChannel } from "../channel.ts";
-import { deriveKey } from "../protocol/auth.ts";
+import { deriveKey, deriveKeyV1 } from "../protocol/auth.ts";
 import type { Message } from "../protocol/messages.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
 import { isStun } from "../stun/codec.ts";
@@ -8,7 +8,14 @@ import { stunAnswer } from "../stun/responder.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
 import type { DropReason, Endpoint, EventHandler } from "../types.ts";
-import { DEFAULT_TIMINGS, RendezvousCore, type RendezvousTimings, type ServerAction } from "./core.ts";
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_TIMINGS,
+  RendezvousCore,
+  type RendezvousLimits,
+  type RendezvousTimings,
+  type ServerAction,
+} from "./core.ts";
 import { CreditLedger } from "./credit.ts";
 import { RelayManager } from "./relay.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./relay-session.ts";
@@ -17,11 +24,14 @@ import { MemoryStore, type RendezvousStore } from "./store.ts";
 export interface ServeOptions {
   /** Where to listen, e.g. { host: "0.0.0.0", port: 10001 } or { host: "::", port: 10001 }. */
   listen: Endpoint;
-  secret: string;
+  /** The shared secret: a string (its UTF-8 bytes) or the bytes of a secret file. */
+  secret: string | Uint8Array;
   signal?: AbortSignal;
   onEvent?: EventHandler;
   store?: RendezvousStore;
   timings?: Partial<RendezvousTimings>;
+  /** Caps on sessions, for the whole server and per source address. */
+  limits?: Partial<RendezvousLimits>;
   /** A second UDP port on the same host, for NAT behaviour probing (serve --alt-port). */
   altPort?: number;
   /**
@@ -58,6 +68,13 @@ export interface RendezvousServer {
   readonly closed: Promise<void>;
 }
 
+/**
+ * A first REGISTER (no cookie yet) and a PROBE change no state and are answered with something smaller, so
+ * they skip the replay window: a peer whose clock is off still gets the server's time in the answer.
+ */
+const stateless = (msg: Message): boolean =>
+  (msg.type === "register" && msg.cookie === undefined) || msg.type === "probe";
+
 const TICK_MS = 100; // MATCH retransmits start at 200 ms; a 100 ms tick keeps them on time
 
 /**
@@ -79,12 +96,15 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     stunAnswered: 0,
   };
   const store = opts.store ?? new MemoryStore();
-  const core = new RendezvousCore(
+  const core = new RendezvousCore({
     store,
-    (n) => randomBytes(n).toString("hex"),
-    { ...DEFAULT_TIMINGS, ...opts.timings },
-    opts.altPort,
-  );
+    randomHex: (n) => randomBytes(n).toString("hex"),
+    // A new key every start: cookies, and so registrations, from before a restart are worthless after it.
+    cookieKey: new Uint8Array(randomBytes(32)),
+    timings: { ...DEFAULT_TIMINGS, ...opts.timings },
+    limits: { ...DEFAULT_LIMITS, ...opts.limits },
+    altPort: opts.altPort,
+  });
   const ledger = new CreditLedger();
   const countDrop = (from: Endpoint, reason: DropReason) => {
     stats.dropped[reason] = (stats.dropped[reason] ?? 0) + 1;
@@ -92,6 +112,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   };
 
   const key = deriveKey(opts.secret);
+  const oldKey = deriveKeyV1(opts.secret);
   const transportFactory = opts.transport ?? openUdp;
   const relays = opts.relay
     ? new RelayManager({
@@ -145,7 +166,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       },
       onDrop: countDrop,
     },
-    { replay },
+    { replay, exempt: stateless, oldKey },
   );
   /** STUN (serve --stun) shares the port: its packets start with two zero bits and the magic cookie. */
   const stun = (data: Uint8Array, from: Endpoint, via: () => Transport | undefined): boolean => {
@@ -175,7 +196,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         },
         onDrop: countDrop,
       },
-      { replay },
+      { replay, exempt: stateless, oldKey },
     );
     try {
       altChannel.transport = await transportFactory(

@@ -19,6 +19,10 @@ export interface Registration {
   /** A port the peer's gateway forwards to it (PCP/NAT-PMP). */
   mapped?: Endpoint;
   lastSeen: number;
+  /** Nonce of the last REGISTER accepted from it: its MATCH echoes it, so the MATCH is bound to that run. */
+  echo: string;
+  /** It never acknowledged a MATCH: not paired again until it shows it is alive with a new REGISTER. */
+  unresponsive?: boolean;
 }
 
 /** A session's state: up to one registration per role and, once both are there, the pair being announced. */

@@ -9,17 +9,19 @@ import {
 } from "../../src/protocol/constants.ts";
 import type { Match, Message } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
-import { craft, KEY, nonceBytes, retag, TS, toHex, unsignedPart } from "./support.ts";
+import { craft, KEY, KEY_V1, nonceBytes, retag, TS, toHex, unsignedPart } from "./support.ts";
 
 const PAIR = "00112233445566778899aabbccddeeff";
 const PEER = "0123456789abcdef";
 const PARTNER = "fedcba9876543210";
+const ECHO = "a1a2a3a4a5a6a7a8a9aaabac";
+const COOKIE = "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf";
 
 const sealed = (msg: Message, nonceStart = 0, timestamp = TS) =>
   seal(KEY, msg, { timestamp, nonce: nonceBytes(nonceStart) });
 
-function reason(packet: Uint8Array): string {
-  const r = open(KEY, packet);
+function reason(packet: Uint8Array, oldKey?: Uint8Array): string {
+  const r = open(KEY, packet, oldKey);
   return r.ok ? "ok" : r.reason;
 }
 
@@ -77,25 +79,62 @@ describe("round trip", () => {
       { type: "register", session: "Az09._@:+-", role: "a", peerId: PEER, candidates: [] },
     ],
     [
-      "registered, v4",
+      "register, with a cookie",
+      { type: "register", session: "lab-1", role: "a", peerId: PEER, candidates: [], cookie: COOKIE },
+    ],
+    [
+      "register, with NAT info, a mapped port and a cookie",
       {
-        type: "registered",
-        echo: "a1a2a3a4a5a6a7a8a9aaabac",
-        observed: { host: "198.51.100.23", port: 40001 },
+        type: "register",
+        session: "lab-1",
+        role: "b",
+        peerId: PEER,
+        candidates: [{ host: "192.0.2.10", port: 10000 }],
+        nat: { mapping: "sequential", step: -2 },
+        mapped: { host: "198.51.100.9", port: 61000 },
+        cookie: COOKIE,
       },
     ],
     [
-      "registered, v6",
+      "registered, v4",
+      {
+        type: "registered",
+        echo: ECHO,
+        status: "waiting",
+        observed: { host: "198.51.100.23", port: 40001 },
+        serverTime: TS,
+        cookie: COOKIE,
+      },
+    ],
+    [
+      "registered, v6, with the alt port",
       {
         type: "registered",
         echo: "000000000000000000000000",
+        status: "challenge",
         observed: { host: "2001:db8::7", port: 40000 },
+        serverTime: 0,
+        cookie: COOKIE,
+        altPort: 10002,
       },
     ],
+    ...(["busy", "full", "limit"] as const).map((status): [string, Message] => [
+      `registered, status ${status}`,
+      {
+        type: "registered",
+        echo: ECHO,
+        status,
+        observed: { host: "198.51.100.23", port: 40001 },
+        serverTime: Number.MAX_SAFE_INTEGER,
+        cookie: COOKIE,
+      },
+    ]),
     [
       "match, v4, 9 candidates",
       {
         type: "match",
+        to: PEER,
+        echo: ECHO,
         pairId: PAIR,
         partnerId: PARTNER,
         observed: { host: "198.51.100.23", port: 40001 },
@@ -106,6 +145,8 @@ describe("round trip", () => {
       "match, v6",
       {
         type: "match",
+        to: PEER,
+        echo: ECHO,
         pairId: PAIR,
         partnerId: PARTNER,
         observed: { host: "2001:db8::1", port: 2 },
@@ -120,6 +161,8 @@ describe("round trip", () => {
     ["ping, seq 0", { type: "ping", pairId: PAIR, peerId: PEER, seq: 0 }],
     ["pong, seq 2^32-1", { type: "pong", pairId: PAIR, peerId: PEER, seq: 0xffffffff }],
     ["close", { type: "close", pairId: PAIR, peerId: PEER, rttMs: 123456 }],
+    ["partnerNat", { type: "partnerNat", to: PEER, pairId: PAIR, nat: { mapping: "random", step: 977 } }],
+    ["unmatch", { type: "unmatch", to: PEER, pairId: PAIR }],
   ];
 
   for (const [name, msg] of cases) {
@@ -140,7 +183,10 @@ describe("round trip", () => {
     const msg: Message = {
       type: "registered",
       echo: "000000000000000000000000",
+      status: "waiting",
       observed: { host: "2001:0DB8:0000:0000:0001:0000:0000:0001", port: 9 },
+      serverTime: TS,
+      cookie: COOKIE,
     };
     const r = open(KEY, sealed(msg));
     expect(r.ok && r.frame.msg.type === "registered" && r.frame.msg.observed.host).toBe("2001:db8::1:0:0:1");
@@ -166,37 +212,54 @@ describe("round trip", () => {
 });
 
 describe("golden bytes", () => {
-  // Computed once from the implementation and checked field by field against the documented layout:
-  // "NP" | version 1 | type | timestamp u64 BE | nonce | body | HMAC-SHA256-128. A change here is a wire-format change.
+  // Computed once from the implementation (wire version 2) and checked field by field against the documented
+  // layout: "NP" | version 2 | type | timestamp u64 BE | nonce | body | HMAC-SHA256-128. A change here is a
+  // wire-format change. The tags also pin the key: deriveKey("test-secret") (scrypt, then HKDF "v2" info).
   test("PING", () => {
     const packet = sealed({ type: "ping", pairId: PAIR, peerId: PEER, seq: 42 });
     expect(toHex(packet)).toBe(
       "4e50" + // magic "NP"
-        "01" + // version
+        "02" + // version
         "05" + // type ping
         "0000018bcfe56800" + // 1_700_000_000_000 ms
         "000102030405060708090a0b" + // nonce
         "00112233445566778899aabbccddeeff" + // pairId
         "0123456789abcdef" + // peerId
         "0000002a" + // seq 42
-        "379ce535ea688178c8943ac526ce547f", // tag
+        "cafdbb7b3b2829997afabbc8dd866a20", // tag
     );
   });
 
   test("REGISTERED with a v6 address", () => {
     const packet = sealed({
       type: "registered",
-      echo: "a1a2a3a4a5a6a7a8a9aaabac",
+      echo: ECHO,
+      status: "challenge",
       observed: { host: "2001:db8::7", port: 40000 },
+      serverTime: TS,
+      cookie: COOKIE,
     });
     expect(toHex(packet)).toBe(
-      "4e5001020000018bcfe56800000102030405060708090a0b" +
+      "4e5002020000018bcfe56800000102030405060708090a0b" +
         "a1a2a3a4a5a6a7a8a9aaabac" + // echo
+        "01" + // status challenge
         "06" +
         "20010db8000000000000000000000007" +
         "9c40" + // family 6, address, port 40000
+        "0000018bcfe56800" + // serverTime 1_700_000_000_000 ms
+        "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf" + // cookie
         "0000" + // no alt port
-        "dfe011f4d2d66a2b56e7d54acf168b21",
+        "ce20bcf35a8bb9bbf6ba7dfcb6b0ff44",
+    );
+  });
+
+  test("UNMATCH", () => {
+    const packet = sealed({ type: "unmatch", to: PEER, pairId: PAIR });
+    expect(toHex(packet)).toBe(
+      "4e5002100000018bcfe56800000102030405060708090a0b" + // version 2, type 16
+        "0123456789abcdef" + // to
+        "00112233445566778899aabbccddeeff" + // pairId
+        "6b87674bd9076b5cc838b6c3abc90a46",
     );
   });
 
@@ -213,7 +276,7 @@ describe("golden bytes", () => {
     });
     expect(packet.length).toBe(512);
     expect(toHex(packet.subarray(0, 80))).toBe(
-      "4e5001010000018bcfe56800000102030405060708090a0b" +
+      "4e5002010000018bcfe56800000102030405060708090a0b" +
         "05" +
         "6c61622d31" + // session "lab-1"
         "61" + // role 'a'
@@ -225,10 +288,46 @@ describe("golden bytes", () => {
         "06" +
         "20010db8000000000000000000000010" +
         "2710" + // [2001:db8::10]:10000
-        "0000000000000000000000000000", // the first 14 bytes of zero padding
+        "000000" + // NAT unknown (code 0, step 0)
+        "00" + // family 0: no mapped port
+        "00" + // cookie length 0: first contact
+        "000000000000000000", // the first 9 bytes of zero padding
     );
     expect(createHash("sha256").update(packet).digest("hex")).toBe(
-      "7445ee55879eddf6d3c2b6e997b950975647ee886b5940b3457131932b884ca1",
+      "e6da0450f921eff439bc1e36f131cc5b8016d173cd02f5f956a34a41819fa8d1",
+    );
+  });
+
+  test("REGISTER with the server's cookie (512 bytes: prefix and digest)", () => {
+    const packet = sealed({
+      type: "register",
+      session: "lab-1",
+      role: "a",
+      peerId: PEER,
+      candidates: [
+        { host: "192.0.2.10", port: 10000 },
+        { host: "2001:db8::10", port: 10000 },
+      ],
+      cookie: COOKIE,
+    });
+    expect(packet.length).toBe(512);
+    expect(toHex(packet.subarray(0, 100))).toBe(
+      "4e5002010000018bcfe56800000102030405060708090a0b" +
+        "056c61622d31" + // session "lab-1"
+        "61" + // role 'a'
+        "0123456789abcdef" +
+        "02" + // two candidates
+        "04c000020a2710" + // 192.0.2.10:10000
+        "0620010db8000000000000000000000010" +
+        "2710" + // [2001:db8::10]:10000
+        "000000" + // NAT unknown
+        "00" + // no mapped port
+        "10" + // cookie length 16
+        "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf" + // cookie
+        "00000000000000000000000000", // the first 13 bytes of zero padding
+    );
+    expect(createHash("sha256").update(packet).digest("hex")).toBe(
+      "cd75a8e8548011251c9b625772baefce13425ff3396014434f35ca1ce32abb25",
     );
   });
 });
@@ -257,15 +356,24 @@ describe("sizes: the server never amplifies", () => {
       {
         type: "registered",
         echo: "000000000000000000000000",
+        status: "challenge",
         observed: { host: "198.51.100.23", port: 40001 },
+        serverTime: TS,
+        cookie: COOKIE,
       },
       {
         type: "registered",
         echo: "000000000000000000000000",
+        status: "waiting",
         observed: { host: "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", port: 40001 },
+        serverTime: TS,
+        cookie: COOKIE,
+        altPort: 10002,
       },
       {
         type: "match",
+        to: PEER,
+        echo: ECHO,
         pairId: PAIR,
         partnerId: PARTNER,
         observed: { host: "198.51.100.23", port: 40001 },
@@ -273,6 +381,8 @@ describe("sizes: the server never amplifies", () => {
       },
       {
         type: "match",
+        to: PEER,
+        echo: ECHO,
         pairId: PAIR,
         partnerId: PARTNER,
         observed: { host: "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", port: 40001 },
@@ -281,7 +391,11 @@ describe("sizes: the server never amplifies", () => {
           host: `2001:db8:ffff:ffff:ffff:ffff:ffff:${i + 1}`,
           port: 65535,
         })),
+        altPort: 10002,
+        partnerNat: { mapping: "random", step: 977 },
       },
+      { type: "partnerNat", to: PEER, pairId: PAIR, nat: { mapping: "random", step: 977 } },
+      { type: "unmatch", to: PEER, pairId: PAIR },
     ];
     for (const msg of replies) {
       const packet = sealed(msg);
@@ -359,14 +473,28 @@ describe("rejected packets", () => {
     }
   });
 
-  test("authenticated but version 2: bad-version; version 2 with a broken tag: bad-auth", () => {
-    const v2 = unsignedPart(ping).slice();
-    v2[2] = 2;
-    expect(reason(retag(v2))).toBe("bad-version");
-    expect(reason(new Uint8Array([...v2, ...ping.subarray(ping.length - TAG_LEN)]))).toBe("bad-auth");
+  test("authenticated but version 3: bad-version; version 3 with a broken tag: bad-auth", () => {
+    const v3 = unsignedPart(ping).slice();
+    v3[2] = 3;
+    expect(reason(retag(v3))).toBe("bad-version");
+    expect(reason(new Uint8Array([...v3, ...ping.subarray(ping.length - TAG_LEN)]))).toBe("bad-auth");
     expect(
       reason(craft({ version: 0, type: MessageType.ping, body: unsignedPart(ping).subarray(HEADER_LEN) })),
     ).toBe("bad-version");
+  });
+
+  test("a version 1 packet with the right secret: old-version given the old key, else bad-auth", () => {
+    const body = unsignedPart(ping).subarray(HEADER_LEN);
+    const v1 = craft({ version: 1, type: MessageType.ping, body }, KEY_V1);
+    expect(reason(v1, KEY_V1)).toBe("old-version");
+    expect(reason(v1)).toBe("bad-auth"); // without the old key it cannot be told from a forgery
+    // Only a version 1 header under the old key's tag counts; anything else is a forgery.
+    const wrongKeyV1 = craft({ version: 1, type: MessageType.ping, body }, KEY.slice().reverse());
+    expect(reason(wrongKeyV1, KEY_V1)).toBe("bad-auth");
+    expect(reason(craft({ version: 2, type: MessageType.ping, body }, KEY_V1), KEY_V1)).toBe("bad-auth");
+    expect(reason(craft({ version: 3, type: MessageType.ping, body }, KEY_V1), KEY_V1)).toBe("bad-auth");
+    // The new key and the old one are not the same key.
+    expect(toHex(KEY_V1)).not.toBe(toHex(KEY));
   });
 
   test("oversize: MAX_PACKET is accepted, one byte more is not, even with a valid tag", () => {
@@ -383,7 +511,7 @@ describe("rejected packets", () => {
   });
 
   test("unknown message type: malformed", () => {
-    for (const type of [0, 14, 255])
+    for (const type of [0, 14, 17, 255]) // 17: the first type after UNMATCH (16)
       expect(reason(craft({ type, body: new Uint8Array(40) }))).toBe("malformed");
   });
 
@@ -391,11 +519,15 @@ describe("rejected packets", () => {
     const reg = sealed({
       type: "registered",
       echo: "000000000000000000000000",
+      status: "waiting",
       observed: { host: "198.51.100.23", port: 40001 },
+      serverTime: TS,
+      cookie: COOKIE,
     });
     const bad = unsignedPart(reg).slice();
-    expect(bad[HEADER_LEN + 12]).toBe(4);
-    bad[HEADER_LEN + 12] = 5;
+    const familyAt = HEADER_LEN + 12 + 1; // after the echo and the status
+    expect(bad[familyAt]).toBe(4);
+    bad[familyAt] = 5;
     expect(reason(retag(bad))).toBe("malformed");
   });
 
@@ -403,13 +535,15 @@ describe("rejected packets", () => {
     const match = unsignedPart(
       sealed({
         type: "match",
+        to: PEER,
+        echo: ECHO,
         pairId: PAIR,
         partnerId: PARTNER,
         observed: { host: "198.51.100.23", port: 40001 },
         candidates: v4Candidates(1),
       }),
     ).slice();
-    const kindAt = HEADER_LEN + 16 + 8 + 7 + 1;
+    const kindAt = HEADER_LEN + 8 + 12 + 16 + 8 + 7 + 1; // to, echo, pairId, partnerId, observed, count
     expect(match[kindAt]).toBe(2); // public
     match[kindAt] = 9; // 1 lan, 2 public, 3 mapped; nothing else
     expect(reason(retag(match))).toBe("malformed");
@@ -444,7 +578,10 @@ describe("invalid fields are refused by the schemas", () => {
         sealUnchecked({
           type: "registered",
           echo: "000000000000000000000000",
+          status: "waiting",
           observed: { host: "198.51.100.23", port: 0 },
+          serverTime: TS,
+          cookie: COOKIE,
         }),
       ),
     ).toBe("malformed");
@@ -452,6 +589,8 @@ describe("invalid fields are refused by the schemas", () => {
       reason(
         sealUnchecked({
           type: "match",
+          to: PEER,
+          echo: ECHO,
           pairId: PAIR,
           partnerId: PARTNER,
           observed: { host: "198.51.100.23", port: 1 },
@@ -479,6 +618,8 @@ describe("invalid fields are refused by the schemas", () => {
   test("10 MATCH candidates (9 is the most), and none", () => {
     const match = {
       type: "match",
+      to: PEER,
+      echo: ECHO,
       pairId: PAIR,
       partnerId: PARTNER,
       observed: { host: "198.51.100.23", port: 40001 },

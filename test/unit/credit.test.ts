@@ -81,9 +81,18 @@ describe("CreditLedger", () => {
   test("one REGISTER pays for the REGISTERED it gets, but not for a flood of them", () => {
     const l = new CreditLedger();
     l.earn(A, REGISTER_PADDED_LEN, 0);
+    // The challenge a first REGISTER gets: the largest REGISTERED for a v4 address.
     const registered = seal(
       KEY,
-      { type: "registered", echo: "000000000000000000000000", observed: A },
+      {
+        type: "registered",
+        echo: "000000000000000000000000",
+        status: "challenge",
+        observed: A,
+        serverTime: TS,
+        cookie: "00".repeat(16),
+        altPort: 10002,
+      },
       { timestamp: TS, nonce: nonceBytes() },
     );
     let sent = 0;

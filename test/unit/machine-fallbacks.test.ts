@@ -1,7 +1,7 @@
 // The peer machine's fallbacks on a fake clock: NAT probing, birthday probing from both sides, and the relay
 // at once when both NATs are symmetric.
 import { expect, test } from "bun:test";
-import type { Message, NatInfo } from "../../src/protocol/messages.ts";
+import type { Match, Message, NatInfo } from "../../src/protocol/messages.ts";
 import { type PeerAction, PeerMachine } from "../../src/punch/machine.ts";
 import type { Endpoint } from "../../src/types.ts";
 import { frameOf, prng } from "./support.ts";
@@ -12,16 +12,20 @@ const PAIR = "ab".repeat(16);
 const PARTNER = "22".repeat(8);
 const P_PUB = { host: "198.18.3.2", port: 10000 };
 const MINE = { host: "198.18.2.2", port: 40000 };
+const ME = "11".repeat(8);
+const COOKIE = "cc".repeat(16);
 
 function peer() {
+  let nonces = 0;
   const m = new PeerMachine({
     session: "s",
     role: "a",
-    peerId: "11".repeat(8),
+    peerId: ME,
     server: SERVER,
     lanCandidates: [],
     localPort: 10000,
     random: prng(3),
+    nonce: () => (++nonces).toString(16).padStart(24, "0"),
   });
   const log: { t: number; a: PeerAction }[] = [];
   let wake: number | undefined;
@@ -44,31 +48,67 @@ function peer() {
         : [],
     );
   const events = () => log.flatMap(({ a }) => (a.kind === "event" ? [a.event] : []));
-  return { m, step, recv, runUntil, sends, events, log };
+  /** The nonce of the last REGISTER sent: what the server's answers echo. */
+  const lastRegisterNonce = () => {
+    const regs = log.flatMap(({ a }) =>
+      a.kind === "send" && a.msg.type === "register" && a.nonce ? [a.nonce] : [],
+    );
+    const last = regs.at(-1);
+    if (!last) throw new Error("no REGISTER sent yet");
+    return last;
+  };
+  /** The id of the last PROBE sent: a PROBE_REPLY must claim it. */
+  const lastProbeId = () => {
+    const last = sends("probe").at(-1)?.msg;
+    if (last?.type !== "probe") throw new Error("no PROBE sent yet");
+    return last.probeId;
+  };
+  return { m, step, recv, runUntil, sends, events, log, lastRegisterNonce, lastProbeId };
+}
+
+/** The server's MATCH, bound to us and to our last REGISTER. */
+function matchFor(p: ReturnType<typeof peer>, extra: Partial<Match> = {}): Message {
+  return {
+    type: "match",
+    to: ME,
+    echo: p.lastRegisterNonce(),
+    pairId: PAIR,
+    partnerId: PARTNER,
+    observed: MINE,
+    candidates: [{ kind: "public", ...P_PUB }],
+    ...extra,
+  };
 }
 
 /** Registered (the server announces its alt port), our probe answered with `viaAlt`, then matched. */
 function matched(p: ReturnType<typeof peer>, viaAlt: Endpoint, partnerNat?: NatInfo) {
   p.step({ type: "start", now: 0 });
-  p.recv(SERVER, { type: "registered", echo: "00".repeat(12), observed: MINE, altPort: ALT.port }, 10);
-  expect(p.sends("probe").map((s) => s.to)).toEqual([ALT]);
-  p.recv(
-    ALT,
-    { type: "probeReply", probeId: 1, observed: viaAlt, receivedOn: ALT.port, altPort: ALT.port },
-    20,
-  );
   p.recv(
     SERVER,
     {
-      type: "match",
-      pairId: PAIR,
-      partnerId: PARTNER,
+      type: "registered",
+      echo: p.lastRegisterNonce(),
+      status: "waiting",
       observed: MINE,
-      candidates: [{ kind: "public", ...P_PUB }],
-      ...(partnerNat ? { partnerNat } : {}),
+      serverTime: 10,
+      cookie: COOKIE,
+      altPort: ALT.port,
     },
-    1000,
+    10,
   );
+  expect(p.sends("probe").map((s) => s.to)).toEqual([ALT]);
+  p.recv(
+    ALT,
+    {
+      type: "probeReply",
+      probeId: p.lastProbeId(),
+      observed: viaAlt,
+      receivedOn: ALT.port,
+      altPort: ALT.port,
+    },
+    20,
+  );
+  p.recv(SERVER, matchFor(p, partnerNat ? { partnerNat } : {}), 1000);
 }
 
 test("symmetric us, easy partner: 256 extra sockets PING the partner; the socket that wins is the result", () => {
@@ -125,21 +165,10 @@ test("the partner's behaviour learned mid-punch (PARTNER_NAT) starts the matchin
   const p = peer();
   p.step({ type: "start", now: 0 });
   // The second peer: MATCH first (with the alt port), our probe answer after it.
-  p.recv(
-    SERVER,
-    {
-      type: "match",
-      pairId: PAIR,
-      partnerId: PARTNER,
-      observed: MINE,
-      candidates: [{ kind: "public", ...P_PUB }],
-      altPort: ALT.port,
-    },
-    100,
-  );
+  p.recv(SERVER, matchFor(p, { altPort: ALT.port }), 100);
   p.recv(
     ALT,
-    { type: "probeReply", probeId: 1, observed: MINE, receivedOn: ALT.port, altPort: ALT.port },
+    { type: "probeReply", probeId: p.lastProbeId(), observed: MINE, receivedOn: ALT.port, altPort: ALT.port },
     120,
   );
   expect(p.sends("natUpdate").map((s) => s.msg)).toEqual([
@@ -152,6 +181,9 @@ test("the partner's behaviour learned mid-punch (PARTNER_NAT) starts the matchin
     },
   ]);
   expect(p.events().some((e) => e.type === "strategy")).toBe(false);
-  p.recv(SERVER, { type: "partnerNat", pairId: PAIR, nat: { mapping: "random", step: 3 } }, 200);
+  // A PARTNER_NAT for someone else is ignored; ours starts the strategy.
+  p.recv(SERVER, { type: "partnerNat", to: PARTNER, pairId: PAIR, nat: { mapping: "random", step: 3 } }, 150);
+  expect(p.events().some((e) => e.type === "strategy")).toBe(false);
+  p.recv(SERVER, { type: "partnerNat", to: ME, pairId: PAIR, nat: { mapping: "random", step: 3 } }, 200);
   expect(p.events().some((e) => e.type === "strategy" && e.strategy === "easy")).toBe(true);
 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { NetpunchError } from "../../src/errors.ts";
-import type { Match, Message } from "../../src/protocol/messages.ts";
+import type { Match, Message, RegisterStatus } from "../../src/protocol/messages.ts";
 import type { PeerTimings } from "../../src/punch/config.ts";
 import { type PeerAction, type PeerInput, PeerMachine, type PunchOutcome } from "../../src/punch/machine.ts";
 import type { Endpoint, NetpunchEvent, Role } from "../../src/types.ts";
@@ -30,7 +30,18 @@ class Peer {
       server: opts.server ?? SERVER,
       lanCandidates: MY_LAN,
       timings: opts.timings,
+      nonce: () => (++this.nonces).toString(16).padStart(24, "0"),
     });
+  }
+  private nonces = 0;
+
+  /** The nonce of the last REGISTER sent: what the server's answers echo. */
+  lastRegisterNonce(): string {
+    for (let i = this.log.length - 1; i >= 0; i--) {
+      const a = this.log[i]?.a;
+      if (a?.kind === "send" && a.msg.type === "register" && a.nonce) return a.nonce;
+    }
+    throw new Error("no REGISTER sent yet");
   }
 
   step(input: PeerInput): PeerAction[] {
@@ -49,6 +60,9 @@ class Peer {
   /** Delivers a frame at `now`, after the ticks that fall due before it (as the timers would fire). */
   recv(from: Endpoint, msg: Message, now: number) {
     this.runUntil(now - 1e-9);
+    // Answers written with the ECHO placeholder echo the REGISTER this machine sent last, as a server's would.
+    if ((msg.type === "registered" || msg.type === "match") && msg.echo === ECHO)
+      msg = { ...msg, echo: this.lastRegisterNonce() };
     return this.step({ type: "frame", now, from, frame: frameOf(msg) });
   }
   tick(now: number) {
@@ -90,13 +104,20 @@ class Peer {
   }
 }
 
-const registered = (observed: Endpoint = MY_PUBLIC): Message => ({
+const ECHO = "echo-of-the-last-register";
+const COOKIE = "0123456789abcdef0123456789abcdef";
+const registered = (observed: Endpoint = MY_PUBLIC, status: RegisterStatus = "waiting"): Message => ({
   type: "registered",
-  echo: "000000000000000000000000",
+  echo: ECHO,
+  status,
   observed,
+  serverTime: 0,
+  cookie: COOKIE,
 });
 const match = (candidates: Match["candidates"], pairId = PAIR): Message => ({
   type: "match",
+  to: ME,
+  echo: ECHO,
   pairId,
   partnerId: PARTNER,
   observed: MY_PUBLIC,
@@ -146,6 +167,7 @@ describe("registering", () => {
         kind: "send",
         to: SERVER,
         msg: { type: "register", session: "s1", role: "a", peerId: ME, candidates: MY_LAN },
+        nonce: "000000000000000000000001",
       },
     ]);
     expect(p.m.state).toBe("registering");
@@ -197,6 +219,8 @@ describe("registering", () => {
     const p = new Peer();
     p.start(0);
     expect(p.recv(SERVER, registered(), 100)).toEqual([
+      // serverTime 0, answered 100 ms after the REGISTER: the server's clock is 50 ms behind ours.
+      { kind: "clock", offsetMs: -50 },
       { kind: "event", event: { type: "registered", publicAddr: MY_PUBLIC } },
       { kind: "event", event: { type: "waiting", session: "s1" } },
     ]);
@@ -233,7 +257,7 @@ describe("waiting", () => {
     p.runUntil(50_000);
     expect(p.sent("register").map((s) => s.t)).toEqual([0, 15_100, 30_100, 45_100]);
     const before = p.events().length;
-    expect(p.recv(SERVER, registered(), 45_110)).toEqual([]);
+    expect(p.recv(SERVER, registered(), 45_110).filter((a) => a.kind !== "clock")).toEqual([]);
     expect(p.events()).toHaveLength(before);
   });
 
@@ -332,11 +356,19 @@ describe("punching", () => {
     expect(p.sent("ping")).toHaveLength(1);
   });
 
-  test("a MATCH with a new pair id (partner restarted) restarts punching for the new pair", () => {
+  test("a MATCH with a new pair id while punching is refused (a replay); after UNMATCH a new pair is taken", () => {
     const p = new Peer();
     p.matched([pub()]);
     const NEW = "ffeeddccbbaa99887766554433221100";
-    const out = p.recv(SERVER, match([pub({ host: "203.0.113.21", port: 1 })], NEW), 2000);
+    const other = pub({ host: "203.0.113.21", port: 1 });
+    expect(p.recv(SERVER, match([other], NEW), 1500)).toEqual([
+      { kind: "event", event: { type: "dropped", from: SERVER, reason: "unsolicited" } },
+    ]);
+    // The partner never acknowledged: the server sends us back to waiting, and we re-register at once.
+    const back = p.recv(SERVER, { type: "unmatch", to: ME, pairId: PAIR }, 1600);
+    expect(back.map((a) => (a.kind === "event" ? a.event.type : a.kind))).toEqual(["partner-lost", "send"]);
+    expect(p.m.state).toBe("waiting");
+    const out = p.recv(SERVER, match([other], NEW), 2000);
     expect(sendsIn(out).filter((x) => x.msg.type === "ping")).toEqual([
       {
         to: { host: "203.0.113.21", port: 1 },

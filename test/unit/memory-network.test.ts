@@ -1,10 +1,12 @@
 // Two PeerMachines and a RendezvousCore over a MemoryNetwork, on a fake clock: every packet is sealed and
-// opened for real (seal/open, ReplayGuard, CreditLedger as the server uses them), only sockets and timers are fake.
+// opened for real (seal/open, ReplayGuard with the same exemptions, CreditLedger, cookies and the peers' clock
+// offset as serve() and connect() use them), only sockets and timers are fake.
 import { describe, expect, test } from "bun:test";
 import { sameEndpoint } from "../../src/addr.ts";
 import type { NetpunchError } from "../../src/errors.ts";
 import { deriveKey } from "../../src/protocol/auth.ts";
 import { MessageType, NONCE_LEN } from "../../src/protocol/constants.ts";
+import type { Message } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
 import { ReplayGuard } from "../../src/protocol/replay.ts";
 import { type PeerAction, PeerMachine, type PunchOutcome, type StepOutput } from "../../src/punch/machine.ts";
@@ -14,7 +16,7 @@ import { MemoryStore } from "../../src/rendezvous/store.ts";
 import { MemoryNetwork, type SentRecord } from "../../src/transport/memory.ts";
 import type { Transport } from "../../src/transport/types.ts";
 import type { DropReason, Endpoint, Role } from "../../src/types.ts";
-import { KEY, prng, TS } from "./support.ts";
+import { COOKIE_KEY, fromHex, KEY, KEY_V1, prng, TS, toHex } from "./support.ts";
 
 const SERVER = { host: "198.51.100.7", port: 10001 };
 const A_ADDR = { host: "203.0.113.10", port: 40001 };
@@ -25,6 +27,11 @@ const B_LAN = [{ host: "192.0.2.20", port: 10000 }];
 const SERVER_TICK_MS = 100;
 
 const key = (e: Endpoint) => `${e.host}|${e.port}`;
+
+// What skips the replay guard, as in serve() and connect(): messages that change no state or are checked
+// against what was sent (the echo of REGISTERED, the id of PROBE_REPLY).
+const serverExempt = (m: Message) => (m.type === "register" && m.cookie === undefined) || m.type === "probe";
+const peerExempt = (m: Message) => m.type === "registered" || m.type === "probeReply";
 
 class World {
   now = TS;
@@ -82,13 +89,20 @@ class ServerNode {
           .toString(16)
           .padStart(2, "0"),
       ).join("");
-    this.core = new RendezvousCore(this.store, hex, DEFAULT_TIMINGS);
+    this.core = new RendezvousCore({
+      store: this.store,
+      randomHex: hex,
+      cookieKey: COOKIE_KEY,
+      timings: DEFAULT_TIMINGS,
+    });
     this.nextTick = w.now + SERVER_TICK_MS;
     this.transport = w.net.bind(SERVER, (data, from) => {
-      const r = open(KEY, data);
+      const r = open(KEY, data, KEY_V1);
       if (!r.ok) return void this.drops.push(r.reason);
-      const verdict = this.guard.check(r.frame.nonce, r.frame.timestamp, w.now);
-      if (verdict !== "ok") return void this.drops.push(verdict);
+      if (!serverExempt(r.frame.msg)) {
+        const verdict = this.guard.check(r.frame.nonce, r.frame.timestamp, w.now);
+        if (verdict !== "ok") return void this.drops.push(verdict);
+      }
       this.ledger.earn(from, r.frame.size, w.now);
       this.bytesIn.set(key(from), (this.bytesIn.get(key(from)) ?? 0) + data.length);
       this.run(this.core.onFrame(from, r.frame, w.now));
@@ -123,6 +137,8 @@ class PeerNode {
   error: NetpunchError | undefined;
   finishedAt: number | undefined;
   readonly actions: PeerAction[] = [];
+  /** The server's clock minus ours, from the machine's `clock` action: packets are sealed in server time. */
+  offsetMs = 0;
 
   constructor(
     private readonly w: World,
@@ -132,13 +148,29 @@ class PeerNode {
     lan: Endpoint[],
     private readonly packetKey = KEY,
   ) {
-    this.machine = new PeerMachine({ session: "it", role, peerId, server: SERVER, lanCandidates: lan });
+    this.machine = new PeerMachine({
+      session: "it",
+      role,
+      peerId,
+      server: SERVER,
+      lanCandidates: lan,
+      nonce: () => toHex(w.nonce()),
+    });
     this.transport = w.net.bind(addr, (data, from) => {
       if (this.done) return;
       const r = open(this.packetKey, data);
-      if (!r.ok || this.guard.check(r.frame.nonce, r.frame.timestamp, w.now) !== "ok") return;
+      if (!r.ok) return;
+      if (
+        !peerExempt(r.frame.msg) &&
+        this.guard.check(r.frame.nonce, r.frame.timestamp, this.clock()) !== "ok"
+      )
+        return;
       this.apply(this.machine.step({ type: "frame", now: w.now, from, frame: r.frame }));
     });
+  }
+
+  clock(): number {
+    return this.w.now + this.offsetMs;
   }
 
   get done(): boolean {
@@ -157,11 +189,10 @@ class PeerNode {
     this.wake = out.wakeAt;
     for (const a of out.actions) {
       this.actions.push(a);
-      if (a.kind === "send")
-        this.transport.send(
-          seal(this.packetKey, a.msg, { timestamp: this.w.now, nonce: this.w.nonce() }),
-          a.to,
-        );
+      if (a.kind === "send") {
+        const nonce = a.nonce ? fromHex(a.nonce) : this.w.nonce();
+        this.transport.send(seal(this.packetKey, a.msg, { timestamp: this.clock(), nonce }), a.to);
+      } else if (a.kind === "clock") this.offsetMs = a.offsetMs;
       else if (a.kind === "done") this.end(() => (this.outcome = a.outcome));
       else if (a.kind === "fail") this.end(() => (this.error = a.error));
     }
@@ -317,7 +348,13 @@ describe("two peers and a server over a memory network", () => {
     const keepalives = r.w.net.sent.filter(
       (s) => sameEndpoint(s.from, A_ADDR) && sameEndpoint(s.to, SERVER) && s.data[3] === MessageType.register,
     );
-    expect(keepalives.length).toBe(3); // at start, 15 s, 30 s
+    // At start, again with the challenge's cookie (a round trip later), then keepalives at 15 s and 30 s.
+    const opened = keepalives.map((s) => open(KEY, s.data));
+    const at = opened.map((o) => (o.ok ? o.frame.timestamp - r.t0 : -1));
+    const cookies = opened.map(
+      (o) => o.ok && o.frame.msg.type === "register" && o.frame.msg.cookie !== undefined,
+    );
+    expect({ at, cookies }).toEqual({ at: [0, 10, 15_020, 30_020], cookies: [false, true, true, true] });
     expectNoAmplification(r.server);
   });
 
@@ -385,21 +422,55 @@ describe("two peers and a server over a memory network", () => {
     expect(r.server.bytesOut.size).toBe(0);
   });
 
-  test("a replayed REGISTER is dropped by the server's replay guard", () => {
+  test("a replayed REGISTER is dropped by the server's replay guard; a replayed first contact changes nothing", () => {
     const w = new World();
     const server = new ServerNode(w, prng(1));
-    const peer = w.net.bind(A_ADDR, () => {});
+    const got: Message[] = [];
+    const peer = w.net.bind(A_ADDR, (data) => {
+      const o = open(KEY, data);
+      if (o.ok) got.push(o.frame.msg);
+    });
+    const register: Message = {
+      type: "register",
+      session: "it",
+      role: "a",
+      peerId: "aaaaaaaaaaaaaaaa",
+      candidates: [],
+    };
+    // First contact, replayed: it skips the guard, but each copy only gets a challenge and registers nothing.
+    const first = seal(KEY, register, { timestamp: w.now, nonce: w.nonce() });
+    /** Runs the network until the server's answers have arrived. */
+    const settle = () => {
+      for (let i = 0; i < 4; i++) {
+        w.now += w.latencyMs;
+        w.deliverDue();
+      }
+    };
+    peer.send(first, SERVER);
+    peer.send(first, SERVER);
+    settle();
+    expect(server.drops).toEqual([]);
+    expect(server.store.size).toBe(0);
+    expect(got.map((m) => m.type === "registered" && m.status)).toEqual(["challenge", "challenge"]);
+    const challenge = got[0];
+    if (challenge?.type !== "registered") throw new Error("no challenge");
+    // With the cookie, the REGISTER changes state: its replay is dropped by the guard.
     const packet = seal(
       KEY,
-      { type: "register", session: "it", role: "a", peerId: "aaaaaaaaaaaaaaaa", candidates: [] },
+      { ...register, cookie: challenge.cookie },
       { timestamp: w.now, nonce: w.nonce() },
     );
     peer.send(packet, SERVER);
     peer.send(packet, SERVER);
-    w.now += 10;
-    w.deliverDue();
+    settle();
     expect(server.drops).toEqual(["replay"]);
-    expect(w.net.sent.filter((s) => sameEndpoint(s.from, SERVER))).toHaveLength(1);
+    expect(server.store.size).toBe(1);
+    expect(got.map((m) => m.type === "registered" && m.status)).toEqual([
+      "challenge",
+      "challenge",
+      "waiting",
+    ]);
+    expect(w.net.sent.filter((s) => sameEndpoint(s.from, SERVER))).toHaveLength(3);
   });
 
   test("negative control: when every PING is dropped, both peers fail with E_PUNCH_FAILED", () => {

@@ -4,9 +4,7 @@ import { classifyMapping, verdict } from "../../src/nat.ts";
 import type { Register } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
 import { Spray, sprayPorts, strategyFor } from "../../src/punch/birthday.ts";
-import { RendezvousCore } from "../../src/rendezvous/core.ts";
-import { MemoryStore } from "../../src/rendezvous/store.ts";
-import { frameOf, KEY, nonceBytes, prng } from "./support.ts";
+import { frameOf, KEY, makeCore, nonceBytes, prng, registerWithCookie } from "./support.ts";
 
 const EA = { host: "198.18.2.2", port: 40001 };
 const EB = { host: "198.18.3.2", port: 50002 };
@@ -32,30 +30,25 @@ test("REGISTER with NAT info and a mapped port round-trips; without them it is t
 });
 
 test("MATCH carries the partner's NAT behaviour, the alt port, and its mapped port as a 'mapped' candidate", () => {
-  const core = new RendezvousCore(new MemoryStore(), () => "ab".repeat(16), undefined, 10002);
+  const core = makeCore({ randomHex: () => "ab".repeat(16), altPort: 10002 });
   const nat = { mapping: "random", step: 977 } as const;
   const mapped = { host: "198.18.2.2", port: 61000 };
-  core.onFrame(
+  registerWithCookie(
+    core,
     EA,
-    frameOf({
-      type: "register",
-      session: "s",
-      role: "a",
-      peerId: "11".repeat(8),
-      candidates: [],
-      nat,
-      mapped,
-    }),
+    { type: "register", session: "s", role: "a", peerId: "11".repeat(8), candidates: [], nat, mapped },
     0,
   );
-  const out = core.onFrame(
+  const out = registerWithCookie(
+    core,
     EB,
-    frameOf({ type: "register", session: "s", role: "b", peerId: "22".repeat(8), candidates: [] }),
+    { type: "register", session: "s", role: "b", peerId: "22".repeat(8), candidates: [] },
     1,
   );
   const toB = out.find((x) => x.kind === "send" && x.to.port === EB.port);
   expect(toB?.kind === "send" && toB.msg).toMatchObject({
     type: "match",
+    to: "22".repeat(8),
     altPort: 10002,
     partnerNat: nat,
     candidates: [
@@ -114,20 +107,22 @@ describe("NAT behaviour", () => {
 });
 
 test("NAT_UPDATE after the match reaches the partner as PARTNER_NAT, also after the session has ended", () => {
-  const core = new RendezvousCore(new MemoryStore(), () => "ab".repeat(16));
+  const core = makeCore({ randomHex: () => "ab".repeat(16) });
   const A = "11".repeat(8);
   const B = "22".repeat(8);
-  core.onFrame(EA, frameOf({ type: "register", session: "s", role: "a", peerId: A, candidates: [] }), 0);
-  core.onFrame(EB, frameOf({ type: "register", session: "s", role: "b", peerId: B, candidates: [] }), 1);
+  registerWithCookie(core, EA, { type: "register", session: "s", role: "a", peerId: A, candidates: [] }, 0);
+  registerWithCookie(core, EB, { type: "register", session: "s", role: "b", peerId: B, candidates: [] }, 1);
   const nat = { mapping: "random", step: 31 } as const;
   const update = frameOf({ type: "natUpdate", session: "s", pairId: "ab".repeat(16), peerId: B, nat });
   expect(core.onFrame(EB, update, 2)).toEqual([
-    { kind: "send", to: EA, msg: { type: "partnerNat", pairId: "ab".repeat(16), nat } },
+    { kind: "send", to: EA, msg: { type: "partnerNat", to: A, pairId: "ab".repeat(16), nat } },
   ]);
   core.onFrame(EA, frameOf({ type: "matchAck", session: "s", pairId: "ab".repeat(16), peerId: A }), 3);
   core.onFrame(EB, frameOf({ type: "matchAck", session: "s", pairId: "ab".repeat(16), peerId: B }), 3);
   const late = frameOf({ type: "natUpdate", session: "s", pairId: "ab".repeat(16), peerId: B, nat });
-  expect(core.onFrame(EB, late, 500).map((x) => x.kind === "send" && x.to)).toEqual([EA]);
+  expect(core.onFrame(EB, late, 500).map((x) => x.kind === "send" && [x.to, x.msg])).toEqual([
+    [EA, { type: "partnerNat", to: A, pairId: "ab".repeat(16), nat }],
+  ]);
   const stranger = frameOf({
     type: "natUpdate",
     session: "s",

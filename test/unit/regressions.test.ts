@@ -10,9 +10,7 @@ import { HEADER_LEN, MessageType, TAG_LEN } from "../../src/protocol/constants.t
 import { bytesToIp, ipToBytes } from "../../src/protocol/ip.ts";
 import { open } from "../../src/protocol/packet.ts";
 import { PeerMachine } from "../../src/punch/machine.ts";
-import { RendezvousCore } from "../../src/rendezvous/core.ts";
-import { MemoryStore } from "../../src/rendezvous/store.ts";
-import { captureOutput, concat, craft, frameOf, KEY } from "./support.ts";
+import { captureOutput, concat, craft, frameOf, KEY, makeCore, registerWithCookie } from "./support.ts";
 
 test("a --timeout shorter than the server timeout still reports a silent server, not a missing partner", () => {
   const m = new PeerMachine({
@@ -46,25 +44,37 @@ test("a dotted number that is not an IPv4 address is refused, not resolved to an
 });
 
 test("a pair dropped unacknowledged is reported as given up, not as paired", () => {
-  let n = 0;
-  const core = new RendezvousCore(new MemoryStore(), (bytes) => (++n).toString(16).padStart(bytes * 2, "0"));
+  const core = makeCore();
+  const A = "1".repeat(16);
   const reg = (role: "a" | "b", port: number) =>
-    core.onFrame(
+    registerWithCookie(
+      core,
       { host: "198.18.0.2", port },
-      frameOf({
-        type: "register",
-        session: "s",
-        role,
-        peerId: `${role === "a" ? 1 : 2}`.repeat(16),
-        candidates: [],
-      }),
+      { type: "register", session: "s", role, peerId: `${role === "a" ? 1 : 2}`.repeat(16), candidates: [] },
       0,
     );
   reg("a", 1000);
-  reg("b", 2000);
-  const events = core.tick(30_001).flatMap((a) => (a.kind === "event" ? [a.event.type] : []));
+  const match = reg("b", 2000).find((x) => x.kind === "send" && x.msg.type === "match");
+  const pairId = match?.kind === "send" && match.msg.type === "match" ? match.msg.pairId : "";
+  // Only A acknowledges; B stays silent until the ack timeout (6 s).
+  core.onFrame(
+    { host: "198.18.0.2", port: 1000 },
+    frameOf({ type: "matchAck", session: "s", pairId, peerId: A }),
+    10,
+  );
+  expect(core.tick(5_999).some((a) => a.kind === "event")).toBe(false);
+  const out = core.tick(6_000);
+  const events = out.flatMap((a) => (a.kind === "event" ? [a.event.type] : []));
   expect(events).toContain("server-gave-up");
   expect(events).not.toContain("server-paired");
+  // The peer that acknowledged is told (three copies: UNMATCH is not acknowledged), so it waits again instead
+  // of punching a peer that is gone.
+  const unmatch = [1000, { type: "unmatch" as const, to: A, pairId }];
+  expect(out.flatMap((a) => (a.kind === "send" ? [[a.to.port, a.msg]] : []))).toEqual([
+    unmatch,
+    unmatch,
+    unmatch,
+  ]);
 });
 
 test("an option value starting with '-' (a secret like -abc) is not taken for an option", () => {

@@ -2,10 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { HEADER_LEN, RELAY_PADDED_LEN, TAG_LEN } from "../../src/protocol/constants.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
 import { RelayClient } from "../../src/punch/relay-client.ts";
-import { RendezvousCore } from "../../src/rendezvous/core.ts";
 import { DEFAULT_RELAY_LIMITS, RelaySession } from "../../src/rendezvous/relay-session.ts";
-import { MemoryStore } from "../../src/rendezvous/store.ts";
-import { frameOf, KEY, nonceBytes } from "./support.ts";
+import { frameOf, KEY, makeCore, nonceBytes, registerWithCookie } from "./support.ts";
 
 const PAIR = "00112233445566778899aabbccddeeff";
 const A = "aaaaaaaaaaaaaaaa";
@@ -98,9 +96,9 @@ describe("RelayClient", () => {
 
 describe("RendezvousCore relay requests", () => {
   const setup = () => {
-    const core = new RendezvousCore(new MemoryStore(), () => PAIR);
+    const core = makeCore({ randomHex: () => PAIR });
     const reg = (role: "a" | "b", peerId: string, from: typeof EA) =>
-      core.onFrame(from, frameOf({ type: "register", session: "s", role, peerId, candidates: [] }), 0);
+      registerWithCookie(core, from, { type: "register", session: "s", role, peerId, candidates: [] }, 0);
     reg("a", A, EA);
     reg("b", B, EB);
     return core;

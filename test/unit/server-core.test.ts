@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import type { Message } from "../../src/protocol/messages.ts";
+import type { Message, Register } from "../../src/protocol/messages.ts";
+import { checkCookie } from "../../src/rendezvous/cookie.ts";
 import {
   DEFAULT_TIMINGS,
   RendezvousCore,
@@ -8,7 +9,7 @@ import {
 } from "../../src/rendezvous/core.ts";
 import { MemoryStore } from "../../src/rendezvous/store.ts";
 import type { Endpoint, Role } from "../../src/types.ts";
-import { frameOf } from "./support.ts";
+import { COOKIE_KEY, challengeCookie, frameOf, registerWithCookie } from "./support.ts";
 
 const A_ADDR = { host: "198.51.100.10", port: 40001 };
 const B_ADDR = { host: "203.0.113.20", port: 40002 };
@@ -24,11 +25,19 @@ function setup(timings: Partial<RendezvousTimings> = {}) {
     ids.push(id);
     return id;
   };
-  const core = new RendezvousCore(store, randomHex, { ...DEFAULT_TIMINGS, ...timings });
-  return { store, core, ids };
+  const core = new RendezvousCore({
+    store,
+    randomHex,
+    cookieKey: COOKIE_KEY,
+    timings: { ...DEFAULT_TIMINGS, ...timings },
+  });
+  /** REGISTER as a peer does: first without a cookie (a challenge), then with it; returns the second answer. */
+  const reg = (from: Endpoint, msg: Register, now: number, nonce?: string) =>
+    registerWithCookie(core, from, msg, now, nonce);
+  return { store, core, ids, reg };
 }
 
-const register = (role: Role, peerId: string, candidates: Endpoint[] = [], session = "s1"): Message => ({
+const register = (role: Role, peerId: string, candidates: Endpoint[] = [], session = "s1"): Register => ({
   type: "register",
   session,
   role,
@@ -45,28 +54,64 @@ const ack = (pairId: string, peerId: string, session = "s1"): Message => ({
 const sends = (actions: ServerAction[]) => actions.flatMap((a) => (a.kind === "send" ? [a] : []));
 const events = (actions: ServerAction[]) => actions.flatMap((a) => (a.kind === "event" ? [a.event] : []));
 
-/** Pairs A and B in session s1 at `now`; returns the pair id. */
+/** Pairs A and B in session s1 at `now` (each with its cookie round trip); returns the pair id. */
 function pair(core: RendezvousCore, now = 0, session = "s1"): string {
-  core.onFrame(A_ADDR, frameOf(register("a", A_ID, [], session)), now);
-  const out = sends(core.onFrame(B_ADDR, frameOf(register("b", B_ID, [], session)), now));
+  registerWithCookie(core, A_ADDR, register("a", A_ID, [], session), now);
+  const out = sends(registerWithCookie(core, B_ADDR, register("b", B_ID, [], session), now));
   const m = out[0]?.msg;
   if (m?.type !== "match") throw new Error("no match");
   return m.pairId;
 }
 
+/** The cookie a peer holds after registering: the one in the REGISTERED (or challenge) it got last. */
+function cookieIn(out: ServerAction[]): string {
+  for (const a of out) if (a.kind === "send" && a.msg.type === "registered") return a.msg.cookie;
+  throw new Error(`no REGISTERED in ${JSON.stringify(out)}`);
+}
+
 describe("registration", () => {
-  test("the first REGISTER is answered with REGISTERED echoing the nonce and the observed address", () => {
+  test("the first REGISTER is answered with a challenge echoing the nonce and the observed address, and changes nothing", () => {
     const { core, store } = setup();
-    const frame = frameOf(register("a", A_ID, [{ host: "192.0.2.10", port: 10000 }]), {
-      nonce: "0102030405060708090a0b0c",
-    });
+    const msg = register("a", A_ID, [{ host: "192.0.2.10", port: 10000 }]);
+    const frame = frameOf(msg, { nonce: "0102030405060708090a0b0c" });
     const out = core.onFrame(A_ADDR, frame, 1000);
     expect(out).toEqual([
+      {
+        kind: "send",
+        to: A_ADDR,
+        msg: {
+          type: "registered",
+          echo: "0102030405060708090a0b0c",
+          status: "challenge",
+          observed: A_ADDR,
+          serverTime: 1000,
+          cookie: expect.stringMatching(/^[0-9a-f]{32}$/),
+        },
+      },
+    ]);
+    expect(store.size).toBe(0);
+    // The cookie proves A receives at A_ADDR, for this peer, session and role only.
+    const cookie = challengeCookie(out, A_ADDR);
+    const subject = { from: A_ADDR, peerId: A_ID, session: "s1", role: "a" } as const;
+    expect(checkCookie(COOKIE_KEY, cookie, 1000, subject)).toBe(true);
+    expect(checkCookie(COOKIE_KEY, cookie, 1000, { ...subject, from: B_ADDR })).toBe(false);
+
+    // The same REGISTER again with the cookie: registered, answered "waiting" with the second nonce.
+    const second = frameOf({ ...msg, cookie }, { nonce: "0c0b0a090807060504030201" });
+    const out2 = core.onFrame(A_ADDR, second, 1010);
+    expect(out2).toEqual([
       { kind: "event", event: { type: "server-registration", session: "s1", role: "a", from: A_ADDR } },
       {
         kind: "send",
         to: A_ADDR,
-        msg: { type: "registered", echo: "0102030405060708090a0b0c", observed: A_ADDR },
+        msg: {
+          type: "registered",
+          echo: "0c0b0a090807060504030201",
+          status: "waiting",
+          observed: A_ADDR,
+          serverTime: 1010,
+          cookie: expect.stringMatching(/^[0-9a-f]{32}$/),
+        },
       },
     ]);
     expect(store.size).toBe(1);
@@ -74,16 +119,33 @@ describe("registration", () => {
       peerId: A_ID,
       addr: A_ADDR,
       candidates: [{ host: "192.0.2.10", port: 10000 }],
-      lastSeen: 1000,
+      lastSeen: 1010,
+      echo: "0c0b0a090807060504030201",
     });
   });
 
+  test("a cookie made for another address, peer or session is answered with a new challenge", () => {
+    const { core, store } = setup();
+    const cookie = challengeCookie(core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 0), A_ADDR);
+    for (const [from, msg] of [
+      [B_ADDR, register("a", A_ID)],
+      [A_ADDR, register("a", B_ID)],
+      [A_ADDR, register("b", A_ID)],
+      [A_ADDR, register("a", A_ID, [], "s2")],
+    ] as const) {
+      const out = core.onFrame(from, frameOf({ ...msg, cookie }), 10);
+      expect(challengeCookie(out, from)).not.toBe(cookie);
+    }
+    expect(store.size).toBe(0);
+  });
+
   test("a keepalive from the same peer and address is answered again, without a new registration event", () => {
-    const { core } = setup();
-    core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 0);
+    const { core, reg } = setup();
+    const cookie = cookieIn(reg(A_ADDR, register("a", A_ID), 0));
+    // A keepalive carries the cookie of the last REGISTERED: no new challenge.
     const out = core.onFrame(
       A_ADDR,
-      frameOf(register("a", A_ID), { nonce: "ffffffffffffffffffffffff" }),
+      frameOf({ ...register("a", A_ID), cookie }, { nonce: "ffffffffffffffffffffffff" }),
       15_000,
     );
     expect(events(out)).toEqual([]);
@@ -91,18 +153,52 @@ describe("registration", () => {
       {
         kind: "send",
         to: A_ADDR,
-        msg: { type: "registered", echo: "ffffffffffffffffffffffff", observed: A_ADDR },
+        msg: {
+          type: "registered",
+          echo: "ffffffffffffffffffffffff",
+          status: "waiting",
+          observed: A_ADDR,
+          serverTime: 15_000,
+          cookie: expect.stringMatching(/^[0-9a-f]{32}$/),
+        },
       },
     ]);
   });
 
   test("the same peer from a new address (NAT rebinding) is a new registration and sees its new address", () => {
-    const { core } = setup();
-    core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 0);
+    const { core, reg } = setup();
+    const cookie = cookieIn(reg(A_ADDR, register("a", A_ID), 0));
     const moved = { host: "198.51.100.10", port: 50000 };
-    const out = core.onFrame(moved, frameOf(register("a", A_ID)), 100);
+    // Its cookie was for the old address: challenged at the new one first, with nothing changed.
+    const challenged = core.onFrame(moved, frameOf({ ...register("a", A_ID), cookie }), 100);
+    expect(challengeCookie(challenged, moved)).not.toBe(cookie);
+    const out = reg(moved, register("a", A_ID), 100);
     expect(events(out)).toEqual([{ type: "server-registration", session: "s1", role: "a", from: moved }]);
-    expect(sends(out)[0]).toMatchObject({ to: moved, msg: { type: "registered", observed: moved } });
+    expect(sends(out)[0]).toMatchObject({
+      to: moved,
+      msg: { type: "registered", status: "waiting", observed: moved },
+    });
+  });
+
+  test("a live registration is not taken over by another peer id: busy, until it has been silent for holdMs", () => {
+    const { reg, store } = setup({ holdMs: 20_000 });
+    reg(A_ADDR, register("a", A_ID), 0);
+    const squatter = { host: "198.51.100.66", port: 6666 };
+    const busy = reg(squatter, register("a", "cccccccccccccccc"), 19_999);
+    expect(events(busy)).toEqual([]);
+    expect(sends(busy)).toEqual([
+      {
+        kind: "send",
+        to: squatter,
+        msg: expect.objectContaining({ type: "registered", status: "busy", observed: squatter }),
+      },
+    ]);
+    expect(store.get("s1")?.slots.a?.peerId).toBe(A_ID);
+    const taken = reg(squatter, register("a", "cccccccccccccccc"), 20_000);
+    expect(events(taken)).toEqual([
+      { type: "server-registration", session: "s1", role: "a", from: squatter },
+    ]);
+    expect(store.get("s1")?.slots.a?.peerId).toBe("cccccccccccccccc");
   });
 });
 
@@ -120,8 +216,10 @@ describe("matching", () => {
       { host: "::ffff:203.0.113.20", port: 40002 },
       { host: "192.0.2.20", port: 10000 },
     ];
-    core.onFrame(A_ADDR, frameOf(register("a", A_ID, aLan)), 0);
-    const out = core.onFrame(B_ADDR, frameOf(register("b", B_ID, bLan)), 500);
+    const A_NONCE = "a0a0a0a0a0a0a0a0a0a0a0a0";
+    const B_NONCE = "b0b0b0b0b0b0b0b0b0b0b0b0";
+    registerWithCookie(core, A_ADDR, register("a", A_ID, aLan), 0, A_NONCE);
+    const out = registerWithCookie(core, B_ADDR, register("b", B_ID, bLan), 500, B_NONCE);
     expect(ids).toHaveLength(1);
     const pairId = ids[0] as string;
     expect(pairId).toMatch(/^[0-9a-f]{32}$/);
@@ -135,6 +233,8 @@ describe("matching", () => {
         to: A_ADDR,
         msg: {
           type: "match",
+          to: A_ID,
+          echo: A_NONCE, // the nonce of A's REGISTER that was accepted
           pairId,
           partnerId: B_ID,
           observed: A_ADDR,
@@ -149,6 +249,8 @@ describe("matching", () => {
         to: B_ADDR,
         msg: {
           type: "match",
+          to: B_ID,
+          echo: B_NONCE,
           pairId,
           partnerId: A_ID,
           observed: B_ADDR,
@@ -163,9 +265,9 @@ describe("matching", () => {
   });
 
   test("role order does not matter: b first, then a", () => {
-    const { core } = setup();
-    core.onFrame(B_ADDR, frameOf(register("b", B_ID)), 0);
-    const out = core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 0);
+    const { reg } = setup();
+    reg(B_ADDR, register("b", B_ID), 0);
+    const out = reg(A_ADDR, register("a", A_ID), 0);
     expect(events(out)).toContainEqual({ type: "server-pair", session: "s1", a: A_ADDR, b: B_ADDR });
     expect(sends(out).map((s) => [s.to, s.msg.type === "match" && s.msg.partnerId])).toEqual([
       [A_ADDR, B_ID],
@@ -174,19 +276,36 @@ describe("matching", () => {
   });
 
   test("a REGISTER retry that crossed the MATCH is answered with the same MATCH, to that peer only", () => {
-    const { core, ids } = setup();
+    const { core, ids, reg } = setup();
     const pairId = pair(core);
-    const out = core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 100);
+    const out = reg(A_ADDR, register("a", A_ID), 100, "a1a1a1a1a1a1a1a1a1a1a1a1");
     expect(out).toHaveLength(1);
-    expect(sends(out)[0]).toMatchObject({ to: A_ADDR, msg: { type: "match", pairId, partnerId: B_ID } });
+    expect(sends(out)[0]).toMatchObject({
+      to: A_ADDR,
+      msg: { type: "match", to: A_ID, echo: "a1a1a1a1a1a1a1a1a1a1a1a1", pairId, partnerId: B_ID },
+    });
     expect(ids).toHaveLength(1);
   });
 
-  test("a new peer replacing a vanished one mid-announcement gets a fresh pair", () => {
-    const { core, ids } = setup();
+  test("a new peer replacing a vanished one mid-announcement gets a fresh pair, once the old one is silent for holdMs", () => {
+    const { core, ids, reg } = setup({ holdMs: 20_000, ackTimeoutMs: 6_000 });
     const oldPair = pair(core);
+    core.onFrame(B_ADDR, frameOf(ack(oldPair, B_ID)), 50); // B is alive; A vanished
     const a2 = { host: "198.51.100.11", port: 40003 };
-    const out = core.onFrame(a2, frameOf(register("a", "a2a2a2a2a2a2a2a2")), 100);
+    // While A's registration is live, the role is busy and the old pair stands.
+    expect(sends(reg(a2, register("a", "a2a2a2a2a2a2a2a2"), 100))).toEqual([
+      { kind: "send", to: a2, msg: expect.objectContaining({ type: "registered", status: "busy" }) },
+    ]);
+    expect(ids).toHaveLength(1);
+    // A never acks: B is sent back to waiting and registers again, as its machine does.
+    expect(sends(core.tick(6_000))).toContainEqual({
+      kind: "send",
+      to: B_ADDR,
+      msg: { type: "unmatch", to: B_ID, pairId: oldPair },
+    });
+    reg(B_ADDR, register("b", B_ID), 6_010);
+    expect(ids).toHaveLength(1);
+    const out = reg(a2, register("a", "a2a2a2a2a2a2a2a2"), 20_000);
     expect(ids).toHaveLength(2);
     const newPair = ids[1];
     expect(newPair).not.toBe(oldPair);
@@ -195,7 +314,7 @@ describe("matching", () => {
       [B_ADDR, expect.objectContaining({ type: "match", pairId: newPair, partnerId: "a2a2a2a2a2a2a2a2" })],
     ]);
     // An ack for the old pair no longer counts.
-    expect(core.onFrame(B_ADDR, frameOf(ack(oldPair, B_ID)), 200)).toEqual([]);
+    expect(core.onFrame(B_ADDR, frameOf(ack(oldPair, B_ID)), 20_100)).toEqual([]);
   });
 });
 
@@ -208,7 +327,7 @@ describe("MATCH retransmission", () => {
   }
 
   test("retransmits to both on tick with doubling delays, capped at matchRetryMaxMs", () => {
-    const { core } = setup();
+    const { core } = setup({ ackTimeoutMs: 10_000 }); // (the default, 6 s, would undo the pair first)
     pair(core, 0);
     expect(sends(core.tick(199))).toEqual([]);
     const times = matchTimes(core, 9000);
@@ -241,55 +360,84 @@ describe("MATCH retransmission", () => {
 
   test("a late duplicate REGISTER from a finished peer is ignored; after doneMemoryMs it is a new registration", () => {
     const { core, store } = setup({ doneMemoryMs: 60_000 });
-    const pairId = pair(core, 0);
+    const aCookie = cookieIn(registerWithCookie(core, A_ADDR, register("a", A_ID), 0));
+    // B's answer is the MATCH: the cookie it holds is the one from its challenge.
+    const bCookie = challengeCookie(core.onFrame(B_ADDR, frameOf(register("b", B_ID)), 0), B_ADDR);
+    const match = sends(core.onFrame(B_ADDR, frameOf({ ...register("b", B_ID), cookie: bCookie }), 0))[0];
+    if (match?.msg.type !== "match") throw new Error("no match");
+    const pairId = match.msg.pairId;
     core.onFrame(A_ADDR, frameOf(ack(pairId, A_ID)), 10);
     core.onFrame(B_ADDR, frameOf(ack(pairId, B_ID)), 20);
-    const late = core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 500);
+    // A late REGISTER, with its valid cookie or without one: dropped before anything else.
+    const late = core.onFrame(A_ADDR, frameOf({ ...register("a", A_ID), cookie: aCookie }), 500);
     expect(late).toEqual([{ kind: "event", event: { type: "dropped", from: A_ADDR, reason: "unexpected" } }]);
+    expect(core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 500)).toEqual(late);
     expect(store.size).toBe(0);
     // Even if the partner also comes back, no new pair is made from a finished peer.
-    core.onFrame(B_ADDR, frameOf(register("b", B_ID)), 600);
-    expect(sends(core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 700))).toEqual([]);
+    core.onFrame(B_ADDR, frameOf({ ...register("b", B_ID), cookie: bCookie }), 600);
+    expect(sends(core.onFrame(A_ADDR, frameOf({ ...register("a", A_ID), cookie: aCookie }), 700))).toEqual(
+      [],
+    );
     // Marked done when the second ack came (at 20) until 20 + doneMemoryMs.
     expect(sends(core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 60_019))).toEqual([]);
     core.tick(60_021);
-    expect(sends(core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 60_021))).toEqual([
-      { kind: "send", to: A_ADDR, msg: expect.objectContaining({ type: "registered" }) },
+    expect(sends(registerWithCookie(core, A_ADDR, register("a", A_ID), 60_021))).toEqual([
+      { kind: "send", to: A_ADDR, msg: expect.objectContaining({ type: "registered", status: "waiting" }) },
     ]);
   });
 
-  test("an unacknowledged pair is dropped after matchGiveUpMs and its peers are remembered as finished", () => {
-    const { core, store } = setup({ matchGiveUpMs: 30_000 });
-    pair(core, 0);
-    core.tick(30_000);
+  test("an unacknowledged pair is undone after ackTimeoutMs: UNMATCH to the peer that acked; the silent one is not paired again until it registers again", () => {
+    const { core, store, ids, reg } = setup({ ackTimeoutMs: 6_000 });
+    const pairId = pair(core, 0);
+    core.onFrame(A_ADDR, frameOf(ack(pairId, A_ID)), 50);
+    expect(events(core.tick(5_999))).toEqual([]);
+    expect(store.get("s1")?.pair?.pairId).toBe(pairId);
+    const out = core.tick(6_000);
+    expect(events(out)).toEqual([{ type: "server-gave-up", session: "s1" }]);
+    const unmatch = {
+      kind: "send" as const,
+      to: A_ADDR,
+      msg: { type: "unmatch" as const, to: A_ID, pairId },
+    };
+    expect(sends(out)).toEqual([unmatch, unmatch, unmatch]);
+    // The session stays (both registrations), without a pair: no more MATCHes.
     expect(store.size).toBe(1);
-    const out = core.tick(30_001);
-    expect(sends(out)).toEqual([]);
-    expect(store.size).toBe(0);
-    expect(events(core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 30_100))).toEqual([
-      { type: "dropped", from: A_ADDR, reason: "unexpected" },
+    expect(store.get("s1")?.pair).toBeUndefined();
+    for (let t = 6_100; t <= 10_000; t += 100) expect(sends(core.tick(t))).toEqual([]);
+    // A registers again (back to waiting): B is unresponsive, so A waits instead of being paired with it.
+    expect(sends(reg(A_ADDR, register("a", A_ID), 10_100)).map((s) => s.msg)).toEqual([
+      expect.objectContaining({ type: "registered", status: "waiting" }),
+    ]);
+    expect(ids).toHaveLength(1);
+    // B shows it is alive: a new pair.
+    const again = reg(B_ADDR, register("b", B_ID), 10_200);
+    expect(ids).toHaveLength(2);
+    const newPair = ids[1] as string;
+    expect(sends(again).map((s) => [s.to, s.msg.type === "match" && s.msg.pairId])).toEqual([
+      [A_ADDR, newPair],
+      [B_ADDR, newPair],
     ]);
   });
 });
 
 describe("expiry", () => {
   test("a silent registration expires after registrationTtlMs", () => {
-    const { core, store } = setup({ registrationTtlMs: 45_000 });
-    core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 0);
+    const { core, store, reg } = setup({ registrationTtlMs: 45_000 });
+    reg(A_ADDR, register("a", A_ID), 0);
     expect(core.tick(45_000)).toEqual([]);
     expect(core.tick(45_001)).toEqual([
       { kind: "event", event: { type: "server-expired", session: "s1", role: "a" } },
     ]);
     expect(store.size).toBe(0);
     // The partner arriving now waits; it is not matched with the expired peer.
-    const out = core.onFrame(B_ADDR, frameOf(register("b", B_ID)), 46_000);
-    expect(sends(out).map((s) => s.msg.type)).toEqual(["registered"]);
+    const out = reg(B_ADDR, register("b", B_ID), 46_000);
+    expect(sends(out).map((s) => s.msg.type === "registered" && s.msg.status)).toEqual(["waiting"]);
   });
 
   test("keepalives keep a registration alive", () => {
-    const { core } = setup({ registrationTtlMs: 45_000 });
-    core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 0);
-    core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 30_000);
+    const { core, reg } = setup({ registrationTtlMs: 45_000 });
+    const cookie = cookieIn(reg(A_ADDR, register("a", A_ID), 0));
+    core.onFrame(A_ADDR, frameOf({ ...register("a", A_ID), cookie }), 30_000);
     expect(core.tick(45_001)).toEqual([]);
     expect(core.tick(75_001)).toEqual([
       { kind: "event", event: { type: "server-expired", session: "s1", role: "a" } },
@@ -297,9 +445,9 @@ describe("expiry", () => {
   });
 
   test("only the silent role of a session expires", () => {
-    const { core, store } = setup({ registrationTtlMs: 1000 });
-    core.onFrame(A_ADDR, frameOf(register("a", A_ID, [], "one")), 0);
-    core.onFrame(B_ADDR, frameOf(register("b", B_ID, [], "two")), 600);
+    const { core, store, reg } = setup({ registrationTtlMs: 1000 });
+    reg(A_ADDR, register("a", A_ID, [], "one"), 0);
+    reg(B_ADDR, register("b", B_ID, [], "two"), 600);
     expect(events(core.tick(1001))).toEqual([{ type: "server-expired", session: "one", role: "a" }]);
     expect(store.size).toBe(1);
     expect(store.get("two")?.slots.b?.peerId).toBe(B_ID);
@@ -308,7 +456,7 @@ describe("expiry", () => {
 
 describe("isolation", () => {
   test("many sessions are independent", () => {
-    const { core, store } = setup();
+    const { core, store, reg } = setup();
     const N = 50;
     const addr = (role: Role, i: number) => ({
       host: role === "a" ? "198.51.100.10" : "203.0.113.20",
@@ -316,12 +464,12 @@ describe("isolation", () => {
     });
     const id = (role: Role, i: number) => `${role === "a" ? "a" : "b"}${i.toString(16).padStart(15, "0")}`;
     for (let i = 0; i < N; i++) {
-      const out = sends(core.onFrame(addr("a", i), frameOf(register("a", id("a", i), [], `s${i}`)), i));
-      expect(out.map((s) => s.msg.type)).toEqual(["registered"]);
+      const out = sends(reg(addr("a", i), register("a", id("a", i), [], `s${i}`), i));
+      expect(out.map((s) => s.msg.type === "registered" && s.msg.status)).toEqual(["waiting"]);
     }
     const pairs = new Set<string>();
     for (let i = 0; i < N; i++) {
-      const out = sends(core.onFrame(addr("b", i), frameOf(register("b", id("b", i), [], `s${i}`)), 100 + i));
+      const out = sends(reg(addr("b", i), register("b", id("b", i), [], `s${i}`), 100 + i));
       expect(out).toHaveLength(2);
       const [toA, toB] = out;
       expect(toA?.to).toEqual(addr("a", i));
@@ -351,10 +499,10 @@ describe("isolation", () => {
   });
 
   test("the same peer id in another session is a different peer", () => {
-    const { core } = setup();
-    core.onFrame(A_ADDR, frameOf(register("a", A_ID, [], "x")), 0);
-    const out = core.onFrame(B_ADDR, frameOf(register("b", B_ID, [], "y")), 0);
-    expect(sends(out).map((s) => s.msg.type)).toEqual(["registered"]);
+    const { reg } = setup();
+    reg(A_ADDR, register("a", A_ID, [], "x"), 0);
+    const out = reg(B_ADDR, register("b", B_ID, [], "y"), 0);
+    expect(sends(out).map((s) => s.msg.type === "registered" && s.msg.status)).toEqual(["waiting"]);
   });
 });
 
@@ -364,19 +512,30 @@ describe("not a reflector", () => {
     { type: "ping", pairId: PAIR, peerId: A_ID, seq: 1 },
     { type: "pong", pairId: PAIR, peerId: A_ID, seq: 1 },
     { type: "close", pairId: PAIR, peerId: A_ID, rttMs: 1 },
-    { type: "registered", echo: "000000000000000000000000", observed: B_ADDR },
+    {
+      type: "registered",
+      echo: "000000000000000000000000",
+      status: "waiting",
+      observed: B_ADDR,
+      serverTime: 0,
+      cookie: "00".repeat(16),
+    },
     {
       type: "match",
+      to: A_ID,
+      echo: "000000000000000000000000",
       pairId: PAIR,
       partnerId: B_ID,
       observed: A_ADDR,
       candidates: [{ kind: "public", ...B_ADDR }],
     },
+    { type: "unmatch", to: A_ID, pairId: PAIR },
+    { type: "partnerNat", to: A_ID, pairId: PAIR, nat: { mapping: "random", step: 1 } },
   ];
   for (const msg of strays) {
     test(`a ${msg.type} sent to the server gets no reply`, () => {
-      const { core, store } = setup();
-      core.onFrame(A_ADDR, frameOf(register("a", A_ID)), 0);
+      const { core, store, reg } = setup();
+      reg(A_ADDR, register("a", A_ID), 0);
       expect(core.onFrame(B_ADDR, frameOf(msg), 10)).toEqual([
         { kind: "event", event: { type: "dropped", from: B_ADDR, reason: "unexpected" } },
       ]);

@@ -1,10 +1,17 @@
 // Shared fixtures for the unit tests (not a test file itself).
-import { deriveKey, tag } from "../../src/protocol/auth.ts";
+import { sameEndpoint } from "../../src/addr.ts";
+import { deriveKey, deriveKeyV1, tag } from "../../src/protocol/auth.ts";
 import { HEADER_LEN, MAGIC, NONCE_LEN, TAG_LEN, VERSION } from "../../src/protocol/constants.ts";
-import type { Message } from "../../src/protocol/messages.ts";
+import type { Message, Register } from "../../src/protocol/messages.ts";
 import type { Frame } from "../../src/protocol/packet.ts";
+import { type CoreOptions, RendezvousCore, type ServerAction } from "../../src/rendezvous/core.ts";
+import { MemoryStore } from "../../src/rendezvous/store.ts";
+import type { Endpoint } from "../../src/types.ts";
 
+/** The wire version 2 key of "test-secret" (a short secret: scrypt, then HKDF). */
 export const KEY = deriveKey("test-secret");
+/** Wire version 1's key of the same secret: what an old peer seals with. */
+export const KEY_V1 = deriveKeyV1("test-secret");
 export const TS = 1_700_000_000_000;
 
 /** A deterministic 12-byte nonce: bytes start, start+1, ... */
@@ -107,4 +114,49 @@ export async function captureOutput<T>(
     process.stdout.write = origOut;
     process.stderr.write = origErr;
   }
+}
+
+/** A fixed cookie key, so the server's cookies are the same on every run. */
+export const COOKIE_KEY = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
+
+/** A RendezvousCore with a new MemoryStore, COOKIE_KEY and sequential pair ids, unless given. */
+export function makeCore(o: Partial<CoreOptions> = {}): RendezvousCore {
+  let n = 0;
+  return new RendezvousCore({
+    store: new MemoryStore(),
+    randomHex: (bytes) => (++n).toString(16).padStart(bytes * 2, "0"),
+    cookieKey: COOKIE_KEY,
+    ...o,
+  });
+}
+
+/** The cookie of the challenge in `out`, which must be exactly one REGISTERED "challenge" sent to `to`. */
+export function challengeCookie(out: ServerAction[], to: Endpoint): string {
+  const [a] = out;
+  if (
+    out.length !== 1 ||
+    a?.kind !== "send" ||
+    !sameEndpoint(a.to, to) ||
+    a.msg.type !== "registered" ||
+    a.msg.status !== "challenge"
+  )
+    throw new Error(`expected one challenge to ${to.host}:${to.port}, got ${JSON.stringify(out)}`);
+  return a.msg.cookie;
+}
+
+/**
+ * The cookie round trip a peer makes: REGISTER without a cookie (answered with a challenge, which changes
+ * nothing), then the same REGISTER with the challenge's cookie (sealed with `nonce`, if given). Returns what
+ * the second REGISTER gets.
+ */
+export function registerWithCookie(
+  core: RendezvousCore,
+  from: Endpoint,
+  msg: Register,
+  now: number,
+  nonce?: string,
+): ServerAction[] {
+  const { cookie: _, ...bare } = msg;
+  const cookie = challengeCookie(core.onFrame(from, frameOf(bare), now), from);
+  return core.onFrame(from, frameOf({ ...bare, cookie }, nonce ? { nonce } : {}), now);
 }

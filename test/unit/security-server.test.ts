@@ -1,0 +1,224 @@
+// Regression tests for the rendezvous server's side of the security audit (issue 8): replayed and spoofed
+// REGISTERs after a restart, squatting, lost mappings, session caps. The pure core on a fake clock.
+import { describe, expect, test } from "bun:test";
+import type { Match, Message, Register, Registered } from "../../src/protocol/messages.ts";
+import { DEFAULT_TIMINGS, RendezvousCore, type ServerAction } from "../../src/rendezvous/core.ts";
+import { MemoryStore } from "../../src/rendezvous/store.ts";
+import type { Endpoint, Role } from "../../src/types.ts";
+import { frameOf, TS } from "./support.ts";
+
+const A = { host: "203.0.113.10", port: 40001 };
+const A_MOVED = { host: "203.0.113.10", port: 40777 };
+const B = { host: "198.18.0.20", port: 40002 };
+const EVE = { host: "198.51.100.66", port: 6666 };
+const ID = { a: "aaaaaaaaaaaaaaaa", b: "bbbbbbbbbbbbbbbb", eve: "eeeeeeeeeeeeeeee" };
+
+let nonce = 0;
+const nextNonce = () => (++nonce).toString(16).padStart(24, "0");
+
+function core(opts: { key?: number; limits?: { maxSessions: number; maxPerAddress: number } } = {}) {
+  let pairs = 0;
+  return new RendezvousCore({
+    store: new MemoryStore(),
+    randomHex: (n) => (++pairs).toString(16).padStart(n * 2, "0"),
+    cookieKey: new Uint8Array(32).fill(opts.key ?? 1),
+    timings: DEFAULT_TIMINGS,
+    ...(opts.limits ? { limits: opts.limits } : {}),
+  });
+}
+
+const reg = (role: Role, peerId: string, cookie?: string, session = "s"): Register => ({
+  type: "register",
+  session,
+  role,
+  peerId,
+  candidates: [],
+  ...(cookie ? { cookie } : {}),
+});
+
+const sends = (out: ServerAction[]) => out.flatMap((a) => (a.kind === "send" ? [a] : []));
+const answer = (out: ServerAction[]): Registered => {
+  const r = sends(out).find((s) => s.msg.type === "registered")?.msg;
+  if (r?.type !== "registered") throw new Error(`no REGISTERED in ${JSON.stringify(out)}`);
+  return r;
+};
+const matches = (out: ServerAction[]) =>
+  sends(out).flatMap((s) => (s.msg.type === "match" ? [{ to: s.to, msg: s.msg as Match }] : []));
+
+/** The cookie round trip a real peer does: REGISTER, challenge with a cookie, REGISTER with it. */
+function register(c: RendezvousCore, from: Endpoint, role: Role, peerId: string, now: number, session = "s") {
+  const challenge = answer(c.onFrame(from, frameOf(reg(role, peerId, undefined, session)), now));
+  expect(challenge.status).toBe("challenge");
+  const n = nextNonce();
+  const out = c.onFrame(from, frameOf(reg(role, peerId, challenge.cookie, session), { nonce: n }), now);
+  return { out, nonce: n, cookie: challenge.cookie };
+}
+
+describe("return routability: no state without a cookie", () => {
+  test("a REGISTER without a cookie is answered with a challenge and registers nothing", () => {
+    const c = core();
+    const out = c.onFrame(A, frameOf(reg("a", ID.a)), TS);
+    expect(answer(out)).toMatchObject({ status: "challenge", observed: A, serverTime: TS });
+    // The partner arrives: had the first REGISTER counted, this would be a MATCH.
+    const b = register(c, B, "b", ID.b, TS + 10);
+    expect(matches(b.out)).toEqual([]);
+    expect(answer(b.out).status).toBe("waiting");
+  });
+
+  test("a cookie is bound to its address: echoed from another address it is only a new challenge", () => {
+    const c = core();
+    const ch = answer(c.onFrame(A, frameOf(reg("a", ID.a)), TS));
+    const out = c.onFrame(EVE, frameOf(reg("a", ID.a, ch.cookie)), TS + 5);
+    expect(answer(out).status).toBe("challenge");
+    expect(answer(out).cookie).not.toBe(ch.cookie);
+  });
+
+  test("a cookie is bound to what it registers: another role, peer id or session gets a challenge", () => {
+    const c = core();
+    const ch = answer(c.onFrame(A, frameOf(reg("a", ID.a)), TS));
+    for (const r of [reg("b", ID.a, ch.cookie), reg("a", ID.eve, ch.cookie), reg("a", ID.a, ch.cookie, "t")])
+      expect(answer(c.onFrame(A, frameOf(r), TS + 5)).status).toBe("challenge");
+  });
+
+  test("a cookie lives 2 to 4 minutes", () => {
+    const c = core();
+    const ch = answer(c.onFrame(A, frameOf(reg("a", ID.a)), 0));
+    expect(answer(c.onFrame(A, frameOf(reg("a", ID.a, ch.cookie)), 239_999)).status).toBe("waiting");
+    const c2 = core();
+    const ch2 = answer(c2.onFrame(A, frameOf(reg("a", ID.a)), 0));
+    expect(answer(c2.onFrame(A, frameOf(reg("a", ID.a, ch2.cookie)), 240_000)).status).toBe("challenge");
+  });
+
+  test("after a restart (new cookie key) a captured REGISTER, even with its cookie, registers nothing", () => {
+    const before = core({ key: 1 });
+    const a = register(before, A, "a", ID.a, TS);
+    expect(answer(a.out).status).toBe("waiting");
+    const after = core({ key: 2 });
+    // The attacker replays A's captured REGISTERs from its own address, and from A's address.
+    for (const from of [EVE, A]) {
+      expect(answer(after.onFrame(from, frameOf(reg("a", ID.a)), TS + 3_600)).status).toBe("challenge");
+      expect(answer(after.onFrame(from, frameOf(reg("a", ID.a, a.cookie)), TS + 3_600)).status).toBe(
+        "challenge",
+      );
+    }
+    // The real partner comes: it waits; nobody was told to punch the attacker.
+    const b = register(after, B, "b", ID.b, TS + 3_700);
+    expect(matches(b.out)).toEqual([]);
+  });
+});
+
+describe("MATCH is bound to its recipient and the REGISTER that made its registration", () => {
+  test("each MATCH names its recipient's peer id and echoes its last accepted REGISTER", () => {
+    const c = core();
+    const a = register(c, A, "a", ID.a, TS);
+    const b = register(c, B, "b", ID.b, TS + 10);
+    const m = matches(b.out);
+    expect(m.map((x) => [x.to, x.msg.to, x.msg.echo])).toEqual([
+      [A, ID.a, a.nonce],
+      [B, ID.b, b.nonce],
+    ]);
+  });
+});
+
+describe("squatting: a live registration is not taken over", () => {
+  test("another peer id for a held role gets busy; the holder stays; after holdMs of silence it is replaced", () => {
+    const c = core();
+    register(c, A, "a", ID.a, TS);
+    const eve = register(c, EVE, "a", ID.eve, TS + 1_000);
+    expect(answer(eve.out).status).toBe("busy");
+    // The real partner is matched with the real holder, not the squatter.
+    const b = register(c, B, "b", ID.b, TS + 2_000);
+    expect(matches(b.out).map((x) => x.to)).toEqual([A, B]);
+
+    const c2 = core();
+    register(c2, A, "a", ID.a, TS);
+    const late = register(c2, EVE, "a", ID.eve, TS + DEFAULT_TIMINGS.holdMs);
+    expect(answer(late.out).status).toBe("waiting");
+  });
+
+  test("the holder's keepalive keeps its hold", () => {
+    const c = core();
+    const a = register(c, A, "a", ID.a, TS);
+    const n = nextNonce();
+    c.onFrame(A, frameOf(reg("a", ID.a, a.cookie), { nonce: n }), TS + 15_000);
+    expect(answer(register(c, EVE, "a", ID.eve, TS + 25_000).out).status).toBe("busy");
+  });
+});
+
+describe("a mapping lost while waiting costs at most one keepalive", () => {
+  test("the silent peer's partner is sent back to waiting; the moved peer's keepalive re-pairs both", () => {
+    const c = core();
+    register(c, A, "a", ID.a, TS);
+    // A's NAT forgets its mapping; B comes and is matched with A's dead address.
+    const b = register(c, B, "b", ID.b, TS + 1_000);
+    const first = matches(b.out);
+    expect(first).toHaveLength(2);
+    const pairId = first[0]?.msg.pairId;
+    c.onFrame(B, frameOf({ type: "matchAck", session: "s", pairId: pairId ?? "", peerId: ID.b }), TS + 1_050);
+    // A never acknowledges: after ackTimeoutMs B is told to wait again, not left punching a corpse.
+    let unmatch: Message | undefined;
+    for (let t = TS + 1_100; t <= TS + 1_000 + DEFAULT_TIMINGS.ackTimeoutMs; t += 100) {
+      for (const s of sends(c.tick(t))) if (s.msg.type === "unmatch") unmatch = s.msg;
+    }
+    expect(unmatch).toEqual({ type: "unmatch", to: ID.b, pairId: pairId ?? "" });
+    // B's own keepalive does not re-pair it with the silent A.
+    const keep = c.onFrame(B, frameOf(reg("b", ID.b, b.cookie), { nonce: nextNonce() }), TS + 8_000);
+    expect(matches(keep)).toEqual([]);
+    expect(answer(keep).status).toBe("waiting");
+    // A's next keepalive comes from its new public port: one cookie round trip, then a MATCH to both with
+    // the new address.
+    const moved = register(c, A_MOVED, "a", ID.a, TS + 15_000);
+    const again = matches(moved.out);
+    expect(again.map((x) => x.to)).toEqual([A_MOVED, B]);
+    expect(again[1]?.msg.candidates[0]).toEqual({ kind: "public", ...A_MOVED });
+    expect(again[0]?.msg.pairId).not.toBe(pairId);
+  });
+
+  test("a peer whose address changes while its MATCH is pending is re-announced to the partner", () => {
+    const c = core();
+    register(c, A, "a", ID.a, TS);
+    const b = register(c, B, "b", ID.b, TS + 1_000);
+    const pairId = matches(b.out)[0]?.msg.pairId;
+    const moved = register(c, A_MOVED, "a", ID.a, TS + 1_500);
+    const again = matches(moved.out);
+    expect(again.map((x) => x.to)).toEqual([A_MOVED, B]);
+    expect(again[1]?.msg.candidates[0]).toEqual({ kind: "public", ...A_MOVED });
+    expect(again[1]?.msg.pairId).not.toBe(pairId);
+  });
+});
+
+describe("session caps", () => {
+  test("at maxSessions a new session gets full (and a server-limit event); existing ones go on", () => {
+    const c = core({ limits: { maxSessions: 2, maxPerAddress: 100 } });
+    register(c, A, "a", ID.a, TS, "s1");
+    register(c, B, "a", ID.b, TS, "s2");
+    const third = register(c, EVE, "a", ID.eve, TS, "s3");
+    expect(answer(third.out).status).toBe("full");
+    expect(third.out).toContainEqual({
+      kind: "event",
+      event: { type: "server-limit", limit: "sessions", from: EVE },
+    });
+    // s1's partner still pairs.
+    expect(
+      matches(register(c, { host: "198.18.0.30", port: 1 }, "b", "cccccccccccccccc", TS, "s1").out),
+    ).toHaveLength(2);
+  });
+
+  test("at maxPerAddress one address gets limit; another address does not", () => {
+    const c = core({ limits: { maxSessions: 100, maxPerAddress: 2 } });
+    register(c, { ...EVE, port: 1 }, "a", "e000000000000001", TS, "x1");
+    register(c, { ...EVE, port: 2 }, "a", "e000000000000002", TS, "x2");
+    expect(answer(register(c, { ...EVE, port: 3 }, "a", "e000000000000003", TS, "x3").out).status).toBe(
+      "limit",
+    );
+    expect(answer(register(c, A, "a", ID.a, TS, "x4").out).status).toBe("waiting");
+  });
+
+  test("expired registrations free their address's count", () => {
+    const c = core({ limits: { maxSessions: 100, maxPerAddress: 1 } });
+    register(c, EVE, "a", ID.eve, TS, "x1");
+    for (let t = TS; t <= TS + DEFAULT_TIMINGS.registrationTtlMs + 200; t += 100) c.tick(t);
+    const t = TS + DEFAULT_TIMINGS.registrationTtlMs + 300;
+    expect(answer(register(c, EVE, "a", "e000000000000009", t, "x2").out).status).toBe("waiting");
+  });
+});
