@@ -238,7 +238,7 @@ export class PeerMachine {
         (msg.type === "relayOffer" || msg.type === "partnerNat") && msg.pairId === this.pair?.pairId
           ? this.view()
           : undefined;
-      if (msg.type === "relayOffer" && view) return this.fallbacks.onRelayOffer(msg.port, now);
+      if (msg.type === "relayOffer" && view) return this.fallbacks.onRelayOffer(msg, now);
       if (msg.type === "partnerNat" && view) return this.fallbacks.onPartnerNat(msg.nat, view, now);
       return this.drop(from, "unexpected");
     }

@@ -1,4 +1,4 @@
-import type { Message } from "../protocol/messages.ts";
+import type { Message, RelayOffer } from "../protocol/messages.ts";
 import type { Endpoint } from "../types.ts";
 
 export type RelayStep = { to: Endpoint; msg: Message }[];
@@ -12,6 +12,8 @@ export class RelayClient {
   private state: "idle" | "requesting" | "binding" | "ready" | "refused" = "idle";
   private nextAt = 0;
   private port = 0;
+  /** Why the server refused, once it has: no relay at all, no room, or this peer's share used up. */
+  refusal: Exclude<RelayOffer["status"], "ok"> | undefined;
 
   constructor(
     private readonly server: Endpoint,
@@ -45,13 +47,16 @@ export class RelayClient {
     return [];
   }
 
-  onOffer(port: number, now: number): RelayStep {
+  /** Only an offer for this pair and this peer, while we ask, counts: a late or stray one changes nothing. */
+  onOffer(offer: RelayOffer, now: number): RelayStep {
     if (this.state !== "requesting") return [];
-    if (port === 0) {
+    if (offer.pairId !== this.ids.pairId || offer.to !== this.ids.peerId) return [];
+    if (offer.status !== "ok") {
       this.state = "refused";
+      this.refusal = offer.status;
       return [];
     }
-    this.port = port;
+    this.port = offer.port;
     this.state = "binding";
     this.nextAt = 0;
     return this.tick(now);

@@ -28,8 +28,8 @@ export const DEFAULT_TIMINGS: RendezvousTimings = {
 export type ServerAction =
   | { kind: "send"; to: Endpoint; msg: Message }
   | { kind: "event"; event: NetpunchEvent }
-  /** A peer of a known pair asks for a relay; the driver owns sockets, so it allocates and answers. */
-  | { kind: "relay"; pairId: string; peers: Record<Role, string>; reply: Endpoint };
+  /** Peer `peerId` of a known pair asks for a relay; the driver owns sockets, so it allocates and answers. */
+  | { kind: "relay"; pairId: string; peers: Record<Role, string>; peerId: string; reply: Endpoint };
 
 const ROLES: readonly Role[] = ["a", "b"];
 const other = (r: Role): Role => (r === "a" ? "b" : "a");
@@ -160,7 +160,7 @@ export class RendezvousCore {
     if (!pair || (pair.peers.a !== peerId && pair.peers.b !== peerId)) {
       return [{ kind: "event", event: { type: "dropped", from, reason: "unexpected" } }];
     }
-    return [{ kind: "relay", pairId, peers: pair.peers, reply: from }];
+    return [{ kind: "relay", pairId, peers: pair.peers, peerId, reply: from }];
   }
 
   /** 3. Retransmit unacknowledged MATCHes, and expire silent registrations. Call it every ~100 ms. */

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { HEADER_LEN, RELAY_PADDED_LEN, TAG_LEN } from "../../src/protocol/constants.ts";
+import type { RelayOffer } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
 import { RelayClient } from "../../src/punch/relay-client.ts";
 import { RendezvousCore } from "../../src/rendezvous/core.ts";
@@ -19,12 +20,12 @@ describe("relay messages", () => {
     const p = { timestamp: 1_700_000_000_000, nonce: nonceBytes() };
     const req = seal(KEY, { type: "relayRequest", session: "s", pairId: PAIR, peerId: A }, p);
     const bind = seal(KEY, { type: "relayBind", pairId: PAIR, peerId: A }, p);
-    const offer = seal(KEY, { type: "relayOffer", pairId: PAIR, port: 40000 }, p);
+    const offer = seal(KEY, { type: "relayOffer", pairId: PAIR, to: A, status: "ok", port: 40000 }, p);
     const bound = seal(KEY, { type: "relayBound", pairId: PAIR, ready: true }, p);
     expect([req.length, bind.length]).toEqual([RELAY_PADDED_LEN, RELAY_PADDED_LEN]);
     expect(offer.length).toBeLessThan(RELAY_PADDED_LEN);
     expect(bound.length).toBeLessThan(RELAY_PADDED_LEN);
-    expect(offer.length).toBe(HEADER_LEN + 16 + 2 + TAG_LEN);
+    expect(offer.length).toBe(HEADER_LEN + 16 + 8 + 1 + 2 + TAG_LEN);
     for (const pkt of [req, bind, offer, bound]) expect(open(KEY, pkt).ok).toBe(true);
     const o = open(KEY, bound);
     expect(o.ok && o.frame.msg).toEqual({ type: "relayBound", pairId: PAIR, ready: true });
@@ -72,12 +73,19 @@ describe("RelaySession", () => {
 
 describe("RelayClient", () => {
   const server = { host: "198.18.1.2", port: 10001 };
+  const offer = (status: RelayOffer["status"], port = 0): RelayOffer => ({
+    type: "relayOffer",
+    pairId: PAIR,
+    to: A,
+    status,
+    port,
+  });
   test("requests every 500 ms, then binds every 250 ms at the offered port until ready", () => {
     const c = new RelayClient(server, { session: "s", pairId: PAIR, peerId: A });
     expect(c.start(0).map((s) => [s.to, s.msg.type])).toEqual([[server, "relayRequest"]]);
     expect(c.tick(499)).toEqual([]);
     expect(c.tick(500).length).toBe(1);
-    const bind = c.onOffer(40000, 600);
+    const bind = c.onOffer(offer("ok", 40000), 600);
     expect(bind.map((s) => [s.to, s.msg.type])).toEqual([[{ host: server.host, port: 40000 }, "relayBind"]]);
     expect(c.tick(849)).toEqual([]);
     expect(c.tick(850).length).toBe(1);
@@ -87,12 +95,26 @@ describe("RelayClient", () => {
     expect(c.wakeAt()).toBe(Number.POSITIVE_INFINITY);
   });
 
-  test("port 0 means the server has no relay: stop asking", () => {
+  test.each(["off", "full", "limit"] as const)("status %s: stop asking, and remember why", (status) => {
     const c = new RelayClient(server, { session: "s", pairId: PAIR, peerId: A });
     c.start(0);
-    expect(c.onOffer(0, 10)).toEqual([]);
-    expect(c.phase).toBe("refused");
+    expect(c.onOffer(offer(status), 10)).toEqual([]);
+    expect([c.phase, c.refusal]).toEqual(["refused", status]);
     expect(c.tick(10_000)).toEqual([]);
+  });
+
+  test("only an offer for this pair and this peer, while requesting, counts", () => {
+    const c = new RelayClient(server, { session: "s", pairId: PAIR, peerId: A });
+    expect(c.onOffer(offer("ok", 40000), 0)).toEqual([]); // not requesting yet
+    c.start(0);
+    expect(c.onOffer({ ...offer("ok", 40000), pairId: "ff".repeat(16) }, 10)).toEqual([]);
+    expect(c.onOffer({ ...offer("ok", 40000), to: B }, 10)).toEqual([]); // the partner's copy
+    expect(c.onOffer({ ...offer("off"), to: B }, 10)).toEqual([]);
+    expect(c.phase).toBe("requesting");
+    expect(c.onOffer(offer("ok", 40000), 20).length).toBe(1);
+    expect(c.onOffer(offer("ok", 40001), 30)).toEqual([]); // binding already: a second offer moves nothing
+    expect(c.onOffer(offer("full"), 30)).toEqual([]);
+    expect([c.phase, c.endpoint]).toEqual(["binding", { host: server.host, port: 40000 }]);
   });
 });
 
@@ -111,12 +133,12 @@ describe("RendezvousCore relay requests", () => {
   test("a peer of the pair gets a relay action, during the announcement and after both acked", () => {
     const core = setup();
     expect(core.onFrame(EA, request(A), 10)).toEqual([
-      { kind: "relay", pairId: PAIR, peers: { a: A, b: B }, reply: EA },
+      { kind: "relay", pairId: PAIR, peers: { a: A, b: B }, peerId: A, reply: EA },
     ]);
     core.onFrame(EA, frameOf({ type: "matchAck", session: "s", pairId: PAIR, peerId: A }), 20);
     core.onFrame(EB, frameOf({ type: "matchAck", session: "s", pairId: PAIR, peerId: B }), 20);
     expect(core.onFrame(EB, request(B), 3_000)).toEqual([
-      { kind: "relay", pairId: PAIR, peers: { a: A, b: B }, reply: EB },
+      { kind: "relay", pairId: PAIR, peers: { a: A, b: B }, peerId: B, reply: EB },
     ]);
   });
 
