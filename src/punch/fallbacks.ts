@@ -1,6 +1,6 @@
 import { sameEndpoint } from "../addr.ts";
 import { isEasy, isHard } from "../nat.ts";
-import type { Message, NatInfo, RelayOffer } from "../protocol/messages.ts";
+import type { Message, NatInfo, RelayBound, RelayChallenge, RelayOffer } from "../protocol/messages.ts";
 import type { Candidate, CandidateKind, Endpoint, NetpunchEvent } from "../types.ts";
 import { Spray, sprayPorts, strategyFor } from "./birthday.ts";
 import type { PeerTimings } from "./config.ts";
@@ -189,9 +189,11 @@ export class Fallbacks {
     this.sendAll(steps);
   }
 
-  onRelayBound(ready: boolean, now: number): void {
+  /** What our relay port answers a BIND with: a challenge to echo, or that we (and the partner) are bound. */
+  onRelayReply(msg: RelayChallenge | RelayBound, now: number): void {
+    if (msg.type === "relayChallenge") return this.sendAll(this.relay?.onChallenge(msg, now) ?? []);
     const ep = this.relay?.endpoint;
-    if (!this.relay?.onBound(ready) || !ep) return;
+    if (!this.relay?.onBound(msg.ready) || !ep) return;
     this.host.emit({ type: "relay", state: "ready", relay: ep });
     this.host.addCandidate({ ...ep, kind: "relay" }, now);
   }

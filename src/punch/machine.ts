@@ -247,12 +247,12 @@ export class PeerMachine {
       return this.onProbeReply(msg.observed, now);
     const relayEp = this.fallbacks.relayEndpoint;
     if (
-      msg.type === "relayBound" &&
+      (msg.type === "relayBound" || msg.type === "relayChallenge") &&
       relayEp &&
       sameEndpoint(from, relayEp) &&
       msg.pairId === this.pair?.pairId
     ) {
-      if (this.phase === "punching") this.fallbacks.onRelayBound(msg.ready, now);
+      if (this.phase === "punching") this.fallbacks.onRelayReply(msg, now);
       return;
     }
     if (msg.type !== "ping" && msg.type !== "pong" && msg.type !== "close")

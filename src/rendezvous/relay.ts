@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { MAGIC, MessageType, NONCE_LEN, VERSION } from "../protocol/constants.ts";
+import type { Message } from "../protocol/messages.ts";
 import { open, seal } from "../protocol/packet.ts";
 import type { ReplayGuard } from "../protocol/replay.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
@@ -29,12 +30,14 @@ const isRelayBind = (d: Uint8Array) =>
 
 /**
  * Relay sockets, one per relayed pair, on a free port of the server's host. A peer binds its mapped address
- * with an authenticated RELAY_BIND; from then on the socket forwards datagrams between the two bound
- * addresses only. What it forwards is the tunnel's own (encrypted) traffic: the relay has no tunnel keys.
+ * with an authenticated RELAY_BIND that echoes the relay's challenge (proof that it receives there); from then
+ * on the socket forwards datagrams between the two bound addresses only. What it forwards is the tunnel's own (encrypted) traffic: the relay has no tunnel keys.
  */
 export class RelayManager {
   private readonly relays = new Map<string, { session: RelaySession; transport: Transport }>();
   private readonly pending = new Map<string, Promise<number>>();
+  /** Keys the address-proof tokens; fresh per server run, known to no peer. */
+  private readonly tokenKey = randomBytes(32);
   relayedBytes = 0;
 
   constructor(private readonly o: RelayManagerOptions) {}
@@ -56,7 +59,7 @@ export class RelayManager {
   }
 
   private async open(pairId: string, peers: Record<Role, string>): Promise<number> {
-    const session = new RelaySession(pairId, peers, this.o.limits, Date.now());
+    const session = new RelaySession(pairId, peers, this.o.limits, Date.now(), this.tokenKey);
     let transport: Transport | undefined;
     const handler = (data: Uint8Array, from: Endpoint) => {
       if (transport) this.onDatagram(session, transport, data, from);
@@ -93,15 +96,14 @@ export class RelayManager {
       const msg = opened.frame.msg;
       if (msg.type !== "relayBind" || msg.pairId !== session.pairId)
         return this.o.onDrop(from, "foreign-pair");
-      const r = session.bind(msg.peerId, from, now);
-      if (!r.ok) return this.o.onDrop(from, "foreign-pair");
-      // RELAY_BOUND is smaller than the padded RELAY_BIND it answers.
-      const reply = seal(
-        this.o.key,
-        { type: "relayBound", pairId: session.pairId, ready: r.ready },
-        { timestamp: now, nonce: randomBytes(NONCE_LEN) },
-      );
-      transport.send(reply, from);
+      const r = session.bind(msg.peerId, from, msg.token, now);
+      if ("drop" in r) return this.o.onDrop(from, "foreign-pair");
+      // RELAY_CHALLENGE and RELAY_BOUND are both smaller than the padded RELAY_BIND they answer.
+      const reply: Message =
+        "challenge" in r
+          ? { type: "relayChallenge", pairId: session.pairId, token: r.challenge }
+          : { type: "relayBound", pairId: session.pairId, ready: r.ready };
+      transport.send(seal(this.o.key, reply, { timestamp: now, nonce: randomBytes(NONCE_LEN) }), from);
       return;
     }
     const routed = session.route(from, data.length, now);

@@ -4,8 +4,14 @@ import type { RelayOffer } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
 import { RelayClient } from "../../src/punch/relay-client.ts";
 import { RendezvousCore } from "../../src/rendezvous/core.ts";
-import { DEFAULT_RELAY_LIMITS, RelaySession } from "../../src/rendezvous/relay-session.ts";
+import {
+  DEFAULT_RELAY_LIMITS,
+  RELAY_TOKEN_PERIOD_MS,
+  RelaySession,
+  relayToken,
+} from "../../src/rendezvous/relay-session.ts";
 import { MemoryStore } from "../../src/rendezvous/store.ts";
+import type { Endpoint } from "../../src/types.ts";
 import { frameOf, KEY, nonceBytes } from "./support.ts";
 
 const PAIR = "00112233445566778899aabbccddeeff";
@@ -16,58 +22,117 @@ const EB = { host: "198.18.3.2", port: 50002 };
 const X = { host: "203.0.113.66", port: 666 };
 
 describe("relay messages", () => {
-  test("round trip; REQUEST and BIND are padded so OFFER and BOUND answers are smaller", () => {
+  test("round trip; REQUEST and BIND are padded so OFFER, CHALLENGE and BOUND answers are smaller", () => {
     const p = { timestamp: 1_700_000_000_000, nonce: nonceBytes() };
     const req = seal(KEY, { type: "relayRequest", session: "s", pairId: PAIR, peerId: A }, p);
     const bind = seal(KEY, { type: "relayBind", pairId: PAIR, peerId: A }, p);
     const offer = seal(KEY, { type: "relayOffer", pairId: PAIR, to: A, status: "ok", port: 40000 }, p);
     const bound = seal(KEY, { type: "relayBound", pairId: PAIR, ready: true }, p);
-    expect([req.length, bind.length]).toEqual([RELAY_PADDED_LEN, RELAY_PADDED_LEN]);
+    const challenge = seal(KEY, { type: "relayChallenge", pairId: PAIR, token: "ab".repeat(16) }, p);
+    const answer = seal(KEY, { type: "relayBind", pairId: PAIR, peerId: A, token: "ab".repeat(16) }, p);
+    expect([req.length, bind.length, answer.length]).toEqual([
+      RELAY_PADDED_LEN,
+      RELAY_PADDED_LEN,
+      RELAY_PADDED_LEN,
+    ]);
+    expect(challenge.length).toBe(HEADER_LEN + 16 + 16 + TAG_LEN); // 72 bytes for a 128-byte BIND
+    expect(challenge.length).toBeLessThan(RELAY_PADDED_LEN);
     expect(offer.length).toBeLessThan(RELAY_PADDED_LEN);
     expect(bound.length).toBeLessThan(RELAY_PADDED_LEN);
     expect(offer.length).toBe(HEADER_LEN + 16 + 8 + 1 + 2 + TAG_LEN);
-    for (const pkt of [req, bind, offer, bound]) expect(open(KEY, pkt).ok).toBe(true);
+    for (const pkt of [req, bind, offer, bound, challenge, answer]) expect(open(KEY, pkt).ok).toBe(true);
     const o = open(KEY, bound);
     expect(o.ok && o.frame.msg).toEqual({ type: "relayBound", pairId: PAIR, ready: true });
   });
 });
 
+const TOKEN_KEY = new Uint8Array(32).fill(7);
+/** Challenge, then answer from the same address: how a real peer binds. */
+function prove(s: RelaySession, peerId: string, from: Endpoint, now: number) {
+  const c = s.bind(peerId, from, undefined, now);
+  if (!("challenge" in c)) throw new Error(`no challenge: ${JSON.stringify(c)}`);
+  return s.bind(peerId, from, c.challenge, now);
+}
+
 describe("RelaySession", () => {
   const limits = { ...DEFAULT_RELAY_LIMITS, bytesPerSecond: 1000, idleMs: 10_000, bindMs: 5_000 };
+  const session = () => new RelaySession(PAIR, { a: A, b: B }, limits, 0, TOKEN_KEY);
   test("forwards only between the two bound addresses, and only once both are bound", () => {
-    const s = new RelaySession(PAIR, { a: A, b: B }, limits, 0);
+    const s = session();
     expect(s.route(EA, 10, 1)).toEqual({ drop: "unbound" });
-    expect(s.bind(A, EA, 1)).toEqual({ ok: true, ready: false });
+    expect(prove(s, A, EA, 1)).toEqual({ ready: false });
     expect(s.route(EA, 10, 2)).toEqual({ drop: "not-ready" });
-    expect(s.bind("cccccccccccccccc", X, 3)).toEqual({ ok: false, ready: false }); // not a peer of this pair
-    expect(s.bind(B, EB, 3)).toEqual({ ok: true, ready: true });
+    expect(s.bind("cccccccccccccccc", X, undefined, 3)).toEqual({ drop: "foreign-peer" }); // not of this pair
+    expect(prove(s, B, EB, 3)).toEqual({ ready: true });
     expect(s.route(EA, 10, 4)).toEqual({ to: EB });
     expect(s.route(EB, 10, 4)).toEqual({ to: EA });
     expect(s.route(X, 10, 4)).toEqual({ drop: "unbound" }); // a stranger cannot use the relay
   });
 
   test("rate limit per session with a one-second bucket; idle and unbound sessions expire", () => {
-    const s = new RelaySession(PAIR, { a: A, b: B }, limits, 0);
-    s.bind(A, EA, 0);
-    s.bind(B, EB, 0);
+    const s = session();
+    prove(s, A, EA, 0);
+    prove(s, B, EB, 0);
     expect(s.route(EA, 900, 0)).toEqual({ to: EB });
     expect(s.route(EA, 200, 0)).toEqual({ drop: "rate" });
     expect(s.route(EA, 200, 500)).toEqual({ to: EB }); // half a second refills 500 bytes
     expect(s.expired(10_400)).toBe(false);
     expect(s.expired(10_501)).toBe(true);
-    const lonely = new RelaySession(PAIR, { a: A, b: B }, limits, 0);
-    lonely.bind(A, EA, 0);
+    const lonely = session();
+    prove(lonely, A, EA, 0);
     expect(lonely.expired(5_001)).toBe(true);
   });
 
-  test("a rebind moves a peer's address (its NAT remapped)", () => {
-    const s = new RelaySession(PAIR, { a: A, b: B }, limits, 0);
-    s.bind(A, EA, 0);
-    s.bind(B, EB, 0);
+  test("a proven rebind moves a peer's address (its NAT remapped)", () => {
+    const s = session();
+    prove(s, A, EA, 0);
+    prove(s, B, EB, 0);
     const moved = { host: EA.host, port: 40099 };
-    s.bind(A, moved, 1);
+    prove(s, A, moved, 1);
     expect(s.route(EB, 10, 2)).toEqual({ to: moved });
     expect(s.route(EA, 10, 2)).toEqual({ drop: "unbound" });
+  });
+
+  // Audit (a): an insider bound a spoofed victim address and the relay sent the victim 10 MB in 10 s.
+  test("an address is bound only by a BIND that echoes the challenge sent to that very address", () => {
+    const s = session();
+    const victim = { host: "192.0.2.99", port: 5000 };
+    const c = s.bind(A, victim, undefined, 0);
+    expect("challenge" in c).toBe(true); // the challenge goes to the victim, where the insider cannot read it
+    expect(s.bind(A, victim, `${"00".repeat(15)}01`, 1)).toEqual(c); // a guess: another challenge, no bind
+    const mine = s.bind(A, EA, undefined, 2);
+    if (!("challenge" in mine)) throw new Error("no challenge");
+    expect(s.bind(A, victim, mine.challenge, 3)).toEqual(c); // EA's token does not prove the victim
+    expect("challenge" in s.bind(B, EA, mine.challenge, 3)).toBe(true); // nor B at EA
+    prove(s, B, EB, 4);
+    expect(s.ready).toBe(false);
+    expect(s.route(EB, 10, 5)).toEqual({ drop: "not-ready" }); // nothing is forwarded toward the victim
+  });
+
+  test("an unproven BIND never moves a proven binding", () => {
+    const s = session();
+    prove(s, A, EA, 0);
+    prove(s, B, EB, 0);
+    const victim = { host: "192.0.2.99", port: 5000 };
+    expect("challenge" in s.bind(A, victim, undefined, 1)).toBe(true);
+    expect(s.route(EB, 10, 2)).toEqual({ to: EA });
+  });
+
+  test("a token holds for its period and the next (10-20 s), then earns a new challenge", () => {
+    const s = session();
+    const c = s.bind(A, EA, undefined, RELAY_TOKEN_PERIOD_MS - 1);
+    if (!("challenge" in c)) throw new Error("no challenge");
+    expect(s.bind(A, EA, c.challenge, 2 * RELAY_TOKEN_PERIOD_MS - 1)).toEqual({ ready: false });
+    const later = s.bind(A, EA, c.challenge, 2 * RELAY_TOKEN_PERIOD_MS);
+    expect("challenge" in later && later.challenge !== c.challenge).toBe(true);
+  });
+
+  test("tokens are keyed by the relay's own key, not only by what a peer knows", () => {
+    const other = new RelaySession(PAIR, { a: A, b: B }, limits, 0, new Uint8Array(32).fill(8));
+    const c = session().bind(A, EA, undefined, 0);
+    if (!("challenge" in c)) throw new Error("no challenge");
+    expect("challenge" in other.bind(A, EA, c.challenge, 0)).toBe(true);
+    expect(c.challenge).toBe(relayToken(TOKEN_KEY, PAIR, A, EA, 0));
   });
 });
 
@@ -101,6 +166,26 @@ describe("RelayClient", () => {
     expect(c.onOffer(offer(status), 10)).toEqual([]);
     expect([c.phase, c.refusal]).toEqual(["refused", status]);
     expect(c.tick(10_000)).toEqual([]);
+  });
+
+  test("a challenge is answered at once, and every later BIND echoes the latest token", () => {
+    const c = new RelayClient(server, { session: "s", pairId: PAIR, peerId: A });
+    c.start(0);
+    c.onOffer(offer("ok", 40000), 100);
+    const t1 = "01".repeat(16);
+    const t2 = "02".repeat(16);
+    expect(c.onChallenge({ type: "relayChallenge", pairId: "ff".repeat(16), token: t1 }, 110)).toEqual([]);
+    const answer = c.onChallenge({ type: "relayChallenge", pairId: PAIR, token: t1 }, 120);
+    expect(answer.map((s) => s.msg)).toEqual([{ type: "relayBind", pairId: PAIR, peerId: A, token: t1 }]);
+    expect(c.tick(370).map((s) => s.msg)).toEqual([
+      { type: "relayBind", pairId: PAIR, peerId: A, token: t1 },
+    ]);
+    c.onChallenge({ type: "relayChallenge", pairId: PAIR, token: t2 }, 400);
+    expect(c.tick(650).map((s) => s.msg)).toEqual([
+      { type: "relayBind", pairId: PAIR, peerId: A, token: t2 },
+    ]);
+    expect(c.onBound(true)).toBe(true);
+    expect(c.onChallenge({ type: "relayChallenge", pairId: PAIR, token: t1 }, 700)).toEqual([]); // ready
   });
 
   test("only an offer for this pair and this peer, while requesting, counts", () => {
