@@ -1,4 +1,4 @@
-import { sameEndpoint } from "../addr.ts";
+import { normalizeHost, sameEndpoint } from "../addr.ts";
 import type { Match, Message, Register } from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
 import type { Endpoint, NetpunchEvent, Role } from "../types.ts";
@@ -154,10 +154,16 @@ export class RendezvousCore {
     const live = this.store.get(session);
     const pair =
       live?.pair?.pairId === pairId && live.slots.a && live.slots.b
-        ? { peers: { a: live.slots.a.peerId, b: live.slots.b.peerId } }
+        ? {
+            peers: { a: live.slots.a.peerId, b: live.slots.b.peerId },
+            addrs: { a: live.slots.a.addr, b: live.slots.b.addr },
+          }
         : this.store.recentPair(pairId, now);
-    // Only the two peers of a pair this server made may have a relay for it.
-    if (!pair || (pair.peers.a !== peerId && pair.peers.b !== peerId)) {
+    const role = ROLES.find((r) => pair?.peers[r] === peerId);
+    // Only the two peers of a pair this server made may have a relay for it, and only from the IP they
+    // registered from: the relay's per-IP limit then counts the addresses the server saw registering, and
+    // a request with a spoofed source cannot spend another address's share.
+    if (!pair || !role || normalizeHost(pair.addrs[role].host) !== normalizeHost(from.host)) {
       return [{ kind: "event", event: { type: "dropped", from, reason: "unexpected" } }];
     }
     return [{ kind: "relay", pairId, peers: pair.peers, peerId, reply: from }];

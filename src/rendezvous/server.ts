@@ -124,11 +124,10 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
           send(a.reply, { type: "relayOffer", pairId: a.pairId, to: a.peerId, status, port });
         if (!relays) offer("off");
         else
-          relays.offer(a.pairId, a.peers).then(
-            (port) => {
-              if (!port) return offer("full");
-              emit({ type: "server-relay", pairId: a.pairId, port });
-              offer("ok", port);
+          relays.offer(a.pairId, a.peers, a.reply).then(
+            (r) => {
+              if (r.status === "ok") emit({ type: "server-relay", pairId: a.pairId, port: r.port });
+              offer(r.status, r.port);
             },
             () => offer("full"),
           );

@@ -8,6 +8,7 @@ import { deriveKey } from "../../src/protocol/auth.ts";
 import { NONCE_LEN, RELAY_PADDED_LEN } from "../../src/protocol/constants.ts";
 import type { Message } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
+import { MAX_RELAYS_PER_SOURCE_IP } from "../../src/rendezvous/relay-admission.ts";
 import type { RendezvousServer } from "../../src/rendezvous/server.ts";
 import { MemoryNetwork } from "../../src/transport/memory.ts";
 import type { Transport, TransportFactory } from "../../src/transport/types.ts";
@@ -50,11 +51,12 @@ afterEach(() => {
   for (const t of tunnels.splice(0)) t.close();
 });
 
-/** A server with a relay, and a pair that cannot reach each other directly: they connect through the relay. */
-async function relayedPair(relay: NonNullable<Parameters<typeof serve>[0]["relay"]> = {}) {
+type RelayOptions = Parameters<typeof serve>[0]["relay"];
+
+/** The server and any number of peer hosts, no two of which can reach each other (symmetric NATs). */
+async function world(relay: RelayOptions) {
   const net = new MemoryNetwork();
-  const peers = [A_IP, B_IP];
-  net.drop = (r) => peers.includes(r.from.host) && peers.includes(r.to.host);
+  net.drop = (r) => r.from.host !== SERVER.host && r.to.host !== SERVER.host;
   const events: NetpunchEvent[] = [];
   server = await serve({
     listen: SERVER,
@@ -63,17 +65,34 @@ async function relayedPair(relay: NonNullable<Parameters<typeof serve>[0]["relay
     transport: hostOn(net, SERVER.host),
     onEvent: (e) => events.push(e),
   });
-  const peer = (role: "a" | "b", ip: string) =>
-    connect({
-      server: SERVER,
-      secret,
-      role,
-      session: "relayed",
-      lan: false,
-      transport: hostOn(net, ip),
-      timings: { relayAfterMs: 100, punchMs: 5_000 },
-    });
-  const [a, b] = (await Promise.all([peer("a", A_IP), peer("b", B_IP)])) as [PunchResult, PunchResult];
+  const hosts = new Map<string, TransportFactory>(); // one port allocator per host
+  const pair = (session: string, ipA: string, ipB: string, punchMs = 5_000) => {
+    const peer = (role: "a" | "b", ip: string) => {
+      const factory = hosts.get(ip) ?? hostOn(net, ip);
+      hosts.set(ip, factory);
+      const peerEvents: NetpunchEvent[] = [];
+      const done = connect({
+        server: SERVER,
+        secret,
+        role,
+        session,
+        lan: false,
+        transport: factory,
+        timings: { relayAfterMs: 100, punchMs },
+        onEvent: (e) => peerEvents.push(e),
+      });
+      return { done, events: peerEvents };
+    };
+    return [peer("a", ipA), peer("b", ipB)] as const;
+  };
+  return { net, events, pair };
+}
+
+/** A server with a relay, and a pair that cannot reach each other directly: they connect through the relay. */
+async function relayedPair(relay: RelayOptions = {}) {
+  const { net, events, pair } = await world(relay);
+  const [pa, pb] = pair("relayed", A_IP, B_IP);
+  const [a, b] = (await Promise.all([pa.done, pb.done])) as [PunchResult, PunchResult];
   const relayEp = { host: SERVER.host, port: a.rport };
   // The ids as they went over the wire, as an insider who holds the secret could learn them.
   const binds = net.sent.flatMap((r) => {
@@ -124,4 +143,55 @@ test("a RELAY_BIND from a spoofed victim address earns the victim one small chal
   await settle();
   expect(tunnelA.got.length).toBe(10);
   expect(net.sent.slice(sentBefore).filter((r) => r.to.host === VICTIM.host).length).toBe(1);
+});
+
+// Audit (b): 15 relays were held from one host, and a real pair then failed with "start it with serve
+// --relay" though the relay was on and full.
+test("one address holds at most its share of relays; honest pairs still get one; full, limit and off are told apart", async () => {
+  const ATTACKER = "203.0.113.66";
+  const { pair } = await world({ maxSessions: MAX_RELAYS_PER_SOURCE_IP + 1 });
+  const held = Array.from({ length: MAX_RELAYS_PER_SOURCE_IP }, (_, i) =>
+    pair(`held-${i}`, ATTACKER, ATTACKER),
+  );
+  const results = await Promise.all(held.flatMap(([x, y]) => [x.done, y.done]));
+  expect(results.every((r) => r.via === "relay")).toBe(true);
+  const relayState = (p: { events: NetpunchEvent[] }) =>
+    p.events.flatMap((e) => (e.type === "relay" ? [e.state] : []));
+  const failure = (p: { done: Promise<PunchResult> }) =>
+    p.done.then(
+      () => "connected",
+      (e: Error) => e.message,
+    );
+
+  const [xa, xb] = pair("one-too-many", ATTACKER, ATTACKER, 1_500);
+  const over = await Promise.all([failure(xa), failure(xb)]);
+  expect(over[0]).toContain("its address already holds its share of relays");
+  expect(relayState(xa)).toContain("limit");
+
+  const [ha, hb] = pair("honest", A_IP, B_IP);
+  expect((await Promise.all([ha.done, hb.done])).map((r) => r.via)).toEqual(["relay", "relay"]);
+
+  const [fa, fb] = pair("too-late", "198.18.0.30", "198.18.0.31", 1_500);
+  const late = await Promise.all([failure(fa), failure(fb)]);
+  expect(late).toEqual([
+    expect.stringContaining("every slot is taken"),
+    expect.stringContaining("every slot is taken"),
+  ]);
+  expect(relayState(fa)).toContain("full");
+});
+
+test("a server without --relay answers off, and the failure says to start it with serve --relay", async () => {
+  const { pair } = await world(undefined);
+  const [pa, pb] = pair("no-relay", A_IP, B_IP, 1_500);
+  const [ea, eb] = await Promise.all(
+    [pa.done, pb.done].map((p) =>
+      p.then(
+        () => "",
+        (e: Error) => e.message,
+      ),
+    ),
+  );
+  expect(ea).toContain("start it with serve --relay");
+  expect(eb).toContain("start it with serve --relay");
+  expect(pa.events).toContainEqual({ type: "relay", state: "off" });
 });

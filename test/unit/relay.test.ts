@@ -4,6 +4,7 @@ import type { RelayOffer } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
 import { RelayClient } from "../../src/punch/relay-client.ts";
 import { RendezvousCore } from "../../src/rendezvous/core.ts";
+import { admit, MAX_RELAYS_PER_SOURCE_IP } from "../../src/rendezvous/relay-admission.ts";
 import {
   DEFAULT_RELAY_LIMITS,
   RELAY_TOKEN_PERIOD_MS,
@@ -136,6 +137,80 @@ describe("RelaySession", () => {
   });
 });
 
+// Audit (b): 15 relays were held from one host with 1 byte per 10 s, and a real pair was then told the
+// server had no relay at all.
+describe("admit: one relay per pair and per peer, MAX_RELAYS_PER_SOURCE_IP per address, then full", () => {
+  const pair = (i: number) => i.toString(16).padStart(32, "0");
+  const peersOf = (i: number) => ({
+    a: `a${i.toString(16).padStart(15, "0")}`,
+    b: `b${i.toString(16).padStart(15, "0")}`,
+  });
+  const holding = (i: number, openedBy: string) => ({ pairId: pair(i), peers: peersOf(i), openedBy });
+  const ATTACKER = "203.0.113.66";
+  const held = Array.from({ length: MAX_RELAYS_PER_SOURCE_IP }, (_, i) => holding(i, ATTACKER));
+  const others = Array.from({ length: 3 }, (_, i) => holding(100 + i, `198.51.100.${i + 1}`));
+  test.each([
+    [
+      "a new pair from a fresh address",
+      [],
+      { pairId: pair(50), peers: peersOf(50), from: EA.host },
+      8,
+      "open",
+    ],
+    [
+      "the pair's second peer (or a retry)",
+      held,
+      { pairId: pair(0), peers: peersOf(0), from: EB.host },
+      4,
+      "existing",
+    ],
+    [
+      "a fifth relay from one address",
+      held,
+      { pairId: pair(50), peers: peersOf(50), from: ATTACKER },
+      16,
+      "limit",
+    ],
+    [
+      "the same, written as IPv4-mapped IPv6",
+      held,
+      { pairId: pair(50), peers: peersOf(50), from: `::ffff:${ATTACKER}` },
+      16,
+      "limit",
+    ],
+    [
+      "an honest pair beside the attacker",
+      held,
+      { pairId: pair(50), peers: peersOf(50), from: EA.host },
+      16,
+      "open",
+    ],
+    [
+      "a peer already in another pair's relay",
+      others,
+      { pairId: pair(50), peers: { a: peersOf(101).b, b: B }, from: EA.host },
+      16,
+      "limit",
+    ],
+    [
+      "every slot taken",
+      [...held, ...others],
+      { pairId: pair(50), peers: peersOf(50), from: EA.host },
+      7,
+      "full",
+    ],
+    [
+      "over its share and full: the share is what it can act on",
+      [...held, ...others],
+      { pairId: pair(50), peers: peersOf(50), from: ATTACKER },
+      7,
+      "limit",
+    ],
+  ] as const)("%s", (_name, holdings, req, max, want) => {
+    expect(admit(holdings, req, max)).toBe(want);
+  });
+});
+
 describe("RelayClient", () => {
   const server = { host: "198.18.1.2", port: 10001 };
   const offer = (status: RelayOffer["status"], port = 0): RelayOffer => ({
@@ -232,5 +307,17 @@ describe("RendezvousCore relay requests", () => {
     const kinds = (acts: ReturnType<typeof core.onFrame>) => acts.map((x) => x.kind);
     expect(kinds(core.onFrame(X, request("cccccccccccccccc"), 10))).toEqual(["event"]);
     expect(kinds(core.onFrame(EA, request(A, "ff".repeat(16)), 10))).toEqual(["event"]);
+  });
+
+  test("a peer's request counts only from the IP it registered from (a spoofed source spends nobody's share)", () => {
+    const core = setup();
+    const kinds = (acts: ReturnType<typeof core.onFrame>) => acts.map((x) => x.kind);
+    expect(kinds(core.onFrame(X, request(A), 10))).toEqual(["event"]); // A's ids, another address
+    expect(kinds(core.onFrame(EB, request(A), 10))).toEqual(["event"]); // A's ids from B's address
+    expect(kinds(core.onFrame({ host: EA.host, port: 40999 }, request(A), 10))).toEqual(["relay"]); // remapped port
+    core.onFrame(EA, frameOf({ type: "matchAck", session: "s", pairId: PAIR, peerId: A }), 20);
+    core.onFrame(EB, frameOf({ type: "matchAck", session: "s", pairId: PAIR, peerId: B }), 20);
+    expect(kinds(core.onFrame(X, request(B), 3_000))).toEqual(["event"]); // after the pair finished too
+    expect(kinds(core.onFrame(EB, request(B), 3_000))).toEqual(["relay"]);
   });
 });
