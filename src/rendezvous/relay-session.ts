@@ -6,7 +6,11 @@ import type { Endpoint, Role } from "../types.ts";
 export interface RelayLimits {
   /** @default 1_000_000: bytes per second per session (both directions), with a one-second burst. */
   bytesPerSecond: number;
-  /** @default 60_000: a session with no forwarded traffic for this long is closed (tunnels keep alive faster). */
+  /**
+   * @default 60_000: a session is closed once either bound side has sent nothing for this long. Both sides'
+   * NATs need outbound traffic to keep their mappings to the relay (tunnels keep alive every 10-25 s), so an
+   * honest pair always talks from both ends; one spoofer alone cannot hold a relay open.
+   */
   idleMs: number;
   /** @default 30_000: how long the second peer has to bind after the first asked. */
   bindMs: number;
@@ -60,7 +64,8 @@ export class RelaySession {
   private readonly bound: Partial<Record<Role, Endpoint>> = {};
   private tokens: number;
   private lastRefill: number;
-  private lastTraffic: number;
+  /** When each bound side last proved it is alive: forwarded traffic from it, or a proven RELAY_BIND. */
+  private readonly lastHeard: Partial<Record<Role, number>> = {};
   readonly created: number;
   bytes = 0;
 
@@ -74,7 +79,6 @@ export class RelaySession {
   ) {
     this.tokens = limits.bytesPerSecond;
     this.lastRefill = now;
-    this.lastTraffic = now;
     this.created = now;
   }
 
@@ -95,7 +99,7 @@ export class RelaySession {
         sameToken(token, relayToken(this.tokenKey, this.pairId, peerId, from, epoch - 1)));
     if (!valid) return { challenge: fresh };
     this.bound[role] = { host: from.host, port: from.port };
-    this.lastTraffic = now;
+    this.lastHeard[role] = now;
     return { ready: this.ready };
   }
 
@@ -103,23 +107,32 @@ export class RelaySession {
     return this.bound.a !== undefined && this.bound.b !== undefined;
   }
 
+  /**
+   * Where a datagram from `from` goes. What still holds: the relay cannot authenticate the tunnel's own
+   * datagrams (it has no tunnel keys), so anyone who spoofs a bound address can have junk forwarded to the
+   * partner, up to the session's rate limit, until the data plane authenticates them. Such junk keeps only
+   * the spoofed side "alive": the session still closes when the other side falls silent.
+   */
   route(from: Endpoint, size: number, now: number): RouteResult {
     const { a, b } = this.bound;
-    const to = a && sameEndpoint(from, a) ? b : b && sameEndpoint(from, b) ? a : undefined;
-    if (!a && !b) return { drop: "unbound" };
-    if (!(a && sameEndpoint(from, a)) && !(b && sameEndpoint(from, b))) return { drop: "unbound" };
+    const fromRole: Role | undefined =
+      a && sameEndpoint(from, a) ? "a" : b && sameEndpoint(from, b) ? "b" : undefined;
+    if (!fromRole) return { drop: "unbound" };
+    const to = this.bound[fromRole === "a" ? "b" : "a"];
     if (!to) return { drop: "not-ready" };
     this.refill(now);
     if (this.tokens < size) return { drop: "rate" };
     this.tokens -= size;
     this.bytes += size;
-    this.lastTraffic = now;
+    this.lastHeard[fromRole] = now;
     return { to };
   }
 
+  /** Unbound too long, or one side silent for idleMs (traffic from the other side alone does not count). */
   expired(now: number): boolean {
     if (!this.ready) return now - this.created > this.limits.bindMs;
-    return now - this.lastTraffic > this.limits.idleMs;
+    const quietest = Math.min(this.lastHeard.a ?? this.created, this.lastHeard.b ?? this.created);
+    return now - quietest > this.limits.idleMs;
   }
 
   private refill(now: number): void {

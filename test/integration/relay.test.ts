@@ -195,3 +195,31 @@ test("a server without --relay answers off, and the failure says to start it wit
   expect(eb).toContain("start it with serve --relay");
   expect(pa.events).toContainEqual({ type: "relay", state: "off" });
 });
+
+// Audit (c): an outsider spoofing a bound address had 15.9 MB of junk forwarded to the partner and kept the
+// relay from idling out.
+test("a spoofer of one bound address cannot hold the relay open once the other side is silent", async () => {
+  const IDLE_MS = 400;
+  const { net, a, relayEp, events, tunnelB } = await relayedPair({ idleMs: IDLE_MS });
+  const spoofed = { host: A_IP, port: a.lport };
+  const start = Date.now();
+  while (Date.now() - start < 4 * IDLE_MS && !events.some((e) => e.type === "server-relay-closed")) {
+    net.inject(spoofed, relayEp, new Uint8Array(100)); // junk "from" A, every 50 ms
+    await Bun.sleep(50);
+  }
+  expect(events.some((e) => e.type === "server-relay-closed")).toBe(true);
+  // What still holds, until the data plane is authenticated: the junk reached B, within the rate limit.
+  expect(tunnelB.got.length).toBeGreaterThan(0);
+});
+
+test("a pair whose tunnel talks from both ends keeps its relay past the idle time", async () => {
+  const IDLE_MS = 400;
+  const { relayEp, events, tunnelA, tunnelB } = await relayedPair({ idleMs: IDLE_MS });
+  for (let i = 0; i < 12; i++) {
+    tunnelA.t.send(new Uint8Array(32), relayEp); // keepalives both ways, as WireGuard and OpenVPN send
+    tunnelB.t.send(new Uint8Array(32), relayEp);
+    await Bun.sleep(100);
+  }
+  expect(events.some((e) => e.type === "server-relay-closed")).toBe(false);
+  expect([tunnelA.got.length, tunnelB.got.length]).toEqual([12, 12]);
+});

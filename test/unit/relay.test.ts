@@ -77,11 +77,38 @@ describe("RelaySession", () => {
     expect(s.route(EA, 900, 0)).toEqual({ to: EB });
     expect(s.route(EA, 200, 0)).toEqual({ drop: "rate" });
     expect(s.route(EA, 200, 500)).toEqual({ to: EB }); // half a second refills 500 bytes
+    expect(s.route(EB, 200, 500)).toEqual({ to: EA }); // both sides talk: an honest pair
     expect(s.expired(10_400)).toBe(false);
     expect(s.expired(10_501)).toBe(true);
     const lonely = session();
     prove(lonely, A, EA, 0);
     expect(lonely.expired(5_001)).toBe(true);
+  });
+
+  // Audit (c): an outsider spoofing a bound address had junk forwarded to the partner and kept the relay
+  // from idling out.
+  test("traffic from one side alone does not keep a session open; the silent side's proven BIND does", () => {
+    const s = session();
+    prove(s, A, EA, 0);
+    prove(s, B, EB, 0);
+    for (let t = 0; t <= 20_000; t += 1000) expect(s.route(EA, 10, t)).toEqual({ to: EB }); // a spoofer of EA
+    expect(s.expired(10_000)).toBe(false);
+    expect(s.expired(10_001)).toBe(true); // B silent since 0, whatever comes "from" A
+    const t = session();
+    prove(t, A, EA, 0);
+    prove(t, B, EB, 0);
+    t.route(EA, 10, 9_000);
+    prove(t, B, EB, 9_000); // an authenticated, proven RELAY_BIND is B alive
+    expect(t.expired(18_999)).toBe(false);
+    expect(t.bind(B, EB, undefined, 19_500)).toEqual(
+      expect.objectContaining({ challenge: expect.any(String) }),
+    );
+    expect(t.expired(19_001)).toBe(true); // an unproven BIND (a spoofer can send one) is not
+    const u = session();
+    prove(u, A, EA, 0);
+    prove(u, B, EB, 0);
+    u.route(EA, 5000, 5_000); // over the rate limit: dropped, and not a sign of life either
+    expect(u.expired(10_001)).toBe(true);
   });
 
   test("a proven rebind moves a peer's address (its NAT remapped)", () => {
