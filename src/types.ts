@@ -59,7 +59,11 @@ export type NetpunchEvent =
   | { type: "punch-ok"; from: Endpoint; kind: CandidateKind; rttMs: number }
   | { type: "nat"; nat: NatInfo }
   | { type: "strategy"; strategy: "hard" | "easy" | "relay"; detail: string }
-  | { type: "relay"; state: "requested" | "unavailable" | "binding" | "ready"; relay?: Endpoint }
+  /**
+   * The relay fallback's progress. The server may refuse: `off` (it has no relay), `full` (no free slot),
+   * `limit` (this peer's address holds its share of relays).
+   */
+  | { type: "relay"; state: "requested" | "off" | "full" | "limit" | "binding" | "ready"; relay?: Endpoint }
   /** The path works both ways; the socket stays open a little longer (CLOSE burst) before `connected`. */
   | { type: "proven"; remote: Endpoint; kind: CandidateKind }
   | { type: "connected"; result: PunchResult }

@@ -65,7 +65,10 @@ export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
         return log.debug(`path to ${formatEndpoint(e.from)} (${e.kind}) works, rtt ${e.rttMs} ms`);
       case "relay":
         if (e.state === "requested") return log.info("no direct path yet; asking the server for a relay");
-        if (e.state === "unavailable") return log.warn("the server has no relay to offer (serve --relay)");
+        if (e.state === "off") return log.warn("the server has no relay to offer (serve --relay)");
+        if (e.state === "full") return log.warn("the server's relay is full; no slot for this pair now");
+        if (e.state === "limit")
+          return log.warn("the server's relay refused: this address already holds its share of relays");
         if (e.state === "binding")
           return log.info(`binding at the relay ${e.relay ? formatEndpoint(e.relay) : ""}`);
         return log.info(`relay ${e.relay ? formatEndpoint(e.relay) : ""} ready`);

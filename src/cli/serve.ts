@@ -52,7 +52,7 @@ export const serveArgs = {
     type: "string",
     valueHint: "SECONDS",
     default: "60",
-    description: "close a relay after this long without traffic",
+    description: "close a relay once either peer has sent nothing for this long",
   },
   "stats-interval": {
     type: "string",

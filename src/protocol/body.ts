@@ -7,6 +7,7 @@ import {
   PROBE_PADDED_LEN,
   REGISTER_PADDED_LEN,
   RELAY_PADDED_LEN,
+  RELAY_TOKEN_LEN,
 } from "./constants.ts";
 import { bytesToIp, ipToBytes } from "./ip.ts";
 import type { Message, NatInfo } from "./messages.ts";
@@ -49,6 +50,11 @@ const withOptional = (out: Record<string, unknown>, extra: Record<string, unknow
   for (const [k, val] of Object.entries(extra)) if (val !== undefined && val !== 0) out[k] = val;
   return out;
 };
+
+/** RELAY_OFFER's status byte; anything else is malformed. */
+const OFFER_STATUS = ["ok", "off", "full", "limit"] as const;
+/** RELAY_BIND without a token sends this many zeros in its place (a real token is all zeros 1 in 2^128). */
+const NO_TOKEN = "00".repeat(RELAY_TOKEN_LEN);
 
 const readText = (r: Reader): string => new TextDecoder("utf-8", { fatal: true }).decode(r.bytes(r.u8()));
 
@@ -137,11 +143,16 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
       break;
     }
     case "relayOffer":
-      w.hex(msg.pairId).u16(msg.port);
+      w.hex(msg.pairId).hex(msg.to).u8(OFFER_STATUS.indexOf(msg.status)).u16(msg.port);
       break;
     case "relayBind":
-      w.hex(msg.pairId).hex(msg.peerId);
+      w.hex(msg.pairId)
+        .hex(msg.peerId)
+        .hex(msg.token ?? NO_TOKEN);
       w.padTo(RELAY_PADDED_LEN - packetOverhead);
+      break;
+    case "relayChallenge":
+      w.hex(msg.pairId).hex(msg.token);
       break;
     case "relayBound":
       w.hex(msg.pairId).u8(msg.ready ? 1 : 0);
@@ -264,11 +275,25 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
     case MessageType.relayRequest:
       out = { type: "relayRequest", session: readText(r), pairId: r.hex(16), peerId: r.hex(8) };
       break;
-    case MessageType.relayOffer:
-      out = { type: "relayOffer", pairId: r.hex(16), port: r.u16() };
+    case MessageType.relayOffer: {
+      const pairId = r.hex(16);
+      const to = r.hex(8);
+      const status = OFFER_STATUS[r.u8()];
+      const port = r.u16();
+      // A port exactly when the status is ok, so every offer has one meaning.
+      if (!status || (status === "ok") !== (port !== 0)) throw new RangeError("relay offer status");
+      out = { type: "relayOffer", pairId, to, status, port };
       break;
-    case MessageType.relayBind:
-      out = { type: "relayBind", pairId: r.hex(16), peerId: r.hex(8) };
+    }
+    case MessageType.relayBind: {
+      const pairId = r.hex(16);
+      const peerId = r.hex(8);
+      const token = r.hex(RELAY_TOKEN_LEN);
+      out = { type: "relayBind", pairId, peerId, ...(token === NO_TOKEN ? {} : { token }) };
+      break;
+    }
+    case MessageType.relayChallenge:
+      out = { type: "relayChallenge", pairId: r.hex(16), token: r.hex(RELAY_TOKEN_LEN) };
       break;
     case MessageType.relayBound: {
       const pairId = r.hex(16);

@@ -35,10 +35,16 @@ export const MessageType = {
   partnerNat: 15,
   unmatch: 16,
   leave: 17,
+  // 20-23: the relay's return-routability check (relayChallenge), more relay messages to come.
+  relayChallenge: 20,
 } as const;
 
-/** RELAY_REQUEST and RELAY_BIND are padded so the OFFER/BOUND answers are smaller (no amplification). */
+/**
+ * RELAY_REQUEST and RELAY_BIND are padded so the OFFER/CHALLENGE/BOUND answers are smaller (no amplification).
+ */
 export const RELAY_PADDED_LEN = 128;
+/** The relay's address-proof token: 128 bits of HMAC, unguessable for anyone who cannot read the challenge. */
+export const RELAY_TOKEN_LEN = 16;
 /** PROBE is padded too: its reply (from either server port) is smaller. */
 export const PROBE_PADDED_LEN = 96;
 export type MessageTypeName = keyof typeof MessageType;

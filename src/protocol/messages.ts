@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { MAX_CANDIDATES, MAX_SESSION_LEN } from "./constants.ts";
+import { MAX_CANDIDATES, MAX_SESSION_LEN, RELAY_TOKEN_LEN } from "./constants.ts";
 
 /** Valibot schemas for every decoded message: what came off the wire is checked before anyone uses it. */
 const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
@@ -95,14 +95,37 @@ export const RelayRequestSchema = v.object({
   pairId: PairId,
   peerId: PeerId,
 });
-/** The relay's UDP port on the server's address; 0: this server has no relay (or no room). */
+/**
+ * The server's answer to a RELAY_REQUEST, for peer `to`. `ok`: the relay listens on `port` of the server's
+ * address. Otherwise `port` is 0 and `status` says why: `off` (this server relays nothing: serve --relay),
+ * `full` (every relay slot is taken; later may work), `limit` (this peer or its address holds its share).
+ */
 export const RelayOfferSchema = v.object({
   type: v.literal("relayOffer"),
   pairId: PairId,
+  to: PeerId,
+  status: v.picklist(["ok", "off", "full", "limit"]),
   port: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)),
 });
-/** Sent to the relay port from the peer's punching socket, so the relay learns its mapped address. */
-export const RelayBindSchema = v.object({ type: v.literal("relayBind"), pairId: PairId, peerId: PeerId });
+export type RelayOfferStatus = RelayOffer["status"];
+const RelayToken = Hex(RELAY_TOKEN_LEN);
+/**
+ * Sent to the relay port from the peer's punching socket, so the relay learns its mapped address. The first
+ * one carries no token and is answered with a RELAY_CHALLENGE; only a bind echoing that challenge's token,
+ * from the address the challenge went to, binds the address (it is proven to be the sender's).
+ */
+export const RelayBindSchema = v.object({
+  type: v.literal("relayBind"),
+  pairId: PairId,
+  peerId: PeerId,
+  token: v.optional(RelayToken),
+});
+/** The relay's answer to an unproven RELAY_BIND: echo `token` in a RELAY_BIND from the same address. */
+export const RelayChallengeSchema = v.object({
+  type: v.literal("relayChallenge"),
+  pairId: PairId,
+  token: RelayToken,
+});
 /** The relay heard the bind; `ready` once both peers are bound and it forwards. */
 export const RelayBoundSchema = v.object({
   type: v.literal("relayBound"),
@@ -161,6 +184,7 @@ export const MessageSchema = v.variant("type", [
   RelayRequestSchema,
   RelayOfferSchema,
   RelayBindSchema,
+  RelayChallengeSchema,
   RelayBoundSchema,
   ProbeSchema,
   ProbeReplySchema,
@@ -182,3 +206,6 @@ export type Ping = v.InferOutput<typeof PingSchema>;
 export type Pong = v.InferOutput<typeof PongSchema>;
 export type Close = v.InferOutput<typeof CloseSchema>;
 export type RelayOffer = v.InferOutput<typeof RelayOfferSchema>;
+export type RelayBind = v.InferOutput<typeof RelayBindSchema>;
+export type RelayChallenge = v.InferOutput<typeof RelayChallengeSchema>;
+export type RelayBound = v.InferOutput<typeof RelayBoundSchema>;

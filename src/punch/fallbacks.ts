@@ -1,6 +1,6 @@
 import { sameEndpoint } from "../addr.ts";
 import { isEasy, isHard } from "../nat.ts";
-import type { Message, NatInfo } from "../protocol/messages.ts";
+import type { Message, NatInfo, RelayBound, RelayChallenge, RelayOffer } from "../protocol/messages.ts";
 import type { Candidate, CandidateKind, Endpoint, NetpunchEvent } from "../types.ts";
 import { Spray, sprayPorts, strategyFor } from "./birthday.ts";
 import type { PeerTimings } from "./config.ts";
@@ -193,18 +193,22 @@ export class Fallbacks {
     this.sendAll(this.relay.start(now));
   }
 
-  onRelayOffer(port: number, now: number): void {
+  onRelayOffer(offer: RelayOffer, now: number): void {
     if (!this.relay) return;
-    const steps = this.relay.onOffer(port, now);
-    if (this.relay.phase === "refused") this.host.emit({ type: "relay", state: "unavailable" });
+    const asking = this.relay.phase === "requesting";
+    const steps = this.relay.onOffer(offer, now);
+    const refusal = this.relay.refusal;
+    if (asking && refusal) this.host.emit({ type: "relay", state: refusal });
     else if (steps.length > 0)
       this.host.emit({ type: "relay", state: "binding", relay: this.relay.endpoint });
     this.sendAll(steps);
   }
 
-  onRelayBound(ready: boolean, now: number): void {
+  /** What our relay port answers a BIND with: a challenge to echo, or that we (and the partner) are bound. */
+  onRelayReply(msg: RelayChallenge | RelayBound, now: number): void {
+    if (msg.type === "relayChallenge") return this.sendAll(this.relay?.onChallenge(msg, now) ?? []);
     const ep = this.relay?.endpoint;
-    if (!this.relay?.onBound(ready) || !ep) return;
+    if (!this.relay?.onBound(msg.ready) || !ep) return;
     this.host.emit({ type: "relay", state: "ready", relay: ep });
     this.host.addCandidate({ ...ep, kind: "relay" }, now);
   }
@@ -264,8 +268,12 @@ export class Fallbacks {
 
   /** Why punching failed, as far as the fallbacks know; appended to E_PUNCH_FAILED. */
   failureNote(): string {
-    if (this.relay?.phase === "refused")
-      return "; the server has no relay to fall back on (start it with serve --relay)";
+    const refusal = this.relay?.refusal;
+    if (refusal === "off") return "; the server has no relay to fall back on (start it with serve --relay)";
+    if (refusal === "full")
+      return "; the server's relay is on but every slot is taken (try again later, or raise serve --relay-max-sessions)";
+    if (refusal === "limit")
+      return "; the server's relay refused this peer: its address already holds its share of relays";
     return this.relay ? "; the relay fallback did not complete either" : "";
   }
 

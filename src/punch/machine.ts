@@ -270,7 +270,7 @@ export class PeerMachine {
         msg.pairId === this.pair?.pairId
           ? this.view()
           : undefined;
-      if (msg.type === "relayOffer" && view) return this.fallbacks.onRelayOffer(msg.port, now);
+      if (msg.type === "relayOffer" && view) return this.fallbacks.onRelayOffer(msg, now);
       if (msg.type === "partnerNat" && view) return this.fallbacks.onPartnerNat(msg.nat, view, now);
       return this.drop(from, "unexpected");
     }
@@ -279,12 +279,12 @@ export class PeerMachine {
       return this.onProbeReply(from, msg.probeId, msg.observed, now);
     const relayEp = this.fallbacks.relayEndpoint;
     if (
-      msg.type === "relayBound" &&
+      (msg.type === "relayBound" || msg.type === "relayChallenge") &&
       relayEp &&
       sameEndpoint(from, relayEp) &&
       msg.pairId === this.pair?.pairId
     ) {
-      if (this.phase === "punching") this.fallbacks.onRelayBound(msg.ready, now);
+      if (this.phase === "punching") this.fallbacks.onRelayReply(msg, now);
       return;
     }
     if (msg.type !== "ping" && msg.type !== "pong" && msg.type !== "close")

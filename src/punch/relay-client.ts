@@ -1,17 +1,22 @@
-import type { Message } from "../protocol/messages.ts";
+import type { Message, RelayChallenge, RelayOffer } from "../protocol/messages.ts";
 import type { Endpoint } from "../types.ts";
 
 export type RelayStep = { to: Endpoint; msg: Message }[];
 
 /**
  * The peer's side of the relay fallback, pure: ask the server for a relay (every 500 ms until it answers),
- * then bind our mapped address at the relay port (every 250 ms until the relay says both peers are bound).
+ * then bind our mapped address at the relay port (every 250 ms until the relay says both peers are bound),
+ * answering the relay's challenge at once so it knows the address is ours.
  * The machine then PINGs the relay like any other candidate.
  */
 export class RelayClient {
   private state: "idle" | "requesting" | "binding" | "ready" | "refused" = "idle";
   private nextAt = 0;
   private port = 0;
+  /** The relay's latest challenge token, echoed in every BIND from then on. */
+  private token: string | undefined;
+  /** Why the server refused, once it has: no relay at all, no room, or this peer's share used up. */
+  refusal: Exclude<RelayOffer["status"], "ok"> | undefined;
 
   constructor(
     private readonly server: Endpoint,
@@ -40,19 +45,34 @@ export class RelayClient {
     }
     if (this.state === "binding" && this.endpoint) {
       this.nextAt = now + 250;
-      return [{ to: this.endpoint, msg: { type: "relayBind", pairId, peerId } }];
+      const token = this.token ? { token: this.token } : {};
+      return [{ to: this.endpoint, msg: { type: "relayBind", pairId, peerId, ...token } }];
     }
     return [];
   }
 
-  onOffer(port: number, now: number): RelayStep {
+  /** Only an offer for this pair and this peer, while we ask, counts: a late or stray one changes nothing. */
+  onOffer(offer: RelayOffer, now: number): RelayStep {
     if (this.state !== "requesting") return [];
-    if (port === 0) {
+    if (offer.pairId !== this.ids.pairId || offer.to !== this.ids.peerId) return [];
+    if (offer.status !== "ok") {
       this.state = "refused";
+      this.refusal = offer.status;
       return [];
     }
-    this.port = port;
+    this.port = offer.port;
     this.state = "binding";
+    this.nextAt = 0;
+    return this.tick(now);
+  }
+
+  /**
+   * The relay asks us to prove our address: echo its token at once (one round trip, not a retry interval).
+   * A later challenge replaces the token (it expired, or our NAT mapping moved).
+   */
+  onChallenge(challenge: RelayChallenge, now: number): RelayStep {
+    if (this.state !== "binding" || challenge.pairId !== this.ids.pairId) return [];
+    this.token = challenge.token;
     this.nextAt = 0;
     return this.tick(now);
   }

@@ -1,4 +1,4 @@
-import { sameEndpoint } from "../addr.ts";
+import { normalizeHost, sameEndpoint } from "../addr.ts";
 import type {
   Leave,
   Match,
@@ -55,8 +55,8 @@ export const DEFAULT_LIMITS: RendezvousLimits = { maxSessions: 100_000, maxPerAd
 export type ServerAction =
   | { kind: "send"; to: Endpoint; msg: Message }
   | { kind: "event"; event: NetpunchEvent }
-  /** A peer of a known pair asks for a relay; the driver owns sockets, so it allocates and answers. */
-  | { kind: "relay"; pairId: string; peers: Record<Role, string>; reply: Endpoint };
+  /** Peer `peerId` of a known pair asks for a relay; the driver owns sockets, so it allocates and answers. */
+  | { kind: "relay"; pairId: string; peers: Record<Role, string>; peerId: string; reply: Endpoint };
 
 const ROLES: readonly Role[] = ["a", "b"];
 /** UNMATCH is not acknowledged: three copies, so that at 20% loss it is lost 0.8% of the time. */
@@ -266,11 +266,19 @@ export class RendezvousCore {
     const live = this.o.store.get(session);
     const pair =
       live?.pair?.pairId === pairId && live.slots.a && live.slots.b
-        ? { peers: { a: live.slots.a.peerId, b: live.slots.b.peerId } }
+        ? {
+            peers: { a: live.slots.a.peerId, b: live.slots.b.peerId },
+            addrs: { a: live.slots.a.addr, b: live.slots.b.addr },
+          }
         : this.o.store.recentPair(pairId, now);
-    // Only the two peers of a pair this server made may have a relay for it.
-    if (!pair || (pair.peers.a !== peerId && pair.peers.b !== peerId)) return [drop(from, "unexpected")];
-    return [{ kind: "relay", pairId, peers: pair.peers, reply: from }];
+    const role = ROLES.find((r) => pair?.peers[r] === peerId);
+    // Only the two peers of a pair this server made may have a relay for it, and only from the IP they
+    // registered from: the relay's per-IP limit then counts the addresses the server saw registering, and
+    // a request with a spoofed source cannot spend another address's share.
+    if (!pair || !role || normalizeHost(pair.addrs[role].host) !== normalizeHost(from.host)) {
+      return [drop(from, "unexpected")];
+    }
+    return [{ kind: "relay", pairId, peers: pair.peers, peerId, reply: from }];
   }
 
   /** 3. Retransmit unacknowledged MATCHes, undo pairs with a silent peer, expire silent registrations. */

@@ -1,10 +1,16 @@
-import { sameEndpoint } from "../addr.ts";
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { normalizeHost, sameEndpoint } from "../addr.ts";
+import { RELAY_TOKEN_LEN } from "../protocol/constants.ts";
 import type { Endpoint, Role } from "../types.ts";
 
 export interface RelayLimits {
   /** @default 1_000_000: bytes per second per session (both directions), with a one-second burst. */
   bytesPerSecond: number;
-  /** @default 60_000: a session with no forwarded traffic for this long is closed (tunnels keep alive faster). */
+  /**
+   * @default 60_000: a session is closed once either bound side has sent nothing for this long. Both sides'
+   * NATs need outbound traffic to keep their mappings to the relay (tunnels keep alive every 10-25 s), so an
+   * honest pair always talks from both ends; one spoofer alone cannot hold a relay open.
+   */
   idleMs: number;
   /** @default 30_000: how long the second peer has to bind after the first asked. */
   bindMs: number;
@@ -19,15 +25,47 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
 export type RouteResult = { to: Endpoint } | { drop: "unbound" | "not-ready" | "rate" };
 
 /**
+ * A challenge token is good for the period it was made in and the next one: 10 to 20 s, far above any round
+ * trip, and short enough that a token outlives no NAT mapping by much. It only ever proves the one address
+ * it was sent to, so a longer life would give an attacker nothing but a stale proof.
+ */
+export const RELAY_TOKEN_PERIOD_MS = 10_000;
+
+/**
+ * The return-routability token for `peerId` of `pairId` at `from`: an HMAC under a key only this relay knows
+ * (not the shared secret, which every peer holds), so only who reads the challenge at `from` can echo it.
+ * Stateless: the relay stores nothing per challenge, so spoofed BINDs cannot fill its memory.
+ */
+export function relayToken(key: Uint8Array, pairId: string, peerId: string, from: Endpoint, epoch: number) {
+  const h = createHmac("sha256", key).update(`netpunch relay bind|${epoch}|${pairId}|${peerId}|`);
+  h.update(`${normalizeHost(from.host)}|${from.port}`);
+  return h.digest().subarray(0, RELAY_TOKEN_LEN).toString("hex");
+}
+
+/** Constant-time, so the relay's answers leak nothing about how much of a guessed token was right. */
+const sameToken = (a: string, b: string) =>
+  a.length === b.length && timingSafeEqual(Buffer.from(a, "hex"), Buffer.from(b, "hex"));
+
+export type BindResult =
+  /** Not proven yet: send RELAY_CHALLENGE with this token to the sender. Nothing is bound. */
+  | { challenge: string }
+  /** The address is proven and bound: send RELAY_BOUND. */
+  | { ready: boolean }
+  /** Not a peer of this pair. */
+  | { drop: "foreign-peer" };
+
+/**
  * One relayed pair, pure: who is bound where, where a datagram goes, the rate limit and idleness. The relay
- * forwards only between the two addresses that bound with an authenticated RELAY_BIND for this pair, one
- * datagram out per datagram in, so it can be neither an open proxy nor an amplifier.
+ * forwards only between the two addresses that bound with an authenticated RELAY_BIND for this pair and then
+ * proved, by echoing a challenge sent there, that they receive at that address. One datagram goes out per
+ * datagram in, so it can be neither an open proxy, nor an amplifier, nor aimed at a spoofed victim.
  */
 export class RelaySession {
   private readonly bound: Partial<Record<Role, Endpoint>> = {};
   private tokens: number;
   private lastRefill: number;
-  private lastTraffic: number;
+  /** When each bound side last proved it is alive: forwarded traffic from it, or a proven RELAY_BIND. */
+  private readonly lastHeard: Partial<Record<Role, number>> = {};
   readonly created: number;
   bytes = 0;
 
@@ -36,43 +74,65 @@ export class RelaySession {
     readonly peers: Record<Role, string>,
     private readonly limits: RelayLimits,
     now: number,
+    /** Keys the challenge tokens; random per relay server, never sent. */
+    private readonly tokenKey: Uint8Array,
   ) {
     this.tokens = limits.bytesPerSecond;
     this.lastRefill = now;
-    this.lastTraffic = now;
     this.created = now;
   }
 
-  /** Binds `peerId`'s mapped address; a rebind moves it (the peer's NAT may have remapped). */
-  bind(peerId: string, from: Endpoint, now: number): { ok: boolean; ready: boolean } {
+  /**
+   * An authenticated RELAY_BIND from `from`. Without a valid token for exactly this peer and address it only
+   * earns a challenge (smaller than the padded BIND: no amplification); with one, it binds `peerId`'s mapped
+   * address, and a proven rebind moves it (the peer's NAT may have remapped). An unproven BIND never moves a
+   * binding, so nobody can point the relay at a victim's address.
+   */
+  bind(peerId: string, from: Endpoint, token: string | undefined, now: number): BindResult {
     const role = (Object.keys(this.peers) as Role[]).find((r) => this.peers[r] === peerId);
-    if (!role) return { ok: false, ready: this.ready };
+    if (!role) return { drop: "foreign-peer" };
+    const epoch = Math.floor(now / RELAY_TOKEN_PERIOD_MS);
+    const fresh = relayToken(this.tokenKey, this.pairId, peerId, from, epoch);
+    const valid =
+      token !== undefined &&
+      (sameToken(token, fresh) ||
+        sameToken(token, relayToken(this.tokenKey, this.pairId, peerId, from, epoch - 1)));
+    if (!valid) return { challenge: fresh };
     this.bound[role] = { host: from.host, port: from.port };
-    this.lastTraffic = now;
-    return { ok: true, ready: this.ready };
+    this.lastHeard[role] = now;
+    return { ready: this.ready };
   }
 
   get ready(): boolean {
     return this.bound.a !== undefined && this.bound.b !== undefined;
   }
 
+  /**
+   * Where a datagram from `from` goes. What still holds: the relay cannot authenticate the tunnel's own
+   * datagrams (it has no tunnel keys), so anyone who spoofs a bound address can have junk forwarded to the
+   * partner, up to the session's rate limit, until the data plane authenticates them. Such junk keeps only
+   * the spoofed side "alive": the session still closes when the other side falls silent.
+   */
   route(from: Endpoint, size: number, now: number): RouteResult {
     const { a, b } = this.bound;
-    const to = a && sameEndpoint(from, a) ? b : b && sameEndpoint(from, b) ? a : undefined;
-    if (!a && !b) return { drop: "unbound" };
-    if (!(a && sameEndpoint(from, a)) && !(b && sameEndpoint(from, b))) return { drop: "unbound" };
+    const fromRole: Role | undefined =
+      a && sameEndpoint(from, a) ? "a" : b && sameEndpoint(from, b) ? "b" : undefined;
+    if (!fromRole) return { drop: "unbound" };
+    const to = this.bound[fromRole === "a" ? "b" : "a"];
     if (!to) return { drop: "not-ready" };
     this.refill(now);
     if (this.tokens < size) return { drop: "rate" };
     this.tokens -= size;
     this.bytes += size;
-    this.lastTraffic = now;
+    this.lastHeard[fromRole] = now;
     return { to };
   }
 
+  /** Unbound too long, or one side silent for idleMs (traffic from the other side alone does not count). */
   expired(now: number): boolean {
     if (!this.ready) return now - this.created > this.limits.bindMs;
-    return now - this.lastTraffic > this.limits.idleMs;
+    const quietest = Math.min(this.lastHeard.a ?? this.created, this.lastHeard.b ?? this.created);
+    return now - quietest > this.limits.idleMs;
   }
 
   private refill(now: number): void {

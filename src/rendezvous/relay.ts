@@ -1,9 +1,12 @@
 import { randomBytes } from "node:crypto";
+import { normalizeHost } from "../addr.ts";
 import { MAGIC, MessageType, NONCE_LEN, VERSION } from "../protocol/constants.ts";
+import type { Message, RelayOfferStatus } from "../protocol/messages.ts";
 import { open, seal } from "../protocol/packet.ts";
 import type { ReplayGuard } from "../protocol/replay.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
 import type { DropReason, Endpoint, Role } from "../types.ts";
+import { admit, type RelayHolding } from "./relay-admission.ts";
 import { type RelayLimits, RelaySession } from "./relay-session.ts";
 
 export interface RelayManagerOptions {
@@ -12,7 +15,7 @@ export interface RelayManagerOptions {
   key: Uint8Array;
   replay: ReplayGuard;
   transport: TransportFactory;
-  /** @default 16 relayed pairs at once. */
+  /** @default 16 relayed pairs at once; one source IP may hold MAX_RELAYS_PER_SOURCE_IP of them. */
   maxSessions: number;
   /** Ports the relays may use, so an operator can open exactly those; any free port when absent. */
   ports?: { low: number; high: number };
@@ -29,12 +32,16 @@ const isRelayBind = (d: Uint8Array) =>
 
 /**
  * Relay sockets, one per relayed pair, on a free port of the server's host. A peer binds its mapped address
- * with an authenticated RELAY_BIND; from then on the socket forwards datagrams between the two bound
- * addresses only. What it forwards is the tunnel's own (encrypted) traffic: the relay has no tunnel keys.
+ * with an authenticated RELAY_BIND that echoes the relay's challenge (proof that it receives there); from then
+ * on the socket forwards datagrams between the two bound addresses only. What it forwards is the tunnel's own (encrypted) traffic: the relay has no tunnel keys.
  */
 export class RelayManager {
   private readonly relays = new Map<string, { session: RelaySession; transport: Transport }>();
   private readonly pending = new Map<string, Promise<number>>();
+  /** Every slot, open or opening, with who holds it: what the per-peer and per-IP limits count. */
+  private readonly holdings = new Map<string, RelayHolding>();
+  /** Keys the address-proof tokens; fresh per server run, known to no peer. */
+  private readonly tokenKey = randomBytes(32);
   relayedBytes = 0;
 
   constructor(private readonly o: RelayManagerOptions) {}
@@ -43,20 +50,32 @@ export class RelayManager {
     return this.relays.size;
   }
 
-  /** The relay port for this pair, opening it on first request; 0 when the relay is full. */
-  offer(pairId: string, peers: Record<Role, string>): Promise<number> {
-    const have = this.relays.get(pairId);
-    if (have) return Promise.resolve(have.transport.local.port);
-    const opening = this.pending.get(pairId);
-    if (opening) return opening;
-    if (this.relays.size + this.pending.size >= this.o.maxSessions) return Promise.resolve(0);
-    const p = this.open(pairId, peers).finally(() => this.pending.delete(pairId));
-    this.pending.set(pairId, p);
-    return p;
+  /**
+   * The relay port for this pair, opening it on first request when the limits allow; otherwise why not.
+   * `from` is the requester's address, whose IP the per-IP limit counts.
+   */
+  async offer(
+    pairId: string,
+    peers: Record<Role, string>,
+    from: Endpoint,
+  ): Promise<{ status: RelayOfferStatus; port: number }> {
+    const verdict = admit(this.holdings.values(), { pairId, peers, from: from.host }, this.o.maxSessions);
+    if (verdict === "full" || verdict === "limit") return { status: verdict, port: 0 };
+    let port = this.relays.get(pairId)?.transport.local.port;
+    if (port === undefined) {
+      let opening = this.pending.get(pairId);
+      if (!opening) {
+        this.holdings.set(pairId, { pairId, peers, openedBy: normalizeHost(from.host) });
+        opening = this.open(pairId, peers).finally(() => this.pending.delete(pairId));
+        this.pending.set(pairId, opening);
+      }
+      port = await opening;
+    }
+    return port ? { status: "ok", port } : { status: "full", port: 0 };
   }
 
   private async open(pairId: string, peers: Record<Role, string>): Promise<number> {
-    const session = new RelaySession(pairId, peers, this.o.limits, Date.now());
+    const session = new RelaySession(pairId, peers, this.o.limits, Date.now(), this.tokenKey);
     let transport: Transport | undefined;
     const handler = (data: Uint8Array, from: Endpoint) => {
       if (transport) this.onDatagram(session, transport, data, from);
@@ -69,7 +88,10 @@ export class RelayManager {
         // taken by another relay or program: try the next one
       }
     }
-    if (!transport) return 0; // the range is full: the peers are told there is no room
+    if (!transport) {
+      this.holdings.delete(pairId);
+      return 0; // the range is full: the peers are told there is no room
+    }
     this.relays.set(pairId, { session, transport });
     return transport.local.port;
   }
@@ -93,15 +115,14 @@ export class RelayManager {
       const msg = opened.frame.msg;
       if (msg.type !== "relayBind" || msg.pairId !== session.pairId)
         return this.o.onDrop(from, "foreign-pair");
-      const r = session.bind(msg.peerId, from, now);
-      if (!r.ok) return this.o.onDrop(from, "foreign-pair");
-      // RELAY_BOUND is smaller than the padded RELAY_BIND it answers.
-      const reply = seal(
-        this.o.key,
-        { type: "relayBound", pairId: session.pairId, ready: r.ready },
-        { timestamp: now, nonce: randomBytes(NONCE_LEN) },
-      );
-      transport.send(reply, from);
+      const r = session.bind(msg.peerId, from, msg.token, now);
+      if ("drop" in r) return this.o.onDrop(from, "foreign-pair");
+      // RELAY_CHALLENGE and RELAY_BOUND are both smaller than the padded RELAY_BIND they answer.
+      const reply: Message =
+        "challenge" in r
+          ? { type: "relayChallenge", pairId: session.pairId, token: r.challenge }
+          : { type: "relayBound", pairId: session.pairId, ready: r.ready };
+      transport.send(seal(this.o.key, reply, { timestamp: now, nonce: randomBytes(NONCE_LEN) }), from);
       return;
     }
     const routed = session.route(from, data.length, now);
@@ -118,6 +139,7 @@ export class RelayManager {
       if (!r.session.expired(now)) continue;
       r.transport.close();
       this.relays.delete(pairId);
+      this.holdings.delete(pairId);
       closed.push(pairId);
     }
     return closed;
@@ -126,5 +148,6 @@ export class RelayManager {
   close(): void {
     for (const r of this.relays.values()) r.transport.close();
     this.relays.clear();
+    this.holdings.clear();
   }
 }

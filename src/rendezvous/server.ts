@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { SecureChannel } from "../channel.ts";
 import { deriveKey, deriveKeyV1 } from "../protocol/auth.ts";
-import type { Message } from "../protocol/messages.ts";
+import type { Message, RelayOfferStatus } from "../protocol/messages.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
 import { isStun } from "../stun/codec.ts";
 import { stunAnswer } from "../stun/responder.ts";
@@ -140,15 +140,18 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         if (a.event.type === "dropped") countDrop(a.event.from, a.event.reason);
         else emit(a.event);
       } else if (a.kind === "relay") {
-        // Port 0 tells the peer there is no relay here (or no room), so it stops asking.
-        const offered = relays ? relays.offer(a.pairId, a.peers) : Promise.resolve(0);
-        offered.then(
-          (port) => {
-            if (port) emit({ type: "server-relay", pairId: a.pairId, port });
-            send(a.reply, { type: "relayOffer", pairId: a.pairId, port });
-          },
-          () => send(a.reply, { type: "relayOffer", pairId: a.pairId, port: 0 }),
-        );
+        // The status tells the peer why there is no port (off, full, its limit), so it stops asking.
+        const offer = (status: RelayOfferStatus, port = 0) =>
+          send(a.reply, { type: "relayOffer", pairId: a.pairId, to: a.peerId, status, port });
+        if (!relays) offer("off");
+        else
+          relays.offer(a.pairId, a.peers, a.reply).then(
+            (r) => {
+              if (r.status === "ok") emit({ type: "server-relay", pairId: a.pairId, port: r.port });
+              offer(r.status, r.port);
+            },
+            () => offer("full"),
+          );
       } else send(a.to, a.msg);
     }
   };

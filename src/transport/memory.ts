@@ -20,6 +20,17 @@ export class MemoryNetwork {
 
   constructor(private readonly schedule: (fn: () => void) => void = (fn) => queueMicrotask(fn)) {}
 
+  /**
+   * Delivers `data` to `to` as if `from` had sent it, whether or not anything is bound at `from`: a spoofed
+   * source address, as any host on a network without source address validation can send.
+   */
+  inject(from: Endpoint, to: Endpoint, data: Uint8Array): void {
+    const rec = { from, to, data: data.slice() };
+    this.sent.push(rec);
+    if (this.drop(rec)) return;
+    this.schedule(() => this.sockets.get(formatEndpoint(to))?.(rec.data, from));
+  }
+
   bind(local: Endpoint, onDatagram: DatagramHandler): Transport {
     const key = formatEndpoint(local);
     if (this.sockets.has(key)) throw new Error(`memory network: ${key} in use`);

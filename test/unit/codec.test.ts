@@ -1,21 +1,24 @@
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
+import { encodeBody } from "../../src/protocol/body.ts";
 import {
   HEADER_LEN,
   MAX_PACKET,
   MessageType,
   REGISTER_PADDED_LEN,
+  RELAY_PADDED_LEN,
   TAG_LEN,
 } from "../../src/protocol/constants.ts";
 import type { Match, Message } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
-import { craft, KEY, KEY_V1, nonceBytes, retag, TS, toHex, unsignedPart } from "./support.ts";
+import { craft, fromHex, KEY, KEY_V1, nonceBytes, retag, TS, toHex, unsignedPart } from "./support.ts";
 
 const PAIR = "00112233445566778899aabbccddeeff";
 const PEER = "0123456789abcdef";
 const PARTNER = "fedcba9876543210";
 const ECHO = "a1a2a3a4a5a6a7a8a9aaabac";
 const COOKIE = "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf";
+const TOKEN = "f0e1d2c3b4a5968778695a4b3c2d1e0f";
 
 const sealed = (msg: Message, nonceStart = 0, timestamp = TS) =>
   seal(KEY, msg, { timestamp, nonce: nonceBytes(nonceStart) });
@@ -163,6 +166,13 @@ describe("round trip", () => {
     ["close", { type: "close", pairId: PAIR, peerId: PEER, rttMs: 123456 }],
     ["partnerNat", { type: "partnerNat", to: PEER, pairId: PAIR, nat: { mapping: "random", step: 977 } }],
     ["unmatch", { type: "unmatch", to: PEER, pairId: PAIR }],
+    ["relayRequest", { type: "relayRequest", session: "lab-1", pairId: PAIR, peerId: PEER }],
+    ["relayOffer, ok", { type: "relayOffer", pairId: PAIR, to: PEER, status: "ok", port: 40000 }],
+    ["relayOffer, full", { type: "relayOffer", pairId: PAIR, to: PEER, status: "full", port: 0 }],
+    ["relayBind, no token", { type: "relayBind", pairId: PAIR, peerId: PEER }],
+    ["relayBind, token", { type: "relayBind", pairId: PAIR, peerId: PEER, token: TOKEN }],
+    ["relayChallenge", { type: "relayChallenge", pairId: PAIR, token: TOKEN }],
+    ["relayBound", { type: "relayBound", pairId: PAIR, ready: false }],
   ];
 
   for (const [name, msg] of cases) {
@@ -329,6 +339,51 @@ describe("golden bytes", () => {
     expect(createHash("sha256").update(packet).digest("hex")).toBe(
       "cd75a8e8548011251c9b625772baefce13425ff3396014434f35ca1ce32abb25",
     );
+  });
+});
+
+describe("golden bytes: relay bodies", () => {
+  // Bodies only (encodeBody), so they do not depend on the header's version byte. A change here is a
+  // wire-format change.
+  const body = (msg: Message) => toHex(encodeBody(msg, HEADER_LEN + TAG_LEN).body);
+  const padding = (used: number) => "00".repeat(RELAY_PADDED_LEN - HEADER_LEN - TAG_LEN - used);
+
+  test("RELAY_OFFER: pairId | to | status | port", () => {
+    expect(body({ type: "relayOffer", pairId: PAIR, to: PEER, status: "ok", port: 40000 })).toBe(
+      `${PAIR}${PEER}00${"9c40"}`,
+    );
+    const codes = (["off", "full", "limit"] as const).map((status) =>
+      body({ type: "relayOffer", pairId: PAIR, to: PEER, status, port: 0 }).slice(48, 50),
+    );
+    expect(codes).toEqual(["01", "02", "03"]);
+  });
+
+  test("RELAY_BIND: pairId | peerId | token (zeros: none) | zero padding to RELAY_PADDED_LEN", () => {
+    expect(body({ type: "relayBind", pairId: PAIR, peerId: PEER })).toBe(
+      `${PAIR}${PEER}${"00".repeat(16)}${padding(40)}`,
+    );
+    expect(body({ type: "relayBind", pairId: PAIR, peerId: PEER, token: TOKEN })).toBe(
+      `${PAIR}${PEER}${TOKEN}${padding(40)}`,
+    );
+  });
+
+  test("RELAY_CHALLENGE: pairId | token, type 20", () => {
+    const enc = encodeBody({ type: "relayChallenge", pairId: PAIR, token: TOKEN }, HEADER_LEN + TAG_LEN);
+    expect([enc.type, toHex(enc.body)]).toEqual([20, `${PAIR}${TOKEN}`]);
+  });
+
+  test("RELAY_OFFER with a port but no ok, ok without a port, or an unknown status: malformed", () => {
+    const offer = (status: number, port: number) =>
+      craft({
+        type: MessageType.relayOffer,
+        body: fromHex(
+          `${PAIR}${PEER}${status.toString(16).padStart(2, "0")}${port.toString(16).padStart(4, "0")}`,
+        ),
+      });
+    expect(reason(offer(0, 40000))).toBe("ok");
+    expect(reason(offer(2, 40000))).toBe("malformed");
+    expect(reason(offer(0, 0))).toBe("malformed");
+    expect(reason(offer(4, 0))).toBe("malformed");
   });
 });
 

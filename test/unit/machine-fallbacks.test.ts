@@ -161,6 +161,44 @@ test("both symmetric: straight to the relay, no birthday probing", () => {
   expect(p.log.some(({ a }) => a.kind === "open-sockets")).toBe(false);
 });
 
+test("the relay path: offer, challenge answered at once, bound, then the relay is a candidate", () => {
+  const p = peer();
+  const me = "11".repeat(8);
+  const RELAY = { host: SERVER.host, port: 20000 };
+  matched(p, { ...MINE, port: 51234 }, { mapping: "random", step: 5 });
+  const offer = { type: "relayOffer", pairId: PAIR, to: me, status: "ok", port: RELAY.port } as const;
+  p.recv(SERVER, { ...offer, to: PARTNER }, 1010); // the partner's copy: not for us
+  p.recv(SERVER, { ...offer, pairId: "cd".repeat(16) }, 1010); // another pair's
+  expect(p.sends("relayBind")).toEqual([]);
+  p.recv(SERVER, offer, 1020);
+  expect(p.sends("relayBind").map((s) => [s.t, s.to, s.msg])).toEqual([
+    [1020, RELAY, { type: "relayBind", pairId: PAIR, peerId: me }],
+  ]);
+  const token = "5a".repeat(16);
+  p.recv(RELAY, { type: "relayChallenge", pairId: PAIR, token }, 1030);
+  expect(p.sends("relayBind").map((s) => [s.t, s.msg])).toEqual([
+    [1020, { type: "relayBind", pairId: PAIR, peerId: me }],
+    [1030, { type: "relayBind", pairId: PAIR, peerId: me, token }],
+  ]);
+  p.recv(RELAY, { type: "relayBound", pairId: PAIR, ready: true }, 1040);
+  expect(p.events()).toContainEqual({ type: "relay", state: "ready", relay: RELAY });
+  expect(p.sends("ping").some((s) => s.t === 1040 && s.to.port === RELAY.port)).toBe(true);
+});
+
+test.each([
+  ["off", "start it with serve --relay"],
+  ["full", "every slot is taken"],
+  ["limit", "already holds its share"],
+] as const)("a %s RELAY_OFFER is reported as such, and in E_PUNCH_FAILED", (status, note) => {
+  const p = peer();
+  matched(p, { ...MINE, port: 51234 }, { mapping: "random", step: 5 });
+  p.recv(SERVER, { type: "relayOffer", pairId: PAIR, to: "11".repeat(8), status, port: 0 }, 1010);
+  expect(p.events()).toContainEqual({ type: "relay", state: status });
+  p.runUntil(12_000);
+  const failed = p.log.find(({ a }) => a.kind === "fail")?.a;
+  expect(failed?.kind === "fail" ? failed.error.message : "no failure").toContain(note);
+});
+
 test("the partner's behaviour learned mid-punch (PARTNER_NAT) starts the matching strategy; ours goes out as NAT_UPDATE", () => {
   const p = peer();
   p.step({ type: "start", now: 0 });
