@@ -58,6 +58,8 @@ export class RelayManager {
     pairId: string,
     peers: Record<Role, string>,
     from: Endpoint,
+    /** The server address the peer wrote to: the relay answers from it too (a host with several). */
+    localHost?: string,
   ): Promise<{ status: RelayOfferStatus; port: number }> {
     const verdict = admit(this.holdings.values(), { pairId, peers, from: from.host }, this.o.maxSessions);
     if (verdict === "full" || verdict === "limit") return { status: verdict, port: 0 };
@@ -66,7 +68,9 @@ export class RelayManager {
       let opening = this.pending.get(pairId);
       if (!opening) {
         this.holdings.set(pairId, { pairId, peers, openedBy: normalizeHost(from.host) });
-        opening = this.open(pairId, peers).finally(() => this.pending.delete(pairId));
+        opening = this.open(pairId, peers, localHost ?? this.o.host).finally(() =>
+          this.pending.delete(pairId),
+        );
         this.pending.set(pairId, opening);
       }
       port = await opening;
@@ -74,7 +78,7 @@ export class RelayManager {
     return port ? { status: "ok", port } : { status: "full", port: 0 };
   }
 
-  private async open(pairId: string, peers: Record<Role, string>): Promise<number> {
+  private async open(pairId: string, peers: Record<Role, string>, host: string): Promise<number> {
     const session = new RelaySession(pairId, peers, this.o.limits, Date.now(), this.tokenKey);
     let transport: Transport | undefined;
     const handler = (data: Uint8Array, from: Endpoint) => {
@@ -82,7 +86,7 @@ export class RelayManager {
     };
     for (const port of this.candidatePorts()) {
       try {
-        transport = await this.o.transport({ host: this.o.host, port }, handler);
+        transport = await this.o.transport({ host, port }, handler);
         break;
       } catch {
         // taken by another relay or program: try the next one

@@ -1,10 +1,12 @@
 import { randomBytes } from "node:crypto";
+import { networkInterfaces } from "node:os";
 import { SecureChannel } from "../channel.ts";
 import { deriveKey, deriveKeyV1 } from "../protocol/auth.ts";
 import type { Message, RelayOfferStatus } from "../protocol/messages.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
 import { isStun } from "../stun/codec.ts";
 import { stunAnswer } from "../stun/responder.ts";
+import { addressesFor, openPerAddress, ReplyRoutes } from "../transport/per-address.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
 import type { DropReason, Endpoint, EventHandler } from "../types.ts";
@@ -44,6 +46,8 @@ export interface ServeOptions {
   relay?: { maxSessions?: number; ports?: { low: number; high: number } } & Partial<RelayLimits>;
   /** For tests: a transport other than real UDP. */
   transport?: TransportFactory;
+  /** For tests: this host's addresses, which a wildcard `listen` binds one by one. @default the interfaces' */
+  addresses?: () => string[];
 }
 
 export interface ServerStats {
@@ -145,7 +149,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
           send(a.reply, { type: "relayOffer", pairId: a.pairId, to: a.peerId, status, port });
         if (!relays) offer("off");
         else
-          relays.offer(a.pairId, a.peers, a.reply).then(
+          relays.offer(a.pairId, a.peers, a.reply, routes.hostFor(a.reply)).then(
             (r) => {
               if (r.status === "ok") emit({ type: "server-relay", pairId: a.pairId, port: r.port });
               offer(r.status, r.port);
@@ -179,10 +183,32 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     else countDrop(from, "malformed");
     return true;
   };
-  const transport: Transport = await transportFactory(opts.listen, (data, from) => {
-    stats.packetsIn++;
-    if (!stun(data, from, () => transport)) channel.receive(data, from);
-  });
+  // A wildcard listen binds each local address, so every answer leaves from the address the peer wrote to.
+  const routes = new ReplyRoutes();
+  const perAddress = {
+    routes,
+    addresses:
+      opts.addresses ??
+      (() =>
+        addressesFor(
+          opts.listen.host,
+          Object.values(networkInterfaces()).flatMap((list) => list ?? []),
+        )),
+    every: (ms: number, fn: () => void) => {
+      const t = setInterval(fn, ms);
+      t.unref?.();
+      return () => clearInterval(t);
+    },
+  };
+  const transport: Transport = await openPerAddress(
+    transportFactory,
+    opts.listen,
+    (data, from) => {
+      stats.packetsIn++;
+      if (!stun(data, from, () => transport)) channel.receive(data, from);
+    },
+    perAddress,
+  );
   channel.transport = transport;
 
   // The second port answers only PROBEs: comparing what the two ports see tells a peer its NAT's behaviour.
@@ -202,12 +228,14 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       { replay, exempt: stateless, oldKey },
     );
     try {
-      altChannel.transport = await transportFactory(
+      altChannel.transport = await openPerAddress(
+        transportFactory,
         { host: opts.listen.host, port: opts.altPort },
         (data, from) => {
           stats.packetsIn++;
           if (!stun(data, from, () => altChannel.transport)) altChannel.receive(data, from);
         },
+        perAddress,
       );
     } catch (e) {
       transport.close();
