@@ -40,6 +40,15 @@ export interface DoctorReport {
 type ProbeKey = "first" | "firstViaAlt" | "second" | "filter" | "hairpin";
 
 /**
+ * The five probes' ids from 4 random bytes: a reply (or hairpin probe) replayed from an earlier run names
+ * none of them. Each is a u32, as the wire requires.
+ */
+export function probeIds(random4: Uint8Array): Record<ProbeKey, number> {
+  const base = (Buffer.from(random4).readUInt32BE(0) & ~0xf) >>> 0; // & is signed in JS: back to u32
+  return { first: base + 1, firstViaAlt: base + 2, second: base + 3, filter: base + 4, hairpin: base + 5 };
+}
+
+/**
  * Learns this host's NAT behaviour from a server with --alt-port: three sockets, five probes.
  * 1. socket 1 -> main and -> alt: same public port means endpoint-independent mapping;
  * 2. socket 2 -> main: the step between mappings (sequential allocators);
@@ -55,15 +64,7 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
   const replay = new ReplayGuard();
   const factory = o.transport ?? openUdp;
   const seen = new Map<ProbeKey, { observed?: Endpoint; altPort?: number }>();
-  // Random ids: a reply (or hairpin probe) replayed from an earlier run names none of them.
-  const base = randomBytes(4).readUInt32BE(0) & ~0xf;
-  const ids: Record<ProbeKey, number> = {
-    first: base + 1,
-    firstViaAlt: base + 2,
-    second: base + 3,
-    filter: base + 4,
-    hairpin: base + 5,
-  };
+  const ids = probeIds(randomBytes(4));
   const byId = new Map(Object.entries(ids).map(([k, id]) => [id, k as ProbeKey]));
   let wake: () => void = () => {};
 

@@ -299,3 +299,19 @@ describe("UNMATCH", () => {
     expect(p.failure()?.hint).toContain("the partner may have stopped");
   });
 });
+
+describe("doctor's probe ids", () => {
+  test("random, distinct, and u32 whatever the random bytes (a high first bit once made them negative)", async () => {
+    const { probeIds } = await import("../../src/doctor.ts");
+    for (const bytes of [
+      [0, 0, 0, 0],
+      [0xff, 0xff, 0xff, 0xff],
+      [0x80, 0, 0, 0],
+      [0x12, 0x34, 0x56, 0x78],
+    ]) {
+      const ids = Object.values(probeIds(Uint8Array.from(bytes)));
+      expect(new Set(ids).size).toBe(5);
+      for (const id of ids) expect(id >= 0 && id <= 0xffffffff && Number.isInteger(id)).toBe(true);
+    }
+  });
+});
