@@ -14,7 +14,7 @@ import type { Endpoint } from "./types.ts";
 
 export interface DoctorOptions {
   server: string | Endpoint;
-  secret: string;
+  secret: string | Uint8Array;
   /** @default 3_000 */
   timeoutMs?: number;
   signal?: AbortSignal;

@@ -35,7 +35,7 @@ export interface PeerRun {
   role: Role;
   server: string;
   local: string;
-  secret: string;
+  secret: Uint8Array;
   session: string;
   timeoutMs: number | undefined;
   punchMs: number | undefined;

@@ -5,10 +5,8 @@ import { TAG_LEN } from "./constants.ts";
  * The packet key. HKDF separates it from the raw secret, so the secret itself is never used as an HMAC
  * key and a later protocol version can derive an independent key from the same secret.
  */
-export function deriveKey(secret: string): Uint8Array {
-  return new Uint8Array(
-    hkdfSync("sha256", Buffer.from(secret, "utf8"), "netpunch", "netpunch v1 packet authentication", 32),
-  );
+export function deriveKey(secret: string | Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync("sha256", secret, "netpunch", "netpunch v1 packet authentication", 32));
 }
 
 export function tag(key: Uint8Array, data: Uint8Array): Uint8Array {

@@ -20,7 +20,7 @@ export interface ConnectOptions {
   server: string | Endpoint;
   /** Local UDP address to punch from, e.g. ":10000"; the hook later binds the same port. @default ":0" (any free port) */
   local?: string | Endpoint;
-  secret: string;
+  secret: string | Uint8Array;
   role: Role;
   /** Pairs meet by session name, so one server serves any number of pairs. @default "default" */
   session?: string;

@@ -17,7 +17,7 @@ import { MemoryStore, type RendezvousStore } from "./store.ts";
 export interface ServeOptions {
   /** Where to listen, e.g. { host: "0.0.0.0", port: 10001 } or { host: "::", port: 10001 }. */
   listen: Endpoint;
-  secret: string;
+  secret: string | Uint8Array;
   signal?: AbortSignal;
   onEvent?: EventHandler;
   store?: RendezvousStore;
