@@ -9,6 +9,9 @@ import { NetpunchError } from "../errors.ts";
  */
 export const MAX_SECRET_FILE_BYTES = 4096;
 
+/** Below this many bytes the secret is warned about: 32 bytes is what a 256-bit key needs at the least. */
+export const SHORT_SECRET_BYTES = 32;
+
 /**
  * The secret as bytes, from (in order) --secret-file, --secret, or NETPUNCH_SECRET. A file is read as bytes
  * (two files that differ only in invalid UTF-8 are two secrets); one trailing newline (\n or \r\n) is
@@ -22,7 +25,7 @@ export function resolveSecret(opts: {
 }): Uint8Array {
   let secret: Uint8Array | undefined;
   if (opts.secretFile) {
-    secret = readSecretFile(opts.secretFile);
+    secret = readSecretFile(opts.secretFile, opts.logger);
   } else if (opts.secret !== undefined) {
     secret = new TextEncoder().encode(opts.secret);
     opts.logger.warn(
@@ -46,6 +49,10 @@ export function resolveSecret(opts: {
       "the secret is empty",
       "make one with netpunch keygen --output secret.txt and give it with --secret-file secret.txt",
     );
+  if (secret.length < SHORT_SECRET_BYTES)
+    opts.logger.warn(
+      `short secret (${secret.length} bytes, under ${SHORT_SECRET_BYTES}): a dictionary word can be guessed offline from one captured packet; \`netpunch keygen\` makes a 256-bit one`,
+    );
   return secret;
 }
 
@@ -55,7 +62,7 @@ export function dropTrailingNewline(b: Uint8Array): Uint8Array {
   return b.subarray(0, b.length - (b[b.length - 2] === 0x0d ? 2 : 1));
 }
 
-function readSecretFile(file: string): Uint8Array {
+function readSecretFile(file: string, logger: ConsolaInstance): Uint8Array {
   const fail = (why: string, hint: string, cause?: unknown): never => {
     throw new NetpunchError("E_SECRET", `cannot read the secret file ${file}: ${why}`, hint, { cause });
   };
@@ -76,6 +83,10 @@ function readSecretFile(file: string): Uint8Array {
       fail(
         `it is not a regular file (${kindOf(st)})`,
         "give a file holding the secret, e.g. one made by netpunch keygen --output secret.txt",
+      );
+    if ((st.mode & 0o077) !== 0)
+      logger.warn(
+        `the secret file ${file} can be read or written by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}); chmod 600 ${file}`,
       );
     const buf = new Uint8Array(MAX_SECRET_FILE_BYTES + 1);
     let n = 0;

@@ -113,3 +113,59 @@ describe("resolveSecret refuses what is not a small regular file", () => {
     expect(secretError(() => fromFile(file("\n"))).message).toContain("empty");
   });
 });
+
+describe("resolveSecret warns, in one line, never printing the secret", () => {
+  const LONG = "k".repeat(32);
+
+  test.each([
+    ["a short file secret", () => ({ secretFile: file("hunter2\n") }), "hunter2"],
+    ["a short --secret", () => ({ secret: "hunter2" }), "hunter2"],
+    [
+      "a short NETPUNCH_SECRET",
+      () => {
+        process.env.NETPUNCH_SECRET = "hunter2";
+        return {};
+      },
+      "hunter2",
+    ],
+    ["31 bytes", () => ({ secretFile: file("s".repeat(31)) }), "s".repeat(31)],
+  ])("%s: a short-secret warning that names netpunch keygen", (_, opts, secret) => {
+    const { logger, warnings } = recorder();
+    resolveSecret({ ...opts(), logger });
+    const short = warnings.filter((w) => w.startsWith("short secret"));
+    expect(short).toHaveLength(1);
+    expect(short[0]).toContain("netpunch keygen");
+    expect(short[0]).toContain("256-bit");
+    for (const w of warnings) {
+      expect(w).not.toContain(secret);
+      expect(w).not.toContain("\n");
+    }
+  });
+
+  test("32 bytes or more: no short-secret warning", () => {
+    const { logger, warnings } = recorder();
+    resolveSecret({ secretFile: file(`${LONG}\n`), logger });
+    process.env.NETPUNCH_SECRET = LONG;
+    resolveSecret({ logger });
+    expect(warnings).toEqual([]);
+  });
+
+  test.each([0o644, 0o640, 0o604, 0o660, 0o606, 0o777])(
+    "a secret file with mode %o: a warning with chmod 600 FILE",
+    (mode) => {
+      const path = file(LONG, mode);
+      const { logger, warnings } = recorder();
+      resolveSecret({ secretFile: path, logger });
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain(`chmod 600 ${path}`);
+      expect(warnings[0]).toContain(`mode 0${mode.toString(8)}`);
+      expect(warnings[0]).not.toContain(LONG);
+    },
+  );
+
+  test.each([0o600, 0o400])("a secret file with mode %o: no warning", (mode) => {
+    const { logger, warnings } = recorder();
+    resolveSecret({ secretFile: file(LONG, mode), logger });
+    expect(warnings).toEqual([]);
+  });
+});
