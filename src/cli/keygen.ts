@@ -3,7 +3,7 @@ import { closeSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs"
 import { basename, dirname, join } from "node:path";
 import { defineCommand } from "citty";
 import { NetpunchError } from "../errors.ts";
-import { logArgs, rejectUnknownOptions } from "./common.ts";
+import { checkArgs, logArgs } from "./common.ts";
 import { makeLogger } from "./logger.ts";
 
 /** 32 random bytes: a 256-bit key, beyond any guessing whatever the key derivation. */
@@ -83,7 +83,7 @@ export const keygenCommand = defineCommand({
   },
   args: keygenArgs,
   async run({ args, rawArgs }) {
-    rejectUnknownOptions(rawArgs, keygenArgs);
+    checkArgs(rawArgs, keygenArgs);
     const logger = makeLogger({ quiet: args.quiet });
     const secret = newSecret();
     const file = args.output;
