@@ -72,3 +72,31 @@ export const isLoopback = (host: string): boolean => {
   const h = normalizeHost(host);
   return h === "::1" || (isIP(h) === 4 && h.startsWith("127."));
 };
+
+/** 4 or 6 for an IP address (an IPv4-mapped IPv6 address is 4); undefined for "" (any) or a host name. Pure. */
+export function ipFamily(host: string): 4 | 6 | undefined {
+  const f = isIP(normalizeHost(host));
+  return f === 4 || f === 6 ? f : undefined;
+}
+
+/**
+ * A local address that cannot reach the server fails here, before anything is sent, instead of as a silent
+ * server 10 s later: an IPv4 one for an IPv6 server, or an IPv6 one for an IPv4 server. "::" is left alone:
+ * a dual-stack socket bound there reaches IPv4 too. An empty host or a host name is not checked. Pure.
+ * @example
+ * checkSameFamily({ host: "::1", port: 10000 }, { host: "198.51.100.7", port: 10001 }); // throws E_ADDRESS
+ */
+export function checkSameFamily(local: ParsedAddress, server: ParsedAddress): void {
+  const l = ipFamily(local.host);
+  const s = ipFamily(server.host);
+  if (l === undefined || s === undefined || l === s) return;
+  if (l === 6 && s === 4 && normalizeHost(local.host) === "::") return;
+  const at = (a: ParsedAddress) => (a.host ? formatEndpoint(a) : `:${a.port}`);
+  throw new NetpunchError(
+    "E_ADDRESS",
+    `local address ${at(local)} is IPv${l} but the server ${at(server)} is IPv${s}: no packet could reach it`,
+    s === 4
+      ? `use an IPv4 local address (e.g. :${local.port || 10000} or 0.0.0.0:${local.port || 10000}), or the server's IPv6 address`
+      : `use an IPv6 local address (e.g. :${local.port || 10000} or [::]:${local.port || 10000}), or the server's IPv4 address`,
+  );
+}

@@ -34,16 +34,18 @@ export const secretArgs = {
   },
 } as const satisfies ArgsDef;
 
-const Seconds = v.pipe(
-  v.string(),
-  v.transform(Number),
-  v.number(),
-  v.finite(),
-  v.minValue(0.001),
-  v.maxValue(86_400 * 365),
-);
+/**
+ * The longest any seconds option may be: 24 days. setTimeout and setInterval take a signed 32-bit count of
+ * milliseconds (at most 2^31-1, about 24.8 days); a longer delay fires after 1 ms, so --stats-interval 30d
+ * would log every millisecond. A round number below that limit.
+ */
+export const MAX_SECONDS = 24 * 86_400;
+/** The most setTimeout/setInterval can wait, in ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Parses a "seconds" option into milliseconds; `undefined` stays undefined. */
+const Seconds = v.pipe(v.string(), v.transform(Number), v.number(), v.finite(), v.minValue(0.001));
+
+/** Parses a "seconds" option into milliseconds, at most MAX_SECONDS; `undefined` stays undefined. */
 export function secondsOption(value: unknown, flag: string): number | undefined {
   if (value === undefined || value === "") return undefined;
   const r = v.safeParse(Seconds, String(value));
@@ -53,38 +55,149 @@ export function secondsOption(value: unknown, flag: string): number | undefined 
       `--${flag} "${String(value)}" is not a number of seconds`,
       `e.g. --${flag} 30 or --${flag} 2.5`,
     );
+  if (r.output > MAX_SECONDS)
+    throw new NetpunchError(
+      "E_USAGE",
+      `--${flag} "${String(value)}" is more than ${MAX_SECONDS} seconds (24 days), longer than a timer can wait`,
+      flag === "timeout" ? "leave --timeout out to wait forever" : `give at most --${flag} ${MAX_SECONDS}`,
+    );
   return r.output * 1000;
+}
+
+/** Options that may be given more than once (each command reads every value itself). */
+const REPEATABLE: readonly string[] = ["hook"];
+
+/** Pairs of options that contradict each other wherever both exist, with what to do instead. */
+const CONFLICTS: readonly (readonly [string, string, string])[] = [
+  ["secret", "secret-file", "the secret comes from one place: keep --secret-file (or NETPUNCH_SECRET)"],
+  ["quiet", "verbose", "give one of them"],
+];
+
+interface Scan {
+  /** Canonical option name -> each occurrence: the flag as written and its value (true/false for booleans). */
+  seen: Map<string, { flag: string; value: string | boolean }[]>;
+  positionals: string[];
+}
+
+/** Walks the command line (up to `--`) as citty does, knowing which options take a value. */
+function scanArgs(rawArgs: string[], defs: ArgsDef): Scan {
+  const byName = new Map<string, string>([
+    ["help", "help"],
+    ["h", "help"],
+  ]);
+  for (const [name, def] of Object.entries(defs)) {
+    if (def.type === "positional") continue;
+    byName.set(name, name);
+    byName.set(
+      name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()),
+      name,
+    );
+    for (const a of ["alias" in def ? (def.alias ?? []) : []].flat()) byName.set(a, name);
+  }
+  const seen: Scan["seen"] = new Map();
+  const positionals: string[] = [];
+  const unknown = (raw: string): never => {
+    throw new NetpunchError(
+      "E_USAGE",
+      `unknown option ${raw.split("=")[0]}`,
+      "see --help for the options of this command",
+    );
+  };
+  for (let i = 0; i < rawArgs.length; i++) {
+    const raw = rawArgs[i] ?? "";
+    if (raw === "--") break;
+    if (!raw.startsWith("-") || raw === "-" || /^-\d/.test(raw)) {
+      positionals.push(raw);
+      continue;
+    }
+    const eq = raw.indexOf("=");
+    const written = (eq < 0 ? raw : raw.slice(0, eq)).replace(/^--?/, "");
+    const inline = eq < 0 ? undefined : raw.slice(eq + 1);
+    let name = byName.get(written);
+    let negated = false;
+    if (name === undefined && written.startsWith("no-")) {
+      name = byName.get(written.slice(3));
+      if (name === undefined || defs[name]?.type !== "boolean") return unknown(raw);
+      negated = true;
+    }
+    if (name === undefined) return unknown(raw);
+    if (name === "help") continue;
+    let value: string | boolean;
+    if (defs[name]?.type === "boolean") {
+      if (inline !== undefined && (negated || (inline !== "true" && inline !== "false")))
+        throw new NetpunchError(
+          "E_USAGE",
+          `--${negated ? "no-" : ""}${name} takes no value (got "${inline}")`,
+          `write --${name} to turn it on or --no-${name} to turn it off`,
+        );
+      value = negated ? false : inline !== "false";
+    } else {
+      // The value of a string option may itself start with "-" (a secret like -abc): take it as the value.
+      value = inline ?? rawArgs[++i] ?? "";
+    }
+    const uses = seen.get(name) ?? [];
+    uses.push({ flag: raw.split("=")[0] ?? raw, value });
+    seen.set(name, uses);
+  }
+  return { seen, positionals };
 }
 
 /**
  * citty ignores options it does not know; a typo like --sesion would then silently use the default
- * session. Refuse them instead.
+ * session. Refuse them instead. (checkArgs does this and more.)
  */
 export function rejectUnknownOptions(rawArgs: string[], defs: ArgsDef): void {
-  const known = new Set<string>(["help", "h"]);
-  for (const [name, def] of Object.entries(defs)) {
-    if (def.type === "positional") continue;
-    known.add(name);
-    known.add(name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()));
-    for (const a of ["alias" in def ? (def.alias ?? []) : []].flat()) known.add(a);
-    if (def.type === "boolean") known.add(`no-${name}`);
-  }
-  for (let i = 0; i < rawArgs.length; i++) {
-    const raw = rawArgs[i] ?? "";
-    if (raw === "--") break;
-    if (!raw.startsWith("-") || /^-\d/.test(raw)) continue;
-    const name = raw.replace(/^--?/, "").split("=")[0] ?? "";
-    // The value of a string option may itself start with "-" (a secret like -abc): skip it.
-    const def = defs[name];
-    if (def && (def.type === "string" || def.type === "enum") && !raw.includes("=")) i++;
-    if (!known.has(name)) {
+  scanArgs(rawArgs, defs);
+}
+
+/**
+ * Every command's check of its command line before it acts. Usage errors (exit 2) for what citty lets pass:
+ * an unknown option; a single-valued option given twice (citty keeps the last); a boolean given a value
+ * (citty reads --stun=maybe as on) or given both ways (--relay --no-relay); two options that contradict each
+ * other (--secret with --secret-file, --quiet with --verbose); more positional arguments than the command
+ * takes (citty drops the rest). Option values are never printed: one may be a secret.
+ */
+export function checkArgs(
+  rawArgs: string[],
+  defs: ArgsDef,
+  rules: { repeatable?: readonly string[] } = {},
+): void {
+  const { seen, positionals } = scanArgs(rawArgs, defs);
+  const repeatable = new Set([...REPEATABLE, ...(rules.repeatable ?? [])]);
+  for (const [name, uses] of seen) {
+    if (uses.length < 2) continue;
+    if (defs[name]?.type === "boolean") {
+      if (uses.some((u) => u.value !== uses[0]?.value))
+        throw new NetpunchError(
+          "E_USAGE",
+          `--${name} and --no-${name} contradict each other`,
+          "give one of them",
+        );
+    } else if (!repeatable.has(name)) {
       throw new NetpunchError(
         "E_USAGE",
-        `unknown option ${raw.split("=")[0]}`,
-        "see --help for the options of this command",
+        `--${name} is given ${uses.length} times (${uses.map((u) => u.flag).join(", ")}); it takes one value`,
+        `give --${name} once: netpunch does not pick one of them for you`,
       );
     }
   }
+  const on = (name: string) => seen.get(name)?.some((u) => u.value !== false) === true;
+  for (const [a, b, hint] of CONFLICTS) {
+    if (defs[a]?.type === "positional" || defs[b]?.type === "positional") continue;
+    if (on(a) && on(b)) throw new NetpunchError("E_USAGE", `--${a} and --${b} cannot be used together`, hint);
+  }
+  const names = Object.entries(defs)
+    .filter(([, d]) => d.type === "positional")
+    .map(([n]) => n.toUpperCase());
+  const extra = positionals[names.length];
+  if (extra !== undefined)
+    throw new NetpunchError(
+      "E_USAGE",
+      names.length === 0
+        ? `unexpected argument "${extra}": this command takes only options`
+        : `unexpected argument "${extra}": this command takes ${names.length} (${names.join(" ")})`,
+      "see --help; quote a value that contains spaces",
+    );
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escapes is the point

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import * as v from "valibot";
 import { NetpunchError } from "../errors.ts";
-import { logArgs, loopArgs, rejectUnknownOptions, secondsOption, secretArgs } from "./common.ts";
+import { checkArgs, logArgs, loopArgs, secondsOption, secretArgs } from "./common.ts";
 import { makeLogger } from "./logger.ts";
 import { runPeer, selectedHookArgs } from "./peer.ts";
 import { shutdown } from "./runtime.ts";
@@ -80,7 +80,7 @@ export const connectCommand = defineCommand({
   },
   args: () => ({ ...connectArgs, ...selectedHookArgs() }),
   async run({ args, rawArgs }) {
-    rejectUnknownOptions(rawArgs, { ...connectArgs, ...selectedHookArgs() });
+    checkArgs(rawArgs, { ...connectArgs, ...selectedHookArgs() });
     const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
     const role = v.safeParse(Role, args.role);
     if (!role.success) {

@@ -6,7 +6,7 @@ import { classifyMapping, verdict } from "../nat.ts";
 import { resolveServer } from "../resolve.ts";
 import { stunBinding } from "../stun/client.ts";
 import { freeUdpPort } from "../transport/udp.ts";
-import { logArgs, rejectUnknownOptions, secretArgs } from "./common.ts";
+import { checkArgs, logArgs, secretArgs } from "./common.ts";
 import { makeLogger } from "./logger.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
@@ -74,7 +74,7 @@ export const doctorCommand = defineCommand({
   },
   args: doctorArgs,
   async run({ args, rawArgs }) {
-    rejectUnknownOptions(rawArgs, doctorArgs);
+    checkArgs(rawArgs, doctorArgs, { repeatable: ["stun"] }); // two STUN servers compare mappings
     const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
     const stun = stunSpecs(rawArgs);
     if (!args.server && stun.length === 0) {

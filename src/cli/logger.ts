@@ -1,6 +1,10 @@
 import { type ConsolaInstance, createConsola } from "consola";
 import { formatEndpoint } from "../addr.ts";
 import type { NetpunchEvent } from "../types.ts";
+import { AuthFailureLog } from "./auth-log.ts";
+
+/** How often pending authentication failures are named and summed up while there are any. */
+const AUTH_TICK_MS = 5_000;
 
 /** All logs go to stderr: stdout carries only the result line that scripts parse. */
 export function makeLogger(opts: { quiet?: boolean; verbose?: boolean }): ConsolaInstance {
@@ -13,16 +17,37 @@ export function makeLogger(opts: { quiet?: boolean; verbose?: boolean }): Consol
   });
 }
 
-/** Turns library events into log lines. Authentication failures are warned about once per address. */
-export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
-  const warnedAuth = new Set<string>();
+/**
+ * Turns library events into log lines. Authentication failures are rate-limited (see AuthFailureLog): a
+ * forged flood costs a few lines a minute and a summary, and a real peer with a wrong secret is still named.
+ */
+export function eventLogger(log: ConsolaInstance, now: () => number = Date.now): (e: NetpunchEvent) => void {
+  const auth = new AuthFailureLog(now());
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const tick = () => {
+    for (const line of auth.tick(now())) log.warn(line);
+    if (auth.idle()) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  };
+  const authFailed = (from: string) => {
+    const lines = auth.failed(from, now());
+    for (const line of lines) log.warn(line);
+    // --verbose shows every drop, as for the other reasons; the warnings above are the rate-limited view.
+    if (lines.length === 0) log.debug(`dropped a packet from ${from}: bad-auth`);
+    if (!auth.idle() && timer === undefined) {
+      timer = setInterval(tick, AUTH_TICK_MS);
+      timer.unref?.(); // never what keeps netpunch running
+    }
+  };
   // Warnings that a flood could repeat are logged at most once a minute per key.
   const lastSaid = new Map<string, number>();
   const limited = (key: string, say: () => void) => {
-    const now = Date.now();
-    if (now - (lastSaid.get(key) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
+    const t = now();
+    if (t - (lastSaid.get(key) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
     if (lastSaid.size > 10_000) lastSaid.clear();
-    lastSaid.set(key, now);
+    lastSaid.set(key, t);
     say();
   };
   return (e) => {
@@ -98,10 +123,7 @@ export function eventLogger(log: ConsolaInstance): (e: NetpunchEvent) => void {
         return log.info(`session "${e.session}": peer ${e.role} went silent; registration expired`);
       case "dropped": {
         const from = formatEndpoint(e.from);
-        if (e.reason === "bad-auth" && !warnedAuth.has(from) && warnedAuth.size < 1000) {
-          warnedAuth.add(from);
-          return log.warn(`dropped a packet from ${from} that failed authentication (a different secret?)`);
-        }
+        if (e.reason === "bad-auth") return authFailed(from);
         if (e.reason === "old-version")
           return limited(`old-${from}`, () =>
             log.warn(

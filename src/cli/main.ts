@@ -5,6 +5,7 @@ import { VERSION, versionLine } from "../version.ts";
 import { stripAnsi } from "./common.ts";
 import { connectArgs, connectCommand } from "./connect.ts";
 import { doctorCommand } from "./doctor.ts";
+import { keygenCommand } from "./keygen.ts";
 import { prepareHooks } from "./peer.ts";
 import { pluginsCommand } from "./plugins.ts";
 import { installSignalHandlers, shutdown, shutdownSignal } from "./runtime.ts";
@@ -17,6 +18,7 @@ const subCommands: Record<string, CommandDef<any>> = {
   connect: connectCommand,
   plugins: pluginsCommand,
   doctor: doctorCommand,
+  keygen: keygenCommand,
   a: seedA,
   b: seedB,
   c: seedC,
@@ -34,6 +36,7 @@ const main = defineCommand({
 
 const EXAMPLES = `
 Examples:
+  netpunch keygen --output secret.txt          # once; copy secret.txt to the server and both peers
   netpunch serve --listen 0.0.0.0:10001 --alt-port 10002 --relay --secret-file secret.txt
   netpunch connect --role a --server 198.51.100.7:10001 --local :10000 --secret-file secret.txt
   netpunch connect --role b --server 198.51.100.7:10001 --local :10000 --secret-file secret.txt --json

@@ -1,6 +1,6 @@
 import type { ArgsDef, ParsedArgs } from "citty";
 import type { ConsolaInstance } from "consola";
-import { formatEndpoint, parseAddress } from "../addr.ts";
+import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
 import { type AnyPlugin, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
 import { checkHookOptions, mergedHookArgs, runHooks } from "../hooks/run.ts";
@@ -35,7 +35,7 @@ export interface PeerRun {
   role: Role;
   server: string;
   local: string;
-  secret: string;
+  secret: Uint8Array;
   session: string;
   timeoutMs: number | undefined;
   punchMs: number | undefined;
@@ -69,6 +69,11 @@ export async function runPeer(p: PeerRun): Promise<void> {
   const args = p.args as ParsedArgs;
   const extraArgs = passthroughArgs(p.rawArgs);
   checkHookOptions(selected.hooks, args, extraArgs); // before any packet
+  // Before the gateway is asked for a port, too; a server host name is checked by connect() once resolved.
+  checkSameFamily(
+    parseAddress(p.local, "local address", { allowEmptyHost: true, allowPortZero: true }),
+    parseAddress(p.server, "server address"),
+  );
   const { mapping, local } = p.portMap ? await askGateway(p) : { mapping: undefined, local: p.local };
   try {
     await punchAndRun({ ...p, local, mapped: mapping?.external }, args, extraArgs);

@@ -1,8 +1,16 @@
 import { defineCommand, renderUsage } from "citty";
 import { builtinPlugins } from "../../plugins/index.ts";
 import type { AnyPlugin } from "../hooks/load.ts";
-import { stripAnsi } from "./common.ts";
+import { checkArgs, stripAnsi } from "./common.ts";
 import { selectedHooks } from "./peer.ts";
+
+const pluginsArgs = {
+  hook: {
+    type: "string",
+    valueHint: "NAME",
+    description: "also describe this hook (a plugin file or package); repeatable",
+  },
+} as const;
 
 /** `netpunch plugins`: every built-in hook, and any given with --hook, with its options. */
 export const pluginsCommand = defineCommand({
@@ -10,14 +18,9 @@ export const pluginsCommand = defineCommand({
     name: "plugins",
     description: "list the available hooks and their options (add --hook FILE|PACKAGE to include yours)",
   },
-  args: {
-    hook: {
-      type: "string",
-      valueHint: "NAME",
-      description: "also describe this hook (a plugin file or package)",
-    },
-  },
-  async run() {
+  args: pluginsArgs,
+  async run({ rawArgs }) {
+    checkArgs(rawArgs, pluginsArgs);
     const all = new Map<string, AnyPlugin>(Object.entries(builtinPlugins));
     for (const h of selectedHooks()) all.set(h.name, h);
     const out: string[] = [];

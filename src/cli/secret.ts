@@ -1,38 +1,41 @@
-import { readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { NetpunchError } from "../errors.ts";
+import { STRONG_SECRET_BYTES } from "../protocol/auth.ts";
 
 /**
- * The secret, from (in order) --secret-file, --secret, or NETPUNCH_SECRET. One trailing newline of a file is
- * dropped, since editors add one.
+ * The largest secret file read. A `netpunch keygen` secret is 43 bytes and a long passphrase a few hundred;
+ * 4 KiB leaves room for either while a mistaken path (/dev/zero, a log file) fails at once instead of
+ * filling memory.
+ */
+export const MAX_SECRET_FILE_BYTES = 4096;
+
+/** Below this many bytes the secret is warned about: the same bound below which it is stretched. */
+export const SHORT_SECRET_BYTES = STRONG_SECRET_BYTES;
+
+/**
+ * The secret as bytes, from (in order) --secret-file, --secret, or NETPUNCH_SECRET. A file is read as bytes
+ * (two files that differ only in invalid UTF-8 are two secrets); one trailing newline (\n or \r\n) is
+ * dropped, since editors add one. A string secret is its UTF-8 bytes. The secret itself is never logged.
  */
 export function resolveSecret(opts: {
   secretFile?: string;
   secret?: string;
   logger: ConsolaInstance;
   fromSeedArgs?: boolean;
-}): string {
-  let secret: string | undefined;
+}): Uint8Array {
+  let secret: Uint8Array | undefined;
   if (opts.secretFile) {
-    try {
-      secret = readFileSync(opts.secretFile, "utf8").replace(/\r?\n$/, "");
-    } catch (e) {
-      throw new NetpunchError(
-        "E_SECRET",
-        `cannot read the secret file ${opts.secretFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-        "check the path and that this user may read it",
-        { cause: e },
-      );
-    }
+    secret = readSecretFile(opts.secretFile, opts.logger);
   } else if (opts.secret !== undefined) {
-    secret = opts.secret;
+    secret = new TextEncoder().encode(opts.secret);
     opts.logger.warn(
       opts.fromSeedArgs
         ? "the secret is on the command line, visible to other local users (ps); prefer --secret-file or NETPUNCH_SECRET"
         : "--secret puts the secret where other local users can see it (ps); prefer --secret-file or NETPUNCH_SECRET",
     );
-  } else {
-    secret = process.env.NETPUNCH_SECRET;
+  } else if (process.env.NETPUNCH_SECRET !== undefined) {
+    secret = new TextEncoder().encode(process.env.NETPUNCH_SECRET);
   }
   if (secret === undefined) {
     throw new NetpunchError(
@@ -45,7 +48,75 @@ export function resolveSecret(opts: {
     throw new NetpunchError(
       "E_SECRET",
       "the secret is empty",
-      "put a long random string in the secret file, e.g. openssl rand -hex 32 > secret.txt",
+      "make one with netpunch keygen --output secret.txt and give it with --secret-file secret.txt",
+    );
+  if (secret.length < SHORT_SECRET_BYTES)
+    opts.logger.warn(
+      `short secret (${secret.length} bytes, under ${SHORT_SECRET_BYTES}): it is stretched with scrypt, which slows guessing, but a dictionary word still falls to an offline guess from one captured packet; \`netpunch keygen\` makes a 256-bit one`,
     );
   return secret;
+}
+
+/** Drops one trailing "\n" or "\r\n". */
+export function dropTrailingNewline(b: Uint8Array): Uint8Array {
+  if (b[b.length - 1] !== 0x0a) return b;
+  return b.subarray(0, b.length - (b[b.length - 2] === 0x0d ? 2 : 1));
+}
+
+function readSecretFile(file: string, logger: ConsolaInstance): Uint8Array {
+  const fail = (why: string, hint: string, cause?: unknown): never => {
+    throw new NetpunchError("E_SECRET", `cannot read the secret file ${file}: ${why}`, hint, { cause });
+  };
+  let fd: number;
+  try {
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever and deaf to SIGTERM.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    return fail(
+      (e as NodeJS.ErrnoException).code ?? (e as Error).message,
+      "check the path and that this user may read it",
+      e,
+    );
+  }
+  try {
+    const st = fstatSync(fd); // the opened file itself: a symlink is followed, and cannot change under us
+    if (!st.isFile())
+      fail(
+        `it is not a regular file (${kindOf(st)})`,
+        "give a file holding the secret, e.g. one made by netpunch keygen --output secret.txt",
+      );
+    if ((st.mode & 0o077) !== 0)
+      logger.warn(
+        `the secret file ${file} can be read or written by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}); chmod 600 ${file}`,
+      );
+    const buf = new Uint8Array(MAX_SECRET_FILE_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      let got: number;
+      try {
+        got = readSync(fd, buf, n, buf.length - n, null);
+      } catch (e) {
+        return fail((e as NodeJS.ErrnoException).code ?? (e as Error).message, "check the file", e);
+      }
+      if (got === 0) break;
+      n += got;
+      if (n > MAX_SECRET_FILE_BYTES)
+        fail(
+          `it is larger than ${MAX_SECRET_FILE_BYTES} bytes`,
+          "a secret is one line, e.g. the 43 characters netpunch keygen prints",
+        );
+    }
+    return dropTrailingNewline(buf.slice(0, n));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function kindOf(st: import("node:fs").Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a named pipe";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  if (st.isSocket()) return "a socket";
+  return "not a file";
 }

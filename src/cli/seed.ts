@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import type { Role } from "../types.ts";
-import { logArgs, loopArgs, rejectUnknownOptions } from "./common.ts";
+import { checkArgs, logArgs, loopArgs } from "./common.ts";
 import { makeLogger } from "./logger.ts";
 import { runPeer, selectedHookArgs } from "./peer.ts";
 import { shutdown } from "./runtime.ts";
@@ -28,7 +28,7 @@ const seedPeer = (role: Role) =>
     },
     args: () => ({ ...seedPeerArgs, ...selectedHookArgs() }),
     async run({ args, rawArgs }) {
-      rejectUnknownOptions(rawArgs, { ...seedPeerArgs, ...selectedHookArgs() });
+      checkArgs(rawArgs, { ...seedPeerArgs, ...selectedHookArgs() });
       const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
       await runPeer({
         role,
@@ -62,7 +62,7 @@ export const seedC = defineCommand({
   meta: { name: "c", description: "seed-compatible server: c SECRET LISTEN (same as serve)" },
   args: serverArgs,
   async run({ args, rawArgs }) {
-    rejectUnknownOptions(rawArgs, serverArgs);
+    checkArgs(rawArgs, serverArgs);
     await runServer({
       listen: args.listen,
       secret: args.secret,

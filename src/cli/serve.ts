@@ -4,7 +4,7 @@ import { formatEndpoint, parseAddress } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
 import type { ServerStats } from "../rendezvous/server.ts";
 import { serve } from "../rendezvous/server.ts";
-import { logArgs, rejectUnknownOptions, secondsOption, secretArgs } from "./common.ts";
+import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
 import { eventLogger, makeLogger } from "./logger.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
@@ -158,7 +158,7 @@ export const serveCommand = defineCommand({
   meta: { name: "serve", description: "run the rendezvous server (on a host with a public IP)" },
   args: serveArgs,
   async run({ args, rawArgs }) {
-    rejectUnknownOptions(rawArgs, serveArgs);
+    checkArgs(rawArgs, serveArgs);
     await runServer({
       listen: args.listen,
       secret: args.secret,

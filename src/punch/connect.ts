@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import * as v from "valibot";
-import { formatEndpoint, parseAddress } from "../addr.ts";
+import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
 import { lanCandidates } from "../candidates.ts";
 import { SecureChannel } from "../channel.ts";
 import { NetpunchError } from "../errors.ts";
@@ -66,6 +66,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   const server = await resolveServer(toEndpoint(opts.server, "server address", false));
   const family = isIP(server.host) === 6 ? 6 : 4;
   const local = toEndpoint(opts.local ?? ":0", "local address", true);
+  checkSameFamily(local, server); // before any packet: a mismatch would only show as a silent server
   const bindHost = local.host || (family === 6 ? "::" : "0.0.0.0");
   if (opts.signal?.aborted) throw aborted();
 

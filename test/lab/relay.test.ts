@@ -69,7 +69,9 @@ test("without --relay on the server, two symmetric NATs fail with a message that
   expect(await pb.exited).toBe(1);
   const err = pa.output().stderr;
   expect(err).toContain("the server has no relay to offer");
-  expect(err).toMatch(/\[E_PUNCH_FAILED\] no packet from the partner arrived within 5 s .*start it with serve --relay/);
+  expect(err).toMatch(
+    /\[E_PUNCH_FAILED\] no packet from the partner arrived within 5 s .*start it with serve --relay/,
+  );
 });
 
 test("OpenVPN with a static key runs through the relay and carries ping", async () => {
