@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import * as v from "valibot";
 import { formatEndpoint, parseAddress } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
+import { DEFAULT_LIMITS } from "../rendezvous/core.ts";
 import type { ServerStats } from "../rendezvous/server.ts";
 import { serve } from "../rendezvous/server.ts";
 import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
@@ -54,6 +55,18 @@ export const serveArgs = {
     default: "60",
     description: "close a relay once either peer has sent nothing for this long",
   },
+  "max-sessions": {
+    type: "string",
+    valueHint: "N",
+    default: String(DEFAULT_LIMITS.maxSessions),
+    description: "sessions held at once; a peer beyond it is told the server is full",
+  },
+  "max-per-address": {
+    type: "string",
+    valueHint: "N",
+    default: String(DEFAULT_LIMITS.maxPerAddress),
+    description: "registrations from one IP address at once (many hosts may share one behind a NAT)",
+  },
   "stats-interval": {
     type: "string",
     valueHint: "SECONDS",
@@ -91,17 +104,18 @@ export function portRange(text: string): { low: number; high: number } {
   return { low, high };
 }
 
+const int = (value: string, flag: string, example: string) => {
+  const r = v.safeParse(PositiveInt, value);
+  if (!r.success)
+    throw new NetpunchError(
+      "E_USAGE",
+      `--${flag} "${value}" is not a positive whole number`,
+      `e.g. --${flag} ${example}`,
+    );
+  return r.output;
+};
+
 function relayOptions(o: { maxSessions: string; rate: string; idle: string; ports?: string }) {
-  const int = (value: string, flag: string, example: string) => {
-    const r = v.safeParse(PositiveInt, value);
-    if (!r.success)
-      throw new NetpunchError(
-        "E_USAGE",
-        `--${flag} "${value}" is not a positive whole number`,
-        `e.g. --${flag} ${example}`,
-      );
-    return r.output;
-  };
   return {
     maxSessions: int(o.maxSessions, "relay-max-sessions", "16"),
     bytesPerSecond: int(o.rate, "relay-rate", "1000000 (1 MB/s)"),
@@ -116,6 +130,7 @@ export async function runServer(o: {
   secret?: string;
   secretFile?: string;
   statsInterval?: string;
+  limits?: { maxSessions: string; maxPerAddress: string };
   relay?: { maxSessions: string; rate: string; idle: string; ports?: string };
   relayOn?: boolean;
   altPort?: string;
@@ -131,7 +146,12 @@ export async function runServer(o: {
   // Checked even without --relay: a typo in a relay option is an error, not silently ignored.
   const relayChecked = o.relay ? relayOptions(o.relay) : undefined;
   const relay = o.relayOn ? relayChecked : undefined;
+  const limits = o.limits && {
+    maxSessions: int(o.limits.maxSessions, "max-sessions", String(DEFAULT_LIMITS.maxSessions)),
+    maxPerAddress: int(o.limits.maxPerAddress, "max-per-address", String(DEFAULT_LIMITS.maxPerAddress)),
+  };
   const server = await serve({
+    ...(limits ? { limits } : {}),
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
     secret,
     signal: shutdown,
@@ -164,6 +184,7 @@ export const serveCommand = defineCommand({
       secret: args.secret,
       secretFile: args["secret-file"],
       statsInterval: args["stats-interval"],
+      limits: { maxSessions: args["max-sessions"], maxPerAddress: args["max-per-address"] },
       altPort: args["alt-port"],
       stun: args.stun,
       relay: {
