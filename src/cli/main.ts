@@ -9,7 +9,7 @@ import { keygenCommand } from "./keygen.ts";
 import { prepareHooks } from "./peer.ts";
 import { pluginsCommand } from "./plugins.ts";
 import { installSignalHandlers, shutdown, shutdownSignal } from "./runtime.ts";
-import { seedA, seedB, seedC, seedPeerArgs } from "./seed.ts";
+import { seedA, seedB, seedC, seedPeerArgs, shieldSeedSecret } from "./seed.ts";
 import { serveCommand } from "./serve.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: each command has its own argument types
@@ -56,8 +56,10 @@ Exit codes: 0 connected, 1 could not connect, 2 bad usage or input, 130 interrup
 `;
 
 /** Runs the CLI and returns the exit code; errors become one line plus a hint on stderr. */
-export async function cli(rawArgs: string[]): Promise<number> {
-  const [name, ...rest] = rawArgs;
+export async function cli(argv: string[]): Promise<number> {
+  const [name, ...given] = argv;
+  const rest = shieldSeedSecret(name, given);
+  const rawArgs = name === undefined ? [] : [name, ...rest];
   const sub = name !== undefined ? subCommands[name] : undefined;
   if ((name === "--version" || name === "-V") && !sub) {
     process.stdout.write(`${versionLine()}\n`);

@@ -7,6 +7,34 @@ import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 import { runServer } from "./serve.ts";
 
+/** Stands in for a seed secret that starts with "-", so the option parser cannot take it for an option. */
+const SHIELDED = "\u0000netpunch-seed-secret";
+let shielded: string | undefined;
+
+/**
+ * The seed forms take the secret as their first positional, and a secret may start with "-" ("-abc"): the
+ * option parser would take it for options, and an "unknown option" error would print it. Before parsing,
+ * such a secret is swapped for a placeholder that `seedSecret` swaps back. Pure but for that one slot.
+ */
+export function shieldSeedSecret(command: string | undefined, rest: string[]): string[] {
+  const positionals = command === "c" ? 2 : command === "a" || command === "b" ? 3 : 0;
+  const first = rest[0];
+  if (
+    !positionals ||
+    first === undefined ||
+    !first.startsWith("-") ||
+    first === "--" ||
+    rest.length < positionals
+  )
+    return rest;
+  if (first === "--help" || first === "-h") return rest;
+  shielded = first;
+  return [SHIELDED, ...rest.slice(1)];
+}
+
+const seedSecret = (given: string): string =>
+  given === SHIELDED && shielded !== undefined ? shielded : given;
+
 /**
  * The original tool's positional forms, kept byte-for-byte for existing scripts:
  *   netpunch c SECRET LISTEN            (server)
@@ -34,7 +62,7 @@ const seedPeer = (role: Role) =>
         role,
         server: String(args.server),
         local: String(args.local),
-        secret: resolveSecret({ secret: String(args.secret), logger, fromSeedArgs: true }),
+        secret: resolveSecret({ secret: seedSecret(String(args.secret)), logger, fromSeedArgs: true }),
         session: "default",
         timeoutMs: undefined,
         punchMs: undefined,
@@ -65,7 +93,7 @@ export const seedC = defineCommand({
     checkArgs(rawArgs, serverArgs);
     await runServer({
       listen: args.listen,
-      secret: args.secret,
+      secret: seedSecret(String(args.secret)),
       quiet: args.quiet,
       verbose: args.verbose,
       seed: true,
