@@ -7,6 +7,7 @@ import type { Candidate, CandidateKind, Endpoint, NetpunchEvent, Role } from "..
 import { SendBudget } from "./budget.ts";
 import { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./config.ts";
 import { Fallbacks, type PunchView } from "./fallbacks.ts";
+import { bestPath, type ProvenPath } from "./path.ts";
 
 export interface PeerSetup {
   session: string;
@@ -62,12 +63,7 @@ export interface StepOutput {
 
 type Phase = "idle" | "registering" | "waiting" | "punching" | "closing" | "finished";
 
-interface Success {
-  ep: Endpoint;
-  kind: CandidateKind;
-  rttMs: number;
-  socket: number;
-}
+type Success = ProvenPath;
 
 const MAX_REGISTERS_REMEMBERED = 32; // two keepalive periods' worth of REGISTER retries; older echoes are refused
 const MAX_REFLEXIVE = 4;
@@ -489,8 +485,7 @@ export class PeerMachine {
 
   // 5. Choose the path and send the CLOSE burst on it (TIME-WAIT): the partner adopts the path CLOSE came on.
   private choose(now: number): void {
-    const rank = (s: Success) => (s.kind === "lan" ? 0 : s.kind === "relay" ? 2 : 1);
-    const best = [...this.successes].sort((x, y) => rank(x) - rank(y) || x.rttMs - y.rttMs)[0];
+    const best = bestPath(this.successes);
     if (!best) return;
     this.chosen = best;
     this.phase = "closing";

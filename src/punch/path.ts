@@ -1,0 +1,34 @@
+import type { CandidateKind, Endpoint } from "../types.ts";
+
+/** A path that was proven both ways: where the partner answers, how we reached it, its RTT, our socket. */
+export interface ProvenPath {
+  ep: Endpoint;
+  kind: CandidateKind;
+  rttMs: number;
+  /** Which of our sockets: 0 the punching one, 1.. the birthday sockets. */
+  socket: number;
+}
+
+/**
+ * How much a kind of path is preferred, lower first: a LAN path stays on the LAN (shortest, and it survives
+ * the NATs forgetting their mappings); any path across the NATs beats the relay, which costs the server
+ * bandwidth and adds its RTT.
+ */
+export function kindRank(kind: CandidateKind): number {
+  if (kind === "lan") return 0;
+  if (kind === "relay") return 2;
+  return 1;
+}
+
+/** Whether `a` is the better path: kind first, then the lower RTT. Pure; ties keep the first found. */
+export function betterPath(a: ProvenPath, b: ProvenPath): boolean {
+  const byKind = kindRank(a.kind) - kindRank(b.kind);
+  return byKind !== 0 ? byKind < 0 : a.rttMs < b.rttMs;
+}
+
+/** The best of the proven paths (the first of equals), or undefined when there is none. */
+export function bestPath(paths: readonly ProvenPath[]): ProvenPath | undefined {
+  let best: ProvenPath | undefined;
+  for (const p of paths) if (!best || betterPath(p, best)) best = p;
+  return best;
+}
