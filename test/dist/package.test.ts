@@ -40,6 +40,34 @@ describe("the packed tarball", () => {
     expect(files.some((f) => f.startsWith("package/test/") || f.startsWith("package/bench/"))).toBe(false);
   });
 
+  test("holds the MIT LICENSE that package.json names, and a CHANGELOG whose first entry is this version", () => {
+    const files = sh(["tar", "tzf", tgz]).out.split("\n");
+    expect(files).toContain("package/LICENSE");
+    expect(files).toContain("package/CHANGELOG.md");
+    const pkg = JSON.parse(sh(["tar", "xzOf", tgz, "package/package.json"]).out) as {
+      version: string;
+      license: string;
+    };
+    expect(pkg.license).toBe("MIT");
+    expect(sh(["tar", "xzOf", tgz, "package/LICENSE"]).out).toStartWith("MIT License\n");
+    const changelog = sh(["tar", "xzOf", tgz, "package/CHANGELOG.md"]).out;
+    expect(/^## (\S+)/m.exec(changelog)?.[1]).toBe(pkg.version);
+    expect(pkg.version).toBe("0.2.0");
+    // 0.2.0 is wire version 2: the entry must say that it breaks talking to 0.1, and what to do.
+    const entry = changelog.slice(changelog.indexOf("## 0.2.0"), changelog.indexOf("## 0.1.0"));
+    for (const point of ["wire version 2", "cannot talk", "Upgrade the server and every peer together"])
+      expect(entry).toContain(point);
+    for (const point of [
+      "scrypt",
+      "netpunch keygen",
+      "Return-routability cookies",
+      "LEAVE",
+      "Relay challenge",
+    ])
+      expect(entry).toContain(point);
+    expect(changelog).toMatch(/^## 0\.1\.0\n\nThe first release/m);
+  });
+
   test("bunx --package TARBALL netpunch runs the CLI (help, then a loopback punch)", async () => {
     // bunx resolves a relative tarball path against its own temp folder (Bun 1.4), so give it absolute.
     const bunx = [process.execPath, "x", "--package", tgz, "netpunch"];
