@@ -37,6 +37,10 @@ describe("the packed tarball", () => {
     expect(files).toContain("package/src/cli/main.ts");
     expect(files).toContain("package/plugins/openvpn.ts");
     expect(files).toContain("package/README.md");
+    // Built by the prepack script (scripts/build.ts --lib): declarations and a bundle for the library.
+    expect(files).toContain("package/dist/types/index.d.ts");
+    expect(files).toContain("package/dist/lib/index.js");
+    expect(files.some((f) => /^package\/dist\/netpunch-/.test(f))).toBe(false); // no 100 MB binaries
     expect(files.some((f) => f.startsWith("package/test/") || f.startsWith("package/bench/"))).toBe(false);
   });
 
@@ -111,7 +115,7 @@ describe("the packed tarball", () => {
     expect(v.out).toStartWith("netpunch ");
   });
 
-  test("a project that installs it gets the library API and its types", () => {
+  test("a project that installs it gets the library API, and its types under a plain strict tsconfig", () => {
     const app = join(work, "app");
     mkdirSync(app);
     writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
@@ -125,31 +129,56 @@ const ac = new AbortController();
 const server = await serve({ listen: { host: "127.0.0.1", port: 0 }, secret: "lib", signal: ac.signal });
 const at = \`127.0.0.1:\${server.local.port}\`;
 const [a, b]: PunchResult[] = await Promise.all([connect({ server: at, secret: "lib", role: "a" }), connect({ server: at, secret: "lib", role: "b" })]);
-const p = definePlugin({ name: "x", description: "y", run() {} });
+const p = definePlugin({ name: "x", description: "y", args: { n: { type: "string", default: "1" } }, run(_r, { args }) { args.n.toUpperCase(); } });
 ac.abort();
 console.log(a.rport === b.lport && b.rport === a.lport, p.name, new NetpunchError("E_USAGE", "m").exitCode);
 `,
     );
+    // What a consumer is likely to have: strict, exactOptionalPropertyTypes, library files checked too
+    // (skipLibCheck off), and no allowImportingTsExtensions; under both module resolutions a Bun or
+    // bundler project uses (bundler) and a Node-style one (nodenext).
+    const strict = {
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      noEmit: true,
+      target: "ESNext",
+      skipLibCheck: false,
+      types: ["bun-types"],
+    };
     writeFileSync(
       join(app, "tsconfig.json"),
       JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          noEmit: true,
-          module: "Preserve",
-          moduleResolution: "bundler",
-          target: "ESNext",
-          allowImportingTsExtensions: true,
-          skipLibCheck: true,
-          types: ["bun-types"],
-        },
+        compilerOptions: { ...strict, module: "Preserve", moduleResolution: "bundler" },
+        include: ["main.ts"],
+      }),
+    );
+    writeFileSync(
+      join(app, "tsconfig.nodenext.json"),
+      JSON.stringify({
+        compilerOptions: { ...strict, module: "NodeNext", moduleResolution: "nodenext" },
         include: ["main.ts"],
       }),
     );
     const run = sh([process.execPath, "main.ts"], { cwd: app });
     expect(run.out.trim()).toBe("true x 2");
-    const types = sh([process.execPath, join(app, "node_modules/typescript/bin/tsc"), "-p", app]);
-    expect(types.out + types.err).toBe("");
-    expect(types.code).toBe(0);
+    // The "import" bundle (for tools that do not know the "bun" condition) exports what the sources do.
+    writeFileSync(
+      join(app, "same.ts"),
+      `const lib = await import("./node_modules/netpunch/dist/lib/index.js");
+const src = await import("netpunch");
+console.log(Object.keys(lib).sort().join(" ") === Object.keys(src).sort().join(" "), typeof lib.connect);
+`,
+    );
+    expect(sh([process.execPath, "same.ts"], { cwd: app }).out.trim()).toBe("true function");
+    for (const config of ["tsconfig.json", "tsconfig.nodenext.json"]) {
+      const tsc = sh([
+        process.execPath,
+        join(app, "node_modules/typescript/bin/tsc"),
+        "-p",
+        join(app, config),
+      ]);
+      expect({ config, errors: tsc.out + tsc.err }).toEqual({ config, errors: "" });
+      expect(tsc.code).toBe(0);
+    }
   });
 });
