@@ -70,6 +70,18 @@ async function punch(serverAndA: string[], b: string[], extraA: string[] = []) {
   }
 }
 
+/** A plugin file as the README shows one: it imports netpunch by its package name. */
+const IMPORTING_PLUGIN = `import { definePlugin, NetpunchError } from "netpunch";
+export default definePlugin({
+  name: "shout",
+  description: "prints the partner loudly",
+  args: { word: { type: "string", default: "hey", description: "what to shout" } },
+  run(r, { args }) {
+    console.log(\`\${args.word.toUpperCase()} \${r.raddr} \${new NetpunchError("E_USAGE", "x").exitCode}\`);
+  },
+});
+`;
+
 describe("the compiled linux-x64 binary", () => {
   test("--version names the version, the commit it was built from and the target", async () => {
     const bin = await compiled("linux-x64");
@@ -96,6 +108,17 @@ describe("the compiled linux-x64 binary", () => {
     const out = await punch([bin], [bin], ["--hook", plugin, "--word", "hello"]);
     const b = JSON.parse(out.b) as { raddr: string; lport: number };
     expect(out.a.trim()).toBe(`HELLO ${b.raddr.replace(/:\d+$/, "")}:${b.lport}`);
+  });
+
+  test('loads a plugin file that imports { definePlugin } from "netpunch", with no netpunch installed', async () => {
+    const bin = await compiled("linux-x64");
+    // A folder of its own: no node_modules at or above it, as on a host that only has the binary.
+    const plugin = join(mkdtempSync(join(tmpdir(), "netpunch-bin-import-")), "shout.ts");
+    writeFileSync(plugin, IMPORTING_PLUGIN);
+    const out = await punch([bin], [bin], ["--hook", plugin, "--word", "hello"]);
+    const b = JSON.parse(out.b) as { raddr: string; lport: number };
+    // exit code 2 from the binary's own NetpunchError: the import is the running netpunch.
+    expect(out.a.trim()).toBe(`HELLO ${b.raddr.replace(/:\d+$/, "")}:${b.lport} 2`);
   });
 
   test("SHA256SUMS lists the binary with its real checksum", async () => {

@@ -31,6 +31,17 @@ beforeAll(() => {
   tgz = join(work, file);
 });
 
+let globalBin = "";
+/** `bun install -g TARBALL` into a BUN_INSTALL of this run's own; the netpunch it puts in its bin folder. */
+function globalNetpunch(): string {
+  if (globalBin) return globalBin;
+  const home = join(work, "global");
+  const r = sh([process.execPath, "install", "-g", tgz], { env: { BUN_INSTALL: home } });
+  if (r.code !== 0) throw new Error(`bun install -g failed: ${r.err}`);
+  globalBin = join(home, "bin", "netpunch");
+  return globalBin;
+}
+
 describe("the packed tarball", () => {
   test("holds the sources, plugins and README, not tests or dev files", () => {
     const files = sh(["tar", "tzf", tgz]).out.split("\n");
@@ -108,11 +119,29 @@ describe("the packed tarball", () => {
   });
 
   test("bun install -g puts a working netpunch in the global bin folder", () => {
-    const home = join(work, "global");
-    const r = sh([process.execPath, "install", "-g", tgz], { env: { BUN_INSTALL: home } });
-    expect(r.code).toBe(0);
-    const v = sh([join(home, "bin", "netpunch"), "--version"]);
+    const v = sh([globalNetpunch(), "--version"]);
     expect(v.out).toStartWith("netpunch ");
+  });
+
+  test('the global install loads a plugin file that imports { definePlugin } from "netpunch"', () => {
+    // A folder of its own, with no node_modules at or above it: only the global netpunch exists.
+    const dir = mkdtempSync(join(tmpdir(), "netpunch-global-plugin-"));
+    writeFileSync(
+      join(dir, "shout.ts"),
+      `import { definePlugin, NetpunchError } from "netpunch";
+export default definePlugin({
+  name: "shout",
+  description: \`prints the partner loudly (usage errors exit \${new NetpunchError("E_USAGE", "x").exitCode})\`,
+  args: { word: { type: "string", default: "hey", description: "what to shout" } },
+  run() {},
+});
+`,
+    );
+    const r = sh([globalNetpunch(), "plugins", "--hook", "./shout.ts"], { cwd: dir });
+    expect(r.err).toBe("");
+    expect(r.out).toContain("shout: prints the partner loudly (usage errors exit 2)");
+    expect(r.out).toContain("what to shout");
+    expect(r.code).toBe(0);
   });
 
   test("a project that installs it gets the library API, and its types under a plain strict tsconfig", () => {
