@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { fillTemplate, templateProblem } from "../src/hooks/result-env.ts";
+import { fillTemplate, TEMPLATE_FIELDS, templateProblem } from "../src/hooks/result-env.ts";
 import { definePlugin } from "../src/plugin.ts";
 import type { PunchResult } from "../src/types.ts";
 
@@ -25,6 +25,17 @@ export function jsonLine(r: PunchResult): string {
   });
 }
 
+/**
+ * The --format line: `{{` and `}}` are literal braces (so `{{rhost}}` prints `{rhost}`, as in most template
+ * languages), `{name}` is a field. Tokens are taken left to right, so `{{{rhost}}}` is `{203.0.113.20}`;
+ * a lone `{` or `}` stays as it is. Field names and their errors are fillTemplate's, shared with exec.
+ */
+export function formatLine(template: string, r: PunchResult): string {
+  return template.replace(/\{\{|\}\}|\{[a-z]+\}/g, (token) =>
+    token === "{{" ? "{" : token === "}}" ? "}" : fillTemplate(token, r),
+  );
+}
+
 export default definePlugin({
   name: "print",
   description:
@@ -37,8 +48,7 @@ export default definePlugin({
     format: {
       type: "string",
       valueHint: "TEMPLATE",
-      description:
-        "print this line instead, with {lport} {rhost} {rport} {laddr} {raddr} {lhost} {role} {session} {via} {rtt}",
+      description: `print this line instead, with ${TEMPLATE_FIELDS.map((f) => `{${f}}`).join(" ")}; {{ and }} are literal braces`,
     },
   },
   check: v.object({
@@ -57,7 +67,7 @@ export default definePlugin({
   run(result, { args }) {
     const line =
       args.format !== undefined
-        ? fillTemplate(args.format, result)
+        ? formatLine(args.format, result)
         : args.json
           ? jsonLine(result)
           : seedLine(result);

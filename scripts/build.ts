@@ -1,7 +1,9 @@
-// Builds the single-file executables: dist/netpunch-<os>-<arch>[-variant][.exe] plus SHA256SUMS.
+// Builds the single-file executables: dist/netpunch-<os>-<arch>[-variant][.exe] plus SHA256SUMS; with --lib,
+// the npm package's library instead: dist/lib/index.js and the declarations in dist/types (npm pack runs it).
 // Usage: bun scripts/build.ts [TARGET...]   (default: every target; e.g. linux-x64 linux-arm64)
+//        bun scripts/build.ts --lib
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface Target {
@@ -103,10 +105,68 @@ export function build(o: { targets: Target[]; root: string; outDir: string; quie
   return built;
 }
 
+/**
+ * A declaration file's relative imports as a consumer can resolve them. tsc keeps the sources' `./x.ts`
+ * specifiers in declarations, which a project without allowImportingTsExtensions refuses; `./x.js` finds
+ * `x.d.ts` beside it under every moduleResolution. Pure.
+ */
+export const jsSpecifiers = (dts: string): string =>
+  dts.replace(/(\bfrom\s+|\bimport\(\s*)(["'])(\.{1,2}\/[^"']+)\.ts\2/g, "$1$2$3.js$2");
+
+const run = (argv: string[], cwd: string, what: string) => {
+  const r = Bun.spawnSync(argv, { cwd, stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${what} failed:\n${r.stderr.toString()}${r.stdout.toString()}`);
+};
+
+/**
+ * The package's library for consumers that do not run our TypeScript sources: one ES module bundle,
+ * dist/lib/index.js (dependencies stay imports, so the consumer's copies are used), and declarations in
+ * dist/types (tsconfig.types.json), so a project type-checks against netpunch without our compiler options.
+ */
+export function buildLibrary(o: { root: string; outDir: string }): void {
+  const lib = join(o.outDir, "lib");
+  const types = join(o.outDir, "types");
+  rmSync(lib, { recursive: true, force: true });
+  rmSync(types, { recursive: true, force: true });
+  run(
+    [
+      process.execPath,
+      "build",
+      join(o.root, "src/index.ts"),
+      "--target=bun",
+      "--format=esm",
+      "--packages=external",
+      "--outdir",
+      lib,
+    ],
+    o.root,
+    "bundling dist/lib",
+  );
+  run(
+    [
+      process.execPath,
+      join(o.root, "node_modules/typescript/bin/tsc"),
+      "-p",
+      join(o.root, "tsconfig.types.json"),
+      "--outDir",
+      types,
+    ],
+    o.root,
+    "emitting declarations (tsc -p tsconfig.types.json)",
+  );
+  for (const f of readdirSync(types, { recursive: true, encoding: "utf8" })) {
+    if (!f.endsWith(".d.ts")) continue;
+    const path = join(types, f);
+    writeFileSync(path, jsSpecifiers(readFileSync(path, "utf8")));
+  }
+}
+
 if (import.meta.main) {
   const root = join(import.meta.dir, "..");
+  const argv = process.argv.slice(2);
   try {
-    build({ targets: selectTargets(process.argv.slice(2)), root, outDir: join(root, "dist") });
+    if (argv.includes("--lib")) buildLibrary({ root, outDir: join(root, "dist") });
+    else build({ targets: selectTargets(argv), root, outDir: join(root, "dist") });
   } catch (e) {
     console.error((e as Error).message);
     process.exit(1);

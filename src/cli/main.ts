@@ -1,16 +1,40 @@
 #!/usr/bin/env -S bun --no-install
-import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
+import { type ArgsDef, type CommandDef, type CommandMeta, defineCommand, runCommand } from "citty";
 import { NetpunchError } from "../errors.ts";
 import { VERSION, versionLine } from "../version.ts";
-import { stripAnsi } from "./common.ts";
 import { connectArgs, connectCommand } from "./connect.ts";
 import { doctorCommand } from "./doctor.ts";
+import {
+  ansiPaint,
+  argumentRows,
+  type HelpBlock,
+  helpWidth,
+  layout,
+  noPaint,
+  optionRows,
+  usageParts,
+} from "./help.ts";
 import { keygenCommand } from "./keygen.ts";
-import { prepareHooks } from "./peer.ts";
+import { prepareHooks, selectedHooks } from "./peer.ts";
 import { pluginsCommand } from "./plugins.ts";
 import { installSignalHandlers, shutdown, shutdownSignal } from "./runtime.ts";
 import { seedA, seedB, seedC, seedPeerArgs, shieldSeedSecret } from "./seed.ts";
 import { serveCommand } from "./serve.ts";
+
+/** `netpunch help [COMMAND ...]`: cli() answers it as `netpunch COMMAND ... --help`; this is for the lists. */
+const helpCommand = defineCommand({
+  meta: {
+    name: "help",
+    description: "show this help, or a command's: netpunch help connect --hook openvpn",
+  },
+  args: {
+    command: {
+      type: "positional",
+      required: false,
+      description: "the command to explain; what follows it (such as --hook NAME) is passed on",
+    },
+  },
+});
 
 // biome-ignore lint/suspicious/noExplicitAny: each command has its own argument types
 const subCommands: Record<string, CommandDef<any>> = {
@@ -19,6 +43,7 @@ const subCommands: Record<string, CommandDef<any>> = {
   plugins: pluginsCommand,
   doctor: doctorCommand,
   keygen: keygenCommand,
+  help: helpCommand,
   a: seedA,
   b: seedB,
   c: seedC,
@@ -34,26 +59,124 @@ const main = defineCommand({
   subCommands,
 });
 
-const EXAMPLES = `
-Examples:
-  netpunch keygen --output secret.txt          # once; copy secret.txt to the server and both peers
-  netpunch serve --listen 0.0.0.0:10001 --alt-port 10002 --relay --secret-file secret.txt
-  netpunch connect --role a --server 198.51.100.7:10001 --local :10000 --secret-file secret.txt
-  netpunch connect --role b --server 198.51.100.7:10001 --local :10000 --secret-file secret.txt --json
+/** The examples in `netpunch --help`, by topic. */
+const EXAMPLES: [string, string[]][] = [
+  [
+    "Examples:",
+    [
+      "netpunch keygen --output secret.txt   # once; copy secret.txt to the server and both peers",
+      "netpunch serve --listen 0.0.0.0:10001 --alt-port 10002 --relay --secret-file secret.txt",
+      "netpunch connect --role a --server 198.51.100.7:10001 --local :10000 --secret-file secret.txt",
+      "netpunch connect --role b --server 198.51.100.7:10001 --local :10000 --secret-file secret.txt --json",
+    ],
+  ],
+  [
+    "Seed-compatible forms (the original netpunch):",
+    ["netpunch c SECRET :10001", "netpunch a SECRET :10000 server:10001"],
+  ],
+  [
+    "What does my NAT do, and can a direct path work?",
+    ["netpunch doctor --server 198.51.100.7:10001 --secret-file secret.txt"],
+  ],
+  [
+    "Hooks (netpunch plugins lists them with their options):",
+    [
+      "netpunch connect ... --hook openvpn -- --dev tun --ifconfig 198.18.200.1 198.18.200.2 --secret vpn.key",
+      "netpunch connect ... --hook ./my-plugin.ts --loop",
+    ],
+  ],
+];
 
-Seed-compatible forms (the original netpunch):
-  netpunch c SECRET :10001
-  netpunch a SECRET :10000 server:10001
+/** Every exit code, as the README's "Exit codes and errors" table has them (report() and main below). */
+export const EXIT_CODES: [string, string][] = [
+  [
+    "0",
+    "connected and the hooks ended (or a running tunnel was stopped by SIGINT/SIGTERM); a server stopped by a signal",
+  ],
+  ["1", "could not connect: server silent, partner timeout, punching failed, port in use; or a hook failed"],
+  [
+    "2",
+    "bad usage or input: unknown option, command or hook, malformed address, missing secret, bad hook option",
+  ],
+  ["130", "a peer interrupted by SIGINT (Ctrl-C) before it connected"],
+  ["143", "a peer stopped by SIGTERM before it connected"],
+];
 
-What does my NAT do, and can a direct path work?
-  netpunch doctor --server 198.51.100.7:10001 --secret-file secret.txt
+const resolve = async <T>(x: T | Promise<T> | (() => T | Promise<T>)): Promise<T> =>
+  typeof x === "function" ? await (x as () => T | Promise<T>)() : await x;
 
-Hooks (netpunch plugins lists them with their options):
-  netpunch connect ... --hook openvpn -- --dev tun --ifconfig 198.18.200.1 198.18.200.2 --secret vpn.key
-  netpunch connect ... --hook ./my-plugin.ts --loop
+/** The help of `netpunch` (no command) or of one command, as blocks for help.ts to lay out. */
+export async function helpBlocks(name: string | undefined): Promise<HelpBlock[]> {
+  const exitCodes: HelpBlock[] = [
+    { kind: "heading", text: "Exit codes:" },
+    { kind: "rows", rows: EXIT_CODES },
+  ];
+  const sub = name !== undefined ? subCommands[name] : undefined;
+  if (!sub) {
+    const meta = (await resolve(main.meta)) as CommandMeta;
+    const commands: [string, string][] = [];
+    for (const [n, c] of Object.entries(subCommands))
+      commands.push([n, ((await resolve(c.meta)) as CommandMeta | undefined)?.description ?? ""]);
+    return [
+      { kind: "text", text: `netpunch ${VERSION}: ${meta.description}` },
+      { kind: "text", text: "" },
+      { kind: "usage", command: "netpunch", parts: usageParts({}, true) },
+      { kind: "heading", text: "Commands:" },
+      { kind: "rows", rows: commands },
+      { kind: "text", text: "" },
+      { kind: "text", text: "netpunch help COMMAND (or netpunch COMMAND --help) shows a command's options." },
+      { kind: "heading", text: "Options:" },
+      {
+        kind: "rows",
+        rows: [
+          ["-h, --help", "show this help"],
+          ["-V, --version", "print the version, the commit it was built from and the target"],
+        ],
+      },
+      ...EXAMPLES.flatMap(([title, lines]): HelpBlock[] => [
+        { kind: "heading", text: title },
+        { kind: "shell", lines },
+      ]),
+      ...exitCodes,
+    ];
+  }
+  const meta = ((await resolve(sub.meta)) ?? {}) as CommandMeta;
+  const args = ((await resolve(sub.args)) ?? {}) as ArgsDef;
+  // Hook options are merged into the peer commands' args; show them under their hook instead.
+  const hooks = name === "connect" || name === "a" || name === "b" ? selectedHooks() : [];
+  const fromHooks = new Set(hooks.flatMap((h) => Object.keys(h.args ?? {})));
+  const own = Object.fromEntries(Object.entries(args).filter(([n]) => !fromHooks.has(n))) as ArgsDef;
+  const blocks: HelpBlock[] = [
+    { kind: "text", text: `netpunch ${name}: ${meta.description ?? ""} (netpunch ${VERSION})` },
+    { kind: "text", text: "" },
+    { kind: "usage", command: `netpunch ${name}`, parts: usageParts(own) },
+  ];
+  const positionals = argumentRows(own);
+  if (positionals.length)
+    blocks.push({ kind: "heading", text: "Arguments:" }, { kind: "rows", rows: positionals });
+  const options = optionRows(own);
+  if (options.length) blocks.push({ kind: "heading", text: "Options:" }, { kind: "rows", rows: options });
+  for (const h of hooks) {
+    const rows = optionRows((h.args ?? {}) as ArgsDef);
+    if (!rows.length && !h.passthrough) continue;
+    blocks.push(
+      { kind: "heading", text: `Options of the ${h.name} hook:` },
+      { kind: "text", text: h.description, indent: 2 },
+    );
+    if (rows.length) blocks.push({ kind: "rows", rows });
+    if (h.passthrough) blocks.push({ kind: "rows", rows: [["after --", h.passthrough]] });
+  }
+  return [...blocks, ...exitCodes];
+}
 
-Exit codes: 0 connected, 1 could not connect, 2 bad usage or input, 130 interrupted.
-`;
+/** Help for a person: coloured on a terminal, plain in pipes and logs where colour codes are noise. */
+async function helpText(name: string | undefined, forTerminal: boolean): Promise<string> {
+  return layout(
+    await helpBlocks(name),
+    helpWidth(process.env, process.stdout),
+    forTerminal && process.stdout.isTTY ? ansiPaint : noPaint,
+  );
+}
 
 /** Runs the CLI and returns the exit code; errors become one line plus a hint on stderr. */
 export async function cli(argv: string[]): Promise<number> {
@@ -74,18 +197,19 @@ export async function cli(argv: string[]): Promise<number> {
     }
   }
   const beforeDashes = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
-  if (!sub || beforeDashes.includes("--help") || beforeDashes.includes("-h")) {
-    const usage = sub ? await renderUsage(sub, main) : `${await renderUsage(main)}\n${EXAMPLES}`;
-    const helpAsked = beforeDashes.includes("--help") || beforeDashes.includes("-h");
-    if (!sub && name !== undefined && !helpAsked) {
-      const what = name.startsWith("-") ? `unknown option ${name}` : `unknown command "${name}"`;
-      process.stderr.write(
-        `${stripAnsi(usage)}\n[E_USAGE] ${what}\nhint: use one of: ${Object.keys(subCommands).join(", ")}\n`,
-      );
-      return 2;
+  const helpAsked = beforeDashes.includes("--help") || beforeDashes.includes("-h");
+  if (name === "help" && !helpAsked) {
+    const [topic, ...more] = rest;
+    if (topic === undefined) {
+      process.stdout.write(await helpText(undefined, true));
+      return 0;
     }
-    // Help is read in pipes and logs too, where colour codes are noise.
-    process.stdout.write(`${process.stdout.isTTY ? usage : stripAnsi(usage)}\n`);
+    if (!subCommands[topic]) return unknownCommand(topic);
+    return cli([topic, ...more, "--help"]);
+  }
+  if (!sub || helpAsked) {
+    if (!sub && name !== undefined && !helpAsked) return unknownCommand(name);
+    process.stdout.write(await helpText(sub ? name : undefined, true));
     return name === undefined ? 2 : 0;
   }
   try {
@@ -94,6 +218,14 @@ export async function cli(argv: string[]): Promise<number> {
   } catch (e) {
     return report(e, name);
   }
+}
+
+async function unknownCommand(name: string): Promise<number> {
+  const what = name.startsWith("-") ? `unknown option ${name}` : `unknown command "${name}"`;
+  process.stderr.write(
+    `${await helpText(undefined, false)}\n[E_USAGE] ${what}\nhint: use one of: ${Object.keys(subCommands).join(", ")}\n`,
+  );
+  return 2;
 }
 
 function report(e: unknown, command?: string): number {

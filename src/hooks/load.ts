@@ -4,6 +4,7 @@ import { pathToFileURL } from "node:url";
 import * as v from "valibot";
 import { builtinPlugins } from "../../plugins/index.ts";
 import { NetpunchError } from "../errors.ts";
+import * as netpunchApi from "../index.ts";
 import type { NetpunchPlugin } from "../plugin.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: plugins carry their own argument types
@@ -52,7 +53,27 @@ export async function loadHook(spec: string, cwd = process.cwd()): Promise<AnyPl
   );
 }
 
+let netpunchModuleProvided = false;
+
+/**
+ * Plugin files `import { definePlugin } from "netpunch"`. From a compiled binary or a global install there is
+ * no netpunch package near the plugin file ("Cannot find package 'netpunch'"), so the running netpunch
+ * answers that import itself, as a virtual module: it always resolves, and a plugin gets the same classes
+ * (NetpunchError) and version as the netpunch that runs it, even where a different copy is installed.
+ */
+export function provideNetpunchModule(): void {
+  if (netpunchModuleProvided) return;
+  netpunchModuleProvided = true;
+  Bun.plugin({
+    name: "netpunch: the running netpunch as the module 'netpunch' for plugin files",
+    setup(build) {
+      build.module("netpunch", () => ({ exports: { ...netpunchApi }, loader: "object" }));
+    },
+  });
+}
+
 async function fromModule(spec: string, path: string): Promise<AnyPlugin> {
+  provideNetpunchModule();
   let mod: Record<string, unknown>;
   try {
     mod = await import(pathToFileURL(path).href);

@@ -2,7 +2,7 @@
 // loaded by it, SHA256SUMS, and the arm64 build running under qemu-user (Debian's qemu-user with the arm64
 // C library from libc6-arm64-cross, which .ci/run installs).
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { binDir, compiled, expectedCommitPrefix } from "../support/binary.ts";
@@ -70,6 +70,18 @@ async function punch(serverAndA: string[], b: string[], extraA: string[] = []) {
   }
 }
 
+/** A plugin file as the README shows one: it imports netpunch by its package name. */
+const IMPORTING_PLUGIN = `import { definePlugin, NetpunchError } from "netpunch";
+export default definePlugin({
+  name: "shout",
+  description: "prints the partner loudly",
+  args: { word: { type: "string", default: "hey", description: "what to shout" } },
+  run(r, { args }) {
+    console.log(\`\${args.word.toUpperCase()} \${r.raddr} \${new NetpunchError("E_USAGE", "x").exitCode}\`);
+  },
+});
+`;
+
 describe("the compiled linux-x64 binary", () => {
   test("--version names the version, the commit it was built from and the target", async () => {
     const bin = await compiled("linux-x64");
@@ -98,6 +110,17 @@ describe("the compiled linux-x64 binary", () => {
     expect(out.a.trim()).toBe(`HELLO ${b.raddr.replace(/:\d+$/, "")}:${b.lport}`);
   });
 
+  test('loads a plugin file that imports { definePlugin } from "netpunch", with no netpunch installed', async () => {
+    const bin = await compiled("linux-x64");
+    // A folder of its own: no node_modules at or above it, as on a host that only has the binary.
+    const plugin = join(mkdtempSync(join(tmpdir(), "netpunch-bin-import-")), "shout.ts");
+    writeFileSync(plugin, IMPORTING_PLUGIN);
+    const out = await punch([bin], [bin], ["--hook", plugin, "--word", "hello"]);
+    const b = JSON.parse(out.b) as { raddr: string; lport: number };
+    // exit code 2 from the binary's own NetpunchError: the import is the running netpunch.
+    expect(out.a.trim()).toBe(`HELLO ${b.raddr.replace(/:\d+$/, "")}:${b.lport} 2`);
+  });
+
   test("SHA256SUMS lists the binary with its real checksum", async () => {
     await compiled("linux-x64");
     const r = Bun.spawnSync(["sha256sum", "-c", "SHA256SUMS"], {
@@ -108,6 +131,32 @@ describe("the compiled linux-x64 binary", () => {
     expect(r.stdout.toString()).toContain("netpunch-linux-x64: OK");
     expect(r.exitCode).toBe(0);
   });
+});
+
+/** The README's command that checks built binaries against SHA256SUMS, as written (comment and all). */
+function readmeChecksumCommand(): string {
+  const readme = readFileSync(join(import.meta.dir, "../../README.md"), "utf8");
+  const install = readme.slice(readme.indexOf("## Install"), readme.indexOf("## Usage"));
+  const lines = install.split("\n").filter((l) => l.includes("sha256sum -c"));
+  if (lines.length !== 1)
+    throw new Error(`expected one sha256sum line in the README's Install, got ${lines.length}`);
+  return lines[0] ?? "";
+}
+
+test("the README's checksum command, run as written after a build, passes", async () => {
+  await compiled("linux-x64");
+  // `bun run build` writes to ./dist; here the build went to a temp folder, so a project root stand-in
+  // whose dist/ is that folder runs the command exactly as a user would after building.
+  const root = mkdtempSync(join(tmpdir(), "netpunch-readme-"));
+  symlinkSync(binDir("linux-x64"), join(root, "dist"));
+  const r = Bun.spawnSync(["sh", "-c", readmeChecksumCommand()], {
+    cwd: root,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  expect(r.stderr.toString()).toBe("");
+  expect(r.stdout.toString()).toContain("netpunch-linux-x64: OK");
+  expect(r.exitCode).toBe(0);
 });
 
 describe("the compiled linux-arm64 binary under qemu-user", () => {

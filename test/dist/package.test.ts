@@ -31,13 +31,56 @@ beforeAll(() => {
   tgz = join(work, file);
 });
 
+let globalBin = "";
+/** `bun install -g TARBALL` into a BUN_INSTALL of this run's own; the netpunch it puts in its bin folder. */
+function globalNetpunch(): string {
+  if (globalBin) return globalBin;
+  const home = join(work, "global");
+  const r = sh([process.execPath, "install", "-g", tgz], { env: { BUN_INSTALL: home } });
+  if (r.code !== 0) throw new Error(`bun install -g failed: ${r.err}`);
+  globalBin = join(home, "bin", "netpunch");
+  return globalBin;
+}
+
 describe("the packed tarball", () => {
   test("holds the sources, plugins and README, not tests or dev files", () => {
     const files = sh(["tar", "tzf", tgz]).out.split("\n");
     expect(files).toContain("package/src/cli/main.ts");
     expect(files).toContain("package/plugins/openvpn.ts");
     expect(files).toContain("package/README.md");
+    // Built by the prepack script (scripts/build.ts --lib): declarations and a bundle for the library.
+    expect(files).toContain("package/dist/types/index.d.ts");
+    expect(files).toContain("package/dist/lib/index.js");
+    expect(files.some((f) => /^package\/dist\/netpunch-/.test(f))).toBe(false); // no 100 MB binaries
     expect(files.some((f) => f.startsWith("package/test/") || f.startsWith("package/bench/"))).toBe(false);
+  });
+
+  test("holds the MIT LICENSE that package.json names, and a CHANGELOG whose first entry is this version", () => {
+    const files = sh(["tar", "tzf", tgz]).out.split("\n");
+    expect(files).toContain("package/LICENSE");
+    expect(files).toContain("package/CHANGELOG.md");
+    const pkg = JSON.parse(sh(["tar", "xzOf", tgz, "package/package.json"]).out) as {
+      version: string;
+      license: string;
+    };
+    expect(pkg.license).toBe("MIT");
+    expect(sh(["tar", "xzOf", tgz, "package/LICENSE"]).out).toStartWith("MIT License\n");
+    const changelog = sh(["tar", "xzOf", tgz, "package/CHANGELOG.md"]).out;
+    expect(/^## (\S+)/m.exec(changelog)?.[1]).toBe(pkg.version);
+    expect(pkg.version).toBe("0.2.0");
+    // 0.2.0 is wire version 2: the entry must say that it breaks talking to 0.1, and what to do.
+    const entry = changelog.slice(changelog.indexOf("## 0.2.0"), changelog.indexOf("## 0.1.0"));
+    for (const point of ["wire version 2", "cannot talk", "Upgrade the server and every peer together"])
+      expect(entry).toContain(point);
+    for (const point of [
+      "scrypt",
+      "netpunch keygen",
+      "Return-routability cookies",
+      "LEAVE",
+      "Relay challenge",
+    ])
+      expect(entry).toContain(point);
+    expect(changelog).toMatch(/^## 0\.1\.0\n\nThe first release/m);
   });
 
   test("bunx --package TARBALL netpunch runs the CLI (help, then a loopback punch)", async () => {
@@ -45,7 +88,7 @@ describe("the packed tarball", () => {
     const bunx = [process.execPath, "x", "--package", tgz, "netpunch"];
     const help = sh([...bunx, "--help"]);
     expect(help.code).toBe(0);
-    expect(help.out).toContain("netpunch serve|connect");
+    expect(help.out).toContain("Usage: netpunch COMMAND [OPTIONS]");
 
     const probe = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
     const port = probe.port;
@@ -76,14 +119,32 @@ describe("the packed tarball", () => {
   });
 
   test("bun install -g puts a working netpunch in the global bin folder", () => {
-    const home = join(work, "global");
-    const r = sh([process.execPath, "install", "-g", tgz], { env: { BUN_INSTALL: home } });
-    expect(r.code).toBe(0);
-    const v = sh([join(home, "bin", "netpunch"), "--version"]);
+    const v = sh([globalNetpunch(), "--version"]);
     expect(v.out).toStartWith("netpunch ");
   });
 
-  test("a project that installs it gets the library API and its types", () => {
+  test('the global install loads a plugin file that imports { definePlugin } from "netpunch"', () => {
+    // A folder of its own, with no node_modules at or above it: only the global netpunch exists.
+    const dir = mkdtempSync(join(tmpdir(), "netpunch-global-plugin-"));
+    writeFileSync(
+      join(dir, "shout.ts"),
+      `import { definePlugin, NetpunchError } from "netpunch";
+export default definePlugin({
+  name: "shout",
+  description: \`prints the partner loudly (usage errors exit \${new NetpunchError("E_USAGE", "x").exitCode})\`,
+  args: { word: { type: "string", default: "hey", description: "what to shout" } },
+  run() {},
+});
+`,
+    );
+    const r = sh([globalNetpunch(), "plugins", "--hook", "./shout.ts"], { cwd: dir });
+    expect(r.err).toBe("");
+    expect(r.out).toContain("shout: prints the partner loudly (usage errors exit 2)");
+    expect(r.out).toContain("what to shout");
+    expect(r.code).toBe(0);
+  });
+
+  test("a project that installs it gets the library API, and its types under a plain strict tsconfig", () => {
     const app = join(work, "app");
     mkdirSync(app);
     writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
@@ -97,31 +158,56 @@ const ac = new AbortController();
 const server = await serve({ listen: { host: "127.0.0.1", port: 0 }, secret: "lib", signal: ac.signal });
 const at = \`127.0.0.1:\${server.local.port}\`;
 const [a, b]: PunchResult[] = await Promise.all([connect({ server: at, secret: "lib", role: "a" }), connect({ server: at, secret: "lib", role: "b" })]);
-const p = definePlugin({ name: "x", description: "y", run() {} });
+const p = definePlugin({ name: "x", description: "y", args: { n: { type: "string", default: "1" } }, run(_r, { args }) { args.n.toUpperCase(); } });
 ac.abort();
 console.log(a.rport === b.lport && b.rport === a.lport, p.name, new NetpunchError("E_USAGE", "m").exitCode);
 `,
     );
+    // What a consumer is likely to have: strict, exactOptionalPropertyTypes, library files checked too
+    // (skipLibCheck off), and no allowImportingTsExtensions; under both module resolutions a Bun or
+    // bundler project uses (bundler) and a Node-style one (nodenext).
+    const strict = {
+      strict: true,
+      exactOptionalPropertyTypes: true,
+      noEmit: true,
+      target: "ESNext",
+      skipLibCheck: false,
+      types: ["bun-types"],
+    };
     writeFileSync(
       join(app, "tsconfig.json"),
       JSON.stringify({
-        compilerOptions: {
-          strict: true,
-          noEmit: true,
-          module: "Preserve",
-          moduleResolution: "bundler",
-          target: "ESNext",
-          allowImportingTsExtensions: true,
-          skipLibCheck: true,
-          types: ["bun-types"],
-        },
+        compilerOptions: { ...strict, module: "Preserve", moduleResolution: "bundler" },
+        include: ["main.ts"],
+      }),
+    );
+    writeFileSync(
+      join(app, "tsconfig.nodenext.json"),
+      JSON.stringify({
+        compilerOptions: { ...strict, module: "NodeNext", moduleResolution: "nodenext" },
         include: ["main.ts"],
       }),
     );
     const run = sh([process.execPath, "main.ts"], { cwd: app });
     expect(run.out.trim()).toBe("true x 2");
-    const types = sh([process.execPath, join(app, "node_modules/typescript/bin/tsc"), "-p", app]);
-    expect(types.out + types.err).toBe("");
-    expect(types.code).toBe(0);
+    // The "import" bundle (for tools that do not know the "bun" condition) exports what the sources do.
+    writeFileSync(
+      join(app, "same.ts"),
+      `const lib = await import("./node_modules/netpunch/dist/lib/index.js");
+const src = await import("netpunch");
+console.log(Object.keys(lib).sort().join(" ") === Object.keys(src).sort().join(" "), typeof lib.connect);
+`,
+    );
+    expect(sh([process.execPath, "same.ts"], { cwd: app }).out.trim()).toBe("true function");
+    for (const config of ["tsconfig.json", "tsconfig.nodenext.json"]) {
+      const tsc = sh([
+        process.execPath,
+        join(app, "node_modules/typescript/bin/tsc"),
+        "-p",
+        join(app, config),
+      ]);
+      expect({ config, errors: tsc.out + tsc.err }).toEqual({ config, errors: "" });
+      expect(tsc.code).toBe(0);
+    }
   });
 });
