@@ -17,9 +17,10 @@ export interface ChannelOptions {
   /** Channels of one side share a guard: a packet replayed to another socket is a replay too. */
   replay?: ReplayGuard;
   /**
-   * Messages that skip the time window and the nonce memory because they change no state and are answered
-   * by something smaller (a first REGISTER, a PROBE), or are checked against what we sent instead (the
-   * echo of REGISTERED, the id of PROBE_REPLY): they may come before the clocks are aligned.
+   * Messages delivered even when they fail the time window or the nonce memory, with `frame.fresh` saying
+   * whether they passed: they may come before the clocks are aligned, and are answered statelessly with
+   * something smaller when not fresh (a first REGISTER, a PROBE), or checked against what we sent instead
+   * (the echo of REGISTERED, the id of PROBE_REPLY).
    */
   exempt?: (msg: Message) => boolean;
   /** Wire version 1's key: a v1 packet that authenticates with it is an old peer, not a forgery. */
@@ -64,10 +65,9 @@ export class SecureChannel {
     const opened = open(this.key, data, this.o.oldKey);
     if (!opened.ok) return this.hooks.onDrop(from, opened.reason);
     const frame = opened.frame;
-    if (!this.o.exempt?.(frame.msg)) {
-      const verdict = this.replay.check(frame.nonce, frame.timestamp, this.clock());
-      if (verdict !== "ok") return this.hooks.onDrop(from, verdict);
-    }
+    const verdict = this.replay.check(frame.nonce, frame.timestamp, this.clock());
+    frame.fresh = verdict === "ok";
+    if (verdict !== "ok" && !this.o.exempt?.(frame.msg)) return this.hooks.onDrop(from, verdict);
     this.hooks.onFrame(from, frame);
   }
 }

@@ -86,7 +86,7 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
         .u16(msg.altPort ?? 0);
       break;
     case "match":
-      w.hex(msg.to).hex(msg.echo).hex(msg.pairId).hex(msg.partnerId);
+      w.hex(msg.to).hex(msg.echo).u64(msg.serverTime).hex(msg.cookie).hex(msg.pairId).hex(msg.partnerId);
       writeEndpoint(w, msg.observed);
       w.u8(msg.candidates.length);
       for (const c of msg.candidates) {
@@ -205,6 +205,8 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
     case MessageType.match: {
       const to = r.hex(8);
       const echo = r.hex(12);
+      const serverTime = r.u64();
+      const cookie = r.hex(COOKIE_LEN);
       const pairId = r.hex(16);
       const partnerId = r.hex(8);
       const observed = readEndpoint(r);
@@ -222,7 +224,7 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
         return { kind, ...readEndpoint(r) };
       });
       out = withOptional(
-        { type: "match", to, echo, pairId, partnerId, observed, candidates },
+        { type: "match", to, echo, serverTime, cookie, pairId, partnerId, observed, candidates },
         { altPort: r.u16(), partnerNat: readNat(r) },
       );
       break;

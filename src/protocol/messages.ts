@@ -70,6 +70,9 @@ export const MatchSchema = v.object({
   /** The recipient's peer id and the nonce of its REGISTER that completed the pair: a MATCH for anyone else is refused. */
   to: PeerId,
   echo: Nonce,
+  /** The server's clock and a cookie, as in REGISTERED: a peer matched on first contact gets them here. */
+  serverTime: U64,
+  cookie: Cookie,
   pairId: PairId,
   partnerId: PeerId,
   observed: EndpointSchema,

@@ -17,6 +17,11 @@ export interface Frame {
   nonce: string;
   msg: Message;
   size: number;
+  /**
+   * Set by the channel for a message it delivers whatever its age: true when it also passed the time window
+   * and the nonce memory (a first REGISTER may then be announced at once; see RendezvousCore).
+   */
+  fresh?: boolean;
 }
 
 export interface SealParams {

@@ -336,6 +336,12 @@ export class PeerMachine {
     const retransmit = ours && this.pair?.pairId === msg.pairId;
     const fresh = ours && (this.phase === "registering" || this.phase === "waiting");
     if (!retransmit && !fresh) return this.drop(from, "unsolicited");
+    if (fresh) {
+      // Matched on first contact, REGISTERED may never come: the MATCH brings the server's clock and a cookie.
+      const sentAt = this.registers.get(msg.echo) ?? now;
+      this.out.push({ kind: "clock", offsetMs: Math.round(msg.serverTime + (now - sentAt) / 2 - now) });
+      this.cookie = msg.cookie;
+    }
     this.heardFromServer = true;
     this.publicAddr = msg.observed;
     this.send(this.setup.server, {

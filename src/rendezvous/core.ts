@@ -72,6 +72,13 @@ export interface CoreOptions {
   limits?: RendezvousLimits;
   /** The server's second port for NAT probing, announced in REGISTERED and MATCH. */
   altPort?: number;
+  /**
+   * From this time on, a fresh first REGISTER (it passed the time window and the nonce memory) that completes
+   * a pair is announced at once, on probation. Before it (the server's start plus one replay window), a
+   * packet sealed before a restart could still look fresh, so every first contact gets a challenge.
+   * @default 0
+   */
+  announceAfter?: number;
 }
 
 /**
@@ -94,8 +101,8 @@ export class RendezvousCore {
 
   onFrame(from: Endpoint, frame: Frame, now: number): ServerAction[] {
     const msg = frame.msg;
-    if (msg.type === "register") return this.onRegister(from, msg, frame.nonce, now);
-    if (msg.type === "matchAck") return this.onMatchAck(msg.session, msg.pairId, msg.peerId, now);
+    if (msg.type === "register") return this.onRegister(from, msg, frame, now);
+    if (msg.type === "matchAck") return this.onMatchAck(from, msg.session, msg.pairId, msg.peerId, now);
     if (msg.type === "relayRequest")
       return this.onRelayRequest(from, msg.session, msg.pairId, msg.peerId, now);
     if (msg.type === "natUpdate") return this.onNatUpdate(from, msg, now);
@@ -117,19 +124,25 @@ export class RendezvousCore {
     return { kind: "send", to: from, msg: reply };
   }
 
-  private onRegister(from: Endpoint, msg: Register, nonce: string, now: number): ServerAction[] {
+  private onRegister(from: Endpoint, msg: Register, frame: Frame, now: number): ServerAction[] {
+    const nonce = frame.nonce;
     if (this.o.store.isDone(msg.peerId, now)) return [drop(from, "unexpected")];
-    // 1. No state until the peer proves it receives at `from`: a replayed or spoofed REGISTER gets a
-    // challenge (smaller than the padded REGISTER) and changes nothing.
-    if (!msg.cookie || !checkCookie(this.o.cookieKey, msg.cookie, now, { from, ...msg }))
-      return [this.registered(from, msg, nonce, "challenge", now)];
+    const proven =
+      msg.cookie !== undefined && checkCookie(this.o.cookieKey, msg.cookie, now, { from, ...msg });
+    // 1. A registration needs proof that its sender receives at `from`. Without a cookie, the peer that
+    // completes a pair is announced at once on probation (its MATCH_ACK is the proof); anything else, and
+    // anything stale or replayed, gets a challenge (smaller than the padded REGISTER) and changes nothing.
+    if (!proven) {
+      const probation = this.probation(from, msg, frame, now);
+      return probation ?? [this.registered(from, msg, nonce, "challenge", now)];
+    }
 
     const store = this.o.store;
     const existing = store.get(msg.session);
     const rec: SessionRecord = existing ?? { slots: {} };
     const mine = rec.slots[msg.role];
     const same = mine?.peerId === msg.peerId;
-    if (mine && !same && now - mine.lastSeen < this.t.holdMs) {
+    if (mine?.proven && !same && now - mine.lastSeen < this.t.holdMs) {
       return [this.registered(from, msg, nonce, "busy", now)];
     }
     if (!mine || !same || mine.addr.host !== from.host) {
@@ -143,6 +156,67 @@ export class RendezvousCore {
     const moved = same && mine !== undefined && !sameEndpoint(mine.addr, from);
     if (!same || moved)
       out.push(event({ type: "server-registration", session: msg.session, role: msg.role, from }));
+    this.place(rec, msg, from, nonce, now, true);
+    store.set(msg.session, rec);
+
+    const partner = rec.slots[other(msg.role)];
+    if (rec.pair && same && !moved) {
+      // Already paired: this REGISTER crossed our MATCH (or proves a peer on probation); answer with the
+      // MATCH again. If it carries NAT behaviour the partner's MATCH did not have, pass it on, or a birthday
+      // pair waits for news that never comes.
+      const learned = msg.nat && !sameNat(msg.nat, mine?.nat);
+      if (learned && msg.nat && partner)
+        out.push({
+          kind: "send",
+          to: partner.addr,
+          msg: { type: "partnerNat", to: partner.peerId, pairId: rec.pair.pairId, nat: msg.nat },
+        });
+      return [...out, this.matchFor(msg.session, rec, msg.role, now)];
+    }
+    // A new peer, or one whose address changed mid-announcement (its NAT rebound): (re)announce to both.
+    if (partner && partner.peerId !== msg.peerId && !partner.unresponsive) {
+      return [...out, ...this.pairUp(msg.session, rec, now, msg.role)];
+    }
+    delete rec.pair;
+    out.push(this.registered(from, msg, nonce, "waiting", now));
+    return out;
+  }
+
+  /**
+   * A first REGISTER that completes a pair is announced at once, so the second peer waits for no extra round
+   * trip; it is on probation until its MATCH_ACK comes from `from`. Only a fresh packet (not a replay, within
+   * the time window) after `announceAfter` qualifies, for a free role (or one held on probation), with a
+   * proven, answering partner. If it never answers, the partner is sent back to waiting after ackTimeoutMs,
+   * having sent the unproven address at most the punch's bounded PINGs.
+   */
+  private probation(from: Endpoint, msg: Register, frame: Frame, now: number): ServerAction[] | undefined {
+    if (!frame.fresh || frame.timestamp < (this.o.announceAfter ?? 0)) return undefined;
+    const rec = this.o.store.get(msg.session);
+    const partner = rec?.slots[other(msg.role)];
+    const mine = rec?.slots[msg.role];
+    if (!rec || !partner?.proven || partner.unresponsive || partner.peerId === msg.peerId) return undefined;
+    if (now - partner.lastSeen > this.t.holdMs) return undefined;
+    if (mine?.proven) return undefined; // a proven holder (or this peer, moving) must prove the new address
+    if ((this.perHost.get(from.host) ?? 0) >= this.limits.maxPerAddress) return undefined;
+    const out: ServerAction[] = [
+      event({ type: "server-registration", session: msg.session, role: msg.role, from }),
+    ];
+    this.place(rec, msg, from, frame.nonce, now, false);
+    this.o.store.set(msg.session, rec);
+    return [...out, ...this.pairUp(msg.session, rec, now, msg.role)];
+  }
+
+  /** Puts the registration in its role's slot, keeping the per-address count right. */
+  private place(
+    rec: SessionRecord,
+    msg: Register,
+    from: Endpoint,
+    nonce: string,
+    now: number,
+    proven: boolean,
+  ): void {
+    const mine = rec.slots[msg.role];
+    const same = mine?.peerId === msg.peerId;
     if (mine) this.untrack(mine.addr.host);
     this.track(from.host);
     rec.slots[msg.role] = {
@@ -153,31 +227,8 @@ export class RendezvousCore {
       nat: msg.nat ?? (same ? mine?.nat : undefined),
       mapped: msg.mapped,
       echo: nonce,
+      proven,
     };
-    store.set(msg.session, rec);
-
-    const partner = rec.slots[other(msg.role)];
-    if (rec.pair && same && !moved) {
-      // Already paired: this REGISTER crossed our MATCH; answer with the MATCH again. If it carries NAT
-      // behaviour the partner's MATCH did not have, pass it on, or a birthday pair waits for news that never
-      // comes.
-      const learned = msg.nat && !sameNat(msg.nat, mine?.nat);
-      const theirs = rec.slots[other(msg.role)];
-      if (learned && msg.nat && theirs)
-        out.push({
-          kind: "send",
-          to: theirs.addr,
-          msg: { type: "partnerNat", to: theirs.peerId, pairId: rec.pair.pairId, nat: msg.nat },
-        });
-      return [...out, this.matchFor(msg.session, rec, msg.role)];
-    }
-    // A new peer, or one whose address changed mid-announcement (its NAT rebound): (re)announce to both.
-    if (partner && partner.peerId !== msg.peerId && !partner.unresponsive) {
-      return [...out, ...this.pairUp(msg.session, rec, now)];
-    }
-    delete rec.pair;
-    out.push(this.registered(from, msg, nonce, "waiting", now));
-    return out;
   }
 
   /**
@@ -193,12 +244,7 @@ export class RendezvousCore {
     if (pair) {
       delete rec.pair;
       const partner = rec.slots[other(msg.role)];
-      if (partner)
-        out.push({
-          kind: "send",
-          to: partner.addr,
-          msg: { type: "unmatch", to: partner.peerId, pairId: pair.pairId },
-        });
+      if (partner) out.push(...this.unmatchTo(partner.addr, partner.peerId, pair.pairId));
     }
     this.untrack(slot.addr.host);
     delete rec.slots[msg.role];
@@ -207,8 +253,15 @@ export class RendezvousCore {
     return out;
   }
 
-  /** 2. Both peers are here and answer: push the MATCH to both at once, retransmitting until acknowledged. */
-  private pairUp(session: string, rec: SessionRecord, now: number): ServerAction[] {
+  /**
+   * 2. Both peers are here and answer: push the MATCH to both at once, retransmitting until acknowledged.
+   * A pair already being announced (the `changed` role moved or was replaced) is undone for the other peer
+   * first, with UNMATCH, so that it takes the new MATCH.
+   */
+  private pairUp(session: string, rec: SessionRecord, now: number, changed: Role): ServerAction[] {
+    const old = rec.pair;
+    const stay = rec.slots[other(changed)];
+    const undo: ServerAction[] = old && stay ? this.unmatchTo(stay.addr, stay.peerId, old.pairId) : [];
     rec.pair = {
       pairId: this.o.randomHex(16),
       acked: { a: false, b: false },
@@ -218,16 +271,30 @@ export class RendezvousCore {
     };
     const { a, b } = rec.slots;
     if (!a || !b) throw new Error(`pairUp(${session}) without two peers`);
-    const out: ServerAction[] = [event({ type: "server-pair", session, a: a.addr, b: b.addr })];
-    for (const role of ROLES) out.push(this.matchFor(session, rec, role));
+    const out: ServerAction[] = [...undo, event({ type: "server-pair", session, a: a.addr, b: b.addr })];
+    for (const role of ROLES) out.push(this.matchFor(session, rec, role, now));
     return out;
   }
 
-  private onMatchAck(session: string, pairId: string, peerId: string, now: number): ServerAction[] {
+  private unmatchTo(to: Endpoint, peerId: string, pairId: string): ServerAction[] {
+    const msg: Message = { type: "unmatch", to: peerId, pairId };
+    return Array.from({ length: UNMATCH_COPIES }, () => ({ kind: "send" as const, to, msg }));
+  }
+
+  private onMatchAck(
+    from: Endpoint,
+    session: string,
+    pairId: string,
+    peerId: string,
+    now: number,
+  ): ServerAction[] {
     const rec = this.o.store.get(session);
     if (!rec?.pair || rec.pair.pairId !== pairId) return [];
     const role = ROLES.find((r) => rec.slots[r]?.peerId === peerId);
-    if (!role) return [];
+    const slot = role ? rec.slots[role] : undefined;
+    // The acknowledgement must come from the address the MATCH went to: it is the proof of a peer on probation.
+    if (!role || !slot || !sameEndpoint(slot.addr, from)) return [];
+    slot.proven = true;
     rec.pair.acked[role] = true;
     return rec.pair.acked.a && rec.pair.acked.b ? this.finish(session, rec, now) : [];
   }
@@ -294,7 +361,7 @@ export class RendezvousCore {
           continue;
         }
         if (now < pair.nextRetryAt) continue;
-        for (const role of ROLES) if (!pair.acked[role]) out.push(this.matchFor(session, rec, role));
+        for (const role of ROLES) if (!pair.acked[role]) out.push(this.matchFor(session, rec, role, now));
         pair.retryDelayMs = Math.min(pair.retryDelayMs * 2, this.t.matchRetryMaxMs);
         pair.nextRetryAt = now + pair.retryDelayMs;
         continue;
@@ -324,14 +391,12 @@ export class RendezvousCore {
     for (const role of ROLES) {
       const slot = rec.slots[role];
       if (!slot) continue;
-      if (!pair.acked[role]) slot.unresponsive = true;
-      else
-        for (let i = 0; i < UNMATCH_COPIES; i++)
-          out.push({
-            kind: "send",
-            to: slot.addr,
-            msg: { type: "unmatch", to: slot.peerId, pairId: pair.pairId },
-          });
+      if (pair.acked[role]) out.push(...this.unmatchTo(slot.addr, slot.peerId, pair.pairId));
+      else if (!slot.proven) {
+        // Announced on probation and never answered: a replay, or a peer that left. Forget it.
+        this.untrack(slot.addr.host);
+        delete rec.slots[role];
+      } else slot.unresponsive = true;
     }
     return out;
   }
@@ -354,7 +419,7 @@ export class RendezvousCore {
   }
 
   /** The MATCH for `role`: the partner's public address (as we saw it) first, then its LAN addresses. */
-  private matchFor(session: string, rec: SessionRecord, role: Role): ServerAction {
+  private matchFor(session: string, rec: SessionRecord, role: Role, now: number): ServerAction {
     const me = rec.slots[role];
     const partner = rec.slots[other(role)];
     if (!me || !partner || !rec.pair) throw new Error(`matchFor(${session}, ${role}) without a pair`);
@@ -373,6 +438,8 @@ export class RendezvousCore {
         type: "match",
         to: me.peerId,
         echo: me.echo,
+        serverTime: now,
+        cookie: makeCookie(this.o.cookieKey, now, { from: me.addr, peerId: me.peerId, session, role }),
         pairId: rec.pair.pairId,
         partnerId: partner.peerId,
         observed: me.addr,

@@ -3,7 +3,7 @@ import { networkInterfaces } from "node:os";
 import { SecureChannel } from "../channel.ts";
 import { deriveKey, deriveKeyV1 } from "../protocol/auth.ts";
 import type { Message, RelayOfferStatus } from "../protocol/messages.ts";
-import { ReplayGuard } from "../protocol/replay.ts";
+import { DEFAULT_REPLAY_WINDOW_MS, ReplayGuard } from "../protocol/replay.ts";
 import { isStun } from "../stun/codec.ts";
 import { stunAnswer } from "../stun/responder.ts";
 import { addressesFor, openPerAddress, ReplyRoutes } from "../transport/per-address.ts";
@@ -73,8 +73,8 @@ export interface RendezvousServer {
 }
 
 /**
- * A first REGISTER (no cookie yet) and a PROBE change no state and are answered with something smaller, so
- * they skip the replay window: a peer whose clock is off still gets the server's time in the answer.
+ * A first REGISTER (no cookie yet) and a PROBE are delivered even when stale or replayed (flagged so): the
+ * answer is then stateless and smaller, and a peer whose clock is off still gets the server's time in it.
  */
 const stateless = (msg: Message): boolean =>
   (msg.type === "register" && msg.cookie === undefined) || msg.type === "probe";
@@ -106,6 +106,8 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     // A new key every start: cookies, and so registrations, from before a restart are worthless after it.
     cookieKey: new Uint8Array(randomBytes(32)),
     timings: { ...DEFAULT_TIMINGS, ...opts.timings },
+    // One replay window after start, nothing sealed before a restart can still look fresh.
+    announceAfter: Date.now() + DEFAULT_REPLAY_WINDOW_MS,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
     altPort: opts.altPort,
   });

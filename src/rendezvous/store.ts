@@ -23,6 +23,11 @@ export interface Registration {
   echo: string;
   /** It never acknowledged a MATCH: not paired again until it shows it is alive with a new REGISTER. */
   unresponsive?: boolean;
+  /**
+   * Announced on first contact, before it proved it receives at `addr` (false): its MATCH_ACK from that
+   * address proves it; until then it blocks nobody and is dropped if it never answers.
+   */
+  proven: boolean;
 }
 
 /** A session's state: up to one registration per role and, once both are there, the pair being announced. */

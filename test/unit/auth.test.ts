@@ -29,6 +29,8 @@ const messages: Message[] = [
     type: "match",
     to: PEER,
     echo: "a1a2a3a4a5a6a7a8a9aaabac",
+    serverTime: 0,
+    cookie: "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf",
     pairId: PAIR,
     partnerId: PEER,
     observed: { host: "198.51.100.23", port: 1 },

@@ -72,6 +72,8 @@ function matchFor(p: ReturnType<typeof peer>, extra: Partial<Match> = {}): Messa
     type: "match",
     to: ME,
     echo: p.lastRegisterNonce(),
+    serverTime: 0,
+    cookie: "00".repeat(16),
     pairId: PAIR,
     partnerId: PARTNER,
     observed: MINE,

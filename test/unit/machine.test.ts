@@ -118,6 +118,8 @@ const match = (candidates: Match["candidates"], pairId = PAIR): Message => ({
   type: "match",
   to: ME,
   echo: ECHO,
+  serverTime: 0,
+  cookie: COOKIE,
   pairId,
   partnerId: PARTNER,
   observed: MY_PUBLIC,

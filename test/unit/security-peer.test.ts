@@ -95,6 +95,8 @@ const match = (p: Peer, over: Partial<Match> = {}): Message => ({
   type: "match",
   to: ME,
   echo: p.lastNonce(),
+  serverTime: 0,
+  cookie: COOKIE,
   pairId: PAIR,
   partnerId: PARTNER,
   observed: MY_PUBLIC,

@@ -222,3 +222,91 @@ describe("session caps", () => {
     expect(answer(register(c, EVE, "a", "e000000000000009", t, "x2").out).status).toBe("waiting");
   });
 });
+
+describe("a first REGISTER that completes a pair is announced at once, on probation", () => {
+  const fresh = (m: Message, nonce = nextNonce(), timestamp = TS) => ({
+    ...frameOf(m, { nonce, timestamp }),
+    fresh: true,
+  });
+  const probationCore = (announceAfter = 0) =>
+    new RendezvousCore({
+      store: new MemoryStore(),
+      randomHex: (n) => (++nonce).toString(16).padStart(n * 2, "0"),
+      cookieKey: new Uint8Array(32).fill(9),
+      timings: DEFAULT_TIMINGS,
+      announceAfter,
+    });
+  const ack = (pairId: string, peerId: string) => frameOf({ type: "matchAck", session: "s", pairId, peerId });
+
+  test("no extra round trip: MATCH to both at once, with the server's clock and a cookie", () => {
+    const c = probationCore();
+    register(c, A, "a", ID.a, TS);
+    const out = c.onFrame(B, fresh(reg("b", ID.b)), TS + 10);
+    const m = matches(out);
+    expect(m.map((x) => x.to)).toEqual([A, B]);
+    expect(m[1]?.msg).toMatchObject({ to: ID.b, serverTime: TS + 10 });
+    expect(m[1]?.msg.cookie).toMatch(/^[0-9a-f]{32}$/);
+    expect(sends(out).filter((s) => s.msg.type === "registered")).toEqual([]);
+  });
+
+  test("its MATCH_ACK from the address the MATCH went to proves it; from another address it does not", () => {
+    const c = probationCore();
+    register(c, A, "a", ID.a, TS);
+    const pairId = matches(c.onFrame(B, fresh(reg("b", ID.b)), TS + 10))[0]?.msg.pairId ?? "";
+    c.onFrame(EVE, ack(pairId, ID.b), TS + 20); // someone who read the pair id on the path
+    c.onFrame(A, ack(pairId, ID.a), TS + 20);
+    // Not proven: after the ack timeout A is sent back to waiting and the unproven b is forgotten.
+    let out: ServerAction[] = [];
+    for (let t = TS + 100; t <= TS + 110 + DEFAULT_TIMINGS.ackTimeoutMs; t += 100)
+      out = out.concat(c.tick(t));
+    expect(
+      sends(out)
+        .filter((s) => s.msg.type === "unmatch")
+        .map((s) => s.to),
+    ).toEqual([A, A, A]);
+    // The real b (it was never heard: a replay from EVE's address would look the same) now pairs at once.
+    expect(matches(c.onFrame(B, fresh(reg("b", ID.b)), TS + 7_000)).map((x) => x.to)).toEqual([A, B]);
+
+    const c2 = probationCore();
+    register(c2, A, "a", ID.a, TS);
+    const p2 = matches(c2.onFrame(B, fresh(reg("b", ID.b)), TS + 10))[0]?.msg.pairId ?? "";
+    c2.onFrame(B, ack(p2, ID.b), TS + 20);
+    const done = c2.onFrame(A, ack(p2, ID.a), TS + 30);
+    expect(done).toContainEqual({ kind: "event", event: { type: "server-paired", session: "s" } });
+  });
+
+  test("a replayed or stale first REGISTER, or one in the first window after a start, gets only a challenge", () => {
+    const c = probationCore(TS + 10_000);
+    register(c, A, "a", ID.a, TS);
+    const early = c.onFrame(B, fresh(reg("b", ID.b), nextNonce(), TS + 9_999), TS + 9_999);
+    expect(answer(early).status).toBe("challenge");
+    const notFresh = { ...frameOf(reg("b", ID.b), { timestamp: TS + 20_000 }), fresh: false };
+    expect(answer(c.onFrame(B, notFresh, TS + 20_000)).status).toBe("challenge");
+    expect(matches(c.onFrame(B, fresh(reg("b", ID.b), nextNonce(), TS + 20_000), TS + 20_000))).toHaveLength(
+      2,
+    );
+  });
+
+  test("an unproven REGISTER cannot move a proven registration (the same peer id from another address)", () => {
+    const c = probationCore();
+    register(c, A, "a", ID.a, TS);
+    register(c, B, "b", ID.b, TS);
+    // Both proven and paired; now a replay of a's first REGISTER from EVE's address:
+    const out = c.onFrame(EVE, fresh(reg("a", ID.a)), TS + 100);
+    expect(matches(out)).toEqual([]);
+    expect(answer(out).status).toBe("challenge");
+  });
+
+  test("an unproven holder blocks nobody: a proven peer takes the role at once and the partner is re-announced", () => {
+    const c = probationCore();
+    register(c, A, "a", ID.a, TS);
+    const first = matches(c.onFrame(EVE, fresh(reg("b", ID.eve)), TS + 10));
+    const oldPair = first[0]?.msg.pairId;
+    const real = register(c, B, "b", ID.b, TS + 50);
+    const sent = sends(real.out);
+    expect(sent.filter((s) => s.msg.type === "unmatch").map((s) => s.to)).toEqual([A, A, A]);
+    const again = matches(real.out);
+    expect(again.map((x) => x.to)).toEqual([A, B]);
+    expect(again[0]?.msg.pairId).not.toBe(oldPair);
+  });
+});

@@ -121,6 +121,7 @@ describe("registration", () => {
       candidates: [{ host: "192.0.2.10", port: 10000 }],
       lastSeen: 1010,
       echo: "0c0b0a090807060504030201",
+      proven: true,
     });
   });
 
@@ -235,6 +236,8 @@ describe("matching", () => {
           type: "match",
           to: A_ID,
           echo: A_NONCE, // the nonce of A's REGISTER that was accepted
+          serverTime: 500,
+          cookie: expect.stringMatching(/^[0-9a-f]{32}$/),
           pairId,
           partnerId: B_ID,
           observed: A_ADDR,
@@ -251,6 +254,8 @@ describe("matching", () => {
           type: "match",
           to: B_ID,
           echo: B_NONCE,
+          serverTime: 500,
+          cookie: expect.stringMatching(/^[0-9a-f]{32}$/),
           pairId,
           partnerId: A_ID,
           observed: B_ADDR,
@@ -524,6 +529,8 @@ describe("not a reflector", () => {
       type: "match",
       to: A_ID,
       echo: "000000000000000000000000",
+      serverTime: 0,
+      cookie: expect.stringMatching(/^[0-9a-f]{32}$/),
       pairId: PAIR,
       partnerId: B_ID,
       observed: A_ADDR,
