@@ -2,6 +2,7 @@ import type { ArgsDef, ParsedArgs } from "citty";
 import type { ConsolaInstance } from "consola";
 import { formatEndpoint, parseAddress } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
+import { withholdSecret } from "../hooks/env.ts";
 import { type AnyPlugin, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
 import { checkHookOptions, mergedHookArgs, runHooks } from "../hooks/run.ts";
 import { mapPort, type PortMapping } from "../portmap.ts";
@@ -69,6 +70,7 @@ export async function runPeer(p: PeerRun): Promise<void> {
   const args = p.args as ParsedArgs;
   const extraArgs = passthroughArgs(p.rawArgs);
   checkHookOptions(selected.hooks, args, extraArgs); // before any packet
+  withholdSecret(p.secret); // no hook's child gets it
   const { mapping, local } = p.portMap ? await askGateway(p) : { mapping: undefined, local: p.local };
   try {
     await punchAndRun({ ...p, local, mapped: mapping?.external }, args, extraArgs);
