@@ -1,6 +1,7 @@
 import { runChild } from "../src/child.ts";
 import { execReplace } from "../src/execve.ts";
 import { fillTemplate, resultEnv, templateProblem } from "../src/hooks/result-env.ts";
+import { missingProgram } from "../src/hooks/which.ts";
 import { definePlugin } from "../src/plugin.ts";
 import type { PunchResult } from "../src/types.ts";
 
@@ -29,7 +30,10 @@ export default definePlugin({
       const p = templateProblem(a);
       if (p) return `in "${a}": ${p}`;
     }
-    return undefined;
+    // The program must exist before the partner is spent on a punch. A name built from the result
+    // ({rhost}...) is only known then.
+    const program = extraArgs[0] ?? "";
+    return program.includes("{") ? undefined : missingProgram(program);
   },
   async run(result, { args, logger, signal, extraArgs }) {
     const argv = execArgv(result, extraArgs);

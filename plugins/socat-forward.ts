@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import * as v from "valibot";
 import { parseAddress } from "../src/addr.ts";
 import { runChild } from "../src/child.ts";
+import { drainPunchedPort } from "../src/hooks/drain.ts";
 import { resultEnv } from "../src/hooks/result-env.ts";
 import { missingProgram } from "../src/hooks/which.ts";
 import { definePlugin } from "../src/plugin.ts";
@@ -105,6 +106,12 @@ export default definePlugin({
       forwardListen: local(args["forward-listen"], "--forward-listen"),
       idleSeconds: args["forward-idle"] !== undefined ? Number(args["forward-idle"]) : undefined,
     });
+    // socat forwards whatever reaches the port, so the partner's last punching packets go first.
+    const drained = await drainPunchedPort(result, signal);
+    logger.debug(
+      `dropped ${drained.netpunch} late netpunch packet(s) in ${drained.ms} ms before starting socat${drained.partnerData ? " (ended by the partner's first datagram, which is lost)" : ""}`,
+    );
+    if (signal.aborted) return;
     const exit = await runChild({ argv, env: resultEnv(result), logger, prefix: "[socat]", signal });
     if (!exit.stopped && exit.code !== 0)
       throw new Error(`socat exited with code ${exit.code ?? exit.signal}`);

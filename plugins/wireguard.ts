@@ -1,7 +1,8 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import * as v from "valibot";
 import { runChild } from "../src/child.ts";
+import { childEnv } from "../src/hooks/env.ts";
 import { missingProgram } from "../src/hooks/which.ts";
 import { definePlugin } from "../src/plugin.ts";
 import type { PunchResult } from "../src/types.ts";
@@ -46,6 +47,34 @@ export function wgUpCommands(o: {
   return cmds;
 }
 
+/** wireguard-go in the foreground (-f rather than WG_PROCESS_FOREGROUND=1, which sudo's env_reset drops). */
+export const wireguardGoArgv = (iface: string): string[] => ["wireguard-go", "-f", iface];
+
+/**
+ * With --wg-sudo every command goes through `sudo -n` (never prompts: there is nobody to answer), so the
+ * sudoers line in the README lists exactly the programs this hook runs: wg, wg-quick, wireguard-go, ip.
+ */
+export const withSudo = (argv: string[], sudo: boolean): string[] => (sudo ? ["sudo", "-n", ...argv] : argv);
+
+/** CAP_NET_ADMIN's bit in the capability sets (linux/capability.h). */
+const CAP_NET_ADMIN = 12;
+
+/** True when the CapEff line of /proc/PID/status includes CAP_NET_ADMIN (root has it). Pure. */
+export function hasNetAdmin(procStatus: string): boolean {
+  const hex = /^CapEff:\s*([0-9a-f]+)$/im.exec(procStatus)?.[1];
+  return hex !== undefined && ((BigInt(`0x${hex}`) >> BigInt(CAP_NET_ADMIN)) & 1n) === 1n;
+}
+
+/** Whether this process may configure network interfaces itself (else it needs --wg-sudo). */
+function mayAdminNetwork(): boolean {
+  if (process.platform !== "linux") return process.getuid?.() === 0;
+  try {
+    return hasNetAdmin(readFileSync("/proc/self/status", "utf8"));
+  } catch {
+    return process.getuid?.() === 0;
+  }
+}
+
 /** The peer's last handshake (unix seconds, 0 = never) from `wg show IFACE latest-handshakes`. Pure. */
 export function latestHandshake(output: string, peer: string): number {
   for (const line of output.split("\n")) {
@@ -69,8 +98,8 @@ const sleep = (ms: number, signal: AbortSignal) =>
     );
   });
 
-function run(argv: string[]): string {
-  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+function runCommand(argv: string[]): string {
+  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe", env: childEnv() });
   if (r.exitCode !== 0)
     throw new Error(`${argv.join(" ")} failed: ${r.stderr.toString().trim() || `exit ${r.exitCode}`}`);
   return r.stdout.toString();
@@ -116,6 +145,10 @@ export default definePlugin({
       default: "30",
       description: "fail if no handshake by then",
     },
+    "wg-sudo": {
+      type: "boolean",
+      description: "run wg, wg-quick, wireguard-go and ip with sudo -n (see the sudoers line in README)",
+    },
     "wg-stale": {
       type: "string",
       valueHint: "SECONDS",
@@ -150,7 +183,11 @@ export default definePlugin({
     const cfg = args["wg-config"];
     if (cfg !== undefined && !existsSync(cfg)) return `--wg-config ${cfg} does not exist`;
     const up = args["wg-up"];
+    const sudo = args["wg-sudo"] === true;
+    if (!sudo && !mayAdminNetwork())
+      return "configuring WireGuard needs root or CAP_NET_ADMIN: run netpunch as root, or add --wg-sudo (see the sudoers line in README)";
     return (
+      (sudo ? missingProgram("sudo", "sudo") : undefined) ??
       missingProgram("wg", "wireguard-tools") ??
       (up === "wg-quick" ? missingProgram("wg-quick", "wireguard-tools") : undefined) ??
       (up === "wireguard-go"
@@ -162,6 +199,8 @@ export default definePlugin({
     const iface = String(args["wg-interface"]);
     const peer = String(args["wg-peer"]);
     const mode = args["wg-up"] as "none" | "wg-quick" | "wireguard-go";
+    const sudo = args["wg-sudo"] === true;
+    const run = (argv: string[]) => runCommand(withSudo(argv, sudo));
     const own = new AbortController(); // stops the wireguard-go we start, on any exit path
     const stopOwn = () => own.abort();
     signal.addEventListener("abort", stopOwn, { once: true });
@@ -169,8 +208,7 @@ export default definePlugin({
     try {
       if (mode === "wireguard-go") {
         daemon = runChild({
-          argv: ["wireguard-go", iface],
-          env: { WG_PROCESS_FOREGROUND: "1" },
+          argv: withSudo(wireguardGoArgv(iface), sudo),
           logger,
           prefix: "[wireguard-go]",
           signal: own.signal,

@@ -1,49 +1,48 @@
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { NetpunchError } from "./errors.ts";
+import { argvCarriesSecret, childEnv } from "./hooks/env.ts";
+
+/**
+ * Signals Bun's runtime sets to SIG_IGN. An ignored signal stays ignored across execve(2), so without a reset
+ * the new program would not die of SIGPIPE (`yes | head -1` would print "Broken pipe" and go on writing) and
+ * would get EFBIG instead of SIGXFSZ.
+ */
+export const RUNTIME_IGNORED_SIGNALS = ["SIGPIPE", "SIGXFSZ"] as const;
 
 /**
  * Replaces this process with `argv` (execve(2)), keeping the PID, like the original netpunch's -command.
- * Bun has no exec of its own, so libc's execve is called through FFI. Returns only by throwing.
+ * Bun's process.execve does the exec; before it, a handler is installed for each signal the runtime ignores:
+ * execve resets caught signals to their default action (POSIX), so the new program starts with SIGPIPE and
+ * SIGXFSZ at SIG_DFL. That holds on glibc, musl and macOS alike, with no FFI. Returns only by throwing.
  */
 export function execReplace(argv: string[], extraEnv: Record<string, string>): never {
   const [cmd] = argv;
   const path = cmd === undefined ? null : cmd.includes("/") ? cmd : Bun.which(cmd);
-  if (!path) throw new Error(`${cmd ?? "(no command)"} not found in PATH`);
-  const env = { ...process.env, ...extraEnv };
-  const envList = Object.entries(env).map(([k, val]) => `${k}=${val ?? ""}`);
-  const cstr = (s: string) => Buffer.from(`${s}\0`, "utf8");
-  // Keep the buffers referenced until the call: the pointer arrays point into them.
-  const argBufs = argv.map(cstr);
-  const envBufs = envList.map(cstr);
-  const table = (bufs: Buffer[]) => {
-    const t = new BigUint64Array(bufs.length + 1);
-    bufs.forEach((b, i) => {
-      t[i] = BigInt(ptr(b));
+  if (!path)
+    throw new NetpunchError(
+      "E_HOOK",
+      `${cmd ?? "(no command)"} not found in PATH`,
+      "check the command after --",
+    );
+  if (argvCarriesSecret(argv))
+    throw new NetpunchError(
+      "E_HOOK",
+      `refusing to run ${cmd}: its command line contains the secret`,
+      "command lines are visible to every local user (ps); pass secrets in a file",
+    );
+  const execve = process.execve;
+  if (execve === undefined)
+    throw new NetpunchError(
+      "E_HOOK",
+      "this runtime has no process.execve",
+      "run netpunch on Bun 1.4 or a release binary, or drop --exec-replace",
+    );
+  for (const sig of RUNTIME_IGNORED_SIGNALS) process.on(sig, () => {});
+  try {
+    execve.call(process, path, argv, childEnv(extraEnv));
+  } catch (e) {
+    throw new NetpunchError("E_HOOK", `execve ${path} failed: ${(e as Error).message}`, "check the program", {
+      cause: e,
     });
-    return t;
-  };
-  const argvTable = table(argBufs);
-  const envTable = table(envBufs);
-  const libc = openLibc();
-  const pathBuf = cstr(path);
-  libc.symbols.execve(ptr(pathBuf), ptr(argvTable), ptr(envTable));
-  libc.close();
-  throw new Error(`execve ${path} failed`);
-}
-
-const EXECVE = { execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 } } as const;
-
-/** glibc, musl (Alpine: the -musl builds) or macOS's libSystem, whichever this host has. */
-function openLibc() {
-  const names =
-    process.platform === "darwin"
-      ? ["libSystem.B.dylib"]
-      : ["libc.so.6", `libc.musl-${process.arch === "arm64" ? "aarch64" : "x86_64"}.so.1`, "libc.so"];
-  for (const name of names) {
-    try {
-      return dlopen(name, EXECVE);
-    } catch {
-      // try the next name
-    }
   }
-  throw new Error(`cannot load the C library (tried ${names.join(", ")}) for execve`);
+  throw new NetpunchError("E_HOOK", `execve ${path} returned`, "this is a bug");
 }

@@ -12,6 +12,11 @@ export interface PluginContext<A extends ArgsDef = ArgsDef> {
   signal: AbortSignal;
   /** The command line after `--`, for the hook that declares `passthrough`. */
   extraArgs: string[];
+  /**
+   * The environment for a child process: netpunch's without the secret, plus NETPUNCH_LPORT, NETPUNCH_RHOST...
+   * Pass it to Bun.spawn: without an `env`, Bun copies the environment netpunch started with, secret included.
+   */
+  env: Record<string, string>;
 }
 
 /** A hook that gets the punch result and does something with it: print it, launch a tunnel... */

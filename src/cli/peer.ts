@@ -2,6 +2,7 @@ import type { ArgsDef, ParsedArgs } from "citty";
 import type { ConsolaInstance } from "consola";
 import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
+import { withholdSecret } from "../hooks/env.ts";
 import { type AnyPlugin, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
 import { checkHookOptions, mergedHookArgs, runHooks } from "../hooks/run.ts";
 import { mapPort, type PortMapping } from "../portmap.ts";
@@ -74,6 +75,7 @@ export async function runPeer(p: PeerRun): Promise<void> {
     parseAddress(p.local, "local address", { allowEmptyHost: true, allowPortZero: true }),
     parseAddress(p.server, "server address"),
   );
+  withholdSecret(p.secret); // no hook's child gets it
   const { mapping, local } = p.portMap ? await askGateway(p) : { mapping: undefined, local: p.local };
   try {
     await punchAndRun({ ...p, local, mapped: mapping?.external }, args, extraArgs);

@@ -3,7 +3,9 @@ import type { ConsolaInstance } from "consola";
 import * as v from "valibot";
 import { NetpunchError } from "../errors.ts";
 import type { PunchResult } from "../types.ts";
+import { childEnv } from "./env.ts";
 import type { AnyPlugin } from "./load.ts";
+import { resultEnv } from "./result-env.ts";
 
 /** The options of all selected hooks, merged; two hooks defining the same option is refused. */
 export function mergedHookArgs(hooks: AnyPlugin[], reserved: ArgsDef): ArgsDef {
@@ -89,6 +91,7 @@ export async function runHooks(
         logger: o.logger.withTag(h.name),
         signal: o.signal,
         extraArgs: h.passthrough ? o.extraArgs : [],
+        env: childEnv(resultEnv(result)),
       });
     } catch (e) {
       if (e instanceof NetpunchError) throw e;

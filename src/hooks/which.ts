@@ -1,7 +1,7 @@
 import { accessSync, constants } from "node:fs";
 
-/** A preflight problem when `bin` is neither an executable path nor found in PATH. */
-export function missingProgram(bin: string, debianPackage: string): string | undefined {
+/** A preflight problem when `bin` is neither an executable path nor found in PATH; `debianPackage` has it. */
+export function missingProgram(bin: string, debianPackage?: string): string | undefined {
   if (bin.includes("/")) {
     try {
       accessSync(bin, constants.X_OK);
@@ -12,5 +12,5 @@ export function missingProgram(bin: string, debianPackage: string): string | und
   }
   return Bun.which(bin)
     ? undefined
-    : `${bin} not found in PATH (Debian/Ubuntu: apt-get install ${debianPackage})`;
+    : `${bin} not found in PATH${debianPackage ? ` (Debian/Ubuntu: apt-get install ${debianPackage})` : ""}`;
 }

@@ -51,6 +51,7 @@ describe("--format: {{ and }} are literal braces, {name} a field", () => {
         logger: createConsola({ level: -999 }),
         signal: new AbortController().signal,
         extraArgs: [],
+        env: {},
       }),
     );
     expect(out).toBe("{x} 203.0.113.20:40002\n");

@@ -128,6 +128,7 @@ describe("the print plugin", () => {
     logger,
     signal,
     extraArgs: [] as string[],
+    env: {},
   });
 
   test("is the built-in hook named print, with a --json option", () => {
