@@ -40,6 +40,8 @@ export interface Peer {
   events: NetpunchEvent[];
   result?: PunchResult;
   error?: Error;
+  /** When connect() settled, on the simulated clock. */
+  at?: number;
   readonly done: boolean;
 }
 
@@ -78,7 +80,7 @@ export class Sim {
 
   /** serve() as the lab starts it: --alt-port and --relay. */
   async serve(o: Partial<ServeOptions> = {}): Promise<RendezvousServer> {
-    const host = this.serverHost ?? this.net.host(SERVER_IP);
+    const host = this.serverHost ?? this.net.host(SERVER_IP, this.serverLink);
     this.serverHost = host;
     const started = serve({
       listen: SERVER,
@@ -99,6 +101,8 @@ export class Sim {
     return started;
   }
   private serverHost: SimHost | undefined;
+  /** The server's link, for a test that wants another delay or loss there; set before serve(). */
+  serverLink: LinkOptions = {};
 
   /** connect() from `host`; the peer records its events and its outcome. */
   connect(host: SimHost, role: Role, o: Partial<ConnectOptions> = {}): Peer {
@@ -107,6 +111,7 @@ export class Sim {
       events: [] as NetpunchEvent[],
       result: undefined as PunchResult | undefined,
       error: undefined as Error | undefined,
+      at: undefined as number | undefined,
       get done() {
         return this.result !== undefined || this.error !== undefined;
       },
@@ -125,9 +130,11 @@ export class Sim {
     }).then(
       (r) => {
         peer.result = r;
+        peer.at = this.clock.now();
       },
       (e: Error) => {
         peer.error = e;
+        peer.at = this.clock.now();
       },
     );
     return peer;
