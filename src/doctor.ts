@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
-import { networkInterfaces } from "node:os";
 import { formatEndpoint, normalizeHost, parseAddress, sameEndpoint } from "./addr.ts";
+import { type InterfaceAddress, systemInterfaces } from "./candidates.ts";
 import { SecureChannel } from "./channel.ts";
 import { NetpunchError } from "./errors.ts";
 import { classifyMapping, type Verdict, verdict } from "./nat.ts";
@@ -9,6 +8,8 @@ import { deriveKey } from "./protocol/auth.ts";
 import type { NatInfo } from "./protocol/messages.ts";
 import { ReplayGuard } from "./protocol/replay.ts";
 import { resolveServer } from "./resolve.ts";
+import { type Clock, systemClock } from "./sys/clock.ts";
+import { type Random, systemRandom } from "./sys/random.ts";
 import type { TransportFactory } from "./transport/types.ts";
 import { openUdp } from "./transport/udp.ts";
 import type { Endpoint } from "./types.ts";
@@ -20,7 +21,21 @@ export interface DoctorOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   transport?: TransportFactory;
+  /** For tests: the time and the timers. @default the system clock */
+  clock?: Clock;
+  /** For tests: the probe ids and nonces. @default node:crypto */
+  random?: Random;
+  /** For tests: this host's addresses (a public host's mapping is "none"). @default os.networkInterfaces() */
+  interfaces?: () => InterfaceAddress[];
 }
+
+/** @default 250: retransmit what is unanswered this often; loss must not look like filtering. */
+const RETRY_MS = 250;
+/**
+ * @default 1_000: once mapping is known, filtering and hairpin (which never answer when the NAT says no) get
+ * until this long before the deadline, no longer.
+ */
+const NO_ANSWER_GRACE_MS = 1_000;
 
 export interface DoctorReport {
   server: string;
@@ -63,8 +78,10 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
   const key = deriveKey(o.secret);
   const replay = new ReplayGuard();
   const factory = o.transport ?? openUdp;
+  const clock = o.clock ?? systemClock;
+  const random = o.random ?? systemRandom;
   const seen = new Map<ProbeKey, { observed?: Endpoint; altPort?: number }>();
-  const ids = probeIds(randomBytes(4));
+  const ids = probeIds(random.bytes(4));
   const byId = new Map(Object.entries(ids).map(([k, id]) => [id, k as ProbeKey]));
   let wake: () => void = () => {};
 
@@ -83,7 +100,12 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
         onDrop() {},
       },
       // Our clock may be off from the server's: replies are matched by their random ids instead.
-      { replay, exempt: (m) => m.type === "probeReply" || m.type === "probe" },
+      {
+        replay,
+        exempt: (m) => m.type === "probeReply" || m.type === "probe",
+        clock: () => clock.now(),
+        randomBytes: (n) => random.bytes(n),
+      },
     );
     ch.transport = await factory({ host: bindHost, port: 0 }, (d, f) => ch.receive(d, f));
     return ch;
@@ -95,12 +117,12 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
   const s3 = await socket();
   const all = [s1, s2, s3];
   try {
-    const deadline = Date.now() + (o.timeoutMs ?? 3_000);
+    const deadline = clock.now() + (o.timeoutMs ?? 3_000);
     let altPort = 0;
     const probe = (ch: SecureChannel, to: Endpoint, k: ProbeKey, fromOtherPort = false) =>
       ch.send(to, { type: "probe", probeId: ids[k], fromOtherPort });
-    // Retransmit what is unanswered every 250 ms: loss must not look like filtering.
-    while (Date.now() < deadline && !o.signal?.aborted) {
+    // Retransmit what is unanswered every RETRY_MS: loss must not look like filtering.
+    while (clock.now() < deadline && !o.signal?.aborted) {
       const main = seen.get("first");
       altPort = main?.altPort ?? altPort;
       if (!main) probe(s1, server, "first");
@@ -111,10 +133,13 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
       const done = main && (altPort === 0 || (seen.has("firstViaAlt") && seen.has("second")));
       // Filtering and hairpin never answer when the NAT says no: give them until the deadline only then.
       if (done && seen.has("filter") && seen.has("hairpin")) break;
-      if (done && Date.now() > deadline - 1_000) break;
+      if (done && clock.now() > deadline - NO_ANSWER_GRACE_MS) break;
       await new Promise<void>((r) => {
-        wake = r;
-        setTimeout(r, 250);
+        const cancel = clock.setTimer(RETRY_MS, r);
+        wake = () => {
+          cancel();
+          r();
+        };
       });
     }
     if (o.signal?.aborted) throw new NetpunchError("E_ABORTED", "cancelled", "");
@@ -143,7 +168,10 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
       );
     }
     const local1 = s1.transport?.local.port ?? 0;
-    const nat = classifyMapping(first, viaAlt, { port: local1, hosts: ownHosts() });
+    const nat = classifyMapping(first, viaAlt, {
+      port: local1,
+      hosts: ownHosts(o.interfaces?.() ?? systemInterfaces()),
+    });
     const v = verdict(nat);
     return {
       server: formatEndpoint(server),
@@ -168,8 +196,6 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
   }
 }
 
-function ownHosts(): string[] {
-  return Object.values(networkInterfaces())
-    .flatMap((l) => l ?? [])
-    .map((i) => normalizeHost(i.address));
+function ownHosts(interfaces: InterfaceAddress[]): string[] {
+  return interfaces.map((i) => normalizeHost(i.address));
 }

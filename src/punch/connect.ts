@@ -1,14 +1,15 @@
-import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import * as v from "valibot";
 import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
-import { lanCandidates } from "../candidates.ts";
+import { type InterfaceAddress, lanCandidates } from "../candidates.ts";
 import { SecureChannel } from "../channel.ts";
 import { NetpunchError } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import { type Message, SessionName } from "../protocol/messages.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
 import { resolveServer } from "../resolve.ts";
+import { type Clock, systemClock } from "../sys/clock.ts";
+import { type Random, systemRandom, toHex } from "../sys/random.ts";
 import type { TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
 import type { CandidateKind, Endpoint, EventHandler, PunchResult, Role } from "../types.ts";
@@ -36,6 +37,15 @@ export interface ConnectOptions {
   onEvent?: EventHandler;
   /** For tests: a transport other than real UDP. */
   transport?: TransportFactory;
+  /** For tests: the time and the timers (a simulation passes a fake clock). @default the system clock */
+  clock?: Clock;
+  /** For tests: ids, nonces and probe choices (a simulation passes a seeded one). @default node:crypto */
+  random?: Random;
+  /**
+   * For tests: this host's interface addresses, offered as LAN candidates when `local` is a wildcard.
+   * @default os.networkInterfaces()
+   */
+  interfaces?: () => InterfaceAddress[];
 }
 
 function toEndpoint(
@@ -72,9 +82,11 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
 
   const emit = opts.onEvent ?? (() => {});
   const factory = opts.transport ?? openUdp;
+  const time = opts.clock ?? systemClock;
+  const random = opts.random ?? systemRandom;
   return new Promise<PunchResult>((resolve, reject) => {
     let machine: PeerMachine;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancelTimer: () => void = () => {};
     let finished = false;
     let refused = 0; // ICMP port unreachable while registering: nothing listens on the server's port
     let heardAnything = false;
@@ -82,7 +94,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     const replay = new ReplayGuard(); // one guard for every socket of this peer
     // Packets are sealed and checked in the server's time once REGISTERED has told us the offset.
     let offsetMs = 0;
-    const clock = () => Date.now() + offsetMs;
+    const clock = () => time.now() + offsetMs;
     // sockets[0] punches; sockets[1..] are the extra birthday sockets, opened on the machine's request.
     const sockets: SecureChannel[] = [];
     const newChannel = (index: number) =>
@@ -91,11 +103,11 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         {
           onFrame: (from, frame) => {
             heardAnything = true;
-            apply(machine.step({ type: "frame", now: Date.now(), from, frame, socket: index }));
+            apply(machine.step({ type: "frame", now: time.now(), from, frame, socket: index }));
           },
           onDrop: (from, reason) => emit({ type: "dropped", from, reason }),
         },
-        { replay, clock, exempt: checkedByMachine },
+        { replay, clock, exempt: checkedByMachine, randomBytes: (n) => random.bytes(n) },
       );
     const channel = newChannel(0);
     sockets.push(channel);
@@ -116,12 +128,12 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         if (finished) r.value.transport?.close();
         else sockets.push(r.value);
       }
-      if (!finished) apply(machine.step({ type: "sockets", now: Date.now(), count: sockets.length - 1 }));
+      if (!finished) apply(machine.step({ type: "sockets", now: time.now(), count: sockets.length - 1 }));
     };
     const end = (err: Error | undefined, result?: PunchResult) => {
       if (finished) return;
       finished = true;
-      clearTimeout(timer);
+      cancelTimer();
       opts.signal?.removeEventListener("abort", onAbort);
       for (const ch of sockets) ch.transport?.close();
       if (err) reject(refused > 0 && !heardAnything ? explainRefused(err, server) : err);
@@ -170,11 +182,10 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         }
       }
       if (finished) return;
-      clearTimeout(timer);
+      cancelTimer();
       if (wakeAt !== undefined)
-        timer = setTimeout(
-          () => apply(machine.step({ type: "tick", now: Date.now() })),
-          Math.max(0, wakeAt - Date.now()),
+        cancelTimer = time.setTimer(Math.max(0, wakeAt - time.now()), () =>
+          apply(machine.step({ type: "tick", now: time.now() })),
         );
     };
 
@@ -195,16 +206,19 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         machine = new PeerMachine({
           session,
           role: opts.role,
-          peerId: randomBytes(8).toString("hex"),
-          nonce: () => randomBytes(12).toString("hex"),
+          peerId: toHex(random.bytes(8)),
+          nonce: () => toHex(random.bytes(12)),
+          random: () => random.float(),
           server,
           localPort: transport.local.port,
           mapped: opts.mapped,
           lanCandidates:
-            opts.lan === false ? [] : lanCandidates({ port: transport.local.port, bindHost, server, family }),
+            opts.lan === false
+              ? []
+              : lanCandidates({ port: transport.local.port, bindHost, server, family }, opts.interfaces?.()),
           timings: { ...opts.timings, ...(opts.timeoutMs !== undefined ? { waitMs: opts.timeoutMs } : {}) },
         });
-        apply(machine.step({ type: "start", now: Date.now() }));
+        apply(machine.step({ type: "start", now: time.now() }));
       },
       (err: unknown) => end(err instanceof Error ? err : new Error(String(err))),
     );

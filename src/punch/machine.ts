@@ -1,4 +1,5 @@
 import { formatEndpoint, sameEndpoint } from "../addr.ts";
+import { Backoff } from "../backoff.ts";
 import { NetpunchError } from "../errors.ts";
 import type { Match, Message, Registered, Unmatch } from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
@@ -82,7 +83,8 @@ export class PeerMachine {
   private out: PeerAction[] = [];
   // registering / waiting
   private nextRegisterAt = 0;
-  private registerDelay: number;
+  /** REGISTER retries while no answer has come (README step 1); keepalives use keepaliveMs instead. */
+  private readonly registerRetry: Backoff;
   private registerTries = 0;
   private heardFromServer = false;
   private publicAddr: Endpoint | undefined;
@@ -117,7 +119,12 @@ export class PeerMachine {
 
   constructor(private readonly setup: PeerSetup) {
     this.t = { ...DEFAULT_PEER_TIMINGS, ...setup.timings };
-    this.registerDelay = this.t.registerRetryMs;
+    this.registerRetry = new Backoff({
+      firstMs: this.t.registerRetryMs,
+      factor: 2,
+      maxMs: this.t.registerRetryMaxMs,
+      maxTries: Number.POSITIVE_INFINITY, // serverSilentMs bounds it, in time
+    });
     this.pingDelay = this.t.pingIntervalMs;
     this.fallbacks = new Fallbacks(
       this.t,
@@ -198,8 +205,7 @@ export class PeerMachine {
     this.out.push({ kind: "send", to: server, msg, nonce });
     this.registerTries++;
     if (this.phase === "registering") {
-      this.nextRegisterAt = now + this.registerDelay;
-      this.registerDelay = Math.min(this.registerDelay * 2, this.t.registerRetryMaxMs);
+      this.nextRegisterAt = this.registerRetry.sent(now);
     } else {
       this.nextRegisterAt = now + this.t.keepaliveMs;
     }

@@ -1,6 +1,10 @@
+import { Backoff } from "../backoff.ts";
 import { classifyMapping } from "../nat.ts";
 import type { Message, NatInfo } from "../protocol/messages.ts";
 import type { Endpoint } from "../types.ts";
+
+/** @default every 300 ms, 4 tries: the alt port answers in one server RTT; four ride out 3 lost probes. */
+const PROBE_RETRY = { firstMs: 300, factor: 1, maxMs: 300, maxTries: 4 };
 
 /**
  * Learns our own NAT's mapping behaviour during a connect, pure: one PROBE to the server's alt port (retried
@@ -8,8 +12,7 @@ import type { Endpoint } from "../types.ts";
  * whether our NAT keeps one public port for every destination.
  */
 export class NatProbe {
-  private tries = 0;
-  private nextAt = 0;
+  private readonly retry = new Backoff(PROBE_RETRY);
   private altPort = 0;
   /** Ids of the probes sent and not yet answered: a reply must claim one (a replayed reply cannot). */
   private readonly open = new Set<number>();
@@ -33,9 +36,8 @@ export class NatProbe {
 
   tick(now: number): { to: Endpoint; msg: Message }[] {
     const alt = this.alt;
-    if (!alt || this.nat || this.tries >= 4 || now < this.nextAt) return [];
-    this.tries++;
-    this.nextAt = now + 300;
+    if (!alt || this.nat || !this.retry.due(now)) return [];
+    this.retry.sent(now);
     const probeId = Math.floor(this.random() * 0x100000000) >>> 0;
     this.open.add(probeId);
     return [{ to: alt, msg: { type: "probe", probeId, fromOtherPort: false } }];
@@ -54,6 +56,6 @@ export class NatProbe {
   }
 
   wakeAt(): number {
-    return this.alt && !this.nat && this.tries < 4 ? this.nextAt : Number.POSITIVE_INFINITY;
+    return this.alt && !this.nat ? this.retry.nextAt : Number.POSITIVE_INFINITY;
   }
 }

@@ -1,7 +1,13 @@
+import { Backoff } from "../backoff.ts";
 import type { Message, RelayChallenge, RelayOffer } from "../protocol/messages.ts";
 import type { Endpoint } from "../types.ts";
 
 export type RelayStep = { to: Endpoint; msg: Message }[];
+
+/** @default every 500 ms: a RELAY_REQUEST is answered in one server RTT; the punch goes on meanwhile. */
+const REQUEST_RETRY = { firstMs: 500, factor: 1, maxMs: 500, maxTries: Number.POSITIVE_INFINITY };
+/** @default every 250 ms: binding is on the critical path of a relayed connect, so retry it sooner. */
+const BIND_RETRY = { firstMs: 250, factor: 1, maxMs: 250, maxTries: Number.POSITIVE_INFINITY };
 
 /**
  * The peer's side of the relay fallback, pure: ask the server for a relay (every 500 ms until it answers),
@@ -11,7 +17,8 @@ export type RelayStep = { to: Endpoint; msg: Message }[];
  */
 export class RelayClient {
   private state: "idle" | "requesting" | "binding" | "ready" | "refused" = "idle";
-  private nextAt = 0;
+  private readonly request = new Backoff(REQUEST_RETRY);
+  private readonly bind = new Backoff(BIND_RETRY);
   private port = 0;
   /** The relay's latest challenge token, echoed in every BIND from then on. */
   private token: string | undefined;
@@ -37,14 +44,13 @@ export class RelayClient {
   }
 
   tick(now: number): RelayStep {
-    if (now < this.nextAt) return [];
     const { session, pairId, peerId } = this.ids;
-    if (this.state === "requesting") {
-      this.nextAt = now + 500;
+    if (this.state === "requesting" && this.request.due(now)) {
+      this.request.sent(now);
       return [{ to: this.server, msg: { type: "relayRequest", session, pairId, peerId } }];
     }
-    if (this.state === "binding" && this.endpoint) {
-      this.nextAt = now + 250;
+    if (this.state === "binding" && this.endpoint && this.bind.due(now)) {
+      this.bind.sent(now);
       const token = this.token ? { token: this.token } : {};
       return [{ to: this.endpoint, msg: { type: "relayBind", pairId, peerId, ...token } }];
     }
@@ -62,8 +68,7 @@ export class RelayClient {
     }
     this.port = offer.port;
     this.state = "binding";
-    this.nextAt = 0;
-    return this.tick(now);
+    return this.tick(now); // the first BIND at once
   }
 
   /**
@@ -73,7 +78,7 @@ export class RelayClient {
   onChallenge(challenge: RelayChallenge, now: number): RelayStep {
     if (this.state !== "binding" || challenge.pairId !== this.ids.pairId) return [];
     this.token = challenge.token;
-    this.nextAt = 0;
+    this.bind.now();
     return this.tick(now);
   }
 
@@ -85,6 +90,7 @@ export class RelayClient {
   }
 
   wakeAt(): number {
-    return this.state === "requesting" || this.state === "binding" ? this.nextAt : Number.POSITIVE_INFINITY;
+    if (this.state === "requesting") return this.request.nextAt;
+    return this.state === "binding" ? this.bind.nextAt : Number.POSITIVE_INFINITY;
   }
 }

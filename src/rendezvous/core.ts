@@ -1,4 +1,5 @@
 import { normalizeHost, sameEndpoint } from "../addr.ts";
+import { type BackoffSchedule, grow } from "../backoff.ts";
 import type {
   Leave,
   Match,
@@ -94,9 +95,18 @@ export class RendezvousCore {
   private readonly limits: RendezvousLimits;
   private readonly perHost = new Map<string, number>();
 
+  /** MATCH retransmissions (README step 2); ackTimeoutMs bounds them, in time. */
+  private readonly matchRetry: BackoffSchedule;
+
   constructor(private readonly o: CoreOptions) {
     this.t = o.timings ?? DEFAULT_TIMINGS;
     this.limits = o.limits ?? DEFAULT_LIMITS;
+    this.matchRetry = {
+      firstMs: this.t.matchRetryMs,
+      factor: 2,
+      maxMs: this.t.matchRetryMaxMs,
+      maxTries: Number.POSITIVE_INFINITY,
+    };
   }
 
   onFrame(from: Endpoint, frame: Frame, now: number): ServerAction[] {
@@ -362,7 +372,8 @@ export class RendezvousCore {
         }
         if (now < pair.nextRetryAt) continue;
         for (const role of ROLES) if (!pair.acked[role]) out.push(this.matchFor(session, rec, role, now));
-        pair.retryDelayMs = Math.min(pair.retryDelayMs * 2, this.t.matchRetryMaxMs);
+        // The wait lives in the session record, not in a Backoff: a shared store can hold it.
+        pair.retryDelayMs = grow(this.matchRetry, pair.retryDelayMs);
         pair.nextRetryAt = now + pair.retryDelayMs;
         continue;
       }

@@ -1,9 +1,10 @@
-import { randomBytes } from "node:crypto";
 import { normalizeHost } from "../addr.ts";
 import { MAGIC, MessageType, NONCE_LEN, VERSION } from "../protocol/constants.ts";
 import type { Message, RelayOfferStatus } from "../protocol/messages.ts";
 import { open, seal } from "../protocol/packet.ts";
 import type { ReplayGuard } from "../protocol/replay.ts";
+import { type Clock, systemClock } from "../sys/clock.ts";
+import { type Random, systemRandom } from "../sys/random.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
 import type { DropReason, Endpoint, Role } from "../types.ts";
 import { admit, type RelayHolding } from "./relay-admission.ts";
@@ -21,6 +22,10 @@ export interface RelayManagerOptions {
   ports?: { low: number; high: number };
   limits: RelayLimits;
   onDrop(from: Endpoint, reason: DropReason | "relay-rate" | "relay-unbound"): void;
+  /** The sessions' times (binding, idleness, rate) and the seal's timestamp. @default the system clock */
+  clock?: Clock;
+  /** The token key, the random start in `ports`, the nonces. @default node:crypto */
+  random?: Random;
 }
 
 const isRelayBind = (d: Uint8Array) =>
@@ -41,10 +46,16 @@ export class RelayManager {
   /** Every slot, open or opening, with who holds it: what the per-peer and per-IP limits count. */
   private readonly holdings = new Map<string, RelayHolding>();
   /** Keys the address-proof tokens; fresh per server run, known to no peer. */
-  private readonly tokenKey = randomBytes(32);
+  private readonly tokenKey: Uint8Array;
+  private readonly clock: Clock;
+  private readonly random: Random;
   relayedBytes = 0;
 
-  constructor(private readonly o: RelayManagerOptions) {}
+  constructor(private readonly o: RelayManagerOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.random = o.random ?? systemRandom;
+    this.tokenKey = this.random.bytes(32);
+  }
 
   get active(): number {
     return this.relays.size;
@@ -79,7 +90,7 @@ export class RelayManager {
   }
 
   private async open(pairId: string, peers: Record<Role, string>, host: string): Promise<number> {
-    const session = new RelaySession(pairId, peers, this.o.limits, Date.now(), this.tokenKey);
+    const session = new RelaySession(pairId, peers, this.o.limits, this.clock.now(), this.tokenKey);
     let transport: Transport | undefined;
     const handler = (data: Uint8Array, from: Endpoint) => {
       if (transport) this.onDatagram(session, transport, data, from);
@@ -105,12 +116,12 @@ export class RelayManager {
     const r = this.o.ports;
     if (!r) return [0];
     const n = r.high - r.low + 1;
-    const start = Math.floor(Math.random() * n);
+    const start = Math.floor(this.random.float() * n);
     return Array.from({ length: n }, (_, i) => r.low + ((start + i) % n));
   }
 
   private onDatagram(session: RelaySession, transport: Transport, data: Uint8Array, from: Endpoint): void {
-    const now = Date.now();
+    const now = this.clock.now();
     if (isRelayBind(data)) {
       const opened = open(this.o.key, data);
       if (!opened.ok) return this.o.onDrop(from, opened.reason);
@@ -126,7 +137,7 @@ export class RelayManager {
         "challenge" in r
           ? { type: "relayChallenge", pairId: session.pairId, token: r.challenge }
           : { type: "relayBound", pairId: session.pairId, ready: r.ready };
-      transport.send(seal(this.o.key, reply, { timestamp: now, nonce: randomBytes(NONCE_LEN) }), from);
+      transport.send(seal(this.o.key, reply, { timestamp: now, nonce: this.random.bytes(NONCE_LEN) }), from);
       return;
     }
     const routed = session.route(from, data.length, now);

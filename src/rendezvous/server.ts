@@ -1,11 +1,12 @@
-import { randomBytes } from "node:crypto";
-import { networkInterfaces } from "node:os";
+import { systemInterfaces } from "../candidates.ts";
 import { SecureChannel } from "../channel.ts";
 import { deriveKey, deriveKeyV1 } from "../protocol/auth.ts";
 import type { Message, RelayOfferStatus } from "../protocol/messages.ts";
 import { DEFAULT_REPLAY_WINDOW_MS, ReplayGuard } from "../protocol/replay.ts";
 import { isStun } from "../stun/codec.ts";
 import { stunAnswer } from "../stun/responder.ts";
+import { type Clock, every, systemClock } from "../sys/clock.ts";
+import { type Random, systemRandom, toHex } from "../sys/random.ts";
 import { addressesFor, openPerAddress, ReplyRoutes } from "../transport/per-address.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
@@ -48,6 +49,10 @@ export interface ServeOptions {
   transport?: TransportFactory;
   /** For tests: this host's addresses, which a wildcard `listen` binds one by one. @default the interfaces' */
   addresses?: () => string[];
+  /** For tests: the time and the timers (a simulation passes a fake clock). @default the system clock */
+  clock?: Clock;
+  /** For tests: keys, pair ids and nonces (a simulation passes a seeded one). @default node:crypto */
+  random?: Random;
 }
 
 export interface ServerStats {
@@ -80,6 +85,10 @@ const stateless = (msg: Message): boolean =>
   (msg.type === "register" && msg.cookie === undefined) || msg.type === "probe";
 
 const TICK_MS = 100; // MATCH retransmits start at 200 ms; a 100 ms tick keeps them on time
+/** @default 10_000: how often the credit ledger forgets silent addresses (cheap; memory only). */
+const SWEEP_EVERY_MS = 10_000;
+/** @default 120_000: an address silent this long has no session left (45 s TTL) and loses its credit. */
+const CREDIT_IDLE_MS = 120_000;
 
 /**
  * Runs a rendezvous server until `signal` aborts or `close()` is called.
@@ -89,6 +98,8 @@ const TICK_MS = 100; // MATCH retransmits start at 200 ms; a 100 ms tick keeps t
  */
 export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   const emit = opts.onEvent ?? (() => {});
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? systemRandom;
   const stats: ServerStats = {
     packetsIn: 0,
     packetsOut: 0,
@@ -102,9 +113,9 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   const store = opts.store ?? new MemoryStore();
   const core = new RendezvousCore({
     store,
-    randomHex: (n) => randomBytes(n).toString("hex"),
+    randomHex: (n) => toHex(random.bytes(n)),
     // A new key every start: cookies, and so registrations, from before a restart are worthless after it.
-    cookieKey: new Uint8Array(randomBytes(32)),
+    cookieKey: random.bytes(32),
     timings: { ...DEFAULT_TIMINGS, ...opts.timings },
     // One replay window after start, nothing sealed before a restart can still look fresh.
     announceAfter: Date.now() + DEFAULT_REPLAY_WINDOW_MS,
@@ -130,6 +141,8 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         ports: opts.relay.ports,
         limits: { ...DEFAULT_RELAY_LIMITS, ...opts.relay },
         onDrop: countDrop,
+        clock,
+        random,
       })
     : undefined;
 
@@ -168,14 +181,14 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     {
       onFrame(from, frame) {
         // Credit only for authenticated, fresh packets: a spoofed source earns nothing.
-        ledger.earn(from, frame.size, Date.now());
+        ledger.earn(from, frame.size, clock.now());
         if (frame.msg.type === "probe")
           return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, "main");
-        run(core.onFrame(from, frame, Date.now()));
+        run(core.onFrame(from, frame, clock.now()));
       },
       onDrop: countDrop,
     },
-    { replay, exempt: stateless, oldKey },
+    { replay, exempt: stateless, oldKey, clock: () => clock.now(), randomBytes: (n) => random.bytes(n) },
   );
   /** STUN (serve --stun) shares the port: its packets start with two zero bits and the magic cookie. */
   const stun = (data: Uint8Array, from: Endpoint, via: () => Transport | undefined): boolean => {
@@ -189,18 +202,8 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   const routes = new ReplyRoutes();
   const perAddress = {
     routes,
-    addresses:
-      opts.addresses ??
-      (() =>
-        addressesFor(
-          opts.listen.host,
-          Object.values(networkInterfaces()).flatMap((list) => list ?? []),
-        )),
-    every: (ms: number, fn: () => void) => {
-      const t = setInterval(fn, ms);
-      t.unref?.();
-      return () => clearInterval(t);
-    },
+    addresses: opts.addresses ?? (() => addressesFor(opts.listen.host, systemInterfaces())),
+    every: (ms: number, fn: () => void) => every(clock, ms, fn),
   };
   const transport: Transport = await openPerAddress(
     transportFactory,
@@ -220,14 +223,14 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       key,
       {
         onFrame(from, frame) {
-          ledger.earn(from, frame.size, Date.now());
+          ledger.earn(from, frame.size, clock.now());
           if (frame.msg.type === "probe")
             return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, "alt");
           countDrop(from, "unexpected");
         },
         onDrop: countDrop,
       },
-      { replay, exempt: stateless, oldKey },
+      { replay, exempt: stateless, oldKey, clock: () => clock.now(), randomBytes: (n) => random.bytes(n) },
     );
     try {
       altChannel.transport = await openPerAddress(
@@ -257,23 +260,23 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     else countDrop(from, "no-credit");
   }
 
-  let lastSweep = Date.now();
-  const timer = setInterval(() => {
-    const now = Date.now();
+  let lastSweep = clock.now();
+  const stopTicks = every(clock, TICK_MS, () => {
+    const now = clock.now();
     run(core.tick(now));
     for (const pairId of relays?.tick(now) ?? []) emit({ type: "server-relay-closed", pairId });
-    if (now - lastSweep > 10_000) {
-      ledger.sweep(now, 120_000);
+    if (now - lastSweep > SWEEP_EVERY_MS) {
+      ledger.sweep(now, CREDIT_IDLE_MS);
       lastSweep = now;
     }
-  }, TICK_MS);
+  });
 
   let resolveClosed: () => void = () => {};
   const closed = new Promise<void>((r) => {
     resolveClosed = r;
   });
   const close = () => {
-    clearInterval(timer);
+    stopTicks();
     transport.close();
     alt?.transport.close();
     relays?.close();

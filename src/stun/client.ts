@@ -1,19 +1,31 @@
 // STUN Binding client (RFC 8489 section 6.2): asks a STUN server which public address a UDP socket has.
 import { isIP } from "node:net";
 import { formatEndpoint } from "../addr.ts";
+import { Backoff } from "../backoff.ts";
 import { NetpunchError } from "../errors.ts";
 import { resolveServer } from "../resolve.ts";
+import { type Clock, systemClock } from "../sys/clock.ts";
+import type { Random } from "../sys/random.ts";
 import type { DatagramHandler, ErrorHandler, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
 import type { Endpoint } from "../types.ts";
 import { VERSION } from "../version.ts";
-import { BINDING, decodeStun, encodeStun, isStun, newTransactionId, STUN_HEADER_LEN } from "./codec.ts";
+import {
+  BINDING,
+  decodeStun,
+  encodeStun,
+  isStun,
+  newTransactionId,
+  STUN_HEADER_LEN,
+  TRANSACTION_ID_LEN,
+} from "./codec.ts";
 import { MIN_ANSWERED_REQUEST_LEN } from "./responder.ts";
 
 /** RFC 8489 section 6.2.1: initial RTO 500 ms, doubled per retransmission, Rc = 7 requests, then Rm = 16 RTOs. */
 const RTO_MS = 500;
 const MAX_TRIES = 7;
 const LAST_WAIT_MS = 16 * RTO_MS;
+const STUN_RETRY = { firstMs: RTO_MS, factor: 2, maxMs: Number.POSITIVE_INFINITY, maxTries: MAX_TRIES };
 /** Like netpunch's --server-timeout: a CLI user should not wait the RFC's full 39.5 s by default. */
 const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -41,6 +53,10 @@ export interface StunTransactionOptions {
   /** Give up after this long; retransmissions stop earlier if it comes first. @default 10000 */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** For tests: the time and the timers. @default the system clock */
+  clock?: Clock;
+  /** For tests: the transaction id's bytes. @default crypto.getRandomValues */
+  random?: Random;
 }
 
 export interface StunBindingOptions extends StunTransactionOptions {
@@ -81,24 +97,28 @@ export async function stunBindingOn(
   const server = await resolveServer(opts.server);
   if (opts.signal?.aborted) throw aborted();
   const where = formatEndpoint(server);
-  const tid = newTransactionId();
+  const tid = opts.random ? opts.random.bytes(TRANSACTION_ID_LEN) : newTransactionId();
   // Retransmissions repeat the same bytes: RFC 8489 makes them the same transaction.
   const request = encodeStun({ cls: "request", transactionId: tid, software: SOFTWARE, fingerprint: true });
   const giveUpAt = Math.min(timeoutMs, RTO_MS * (2 ** (MAX_TRIES - 1) - 1) + LAST_WAIT_MS);
 
+  const clock = opts.clock ?? systemClock;
   return new Promise((resolve, reject) => {
-    const started = performance.now();
+    const started = clock.now();
     let tries = 0;
     let sent = 0;
     let refused = 0;
     let lastSentAt = started;
     let done = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let cancelTimer: () => void = () => {};
+    const retry = new Backoff(STUN_RETRY);
+    // Send times count from `started`, not from when a timer happened to fire: a late timer cannot drift.
+    let nextSendAt = 0;
 
     const finish = (error: Error | undefined, result?: Omit<StunBindingResult, "local">) => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      cancelTimer();
       offData();
       offError?.();
       opts.signal?.removeEventListener("abort", onAbort);
@@ -126,7 +146,7 @@ export async function stunBindingOn(
           );
           return;
         }
-        finish(undefined, { mapped, rttMs: Math.round(performance.now() - lastSentAt) });
+        finish(undefined, { mapped, rttMs: Math.round(clock.now() - lastSentAt) });
       } else if (m.cls === "error") {
         const code = m.error ? `${m.error.code} ${m.error.reason}`.trim() : "no ERROR-CODE";
         finish(
@@ -143,7 +163,7 @@ export async function stunBindingOn(
     });
 
     const silent = (): NetpunchError => {
-      const seconds = Math.round((performance.now() - started) / 100) / 10;
+      const seconds = Math.round((clock.now() - started) / 100) / 10;
       if (sent === 0)
         return new NetpunchError(
           "E_SERVER_SILENT",
@@ -165,24 +185,21 @@ export async function stunBindingOn(
 
     const transmit = () => {
       tries++;
-      lastSentAt = performance.now();
+      nextSendAt = retry.sent(nextSendAt);
+      lastSentAt = clock.now();
       if (link.send(request, server)) sent++;
     };
     // Sends at 0, 500, 1500, 3500, ... ms (RFC 8489's schedule) until the next one would fall after giveUpAt.
     const schedule = () => {
-      const elapsed = performance.now() - started;
-      const nextSendAt = tries < MAX_TRIES ? RTO_MS * (2 ** tries - 1) : Number.POSITIVE_INFINITY;
+      const elapsed = clock.now() - started;
       if (nextSendAt < giveUpAt) {
-        timer = setTimeout(
-          () => {
-            if (done) return;
-            transmit();
-            schedule();
-          },
-          Math.max(0, nextSendAt - elapsed),
-        );
+        cancelTimer = clock.setTimer(Math.max(0, nextSendAt - elapsed), () => {
+          if (done) return;
+          transmit();
+          schedule();
+        });
       } else {
-        timer = setTimeout(() => finish(silent()), Math.max(0, giveUpAt - elapsed));
+        cancelTimer = clock.setTimer(Math.max(0, giveUpAt - elapsed), () => finish(silent()));
       }
     };
 
