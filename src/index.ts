@@ -1,3 +1,4 @@
+export type { InterfaceAddress } from "./candidates.ts";
 export { type DoctorOptions, type DoctorReport, doctor } from "./doctor.ts";
 export { type ErrorCode, isNetpunchError, NetpunchError } from "./errors.ts";
 export { definePlugin, type NetpunchPlugin, type PluginContext } from "./plugin.ts";
@@ -13,4 +14,6 @@ export {
   type SessionRecord,
 } from "./rendezvous/store.ts";
 export { type StunBindingOptions, type StunBindingResult, stunBinding } from "./stun/client.ts";
+export { type Clock, systemClock } from "./sys/clock.ts";
+export { type Random, systemRandom } from "./sys/random.ts";
 export type * from "./types.ts";
