@@ -1,3 +1,5 @@
+import type { Endpoint } from "./types.ts";
+
 /** Every failure netpunch reports: a stable code, one line of message, one line of hint. */
 export type ErrorCode =
   | "E_USAGE" // bad command line or option value (exit 2)
@@ -11,7 +13,8 @@ export type ErrorCode =
   | "E_TIMEOUT" // the partner did not show up within --timeout (exit 1)
   | "E_PUNCH_FAILED" // matched, but no direct path was proven (exit 1)
   | "E_HOOK" // a hook failed or is unknown (exit 1, or 2 when unknown)
-  | "E_ABORTED"; // the caller's AbortSignal fired
+  | "E_ABORTED" // the caller's AbortSignal fired
+  | "E_INTERNAL"; // a bug: printed by the CLI with the stack for a report (exit 1)
 
 const USAGE_CODES: ReadonlySet<ErrorCode> = new Set(["E_USAGE", "E_ADDRESS", "E_SECRET"]);
 
@@ -21,10 +24,19 @@ export class NetpunchError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
 
-  constructor(code: ErrorCode, message: string, hint?: string, options?: { cause?: unknown }) {
+  /** Facts a front end may use to word its own hint (the CLI names its flags; the library never does). */
+  readonly detail: Readonly<Record<string, string | number | boolean>>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    hint?: string,
+    options?: { cause?: unknown; detail?: Record<string, string | number | boolean> },
+  ) {
     super(message, options);
     this.code = code;
     this.hint = hint;
+    this.detail = options?.detail ?? {};
   }
 
   /** 2 for bad usage or input, 1 for everything that went wrong at run time. */
@@ -34,3 +46,104 @@ export class NetpunchError extends Error {
 }
 
 export const isNetpunchError = (e: unknown): e is NetpunchError => e instanceof NetpunchError;
+
+const at = (e: Endpoint): string => (e.host.includes(":") ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`);
+
+/**
+ * The library's failures, one factory each, with all their text here. Hints speak of what to do, not of
+ * command-line flags: the CLI words its own from `detail` (src/cli/hints.ts).
+ */
+export const Fail = {
+  serverSilent(server: Endpoint, tries: number, seconds: number): NetpunchError {
+    return new NetpunchError(
+      "E_SERVER_SILENT",
+      `no authenticated answer from the rendezvous server ${at(server)} after ${tries} tries (${seconds} s)`,
+      `check that the secret is the same here and on the server, that the server address is right and runs netpunch, and that UDP port ${server.port} is open on the server`,
+    );
+  },
+  serverPortClosed(server: Endpoint): NetpunchError {
+    return new NetpunchError(
+      "E_SERVER_SILENT",
+      `the server host ${server.host} answered that nothing listens on UDP port ${server.port} (ICMP port unreachable)`,
+      `start netpunch serve there on port ${server.port}, or fix the port in the server address`,
+    );
+  },
+  partnerTimeout(partnerRole: string, session: string, seconds: number): NetpunchError {
+    return new NetpunchError(
+      "E_TIMEOUT",
+      `no partner (role ${partnerRole}) joined session "${session}" within ${seconds} s`,
+      `start the partner with role ${partnerRole} in the same session, with the same server and secret, or wait longer`,
+      { detail: { partnerRole } },
+    );
+  },
+  punchFailed(o: { heard: boolean; seconds: number; tried: string; note: string }): NetpunchError {
+    return o.heard
+      ? new NetpunchError(
+          "E_PUNCH_FAILED",
+          `packets from the partner arrived, but no path was proven both ways within ${o.seconds} s (tried ${o.tried})${o.note}`,
+          "a firewall may let UDP through in one direction only, or the partner stopped mid-punch; run netpunch doctor on both sides, or use a server with a relay",
+          { detail: { heard: true } },
+        )
+      : new NetpunchError(
+          "E_PUNCH_FAILED",
+          `no packet from the partner arrived within ${o.seconds} s (tried ${o.tried})${o.note}`,
+          "the partner may have stopped, both NATs may allocate a new port per destination (symmetric NAT), or a firewall drops UDP between the peers; run netpunch doctor on both sides, use a server with a relay, or run one peer on a public address",
+          { detail: { heard: false } },
+        );
+  },
+  serverFull(server: Endpoint, scope: "server" | "address"): NetpunchError {
+    return scope === "server"
+      ? new NetpunchError(
+          "E_SERVER_FULL",
+          `the rendezvous server ${at(server)} holds as many sessions as it may and refused this one`,
+          "try again later or use another server; its operator can raise the session limit",
+        )
+      : new NetpunchError(
+          "E_SERVER_FULL",
+          `the rendezvous server ${at(server)} holds as many sessions from this address as one address may`,
+          "stop other netpunch peers behind this public address, or ask the server's operator to raise the per-address limit",
+        );
+  },
+  badSession(session: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `session name "${session}" is invalid: ${why}`,
+      "use 1-64 letters, digits and . _ @ : + -",
+    );
+  },
+  portInUse(port: number, where: string, cause?: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_PORT_IN_USE",
+      `UDP port ${port} is already in use (${where})`,
+      `stop what holds it (ss -ulpn 'sport = :${port}') or choose another local port`,
+      { cause },
+    );
+  },
+  bindDenied(where: string, cause?: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_BIND",
+      `not allowed to bind UDP ${where}`,
+      "ports below 1024 need root or CAP_NET_BIND_SERVICE",
+      { cause },
+    );
+  },
+  bindFailed(where: string, why: string, cause?: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_BIND",
+      `cannot bind UDP ${where}: ${why}`,
+      "check that the local address belongs to this host",
+      { cause },
+    );
+  },
+  unresolved(host: string, cause?: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_RESOLVE",
+      `cannot resolve the server host "${host}"`,
+      "check the spelling and this host's DNS, or give the server's IP address",
+      { cause },
+    );
+  },
+  aborted(what: string): NetpunchError {
+    return new NetpunchError("E_ABORTED", "cancelled", `the AbortSignal passed to ${what} fired`);
+  },
+};

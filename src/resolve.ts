@@ -1,7 +1,7 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { ParsedAddress } from "./addr.ts";
-import { NetpunchError } from "./errors.ts";
+import { Fail } from "./errors.ts";
 import type { Endpoint } from "./types.ts";
 
 /** Resolves the server's host name once, up front, so a typo fails fast with a clear message. */
@@ -11,11 +11,6 @@ export async function resolveServer(addr: ParsedAddress): Promise<Endpoint> {
     const found = await lookup(addr.host);
     return { host: found.address, port: addr.port };
   } catch (e) {
-    throw new NetpunchError(
-      "E_RESOLVE",
-      `cannot resolve the server host "${addr.host}"`,
-      "check the spelling and this host's DNS, or give the server's IP address",
-      { cause: e },
-    );
+    throw Fail.unresolved(addr.host, e);
   }
 }

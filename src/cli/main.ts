@@ -14,6 +14,7 @@ import {
   optionRows,
   usageParts,
 } from "./help.ts";
+import { cliHint } from "./hints.ts";
 import { keygenCommand } from "./keygen.ts";
 import { prepareHooks, selectedHooks } from "./peer.ts";
 import { pluginsCommand } from "./plugins.ts";
@@ -231,7 +232,8 @@ async function unknownCommand(name: string): Promise<number> {
 function report(e: unknown, command?: string): number {
   if (e instanceof NetpunchError && e.code === "E_ABORTED") return shutdownSignal === "SIGTERM" ? 143 : 130;
   if (e instanceof NetpunchError) {
-    process.stderr.write(`[${e.code}] ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ""}`);
+    const hint = cliHint(e) ?? e.hint;
+    process.stderr.write(`[${e.code}] ${e.message}\n${hint ? `hint: ${hint}\n` : ""}`);
     return e.exitCode;
   }
   // citty's own argument errors (a missing positional or required option) are usage errors.

@@ -3,7 +3,7 @@ import * as v from "valibot";
 import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
 import { type InterfaceAddress, lanCandidates } from "../candidates.ts";
 import { SecureChannel } from "../channel.ts";
-import { NetpunchError } from "../errors.ts";
+import { Fail, NetpunchError } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import { type Message, SessionName } from "../protocol/messages.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
@@ -67,11 +67,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   const session = opts.session ?? "default";
   const checked = v.safeParse(SessionName, session);
   if (!checked.success) {
-    throw new NetpunchError(
-      "E_USAGE",
-      `session name "${session}" is invalid: ${checked.issues[0].message}`,
-      "use 1-64 letters, digits and . _ @ : + -",
-    );
+    throw Fail.badSession(session, checked.issues[0].message);
   }
   const server = await resolveServer(toEndpoint(opts.server, "server address", false));
   const family = isIP(server.host) === 6 ? 6 : 4;
@@ -239,12 +235,7 @@ const viaOf = (kind: CandidateKind): PunchResult["via"] =>
 /** A closed port answers with ICMP; that is a clearer story than "no answer", so tell it. */
 function explainRefused(err: Error, server: Endpoint): Error {
   if (!(err instanceof NetpunchError) || err.code !== "E_SERVER_SILENT") return err;
-  return new NetpunchError(
-    "E_SERVER_SILENT",
-    `the server host ${server.host} answered that nothing listens on UDP port ${server.port} (ICMP port unreachable)`,
-    `start netpunch serve there on port ${server.port}, or fix the port in the server address`,
-  );
+  return Fail.serverPortClosed(server);
 }
 
-const aborted = () =>
-  new NetpunchError("E_ABORTED", "cancelled", "the AbortSignal passed to connect() fired");
+const aborted = () => Fail.aborted("connect()");

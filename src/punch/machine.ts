@@ -1,6 +1,6 @@
 import { formatEndpoint, sameEndpoint } from "../addr.ts";
 import { Backoff } from "../backoff.ts";
-import { NetpunchError } from "../errors.ts";
+import { Fail, type NetpunchError } from "../errors.ts";
 import type { Match, Message, Registered, Unmatch } from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
 import type { Candidate, CandidateKind, Endpoint, NetpunchEvent, Role } from "../types.ts";
@@ -228,24 +228,11 @@ export class PeerMachine {
     const waited = now - this.startedAt;
     // A --timeout shorter than the server timeout must not disguise a silent server as a missing partner.
     if (!this.heardFromServer && (waited >= this.t.serverSilentMs || waited >= this.t.waitMs)) {
-      const port = server.port;
-      return this.fail(
-        new NetpunchError(
-          "E_SERVER_SILENT",
-          `no authenticated answer from the rendezvous server ${formatEndpoint(server)} after ${this.registerTries} tries (${Math.round((now - this.startedAt) / 1000)} s)`,
-          `check that the secret is the same here and on the server, that the server address is right and runs netpunch, and that UDP port ${port} is open on the server`,
-        ),
-      );
+      return this.fail(Fail.serverSilent(server, this.registerTries, Math.round(waited / 1000)));
     }
     if (now - this.startedAt >= this.t.waitMs) {
       const partner = role === "a" ? "b" : "a";
-      return this.fail(
-        new NetpunchError(
-          "E_TIMEOUT",
-          `no partner (role ${partner}) joined session "${session}" within ${Math.round(this.t.waitMs / 1000)} s`,
-          `start the other peer with --role ${partner} and the same --session, server and secret, or raise --timeout`,
-        ),
-      );
+      return this.fail(Fail.partnerTimeout(partner, session, Math.round(this.t.waitMs / 1000)));
     }
     this.fallbacks.tickRendezvous(now);
     if (this.phase === "waiting" && now - this.startedAt >= waitReportAt(this.waitReports)) {
@@ -316,7 +303,8 @@ export class PeerMachine {
     this.heardFromServer = true;
     this.publicAddr = msg.observed;
     if (msg.altPort) this.fallbacks.startProbe(msg.altPort, now);
-    if (msg.status === "full" || msg.status === "limit") return this.fail(serverFull(msg.status, this.setup));
+    if (msg.status === "full" || msg.status === "limit")
+      return this.fail(Fail.serverFull(this.setup.server, msg.status === "full" ? "server" : "address"));
     if (this.phase !== "registering" && this.phase !== "waiting") return;
     // Prove that we receive at our address: send again at once, with the cookie.
     if (msg.status === "challenge") return this.sendRegister(now);
@@ -424,17 +412,7 @@ export class PeerMachine {
       const relayNote = this.fallbacks.failureNote();
       const secs = Math.round(this.t.punchMs / 1000);
       return this.fail(
-        this.heardFromPartner
-          ? new NetpunchError(
-              "E_PUNCH_FAILED",
-              `packets from the partner arrived, but no path was proven both ways within ${secs} s (tried ${tried})${relayNote}`,
-              "a firewall may let UDP through in one direction only, or the partner stopped mid-punch; run netpunch doctor on both sides, or use a server with a relay",
-            )
-          : new NetpunchError(
-              "E_PUNCH_FAILED",
-              `no packet from the partner arrived within ${secs} s (tried ${tried})${relayNote}`,
-              "the partner may have stopped, both NATs may allocate a new port per destination (symmetric NAT), or a firewall drops UDP between the peers; run netpunch doctor on both sides, use a server with a relay, or run one peer on a public address",
-            ),
+        Fail.punchFailed({ heard: this.heardFromPartner, seconds: secs, tried, note: relayNote }),
       );
     }
     const view = this.view();
@@ -655,20 +633,4 @@ const WAIT_REPORTS_MS = [60_000, 120_000, 300_000, 600_000] as const;
 function waitReportAt(done: number): number {
   const last = WAIT_REPORTS_MS[WAIT_REPORTS_MS.length - 1] ?? 600_000;
   return WAIT_REPORTS_MS[done] ?? last + (done - WAIT_REPORTS_MS.length + 1) * 600_000;
-}
-
-/** The server refused to hold one more session: for everyone (`full`), or for our address (`limit`). */
-function serverFull(status: "full" | "limit", setup: PeerSetup): NetpunchError {
-  const server = formatEndpoint(setup.server);
-  return status === "full"
-    ? new NetpunchError(
-        "E_SERVER_FULL",
-        `the rendezvous server ${server} holds as many sessions as it may and refused this one`,
-        "try again later or use another server; its operator can raise the session limit",
-      )
-    : new NetpunchError(
-        "E_SERVER_FULL",
-        `the rendezvous server ${server} holds as many sessions from this address as one address may`,
-        "stop other netpunch peers behind this public address, or ask the server's operator to raise the per-address limit",
-      );
 }

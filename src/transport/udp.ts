@@ -1,5 +1,5 @@
 import { normalizeHost } from "../addr.ts";
-import { NetpunchError } from "../errors.ts";
+import { Fail } from "../errors.ts";
 import type { Endpoint } from "../types.ts";
 import type { DatagramHandler, ErrorHandler, Transport } from "./types.ts";
 
@@ -35,27 +35,12 @@ export async function openUdp(
     const code = (e as { code?: string }).code;
     const where = bind.host.includes(":") ? `[${bind.host}]:${bind.port}` : `${bind.host}:${bind.port}`;
     if (code === "EADDRINUSE") {
-      throw new NetpunchError(
-        "E_PORT_IN_USE",
-        `UDP port ${bind.port} is already in use (${where})`,
-        `stop what holds it (ss -ulpn 'sport = :${bind.port}') or choose another local port`,
-        { cause: e },
-      );
+      throw Fail.portInUse(bind.port, where, e);
     }
     if (code === "EACCES") {
-      throw new NetpunchError(
-        "E_BIND",
-        `not allowed to bind UDP ${where}`,
-        "ports below 1024 need root or CAP_NET_BIND_SERVICE",
-        { cause: e },
-      );
+      throw Fail.bindDenied(where, e);
     }
-    throw new NetpunchError(
-      "E_BIND",
-      `cannot bind UDP ${where}: ${(e as Error).message}`,
-      "check that the local address belongs to this host",
-      { cause: e },
-    );
+    throw Fail.bindFailed(where, (e as Error).message, e);
   }
   let open = true;
   const v4only = !bind.host.includes(":");

@@ -283,7 +283,7 @@ describe("waiting", () => {
     expect(f?.error.code).toBe("E_TIMEOUT");
     expect(f?.error.message).toContain("role b");
     expect(f?.error.message).toContain('"s1"');
-    expect(f?.error.hint).toContain("--role b");
+    expect(f?.error.hint).toContain("role b in the same session"); // the CLI names --role (cli/hints.ts)
   });
 
   test("role b's E_TIMEOUT names role a", () => {

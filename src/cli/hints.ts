@@ -1,0 +1,22 @@
+import type { NetpunchError } from "../errors.ts";
+
+/**
+ * The CLI's own hint for a library failure, naming its flags; undefined keeps the library's. The library's
+ * hints say what to do in words any caller can act on; here the same advice is given as the options to use.
+ */
+export function cliHint(e: NetpunchError): string | undefined {
+  switch (e.code) {
+    case "E_TIMEOUT": {
+      const role = String(e.detail.partnerRole ?? "");
+      return `start the other peer with --role ${role} and the same --session, server and secret, or raise --timeout`;
+    }
+    case "E_PUNCH_FAILED":
+      return e.hint?.replace("a server with a relay", "a server started with serve --relay");
+    case "E_SERVER_FULL":
+      return e.hint
+        ?.replace("the session limit", "the session limit (serve --max-sessions)")
+        .replace("the per-address limit", "the per-address limit (serve --max-per-address)");
+    default:
+      return undefined;
+  }
+}
