@@ -118,7 +118,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     cookieKey: random.bytes(32),
     timings: { ...DEFAULT_TIMINGS, ...opts.timings },
     // One replay window after start, nothing sealed before a restart can still look fresh.
-    announceAfter: Date.now() + DEFAULT_REPLAY_WINDOW_MS,
+    announceAfter: clock.now() + DEFAULT_REPLAY_WINDOW_MS,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
     altPort: opts.altPort,
   });

@@ -22,8 +22,8 @@ async function diagnose(
       ? sim.place(1, side)
       : (() => {
           const gw = sim.net.nat("198.18.1.1", side);
-          const host = sim.net.host("192.168.1.10", { behind: gw });
-          return { host, publicIp: gw.publicIp, lanIp: "192.168.1.10", gateway: gw };
+          const host = sim.net.host("198.19.1.10", { behind: gw });
+          return { host, publicIp: gw.publicIp, lanIp: "198.19.1.10", gateway: gw };
         })();
   let report: DoctorReport | undefined;
   let error: unknown;

@@ -55,8 +55,8 @@ describe("both behind one NAT", () => {
       lanIp: ip,
       gateway: gw,
     });
-    const a = place("192.168.1.10");
-    const b = place("192.168.1.11");
+    const a = place("198.19.1.10");
+    const b = place("198.19.1.11");
     const pa = sim.connect(a.host, "a");
     const pb = sim.connect(b.host, "b");
     await sim.runUntil(() => pa.done && pb.done, 60_000);
@@ -133,9 +133,9 @@ describe("the server or a NAT forgets", () => {
     // Not port-preserving, so the new mapping has a new port and the server sees a move.
     const gw = sim.net.nat("198.18.1.1", { ...MASQUERADE, portPreservation: false });
     const a: Placed = {
-      host: sim.net.host("192.168.1.10", { behind: gw }),
+      host: sim.net.host("198.19.1.10", { behind: gw }),
       publicIp: gw.publicIp,
-      lanIp: "192.168.1.10",
+      lanIp: "198.19.1.10",
       gateway: gw,
     };
     const b = sim.place(2, "nat");

@@ -109,9 +109,9 @@ describe("two peers and a server", () => {
     // b's own link is slow, so b hears of the match (and pings) 45 ms after a does.
     const gw = sim.net.nat("198.18.2.1", MASQUERADE);
     const b: Placed = {
-      host: sim.net.host("192.168.2.10", { behind: gw, delayMs: 50 }),
+      host: sim.net.host("198.19.2.10", { behind: gw, delayMs: 50 }),
       publicIp: gw.publicIp,
-      lanIp: "192.168.2.10",
+      lanIp: "198.19.2.10",
       gateway: gw,
     };
     const pa = sim.connect(a.host, "a");
@@ -243,5 +243,54 @@ describe("two peers and a server", () => {
           (r.to.host === b.lanIp && r.from.host === a.publicIp)),
     );
     expect(across).toEqual([]);
+  });
+});
+
+describe("peers' own clocks need not be set", () => {
+  test("a peer an hour fast and one 40 s slow still connect: after the first contact all is in server time", async () => {
+    const sim = new Sim(3);
+    server = await sim.serve(PLAIN);
+    await sim.run(11_000); // past the server's first replay window, as a server that has been up
+    const a = sim.place(1, "nat");
+    const b = sim.place(2, "nat");
+    const skewed = (ms: number) => ({
+      now: () => sim.clock.now() + ms,
+      setTimer: (delay: number, fn: () => void) => sim.clock.setTimer(delay, fn),
+    });
+    const pa = sim.connect(a.host, "a", { clock: skewed(3_600_000) });
+    const pb = sim.connect(b.host, "b", { clock: skewed(-40_000) });
+    await sim.runUntil(() => pa.done && pb.done, 60_000);
+    expect([pa.error?.message, pb.error?.message]).toEqual([undefined, undefined]);
+    expect(pa.result?.rhost).toBe(b.publicIp);
+    expect(pb.result?.rhost).toBe(a.publicIp);
+  });
+});
+
+describe("the second peer waits for no challenge round trip", () => {
+  const challengesTo = (sim: Sim, ip: string) =>
+    sim.net.trace.filter((r) => fromServer(r) && r.to.host === ip && r.data?.[3] === MessageType.registered)
+      .length;
+
+  test("a server up for more than its replay window announces it at once, on probation; a just-started one challenges it", async () => {
+    for (const [upMs, want] of [
+      [11_000, 0],
+      [0, 1],
+    ] as const) {
+      const sim = new Sim(5);
+      server = await sim.serve(PLAIN);
+      await sim.run(upMs);
+      const a = sim.place(1, "nat");
+      const b = sim.place(2, "nat");
+      const pa = sim.connect(a.host, "a");
+      await sim.run(1_000);
+      const pb = sim.connect(b.host, "b");
+      await sim.runUntil(() => pa.done && pb.done, 30_000);
+      expect(pb.result?.rhost).toBe(a.publicIp);
+      expect(challengesTo(sim, b.publicIp)).toBe(want);
+      // The first peer is challenged either way: it waits for its partner anyway.
+      expect(challengesTo(sim, a.publicIp)).toBeGreaterThanOrEqual(1);
+      server.close();
+      server = undefined;
+    }
   });
 });

@@ -64,14 +64,14 @@ export class Sim {
   /** Puts a host on the internet, behind a NAT, behind two (carrier-grade), or behind a symmetric NAT. */
   place(name: number, side: Side, link: LinkOptions = {}): Placed {
     const pub = `198.18.${name}.1`;
-    const lan = `192.168.${name}.10`;
+    const lan = `198.19.${name}.10`; // LANs, like every address here, from the benchmarking range 198.18.0.0/15
     if (side === "public") {
       const host = this.net.host(pub, link);
       return { host, publicIp: pub, lanIp: pub };
     }
     if (side === "double") {
       const cgn = this.net.nat(pub, { ...MASQUERADE, ...link });
-      const cpe = this.net.nat(`100.64.${name}.2`, { ...MASQUERADE, behind: cgn });
+      const cpe = this.net.nat(`198.19.${100 + name}.2`, { ...MASQUERADE, behind: cgn });
       return { host: this.net.host(lan, { behind: cpe }), publicIp: pub, lanIp: lan, gateway: cpe };
     }
     const gateway = this.net.nat(pub, { ...(side === "symmetric" ? RANDOM_FULLY : MASQUERADE), ...link });

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { seededRandom } from "../../src/sys/random.ts";
 import { type NatBehaviour, type NatOptions, NatTable } from "../../src/transport/nat-box.ts";
 
-const INSIDE = { host: "192.168.1.10", port: 40_000 };
+const INSIDE = { host: "198.19.1.10", port: 40_000 };
 const SERVER = { host: "198.18.0.1", port: 10_001 };
 const SERVER_ALT = { host: "198.18.0.1", port: 10_002 };
 const OTHER = { host: "198.18.9.9", port: 10_001 };
