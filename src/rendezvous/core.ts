@@ -22,6 +22,11 @@ export interface RendezvousTimings {
    * has been silent this long: one missed 15 s keepalive plus 5 s for its retries.
    */
   holdMs: number;
+  /**
+   * @default 5_000: a registration on probation that is not part of a pair is dropped this long after it
+   * came, unless it proved itself: an honest peer answers its challenge within one round trip.
+   */
+  probationMs: number;
   /** @default 200: first MATCH retransmission; doubles up to matchRetryMaxMs. */
   matchRetryMs: number;
   /** @default 2_000 */
@@ -38,6 +43,7 @@ export interface RendezvousTimings {
 export const DEFAULT_TIMINGS: RendezvousTimings = {
   registrationTtlMs: 45_000,
   holdMs: 20_000,
+  probationMs: 5_000,
   matchRetryMs: 200,
   matchRetryMaxMs: 2_000,
   ackTimeoutMs: 6_000,
@@ -193,27 +199,35 @@ export class RendezvousCore {
   }
 
   /**
-   * A first REGISTER that completes a pair is announced at once, so the second peer waits for no extra round
-   * trip; it is on probation until its MATCH_ACK comes from `from`. Only a fresh packet (not a replay, within
-   * the time window) after `announceAfter` qualifies, for a free role (or one held on probation), with a
-   * proven, answering partner. If it never answers, the partner is sent back to waiting after ackTimeoutMs,
-   * having sent the unproven address at most the punch's bounded PINGs.
+   * A fresh first REGISTER (not a replay, within the time window, after `announceAfter`) is taken on
+   * probation: it leaves a slot that blocks nobody, and its MATCH_ACK (or its next REGISTER, with the cookie
+   * it is sent) from `from` proves it. If it completes a pair, both are announced at once, so the second peer
+   * waits for no extra round trip; otherwise it gets the challenge as well. A slot on probation that never
+   * proves itself is dropped after probationMs, or with its pair after ackTimeoutMs, the partner having sent
+   * the unproven address at most the punch's bounded PINGs.
    */
   private probation(from: Endpoint, msg: Register, frame: Frame, now: number): ServerAction[] | undefined {
     if (!frame.fresh || frame.timestamp < (this.o.announceAfter ?? 0)) return undefined;
-    const rec = this.o.store.get(msg.session);
-    const partner = rec?.slots[other(msg.role)];
-    const mine = rec?.slots[msg.role];
-    if (!rec || !partner?.proven || partner.unresponsive || partner.peerId === msg.peerId) return undefined;
-    if (now - partner.lastSeen > this.t.holdMs) return undefined;
+    const store = this.o.store;
+    const existing = store.get(msg.session);
+    const rec: SessionRecord = existing ?? { slots: {} };
+    const partner = rec.slots[other(msg.role)];
+    const mine = rec.slots[msg.role];
     if (mine?.proven) return undefined; // a proven holder (or this peer, moving) must prove the new address
+    if (!existing && store.size >= this.limits.maxSessions) return undefined;
     if ((this.perHost.get(from.host) ?? 0) >= this.limits.maxPerAddress) return undefined;
-    const out: ServerAction[] = [
-      event({ type: "server-registration", session: msg.session, role: msg.role, from }),
-    ];
+    const out: ServerAction[] = [];
+    if (mine?.peerId !== msg.peerId)
+      out.push(event({ type: "server-registration", session: msg.session, role: msg.role, from }));
     this.place(rec, msg, from, frame.nonce, now, false);
-    this.o.store.set(msg.session, rec);
-    return [...out, ...this.pairUp(msg.session, rec, now, msg.role)];
+    store.set(msg.session, rec);
+    const live =
+      partner !== undefined &&
+      partner.peerId !== msg.peerId &&
+      !partner.unresponsive &&
+      now - partner.lastSeen <= this.t.holdMs;
+    if (live) return [...out, ...this.pairUp(msg.session, rec, now, msg.role)];
+    return [...out, this.registered(from, msg, frame.nonce, "challenge", now)];
   }
 
   /** Puts the registration in its role's slot, keeping the per-address count right. */
@@ -379,7 +393,8 @@ export class RendezvousCore {
       }
       for (const role of ROLES) {
         const slot = rec.slots[role];
-        if (slot && now - slot.lastSeen > this.t.registrationTtlMs) {
+        const ttl = slot?.proven ? this.t.registrationTtlMs : this.t.probationMs;
+        if (slot && now - slot.lastSeen > ttl) {
           this.untrack(slot.addr.host);
           delete rec.slots[role];
           out.push(event({ type: "server-expired", session, role }));

@@ -249,6 +249,32 @@ describe("a first REGISTER that completes a pair is announced at once, on probat
     expect(sends(out).filter((s) => s.msg.type === "registered")).toEqual([]);
   });
 
+  test("both first contacts at once (neither proven yet): the second pairs both on probation, no challenge wait", () => {
+    const c = probationCore();
+    const first = c.onFrame(A, fresh(reg("a", ID.a)), TS);
+    expect(answer(first).status).toBe("challenge"); // a still proves itself with the cookie...
+    const out = c.onFrame(B, fresh(reg("b", ID.b)), TS + 5); // ...but b need not wait for that
+    expect(matches(out).map((x) => x.to)).toEqual([A, B]);
+    // a's REGISTER with the cookie crosses the MATCH: it is answered with the MATCH again, and proves a.
+    const ch = answer(first).cookie;
+    expect(
+      matches(c.onFrame(A, frameOf(reg("a", ID.a, ch), { nonce: nextNonce() }), TS + 20)).map((x) => x.to),
+    ).toEqual([A]);
+  });
+
+  test("a lone slot on probation that never proves itself is gone after probationMs, and blocked nobody", () => {
+    const c = probationCore();
+    c.onFrame(EVE, fresh(reg("a", ID.eve)), TS); // a replayed first contact, say, from an address that never answers
+    // A real peer for the same role is not told "busy".
+    const real = register(c, A, "a", ID.a, TS + 100);
+    expect(answer(real.out).status).toBe("waiting");
+    const c2 = probationCore();
+    c2.onFrame(EVE, fresh(reg("a", ID.eve)), TS);
+    for (let t = TS; t <= TS + DEFAULT_TIMINGS.probationMs + 200; t += 100) c2.tick(t);
+    // Gone: b's first contact finds no partner to pair with, only a challenge.
+    expect(answer(c2.onFrame(B, fresh(reg("b", ID.b)), TS + 6_000)).status).toBe("challenge");
+  });
+
   test("its MATCH_ACK from the address the MATCH went to proves it; from another address it does not", () => {
     const c = probationCore();
     register(c, A, "a", ID.a, TS);
