@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { NONCE_LEN } from "./protocol/constants.ts";
 import type { Message } from "./protocol/messages.ts";
 import { type Frame, open, seal } from "./protocol/packet.ts";
-import { ReplayGuard } from "./protocol/replay.ts";
+import { ReplayGuard, type ReplayWindow } from "./protocol/replay.ts";
 import type { Transport } from "./transport/types.ts";
 import type { DropReason, Endpoint } from "./types.ts";
 
@@ -15,7 +15,7 @@ export interface ChannelOptions {
   /** The time packets are sealed and checked in; peers pass the server's time as they estimate it. */
   clock?: () => number;
   /** Channels of one side share a guard: a packet replayed to another socket is a replay too. */
-  replay?: ReplayGuard;
+  replay?: ReplayWindow;
   /**
    * Messages delivered even when they fail the time window or the nonce memory, with `frame.fresh` saying
    * whether they passed: they may come before the clocks are aligned, and are answered statelessly with
@@ -34,7 +34,7 @@ export interface ChannelOptions {
  * every packet in is authenticated, decoded, validated and checked for replay before anyone sees it.
  */
 export class SecureChannel {
-  private readonly replay: ReplayGuard;
+  private readonly replay: ReplayWindow;
   private readonly o: ChannelOptions;
   clock: () => number;
   transport: Transport | undefined;

@@ -25,9 +25,18 @@ export interface ReplayGuardOptions {
 }
 
 export const DEFAULT_REPLAY_WINDOW_MS = 10_000;
+
+/**
+ * What the channels need of the replay memory: one check per authenticated packet, which remembers the
+ * nonce when it says "ok". ReplayGuard is the in-memory one; servers sharing a store can share one too.
+ */
+export interface ReplayWindow {
+  check(nonce: string, timestamp: number, now: number): ReplayVerdict;
+  readonly windowMs: number;
+}
 const GENERATIONS = 3;
 
-export class ReplayGuard {
+export class ReplayGuard implements ReplayWindow {
   private gens: Set<string>[] = Array.from({ length: GENERATIONS }, () => new Set<string>());
   private genStart = Number.NEGATIVE_INFINITY;
   readonly windowMs: number;

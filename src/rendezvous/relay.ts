@@ -2,7 +2,7 @@ import { normalizeHost } from "../addr.ts";
 import { MAGIC, MessageType, NONCE_LEN, VERSION } from "../protocol/constants.ts";
 import type { Message, RelayOfferStatus } from "../protocol/messages.ts";
 import { open, seal } from "../protocol/packet.ts";
-import type { ReplayGuard } from "../protocol/replay.ts";
+import type { ReplayWindow } from "../protocol/replay.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
 import { type Random, systemRandom } from "../sys/random.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
@@ -14,7 +14,7 @@ export interface RelayManagerOptions {
   /** Address the relay sockets bind to (the server's listen host). */
   host: string;
   key: Uint8Array;
-  replay: ReplayGuard;
+  replay: ReplayWindow;
   transport: TransportFactory;
   /** @default 16 relayed pairs at once; one source IP may hold MAX_RELAYS_PER_SOURCE_IP of them. */
   maxSessions: number;

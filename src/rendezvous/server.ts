@@ -2,7 +2,7 @@ import { systemInterfaces } from "../candidates.ts";
 import { SecureChannel } from "../channel.ts";
 import { deriveKey, deriveKeyV1 } from "../protocol/auth.ts";
 import type { Message, RelayOfferStatus } from "../protocol/messages.ts";
-import { DEFAULT_REPLAY_WINDOW_MS, ReplayGuard } from "../protocol/replay.ts";
+import { DEFAULT_REPLAY_WINDOW_MS, ReplayGuard, type ReplayWindow } from "../protocol/replay.ts";
 import { isStun } from "../stun/codec.ts";
 import { stunAnswer } from "../stun/responder.ts";
 import { type Clock, every, systemClock } from "../sys/clock.ts";
@@ -33,6 +33,11 @@ export interface ServeOptions {
   onEvent?: EventHandler;
   store?: RendezvousStore;
   timings?: Partial<RendezvousTimings>;
+  /**
+   * The replay memory for the server's ports, and another for its relays. @default in-memory ReplayGuards;
+   * servers that share a store share these too, so a packet one accepted is a replay at every other.
+   */
+  replay?: { rendezvous: ReplayWindow; relay: ReplayWindow };
   /** Caps on sessions, for the whole server and per source address. */
   limits?: Partial<RendezvousLimits>;
   /** A second UDP port on the same host, for NAT behaviour probing (serve --alt-port). */
@@ -135,7 +140,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     ? new RelayManager({
         host: opts.listen.host,
         key,
-        replay: new ReplayGuard(),
+        replay: opts.replay?.relay ?? new ReplayGuard(),
         transport: transportFactory,
         maxSessions: opts.relay.maxSessions ?? 16,
         ports: opts.relay.ports,
@@ -175,7 +180,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     }
   };
 
-  const replay = new ReplayGuard();
+  const replay = opts.replay?.rendezvous ?? new ReplayGuard();
   const channel = new SecureChannel(
     key,
     {
