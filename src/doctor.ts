@@ -10,6 +10,7 @@ import { ReplayGuard } from "./protocol/replay.ts";
 import { resolveServer } from "./resolve.ts";
 import { type Clock, systemClock } from "./sys/clock.ts";
 import { type Random, systemRandom } from "./sys/random.ts";
+import { settleOnce } from "./sys/settle.ts";
 import type { TransportFactory } from "./transport/types.ts";
 import { openUdp } from "./transport/udp.ts";
 import type { Endpoint } from "./types.ts";
@@ -134,12 +135,9 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
       // Filtering and hairpin never answer when the NAT says no: give them until the deadline only then.
       if (done && seen.has("filter") && seen.has("hairpin")) break;
       if (done && clock.now() > deadline - NO_ANSWER_GRACE_MS) break;
-      await new Promise<void>((r) => {
-        const cancel = clock.setTimer(RETRY_MS, r);
-        wake = () => {
-          cancel();
-          r();
-        };
+      // Until the next retransmission, an answer (it may complete the plan) or the caller's abort.
+      await settleOnce<void>({ clock, deadline: clock.now() + RETRY_MS, signal: o.signal }, (s) => {
+        wake = () => s.resolve();
       });
     }
     if (o.signal?.aborted) throw new NetpunchError("E_ABORTED", "cancelled", "");

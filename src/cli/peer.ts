@@ -5,7 +5,7 @@ import { NetpunchError } from "../errors.ts";
 import { withholdSecret } from "../hooks/env.ts";
 import { type AnyPlugin, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
 import { checkHookOptions, mergedHookArgs, runHooks } from "../hooks/run.ts";
-import { mapPort, type PortMapping } from "../portmap.ts";
+import { mapPort, type PortMapping } from "../portmap/index.ts";
 import { connect } from "../punch/connect.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import type { Endpoint, Role } from "../types.ts";

@@ -6,6 +6,7 @@ import { NetpunchError } from "../errors.ts";
 import { resolveServer } from "../resolve.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
 import type { Random } from "../sys/random.ts";
+import { settleOnce } from "../sys/settle.ts";
 import type { DatagramHandler, ErrorHandler, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
 import type { Endpoint } from "../types.ts";
@@ -103,32 +104,28 @@ export async function stunBindingOn(
   const giveUpAt = Math.min(timeoutMs, RTO_MS * (2 ** (MAX_TRIES - 1) - 1) + LAST_WAIT_MS);
 
   const clock = opts.clock ?? systemClock;
-  return new Promise((resolve, reject) => {
+  const onAbort = () => {
+    throw aborted();
+  };
+  return settleOnce<Omit<StunBindingResult, "local">>({ clock, signal: opts.signal, onAbort }, (settle) => {
     const started = clock.now();
     let tries = 0;
     let sent = 0;
     let refused = 0;
     let lastSentAt = started;
-    let done = false;
     let cancelTimer: () => void = () => {};
+    settle.defer(() => cancelTimer());
     const retry = new Backoff(STUN_RETRY);
     // Send times count from `started`, not from when a timer happened to fire: a late timer cannot drift.
     let nextSendAt = 0;
 
     const finish = (error: Error | undefined, result?: Omit<StunBindingResult, "local">) => {
-      if (done) return;
-      done = true;
-      cancelTimer();
-      offData();
-      offError?.();
-      opts.signal?.removeEventListener("abort", onAbort);
-      if (error) reject(error);
-      else if (result) resolve(result);
+      if (error) settle.reject(error);
+      else if (result) settle.resolve(result);
     };
-    const onAbort = () => finish(aborted());
 
     const offData = link.onDatagram((data, from) => {
-      if (done || !isStun(data)) return;
+      if (settle.settled || !isStun(data)) return;
       const decoded = decodeStun(data);
       // A malformed or foreign message is not our answer; keep waiting for one that is.
       if (!decoded.ok || decoded.message.method !== BINDING || !sameBytes(decoded.message.transactionId, tid))
@@ -158,9 +155,11 @@ export async function stunBindingOn(
         );
       }
     });
+    settle.defer(offData);
     const offError = link.onError?.((code) => {
       if (code === "ECONNREFUSED") refused++;
     });
+    if (offError) settle.defer(offError);
 
     const silent = (): NetpunchError => {
       const seconds = Math.round((clock.now() - started) / 100) / 10;
@@ -194,7 +193,7 @@ export async function stunBindingOn(
       const elapsed = clock.now() - started;
       if (nextSendAt < giveUpAt) {
         cancelTimer = clock.setTimer(Math.max(0, nextSendAt - elapsed), () => {
-          if (done) return;
+          if (settle.settled) return;
           transmit();
           schedule();
         });
@@ -203,7 +202,6 @@ export async function stunBindingOn(
       }
     };
 
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
     transmit();
     schedule();
   });

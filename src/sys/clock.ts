@@ -6,14 +6,23 @@ export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
   /** Calls `fn` once after `ms`; returns a function that cancels it (a no-op once it has fired). */
-  setTimer(ms: number, fn: () => void): () => void;
+  setTimer(ms: number, fn: () => void, o?: TimerOptions): () => void;
+}
+
+export interface TimerOptions {
+  /**
+   * Background work (port mapping renewals): the timer alone does not keep the process alive, so a program
+   * that is otherwise done can exit. A fake clock has no process to keep alive and ignores it.
+   */
+  unref?: boolean;
 }
 
 /** The host's clock and timers: what the drivers use unless told otherwise. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimer(ms, fn) {
+  setTimer(ms, fn, o) {
     const t = setTimeout(fn, Math.max(0, ms));
+    if (o?.unref) t.unref?.();
     return () => clearTimeout(t);
   },
 };

@@ -11,7 +11,7 @@ import { gatewayDaemon, UPNP_HTTP_PORT, waitOutput } from "./miniupnpd.ts";
 setDefaultTimeout(60_000);
 
 const BUN = process.execPath;
-const PORTMAP = join(import.meta.dir, "../../src/portmap.ts");
+const PORTMAP = join(import.meta.dir, "../../src/portmap/index.ts");
 const UDP_TOOL = join(import.meta.dir, "udp-tool.ts");
 const LOCAL_PORT = 10000;
 

@@ -3,20 +3,18 @@
 // and no HTTP ever leave this host.
 import { afterEach, describe, expect, test } from "bun:test";
 import type { networkInterfaces } from "node:os";
-import { mapPort } from "../../src/portmap.ts";
+import { mapPort } from "../../src/portmap/index.ts";
+import { parseDeviceDescription } from "../../src/portmap/upnp/description.ts";
+import { localAddressFor, mapPortUpnp } from "../../src/portmap/upnp/igd.ts";
+import { encodeSoapRequest, parseSoapResponse } from "../../src/portmap/upnp/soap.ts";
 import {
   discoverIgd,
   encodeMSearch,
-  encodeSoapRequest,
   IGD_SEARCH_TARGETS,
-  localAddressFor,
-  mapPortUpnp,
-  parseDeviceDescription,
-  parseSoapResponse,
   parseSsdpResponse,
   SSDP_MULTICAST,
   ssdpTargetFor,
-} from "../../src/portmap-upnp.ts";
+} from "../../src/portmap/upnp/ssdp.ts";
 
 const GW = "127.0.0.1";
 const WANIP1 = "urn:schemas-upnp-org:service:WANIPConnection:1";

@@ -1,20 +1,21 @@
 // Port mapping: /proc/net/route parsing, the PCP and NAT-PMP wire formats, and mapPort() against a fake
 // gateway on loopback (always with an explicit gateway: the default one would be the real network's).
 import { afterEach, describe, expect, test } from "bun:test";
+import { mapPort } from "../../src/portmap/index.ts";
 import {
   decodeNatPmpExternalReply,
   decodeNatPmpMapReply,
-  decodePcpMapReply,
-  defaultGatewayFromRoutes,
   encodeNatPmpExternal,
   encodeNatPmpMap,
+} from "../../src/portmap/natpmp.ts";
+import {
+  decodePcpMapReply,
   encodePcpMap,
   ipv4ToMapped,
-  mapPort,
   mappedToIpv4,
   PCP_RESULT,
-  parseProcNetRoute,
-} from "../../src/portmap.ts";
+} from "../../src/portmap/pcp.ts";
+import { defaultGatewayFromRoutes, parseProcNetRoute } from "../../src/sys/route.ts";
 
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 const NONCE = Uint8Array.from({ length: 12 }, (_, i) => i + 1);
