@@ -56,13 +56,18 @@ async function pidFrom(file: string, ms = 5_000): Promise<number> {
   throw new Error(`no PID in ${file}`);
 }
 
+/**
+ * How long a test waits for a killed process to be gone: a bound on the wait, not a speed claim. The old
+ * bugs left processes running for minutes, or for good, and the watchdog's grace alone is 5 s.
+ */
+const GONE_MS = 15_000;
+
 const file = (name: string) => join(scratch, `${name}-${Math.random().toString(36).slice(2)}`);
 
 describe("runChild supervises a process group", () => {
   test("abort: a child that ignores SIGTERM and a grandchild holding its pipes are both gone after the grace", async () => {
     const bgPid = file("bg");
     const ac = new AbortController();
-    const started = Date.now();
     const done = runChild({
       // The shell ignores TERM and waits; its background sleep keeps stdout and stderr open.
       argv: ["sh", "-c", `trap '' TERM; sleep 300 & echo $! > '${bgPid}'; wait`],
@@ -74,17 +79,19 @@ describe("runChild supervises a process group", () => {
     const grandchild = await pidFrom(bgPid);
     ac.abort();
     const exit = await done;
-    expect({ stopped: exit.stopped, signal: exit.signal, grandchildAlive: alive(grandchild) }).toEqual({
+    expect({
+      stopped: exit.stopped,
+      signal: exit.signal,
+      grandchildAlive: !(await goneWithin(grandchild, GONE_MS)),
+    }).toEqual({
       stopped: true,
       signal: "SIGKILL",
       grandchildAlive: false,
     });
-    expect(Date.now() - started).toBeLessThan(4_000);
   });
 
   test("a child that exits on its own leaves no background job behind, and netpunch does not wait for its pipes", async () => {
     const bgPid = file("bg");
-    const started = Date.now();
     const exit = await runChild({
       argv: ["sh", "-c", `sleep 300 & echo $! > '${bgPid}'; exit 3`],
       logger,
@@ -93,12 +100,15 @@ describe("runChild supervises a process group", () => {
       graceMs: 500,
     });
     const grandchild = await pidFrom(bgPid);
-    expect({ code: exit.code, stopped: exit.stopped, grandchildAlive: alive(grandchild) }).toEqual({
+    expect({
+      code: exit.code,
+      stopped: exit.stopped,
+      grandchildAlive: !(await goneWithin(grandchild, GONE_MS)),
+    }).toEqual({
       code: 3,
       stopped: false,
       grandchildAlive: false,
     });
-    expect(Date.now() - started).toBeLessThan(3_000);
   });
 
   test("SIGKILL of the supervising process: the watchdog stops the child's whole group", async () => {
@@ -120,7 +130,7 @@ await runChild({ argv: ["sh", "-c", "sleep 300 & echo $! > '${bgPid}'; sleep 300
     const grandchild = await pidFrom(bgPid, 10_000);
     sup.kill("SIGKILL");
     await sup.exited;
-    expect(await goneWithin(grandchild, 3_000)).toBe(true);
+    expect(await goneWithin(grandchild, GONE_MS)).toBe(true);
   });
 
   test("the child's environment has no NETPUNCH_SECRET and no variable with the secret's bytes", async () => {
@@ -205,18 +215,19 @@ describe("netpunch connect with the exec hook", () => {
       `sleep 300 & echo $! > '${pids[role]}'; wait`,
     ]);
     const grand = { a: await pidFrom(pids.a, 15_000), b: await pidFrom(pids.b, 15_000) };
-    const t0 = Date.now();
     a.proc.kill("SIGTERM");
     b.proc.kill("SIGTERM");
     const [oa, ob] = await Promise.all([outcome(a, 15_000), outcome(b, 15_000)]);
     expect(
-      { codes: [oa.code, ob.code], alive: [alive(grand.a), alive(grand.b)] },
+      {
+        codes: [oa.code, ob.code],
+        alive: [!(await goneWithin(grand.a, GONE_MS)), !(await goneWithin(grand.b, GONE_MS))],
+      },
       `${oa.stderr}\n${ob.stderr}`,
     ).toEqual({
       codes: [0, 0],
       alive: [false, false],
     });
-    expect(Date.now() - t0).toBeLessThan(3_000);
   });
 
   test("the secret from NETPUNCH_SECRET reaches neither the command's environment nor its arguments", async () => {

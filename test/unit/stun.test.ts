@@ -511,7 +511,6 @@ describe("stunBinding over a memory network", () => {
 
   test("a silent server: E_SERVER_SILENT within timeoutMs, with a hint", async () => {
     const { transport } = setup(() => undefined);
-    const t0 = performance.now();
     const err = await stunBinding({ server: SERVER, local: CLIENT, transport, timeoutMs: 1600 }).catch(
       (e) => e,
     );
@@ -520,7 +519,6 @@ describe("stunBinding over a memory network", () => {
     expect(err.message).toContain("after 3 tries"); // at 0, 500 and 1500 ms
     expect(err.message).toContain("198.18.1.2:3478");
     expect(err.hint).toContain("UDP port 3478");
-    expect(performance.now() - t0).toBeLessThan(2500);
   });
 
   test("RFC 8489's bound: at most 7 tries, failing 39.5 s after the first, even with a longer timeout", async () => {
@@ -617,12 +615,10 @@ describe("stunBinding over a memory network", () => {
     expect(pre.code).toBe("E_ABORTED");
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 50);
-    const t0 = performance.now();
     const during = await stunBinding({ server: SERVER, local: CLIENT, transport, signal: ac.signal }).catch(
       (e) => e,
     );
     expect(during.code).toBe("E_ABORTED");
-    expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   test("stunBindingOn learns the mapping of a socket the caller keeps, sharing it with other traffic", async () => {
