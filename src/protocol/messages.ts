@@ -205,6 +205,7 @@ export type Unmatch = v.InferOutput<typeof UnmatchSchema>;
 export type Leave = v.InferOutput<typeof LeaveSchema>;
 export type NatUpdate = v.InferOutput<typeof NatUpdateSchema>;
 export type MatchAck = v.InferOutput<typeof MatchAckSchema>;
+export type RelayRequest = v.InferOutput<typeof RelayRequestSchema>;
 export type Ping = v.InferOutput<typeof PingSchema>;
 export type Pong = v.InferOutput<typeof PongSchema>;
 export type Close = v.InferOutput<typeof CloseSchema>;

@@ -3,11 +3,13 @@ import { type BackoffSchedule, grow } from "../backoff.ts";
 import type {
   Leave,
   Match,
+  MatchAck,
   Message,
   NatInfo,
   NatUpdate,
   Register,
   RegisterStatus,
+  RelayRequest,
 } from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
 import type { Endpoint, NetpunchEvent, Role } from "../types.ts";
@@ -118,9 +120,8 @@ export class RendezvousCore {
   onFrame(from: Endpoint, frame: Frame, now: number): ServerAction[] {
     const msg = frame.msg;
     if (msg.type === "register") return this.onRegister(from, msg, frame, now);
-    if (msg.type === "matchAck") return this.onMatchAck(from, msg.session, msg.pairId, msg.peerId, now);
-    if (msg.type === "relayRequest")
-      return this.onRelayRequest(from, msg.session, msg.pairId, msg.peerId, now);
+    if (msg.type === "matchAck") return this.onMatchAck(from, msg, now);
+    if (msg.type === "relayRequest") return this.onRelayRequest(from, msg, now);
     if (msg.type === "natUpdate") return this.onNatUpdate(from, msg, now);
     if (msg.type === "leave") return this.onLeave(from, msg);
     // Peer-to-peer messages have no business here; ignoring them keeps the server from being a reflector.
@@ -305,13 +306,7 @@ export class RendezvousCore {
     return Array.from({ length: UNMATCH_COPIES }, () => ({ kind: "send" as const, to, msg }));
   }
 
-  private onMatchAck(
-    from: Endpoint,
-    session: string,
-    pairId: string,
-    peerId: string,
-    now: number,
-  ): ServerAction[] {
+  private onMatchAck(from: Endpoint, { session, pairId, peerId }: MatchAck, now: number): ServerAction[] {
     const rec = this.o.store.get(session);
     if (!rec?.pair || rec.pair.pairId !== pairId) return [];
     const role = ROLES.find((r) => rec.slots[r]?.peerId === peerId);
@@ -349,9 +344,7 @@ export class RendezvousCore {
 
   private onRelayRequest(
     from: Endpoint,
-    session: string,
-    pairId: string,
-    peerId: string,
+    { session, pairId, peerId }: RelayRequest,
     now: number,
   ): ServerAction[] {
     const live = this.o.store.get(session);

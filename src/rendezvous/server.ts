@@ -181,20 +181,27 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   };
 
   const replay = opts.replay?.rendezvous ?? new ReplayGuard();
-  const channel = new SecureChannel(
-    key,
-    {
-      onFrame(from, frame) {
-        // Credit only for authenticated, fresh packets: a spoofed source earns nothing.
-        ledger.earn(from, frame.size, clock.now());
-        if (frame.msg.type === "probe")
-          return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, "main");
-        run(core.onFrame(from, frame, clock.now()));
+  /**
+   * A channel for one of the server's ports: both take PROBEs (that is how a peer compares what each sees);
+   * everything else is the main port's business. Credit is earned only by authenticated, fresh packets, so
+   * a spoofed source earns nothing.
+   */
+  const portChannel = (port: "main" | "alt") =>
+    new SecureChannel(
+      key,
+      {
+        onFrame(from, frame) {
+          ledger.earn(from, frame.size, clock.now());
+          if (frame.msg.type === "probe")
+            return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, port);
+          if (port === "main") run(core.onFrame(from, frame, clock.now()));
+          else countDrop(from, "unexpected");
+        },
+        onDrop: countDrop,
       },
-      onDrop: countDrop,
-    },
-    { replay, exempt: stateless, oldKey, clock: () => clock.now(), randomBytes: (n) => random.bytes(n) },
-  );
+      { replay, exempt: stateless, oldKey, clock: () => clock.now(), randomBytes: (n) => random.bytes(n) },
+    );
+  const channel = portChannel("main");
   /** STUN (serve --stun) shares the port: its packets start with two zero bits and the magic cookie. */
   const stun = (data: Uint8Array, from: Endpoint, via: () => Transport | undefined): boolean => {
     if (!opts.stun || !isStun(data)) return false;
@@ -224,19 +231,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   // The second port answers only PROBEs: comparing what the two ports see tells a peer its NAT's behaviour.
   let alt: { channel: SecureChannel; transport: Transport } | undefined;
   if (opts.altPort) {
-    const altChannel = new SecureChannel(
-      key,
-      {
-        onFrame(from, frame) {
-          ledger.earn(from, frame.size, clock.now());
-          if (frame.msg.type === "probe")
-            return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, "alt");
-          countDrop(from, "unexpected");
-        },
-        onDrop: countDrop,
-      },
-      { replay, exempt: stateless, oldKey, clock: () => clock.now(), randomBytes: (n) => random.bytes(n) },
-    );
+    const altChannel = portChannel("alt");
     try {
       altChannel.transport = await openPerAddress(
         transportFactory,
