@@ -10,11 +10,11 @@ import {
   RELAY_TOKEN_LEN,
 } from "./constants.ts";
 import { bytesToIp, ipToBytes } from "./ip.ts";
+import { kindCode, kindOfCode } from "./kinds.ts";
 import type { Message, NatInfo } from "./messages.ts";
 
 /** Message bodies <-> bytes. Pure; the envelope (header, tag) is packet.ts's job. */
 
-const KIND_CODE = { lan: 1, public: 2, mapped: 3 } as const;
 const STATUS_CODE = { challenge: 1, waiting: 2, busy: 3, full: 4, limit: 5 } as const;
 const STATUS_NAME = [undefined, "challenge", "waiting", "busy", "full", "limit"] as const;
 
@@ -90,7 +90,7 @@ export function encodeBody(msg: Message, packetOverhead: number): { type: number
       writeEndpoint(w, msg.observed);
       w.u8(msg.candidates.length);
       for (const c of msg.candidates) {
-        w.u8(KIND_CODE[c.kind]);
+        w.u8(kindCode(c.kind));
         writeEndpoint(w, c);
       }
       w.u16(msg.altPort ?? 0);
@@ -213,14 +213,8 @@ export function decodeBody(type: number, body: Uint8Array): unknown {
       const n = r.u8();
       const candidates = Array.from({ length: n }, () => {
         const code = r.u8();
-        const kind =
-          code === KIND_CODE.lan
-            ? "lan"
-            : code === KIND_CODE.public
-              ? "public"
-              : code === KIND_CODE.mapped
-                ? "mapped"
-                : `unknown-${code}`;
+        // An unknown code decodes to a kind the schema refuses, so the packet is dropped as malformed.
+        const kind = kindOfCode(code) ?? `unknown-${code}`;
         return { kind, ...readEndpoint(r) };
       });
       out = withOptional(
