@@ -23,11 +23,15 @@ export interface FieldCodec<T> {
 export const withNote = (text: string, extra: string): string =>
   text.endsWith(")") ? `${text.slice(0, -1)}; ${extra})` : `${text} (${extra})`;
 
-const uint = (bits: 8 | 16 | 32 | 64): FieldCodec<number> => ({
-  write: (w, v) => void (bits === 8 ? w.u8(v) : bits === 16 ? w.u16(v) : bits === 32 ? w.u32(v) : w.u64(v)),
-  read: (r) => (bits === 8 ? r.u8() : bits === 16 ? r.u16() : bits === 32 ? r.u32() : r.u64()),
-  describe: (label) => `${label} u${bits}`,
-});
+/** An unsigned big-endian integer, written and read by the Writer/Reader method of its name. */
+const uint = (bits: 8 | 16 | 32 | 64): FieldCodec<number> => {
+  const method = `u${bits}` as const;
+  return {
+    write: (w, v) => void w[method](v),
+    read: (r) => r[method](),
+    describe: (label) => `${label} ${method}`,
+  };
+};
 export const u8 = uint(8);
 export const u16 = uint(16);
 export const u32 = uint(32);
