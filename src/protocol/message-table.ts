@@ -72,6 +72,7 @@ export type FieldOf<M> = {
 type Table = { [K in m.Message["type"]]: MessageRow<Extract<m.Message, { type: K }>> };
 
 const ROLES = ["a", "b"] as const;
+/** Sized as messages.ts's PairId and PeerId schemas check them: 16 and 8 random bytes. */
 const PAIR_ID = hex(16);
 const PEER_ID = hex(8);
 const NO_ALT_PORT = allZeros(2, "0: none");
