@@ -1,3 +1,4 @@
+import type { CANDIDATE_KINDS } from "./protocol/kinds.ts";
 import type { NatInfo } from "./protocol/messages.ts";
 
 /** A UDP address: an IP literal and a port. */
@@ -7,14 +8,10 @@ export interface Endpoint {
 }
 
 /**
- * Where a candidate address came from. `lan`: an address of the peer's own interfaces; `public`: what the
- * rendezvous server saw as the peer's source; `reflexive`: a source a PING actually arrived from (a
- * symmetric NAT picks a new port per destination, so it differs from `public`); `relay`: the server's relay
- * port for this pair, the fallback when no direct path works; `mapped`: a port the partner's gateway
- * forwards to it on request (PCP/NAT-PMP); `predicted` / `birthday`: a port of a
- * symmetric NAT found by prediction (sequential allocator) or by probing many ports (birthday paradox).
+ * Where a candidate address came from: `lan`, `public`, `mapped`, `reflexive`, `relay`, `predicted`,
+ * `birthday`. Each is a row of protocol/kinds.ts, with its wire code, its preference and its `via`.
  */
-export type CandidateKind = "lan" | "public" | "mapped" | "reflexive" | "relay" | "predicted" | "birthday";
+export type CandidateKind = keyof typeof CANDIDATE_KINDS;
 
 export interface Candidate extends Endpoint {
   kind: CandidateKind;

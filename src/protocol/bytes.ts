@@ -75,8 +75,12 @@ export class Reader {
   hex(n: number): string {
     return Buffer.from(this.take(n)).toString("hex");
   }
-  peek(): number {
-    return this.buf[this.pos] ?? 0;
+  /** Whether the next `n` bytes are all zero, without consuming them; fewer than `n` left throws, as a read does. */
+  zerosAhead(n: number): boolean {
+    if (this.pos + n > this.buf.length)
+      throw new ShortRead(`need ${n} bytes at ${this.pos}, have ${this.buf.length - this.pos}`);
+    for (let i = this.pos; i < this.pos + n; i++) if (this.buf[i] !== 0) return false;
+    return true;
   }
   get remaining(): number {
     return this.buf.length - this.pos;

@@ -17,6 +17,10 @@ export const REGISTER_PADDED_LEN = 512;
 export const MAX_CANDIDATES = 8;
 export const MAX_SESSION_LEN = 64;
 
+/**
+ * The type byte of each message: the numbers are allotted here; each message's row in message-table.ts says
+ * how its body is laid out, and is typed to carry the same number.
+ */
 export const MessageType = {
   register: 1,
   registered: 2,

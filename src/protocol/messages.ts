@@ -1,11 +1,12 @@
 import * as v from "valibot";
 import { MAX_CANDIDATES, MAX_SESSION_LEN, RELAY_TOKEN_LEN } from "./constants.ts";
+import { WIRE_KINDS } from "./kinds.ts";
 
 /** Valibot schemas for every decoded message: what came off the wire is checked before anyone uses it. */
 const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 const Host = v.pipe(v.string(), v.ip());
 export const EndpointSchema = v.object({ host: Host, port: Port });
-const CandidateSchema = v.object({ host: Host, port: Port, kind: v.picklist(["lan", "public", "mapped"]) });
+const CandidateSchema = v.object({ host: Host, port: Port, kind: v.picklist(WIRE_KINDS) });
 const Hex = (bytes: number) => v.pipe(v.string(), v.regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`)));
 export const SessionName = v.pipe(
   v.string(),

@@ -5,6 +5,7 @@ import { type InterfaceAddress, lanCandidates } from "../candidates.ts";
 import { SecureChannel } from "../channel.ts";
 import { Fail, NetpunchError } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
+import { CANDIDATE_KINDS } from "../protocol/kinds.ts";
 import { type Message, SessionName } from "../protocol/messages.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
 import { resolveServer } from "../resolve.ts";
@@ -229,8 +230,7 @@ const checkedByMachine = (msg: Message): boolean => msg.type === "registered" ||
 
 const fromHex = (hex: string): Uint8Array => Uint8Array.from(Buffer.from(hex, "hex"));
 
-const viaOf = (kind: CandidateKind): PunchResult["via"] =>
-  kind === "lan" || kind === "relay" || kind === "predicted" || kind === "birthday" ? kind : "direct";
+const viaOf = (kind: CandidateKind): PunchResult["via"] => CANDIDATE_KINDS[kind].via;
 
 /** A closed port answers with ICMP; that is a clearer story than "no answer", so tell it. */
 function explainRefused(err: Error, server: Endpoint): Error {

@@ -1,3 +1,4 @@
+import { CANDIDATE_KINDS } from "../protocol/kinds.ts";
 import type { CandidateKind, Endpoint } from "../types.ts";
 
 /** A path that was proven both ways: where the partner answers, how we reached it, its RTT, our socket. */
@@ -9,16 +10,8 @@ export interface ProvenPath {
   socket: number;
 }
 
-/**
- * How much a kind of path is preferred, lower first: a LAN path stays on the LAN (shortest, and it survives
- * the NATs forgetting their mappings); any path across the NATs beats the relay, which costs the server
- * bandwidth and adds its RTT.
- */
-export function kindRank(kind: CandidateKind): number {
-  if (kind === "lan") return 0;
-  if (kind === "relay") return 2;
-  return 1;
-}
+/** How much a kind of path is preferred, lower first: its row in the kinds table says, and why. */
+export const kindRank = (kind: CandidateKind): number => CANDIDATE_KINDS[kind].rank;
 
 /** Whether `a` is the better path: kind first, then the lower RTT. Pure; ties keep the first found. */
 export function betterPath(a: ProvenPath, b: ProvenPath): boolean {
