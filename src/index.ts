@@ -1,9 +1,9 @@
-export type { InterfaceAddress } from "./candidates.ts";
-export { type DoctorOptions, type DoctorReport, doctor } from "./doctor.ts";
 export { type ErrorCode, isNetpunchError, NetpunchError } from "./errors.ts";
+export { type DoctorOptions, type DoctorReport, doctor } from "./nat/doctor.ts";
 export { definePlugin, type NetpunchPlugin, type PluginContext } from "./plugin.ts";
 export { type MapPortOptions, mapPort, type PortMapping } from "./portmap/index.ts";
 export type { NatInfo } from "./protocol/messages.ts";
+export type { InterfaceAddress } from "./punch/candidates.ts";
 export { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./punch/config.ts";
 export { type ConnectOptions, connect } from "./punch/connect.ts";
 export { type RendezvousServer, type ServeOptions, type ServerStats, serve } from "./rendezvous/server.ts";

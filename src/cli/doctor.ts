@@ -1,10 +1,10 @@
 import { defineCommand } from "citty";
 import { formatEndpoint, parseAddress } from "../addr.ts";
-import { doctor } from "../doctor.ts";
 import { NetpunchError } from "../errors.ts";
-import { classifyMapping, verdict } from "../nat.ts";
-import { resolveServer } from "../resolve.ts";
+import { classifyMapping, verdict } from "../nat/classify.ts";
+import { doctor } from "../nat/doctor.ts";
 import { stunBinding } from "../stun/client.ts";
+import { resolveServer } from "../sys/dns.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import { checkArgs, logArgs, secretArgs } from "./common.ts";
 import { makeLogger } from "./logger.ts";

@@ -1,4 +1,4 @@
-import { isEasy, isHard } from "../nat.ts";
+import { isEasy, isHard } from "../nat/classify.ts";
 import type { NatInfo } from "../protocol/messages.ts";
 import type { Endpoint } from "../types.ts";
 

@@ -1,19 +1,19 @@
 import { isIP } from "node:net";
 import * as v from "valibot";
 import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
-import { type InterfaceAddress, lanCandidates } from "../candidates.ts";
-import { SecureChannel } from "../channel.ts";
 import { Fail, NetpunchError } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
+import { SecureChannel } from "../protocol/channel.ts";
 import { CANDIDATE_KINDS } from "../protocol/kinds.ts";
 import { type Message, SessionName } from "../protocol/messages.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
-import { resolveServer } from "../resolve.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
+import { resolveServer } from "../sys/dns.ts";
 import { type Random, systemRandom, toHex } from "../sys/random.ts";
 import type { TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
 import type { CandidateKind, Endpoint, EventHandler, PunchResult, Role } from "../types.ts";
+import { type InterfaceAddress, lanCandidates } from "./candidates.ts";
 import type { PeerTimings } from "./config.ts";
 import { type PeerAction, PeerMachine } from "./machine.ts";
 

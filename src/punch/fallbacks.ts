@@ -1,5 +1,5 @@
 import { sameEndpoint } from "../addr.ts";
-import { isEasy, isHard } from "../nat.ts";
+import { isEasy, isHard } from "../nat/classify.ts";
 import type { Message, NatInfo, RelayBound, RelayChallenge, RelayOffer } from "../protocol/messages.ts";
 import type { Candidate, CandidateKind, Endpoint, NetpunchEvent } from "../types.ts";
 import { Spray, sprayPorts, strategyFor } from "./birthday.ts";

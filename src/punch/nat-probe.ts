@@ -1,5 +1,5 @@
 import { Backoff } from "../backoff.ts";
-import { classifyMapping } from "../nat.ts";
+import { classifyMapping } from "../nat/classify.ts";
 import type { Message, NatInfo } from "../protocol/messages.ts";
 import type { Endpoint } from "../types.ts";
 

@@ -1,8 +1,8 @@
-import { systemInterfaces } from "../candidates.ts";
-import { SecureChannel } from "../channel.ts";
 import { deriveKey, deriveKeyV1 } from "../protocol/auth.ts";
+import { SecureChannel } from "../protocol/channel.ts";
 import type { Message, RelayOfferStatus } from "../protocol/messages.ts";
 import { DEFAULT_REPLAY_WINDOW_MS, ReplayGuard, type ReplayWindow } from "../protocol/replay.ts";
+import { systemInterfaces } from "../punch/candidates.ts";
 import { isStun } from "../stun/codec.ts";
 import { stunAnswer } from "../stun/responder.ts";
 import { type Clock, every, systemClock } from "../sys/clock.ts";

@@ -1,6 +1,6 @@
 import { formatEndpoint } from "../addr.ts";
-import type { InterfaceAddress } from "../candidates.ts";
 import { NetpunchError } from "../errors.ts";
+import type { InterfaceAddress } from "../punch/candidates.ts";
 import type { Clock } from "../sys/clock.ts";
 import type { Random } from "../sys/random.ts";
 import type { Endpoint } from "../types.ts";

@@ -1,7 +1,7 @@
 // netpunch doctor as shipped (doctor()) against serve() --alt-port on the simulated internet: the verdicts
 // test/lab/doctor.test.ts gets in the namespace lab, here without root, on a fake clock.
 import { afterEach, expect, test } from "bun:test";
-import { type DoctorReport, doctor } from "../../src/doctor.ts";
+import { type DoctorReport, doctor } from "../../src/nat/doctor.ts";
 import type { RendezvousServer } from "../../src/rendezvous/server.ts";
 import type { NatOptions } from "../../src/transport/nat-box.ts";
 import { MASQUERADE, type Placed, RANDOM_FULLY, SECRET, SERVER, type Side, Sim } from "./world.ts";

@@ -1,6 +1,6 @@
 // NAT behaviour and mapped ports travel through the rendezvous: REGISTER carries them, MATCH passes them on.
 import { describe, expect, test } from "bun:test";
-import { classifyMapping, verdict } from "../../src/nat.ts";
+import { classifyMapping, verdict } from "../../src/nat/classify.ts";
 import type { Register } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
 import { Spray, sprayPorts, strategyFor } from "../../src/punch/birthday.ts";

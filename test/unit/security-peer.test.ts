@@ -304,7 +304,7 @@ describe("UNMATCH", () => {
 
 describe("doctor's probe ids", () => {
   test("random, distinct, and u32 whatever the random bytes (a high first bit once made them negative)", async () => {
-    const { probeIds } = await import("../../src/doctor.ts");
+    const { probeIds } = await import("../../src/nat/doctor.ts");
     for (const bytes of [
       [0, 0, 0, 0],
       [0xff, 0xff, 0xff, 0xff],

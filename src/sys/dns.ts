@@ -1,8 +1,8 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
-import type { ParsedAddress } from "./addr.ts";
-import { Fail } from "./errors.ts";
-import type { Endpoint } from "./types.ts";
+import type { ParsedAddress } from "../addr.ts";
+import { Fail } from "../errors.ts";
+import type { Endpoint } from "../types.ts";
 
 /** Resolves the server's host name once, up front, so a typo fails fast with a clear message. */
 export async function resolveServer(addr: ParsedAddress): Promise<Endpoint> {

@@ -1,19 +1,19 @@
 import { isIP } from "node:net";
-import { formatEndpoint, normalizeHost, parseAddress, sameEndpoint } from "./addr.ts";
-import { type InterfaceAddress, systemInterfaces } from "./candidates.ts";
-import { SecureChannel } from "./channel.ts";
-import { NetpunchError } from "./errors.ts";
-import { classifyMapping, type Verdict, verdict } from "./nat.ts";
-import { deriveKey } from "./protocol/auth.ts";
-import type { NatInfo } from "./protocol/messages.ts";
-import { ReplayGuard } from "./protocol/replay.ts";
-import { resolveServer } from "./resolve.ts";
-import { type Clock, systemClock } from "./sys/clock.ts";
-import { type Random, systemRandom } from "./sys/random.ts";
-import { settleOnce } from "./sys/settle.ts";
-import type { TransportFactory } from "./transport/types.ts";
-import { openUdp } from "./transport/udp.ts";
-import type { Endpoint } from "./types.ts";
+import { formatEndpoint, normalizeHost, parseAddress, sameEndpoint } from "../addr.ts";
+import { NetpunchError } from "../errors.ts";
+import { deriveKey } from "../protocol/auth.ts";
+import { SecureChannel } from "../protocol/channel.ts";
+import type { NatInfo } from "../protocol/messages.ts";
+import { ReplayGuard } from "../protocol/replay.ts";
+import { type InterfaceAddress, systemInterfaces } from "../punch/candidates.ts";
+import { type Clock, systemClock } from "../sys/clock.ts";
+import { resolveServer } from "../sys/dns.ts";
+import { type Random, systemRandom } from "../sys/random.ts";
+import { settleOnce } from "../sys/settle.ts";
+import type { TransportFactory } from "../transport/types.ts";
+import { openUdp } from "../transport/udp.ts";
+import type { Endpoint } from "../types.ts";
+import { classifyMapping, type Verdict, verdict } from "./classify.ts";
 
 export interface DoctorOptions {
   server: string | Endpoint;

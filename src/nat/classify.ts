@@ -1,6 +1,6 @@
-import { sameEndpoint } from "./addr.ts";
-import type { NatInfo } from "./protocol/messages.ts";
-import type { Endpoint } from "./types.ts";
+import { sameEndpoint } from "../addr.ts";
+import type { NatInfo } from "../protocol/messages.ts";
+import type { Endpoint } from "../types.ts";
 
 /** Below this, two mappings' port difference looks like a sequential allocator's step rather than chance. */
 const SEQUENTIAL_MAX_STEP = 64;

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { NONCE_LEN } from "./protocol/constants.ts";
-import type { Message } from "./protocol/messages.ts";
-import { type Frame, open, seal } from "./protocol/packet.ts";
-import { ReplayGuard, type ReplayWindow } from "./protocol/replay.ts";
-import type { Transport } from "./transport/types.ts";
-import type { DropReason, Endpoint } from "./types.ts";
+import type { Transport } from "../transport/types.ts";
+import type { DropReason, Endpoint } from "../types.ts";
+import { NONCE_LEN } from "./constants.ts";
+import type { Message } from "./messages.ts";
+import { type Frame, open, seal } from "./packet.ts";
+import { ReplayGuard, type ReplayWindow } from "./replay.ts";
 
 export interface ChannelHooks {
   onFrame(from: Endpoint, frame: Frame): void;

@@ -1,8 +1,8 @@
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
-import { isLoopback, normalizeHost } from "./addr.ts";
-import { MAX_CANDIDATES } from "./protocol/constants.ts";
-import type { Endpoint } from "./types.ts";
+import { isLoopback, normalizeHost } from "../addr.ts";
+import { MAX_CANDIDATES } from "../protocol/constants.ts";
+import type { Endpoint } from "../types.ts";
 
 /**
  * This host's addresses with the local port, offered to the partner as LAN candidates. Punching them too is
