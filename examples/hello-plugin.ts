@@ -1,10 +1,10 @@
 // A netpunch hook in a single file: `netpunch connect ... --hook ./examples/hello-plugin.ts --greeting hi`.
 // `netpunch plugins --hook ./examples/hello-plugin.ts` shows its options.
 //
-// Outside this repository, import from the package instead: `import { definePlugin } from "netpunch"`.
-import { definePlugin } from "../src/plugin.ts";
+// Outside this repository, import from the package instead: `import { defineHook } from "netpunch"`.
+import { defineHook } from "../src/hooks/hook.ts";
 
-export default definePlugin({
+export default defineHook({
   name: "hello",
   description: "print a greeting with the partner's address (an example plugin file)",
   args: {

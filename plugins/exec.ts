@@ -1,8 +1,8 @@
 import { runChild } from "../src/child.ts";
 import { execReplace } from "../src/execve.ts";
+import { defineHook } from "../src/hooks/hook.ts";
 import { fillTemplate, resultEnv, templateProblem } from "../src/hooks/result-env.ts";
 import { missingProgram } from "../src/hooks/which.ts";
-import { definePlugin } from "../src/plugin.ts";
 import type { PunchResult } from "../src/types.ts";
 
 /** The command with {lport} {rhost} ... filled in, one template per argument (no shell involved). Pure. */
@@ -10,7 +10,7 @@ export function execArgv(r: PunchResult, command: string[]): string[] {
   return command.map((arg) => fillTemplate(arg, r));
 }
 
-export default definePlugin({
+export default defineHook({
   name: "exec",
   description:
     "run any command with the result in its arguments ({lport} {rhost} {rport} ...) and environment (NETPUNCH_*)",

@@ -1,4 +1,4 @@
-import type { NetpunchPlugin } from "../src/plugin.ts";
+import type { AnyHook } from "../src/hooks/hook.ts";
 import exec from "./exec.ts";
 import openvpn from "./openvpn.ts";
 import print from "./print.ts";
@@ -6,7 +6,6 @@ import socatForward from "./socat-forward.ts";
 import wireguard from "./wireguard.ts";
 
 /** Built-in hooks by name. A new hook is a file in this folder plus one line here. */
-// biome-ignore lint/suspicious/noExplicitAny: each plugin has its own argument types
-export const builtinPlugins: Record<string, NetpunchPlugin<any>> = Object.fromEntries(
+export const builtinPlugins: Record<string, AnyHook> = Object.fromEntries(
   [print, openvpn, wireguard, socatForward, exec].map((p) => [p.name, p]),
 );

@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
 import { isIP } from "node:net";
 import { runChild } from "../src/child.ts";
+import { defineHook } from "../src/hooks/hook.ts";
 import { resultEnv } from "../src/hooks/result-env.ts";
 import { missingProgram } from "../src/hooks/which.ts";
-import { definePlugin } from "../src/plugin.ts";
 import type { PunchResult } from "../src/types.ts";
 
 export interface OpenvpnOptions {
@@ -27,7 +27,7 @@ export function openvpnArgv(r: PunchResult, o: OpenvpnOptions): string[] {
   return o.sudo ? ["sudo", "-n", ...argv] : argv;
 }
 
-export default definePlugin({
+export default defineHook({
   name: "openvpn",
   description: "run openvpn through the punched hole (--remote/--rport/--lport/--proto set for you)",
   passthrough:

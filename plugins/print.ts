@@ -1,6 +1,6 @@
 import * as v from "valibot";
+import { defineHook } from "../src/hooks/hook.ts";
 import { fillTemplate, TEMPLATE_FIELDS, templateProblem } from "../src/hooks/result-env.ts";
-import { definePlugin } from "../src/plugin.ts";
 import type { PunchResult } from "../src/types.ts";
 
 /** The original tool's result line; users' bash scripts split it on spaces, so its shape never changes. */
@@ -36,7 +36,7 @@ export function formatLine(template: string, r: PunchResult): string {
   );
 }
 
-export default definePlugin({
+export default defineHook({
   name: "print",
   description:
     "print the result to stdout: the original LADDR/LHOST/LPORT/RADDR/RHOST/RPORT line, JSON, or your own format",

@@ -3,9 +3,9 @@ import * as v from "valibot";
 import { parseAddress } from "../src/addr.ts";
 import { runChild } from "../src/child.ts";
 import { drainPunchedPort } from "../src/hooks/drain.ts";
+import { defineHook } from "../src/hooks/hook.ts";
 import { resultEnv } from "../src/hooks/result-env.ts";
 import { missingProgram } from "../src/hooks/which.ts";
-import { definePlugin } from "../src/plugin.ts";
 import type { PunchResult } from "../src/types.ts";
 
 export interface SocatOptions {
@@ -63,7 +63,7 @@ const local = (s: string | undefined, what: string) => {
   return { host: a.host, port: a.port };
 };
 
-export default definePlugin({
+export default defineHook({
   name: "socat-forward",
   description:
     "forward UDP through the hole with socat: expose a local service to the peer, or reach the peer's",

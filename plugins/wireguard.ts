@@ -3,8 +3,8 @@ import { isIP } from "node:net";
 import * as v from "valibot";
 import { runChild } from "../src/child.ts";
 import { childEnv } from "../src/hooks/env.ts";
+import { defineHook } from "../src/hooks/hook.ts";
 import { missingProgram } from "../src/hooks/which.ts";
-import { definePlugin } from "../src/plugin.ts";
 import type { PunchResult } from "../src/types.ts";
 
 export interface WgSetOptions {
@@ -105,7 +105,7 @@ function runCommand(argv: string[]): string {
   return r.stdout.toString();
 }
 
-export default definePlugin({
+export default defineHook({
   name: "wireguard",
   description:
     "point a WireGuard interface at the partner through the hole, wait for the handshake, stay while it is fresh",

@@ -1,7 +1,14 @@
 export type { InterfaceAddress } from "./candidates.ts";
 export { type DoctorOptions, type DoctorReport, doctor } from "./doctor.ts";
 export { type ErrorCode, isNetpunchError, NetpunchError } from "./errors.ts";
-export { definePlugin, type NetpunchPlugin, type PluginContext } from "./plugin.ts";
+export {
+  defineHook,
+  definePlugin,
+  type HookContext,
+  type NetpunchHook,
+  type NetpunchPlugin,
+  type PluginContext,
+} from "./hooks/hook.ts";
 export { type MapPortOptions, mapPort, type PortMapping } from "./portmap.ts";
 export type { NatInfo } from "./protocol/messages.ts";
 export { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./punch/config.ts";

@@ -14,9 +14,9 @@ import {
   optionRows,
   usageParts,
 } from "./help.ts";
+import { HOOK_LISTING_COMMANDS, hooksCommand, pluginsCommand } from "./hooks.ts";
 import { keygenCommand } from "./keygen.ts";
 import { prepareHooks, selectedHooks } from "./peer.ts";
-import { pluginsCommand } from "./plugins.ts";
 import { installSignalHandlers, shutdown, shutdownSignal } from "./runtime.ts";
 import { seedA, seedB, seedC, seedPeerArgs, shieldSeedSecret } from "./seed.ts";
 import { serveCommand } from "./serve.ts";
@@ -40,6 +40,7 @@ const helpCommand = defineCommand({
 const subCommands: Record<string, CommandDef<any>> = {
   serve: serveCommand,
   connect: connectCommand,
+  hooks: hooksCommand,
   plugins: pluginsCommand,
   doctor: doctorCommand,
   keygen: keygenCommand,
@@ -79,10 +80,10 @@ const EXAMPLES: [string, string[]][] = [
     ["netpunch doctor --server 198.51.100.7:10001 --secret-file secret.txt"],
   ],
   [
-    "Hooks (netpunch plugins lists them with their options):",
+    "Hooks (netpunch hooks lists them with their options):",
     [
       "netpunch connect ... --hook openvpn -- --dev tun --ifconfig 198.18.200.1 198.18.200.2 --secret vpn.key",
-      "netpunch connect ... --hook ./my-plugin.ts --loop",
+      "netpunch connect ... --hook ./my-hook.ts --loop",
     ],
   ],
 ];
@@ -189,9 +190,10 @@ export async function cli(argv: string[]): Promise<number> {
     return 0;
   }
   // Hooks are loaded first: their options belong to the command line and to --help.
-  if (name === "connect" || name === "a" || name === "b" || name === "plugins") {
+  const listing = name !== undefined && HOOK_LISTING_COMMANDS.has(name);
+  if (name === "connect" || name === "a" || name === "b" || listing) {
     try {
-      await prepareHooks(rest, name === "connect" ? connectArgs : seedPeerArgs, name === "plugins");
+      await prepareHooks(rest, name === "connect" ? connectArgs : seedPeerArgs, listing);
     } catch (e) {
       return report(e);
     }

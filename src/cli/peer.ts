@@ -3,7 +3,7 @@ import type { ConsolaInstance } from "consola";
 import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
 import { withholdSecret } from "../hooks/env.ts";
-import { type AnyPlugin, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
+import { type AnyHook, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
 import { checkHookOptions, mergedHookArgs, runHooks } from "../hooks/run.ts";
 import { mapPort, type PortMapping } from "../portmap.ts";
 import { connect } from "../punch/connect.ts";
@@ -15,14 +15,14 @@ import { eventLogger } from "./logger.ts";
  * Hooks are loaded before citty parses the command line, because their options are part of it (and of
  * --help). main.ts calls prepareHooks() first; the peer commands read the result.
  */
-let selected: { hooks: AnyPlugin[]; args: ArgsDef } = { hooks: [], args: {} };
+let selected: { hooks: AnyHook[]; args: ArgsDef } = { hooks: [], args: {} };
 
 export async function prepareHooks(
   rawArgs: string[],
   reserved: ArgsDef,
   onlyExplicit = false,
 ): Promise<void> {
-  const hooks: AnyPlugin[] = [];
+  const hooks: AnyHook[] = [];
   const specs = hookSpecs(rawArgs);
   const explicit = rawArgs.some((a) => a === "--hook" || a.startsWith("--hook="));
   if (!onlyExplicit || explicit) for (const spec of specs) hooks.push(await loadHook(spec));
@@ -30,7 +30,7 @@ export async function prepareHooks(
 }
 
 export const selectedHookArgs = (): ArgsDef => selected.args;
-export const selectedHooks = (): AnyPlugin[] => selected.hooks;
+export const selectedHooks = (): AnyHook[] => selected.hooks;
 
 export interface PeerRun {
   role: Role;

@@ -5,13 +5,12 @@ import * as v from "valibot";
 import { builtinPlugins } from "../../plugins/index.ts";
 import { NetpunchError } from "../errors.ts";
 import * as netpunchApi from "../index.ts";
-import type { NetpunchPlugin } from "../plugin.ts";
+import type { AnyHook } from "./hook.ts";
 
-// biome-ignore lint/suspicious/noExplicitAny: plugins carry their own argument types
-export type AnyPlugin = NetpunchPlugin<any>;
+export type { AnyHook } from "./hook.ts";
 
-/** What a module must export to be a plugin; checked, because it comes from outside. */
-const PluginShape = v.object({
+/** What a module must export to be a hook; checked, because it comes from outside. */
+const HookShape = v.object({
   name: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9._-]*$/i, "letters, digits and . _ - only")),
   description: v.string(),
   args: v.optional(v.record(v.string(), v.object({ type: v.optional(v.string()) }))),
@@ -23,11 +22,11 @@ const looksLikePath = (spec: string) =>
   /^(\.{0,2}\/|[A-Za-z]:\\)/.test(spec) || /\.(m?[jt]s|tsx?)$/.test(spec);
 
 /**
- * A hook by name: a built-in (print, openvpn, ...), a path to a .ts/.js file exporting a plugin (default
- * export or `plugin`), or an installed package, `netpunch-plugin-NAME` first, then the name as given.
+ * A hook by name: a built-in (print, openvpn, ...), a path to a .ts/.js file exporting a hook (default
+ * export or `plugin`, its name from when hooks were called plugins), or an installed package, `netpunch-plugin-NAME` first, then the name as given.
  * Packages resolve from the current directory, where the user installed them.
  */
-export async function loadHook(spec: string, cwd = process.cwd()): Promise<AnyPlugin> {
+export async function loadHook(spec: string, cwd = process.cwd()): Promise<AnyHook> {
   const builtin = builtinPlugins[spec];
   if (builtin) return builtin;
   if (looksLikePath(spec)) {
@@ -36,7 +35,7 @@ export async function loadHook(spec: string, cwd = process.cwd()): Promise<AnyPl
       throw new NetpunchError(
         "E_USAGE",
         `hook file ${file} does not exist`,
-        "give the path of a .ts or .js file that exports a plugin",
+        "give the path of a .ts or .js file that exports a hook",
       );
     return fromModule(spec, file);
   }
@@ -49,30 +48,30 @@ export async function loadHook(spec: string, cwd = process.cwd()): Promise<AnyPl
   throw new NetpunchError(
     "E_USAGE",
     `unknown hook "${spec}"`,
-    `built-in hooks: ${Object.keys(builtinPlugins).join(", ")}; or a path to a plugin file, or an installed package netpunch-plugin-${spec}`,
+    `built-in hooks: ${Object.keys(builtinPlugins).join(", ")}; or a path to a hook file, or an installed package netpunch-plugin-${spec}`,
   );
 }
 
 let netpunchModuleProvided = false;
 
 /**
- * Plugin files `import { definePlugin } from "netpunch"`. From a compiled binary or a global install there is
- * no netpunch package near the plugin file ("Cannot find package 'netpunch'"), so the running netpunch
- * answers that import itself, as a virtual module: it always resolves, and a plugin gets the same classes
+ * Hook files `import { defineHook } from "netpunch"`. From a compiled binary or a global install there is
+ * no netpunch package near the hook file ("Cannot find package 'netpunch'"), so the running netpunch
+ * answers that import itself, as a virtual module: it always resolves, and a hook gets the same classes
  * (NetpunchError) and version as the netpunch that runs it, even where a different copy is installed.
  */
 export function provideNetpunchModule(): void {
   if (netpunchModuleProvided) return;
   netpunchModuleProvided = true;
   Bun.plugin({
-    name: "netpunch: the running netpunch as the module 'netpunch' for plugin files",
+    name: "netpunch: the running netpunch as the module 'netpunch' for hook files",
     setup(build) {
       build.module("netpunch", () => ({ exports: { ...netpunchApi }, loader: "object" }));
     },
   });
 }
 
-async function fromModule(spec: string, path: string): Promise<AnyPlugin> {
+async function fromModule(spec: string, path: string): Promise<AnyHook> {
   provideNetpunchModule();
   let mod: Record<string, unknown>;
   try {
@@ -86,17 +85,17 @@ async function fromModule(spec: string, path: string): Promise<AnyPlugin> {
     );
   }
   const candidate = mod.default ?? mod.plugin;
-  const ok = v.safeParse(PluginShape, candidate);
+  const ok = v.safeParse(HookShape, candidate);
   if (!ok.success) {
     const issue = ok.issues[0];
     const where = issue.path?.map((p) => String(p.key)).join(".") ?? "export";
     throw new NetpunchError(
       "E_USAGE",
       `hook "${spec}" (${path}) does not export a plugin: ${where}: ${issue.message}`,
-      "export default definePlugin({ name, description, args, run }) from the module",
+      "export default defineHook({ name, description, args, run }) from the module",
     );
   }
-  return candidate as AnyPlugin;
+  return candidate as AnyHook;
 }
 
 /**

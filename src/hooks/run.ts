@@ -4,11 +4,11 @@ import * as v from "valibot";
 import { NetpunchError } from "../errors.ts";
 import type { PunchResult } from "../types.ts";
 import { childEnv } from "./env.ts";
-import type { AnyPlugin } from "./load.ts";
+import type { AnyHook } from "./hook.ts";
 import { resultEnv } from "./result-env.ts";
 
 /** The options of all selected hooks, merged; two hooks defining the same option is refused. */
-export function mergedHookArgs(hooks: AnyPlugin[], reserved: ArgsDef): ArgsDef {
+export function mergedHookArgs(hooks: AnyHook[], reserved: ArgsDef): ArgsDef {
   const out: ArgsDef = {};
   const owner = new Map<string, string>();
   for (const h of hooks) {
@@ -35,14 +35,14 @@ export function mergedHookArgs(hooks: AnyPlugin[], reserved: ArgsDef): ArgsDef {
 }
 
 /** Checks every hook's options (and who gets the arguments after `--`) before any packet is sent. */
-export function checkHookOptions(hooks: AnyPlugin[], args: ParsedArgs, extraArgs: string[]): void {
+export function checkHookOptions(hooks: AnyHook[], args: ParsedArgs, extraArgs: string[]): void {
   for (const h of hooks) {
     const problem = h.preflight?.({ args, extraArgs: h.passthrough ? extraArgs : [] });
     if (problem)
       throw new NetpunchError(
         "E_USAGE",
         `${h.name} hook: ${problem}`,
-        `see netpunch plugins for the ${h.name} hook's options`,
+        `see netpunch hooks for the ${h.name} hook's options`,
       );
     if (!h.check) continue;
     const r = v.safeParse(h.check, args);
@@ -53,7 +53,7 @@ export function checkHookOptions(hooks: AnyPlugin[], args: ParsedArgs, extraArgs
       throw new NetpunchError(
         "E_USAGE",
         `${opt}: ${issue.message}`,
-        `see netpunch plugins for the ${h.name} hook's options`,
+        `see netpunch hooks for the ${h.name} hook's options`,
       );
     }
   }
@@ -79,7 +79,7 @@ export function checkHookOptions(hooks: AnyPlugin[], args: ParsedArgs, extraArgs
  * ends, so put it last. A failure stops the rest.
  */
 export async function runHooks(
-  hooks: AnyPlugin[],
+  hooks: AnyHook[],
   result: PunchResult,
   o: { args: ParsedArgs; extraArgs: string[]; logger: ConsolaInstance; signal: AbortSignal },
 ): Promise<void> {

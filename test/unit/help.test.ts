@@ -7,9 +7,9 @@ import type { ArgsDef, CommandDef } from "citty";
 import { connectCommand } from "../../src/cli/connect.ts";
 import { doctorCommand } from "../../src/cli/doctor.ts";
 import { DEFAULT_WIDTH, helpWidth, MIN_WIDTH, wrap } from "../../src/cli/help.ts";
+import { hooksCommand, pluginsCommand } from "../../src/cli/hooks.ts";
 import { keygenCommand } from "../../src/cli/keygen.ts";
 import { cli, EXIT_CODES } from "../../src/cli/main.ts";
-import { pluginsCommand } from "../../src/cli/plugins.ts";
 import { seedA, seedB, seedC } from "../../src/cli/seed.ts";
 import { serveCommand } from "../../src/cli/serve.ts";
 import { captureOutput } from "./support.ts";
@@ -34,6 +34,7 @@ async function help(argv: string[], width: number) {
 const COMMANDS: Record<string, CommandDef<any>> = {
   serve: serveCommand,
   connect: connectCommand,
+  hooks: hooksCommand,
   plugins: pluginsCommand,
   doctor: doctorCommand,
   keygen: keygenCommand,
@@ -130,6 +131,12 @@ describe("netpunch help", () => {
     const viaFlag = await help(["connect", "--hook", "openvpn", "--help"], 80);
     expect(viaHelp).toEqual({ code: 0, out: viaFlag.out, err: "" });
     expect(viaHelp.out).toContain("Options of the openvpn hook:");
+  });
+
+  test("netpunch --help lists hooks, and plugins as its former name", async () => {
+    const r = await help(["--help"], 80);
+    expect(r.out).toMatch(/^ {2}hooks +list the available hooks and their options/m);
+    expect(r.out).toMatch(/^ {2}plugins +the same as hooks \(its former name\)/m);
   });
 
   test("help help explains help; help with an unknown command is a usage error", async () => {
