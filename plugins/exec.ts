@@ -1,9 +1,13 @@
-import { runChild } from "../src/child.ts";
-import { execReplace } from "../src/execve.ts";
-import { defineHook } from "../src/hooks/hook.ts";
-import { fillTemplate, resultEnv, templateProblem } from "../src/hooks/result-env.ts";
-import { missingProgram } from "../src/hooks/which.ts";
-import type { PunchResult } from "../src/types.ts";
+import {
+  defineHook,
+  execReplace,
+  fillTemplate,
+  missingProgram,
+  type PunchResult,
+  resultEnv,
+  runChild,
+  templateProblem,
+} from "../src/hooks/index.ts";
 
 /** The command with {lport} {rhost} ... filled in, one template per argument (no shell involved). Pure. */
 export function execArgv(r: PunchResult, command: string[]): string[] {

@@ -1,10 +1,6 @@
 import { existsSync } from "node:fs";
 import { isIP } from "node:net";
-import { runChild } from "../src/child.ts";
-import { defineHook } from "../src/hooks/hook.ts";
-import { resultEnv } from "../src/hooks/result-env.ts";
-import { missingProgram } from "../src/hooks/which.ts";
-import type { PunchResult } from "../src/types.ts";
+import { defineHook, missingProgram, type PunchResult, resultEnv, runChild } from "../src/hooks/index.ts";
 
 export interface OpenvpnOptions {
   bin: string;

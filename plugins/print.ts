@@ -1,7 +1,11 @@
 import * as v from "valibot";
-import { defineHook } from "../src/hooks/hook.ts";
-import { fillTemplate, TEMPLATE_FIELDS, templateProblem } from "../src/hooks/result-env.ts";
-import type { PunchResult } from "../src/types.ts";
+import {
+  defineHook,
+  fillTemplate,
+  type PunchResult,
+  TEMPLATE_FIELDS,
+  templateProblem,
+} from "../src/hooks/index.ts";
 
 /** The original tool's result line; users' bash scripts split it on spaces, so its shape never changes. */
 export function seedLine(r: PunchResult): string {

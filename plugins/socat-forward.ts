@@ -1,12 +1,14 @@
 import { isIP } from "node:net";
 import * as v from "valibot";
-import { parseAddress } from "../src/addr.ts";
-import { runChild } from "../src/child.ts";
-import { drainPunchedPort } from "../src/hooks/drain.ts";
-import { defineHook } from "../src/hooks/hook.ts";
-import { resultEnv } from "../src/hooks/result-env.ts";
-import { missingProgram } from "../src/hooks/which.ts";
-import type { PunchResult } from "../src/types.ts";
+import {
+  defineHook,
+  drainPunchedPort,
+  missingProgram,
+  type PunchResult,
+  parseAddress,
+  resultEnv,
+  runChild,
+} from "../src/hooks/index.ts";
 
 export interface SocatOptions {
   bin: string;

@@ -1,11 +1,14 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import * as v from "valibot";
-import { runChild } from "../src/child.ts";
-import { childEnv } from "../src/hooks/env.ts";
-import { defineHook } from "../src/hooks/hook.ts";
-import { missingProgram } from "../src/hooks/which.ts";
-import type { PunchResult } from "../src/types.ts";
+import {
+  childEnv,
+  defineHook,
+  missingProgram,
+  type PunchResult,
+  runChild,
+  sleep,
+} from "../src/hooks/index.ts";
 
 export interface WgSetOptions {
   iface: string;
@@ -85,18 +88,6 @@ export function latestHandshake(output: string, peer: string): number {
 }
 
 const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/; // 32 bytes of base64
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 
 function runCommand(argv: string[]): string {
   const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe", env: childEnv() });

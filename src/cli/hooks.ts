@@ -1,5 +1,5 @@
 import { type CommandDef, defineCommand, renderUsage } from "citty";
-import { builtinPlugins } from "../../plugins/index.ts";
+import { builtinHooks } from "../../plugins/index.ts";
 import type { AnyHook } from "../hooks/hook.ts";
 import { checkArgs, stripAnsi } from "./common.ts";
 import { selectedHooks } from "./peer.ts";
@@ -15,7 +15,7 @@ const hooksArgs = {
 /** The listing of every built-in hook, and any given with --hook, with its options. */
 async function listHooks(rawArgs: string[]): Promise<void> {
   checkArgs(rawArgs, hooksArgs);
-  const all = new Map<string, AnyHook>(Object.entries(builtinPlugins));
+  const all = new Map<string, AnyHook>(builtinHooks.map((h) => [h.name, h]));
   for (const h of selectedHooks()) all.set(h.name, h);
   const out: string[] = [];
   for (const h of all.values()) {

@@ -1,10 +1,12 @@
 import type { ArgsDef, ParsedArgs } from "citty";
 import type { ConsolaInstance } from "consola";
+import { builtinHooks } from "../../plugins/index.ts";
 import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
 import { withholdSecret } from "../hooks/env.ts";
 import { type AnyHook, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
 import { checkHookOptions, mergedHookArgs, runHooks } from "../hooks/run.ts";
+import { sleep } from "../hooks/sleep.ts";
 import { mapPort, type PortMapping } from "../portmap.ts";
 import { connect } from "../punch/connect.ts";
 import { freeUdpPort } from "../transport/udp.ts";
@@ -25,7 +27,8 @@ export async function prepareHooks(
   const hooks: AnyHook[] = [];
   const specs = hookSpecs(rawArgs);
   const explicit = rawArgs.some((a) => a === "--hook" || a.startsWith("--hook="));
-  if (!onlyExplicit || explicit) for (const spec of specs) hooks.push(await loadHook(spec));
+  if (!onlyExplicit || explicit)
+    for (const spec of specs) hooks.push(await loadHook(spec, { builtins: builtinHooks }));
   selected = { hooks, args: mergedHookArgs(hooks, reserved) };
 }
 
@@ -140,14 +143,3 @@ async function punchAndRun(
     if (p.signal.aborted) throw new NetpunchError("E_ABORTED", "interrupted", "");
   }
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });

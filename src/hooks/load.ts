@@ -2,7 +2,6 @@ import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as v from "valibot";
-import { builtinPlugins } from "../../plugins/index.ts";
 import { NetpunchError } from "../errors.ts";
 import * as netpunchApi from "../index.ts";
 import type { AnyHook } from "./hook.ts";
@@ -21,13 +20,22 @@ const HookShape = v.object({
 const looksLikePath = (spec: string) =>
   /^(\.{0,2}\/|[A-Za-z]:\\)/.test(spec) || /\.(m?[jt]s|tsx?)$/.test(spec);
 
+/** Where hooks are looked for. */
+export interface HookSources {
+  /** The built-in hooks, found by their name first (the CLI passes plugins/index.ts's list). */
+  builtins: readonly AnyHook[];
+  /** Hook files and packages resolve from here. @default process.cwd() */
+  cwd?: string;
+}
+
 /**
  * A hook by name: a built-in (print, openvpn, ...), a path to a .ts/.js file exporting a hook (default
- * export or `plugin`, its name from when hooks were called plugins), or an installed package, `netpunch-plugin-NAME` first, then the name as given.
- * Packages resolve from the current directory, where the user installed them.
+ * export, or `plugin` from when hooks were called plugins), or an installed package: `netpunch-plugin-NAME`
+ * first, then the name as given. Packages resolve from the current directory, where the user installed them.
  */
-export async function loadHook(spec: string, cwd = process.cwd()): Promise<AnyHook> {
-  const builtin = builtinPlugins[spec];
+export async function loadHook(spec: string, sources: HookSources): Promise<AnyHook> {
+  const { builtins, cwd = process.cwd() } = sources;
+  const builtin = builtins.find((h) => h.name === spec);
   if (builtin) return builtin;
   if (looksLikePath(spec)) {
     const file = isAbsolute(spec) ? spec : resolve(cwd, spec);
@@ -48,7 +56,7 @@ export async function loadHook(spec: string, cwd = process.cwd()): Promise<AnyHo
   throw new NetpunchError(
     "E_USAGE",
     `unknown hook "${spec}"`,
-    `built-in hooks: ${Object.keys(builtinPlugins).join(", ")}; or a path to a hook file, or an installed package netpunch-plugin-${spec}`,
+    `built-in hooks: ${builtins.map((h) => h.name).join(", ")}; or a path to a hook file, or an installed package netpunch-plugin-${spec}`,
   );
 }
 

@@ -114,9 +114,9 @@ describe("exec hook", () => {
 });
 
 describe("third-party hooks", () => {
-  test("a hook file: --hook ./examples/hello-plugin.ts takes its own --greeting", async () => {
+  test("a hook file: --hook ./examples/hello-hook.ts takes its own --greeting", async () => {
     const { a, b, ports } = await pair(
-      () => ["--hook", "./examples/hello-plugin.ts", "--greeting", "hi"],
+      () => ["--hook", "./examples/hello-hook.ts", "--greeting", "hi"],
       ROOT,
     );
     const [oa, ob] = await Promise.all([outcome(a), outcome(b)]);
@@ -156,7 +156,7 @@ describe("third-party hooks", () => {
   test.each(["hooks", "plugins"])(
     "netpunch %s --hook FILE lists the hook with its options",
     async (command) => {
-      const o = await outcome(runIn(ROOT, [command, "--hook", "./examples/hello-plugin.ts"]));
+      const o = await outcome(runIn(ROOT, [command, "--hook", "./examples/hello-hook.ts"]));
       expect(o.code).toBe(0);
       expect(o.stdout).toContain("hello: print a greeting with the partner's address");
       expect(o.stdout).toMatch(/--greeting=<WORD>\s+what to say to the partner \(Default: hello\)/);

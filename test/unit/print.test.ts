@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createConsola } from "consola";
 import * as v from "valibot";
-import { builtinPlugins } from "../../plugins/index.ts";
+import { builtinHooks } from "../../plugins/index.ts";
 import print, { jsonLine, seedLine } from "../../plugins/print.ts";
 import type { PunchResult } from "../../src/types.ts";
 import { captureOutput } from "./support.ts";
@@ -133,7 +133,7 @@ describe("the print plugin", () => {
 
   test("is the built-in hook named print, with a --json option", () => {
     expect(print.name).toBe("print");
-    expect(builtinPlugins.print).toBe(print);
+    expect(builtinHooks.find((h) => h.name === "print")).toBe(print);
     expect(print.args?.json?.type).toBe("boolean");
   });
 
