@@ -5,6 +5,7 @@ import * as v from "valibot";
 import { NetpunchError } from "../errors.ts";
 import * as netpunchApi from "../index.ts";
 import type { AnyHook } from "./hook.ts";
+import * as hooksApi from "./index.ts";
 
 export type { AnyHook } from "./hook.ts";
 
@@ -60,27 +61,29 @@ export async function loadHook(spec: string, sources: HookSources): Promise<AnyH
   );
 }
 
-let netpunchModuleProvided = false;
+let netpunchModulesProvided = false;
 
 /**
- * Hook files `import { defineHook } from "netpunch"`. From a compiled binary or a global install there is
- * no netpunch package near the hook file ("Cannot find package 'netpunch'"), so the running netpunch
- * answers that import itself, as a virtual module: it always resolves, and a hook gets the same classes
- * (NetpunchError) and version as the netpunch that runs it, even where a different copy is installed.
+ * Hook files `import { defineHook } from "netpunch/hooks"` (or from "netpunch"). From a compiled binary or a
+ * global install there is no netpunch package near the hook file ("Cannot find package 'netpunch'"), so the
+ * running netpunch answers both imports itself, as virtual modules: they always resolve, and a hook gets the
+ * same classes (NetpunchError) and version as the netpunch that runs it, even where a different copy is
+ * installed. Registered once: Bun's plugins are process-wide.
  */
-export function provideNetpunchModule(): void {
-  if (netpunchModuleProvided) return;
-  netpunchModuleProvided = true;
+export function provideNetpunchModules(): void {
+  if (netpunchModulesProvided) return;
+  netpunchModulesProvided = true;
   Bun.plugin({
-    name: "netpunch: the running netpunch as the module 'netpunch' for hook files",
+    name: "netpunch: the running netpunch as the modules 'netpunch' and 'netpunch/hooks' for hook files",
     setup(build) {
       build.module("netpunch", () => ({ exports: { ...netpunchApi }, loader: "object" }));
+      build.module("netpunch/hooks", () => ({ exports: { ...hooksApi }, loader: "object" }));
     },
   });
 }
 
 async function fromModule(spec: string, path: string): Promise<AnyHook> {
-  provideNetpunchModule();
+  provideNetpunchModules();
   let mod: Record<string, unknown>;
   try {
     mod = await import(pathToFileURL(path).href);

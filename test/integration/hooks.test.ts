@@ -152,6 +152,33 @@ describe("third-party hooks", () => {
     expect(o.stderr).toContain('unknown hook "hello"');
   });
 
+  test('a hook file that imports defineHook and the toolkit from "netpunch/hooks" runs from the sources', async () => {
+    // A folder with no node_modules at or above it: the import is answered by the running netpunch.
+    const dir = mkdtempSync(join(scratch, "entry-"));
+    writeFileSync(
+      join(dir, "toolkit.ts"),
+      `import { defineHook, NetpunchError, resultEnv, sleep } from "netpunch/hooks";
+export default defineHook({
+  name: "toolkit",
+  description: \`uses the toolkit (usage errors exit \${new NetpunchError("E_USAGE", "x").exitCode})\`,
+  args: { wait: { type: "string", default: "1", description: "milliseconds to wait" } },
+  async run(result, { args, signal }) {
+    await sleep(Number(args.wait), signal);
+    console.log("rport", resultEnv(result).NETPUNCH_RPORT);
+  },
+});
+`,
+    );
+    const listed = await outcome(runIn(dir, ["hooks", "--hook", "./toolkit.ts"]));
+    expect(listed.stderr).toBe("");
+    expect(listed.stdout).toContain("toolkit: uses the toolkit (usage errors exit 2)");
+    const { a, b, ports } = await pair(() => ["--hook", "./toolkit.ts"], dir);
+    const [oa, ob] = await Promise.all([outcome(a), outcome(b)]);
+    expect([oa.code, ob.code], `${oa.stderr}\n${ob.stderr}`).toEqual([0, 0]);
+    expect(oa.stdout).toBe(`rport ${ports.b}\n`);
+    expect(ob.stdout).toBe(`rport ${ports.a}\n`);
+  });
+
   // `plugins` is the command's former name, kept as an alias.
   test.each(["hooks", "plugins"])(
     "netpunch %s --hook FILE lists the hook with its options",
