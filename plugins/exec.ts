@@ -39,10 +39,10 @@ export default defineHook({
     const program = extraArgs[0] ?? "";
     return program.includes("{") ? undefined : missingProgram(program);
   },
-  async run(result, { args, logger, signal, extraArgs }) {
+  async run(result, { options, logger, signal, extraArgs }) {
     const argv = execArgv(result, extraArgs);
     const env = resultEnv(result);
-    if (args["exec-replace"]) {
+    if (options["exec-replace"]) {
       logger.info(`replacing netpunch with ${argv[0]}`);
       execReplace(argv, env); // returns only on failure (it throws)
     }

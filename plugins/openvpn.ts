@@ -52,11 +52,11 @@ export default defineHook({
       ? missingProgram("sudo", "sudo")
       : missingProgram(args["openvpn-bin"], "openvpn");
   },
-  async run(result, { args, logger, signal, extraArgs }) {
+  async run(result, { options, logger, signal, extraArgs }) {
     const argv = openvpnArgv(result, {
-      bin: args["openvpn-bin"],
-      config: args["openvpn-config"],
-      sudo: args["openvpn-sudo"] === true,
+      bin: options["openvpn-bin"],
+      config: options["openvpn-config"],
+      sudo: options["openvpn-sudo"] === true,
       extra: extraArgs,
     });
     const exit = await runChild({ argv, env: resultEnv(result), logger, prefix: "[openvpn]", signal });

@@ -68,11 +68,11 @@ export default defineHook({
   }),
   preflight: ({ args }) =>
     args.json && args.format !== undefined ? "--json and --format exclude each other" : undefined,
-  run(result, { args }) {
+  run(result, { options }) {
     const line =
-      args.format !== undefined
-        ? formatLine(args.format, result)
-        : args.json
+      options.format !== undefined
+        ? formatLine(options.format, result)
+        : options.json
           ? jsonLine(result)
           : seedLine(result);
     process.stdout.write(`${line}\n`);

@@ -41,6 +41,7 @@ export function socatArgv(r: PunchResult, o: SocatOptions): string[] {
   return [o.bin, ...idle, peer, local];
 }
 
+/** A HOST:PORT option, checked before any packet and handed to run as { host, port }. */
 const address = (what: string) =>
   v.optional(
     v.pipe(
@@ -56,14 +57,12 @@ const address = (what: string) =>
         },
         (i) => `"${String(i.input)}" is not HOST:PORT (e.g. 127.0.0.1:53)`,
       ),
+      v.transform((s) => {
+        const a = parseAddress(s, what);
+        return { host: a.host, port: a.port };
+      }),
     ),
   );
-
-const local = (s: string | undefined, what: string) => {
-  if (s === undefined) return undefined;
-  const a = parseAddress(s, what);
-  return { host: a.host, port: a.port };
-};
 
 export default defineHook({
   name: "socat-forward",
@@ -101,12 +100,12 @@ export default defineHook({
       return "give exactly one of --forward-to HOST:PORT (expose a service) or --forward-listen HOST:PORT (reach the peer's)";
     return missingProgram(args["socat-bin"], "socat");
   },
-  async run(result, { args, logger, signal }) {
+  async run(result, { options, logger, signal }) {
     const argv = socatArgv(result, {
-      bin: args["socat-bin"],
-      forwardTo: local(args["forward-to"], "--forward-to"),
-      forwardListen: local(args["forward-listen"], "--forward-listen"),
-      idleSeconds: args["forward-idle"] !== undefined ? Number(args["forward-idle"]) : undefined,
+      bin: options["socat-bin"],
+      forwardTo: options["forward-to"],
+      forwardListen: options["forward-listen"],
+      idleSeconds: options["forward-idle"],
     });
     // socat forwards whatever reaches the port, so the partner's last punching packets go first.
     const drained = await drainPunchedPort(result, signal);

@@ -4,8 +4,9 @@ import { builtinHooks } from "../../plugins/index.ts";
 import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
 import { withholdSecret } from "../hooks/env.ts";
+import { runHooks } from "../hooks/lifecycle.ts";
 import { type AnyHook, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
-import { checkHookOptions, mergedHookArgs, runHooks } from "../hooks/run.ts";
+import { checkHookOptions, mergedHookArgs, type PreparedHook } from "../hooks/run.ts";
 import { sleep } from "../hooks/sleep.ts";
 import { mapPort, type PortMapping } from "../portmap.ts";
 import { connect } from "../punch/connect.ts";
@@ -72,7 +73,7 @@ const BACKOFF = { firstMs: 1_000, maxMs: 60_000, healthyMs: 60_000 } as const; /
 export async function runPeer(p: PeerRun): Promise<void> {
   const args = p.args as ParsedArgs;
   const extraArgs = passthroughArgs(p.rawArgs);
-  checkHookOptions(selected.hooks, args, extraArgs); // before any packet
+  const hooks = checkHookOptions(selected.hooks, args, extraArgs); // before any packet
   // Before the gateway is asked for a port, too; a server host name is checked by connect() once resolved.
   checkSameFamily(
     parseAddress(p.local, "local address", { allowEmptyHost: true, allowPortZero: true }),
@@ -81,7 +82,7 @@ export async function runPeer(p: PeerRun): Promise<void> {
   withholdSecret(p.secret); // no hook's child gets it
   const { mapping, local } = p.portMap ? await askGateway(p) : { mapping: undefined, local: p.local };
   try {
-    await punchAndRun({ ...p, local, mapped: mapping?.external }, args, extraArgs);
+    await punchAndRun({ ...p, local, mapped: mapping?.external }, hooks);
   } finally {
     // The mapping outlives the punch: the tunnel uses it. It goes when netpunch does.
     await mapping?.remove();
@@ -103,11 +104,7 @@ async function askGateway(p: PeerRun): Promise<{ mapping: PortMapping | undefine
   return { mapping, local };
 }
 
-async function punchAndRun(
-  p: PeerRun & { mapped?: Endpoint },
-  args: ParsedArgs,
-  extraArgs: string[],
-): Promise<void> {
+async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHook[]): Promise<void> {
   let delay: number = BACKOFF.firstMs;
   for (let round = 1; ; round++) {
     const started = Date.now();
@@ -130,7 +127,7 @@ async function punchAndRun(
         signal: p.signal,
         onEvent: eventLogger(p.logger),
       });
-      await runHooks(selected.hooks, result, { args, extraArgs, logger: p.logger, signal: p.signal });
+      await runHooks(hooks, result, { logger: p.logger, signal: p.signal });
       if (!p.loop || p.signal.aborted) return;
       p.logger.info("the hooks have ended; punching again (--loop)");
     } catch (e) {

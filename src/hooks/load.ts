@@ -15,7 +15,9 @@ const HookShape = v.object({
   description: v.string(),
   args: v.optional(v.record(v.string(), v.object({ type: v.optional(v.string()) }))),
   passthrough: v.optional(v.string()),
+  setup: v.optional(v.function()),
   run: v.function(),
+  cleanup: v.optional(v.function()),
 });
 
 const looksLikePath = (spec: string) =>

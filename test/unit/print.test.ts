@@ -125,6 +125,8 @@ describe("the print plugin", () => {
   // Built as a value (not an inline literal) so it fits the context type with or without newer optional fields.
   const ctx = (json: boolean, format?: string) => ({
     args: { _: [] as string[], json, format } as unknown as Parameters<typeof print.run>[1]["args"],
+    options: { json, format } as unknown as Parameters<typeof print.run>[1]["options"],
+    state: {},
     logger,
     signal,
     extraArgs: [] as string[],
