@@ -1,8 +1,7 @@
 import { type CommandDef, defineCommand, renderUsage } from "citty";
-import { builtinHooks } from "../../plugins/index.ts";
 import type { AnyHook } from "../hooks/hook.ts";
 import { checkArgs, stripAnsi } from "./common.ts";
-import { selectedHooks } from "./peer.ts";
+import type { HookSelection } from "./peer.ts";
 
 const hooksArgs = {
   hook: {
@@ -13,10 +12,10 @@ const hooksArgs = {
 } as const;
 
 /** The listing of every built-in hook, and any given with --hook, with its options. */
-async function listHooks(rawArgs: string[]): Promise<void> {
+async function listHooks(rawArgs: string[], builtins: readonly AnyHook[], selected: HookSelection) {
   checkArgs(rawArgs, hooksArgs);
-  const all = new Map<string, AnyHook>(builtinHooks.map((h) => [h.name, h]));
-  for (const h of selectedHooks()) all.set(h.name, h);
+  const all = new Map<string, AnyHook>(builtins.map((h) => [h.name, h]));
+  for (const h of selected.hooks) all.set(h.name, h);
   const out: string[] = [];
   for (const h of all.values()) {
     const usage = stripAnsi(await renderUsage({ meta: { name: `--hook ${h.name}` }, args: h.args ?? {} }));
@@ -30,20 +29,27 @@ async function listHooks(rawArgs: string[]): Promise<void> {
 }
 
 /** `netpunch hooks`: every built-in hook, and any given with --hook, with its options. */
-export const hooksCommand = defineCommand({
-  meta: {
-    name: "hooks",
-    description: "list the available hooks and their options (add --hook FILE|PACKAGE to include yours)",
-  },
-  args: hooksArgs,
-  run: ({ rawArgs }) => listHooks(rawArgs),
-});
+export const hooksCommand = (
+  builtins: readonly AnyHook[],
+  selected: HookSelection,
+): CommandDef<typeof hooksArgs> =>
+  defineCommand({
+    meta: {
+      name: "hooks",
+      description: "list the available hooks and their options (add --hook FILE|PACKAGE to include yours)",
+    },
+    args: hooksArgs,
+    run: ({ rawArgs }) => listHooks(rawArgs, builtins, selected),
+  });
 
 /** `netpunch plugins`: the command's name from when hooks were called plugins, kept for scripts. */
-export const pluginsCommand: CommandDef<typeof hooksArgs> = {
-  ...hooksCommand,
+export const pluginsCommand = (
+  builtins: readonly AnyHook[],
+  selected: HookSelection,
+): CommandDef<typeof hooksArgs> => ({
+  ...hooksCommand(builtins, selected),
   meta: { name: "plugins", description: "the same as hooks (its former name)" },
-};
+});
 
 /** The commands that list hooks, by the name they are called by. */
 export const HOOK_LISTING_COMMANDS: ReadonlySet<string> = new Set(["hooks", "plugins"]);

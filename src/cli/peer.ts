@@ -1,6 +1,5 @@
 import type { ArgsDef, ParsedArgs } from "citty";
 import type { ConsolaInstance } from "consola";
-import { builtinHooks } from "../../plugins/index.ts";
 import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
 import { withholdSecret } from "../hooks/env.ts";
@@ -14,27 +13,30 @@ import { freeUdpPort } from "../transport/udp.ts";
 import type { Endpoint, Role } from "../types.ts";
 import { eventLogger } from "./logger.ts";
 
-/**
- * Hooks are loaded before citty parses the command line, because their options are part of it (and of
- * --help). main.ts calls prepareHooks() first; the peer commands read the result.
- */
-let selected: { hooks: AnyHook[]; args: ArgsDef } = { hooks: [], args: {} };
-
-export async function prepareHooks(
-  rawArgs: string[],
-  reserved: ArgsDef,
-  onlyExplicit = false,
-): Promise<void> {
-  const hooks: AnyHook[] = [];
-  const specs = hookSpecs(rawArgs);
-  const explicit = rawArgs.some((a) => a === "--hook" || a.startsWith("--hook="));
-  if (!onlyExplicit || explicit)
-    for (const spec of specs) hooks.push(await loadHook(spec, { builtins: builtinHooks }));
-  selected = { hooks, args: mergedHookArgs(hooks, reserved) };
+/** The hooks a command line selects, loaded, and their options merged: what the commands are built with. */
+export interface HookSelection {
+  hooks: AnyHook[];
+  /** Every selected hook's options, merged (part of the command's options and of its --help). */
+  args: ArgsDef;
 }
 
-export const selectedHookArgs = (): ArgsDef => selected.args;
-export const selectedHooks = (): AnyHook[] => selected.hooks;
+export const NO_HOOKS: HookSelection = Object.freeze({ hooks: [], args: {} });
+
+/**
+ * Loads the hooks a command line names with --hook (print when none), before citty parses it: their options
+ * are part of the command line and of --help. With `onlyExplicit` (the hooks listing) no default is added.
+ */
+export async function selectHooks(
+  rawArgs: string[],
+  reserved: ArgsDef,
+  o: { builtins: readonly AnyHook[]; onlyExplicit?: boolean },
+): Promise<HookSelection> {
+  const hooks: AnyHook[] = [];
+  const explicit = rawArgs.some((a) => a === "--hook" || a.startsWith("--hook="));
+  if (!o.onlyExplicit || explicit)
+    for (const spec of hookSpecs(rawArgs)) hooks.push(await loadHook(spec, { builtins: o.builtins }));
+  return { hooks, args: mergedHookArgs(hooks, reserved) };
+}
 
 export interface PeerRun {
   role: Role;
@@ -51,6 +53,8 @@ export interface PeerRun {
   loop: boolean;
   /** Ask the gateway for a port mapping (PCP/NAT-PMP) and offer it as a candidate. */
   portMap?: boolean;
+  /** The selected hooks, run after each punch. */
+  hooks: AnyHook[];
   /** Every parsed option; each hook reads its own. */
   args: object;
   rawArgs: string[];
@@ -73,7 +77,7 @@ const BACKOFF = { firstMs: 1_000, maxMs: 60_000, healthyMs: 60_000 } as const; /
 export async function runPeer(p: PeerRun): Promise<void> {
   const args = p.args as ParsedArgs;
   const extraArgs = passthroughArgs(p.rawArgs);
-  const hooks = checkHookOptions(selected.hooks, args, extraArgs); // before any packet
+  const hooks = checkHookOptions(p.hooks, args, extraArgs); // before any packet
   // Before the gateway is asked for a port, too; a server host name is checked by connect() once resolved.
   checkSameFamily(
     parseAddress(p.local, "local address", { allowEmptyHost: true, allowPortZero: true }),
