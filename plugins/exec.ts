@@ -1,16 +1,20 @@
-import { runChild } from "../src/child.ts";
-import { execReplace } from "../src/execve.ts";
-import { fillTemplate, resultEnv, templateProblem } from "../src/hooks/result-env.ts";
-import { missingProgram } from "../src/hooks/which.ts";
-import { definePlugin } from "../src/plugin.ts";
-import type { PunchResult } from "../src/types.ts";
+import {
+  defineHook,
+  execReplace,
+  fillTemplate,
+  missingProgram,
+  type PunchResult,
+  resultEnv,
+  runChild,
+  templateProblem,
+} from "../src/hooks/index.ts";
 
 /** The command with {lport} {rhost} ... filled in, one template per argument (no shell involved). Pure. */
 export function execArgv(r: PunchResult, command: string[]): string[] {
   return command.map((arg) => fillTemplate(arg, r));
 }
 
-export default definePlugin({
+export default defineHook({
   name: "exec",
   description:
     "run any command with the result in its arguments ({lport} {rhost} {rport} ...) and environment (NETPUNCH_*)",
@@ -35,10 +39,10 @@ export default definePlugin({
     const program = extraArgs[0] ?? "";
     return program.includes("{") ? undefined : missingProgram(program);
   },
-  async run(result, { args, logger, signal, extraArgs }) {
+  async run(result, { options, logger, signal, extraArgs }) {
     const argv = execArgv(result, extraArgs);
     const env = resultEnv(result);
-    if (args["exec-replace"]) {
+    if (options["exec-replace"]) {
       logger.info(`replacing netpunch with ${argv[0]}`);
       execReplace(argv, env); // returns only on failure (it throws)
     }

@@ -1,10 +1,6 @@
 import { existsSync } from "node:fs";
 import { isIP } from "node:net";
-import { runChild } from "../src/child.ts";
-import { resultEnv } from "../src/hooks/result-env.ts";
-import { missingProgram } from "../src/hooks/which.ts";
-import { definePlugin } from "../src/plugin.ts";
-import type { PunchResult } from "../src/types.ts";
+import { defineHook, missingProgram, type PunchResult, resultEnv, runChild } from "../src/hooks/index.ts";
 
 export interface OpenvpnOptions {
   bin: string;
@@ -27,7 +23,7 @@ export function openvpnArgv(r: PunchResult, o: OpenvpnOptions): string[] {
   return o.sudo ? ["sudo", "-n", ...argv] : argv;
 }
 
-export default definePlugin({
+export default defineHook({
   name: "openvpn",
   description: "run openvpn through the punched hole (--remote/--rport/--lport/--proto set for you)",
   passthrough:
@@ -56,11 +52,11 @@ export default definePlugin({
       ? missingProgram("sudo", "sudo")
       : missingProgram(args["openvpn-bin"], "openvpn");
   },
-  async run(result, { args, logger, signal, extraArgs }) {
+  async run(result, { options, logger, signal, extraArgs }) {
     const argv = openvpnArgv(result, {
-      bin: args["openvpn-bin"],
-      config: args["openvpn-config"],
-      sudo: args["openvpn-sudo"] === true,
+      bin: options["openvpn-bin"],
+      config: options["openvpn-config"],
+      sudo: options["openvpn-sudo"] === true,
       extra: extraArgs,
     });
     const exit = await runChild({ argv, env: resultEnv(result), logger, prefix: "[openvpn]", signal });

@@ -1,7 +1,11 @@
 import * as v from "valibot";
-import { fillTemplate, TEMPLATE_FIELDS, templateProblem } from "../src/hooks/result-env.ts";
-import { definePlugin } from "../src/plugin.ts";
-import type { PunchResult } from "../src/types.ts";
+import {
+  defineHook,
+  fillTemplate,
+  type PunchResult,
+  TEMPLATE_FIELDS,
+  templateProblem,
+} from "../src/hooks/index.ts";
 
 /** The original tool's result line; users' bash scripts split it on spaces, so its shape never changes. */
 export function seedLine(r: PunchResult): string {
@@ -36,7 +40,7 @@ export function formatLine(template: string, r: PunchResult): string {
   );
 }
 
-export default definePlugin({
+export default defineHook({
   name: "print",
   description:
     "print the result to stdout: the original LADDR/LHOST/LPORT/RADDR/RHOST/RPORT line, JSON, or your own format",
@@ -64,11 +68,11 @@ export default definePlugin({
   }),
   preflight: ({ args }) =>
     args.json && args.format !== undefined ? "--json and --format exclude each other" : undefined,
-  run(result, { args }) {
+  run(result, { options }) {
     const line =
-      args.format !== undefined
-        ? formatLine(args.format, result)
-        : args.json
+      options.format !== undefined
+        ? formatLine(options.format, result)
+        : options.json
           ? jsonLine(result)
           : seedLine(result);
     process.stdout.write(`${line}\n`);

@@ -1,12 +1,14 @@
 import { isIP } from "node:net";
 import * as v from "valibot";
-import { parseAddress } from "../src/addr.ts";
-import { runChild } from "../src/child.ts";
-import { drainPunchedPort } from "../src/hooks/drain.ts";
-import { resultEnv } from "../src/hooks/result-env.ts";
-import { missingProgram } from "../src/hooks/which.ts";
-import { definePlugin } from "../src/plugin.ts";
-import type { PunchResult } from "../src/types.ts";
+import {
+  defineHook,
+  drainPunchedPort,
+  missingProgram,
+  type PunchResult,
+  parseAddress,
+  resultEnv,
+  runChild,
+} from "../src/hooks/index.ts";
 
 export interface SocatOptions {
   bin: string;
@@ -39,6 +41,7 @@ export function socatArgv(r: PunchResult, o: SocatOptions): string[] {
   return [o.bin, ...idle, peer, local];
 }
 
+/** A HOST:PORT option, checked before any packet and handed to run as { host, port }. */
 const address = (what: string) =>
   v.optional(
     v.pipe(
@@ -54,16 +57,14 @@ const address = (what: string) =>
         },
         (i) => `"${String(i.input)}" is not HOST:PORT (e.g. 127.0.0.1:53)`,
       ),
+      v.transform((s) => {
+        const a = parseAddress(s, what);
+        return { host: a.host, port: a.port };
+      }),
     ),
   );
 
-const local = (s: string | undefined, what: string) => {
-  if (s === undefined) return undefined;
-  const a = parseAddress(s, what);
-  return { host: a.host, port: a.port };
-};
-
-export default definePlugin({
+export default defineHook({
   name: "socat-forward",
   description:
     "forward UDP through the hole with socat: expose a local service to the peer, or reach the peer's",
@@ -99,12 +100,12 @@ export default definePlugin({
       return "give exactly one of --forward-to HOST:PORT (expose a service) or --forward-listen HOST:PORT (reach the peer's)";
     return missingProgram(args["socat-bin"], "socat");
   },
-  async run(result, { args, logger, signal }) {
+  async run(result, { options, logger, signal }) {
     const argv = socatArgv(result, {
-      bin: args["socat-bin"],
-      forwardTo: local(args["forward-to"], "--forward-to"),
-      forwardListen: local(args["forward-listen"], "--forward-listen"),
-      idleSeconds: args["forward-idle"] !== undefined ? Number(args["forward-idle"]) : undefined,
+      bin: options["socat-bin"],
+      forwardTo: options["forward-to"],
+      forwardListen: options["forward-listen"],
+      idleSeconds: options["forward-idle"],
     });
     // socat forwards whatever reaches the port, so the partner's last punching packets go first.
     const drained = await drainPunchedPort(result, signal);

@@ -1,11 +1,14 @@
 import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import * as v from "valibot";
-import { runChild } from "../src/child.ts";
-import { childEnv } from "../src/hooks/env.ts";
-import { missingProgram } from "../src/hooks/which.ts";
-import { definePlugin } from "../src/plugin.ts";
-import type { PunchResult } from "../src/types.ts";
+import {
+  childEnv,
+  defineHook,
+  missingProgram,
+  type PunchResult,
+  runChild,
+  sleep,
+} from "../src/hooks/index.ts";
 
 export interface WgSetOptions {
   iface: string;
@@ -85,18 +88,15 @@ export function latestHandshake(output: string, peer: string): number {
 }
 
 const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/; // 32 bytes of base64
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
+
+/** What setup leaves for cleanup in the hook's per-punch state. */
+interface WgState {
+  /** Stops the wireguard-go daemon, if setup started one, and forgets the abort listener. */
+  stop?: () => void;
+  /** The wireguard-go child, which cleanup waits for. */
+  daemon?: Promise<unknown>;
+}
+const wg = (state: Record<string, unknown>) => state as WgState;
 
 function runCommand(argv: string[]): string {
   const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe", env: childEnv() });
@@ -105,7 +105,7 @@ function runCommand(argv: string[]): string {
   return r.stdout.toString();
 }
 
-export default definePlugin({
+export default defineHook({
   name: "wireguard",
   description:
     "point a WireGuard interface at the partner through the hole, wait for the handshake, stay while it is fresh",
@@ -195,71 +195,86 @@ export default definePlugin({
         : undefined)
     );
   },
-  async run(result, { args, logger, signal }) {
-    const iface = String(args["wg-interface"]);
-    const peer = String(args["wg-peer"]);
-    const mode = args["wg-up"] as "none" | "wg-quick" | "wireguard-go";
-    const sudo = args["wg-sudo"] === true;
-    const run = (argv: string[]) => runCommand(withSudo(argv, sudo));
-    const own = new AbortController(); // stops the wireguard-go we start, on any exit path
+  // Setup brings the interface up and points it at the partner; run waits for the handshake and stays while
+  // it is fresh; cleanup takes down what setup brought up, whatever ended the run.
+  async setup(result, { options, logger, signal, state }) {
+    const iface = options["wg-interface"];
+    const mode = options["wg-up"];
+    const run = (argv: string[]) => runCommand(withSudo(argv, options["wg-sudo"] === true));
+    const own = new AbortController(); // stops the wireguard-go we start, whatever ends the run
     const stopOwn = () => own.abort();
     signal.addEventListener("abort", stopOwn, { once: true });
-    let daemon: Promise<unknown> | undefined;
-    try {
-      if (mode === "wireguard-go") {
-        daemon = runChild({
-          argv: withSudo(wireguardGoArgv(iface), sudo),
-          logger,
-          prefix: "[wireguard-go]",
-          signal: own.signal,
-        });
-        for (let i = 0; i < 50 && !existsSync(`/sys/class/net/${iface}`); i++) await sleep(100, signal);
-      }
-      for (const cmd of wgUpCommands({ mode, iface, config: args["wg-config"], address: args["wg-address"] }))
-        run(cmd);
-      run(wgSetArgv(result, { iface, peer, keepalive: Number(args["wg-keepalive"]) }));
-      logger.info(`${iface}: listen-port ${result.lport}, peer endpoint ${result.raddr}`);
-
-      const started = Date.now();
-      const deadline = started + Number(args["wg-handshake-timeout"]) * 1000;
-      const handshake = () => latestHandshake(run(["wg", "show", iface, "latest-handshakes"]), peer);
-      while (!signal.aborted && handshake() === 0) {
-        if (Date.now() > deadline) {
-          const secs = args["wg-handshake-timeout"];
-          throw new Error(
-            `no WireGuard handshake on ${iface} within ${secs} s: check both public keys and AllowedIPs`,
-          );
-        }
-        await sleep(250, signal);
-      }
-      if (signal.aborted) return;
-      logger.success(
-        `${iface}: handshake with ${result.raddr} after ${((Date.now() - started) / 1000).toFixed(1)} s`,
-      );
-      // Stay while the handshake is fresh: WireGuard re-handshakes every 2 minutes while traffic flows.
-      const staleMs = Number(args["wg-stale"]) * 1000;
-      while (!signal.aborted) {
-        await sleep(2_000, signal);
-        if (signal.aborted) break;
-        const last = handshake();
-        if (Date.now() - last * 1000 > staleMs) {
-          logger.warn(
-            `${iface}: last handshake ${Math.round(Date.now() / 1000 - last)} s ago; the path is gone`,
-          );
-          return;
-        }
-      }
-    } finally {
+    wg(state).stop = () => {
       signal.removeEventListener("abort", stopOwn);
-      if (mode === "wg-quick") {
-        try {
-          run(["wg-quick", "down", args["wg-config"] ?? iface]);
-        } catch (e) {
-          logger.warn((e as Error).message);
-        }
-      }
       own.abort();
-      await daemon;
+    };
+    if (mode === "wireguard-go") {
+      wg(state).daemon = runChild({
+        argv: withSudo(wireguardGoArgv(iface), options["wg-sudo"] === true),
+        logger,
+        prefix: "[wireguard-go]",
+        signal: own.signal,
+      });
+      for (let i = 0; i < 50 && !existsSync(`/sys/class/net/${iface}`); i++) await sleep(100, signal);
     }
+    for (const cmd of wgUpCommands({
+      mode,
+      iface,
+      config: options["wg-config"],
+      address: options["wg-address"],
+    }))
+      run(cmd);
+    run(wgSetArgv(result, { iface, peer: options["wg-peer"], keepalive: options["wg-keepalive"] }));
+    logger.info(`${iface}: listen-port ${result.lport}, peer endpoint ${result.raddr}`);
+  },
+  async run(result, { options, logger, signal }) {
+    const iface = options["wg-interface"];
+    const run = (argv: string[]) => runCommand(withSudo(argv, options["wg-sudo"] === true));
+    const started = Date.now();
+    const deadline = started + options["wg-handshake-timeout"] * 1000;
+    const handshake = () =>
+      latestHandshake(run(["wg", "show", iface, "latest-handshakes"]), options["wg-peer"]);
+    while (!signal.aborted && handshake() === 0) {
+      if (Date.now() > deadline) {
+        const secs = options["wg-handshake-timeout"];
+        throw new Error(
+          `no WireGuard handshake on ${iface} within ${secs} s: check both public keys and AllowedIPs`,
+        );
+      }
+      await sleep(250, signal);
+    }
+    if (signal.aborted) return;
+    logger.success(
+      `${iface}: handshake with ${result.raddr} after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    // Stay while the handshake is fresh: WireGuard re-handshakes every 2 minutes while traffic flows.
+    const staleMs = options["wg-stale"] * 1000;
+    while (!signal.aborted) {
+      await sleep(2_000, signal);
+      if (signal.aborted) break;
+      const last = handshake();
+      if (Date.now() - last * 1000 > staleMs) {
+        logger.warn(
+          `${iface}: last handshake ${Math.round(Date.now() / 1000 - last)} s ago; the path is gone`,
+        );
+        return;
+      }
+    }
+  },
+  async cleanup(_result, { options, logger, state }) {
+    if (options["wg-up"] === "wg-quick") {
+      try {
+        runCommand(
+          withSudo(
+            ["wg-quick", "down", options["wg-config"] ?? options["wg-interface"]],
+            options["wg-sudo"] === true,
+          ),
+        );
+      } catch (e) {
+        logger.warn((e as Error).message); // the interface may be half up; the next round's `up` says more
+      }
+    }
+    wg(state).stop?.();
+    await wg(state).daemon;
   },
 });

@@ -1,5 +1,6 @@
 // Builds the single-file executables: dist/netpunch-<os>-<arch>[-variant][.exe] plus SHA256SUMS; with --lib,
-// the npm package's library instead: dist/lib/index.js and the declarations in dist/types (npm pack runs it).
+// the npm package's library instead: dist/lib/index.js, dist/lib/hooks.js and the declarations in dist/types
+// (npm pack runs it).
 // Usage: bun scripts/build.ts [TARGET...]   (default: every target; e.g. linux-x64 linux-arm64)
 //        bun scripts/build.ts --lib
 import { createHash } from "node:crypto";
@@ -118,10 +119,18 @@ const run = (argv: string[], cwd: string, what: string) => {
   if (r.exitCode !== 0) throw new Error(`${what} failed:\n${r.stderr.toString()}${r.stdout.toString()}`);
 };
 
+/** The package's entries ("netpunch", "netpunch/hooks"): their sources and their bundle in dist/lib. */
+export const LIBRARY_ENTRIES = [
+  { source: "src/index.ts", bundle: "index.js" },
+  { source: "src/hooks/index.ts", bundle: "hooks.js" },
+] as const;
+
 /**
- * The package's library for consumers that do not run our TypeScript sources: one ES module bundle,
- * dist/lib/index.js (dependencies stay imports, so the consumer's copies are used), and declarations in
- * dist/types (tsconfig.types.json), so a project type-checks against netpunch without our compiler options.
+ * The package's library for consumers that do not run our TypeScript sources: ES module bundles in
+ * dist/lib (dependencies stay imports, so the consumer's copies are used), and declarations in dist/types
+ * (tsconfig.types.json), so a project type-checks against netpunch without our compiler options. The two
+ * entries are bundled together with shared chunks: a class both export (NetpunchError) is one class, so
+ * `instanceof` holds across `netpunch` and `netpunch/hooks`.
  */
 export function buildLibrary(o: { root: string; outDir: string }): void {
   const lib = join(o.outDir, "lib");
@@ -132,16 +141,24 @@ export function buildLibrary(o: { root: string; outDir: string }): void {
     [
       process.execPath,
       "build",
-      join(o.root, "src/index.ts"),
+      ...LIBRARY_ENTRIES.map((e) => join(o.root, e.source)),
       "--target=bun",
       "--format=esm",
+      "--splitting",
       "--packages=external",
+      "--root",
+      join(o.root, "src"),
       "--outdir",
       lib,
     ],
     o.root,
     "bundling dist/lib",
   );
+  // Bun names each entry's bundle after its source (hooks/index.js); the package's file is hooks.js.
+  for (const e of LIBRARY_ENTRIES) {
+    const built = e.source.replace(/^src\//, "").replace(/\.ts$/, ".js");
+    if (built !== e.bundle) writeFileSync(join(lib, e.bundle), `export * from "./${built}";\n`);
+  }
   run(
     [
       process.execPath,

@@ -1,6 +1,13 @@
 export { type ErrorCode, isNetpunchError, NetpunchError } from "./errors.ts";
+export {
+  defineHook,
+  definePlugin,
+  type HookContext,
+  type NetpunchHook,
+  type NetpunchPlugin,
+  type PluginContext,
+} from "./hooks/hook.ts";
 export { type DoctorOptions, type DoctorReport, doctor } from "./nat/doctor.ts";
-export { definePlugin, type NetpunchPlugin, type PluginContext } from "./plugin.ts";
 export { type MapPortOptions, mapPort, type PortMapping } from "./portmap/index.ts";
 export type { NatInfo } from "./protocol/messages.ts";
 export type { InterfaceAddress } from "./punch/candidates.ts";

@@ -3,10 +3,11 @@
 //   netpunch connect ... --hook hello --greeting hi
 // netpunch resolves `--hook hello` to the package netpunch-plugin-hello from the current directory.
 //
-// A plugin is a plain object, so the package needs nothing from netpunch at run time. With netpunch installed
+// A hook is a plain object, so the package needs nothing from netpunch at run time. With netpunch installed
 // as a dev dependency you can have it fully typed instead of the small types below:
-//   import type { NetpunchPlugin } from "netpunch";  // erased when run
-//   const hello: NetpunchPlugin<typeof args> = { ... };
+//   import type { NetpunchHook } from "netpunch/hooks";  // erased when run
+//   const hello: NetpunchHook<typeof args> = { ... };
+// (The package keeps the netpunch-plugin- prefix: that is the name netpunch looks packages up by.)
 
 const args = {
   greeting: {

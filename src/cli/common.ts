@@ -13,7 +13,7 @@ export const loopArgs = {
     valueHint: "NAME",
     default: "print",
     description:
-      "what to do with the result; repeatable, run in order: a built-in (netpunch plugins), a plugin file, or a package",
+      "what to do with the result; repeatable, run in order: a built-in (netpunch hooks), a hook file, or a package",
   },
   loop: {
     type: "boolean",

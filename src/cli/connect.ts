@@ -3,7 +3,7 @@ import * as v from "valibot";
 import { NetpunchError } from "../errors.ts";
 import { checkArgs, logArgs, loopArgs, secondsOption, secretArgs } from "./common.ts";
 import { makeLogger } from "./logger.ts";
-import { runPeer, selectedHookArgs } from "./peer.ts";
+import { type HookSelection, runPeer } from "./peer.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 
@@ -73,41 +73,44 @@ export const connectArgs = {
 
 const Role = v.picklist(["a", "b"]);
 
-export const connectCommand = defineCommand({
-  meta: {
-    name: "connect",
-    description: "meet the partner through the server, punch a direct UDP path, run the hooks",
-  },
-  args: () => ({ ...connectArgs, ...selectedHookArgs() }),
-  async run({ args, rawArgs }) {
-    checkArgs(rawArgs, { ...connectArgs, ...selectedHookArgs() });
-    const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
-    const role = v.safeParse(Role, args.role);
-    if (!role.success) {
-      throw new NetpunchError(
-        "E_USAGE",
-        `--role must be a or b, not "${args.role}"`,
-        "run one peer with --role a and the other with --role b",
-      );
-    }
-    await runPeer({
-      role: role.output,
-      server: String(args.server),
-      local: String(args.local),
-      secret: resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger }),
-      session: String(args.session),
-      timeoutMs: secondsOption(args.timeout, "timeout"),
-      punchMs: secondsOption(args["punch-timeout"], "punch-timeout"),
-      serverSilentMs: secondsOption(args["server-timeout"], "server-timeout"),
-      lan: args.lan !== false,
-      relay: args.relay !== false,
-      portMap: args["port-map"] === true,
-      relayAfterMs: secondsOption(args["relay-after"], "relay-after"),
-      loop: args.loop === true,
-      args,
-      rawArgs,
-      logger,
-      signal: shutdown,
-    });
-  },
-});
+/** `netpunch connect`, with the options of the hooks its command line selected. */
+export const connectCommand = (selected: HookSelection) =>
+  defineCommand({
+    meta: {
+      name: "connect",
+      description: "meet the partner through the server, punch a direct UDP path, run the hooks",
+    },
+    args: { ...connectArgs, ...selected.args },
+    async run({ args, rawArgs }) {
+      checkArgs(rawArgs, { ...connectArgs, ...selected.args });
+      const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
+      const role = v.safeParse(Role, args.role);
+      if (!role.success) {
+        throw new NetpunchError(
+          "E_USAGE",
+          `--role must be a or b, not "${args.role}"`,
+          "run one peer with --role a and the other with --role b",
+        );
+      }
+      await runPeer({
+        role: role.output,
+        server: String(args.server),
+        local: String(args.local),
+        secret: resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger }),
+        session: String(args.session),
+        timeoutMs: secondsOption(args.timeout, "timeout"),
+        punchMs: secondsOption(args["punch-timeout"], "punch-timeout"),
+        serverSilentMs: secondsOption(args["server-timeout"], "server-timeout"),
+        lan: args.lan !== false,
+        relay: args.relay !== false,
+        portMap: args["port-map"] === true,
+        relayAfterMs: secondsOption(args["relay-after"], "relay-after"),
+        loop: args.loop === true,
+        hooks: selected.hooks,
+        args,
+        rawArgs,
+        logger,
+        signal: shutdown,
+      });
+    },
+  });

@@ -1,5 +1,6 @@
 #!/usr/bin/env -S bun --no-install
 import { type ArgsDef, type CommandDef, type CommandMeta, defineCommand, runCommand } from "citty";
+import { builtinHooks } from "../../plugins/index.ts";
 import { NetpunchError } from "../errors.ts";
 import { VERSION, versionLine } from "../version.ts";
 import { connectArgs, connectCommand } from "./connect.ts";
@@ -15,9 +16,9 @@ import {
   usageParts,
 } from "./help.ts";
 import { cliHint } from "./hints.ts";
+import { HOOK_LISTING_COMMANDS, hooksCommand, pluginsCommand } from "./hooks.ts";
 import { keygenCommand } from "./keygen.ts";
-import { prepareHooks, selectedHooks } from "./peer.ts";
-import { pluginsCommand } from "./plugins.ts";
+import { type HookSelection, NO_HOOKS, selectHooks } from "./peer.ts";
 import { installSignalHandlers, shutdown, shutdownSignal } from "./runtime.ts";
 import { seedA, seedB, seedC, seedPeerArgs, shieldSeedSecret } from "./seed.ts";
 import { serveCommand } from "./serve.ts";
@@ -37,28 +38,35 @@ const helpCommand = defineCommand({
   },
 });
 
+/**
+ * The commands, built for one command line: the peer commands take the options of the hooks it selected,
+ * and the listing shows them. Passed around rather than kept, so nothing outlives one cli() call.
+ */
 // biome-ignore lint/suspicious/noExplicitAny: each command has its own argument types
-const subCommands: Record<string, CommandDef<any>> = {
-  serve: serveCommand,
-  connect: connectCommand,
-  plugins: pluginsCommand,
-  doctor: doctorCommand,
-  keygen: keygenCommand,
-  help: helpCommand,
-  a: seedA,
-  b: seedB,
-  c: seedC,
-};
+export function commandsFor(selected: HookSelection): Record<string, CommandDef<any>> {
+  return {
+    serve: serveCommand,
+    connect: connectCommand(selected),
+    hooks: hooksCommand(builtinHooks, selected),
+    plugins: pluginsCommand(builtinHooks, selected),
+    doctor: doctorCommand,
+    keygen: keygenCommand,
+    help: helpCommand,
+    a: seedA(selected),
+    b: seedB(selected),
+    c: seedC,
+  };
+}
 
-const main = defineCommand({
-  meta: {
-    name: "netpunch",
-    version: VERSION,
-    description:
-      "UDP NAT hole punching: meet a partner through a rendezvous server, punch a direct path, run a hook",
-  },
-  subCommands,
-});
+/** The command names, for the lists and hints that need no hooks. */
+const COMMAND_NAMES = Object.keys(commandsFor(NO_HOOKS));
+
+const MAIN_META: CommandMeta = {
+  name: "netpunch",
+  version: VERSION,
+  description:
+    "UDP NAT hole punching: meet a partner through a rendezvous server, punch a direct path, run a hook",
+};
 
 /** The examples in `netpunch --help`, by topic. */
 const EXAMPLES: [string, string[]][] = [
@@ -80,10 +88,10 @@ const EXAMPLES: [string, string[]][] = [
     ["netpunch doctor --server 198.51.100.7:10001 --secret-file secret.txt"],
   ],
   [
-    "Hooks (netpunch plugins lists them with their options):",
+    "Hooks (netpunch hooks lists them with their options):",
     [
       "netpunch connect ... --hook openvpn -- --dev tun --ifconfig 198.18.200.1 198.18.200.2 --secret vpn.key",
-      "netpunch connect ... --hook ./my-plugin.ts --loop",
+      "netpunch connect ... --hook ./my-hook.ts --loop",
     ],
   ],
 ];
@@ -107,14 +115,18 @@ const resolve = async <T>(x: T | Promise<T> | (() => T | Promise<T>)): Promise<T
   typeof x === "function" ? await (x as () => T | Promise<T>)() : await x;
 
 /** The help of `netpunch` (no command) or of one command, as blocks for help.ts to lay out. */
-export async function helpBlocks(name: string | undefined): Promise<HelpBlock[]> {
+export async function helpBlocks(
+  name: string | undefined,
+  selected: HookSelection = NO_HOOKS,
+): Promise<HelpBlock[]> {
+  const subCommands = commandsFor(selected);
   const exitCodes: HelpBlock[] = [
     { kind: "heading", text: "Exit codes:" },
     { kind: "rows", rows: EXIT_CODES },
   ];
   const sub = name !== undefined ? subCommands[name] : undefined;
   if (!sub) {
-    const meta = (await resolve(main.meta)) as CommandMeta;
+    const meta = MAIN_META;
     const commands: [string, string][] = [];
     for (const [n, c] of Object.entries(subCommands))
       commands.push([n, ((await resolve(c.meta)) as CommandMeta | undefined)?.description ?? ""]);
@@ -144,7 +156,7 @@ export async function helpBlocks(name: string | undefined): Promise<HelpBlock[]>
   const meta = ((await resolve(sub.meta)) ?? {}) as CommandMeta;
   const args = ((await resolve(sub.args)) ?? {}) as ArgsDef;
   // Hook options are merged into the peer commands' args; show them under their hook instead.
-  const hooks = name === "connect" || name === "a" || name === "b" ? selectedHooks() : [];
+  const hooks = name === "connect" || name === "a" || name === "b" ? selected.hooks : [];
   const fromHooks = new Set(hooks.flatMap((h) => Object.keys(h.args ?? {})));
   const own = Object.fromEntries(Object.entries(args).filter(([n]) => !fromHooks.has(n))) as ArgsDef;
   const blocks: HelpBlock[] = [
@@ -171,9 +183,13 @@ export async function helpBlocks(name: string | undefined): Promise<HelpBlock[]>
 }
 
 /** Help for a person: coloured on a terminal, plain in pipes and logs where colour codes are noise. */
-async function helpText(name: string | undefined, forTerminal: boolean): Promise<string> {
+async function helpText(
+  name: string | undefined,
+  forTerminal: boolean,
+  selected: HookSelection = NO_HOOKS,
+): Promise<string> {
   return layout(
-    await helpBlocks(name),
+    await helpBlocks(name, selected),
     helpWidth(process.env, process.stdout),
     forTerminal && process.stdout.isTTY ? ansiPaint : noPaint,
   );
@@ -184,19 +200,23 @@ export async function cli(argv: string[]): Promise<number> {
   const [name, ...given] = argv;
   const rest = shieldSeedSecret(name, given);
   const rawArgs = name === undefined ? [] : [name, ...rest];
-  const sub = name !== undefined ? subCommands[name] : undefined;
-  if ((name === "--version" || name === "-V") && !sub) {
+  if ((name === "--version" || name === "-V") && !COMMAND_NAMES.includes(name)) {
     process.stdout.write(`${versionLine()}\n`);
     return 0;
   }
   // Hooks are loaded first: their options belong to the command line and to --help.
-  if (name === "connect" || name === "a" || name === "b" || name === "plugins") {
+  const listing = name !== undefined && HOOK_LISTING_COMMANDS.has(name);
+  let selected = NO_HOOKS;
+  if (name === "connect" || name === "a" || name === "b" || listing) {
     try {
-      await prepareHooks(rest, name === "connect" ? connectArgs : seedPeerArgs, name === "plugins");
+      const reserved = name === "connect" ? connectArgs : seedPeerArgs;
+      selected = await selectHooks(rest, reserved, { builtins: builtinHooks, onlyExplicit: listing });
     } catch (e) {
       return report(e);
     }
   }
+  const subCommands = commandsFor(selected);
+  const sub = name !== undefined ? subCommands[name] : undefined;
   const beforeDashes = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
   const helpAsked = beforeDashes.includes("--help") || beforeDashes.includes("-h");
   if (name === "help" && !helpAsked) {
@@ -210,7 +230,7 @@ export async function cli(argv: string[]): Promise<number> {
   }
   if (!sub || helpAsked) {
     if (!sub && name !== undefined && !helpAsked) return unknownCommand(name);
-    process.stdout.write(await helpText(sub ? name : undefined, true));
+    process.stdout.write(await helpText(sub ? name : undefined, true, selected));
     return name === undefined ? 2 : 0;
   }
   try {
@@ -224,7 +244,7 @@ export async function cli(argv: string[]): Promise<number> {
 async function unknownCommand(name: string): Promise<number> {
   const what = name.startsWith("-") ? `unknown option ${name}` : `unknown command "${name}"`;
   process.stderr.write(
-    `${await helpText(undefined, false)}\n[E_USAGE] ${what}\nhint: use one of: ${Object.keys(subCommands).join(", ")}\n`,
+    `${await helpText(undefined, false)}\n[E_USAGE] ${what}\nhint: use one of: ${COMMAND_NAMES.join(", ")}\n`,
   );
   return 2;
 }

@@ -3,34 +3,40 @@ import type { ConsolaInstance } from "consola";
 import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
 import { withholdSecret } from "../hooks/env.ts";
-import { type AnyPlugin, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
-import { checkHookOptions, mergedHookArgs, runHooks } from "../hooks/run.ts";
+import { runHooks } from "../hooks/lifecycle.ts";
+import { type AnyHook, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
+import { checkHookOptions, mergedHookArgs, type PreparedHook } from "../hooks/run.ts";
+import { sleep } from "../hooks/sleep.ts";
 import { mapPort, type PortMapping } from "../portmap/index.ts";
 import { connect } from "../punch/connect.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import type { Endpoint, Role } from "../types.ts";
 import { eventLogger } from "./logger.ts";
 
-/**
- * Hooks are loaded before citty parses the command line, because their options are part of it (and of
- * --help). main.ts calls prepareHooks() first; the peer commands read the result.
- */
-let selected: { hooks: AnyPlugin[]; args: ArgsDef } = { hooks: [], args: {} };
-
-export async function prepareHooks(
-  rawArgs: string[],
-  reserved: ArgsDef,
-  onlyExplicit = false,
-): Promise<void> {
-  const hooks: AnyPlugin[] = [];
-  const specs = hookSpecs(rawArgs);
-  const explicit = rawArgs.some((a) => a === "--hook" || a.startsWith("--hook="));
-  if (!onlyExplicit || explicit) for (const spec of specs) hooks.push(await loadHook(spec));
-  selected = { hooks, args: mergedHookArgs(hooks, reserved) };
+/** The hooks a command line selects, loaded, and their options merged: what the commands are built with. */
+export interface HookSelection {
+  hooks: AnyHook[];
+  /** Every selected hook's options, merged (part of the command's options and of its --help). */
+  args: ArgsDef;
 }
 
-export const selectedHookArgs = (): ArgsDef => selected.args;
-export const selectedHooks = (): AnyPlugin[] => selected.hooks;
+export const NO_HOOKS: HookSelection = Object.freeze({ hooks: [], args: {} });
+
+/**
+ * Loads the hooks a command line names with --hook (print when none), before citty parses it: their options
+ * are part of the command line and of --help. With `onlyExplicit` (the hooks listing) no default is added.
+ */
+export async function selectHooks(
+  rawArgs: string[],
+  reserved: ArgsDef,
+  o: { builtins: readonly AnyHook[]; onlyExplicit?: boolean },
+): Promise<HookSelection> {
+  const hooks: AnyHook[] = [];
+  const explicit = rawArgs.some((a) => a === "--hook" || a.startsWith("--hook="));
+  if (!o.onlyExplicit || explicit)
+    for (const spec of hookSpecs(rawArgs)) hooks.push(await loadHook(spec, { builtins: o.builtins }));
+  return { hooks, args: mergedHookArgs(hooks, reserved) };
+}
 
 export interface PeerRun {
   role: Role;
@@ -47,6 +53,8 @@ export interface PeerRun {
   loop: boolean;
   /** Ask the gateway for a port mapping (PCP/NAT-PMP) and offer it as a candidate. */
   portMap?: boolean;
+  /** The selected hooks, run after each punch. */
+  hooks: AnyHook[];
   /** Every parsed option; each hook reads its own. */
   args: object;
   rawArgs: string[];
@@ -69,7 +77,7 @@ const BACKOFF = { firstMs: 1_000, maxMs: 60_000, healthyMs: 60_000 } as const; /
 export async function runPeer(p: PeerRun): Promise<void> {
   const args = p.args as ParsedArgs;
   const extraArgs = passthroughArgs(p.rawArgs);
-  checkHookOptions(selected.hooks, args, extraArgs); // before any packet
+  const hooks = checkHookOptions(p.hooks, args, extraArgs); // before any packet
   // Before the gateway is asked for a port, too; a server host name is checked by connect() once resolved.
   checkSameFamily(
     parseAddress(p.local, "local address", { allowEmptyHost: true, allowPortZero: true }),
@@ -78,7 +86,7 @@ export async function runPeer(p: PeerRun): Promise<void> {
   withholdSecret(p.secret); // no hook's child gets it
   const { mapping, local } = p.portMap ? await askGateway(p) : { mapping: undefined, local: p.local };
   try {
-    await punchAndRun({ ...p, local, mapped: mapping?.external }, args, extraArgs);
+    await punchAndRun({ ...p, local, mapped: mapping?.external }, hooks);
   } finally {
     // The mapping outlives the punch: the tunnel uses it. It goes when netpunch does.
     await mapping?.remove();
@@ -100,11 +108,7 @@ async function askGateway(p: PeerRun): Promise<{ mapping: PortMapping | undefine
   return { mapping, local };
 }
 
-async function punchAndRun(
-  p: PeerRun & { mapped?: Endpoint },
-  args: ParsedArgs,
-  extraArgs: string[],
-): Promise<void> {
+async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHook[]): Promise<void> {
   let delay: number = BACKOFF.firstMs;
   for (let round = 1; ; round++) {
     const started = Date.now();
@@ -127,7 +131,7 @@ async function punchAndRun(
         signal: p.signal,
         onEvent: eventLogger(p.logger),
       });
-      await runHooks(selected.hooks, result, { args, extraArgs, logger: p.logger, signal: p.signal });
+      await runHooks(hooks, result, { logger: p.logger, signal: p.signal });
       if (!p.loop || p.signal.aborted) return;
       p.logger.info("the hooks have ended; punching again (--loop)");
     } catch (e) {
@@ -140,14 +144,3 @@ async function punchAndRun(
     if (p.signal.aborted) throw new NetpunchError("E_ABORTED", "interrupted", "");
   }
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });

@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import type { Role } from "../types.ts";
 import { checkArgs, logArgs, loopArgs } from "./common.ts";
 import { makeLogger } from "./logger.ts";
-import { runPeer, selectedHookArgs } from "./peer.ts";
+import { type HookSelection, runPeer } from "./peer.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 import { runServer } from "./serve.ts";
@@ -48,15 +48,16 @@ export const seedPeerArgs = {
   ...logArgs,
 } as const;
 
-const seedPeer = (role: Role) =>
+/** `netpunch a` / `netpunch b`, with the options of the hooks its command line selected. */
+const seedPeer = (role: Role, selected: HookSelection) =>
   defineCommand({
     meta: {
       name: role,
       description: `seed-compatible peer ${role}: ${role} SECRET LOCAL SERVER (same as connect --role ${role})`,
     },
-    args: () => ({ ...seedPeerArgs, ...selectedHookArgs() }),
+    args: { ...seedPeerArgs, ...selected.args },
     async run({ args, rawArgs }) {
-      checkArgs(rawArgs, { ...seedPeerArgs, ...selectedHookArgs() });
+      checkArgs(rawArgs, { ...seedPeerArgs, ...selected.args });
       const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
       await runPeer({
         role,
@@ -69,6 +70,7 @@ const seedPeer = (role: Role) =>
         serverSilentMs: undefined,
         lan: true,
         loop: args.loop === true,
+        hooks: selected.hooks,
         args,
         rawArgs,
         logger,
@@ -77,8 +79,8 @@ const seedPeer = (role: Role) =>
     },
   });
 
-export const seedA = seedPeer("a");
-export const seedB = seedPeer("b");
+export const seedA = (selected: HookSelection) => seedPeer("a", selected);
+export const seedB = (selected: HookSelection) => seedPeer("b", selected);
 
 const serverArgs = {
   secret: { type: "positional", required: true, description: "shared secret" },

@@ -22,7 +22,7 @@ const carriesSecret = (name: string, value: string): boolean =>
  * Remembers the secret so that no child gets it, and drops NETPUNCH_SECRET (and any variable carrying the
  * secret) from process.env, for code that copies process.env itself (node:child_process does). Bun.spawn
  * without an `env` copies the environment netpunch started with, whatever process.env says since, so every
- * spawn in netpunch passes `env: childEnv(...)`; plugins get the same from `ctx.env`.
+ * spawn in netpunch passes `env: childEnv(...)`; hooks get the same from `ctx.env`.
  */
 export function withholdSecret(secret: string | Uint8Array): void {
   // A secret file is bytes; an environment variable or argument can only carry it as text (UTF-8, which is

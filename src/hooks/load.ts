@@ -2,33 +2,43 @@ import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as v from "valibot";
-import { builtinPlugins } from "../../plugins/index.ts";
 import { NetpunchError } from "../errors.ts";
 import * as netpunchApi from "../index.ts";
-import type { NetpunchPlugin } from "../plugin.ts";
+import type { AnyHook } from "./hook.ts";
+import * as hooksApi from "./index.ts";
 
-// biome-ignore lint/suspicious/noExplicitAny: plugins carry their own argument types
-export type AnyPlugin = NetpunchPlugin<any>;
+export type { AnyHook } from "./hook.ts";
 
-/** What a module must export to be a plugin; checked, because it comes from outside. */
-const PluginShape = v.object({
+/** What a module must export to be a hook; checked, because it comes from outside. */
+const HookShape = v.object({
   name: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9._-]*$/i, "letters, digits and . _ - only")),
   description: v.string(),
   args: v.optional(v.record(v.string(), v.object({ type: v.optional(v.string()) }))),
   passthrough: v.optional(v.string()),
+  setup: v.optional(v.function()),
   run: v.function(),
+  cleanup: v.optional(v.function()),
 });
 
 const looksLikePath = (spec: string) =>
   /^(\.{0,2}\/|[A-Za-z]:\\)/.test(spec) || /\.(m?[jt]s|tsx?)$/.test(spec);
 
+/** Where hooks are looked for. */
+export interface HookSources {
+  /** The built-in hooks, found by their name first (the CLI passes plugins/index.ts's list). */
+  builtins: readonly AnyHook[];
+  /** Hook files and packages resolve from here. @default process.cwd() */
+  cwd?: string;
+}
+
 /**
- * A hook by name: a built-in (print, openvpn, ...), a path to a .ts/.js file exporting a plugin (default
- * export or `plugin`), or an installed package, `netpunch-plugin-NAME` first, then the name as given.
- * Packages resolve from the current directory, where the user installed them.
+ * A hook by name: a built-in (print, openvpn, ...), a path to a .ts/.js file exporting a hook (default
+ * export, or `plugin` from when hooks were called plugins), or an installed package: `netpunch-plugin-NAME`
+ * first, then the name as given. Packages resolve from the current directory, where the user installed them.
  */
-export async function loadHook(spec: string, cwd = process.cwd()): Promise<AnyPlugin> {
-  const builtin = builtinPlugins[spec];
+export async function loadHook(spec: string, sources: HookSources): Promise<AnyHook> {
+  const { builtins, cwd = process.cwd() } = sources;
+  const builtin = builtins.find((h) => h.name === spec);
   if (builtin) return builtin;
   if (looksLikePath(spec)) {
     const file = isAbsolute(spec) ? spec : resolve(cwd, spec);
@@ -36,7 +46,7 @@ export async function loadHook(spec: string, cwd = process.cwd()): Promise<AnyPl
       throw new NetpunchError(
         "E_USAGE",
         `hook file ${file} does not exist`,
-        "give the path of a .ts or .js file that exports a plugin",
+        "give the path of a .ts or .js file that exports a hook",
       );
     return fromModule(spec, file);
   }
@@ -49,31 +59,33 @@ export async function loadHook(spec: string, cwd = process.cwd()): Promise<AnyPl
   throw new NetpunchError(
     "E_USAGE",
     `unknown hook "${spec}"`,
-    `built-in hooks: ${Object.keys(builtinPlugins).join(", ")}; or a path to a plugin file, or an installed package netpunch-plugin-${spec}`,
+    `built-in hooks: ${builtins.map((h) => h.name).join(", ")}; or a path to a hook file, or an installed package netpunch-plugin-${spec}`,
   );
 }
 
-let netpunchModuleProvided = false;
+let netpunchModulesProvided = false;
 
 /**
- * Plugin files `import { definePlugin } from "netpunch"`. From a compiled binary or a global install there is
- * no netpunch package near the plugin file ("Cannot find package 'netpunch'"), so the running netpunch
- * answers that import itself, as a virtual module: it always resolves, and a plugin gets the same classes
- * (NetpunchError) and version as the netpunch that runs it, even where a different copy is installed.
+ * Hook files `import { defineHook } from "netpunch/hooks"` (or from "netpunch"). From a compiled binary or a
+ * global install there is no netpunch package near the hook file ("Cannot find package 'netpunch'"), so the
+ * running netpunch answers both imports itself, as virtual modules: they always resolve, and a hook gets the
+ * same classes (NetpunchError) and version as the netpunch that runs it, even where a different copy is
+ * installed. Registered once: Bun's plugins are process-wide.
  */
-export function provideNetpunchModule(): void {
-  if (netpunchModuleProvided) return;
-  netpunchModuleProvided = true;
+export function provideNetpunchModules(): void {
+  if (netpunchModulesProvided) return;
+  netpunchModulesProvided = true;
   Bun.plugin({
-    name: "netpunch: the running netpunch as the module 'netpunch' for plugin files",
+    name: "netpunch: the running netpunch as the modules 'netpunch' and 'netpunch/hooks' for hook files",
     setup(build) {
       build.module("netpunch", () => ({ exports: { ...netpunchApi }, loader: "object" }));
+      build.module("netpunch/hooks", () => ({ exports: { ...hooksApi }, loader: "object" }));
     },
   });
 }
 
-async function fromModule(spec: string, path: string): Promise<AnyPlugin> {
-  provideNetpunchModule();
+async function fromModule(spec: string, path: string): Promise<AnyHook> {
+  provideNetpunchModules();
   let mod: Record<string, unknown>;
   try {
     mod = await import(pathToFileURL(path).href);
@@ -86,17 +98,17 @@ async function fromModule(spec: string, path: string): Promise<AnyPlugin> {
     );
   }
   const candidate = mod.default ?? mod.plugin;
-  const ok = v.safeParse(PluginShape, candidate);
+  const ok = v.safeParse(HookShape, candidate);
   if (!ok.success) {
     const issue = ok.issues[0];
     const where = issue.path?.map((p) => String(p.key)).join(".") ?? "export";
     throw new NetpunchError(
       "E_USAGE",
       `hook "${spec}" (${path}) does not export a plugin: ${where}: ${issue.message}`,
-      "export default definePlugin({ name, description, args, run }) from the module",
+      "export default defineHook({ name, description, args, run }) from the module",
     );
   }
-  return candidate as AnyPlugin;
+  return candidate as AnyHook;
 }
 
 /**

@@ -1,14 +1,10 @@
 import type { ArgsDef, ParsedArgs } from "citty";
-import type { ConsolaInstance } from "consola";
 import * as v from "valibot";
 import { NetpunchError } from "../errors.ts";
-import type { PunchResult } from "../types.ts";
-import { childEnv } from "./env.ts";
-import type { AnyPlugin } from "./load.ts";
-import { resultEnv } from "./result-env.ts";
+import type { AnyHook } from "./hook.ts";
 
 /** The options of all selected hooks, merged; two hooks defining the same option is refused. */
-export function mergedHookArgs(hooks: AnyPlugin[], reserved: ArgsDef): ArgsDef {
+export function mergedHookArgs(hooks: AnyHook[], reserved: ArgsDef): ArgsDef {
   const out: ArgsDef = {};
   const owner = new Map<string, string>();
   for (const h of hooks) {
@@ -34,28 +30,33 @@ export function mergedHookArgs(hooks: AnyPlugin[], reserved: ArgsDef): ArgsDef {
   return out;
 }
 
-/** Checks every hook's options (and who gets the arguments after `--`) before any packet is sent. */
-export function checkHookOptions(hooks: AnyPlugin[], args: ParsedArgs, extraArgs: string[]): void {
+/** A selected hook with its options checked and parsed, ready for its setup, run and cleanup. */
+export interface PreparedHook {
+  hook: AnyHook;
+  /** The options as citty parsed them (every hook's and netpunch's own). */
+  args: ParsedArgs;
+  /** What citty parsed with the output of the hook's `check` on top: `ctx.options`. */
+  options: Record<string, unknown>;
+  /** The arguments after `--` if this hook takes them, else none. */
+  extraArgs: string[];
+}
+
+/**
+ * Checks every hook's options (and who gets the arguments after `--`) before any packet is sent, and returns
+ * each hook with its parsed options: `check` runs once here, and its output is what the hook's run gets.
+ */
+export function checkHookOptions(hooks: AnyHook[], args: ParsedArgs, extraArgs: string[]): PreparedHook[] {
+  const prepared: PreparedHook[] = [];
   for (const h of hooks) {
-    const problem = h.preflight?.({ args, extraArgs: h.passthrough ? extraArgs : [] });
+    const own = h.passthrough ? extraArgs : [];
+    const problem = h.preflight?.({ args, extraArgs: own });
     if (problem)
       throw new NetpunchError(
         "E_USAGE",
         `${h.name} hook: ${problem}`,
-        `see netpunch plugins for the ${h.name} hook's options`,
+        `see netpunch hooks for the ${h.name} hook's options`,
       );
-    if (!h.check) continue;
-    const r = v.safeParse(h.check, args);
-    if (!r.success) {
-      const issue = r.issues[0];
-      const key = issue.path?.[0]?.key;
-      const opt = key !== undefined ? `--${String(key)}` : `the ${h.name} hook's options`;
-      throw new NetpunchError(
-        "E_USAGE",
-        `${opt}: ${issue.message}`,
-        `see netpunch plugins for the ${h.name} hook's options`,
-      );
-    }
+    prepared.push({ hook: h, args, options: { ...args, ...checkedOptions(h, args) }, extraArgs: own });
   }
   const takers = hooks.filter((h) => h.passthrough);
   if (takers.length > 1) {
@@ -72,35 +73,23 @@ export function checkHookOptions(hooks: AnyPlugin[], args: ParsedArgs, extraArgs
       "the openvpn and exec hooks take arguments after --",
     );
   }
+  return prepared;
 }
 
-/**
- * Runs the hooks one after another, in the order given; a long-running one (a tunnel) returns when its tunnel
- * ends, so put it last. A failure stops the rest.
- */
-export async function runHooks(
-  hooks: AnyPlugin[],
-  result: PunchResult,
-  o: { args: ParsedArgs; extraArgs: string[]; logger: ConsolaInstance; signal: AbortSignal },
-): Promise<void> {
-  for (const h of hooks) {
-    if (o.signal.aborted) return;
-    try {
-      await h.run(result, {
-        args: o.args,
-        logger: o.logger.withTag(h.name),
-        signal: o.signal,
-        extraArgs: h.passthrough ? o.extraArgs : [],
-        env: childEnv(resultEnv(result)),
-      });
-    } catch (e) {
-      if (e instanceof NetpunchError) throw e;
-      throw new NetpunchError(
-        "E_HOOK",
-        `hook "${h.name}" failed: ${(e as Error).message}`,
-        "run with --verbose for details",
-        { cause: e },
-      );
-    }
+/** The output of the hook's `check` over the parsed options (nothing without one); a failure is a usage error. */
+function checkedOptions(h: AnyHook, args: ParsedArgs): Record<string, unknown> {
+  if (!h.check) return {};
+  const r = v.safeParse(h.check as v.GenericSchema, args);
+  if (!r.success) {
+    const issue = r.issues[0];
+    const key = issue.path?.[0]?.key;
+    const opt = key !== undefined ? `--${String(key)}` : `the ${h.name} hook's options`;
+    throw new NetpunchError(
+      "E_USAGE",
+      `${opt}: ${issue.message}`,
+      `see netpunch hooks for the ${h.name} hook's options`,
+    );
   }
+  // A schema over something else than an object (a hook's own choice) leaves the options as parsed.
+  return typeof r.output === "object" && r.output !== null ? (r.output as Record<string, unknown>) : {};
 }

@@ -82,6 +82,19 @@ export default definePlugin({
 });
 `;
 
+/** A hook file as the README shows one now: defineHook and the toolkit from "netpunch/hooks". */
+const IMPORTING_HOOK = `import { defineHook, NetpunchError, resultEnv, sleep } from "netpunch/hooks";
+export default defineHook({
+  name: "shout",
+  description: "prints the partner loudly",
+  args: { word: { type: "string", default: "hey", description: "what to shout" } },
+  async run(r, { args, signal }) {
+    await sleep(1, signal);
+    console.log(\`\${args.word.toUpperCase()} \${resultEnv(r).NETPUNCH_RADDR} \${new NetpunchError("E_USAGE", "x").exitCode}\`);
+  },
+});
+`;
+
 describe("the compiled linux-x64 binary", () => {
   test("--version names the version, the commit it was built from and the target", async () => {
     const bin = await compiled("linux-x64");
@@ -118,6 +131,15 @@ describe("the compiled linux-x64 binary", () => {
     const out = await punch([bin], [bin], ["--hook", plugin, "--word", "hello"]);
     const b = JSON.parse(out.b) as { raddr: string; lport: number };
     // exit code 2 from the binary's own NetpunchError: the import is the running netpunch.
+    expect(out.a.trim()).toBe(`HELLO ${b.raddr.replace(/:\d+$/, "")}:${b.lport} 2`);
+  });
+
+  test('loads a hook file that imports { defineHook } and the toolkit from "netpunch/hooks"', async () => {
+    const bin = await compiled("linux-x64");
+    const hook = join(mkdtempSync(join(tmpdir(), "netpunch-bin-hooks-")), "shout.ts");
+    writeFileSync(hook, IMPORTING_HOOK);
+    const out = await punch([bin], [bin], ["--hook", hook, "--word", "hello"]);
+    const b = JSON.parse(out.b) as { raddr: string; lport: number };
     expect(out.a.trim()).toBe(`HELLO ${b.raddr.replace(/:\d+$/, "")}:${b.lport} 2`);
   });
 

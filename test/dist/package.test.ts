@@ -144,6 +144,24 @@ export default definePlugin({
     expect(r.code).toBe(0);
   });
 
+  test('the global install loads a hook file that imports the toolkit from "netpunch/hooks"', () => {
+    const dir = mkdtempSync(join(tmpdir(), "netpunch-global-hook-"));
+    writeFileSync(
+      join(dir, "tool.ts"),
+      `import { defineHook, missingProgram, NetpunchError, TEMPLATE_FIELDS } from "netpunch/hooks";
+export default defineHook({
+  name: "tool",
+  description: \`knows \${TEMPLATE_FIELDS.length} fields, \${missingProgram("sh") ?? "has sh"}, exit \${new NetpunchError("E_USAGE", "x").exitCode}\`,
+  run() {},
+});
+`,
+    );
+    const r = sh([globalNetpunch(), "hooks", "--hook", "./tool.ts"], { cwd: dir });
+    expect(r.err).toBe("");
+    expect(r.out).toContain("tool: knows 12 fields, has sh, exit 2");
+    expect(r.code).toBe(0);
+  });
+
   test("a project that installs it gets the library API, and its types under a plain strict tsconfig", () => {
     const app = join(work, "app");
     mkdirSync(app);
@@ -178,14 +196,14 @@ console.log(a.rport === b.lport && b.rport === a.lport, p.name, new NetpunchErro
       join(app, "tsconfig.json"),
       JSON.stringify({
         compilerOptions: { ...strict, module: "Preserve", moduleResolution: "bundler" },
-        include: ["main.ts"],
+        include: ["main.ts", "hook.ts"],
       }),
     );
     writeFileSync(
       join(app, "tsconfig.nodenext.json"),
       JSON.stringify({
         compilerOptions: { ...strict, module: "NodeNext", moduleResolution: "nodenext" },
-        include: ["main.ts"],
+        include: ["main.ts", "hook.ts"],
       }),
     );
     const run = sh([process.execPath, "main.ts"], { cwd: app });
@@ -199,6 +217,34 @@ console.log(Object.keys(lib).sort().join(" ") === Object.keys(src).sort().join("
 `,
     );
     expect(sh([process.execPath, "same.ts"], { cwd: app }).out.trim()).toBe("true function");
+    // The second entry, netpunch/hooks: what a third-party hook imports, in both the bundle and the sources,
+    // the same NetpunchError class as the main entry's, and types a strict project accepts.
+    writeFileSync(
+      join(app, "hook.ts"),
+      `import { NetpunchError as Main } from "netpunch";
+import { defineHook, type HookContext, NetpunchError, resultEnv, runChild, sleep } from "netpunch/hooks";
+const hook = defineHook({ name: "h", description: "d", args: { n: { type: "string", default: "1" } }, async run(r, ctx: HookContext) { await sleep(1, ctx.signal); resultEnv(r); } });
+console.log(typeof runChild, hook.name, NetpunchError === Main);
+`,
+    );
+    expect(sh([process.execPath, "hook.ts"], { cwd: app }).out.trim()).toBe("function h true");
+    writeFileSync(
+      join(app, "same-hooks.ts"),
+      `const lib = await import("./node_modules/netpunch/dist/lib/hooks.js");
+const src = await import("netpunch/hooks");
+console.log(Object.keys(lib).sort().join(" ") === Object.keys(src).sort().join(" "), typeof lib.runChild);
+`,
+    );
+    expect(sh([process.execPath, "same-hooks.ts"], { cwd: app }).out.trim()).toBe("true function");
+    const bundled = sh(
+      [
+        process.execPath,
+        "-e",
+        'const [a, b] = await Promise.all([import("./node_modules/netpunch/dist/lib/index.js"), import("./node_modules/netpunch/dist/lib/hooks.js")]); console.log(a.NetpunchError === b.NetpunchError)',
+      ],
+      { cwd: app },
+    );
+    expect(bundled.out.trim()).toBe("true");
     for (const config of ["tsconfig.json", "tsconfig.nodenext.json"]) {
       const tsc = sh([
         process.execPath,

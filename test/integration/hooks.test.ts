@@ -1,5 +1,5 @@
-// Hooks through the real CLI on loopback: the exec hook (templates, environment, execve replace), a plugin
-// from a file and from an installed package, and the usage errors a plugin author meets first.
+// Hooks through the real CLI on loopback: the exec hook (templates, environment, execve replace), a hook
+// from a file and from an installed package, and the usage errors a hook author meets first.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -113,10 +113,10 @@ describe("exec hook", () => {
   });
 });
 
-describe("third-party plugins", () => {
-  test("a plugin file: --hook ./examples/hello-plugin.ts takes its own --greeting", async () => {
+describe("third-party hooks", () => {
+  test("a hook file: --hook ./examples/hello-hook.ts takes its own --greeting", async () => {
     const { a, b, ports } = await pair(
-      () => ["--hook", "./examples/hello-plugin.ts", "--greeting", "hi"],
+      () => ["--hook", "./examples/hello-hook.ts", "--greeting", "hi"],
       ROOT,
     );
     const [oa, ob] = await Promise.all([outcome(a), outcome(b)]);
@@ -136,7 +136,7 @@ describe("third-party plugins", () => {
     expect(oa.stdout).toBe(`hi 127.0.0.1:${ports.b}\n`);
     expect(ob.stdout).toBe(`hi 127.0.0.1:${ports.a}\n`);
 
-    const listed = await outcome(runIn(project, ["plugins", "--hook", "hello"]));
+    const listed = await outcome(runIn(project, ["hooks", "--hook", "hello"]));
     expect(listed.code).toBe(0);
     expect(listed.stdout).toContain(
       "hello: print a greeting with the partner's address (an example plugin package)",
@@ -146,21 +146,52 @@ describe("third-party plugins", () => {
   test("the package is not found outside the directory it is installed in", async () => {
     const elsewhere = join(scratch, "elsewhere");
     mkdirSync(join(elsewhere, "node_modules"), { recursive: true }); // empty: no auto-install from npm
-    const p = runIn(elsewhere, ["plugins", "--hook", "hello"]);
+    const p = runIn(elsewhere, ["hooks", "--hook", "hello"]);
     const o = await outcome(p);
     expect(o.code).toBe(2);
     expect(o.stderr).toContain('unknown hook "hello"');
   });
 
-  test("netpunch plugins --hook FILE lists the plugin with its options", async () => {
-    const o = await outcome(runIn(ROOT, ["plugins", "--hook", "./examples/hello-plugin.ts"]));
-    expect(o.code).toBe(0);
-    expect(o.stdout).toContain("hello: print a greeting with the partner's address");
-    expect(o.stdout).toMatch(/--greeting=<WORD>\s+what to say to the partner \(Default: hello\)/);
-    expect(o.stdout).toContain("print: "); // the built-ins are still listed
+  test('a hook file that imports defineHook and the toolkit from "netpunch/hooks" runs from the sources', async () => {
+    // A folder with no node_modules at or above it: the import is answered by the running netpunch.
+    const dir = mkdtempSync(join(scratch, "entry-"));
+    writeFileSync(
+      join(dir, "toolkit.ts"),
+      `import { defineHook, NetpunchError, resultEnv, sleep } from "netpunch/hooks";
+export default defineHook({
+  name: "toolkit",
+  description: \`uses the toolkit (usage errors exit \${new NetpunchError("E_USAGE", "x").exitCode})\`,
+  args: { wait: { type: "string", default: "1", description: "milliseconds to wait" } },
+  async run(result, { args, signal }) {
+    await sleep(Number(args.wait), signal);
+    console.log("rport", resultEnv(result).NETPUNCH_RPORT);
+  },
+});
+`,
+    );
+    const listed = await outcome(runIn(dir, ["hooks", "--hook", "./toolkit.ts"]));
+    expect(listed.stderr).toBe("");
+    expect(listed.stdout).toContain("toolkit: uses the toolkit (usage errors exit 2)");
+    const { a, b, ports } = await pair(() => ["--hook", "./toolkit.ts"], dir);
+    const [oa, ob] = await Promise.all([outcome(a), outcome(b)]);
+    expect([oa.code, ob.code], `${oa.stderr}\n${ob.stderr}`).toEqual([0, 0]);
+    expect(oa.stdout).toBe(`rport ${ports.b}\n`);
+    expect(ob.stdout).toBe(`rport ${ports.a}\n`);
   });
 
-  test("a hook file that exports something else than a plugin is a usage error (exit 2)", async () => {
+  // `plugins` is the command's former name, kept as an alias.
+  test.each(["hooks", "plugins"])(
+    "netpunch %s --hook FILE lists the hook with its options",
+    async (command) => {
+      const o = await outcome(runIn(ROOT, [command, "--hook", "./examples/hello-hook.ts"]));
+      expect(o.code).toBe(0);
+      expect(o.stdout).toContain("hello: print a greeting with the partner's address");
+      expect(o.stdout).toMatch(/--greeting=<WORD>\s+what to say to the partner \(Default: hello\)/);
+      expect(o.stdout).toContain("print: "); // the built-ins are still listed
+    },
+  );
+
+  test("a hook file that exports something else than a hook is a usage error (exit 2)", async () => {
     const bad = join(scratch, "not-a-plugin.ts");
     writeFileSync(bad, "export const answer = 42;\n");
     const o = await outcome(
@@ -171,12 +202,12 @@ describe("third-party plugins", () => {
 
     const nameless = join(scratch, "nameless.ts");
     writeFileSync(nameless, 'export default { description: "x", run() {} };\n');
-    const o2 = await outcome(run(["plugins", "--hook", nameless]));
+    const o2 = await outcome(run(["hooks", "--hook", nameless]));
     expect(o2.code).toBe(2);
     expect(o2.stderr).toContain("does not export a plugin: name:");
   });
 
-  test("a plugin's option without the plugin selected is an unknown option (exit 2)", async () => {
+  test("a hook's option without the hook selected is an unknown option (exit 2)", async () => {
     const o = await outcome(
       run(["connect", "--role", "a", "--server", "127.0.0.1:9", "--secret-file", SECRET, "--greeting", "hi"]),
     );

@@ -48,6 +48,8 @@ describe("--format: {{ and }} are literal braces, {name} a field", () => {
     const { out } = await captureOutput(() =>
       print.run(r, {
         args: { format: "{{x}} {rhost}:{rport}", json: false, _: [] } as never,
+        options: { format: "{{x}} {rhost}:{rport}", json: false } as never,
+        state: {},
         logger: createConsola({ level: -999 }),
         signal: new AbortController().signal,
         extraArgs: [],

@@ -1,17 +1,16 @@
 // `--help` of every command (and of connect with each built-in hook) at several widths: no line longer
 // than the width, no word split, each option listed once, every exit code; and `netpunch help`.
 import { afterEach, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ArgsDef, CommandDef } from "citty";
-import { connectCommand } from "../../src/cli/connect.ts";
-import { doctorCommand } from "../../src/cli/doctor.ts";
+import type { ArgsDef } from "citty";
+import { builtinHooks } from "../../plugins/index.ts";
+import { connectArgs } from "../../src/cli/connect.ts";
 import { DEFAULT_WIDTH, helpWidth, MIN_WIDTH, wrap } from "../../src/cli/help.ts";
-import { keygenCommand } from "../../src/cli/keygen.ts";
-import { cli, EXIT_CODES } from "../../src/cli/main.ts";
-import { pluginsCommand } from "../../src/cli/plugins.ts";
-import { seedA, seedB, seedC } from "../../src/cli/seed.ts";
-import { serveCommand } from "../../src/cli/serve.ts";
+import { HOOK_LISTING_COMMANDS } from "../../src/cli/hooks.ts";
+import { cli, commandsFor, EXIT_CODES } from "../../src/cli/main.ts";
+import { NO_HOOKS, selectHooks } from "../../src/cli/peer.ts";
+import { seedPeerArgs, shieldSeedSecret } from "../../src/cli/seed.ts";
 import { captureOutput } from "./support.ts";
 
 const savedColumns = process.env.COLUMNS;
@@ -30,22 +29,13 @@ async function help(argv: string[], width: number) {
   return { code: r.value, out: plain(r.out), err: r.err };
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: each command has its own argument types
-const COMMANDS: Record<string, CommandDef<any>> = {
-  serve: serveCommand,
-  connect: connectCommand,
-  plugins: pluginsCommand,
-  doctor: doctorCommand,
-  keygen: keygenCommand,
-  a: seedA,
-  b: seedB,
-  c: seedC,
-};
+/** The commands a user can ask help for (help itself is asked below). */
+const COMMANDS = Object.keys(commandsFor(NO_HOOKS)).filter((c) => c !== "help");
 
 /** Every command line whose help a user can ask for: each command, and connect with each built-in hook. */
 const HELP_LINES: string[][] = [
   [],
-  ...Object.keys(COMMANDS).map((c) => [c]),
+  ...COMMANDS.map((c) => [c]),
   ["help"],
   ...["openvpn", "wireguard", "socat-forward", "exec"].map((h) => ["connect", "--hook", h]),
   ["connect", "--hook", "print", "--hook", "exec"],
@@ -54,9 +44,22 @@ const HELP_LINES: string[][] = [
 /** The narrowest laid out, a narrow terminal, the default, a wide one. */
 const WIDTHS = [MIN_WIDTH, 60, DEFAULT_WIDTH, 132];
 
-/** The options the command line defines, hooks included (after cli() has loaded them). */
+/** The options the command line defines, hooks included: its commands built with the hooks it selects. */
 async function definitions(argv: string[]): Promise<ArgsDef> {
-  const cmd = argv[0] !== undefined ? COMMANDS[argv[0]] : undefined;
+  const [name, ...given] = argv;
+  if (name === undefined) return {};
+  // As cli() does with the help's command line, before it selects hooks: `a --hook exec --help` has three
+  // arguments, so the seed form takes "--hook" for a secret that starts with "-" (and shows print's help).
+  const rest = shieldSeedSecret(name, [...given, "--help"]);
+  const listing = HOOK_LISTING_COMMANDS.has(name);
+  const selected =
+    name === "connect" || name === "a" || name === "b" || listing
+      ? await selectHooks(rest, name === "connect" ? connectArgs : seedPeerArgs, {
+          builtins: builtinHooks,
+          onlyExplicit: listing,
+        })
+      : NO_HOOKS;
+  const cmd = commandsFor(selected)[name];
   if (!cmd) return {};
   const args = typeof cmd.args === "function" ? await cmd.args() : await cmd.args;
   return (args ?? {}) as ArgsDef;
@@ -130,6 +133,37 @@ describe("netpunch help", () => {
     const viaFlag = await help(["connect", "--hook", "openvpn", "--help"], 80);
     expect(viaHelp).toEqual({ code: 0, out: viaFlag.out, err: "" });
     expect(viaHelp.out).toContain("Options of the openvpn hook:");
+  });
+
+  test("netpunch --help lists hooks, and plugins as its former name", async () => {
+    const r = await help(["--help"], 80);
+    expect(r.out).toMatch(/^ {2}hooks +list the available hooks and their options/m);
+    expect(r.out).toMatch(/^ {2}plugins +the same as hooks \(its former name\)/m);
+  });
+
+  test("the hooks one command line selects do not leak into the next (nothing is kept between calls)", async () => {
+    const withHook = await help(["connect", "--hook", "openvpn", "--help"], 80);
+    expect(withHook.out).toContain("Options of the openvpn hook:");
+    const after = await help(["connect", "--help"], 80);
+    expect(after.out).not.toContain("openvpn");
+    expect(after.out).toContain("Options of the print hook:");
+  });
+
+  test("src/cli keeps no module-level mutable state but the process's signal and the seed-secret shield", () => {
+    const dir = join(import.meta.dir, "../../src/cli");
+    const lets = readdirSync(dir)
+      .sort()
+      .filter((f) => f.endsWith(".ts"))
+      .flatMap((f) =>
+        readFileSync(join(dir, f), "utf8")
+          .split("\n")
+          .filter((l) => /^(export )?(let|var) /.test(l))
+          .map((l) => `${f}: ${l}`),
+      );
+    expect(lets).toEqual([
+      "runtime.ts: export let shutdownSignal: NodeJS.Signals | undefined;",
+      "seed.ts: let shielded: string | undefined;",
+    ]);
   });
 
   test("help help explains help; help with an unknown command is a usage error", async () => {

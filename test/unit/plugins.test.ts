@@ -9,10 +9,10 @@ import { openvpnArgv } from "../../plugins/openvpn.ts";
 import { socatArgv } from "../../plugins/socat-forward.ts";
 import { latestHandshake, wgSetArgv, wgUpCommands } from "../../plugins/wireguard.ts";
 import { NetpunchError } from "../../src/errors.ts";
-import { type AnyPlugin, hookSpecs, passthroughArgs } from "../../src/hooks/load.ts";
+import { defineHook, definePlugin } from "../../src/hooks/hook.ts";
+import { type AnyHook, hookSpecs, passthroughArgs } from "../../src/hooks/load.ts";
 import { fillTemplate, resultEnv, TEMPLATE_FIELDS, templateProblem } from "../../src/hooks/result-env.ts";
 import { checkHookOptions, mergedHookArgs } from "../../src/hooks/run.ts";
-import { definePlugin } from "../../src/plugin.ts";
 import type { PunchResult } from "../../src/types.ts";
 
 const v4: PunchResult = {
@@ -418,22 +418,30 @@ describe("hookSpecs and passthroughArgs", () => {
   });
 });
 
+describe("the former names", () => {
+  test("definePlugin, the deprecated name, is defineHook: old plugin files keep working", () => {
+    const hook = { name: "old", description: "d", run() {} };
+    expect(definePlugin(hook)).toBe(hook);
+    expect(definePlugin).toBe(defineHook);
+  });
+});
+
 describe("mergedHookArgs and checkHookOptions", () => {
   const RESERVED: ArgsDef = { role: { type: "string" }, hook: { type: "string" } };
-  const alpha = definePlugin({
+  const alpha = defineHook({
     name: "alpha",
     description: "a",
     args: { greeting: { type: "string", default: "hello" }, loud: { type: "boolean" } },
     check: v.object({ greeting: v.pipe(v.string(), v.minLength(2, "is too short")) }),
     run() {},
   });
-  const beta = definePlugin({
+  const beta = defineHook({
     name: "beta",
     description: "b",
     args: { greeting: { type: "string" } },
     run() {},
   });
-  const taker = (name: string, preflight?: AnyPlugin["preflight"]): AnyPlugin => ({
+  const taker = (name: string, preflight?: AnyHook["preflight"]): AnyHook => ({
     name,
     description: name,
     passthrough: "a command",
@@ -442,7 +450,7 @@ describe("mergedHookArgs and checkHookOptions", () => {
   });
 
   test("options of several hooks are merged", () => {
-    const other = definePlugin({
+    const other = defineHook({
       name: "other",
       description: "o",
       args: { count: { type: "string" } },
@@ -467,7 +475,7 @@ describe("mergedHookArgs and checkHookOptions", () => {
   });
 
   test("a hook may not take an option netpunch itself uses", () => {
-    const bad = definePlugin({ name: "bad", description: "x", args: { role: { type: "string" } }, run() {} });
+    const bad = defineHook({ name: "bad", description: "x", args: { role: { type: "string" } }, run() {} });
     const e = usageError(() => mergedHookArgs([bad], RESERVED));
     expect(e.code).toBe("E_USAGE");
     expect(e.message).toBe('hook "bad" defines --role, which netpunch itself uses');
@@ -490,7 +498,7 @@ describe("mergedHookArgs and checkHookOptions", () => {
 
   test("only the hook that declares passthrough sees the arguments after --", () => {
     const seen: Record<string, string[]> = {};
-    const spy = (name: string, passthrough: boolean): AnyPlugin => ({
+    const spy = (name: string, passthrough: boolean): AnyHook => ({
       name,
       description: name,
       ...(passthrough ? { passthrough: "x" } : {}),

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { createConsola } from "consola";
 import * as v from "valibot";
-import { builtinPlugins } from "../../plugins/index.ts";
+import { builtinHooks } from "../../plugins/index.ts";
 import print, { jsonLine, seedLine } from "../../plugins/print.ts";
 import type { PunchResult } from "../../src/types.ts";
 import { captureOutput } from "./support.ts";
@@ -125,6 +125,8 @@ describe("the print plugin", () => {
   // Built as a value (not an inline literal) so it fits the context type with or without newer optional fields.
   const ctx = (json: boolean, format?: string) => ({
     args: { _: [] as string[], json, format } as unknown as Parameters<typeof print.run>[1]["args"],
+    options: { json, format } as unknown as Parameters<typeof print.run>[1]["options"],
+    state: {},
     logger,
     signal,
     extraArgs: [] as string[],
@@ -133,7 +135,7 @@ describe("the print plugin", () => {
 
   test("is the built-in hook named print, with a --json option", () => {
     expect(print.name).toBe("print");
-    expect(builtinPlugins.print).toBe(print);
+    expect(builtinHooks.find((h) => h.name === "print")).toBe(print);
     expect(print.args?.json?.type).toBe("boolean");
   });
 
