@@ -1,5 +1,5 @@
 import { constants } from "node:os";
-import { stopAllChildrenNow } from "../child.ts";
+import { stopAllChildrenNow } from "../hooks/child.ts";
 
 /**
  * Process-wide cancellation: SIGINT/SIGTERM abort this signal, and every command passes it down so sockets,

@@ -1,12 +1,12 @@
 // The "netpunch/hooks" entry: what a hook needs, the built-ins' toolkit included. Re-exports only.
 
 export { type ParsedAddress, parseAddress } from "../addr.ts";
-export { CHILD_TIMINGS, type ChildExit, type ChildOptions, runChild } from "../child.ts";
 export { type ErrorCode, isNetpunchError, NetpunchError } from "../errors.ts";
-export { execReplace } from "../execve.ts";
 export type { PunchResult } from "../types.ts";
+export { CHILD_TIMINGS, type ChildExit, type ChildOptions, runChild } from "./child.ts";
 export { DRAIN_TIMINGS, type DrainReport, type DrainTimings, drainPunchedPort } from "./drain.ts";
 export { childEnv } from "./env.ts";
+export { execReplace } from "./execve.ts";
 export {
   type AnyHook,
   defineHook,

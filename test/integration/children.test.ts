@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola } from "consola";
-import { runChild } from "../../src/child.ts";
+import { runChild } from "../../src/hooks/child.ts";
 import { forgetSecretsForTest, withholdSecret } from "../../src/hooks/env.ts";
 import { CLI, freePort, type Proc, run, secretFile, startServer, stopAll, waitFor } from "./cli.ts";
 
@@ -117,7 +117,7 @@ describe("runChild supervises a process group", () => {
     writeFileSync(
       script,
       `import { createConsola } from "consola";
-import { runChild } from ${JSON.stringify(join(import.meta.dir, "../../src/child.ts"))};
+import { runChild } from ${JSON.stringify(join(import.meta.dir, "../../src/hooks/child.ts"))};
 await runChild({ argv: ["sh", "-c", "sleep 300 & echo $! > '${bgPid}'; sleep 300"], logger: createConsola({ level: -999 }),
   prefix: "[t]", signal: new AbortController().signal, graceMs: 500 });
 `,

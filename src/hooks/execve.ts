@@ -1,5 +1,5 @@
-import { NetpunchError } from "./errors.ts";
-import { argvCarriesSecret, childEnv } from "./hooks/env.ts";
+import { NetpunchError } from "../errors.ts";
+import { argvCarriesSecret, childEnv } from "./env.ts";
 
 /**
  * Signals Bun's runtime sets to SIG_IGN. An ignored signal stays ignored across execve(2), so without a reset

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
-import { NetpunchError } from "./errors.ts";
-import { argvCarriesSecret, childEnv } from "./hooks/env.ts";
+import { NetpunchError } from "../errors.ts";
+import { argvCarriesSecret, childEnv } from "./env.ts";
 
 /** How a hook's child is stopped. */
 export const CHILD_TIMINGS = {
