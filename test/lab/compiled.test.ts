@@ -1,24 +1,19 @@
 // The compiled linux-x64 binary end to end in the NAT lab: the server and both peers are the binary (no Bun
 // on the path it takes), with the print hook and then the openvpn hook carrying ping through two NATs.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { compiled } from "../support/binary.ts";
-import { Lab } from "./lab.ts";
+import { labPerTest } from "./lab.ts";
 import { openvpnHook, openvpnStaticKey, SERVER_PORT, secretFile, waitStderr } from "./netpunch.ts";
 import { serverAndPair } from "./placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 test("compiled binary: server and two peers behind separate NATs, print then openvpn", async () => {
   const bin = await compiled("linux-x64");
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const key = openvpnStaticKey();
   const { server, serverIp, a: placedA, b: placedB } = await serverAndPair(l, "nat", "nat");

@@ -1,18 +1,14 @@
 // netpunch doctor against real kernel NAT: the verdict and its evidence for a public host, a MASQUERADE
 // gateway (easy) and a MASQUERADE --random-fully gateway (symmetric); and against coturn's STUN server.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { startCoturn } from "./coturn.ts";
-import { Lab } from "./lab.ts";
+import { labPerTest } from "./lab.ts";
 import { BUN, CLI, SERVER_PORT, secretFile, startServer } from "./netpunch.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 type Placement = "public" | "nat" | "symmetric";
 
@@ -21,8 +17,7 @@ async function diagnose(
   args: (serverIp: string) => string[],
   serverExtra: string[] = [],
 ) {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const server = l.host("srv");
   const serverIp = await l.attachPublic(server);
@@ -102,8 +97,7 @@ test("MASQUERADE --random-fully: a symmetric NAT with random ports needs the rel
 });
 
 test("a server without --alt-port: exit 2, and the hint says what to start", async () => {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const server = l.host("srv");
   const serverIp = await l.attachPublic(server);
@@ -137,7 +131,6 @@ test("--stun against coturn on two ports tells an easy NAT from a symmetric one"
     ]);
     expect(report.nat.mapping).toBe(placement === "nat" ? "independent" : "random");
     await d.l.cleanup();
-    lab = undefined;
   }
 });
 
@@ -154,6 +147,5 @@ test("serve --stun answers ordinary STUN on both its ports: doctor --stun agains
     expect(report.stun[0].mapped.split(":")[0]).toBe(d.publicIp);
     expect(report.nat.mapping).toBe(placement === "nat" ? "independent" : "random");
     await d.l.cleanup();
-    lab = undefined;
   }
 });

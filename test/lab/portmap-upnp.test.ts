@@ -3,9 +3,9 @@
 // multicast and mapping over SOAP, and a public host checking that the mapping forwards, and no longer
 // does after remove(). Needs root and miniupnpd (see test/lab/portmap.test.ts for the lab's STUN responder
 // and nftables tables that miniupnpd needs). SSDP and HTTP stay inside the lab's namespaces.
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { type Host, Lab } from "./lab.ts";
+import { type Host, type Lab, labPerTest } from "./lab.ts";
 import { gatewayDaemon, UPNP_HTTP_PORT, waitOutput } from "./miniupnpd.ts";
 
 setDefaultTimeout(60_000);
@@ -45,15 +45,10 @@ interface Mapping {
   lifetimeSeconds: number;
 }
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 async function topology(upnp: boolean) {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const stunHost = l.host("stun");
   const stunIp = await l.attachPublic(stunHost);
   const gw = l.host("gw");

@@ -17,9 +17,9 @@
 // The lab's masquerade() firewall drops NEW packets from wan0; a router that forwards ports accepts those
 // it DNATs (OpenWrt: "ct status dnat accept"), so the gateway gets that rule too. Without a mapping
 // nothing is DNATed and the firewall still drops.
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { type Host, Lab, type LabProcess } from "./lab.ts";
+import { type Host, type Lab, type LabProcess, labPerTest } from "./lab.ts";
 import { STUN_PORT, STUN_RESPONDER, startMiniupnpd, waitOutput } from "./miniupnpd.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
@@ -71,16 +71,11 @@ interface ClientReport {
   ms: number;
 }
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 /** A public STUN host, a gateway with a LAN host behind MASQUERADE, and a public host to probe from. */
 async function topology(opts: { daemon?: boolean; lanHosts?: number } = {}) {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const stunHost = l.host("stun");
   const stunIp = await l.attachPublic(stunHost);
   const gw = l.host("gw");

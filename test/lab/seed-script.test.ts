@@ -1,25 +1,20 @@
 // The original README's bash client loop, run unchanged against the netpunch CLI across two real NATs,
 // with a stub in place of openvpn: the stub must receive the lport, rhost and rport of the real hole.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Lab } from "./lab.ts";
+import { labPerTest } from "./lab.ts";
 import { BUN, CLI, PEER_PORT, SERVER_PORT, waitStderr } from "./netpunch.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
 const FIXTURES = join(import.meta.dir, "../fixtures");
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 test("the seed README's params=($(netpunch a ...)) loop hands openvpn the right lport, rhost, rport", async () => {
-  lab = Lab.create();
-  const dir = mkdtempSync(join(tmpdir(), "netpunch-seed-"));
+  const lab = labs.create();
+  const dir = labs.tempDir("netpunch-seed-");
   const wrapper = join(dir, "netpunch");
   writeFileSync(wrapper, `#!/bin/sh\nexec ${BUN} ${CLI} "$@"\n`);
   chmodSync(wrapper, 0o755);
