@@ -3,7 +3,14 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { compiled } from "../support/binary.ts";
 import { labPerTest } from "./lab.ts";
-import { openvpnHook, openvpnStaticKey, SERVER_PORT, secretFile, waitStderr } from "./netpunch.ts";
+import {
+  connectArgs,
+  openvpnHook,
+  openvpnStaticKey,
+  SERVER_PORT,
+  secretFile,
+  waitStderr,
+} from "./netpunch.ts";
 import { serverAndPair } from "./placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
@@ -20,20 +27,8 @@ test("compiled binary: server and two peers behind separate NATs, print then ope
   const [a, b, gwAIp, gwBIp] = [placedA.host, placedB.host, placedA.publicIp, placedB.publicIp];
   const srv = l.spawn(server, [bin, "serve", "--listen", `0.0.0.0:${SERVER_PORT}`, "--secret-file", secret]);
   await waitStderr(srv, /listening on UDP/);
-  const peer = (h: typeof a, role: string, extra: string[]) =>
-    l.spawn(h, [
-      bin,
-      "connect",
-      "--role",
-      role,
-      "--server",
-      `${serverIp}:${SERVER_PORT}`,
-      "--local",
-      ":10000",
-      "--secret-file",
-      secret,
-      ...extra,
-    ]);
+  const peer = (h: typeof a, role: "a" | "b", extra: string[]) =>
+    l.spawn(h, [bin, ...connectArgs(role, serverIp, secret), ...extra]);
 
   // 1. print: the result line.
   const pa = peer(a, "a", ["--json"]);

@@ -5,6 +5,7 @@ import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { labPerTest } from "./lab.ts";
 import { BUN, CLI, PEER_PORT, SERVER_PORT, waitStderr } from "./netpunch.ts";
+import { serverAndPair } from "./placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
@@ -19,18 +20,8 @@ test("the seed README's params=($(netpunch a ...)) loop hands openvpn the right 
   writeFileSync(wrapper, `#!/bin/sh\nexec ${BUN} ${CLI} "$@"\n`);
   chmodSync(wrapper, 0o755);
 
-  const server = lab.host("srv");
-  const serverIp = await lab.attachPublic(server);
-  const gwA = lab.host("gwa");
-  const gwAIp = await lab.attachPublic(gwA);
-  const gwB = lab.host("gwb");
-  const gwBIp = await lab.attachPublic(gwB);
-  const a = lab.host("a");
-  const b = lab.host("b");
-  lab.lan(gwA, "192.0.2", [a]);
-  lab.lan(gwB, "198.51.100", [b]);
-  lab.masquerade(gwA);
-  lab.masquerade(gwB);
+  const { server, serverIp, a: placedA, b: placedB } = await serverAndPair(lab, "nat", "nat");
+  const [a, b, gwAIp, gwBIp] = [placedA.host, placedB.host, placedA.publicIp, placedB.publicIp];
 
   const srv = lab.spawn(server, [wrapper, "c", "SeCrEt", `:${SERVER_PORT}`]);
   await waitStderr(srv, /listening on UDP/);

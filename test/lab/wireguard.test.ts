@@ -4,6 +4,7 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { labPerTest } from "./lab.ts";
 import { exitWithin, nsPids, PEER_PORT, secretFile, startServer, waitStderr } from "./netpunch.ts";
+import { serverAndPair } from "./placements.ts";
 import { hasLink, IFACE, keyPair, setconfFile, startWgPeer } from "./wg.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
@@ -18,18 +19,8 @@ test("wireguard-go through the hole between two MASQUERADE NATs: ping both ways,
   const secret = secretFile();
   const keys = labs.tempDir("netpunch-wg-");
 
-  const server = lab.host("srv");
-  const serverIp = await lab.attachPublic(server);
-  const gwA = lab.host("gwa");
-  await lab.attachPublic(gwA);
-  const gwB = lab.host("gwb");
-  await lab.attachPublic(gwB);
-  const a = lab.host("a");
-  const b = lab.host("b");
-  lab.lan(gwA, "192.0.2", [a]);
-  lab.lan(gwB, "198.51.100", [b]);
-  lab.masquerade(gwA);
-  lab.masquerade(gwB);
+  const { server, serverIp, a: placedA, b: placedB } = await serverAndPair(lab, "nat", "nat");
+  const [a, b] = [placedA.host, placedB.host];
   await startServer(lab, server, secret);
 
   const ka = keyPair(lab, a);
