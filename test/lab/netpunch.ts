@@ -30,6 +30,14 @@ export async function waitStderr(p: LabProcess, pattern: RegExp, timeoutMs = 10_
   }
 }
 
+/** `--server IP:10001 --secret-file SECRET`: where a lab client finds the rendezvous server. */
+export const serverOptions = (serverIp: string, secret: string): string[] => [
+  "--server",
+  `${serverIp}:${SERVER_PORT}`,
+  "--secret-file",
+  secret,
+];
+
 export async function startServer(
   lab: Lab,
   host: Host,
