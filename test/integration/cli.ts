@@ -48,6 +48,11 @@ export function run(args: string[], env: Record<string, string> = {}, cwd?: stri
   };
 }
 
+/** `netpunch connect --role ROLE --server SERVER ...more` as a child process. */
+export function connect(role: string, server: string, ...more: string[]): Proc {
+  return run(["connect", "--role", role, "--server", server, ...more]);
+}
+
 export async function waitFor(p: Proc, pattern: RegExp, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!pattern.test(p.errSoFar())) {

@@ -1,7 +1,7 @@
 // The real CLI as separate processes on loopback: many pairs on one server, the seed forms, and the
 // failures a user meets first (wrong secret, closed port, lonely peer, port in use, Ctrl-C).
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { freePort, run, secretFile, startServer, stopAll } from "./cli.ts";
+import { connect, freePort, run, secretFile, startServer, stopAll } from "./cli.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
@@ -15,19 +15,7 @@ test("one server pairs eight sessions at once, each peer gets its own partner", 
   const { p: server, port } = await startServer(SECRET);
   const sessions = Array.from({ length: 8 }, (_, i) => `pair-${i}`);
   const peer = (session: string, role: "a" | "b") =>
-    run([
-      "connect",
-      "--role",
-      role,
-      "--session",
-      session,
-      "--server",
-      `127.0.0.1:${port}`,
-      "--secret-file",
-      SECRET,
-      "--json",
-      "-q",
-    ]);
+    connect(role, `127.0.0.1:${port}`, "--session", session, "--secret-file", SECRET, "--json", "-q");
   const as = sessions.map((s) => peer(s, "a"));
   await Bun.sleep(500); // every a is waiting before any b arrives
   const bs = sessions.map((s) => peer(s, "b"));
@@ -69,8 +57,7 @@ test("IPv6: a server on [::1] pairs two peers over IPv6", async () => {
   const port = await freePort();
   const server = run(["serve", "--listen", `[::1]:${port}`, "--secret-file", SECRET]);
   await Bun.sleep(300);
-  const peer = (role: string) =>
-    run(["connect", "--role", role, "--server", `[::1]:${port}`, "--secret-file", SECRET, "--json"]);
+  const peer = (role: string) => connect(role, `[::1]:${port}`, "--secret-file", SECRET, "--json");
   const a = peer("a");
   const b = peer("b");
   expect(await a.done()).toBe(0);
@@ -86,17 +73,7 @@ test("IPv6: a server on [::1] pairs two peers over IPv6", async () => {
 describe("failures are one line plus a hint, with the right exit code", () => {
   test("wrong secret: no authenticated answer, naming the secret, address and UDP port; the server stays silent", async () => {
     const { p: server, port } = await startServer(SECRET);
-    const peer = run([
-      "connect",
-      "--role",
-      "a",
-      "--server",
-      `127.0.0.1:${port}`,
-      "--secret",
-      "not-the-secret",
-      "--server-timeout",
-      "1",
-    ]);
+    const peer = connect("a", `127.0.0.1:${port}`, "--secret", "not-the-secret", "--server-timeout", "1");
     expect(await peer.done()).toBe(1);
     const err = await peer.stderr;
     expect(err).toContain(
@@ -112,34 +89,14 @@ describe("failures are one line plus a hint, with the right exit code", () => {
 
   test("nothing listening on the server port is told apart from silence", async () => {
     const port = await freePort();
-    const peer = run([
-      "connect",
-      "--role",
-      "a",
-      "--server",
-      `127.0.0.1:${port}`,
-      "--secret-file",
-      SECRET,
-      "--server-timeout",
-      "1",
-    ]);
+    const peer = connect("a", `127.0.0.1:${port}`, "--secret-file", SECRET, "--server-timeout", "1");
     expect(await peer.done()).toBe(1);
     expect(await peer.stderr).toContain(`nothing listens on UDP port ${port}`);
   });
 
   test("a partner that never comes: --timeout gives exit 1 and says which role to start", async () => {
     const { p: server, port } = await startServer(SECRET);
-    const peer = run([
-      "connect",
-      "--role",
-      "a",
-      "--server",
-      `127.0.0.1:${port}`,
-      "--secret-file",
-      SECRET,
-      "--timeout",
-      "1",
-    ]);
+    const peer = connect("a", `127.0.0.1:${port}`, "--secret-file", SECRET, "--timeout", "1");
     expect(await peer.done()).toBe(1);
     const err = await peer.stderr;
     expect(err).toContain('[E_TIMEOUT] no partner (role b) joined session "default" within 1 s');
@@ -150,24 +107,14 @@ describe("failures are one line plus a hint, with the right exit code", () => {
 
   test("local port in use: exit 1 naming the port", async () => {
     const holder = await Bun.udpSocket({ hostname: "0.0.0.0", port: 0 });
-    const peer = run([
-      "connect",
-      "--role",
-      "a",
-      "--server",
-      "127.0.0.1:9",
-      "--local",
-      `:${holder.port}`,
-      "--secret-file",
-      SECRET,
-    ]);
+    const peer = connect("a", "127.0.0.1:9", "--local", `:${holder.port}`, "--secret-file", SECRET);
     expect(await peer.done()).toBe(1);
     expect(await peer.stderr).toContain(`[E_PORT_IN_USE] UDP port ${holder.port} is already in use`);
     holder.close();
   });
 
   test("malformed server address: exit 2 naming the argument", async () => {
-    const peer = run(["connect", "--role", "a", "--server", "203.0.113.5", "--secret-file", SECRET]);
+    const peer = connect("a", "203.0.113.5", "--secret-file", SECRET);
     expect(await peer.done()).toBe(2);
     expect(await peer.stderr).toContain(
       '[E_ADDRESS] server address "203.0.113.5" is not a valid address: the port is missing',
@@ -177,17 +124,7 @@ describe("failures are one line plus a hint, with the right exit code", () => {
   test("Ctrl-C while waiting: exits 130 at once and frees the port", async () => {
     const { p: server, port } = await startServer(SECRET);
     const local = await freePort();
-    const peer = run([
-      "connect",
-      "--role",
-      "a",
-      "--server",
-      `127.0.0.1:${port}`,
-      "--local",
-      `:${local}`,
-      "--secret-file",
-      SECRET,
-    ]);
+    const peer = connect("a", `127.0.0.1:${port}`, "--local", `:${local}`, "--secret-file", SECRET);
     await Bun.sleep(700);
     peer.proc.kill("SIGINT");
     expect(await peer.done(5_000)).toBe(130);

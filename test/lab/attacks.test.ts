@@ -5,9 +5,9 @@
 //
 // Not covered here, because they need the secret and so are not outsider attacks: a flood of future-stamped
 // packets, and spoofed RELAY_BINDs.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { injectSpoofed, NP_TYPE, npType, replayAndListen, sniff } from "./attacker.ts";
-import { Lab, type LabProcess } from "./lab.ts";
+import { type LabProcess, labPerTest } from "./lab.ts";
 import {
   BUN,
   exitWithin,
@@ -32,11 +32,7 @@ const KEEPALIVE_MS = 15_000;
 const STRAY_PACKETS_ALLOWED = 8;
 const WAITING = /waiting for the partner/;
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 /**
  * How a peer ended, as one line an assertion can show: "connected to IP:PORT (via)", or its exit code and
@@ -56,8 +52,7 @@ async function outcome(p: LabProcess, timeoutMs: number): Promise<string> {
 }
 
 test("the attacker's tools: an injection arrives with the forged source, a router's capture sees it once", async () => {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const one = l.host("one");
   const oneIp = await l.attachPublic(one);
   const two = l.host("two");
@@ -83,8 +78,7 @@ test("the attacker's tools: an injection arrives with the forged source, a route
 });
 
 test("a replayed MATCH of a finished pair, spoofed from the server, does not divert a waiting peer", async () => {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const server = l.host("srv");
   const serverIp = await l.attachPublic(server);
@@ -144,8 +138,7 @@ test("a replayed MATCH of a finished pair, spoofed from the server, does not div
 });
 
 test("a REGISTER replayed to a restarted server from the attacker's address does not pair the partner with it", async () => {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const { server, serverIp, a, b } = await serverAndPair(l, "nat", "nat");
   const evil = l.host("evil");
@@ -201,8 +194,7 @@ test.each([
   ["forgets every mapping (conntrack flushed)", false],
   ["forgets every mapping and maps the waiting peer to a new public port", true],
 ])("the waiting peer's NAT %s: the pair still connects once it re-registers", async (_name, newPort) => {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const { server, serverIp, a, b } = await serverAndPair(l, "nat", "nat");
   const gw = a.gateway;

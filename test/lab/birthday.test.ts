@@ -2,23 +2,18 @@
 // MASQUERADE, which filters by address and port: plain punching cannot work. With the server's alt port the
 // peers learn their NATs' behaviour and connect directly by birthday probing: 256 sockets on the symmetric
 // side, up to 2,048 probed ports from the other. The symmetric side's result is the socket that won.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { Lab } from "./lab.ts";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { labPerTest } from "./lab.ts";
 import { finish, PEER_PORT, provePath, SERVER_PORT, secretFile, startPeer, startServer } from "./netpunch.ts";
 import { serverAndPair } from "./placements.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 async function run(symmetricFirst: boolean) {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const placed = await serverAndPair(l, "symmetric", "nat");
   const { server, serverIp } = placed;

@@ -1,11 +1,10 @@
 // Hooks' children across real NATs: a SIGKILLed netpunch leaves no openvpn holding the punched port (the
 // next round punches and tunnels again), and socat-forward hands neither side a netpunch packet.
 // Needs root: `bun test test/lab/children.test.ts`.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Host, Lab, type LabProcess } from "./lab.ts";
+import { type Host, type LabProcess, labPerTest } from "./lab.ts";
 import {
   BUN,
   exitWithin,
@@ -22,14 +21,7 @@ import { serverAndPair } from "./placements.ts";
 // Real processes, tunnels and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(90_000);
 
-let lab: Lab | undefined;
-let dir: string | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+const labs = labPerTest();
 
 const READY = /Initialization Sequence Completed/g;
 const tunnelUp = (p: LabProcess, times = 1) =>
@@ -47,8 +39,7 @@ async function emptyWithin(ns: string, ms: number): Promise<string> {
 }
 
 test("SIGKILL of netpunch: its openvpn goes too, and the next netpunch on the same --local tunnels again", async () => {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const key = openvpnStaticKey();
   const { server, serverIp, a, b } = await serverAndPair(l, "nat", "nat");
@@ -120,11 +111,9 @@ process.exit([...Array(count).keys()].every((i) => got.has("msg " + i)) ? 0 : 1)
 `;
 
 test("socat-forward over a 200 ms path: neither the service nor the client ever sees a netpunch packet", async () => {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
-  const work = mkdtempSync(join(tmpdir(), "netpunch-children-"));
-  dir = work;
+  const work = labs.tempDir("netpunch-children-");
   writeFileSync(join(work, "echo.ts"), RECORDING_ECHO);
   writeFileSync(join(work, "client.ts"), RECORDING_CLIENT);
   // A delayed path stretches the CLOSE burst, so late punching packets do reach the port after the punch.

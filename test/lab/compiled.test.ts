@@ -1,44 +1,34 @@
 // The compiled linux-x64 binary end to end in the NAT lab: the server and both peers are the binary (no Bun
 // on the path it takes), with the print hook and then the openvpn hook carrying ping through two NATs.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { compiled } from "../support/binary.ts";
-import { Lab } from "./lab.ts";
-import { openvpnHook, openvpnStaticKey, SERVER_PORT, secretFile, waitStderr } from "./netpunch.ts";
+import { labPerTest } from "./lab.ts";
+import {
+  connectArgs,
+  openvpnHook,
+  openvpnStaticKey,
+  SERVER_PORT,
+  secretFile,
+  waitStderr,
+} from "./netpunch.ts";
 import { serverAndPair } from "./placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 test("compiled binary: server and two peers behind separate NATs, print then openvpn", async () => {
   const bin = await compiled("linux-x64");
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const key = openvpnStaticKey();
   const { server, serverIp, a: placedA, b: placedB } = await serverAndPair(l, "nat", "nat");
   const [a, b, gwAIp, gwBIp] = [placedA.host, placedB.host, placedA.publicIp, placedB.publicIp];
   const srv = l.spawn(server, [bin, "serve", "--listen", `0.0.0.0:${SERVER_PORT}`, "--secret-file", secret]);
   await waitStderr(srv, /listening on UDP/);
-  const peer = (h: typeof a, role: string, extra: string[]) =>
-    l.spawn(h, [
-      bin,
-      "connect",
-      "--role",
-      role,
-      "--server",
-      `${serverIp}:${SERVER_PORT}`,
-      "--local",
-      ":10000",
-      "--secret-file",
-      secret,
-      ...extra,
-    ]);
+  const peer = (h: typeof a, role: "a" | "b", extra: string[]) =>
+    l.spawn(h, [bin, ...connectArgs(role, serverIp, secret), ...extra]);
 
   // 1. print: the result line.
   const pa = peer(a, "a", ["--json"]);

@@ -1,28 +1,23 @@
 // netpunch doctor against real kernel NAT: the verdict and its evidence for a public host, a MASQUERADE
 // gateway (easy) and a MASQUERADE --random-fully gateway (symmetric); and against coturn's STUN server.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { startCoturn } from "./coturn.ts";
-import { Lab } from "./lab.ts";
-import { BUN, CLI, SERVER_PORT, secretFile, startServer } from "./netpunch.ts";
+import { labPerTest } from "./lab.ts";
+import { BUN, CLI, SERVER_PORT, secretFile, serverOptions, startServer } from "./netpunch.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 type Placement = "public" | "nat" | "symmetric";
 
 async function diagnose(
   placement: Placement,
-  args: (serverIp: string) => string[],
+  args: (serverIp: string, secret: string) => string[],
   serverExtra: string[] = [],
 ) {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const server = l.host("srv");
   const serverIp = await l.attachPublic(server);
@@ -43,25 +38,14 @@ async function diagnose(
     peer,
     publicIp,
     secret,
-    run: (extra: string[]) => l.exec(peer, [BUN, CLI, "doctor", ...extra, ...args(serverIp)]),
+    run: (extra: string[]) => l.exec(peer, [BUN, CLI, "doctor", ...extra, ...args(serverIp, secret)]),
   };
 }
 
-const viaServer = (secret: () => string) => (ip: string) => [
-  "--server",
-  `${ip}:${SERVER_PORT}`,
-  "--secret-file",
-  secret(),
-  "--json",
-];
+const viaServer = (ip: string, secret: string) => [...serverOptions(ip, secret), "--json"];
 
 test("public host: no NAT, direct", async () => {
-  let secret = "";
-  const d = await diagnose(
-    "public",
-    viaServer(() => secret),
-  );
-  secret = d.secret;
+  const d = await diagnose("public", viaServer);
   const r = d.run([]);
   expect(r.code).toBe(0);
   const report = JSON.parse(r.stdout);
@@ -71,12 +55,7 @@ test("public host: no NAT, direct", async () => {
 });
 
 test("MASQUERADE: endpoint-independent mapping, port kept, filtering by address and port, no hairpin: direct", async () => {
-  let secret = "";
-  const d = await diagnose(
-    "nat",
-    viaServer(() => secret),
-  );
-  secret = d.secret;
+  const d = await diagnose("nat", viaServer);
   const report = JSON.parse(d.run([]).stdout);
   expect(report.nat).toEqual({ mapping: "independent", step: 0 });
   expect(report.portPreserved).toBe(true);
@@ -87,14 +66,7 @@ test("MASQUERADE: endpoint-independent mapping, port kept, filtering by address 
 });
 
 test("MASQUERADE --random-fully: a symmetric NAT with random ports needs the relay; text output says so", async () => {
-  let secret = "";
-  const d = await diagnose("symmetric", (ip) => [
-    "--server",
-    `${ip}:${SERVER_PORT}`,
-    "--secret-file",
-    secret,
-  ]);
-  secret = d.secret;
+  const d = await diagnose("symmetric", serverOptions);
   const r = d.run([]);
   expect(r.code).toBe(0);
   expect(r.stdout).toStartWith("verdict: relay - symmetric NAT with random ports");
@@ -102,21 +74,12 @@ test("MASQUERADE --random-fully: a symmetric NAT with random ports needs the rel
 });
 
 test("a server without --alt-port: exit 2, and the hint says what to start", async () => {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const server = l.host("srv");
   const serverIp = await l.attachPublic(server);
   await startServer(l, server, secret);
-  const r = l.exec(server, [
-    BUN,
-    CLI,
-    "doctor",
-    "--server",
-    `127.0.0.1:${SERVER_PORT}`,
-    "--secret-file",
-    secret,
-  ]);
+  const r = l.exec(server, [BUN, CLI, "doctor", ...serverOptions("127.0.0.1", secret)]);
   expect(serverIp).toBeTruthy();
   expect(r.code).toBe(2);
   expect(r.stderr).toContain("has no second port for NAT probing");
@@ -137,7 +100,6 @@ test("--stun against coturn on two ports tells an easy NAT from a symmetric one"
     ]);
     expect(report.nat.mapping).toBe(placement === "nat" ? "independent" : "random");
     await d.l.cleanup();
-    lab = undefined;
   }
 });
 
@@ -154,6 +116,5 @@ test("serve --stun answers ordinary STUN on both its ports: doctor --stun agains
     expect(report.stun[0].mapped.split(":")[0]).toBe(d.publicIp);
     expect(report.nat.mapping).toBe(placement === "nat" ? "independent" : "random");
     await d.l.cleanup();
-    lab = undefined;
   }
 });

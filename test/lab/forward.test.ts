@@ -1,11 +1,10 @@
 // The socat-forward hook across two real NATs: A exposes a UDP echo service that listens on its own
 // loopback, B reaches it through the punched hole from a local port on B's loopback. SIGTERM then stops
 // netpunch and the socat it started. Needs root: `bun test test/lab/forward.test.ts`.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Host, Lab } from "./lab.ts";
+import { type Host, type Lab, labPerTest } from "./lab.ts";
 import {
   BUN,
   exitWithin,
@@ -72,14 +71,7 @@ s.close();
 process.exit(got.size === count ? 0 : 1);
 `;
 
-let lab: Lab | undefined;
-let dir: string | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+const labs = labPerTest();
 
 const startForwardPeer = (
   l: Lab,
@@ -91,10 +83,9 @@ const startForwardPeer = (
 ) => startPeer(l, host, role, serverIp, secret, ["--timeout", "20", "--hook", "socat-forward", ...hookArgs]);
 
 test("socat-forward between two MASQUERADE NATs: B's local client reaches A's local echo service", async () => {
-  lab = Lab.create();
+  const lab = labs.create();
   const secret = secretFile();
-  const work = mkdtempSync(join(tmpdir(), "netpunch-forward-"));
-  dir = work;
+  const work = labs.tempDir("netpunch-forward-");
   const echoServer = join(work, "echo-server.ts");
   const echoClient = join(work, "echo-client.ts");
   writeFileSync(echoServer, ECHO_SERVER);

@@ -12,7 +12,10 @@
 // Only addresses from 198.18.0.0/15, 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and loopback are used,
 // and nothing is connected to the root namespace, so no lab traffic can leave the machine.
 
-import { existsSync, readFileSync } from "node:fs";
+import { afterEach } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Subprocess } from "bun";
 
 export interface Host {
@@ -615,4 +618,29 @@ async function waitForOutput(
     await Bun.sleep(10);
   }
   return stdout();
+}
+
+/**
+ * A test file's labs: `create()` makes the test's lab and `tempDir(prefix)` a temp folder for it; after each
+ * test the lab is cleaned up (its processes killed, its namespaces deleted) and the folders removed.
+ */
+export function labPerTest(): { create(): Lab; tempDir(prefix: string): string } {
+  const labs: Lab[] = [];
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const lab of labs.splice(0)) await lab.cleanup();
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    create() {
+      const lab = Lab.create();
+      labs.push(lab);
+      return lab;
+    },
+    tempDir(prefix) {
+      const dir = mkdtempSync(join(tmpdir(), prefix));
+      dirs.push(dir);
+      return dir;
+    },
+  };
 }

@@ -131,3 +131,42 @@ export async function gatewayDaemon(
   await stun.waitFor(/^listening/m);
   return startMiniupnpd(l, gw, lanBase, stunIp, opts);
 }
+
+/** The gateway lab: a public STUN host, a gateway with `lanHosts` LAN hosts (pc0, pc1, ...) on 192.0.2.0/24
+ * behind MASQUERADE, and a public host to probe from. No daemon yet: see gatewayDaemon. */
+export async function gatewayLab(l: Lab, lanHosts = 1) {
+  const stunHost = l.host("stun");
+  const stunIp = await l.attachPublic(stunHost);
+  const gw = l.host("gw");
+  const gwIp = await l.attachPublic(gw);
+  const probe = l.host("probe");
+  const probeIp = await l.attachPublic(probe);
+  const pcs = Array.from({ length: lanHosts }, (_, i) => l.host(`pc${i}`));
+  const pcIps = l.lan(gw, "192.0.2", pcs);
+  l.masquerade(gw);
+  return { stunHost, stunIp, gw, gwIp, probe, probeIp, pcs, pcIps };
+}
+
+const UDP_TOOL = join(import.meta.dir, "udp-tool.ts");
+
+/** Sends 5 datagrams "seq N" from probe's fromPort to `to`, 100 ms apart (blocks until sent). */
+export function probeSend(l: Lab, probe: Host, fromPort: number, to: { host: string; port: number }): void {
+  const r = l.exec(probe, [BUN, UDP_TOOL, "send", String(fromPort), "5", "100", `${to.host}:${to.port}`]);
+  if (r.code !== 0) throw new Error(`udp-tool send failed: ${r.stderr}`);
+}
+
+/** Listens on `host`:port for 2 s while probe sends to `to`; returns the "from ..." lines that arrived. */
+export async function arrivals(
+  l: Lab,
+  host: Host,
+  port: number,
+  probe: Host,
+  fromPort: number,
+  to: { host: string; port: number },
+): Promise<string[]> {
+  const listener = l.spawn(host, [BUN, UDP_TOOL, "listen", String(port), "100", "2000"]);
+  await listener.waitFor(/^listening/m);
+  probeSend(l, probe, fromPort, to);
+  await listener.exited;
+  return (await listener.stdout()).split("\n").filter((line) => line.startsWith("from "));
+}

@@ -1,21 +1,17 @@
 // Issue 9 item 2: a server on a host with several addresses (a VPS with a floating IP), listening on the
 // wildcard, answers each peer from the address it wrote to. Real kernel NAT in namespaces: a reply from the
 // host's other address matches no conntrack entry at the peer's gateway and is dropped.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { Lab } from "./lab.ts";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { labPerTest } from "./lab.ts";
 import { finish, secretFile, startPeer, startServer } from "./netpunch.ts";
 import { place } from "./placements.ts";
 
 setDefaultTimeout(60_000);
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 test("both peers behind NAT reach the server at its second address and connect", async () => {
-  lab = Lab.create();
+  const lab = labs.create();
   const secret = secretFile();
   const server = lab.host("srv");
   const primary = await lab.attachPublic(server);

@@ -30,6 +30,14 @@ export async function waitStderr(p: LabProcess, pattern: RegExp, timeoutMs = 10_
   }
 }
 
+/** `--server IP:10001 --secret-file SECRET`: where a lab client finds the rendezvous server. */
+export const serverOptions = (serverIp: string, secret: string): string[] => [
+  "--server",
+  `${serverIp}:${SERVER_PORT}`,
+  "--secret-file",
+  secret,
+];
+
 export async function startServer(
   lab: Lab,
   host: Host,
@@ -50,11 +58,9 @@ export async function startServer(
   return p;
 }
 
-/** The `netpunch connect` command line of a lab peer on --local :10000, with `extra` options at the end. */
-export function peerArgv(role: "a" | "b", serverIp: string, secret: string, extra: string[] = []): string[] {
+/** `connect --role ROLE --server SERVER_IP:10001 --local :10000 --secret-file SECRET`: a lab peer's arguments. */
+export function connectArgs(role: "a" | "b", serverIp: string, secret: string): string[] {
   return [
-    BUN,
-    CLI,
     "connect",
     "--role",
     role,
@@ -64,6 +70,15 @@ export function peerArgv(role: "a" | "b", serverIp: string, secret: string, extr
     `:${PEER_PORT}`,
     "--secret-file",
     secret,
+  ];
+}
+
+/** The `netpunch connect` command line of a lab peer on --local :10000, with `extra` options at the end. */
+export function peerArgv(role: "a" | "b", serverIp: string, secret: string, extra: string[] = []): string[] {
+  return [
+    BUN,
+    CLI,
+    ...connectArgs(role, serverIp, secret),
     // --json belongs to the print hook, the default; with other hooks it would be an unknown option.
     ...(extra.includes("--hook") ? [] : ["--json"]),
     "--verbose",

@@ -1,26 +1,21 @@
 // The openvpn hook across two real NATs, with the real openvpn from Debian and a static key: ping through
 // the tunnel both ways, --loop re-punching after the tunnel process dies, and Ctrl-C leaving nothing behind.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { type Host, Lab, type LabProcess } from "./lab.ts";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { type Host, type Lab, type LabProcess, labPerTest } from "./lab.ts";
 import { openvpnHook, openvpnStaticKey, secretFile, startPeer, startServer, waitStderr } from "./netpunch.ts";
 import { serverAndPair } from "./placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 const TUN_A = "198.18.200.1";
 const TUN_B = "198.18.200.2";
 const READY = /Initialization Sequence Completed/g;
 
 async function twoNats() {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const key = openvpnStaticKey();
   const { server, serverIp, a, b } = await serverAndPair(l, "nat", "nat");

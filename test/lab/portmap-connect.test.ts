@@ -2,8 +2,8 @@
 // NAT, and the server has neither an alt port nor a relay. Plain punching cannot work here (b's PINGs come
 // from ports a's gateway never sent to); with --port-map, a's gateway forwards a public port to a, b punches
 // that port, and the mapping is removed when a exits.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { Lab } from "./lab.ts";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { labPerTest } from "./lab.ts";
 import { gatewayDaemon } from "./miniupnpd.ts";
 import { finish, PEER_PORT, secretFile, startPeer, startServer } from "./netpunch.ts";
 import { serverAndPair } from "./placements.ts";
@@ -11,15 +11,10 @@ import { serverAndPair } from "./placements.ts";
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 async function setup() {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const { server, serverIp, a: placedA, b: placedB } = await serverAndPair(l, "nat", "symmetric");
   const [a, b, gwA, gwAIp] = [placedA.host, placedB.host, placedA.gateway, placedA.publicIp];

@@ -3,16 +3,15 @@
 // multicast and mapping over SOAP, and a public host checking that the mapping forwards, and no longer
 // does after remove(). Needs root and miniupnpd (see test/lab/portmap.test.ts for the lab's STUN responder
 // and nftables tables that miniupnpd needs). SSDP and HTTP stay inside the lab's namespaces.
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { type Host, Lab } from "./lab.ts";
-import { gatewayDaemon, UPNP_HTTP_PORT, waitOutput } from "./miniupnpd.ts";
+import { type Host, type Lab, labPerTest } from "./lab.ts";
+import { arrivals, gatewayDaemon, gatewayLab, probeSend, UPNP_HTTP_PORT, waitOutput } from "./miniupnpd.ts";
 
 setDefaultTimeout(60_000);
 
 const BUN = process.execPath;
 const PORTMAP = join(import.meta.dir, "../../src/portmap/index.ts");
-const UDP_TOOL = join(import.meta.dir, "udp-tool.ts");
 const LOCAL_PORT = 10000;
 
 /**
@@ -45,45 +44,13 @@ interface Mapping {
   lifetimeSeconds: number;
 }
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 async function topology(upnp: boolean) {
-  const l = Lab.create();
-  lab = l;
-  const stunHost = l.host("stun");
-  const stunIp = await l.attachPublic(stunHost);
-  const gw = l.host("gw");
-  const gwIp = await l.attachPublic(gw);
-  const probe = l.host("probe");
-  const probeIp = await l.attachPublic(probe);
-  const pc = l.host("pc0");
-  l.lan(gw, "192.0.2", [pc]);
-  l.masquerade(gw);
-  const daemon = await gatewayDaemon(l, gw, "192.0.2", stunHost, stunIp, { upnp });
-  return { l, gw, gwIp, probe, probeIp, pc, daemon };
-}
-
-function send(l: Lab, probe: Host, fromPort: number, to: { host: string; port: number }): void {
-  const r = l.exec(probe, [BUN, UDP_TOOL, "send", String(fromPort), "5", "100", `${to.host}:${to.port}`]);
-  if (r.code !== 0) throw new Error(`udp-tool send failed: ${r.stderr}`);
-}
-
-async function arrivals(
-  l: Lab,
-  host: Host,
-  probe: Host,
-  fromPort: number,
-  to: { host: string; port: number },
-): Promise<string[]> {
-  const listener = l.spawn(host, [BUN, UDP_TOOL, "listen", String(LOCAL_PORT), "100", "2000"]);
-  await listener.waitFor(/^listening/m);
-  send(l, probe, fromPort, to);
-  await listener.exited;
-  return (await listener.stdout()).split("\n").filter((line) => line.startsWith("from "));
+  const l = labs.create();
+  const t = await gatewayLab(l);
+  const daemon = await gatewayDaemon(l, t.gw, "192.0.2", t.stunHost, t.stunIp, { upnp });
+  return { l, ...t, pc: t.pcs[0] as Host, daemon };
 }
 
 const upnpRules = (l: Lab, gw: Host): string =>
@@ -92,7 +59,7 @@ const upnpRules = (l: Lab, gw: Host): string =>
 describe("mapPort over UPnP-IGD against miniupnpd", () => {
   test("maps UDP 10000, forwards through the firewall, and remove() closes it again", async () => {
     const { l, gw, gwIp, probe, probeIp, pc, daemon } = await topology(true);
-    expect(await arrivals(l, pc, probe, 30001, { host: gwIp, port: LOCAL_PORT })).toEqual([]);
+    expect(await arrivals(l, pc, LOCAL_PORT, probe, 30001, { host: gwIp, port: LOCAL_PORT })).toEqual([]);
 
     const client = l.spawn(pc, [BUN, "-e", CLIENT, String(LOCAL_PORT), "upnp"]);
     const line = await waitOutput(client, "stdout", /^\{.*\}$/m, 15_000);
@@ -106,7 +73,7 @@ describe("mapPort over UPnP-IGD against miniupnpd", () => {
     expect(upnpRules(l, gw)).toContain(`dport ${LOCAL_PORT} dnat ip to 192.0.2.10:${LOCAL_PORT}`);
 
     await waitOutput(client, "stdout", /^listening \d+$/m, 5_000);
-    send(l, probe, 30002, m.external);
+    probeSend(l, probe, 30002, m.external);
     const from = await waitOutput(client, "stdout", /^from \S+ 30002 seq \d+$/m, 5_000);
     expect(from.split(" ")[1]).toBe(probeIp);
 
@@ -114,7 +81,7 @@ describe("mapPort over UPnP-IGD against miniupnpd", () => {
     await waitOutput(client, "stdout", /^removed$/m, 5_000);
     expect(await client.exited).toBe(0);
     expect(upnpRules(l, gw)).not.toContain("dnat");
-    expect(await arrivals(l, pc, probe, 30003, m.external)).toEqual([]);
+    expect(await arrivals(l, pc, LOCAL_PORT, probe, 30003, m.external)).toEqual([]);
   });
 
   test("PCP and NAT-PMP refused (ICMP): the default list falls back to UPnP", async () => {

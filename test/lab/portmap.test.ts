@@ -17,17 +17,16 @@
 // The lab's masquerade() firewall drops NEW packets from wan0; a router that forwards ports accepts those
 // it DNATs (OpenWrt: "ct status dnat accept"), so the gateway gets that rule too. Without a mapping
 // nothing is DNATed and the firewall still drops.
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { type Host, Lab, type LabProcess } from "./lab.ts";
-import { STUN_PORT, STUN_RESPONDER, startMiniupnpd, waitOutput } from "./miniupnpd.ts";
+import { type Host, type Lab, type LabProcess, labPerTest } from "./lab.ts";
+import { arrivals, gatewayDaemon, gatewayLab, probeSend, waitOutput } from "./miniupnpd.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
 const BUN = process.execPath;
 const PORTMAP = join(import.meta.dir, "../../src/portmap/index.ts");
-const UDP_TOOL = join(import.meta.dir, "udp-tool.ts");
 const LOCAL_PORT = 10000;
 
 // Small programs run with `bun -e CODE ARGS...` inside a namespace (process.argv is [bun, ...ARGS]).
@@ -71,54 +70,15 @@ interface ClientReport {
   ms: number;
 }
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
-/** A public STUN host, a gateway with a LAN host behind MASQUERADE, and a public host to probe from. */
+/** The gateway lab (see gatewayLab), with the STUN responder and miniupnpd running unless daemon is false. */
 async function topology(opts: { daemon?: boolean; lanHosts?: number } = {}) {
-  const l = Lab.create();
-  lab = l;
-  const stunHost = l.host("stun");
-  const stunIp = await l.attachPublic(stunHost);
-  const gw = l.host("gw");
-  const gwIp = await l.attachPublic(gw);
-  const probe = l.host("probe");
-  const probeIp = await l.attachPublic(probe);
-  const pcs = Array.from({ length: opts.lanHosts ?? 1 }, (_, i) => l.host(`pc${i}`));
-  const pcIps = l.lan(gw, "192.0.2", pcs);
-  l.masquerade(gw);
-  let daemon: LabProcess | undefined;
-  if (opts.daemon ?? true) {
-    const stun = l.spawn(stunHost, [BUN, "-e", STUN_RESPONDER, String(STUN_PORT)]);
-    await stun.waitFor(/^listening/m);
-    daemon = await startMiniupnpd(l, gw, "192.0.2", stunIp);
-  }
-  return { l, gw, gwIp, probe, probeIp, pcs, pcIps, daemon };
-}
-
-/** Sends 5 datagrams "seq N" from probe's fromPort to `to`, 100 ms apart (blocks until sent). */
-function send(l: Lab, probe: Host, fromPort: number, to: { host: string; port: number }): void {
-  const r = l.exec(probe, [BUN, UDP_TOOL, "send", String(fromPort), "5", "100", `${to.host}:${to.port}`]);
-  if (r.code !== 0) throw new Error(`udp-tool send failed: ${r.stderr}`);
-}
-
-/** Listens on `host`:port for 2 s while probe sends to `to`; returns the "from ..." lines that arrived. */
-async function arrivals(
-  l: Lab,
-  host: Host,
-  port: number,
-  probe: Host,
-  fromPort: number,
-  to: { host: string; port: number },
-): Promise<string[]> {
-  const listener = l.spawn(host, [BUN, UDP_TOOL, "listen", String(port), "100", "2000"]);
-  await listener.waitFor(/^listening/m);
-  send(l, probe, fromPort, to);
-  await listener.exited;
-  return (await listener.stdout()).split("\n").filter((line) => line.startsWith("from "));
+  const l = labs.create();
+  const t = await gatewayLab(l, opts.lanHosts ?? 1);
+  const daemon =
+    (opts.daemon ?? true) ? await gatewayDaemon(l, t.gw, "192.0.2", t.stunHost, t.stunIp) : undefined;
+  return { l, ...t, daemon };
 }
 
 function startClient(l: Lab, host: Host, protocols: string, runMs = 30_000): LabProcess {
@@ -156,7 +116,7 @@ describe("mapPort against miniupnpd in the gateway", () => {
 
       // Through the mapping it arrives, from the public host's own address (DNAT, no SNAT).
       await waitOutput(client, "stdout", /^listening \d+$/m, 5_000);
-      send(l, probe, 20002, m.external);
+      probeSend(l, probe, 20002, m.external);
       const line = await waitOutput(client, "stdout", /^from \S+ 20002 seq \d+$/m, 5_000);
       expect(line.split(" ")[1]).toBe(probeIp);
 
@@ -188,7 +148,7 @@ describe("mapPort against miniupnpd in the gateway", () => {
     const rules = upnpRules(l, gw);
     expect(rules).not.toContain(`dnat ip to 192.0.2.10:`);
     expect(rules).toContain(`dport ${second.port} dnat ip to 192.0.2.11:${LOCAL_PORT}`);
-    send(l, probe, 20004, second);
+    probeSend(l, probe, 20004, second);
     const line = await waitOutput(c1, "stdout", /^from \S+ 20004 seq \d+$/m, 5_000);
     expect(line.split(" ")[1]).toBe(probeIp);
 

@@ -1,7 +1,7 @@
 // netpunch across real kernel NAT: the real CLI (server and both peers as separate processes) in network
 // namespaces behind iptables MASQUERADE gateways. Needs root (CI runs as root): `bun test test/lab`.
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { Lab, type LinkOptions } from "./lab.ts";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { type LinkOptions, labPerTest } from "./lab.ts";
 import { finish, PEER_PORT, provePath, secretFile, startPeer, startServer } from "./netpunch.ts";
 import { place, type Side } from "./placements.ts";
 
@@ -10,14 +10,10 @@ setDefaultTimeout(60_000);
 
 const GAP_MS = 3_000; // the second peer starts several seconds after the first
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 async function runPair(sides: [Side, Side], opts: { link?: LinkOptions; firstRole?: "a" | "b" } = {}) {
-  lab = Lab.create();
+  const lab = labs.create();
   const secret = secretFile();
   const server = lab.host("srv");
   const serverIp = await lab.attachPublic(server);
@@ -90,7 +86,7 @@ describe("punching through real NAT, second peer 3 s late", () => {
 });
 
 test("both behind the SAME NAT without hairpinning: they meet on the LAN", async () => {
-  lab = Lab.create();
+  const lab = labs.create();
   const secret = secretFile();
   const server = lab.host("srv");
   const serverIp = await lab.attachPublic(server);

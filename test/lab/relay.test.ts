@@ -1,11 +1,8 @@
 // Both peers behind symmetric NATs (MASQUERADE --random-fully): no direct path exists, so they fall back on
 // the server's relay, and real tunnels (OpenVPN with a static key, WireGuard with wireguard-go) run through
 // it unchanged. Without --relay on the server the failure says so.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Lab } from "./lab.ts";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { labPerTest } from "./lab.ts";
 import {
   exitWithin,
   finish,
@@ -25,15 +22,10 @@ import { keyPair, setconfFile, startWgPeer } from "./wg.ts";
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 async function bothSymmetric(serverArgs: string[]) {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const secret = secretFile();
   const { server, serverIp, a, b } = await serverAndPair(l, "symmetric", "symmetric");
   const srv = await startServer(l, server, secret, serverArgs);
@@ -92,7 +84,7 @@ test("OpenVPN with a static key runs through the relay and carries ping", async 
 
 test("WireGuard (wireguard-go) runs through the relay: handshake, then ping both ways", async () => {
   const { l, a, b, serverIp, secret } = await bothSymmetric(["--relay"]);
-  const dir = mkdtempSync(join(tmpdir(), "netpunch-relay-wg-"));
+  const dir = labs.tempDir("netpunch-relay-wg-");
   const ka = keyPair(l, a);
   const kb = keyPair(l, b);
   const pa = startWgPeer(l, a, "a", serverIp, secret, {

@@ -1,41 +1,27 @@
 // The original README's bash client loop, run unchanged against the netpunch CLI across two real NATs,
 // with a stub in place of openvpn: the stub must receive the lport, rhost and rport of the real hole.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Lab } from "./lab.ts";
+import { labPerTest } from "./lab.ts";
 import { BUN, CLI, PEER_PORT, SERVER_PORT, waitStderr } from "./netpunch.ts";
+import { serverAndPair } from "./placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
 const FIXTURES = join(import.meta.dir, "../fixtures");
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 test("the seed README's params=($(netpunch a ...)) loop hands openvpn the right lport, rhost, rport", async () => {
-  lab = Lab.create();
-  const dir = mkdtempSync(join(tmpdir(), "netpunch-seed-"));
+  const lab = labs.create();
+  const dir = labs.tempDir("netpunch-seed-");
   const wrapper = join(dir, "netpunch");
   writeFileSync(wrapper, `#!/bin/sh\nexec ${BUN} ${CLI} "$@"\n`);
   chmodSync(wrapper, 0o755);
 
-  const server = lab.host("srv");
-  const serverIp = await lab.attachPublic(server);
-  const gwA = lab.host("gwa");
-  const gwAIp = await lab.attachPublic(gwA);
-  const gwB = lab.host("gwb");
-  const gwBIp = await lab.attachPublic(gwB);
-  const a = lab.host("a");
-  const b = lab.host("b");
-  lab.lan(gwA, "192.0.2", [a]);
-  lab.lan(gwB, "198.51.100", [b]);
-  lab.masquerade(gwA);
-  lab.masquerade(gwB);
+  const { server, serverIp, a: placedA, b: placedB } = await serverAndPair(lab, "nat", "nat");
+  const [a, b, gwAIp, gwBIp] = [placedA.host, placedB.host, placedA.publicIp, placedB.publicIp];
 
   const srv = lab.spawn(server, [wrapper, "c", "SeCrEt", `:${SERVER_PORT}`]);
   await waitStderr(srv, /listening on UDP/);

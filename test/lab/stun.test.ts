@@ -1,10 +1,10 @@
 // Standard STUN across real kernel NAT: stunBinding() in a peer namespace behind MASQUERADE asks coturn's
 // STUN server, and netpunch's own responder, for its public address. Needs root and Debian's coturn
 // (`turnserver`): `bun test test/lab/stun.test.ts`.
-import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { startCoturn } from "./coturn.ts";
-import { type Host, Lab, type LabProcess } from "./lab.ts";
+import { type Host, type Lab, type LabProcess, labPerTest } from "./lab.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
@@ -64,16 +64,11 @@ interface Mapping {
   rttMs: number;
 }
 
-let lab: Lab | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-});
+const labs = labPerTest();
 
 /** A public STUN server host, a gateway with MASQUERADE, and a peer on the gateway's LAN. */
 async function topology(opts: { double?: boolean } = {}) {
-  const l = Lab.create();
-  lab = l;
+  const l = labs.create();
   const server = l.host("stun");
   const serverIp = await l.attachPublic(server);
   const peer = l.host("peer");

@@ -1,12 +1,10 @@
 // The wireguard hook across two real NATs: each peer punches, starts wireguard-go (no kernel module here),
 // points it at the partner through the hole, and the tunnel carries pings both ways. Ctrl-C then stops
 // everything it started. Needs root: `bun test test/lab/wireguard.test.ts`.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Lab } from "./lab.ts";
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { labPerTest } from "./lab.ts";
 import { exitWithin, nsPids, PEER_PORT, secretFile, startServer, waitStderr } from "./netpunch.ts";
+import { serverAndPair } from "./placements.ts";
 import { hasLink, IFACE, keyPair, setconfFile, startWgPeer } from "./wg.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
@@ -14,33 +12,15 @@ setDefaultTimeout(60_000);
 
 const TUNNEL = { a: "198.18.201.1", b: "198.18.201.2" } as const;
 
-let lab: Lab | undefined;
-let dir: string | undefined;
-afterEach(async () => {
-  await lab?.cleanup();
-  lab = undefined;
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+const labs = labPerTest();
 
 test("wireguard-go through the hole between two MASQUERADE NATs: ping both ways, Ctrl-C cleans up", async () => {
-  lab = Lab.create();
+  const lab = labs.create();
   const secret = secretFile();
-  const keys = mkdtempSync(join(tmpdir(), "netpunch-wg-"));
-  dir = keys;
+  const keys = labs.tempDir("netpunch-wg-");
 
-  const server = lab.host("srv");
-  const serverIp = await lab.attachPublic(server);
-  const gwA = lab.host("gwa");
-  await lab.attachPublic(gwA);
-  const gwB = lab.host("gwb");
-  await lab.attachPublic(gwB);
-  const a = lab.host("a");
-  const b = lab.host("b");
-  lab.lan(gwA, "192.0.2", [a]);
-  lab.lan(gwB, "198.51.100", [b]);
-  lab.masquerade(gwA);
-  lab.masquerade(gwB);
+  const { server, serverIp, a: placedA, b: placedB } = await serverAndPair(lab, "nat", "nat");
+  const [a, b] = [placedA.host, placedB.host];
   await startServer(lab, server, secret);
 
   const ka = keyPair(lab, a);

@@ -1,16 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { formatEndpoint, isLoopback, normalizeHost, parseAddress, sameEndpoint } from "../../src/addr.ts";
-import { NetpunchError } from "../../src/errors.ts";
-
-function failure(fn: () => unknown): NetpunchError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof NetpunchError) return e;
-    throw e;
-  }
-  throw new Error("expected a NetpunchError");
-}
+import { netpunchError } from "./support.ts";
 
 describe("parseAddress: good input", () => {
   const good: [string, { host: string; port: number }][] = [
@@ -65,7 +55,7 @@ describe("parseAddress: bad input names the argument and says why", () => {
   ];
   for (const [input, what, why] of bad) {
     test(JSON.stringify(input), () => {
-      const e = failure(() => parseAddress(input, what));
+      const e = netpunchError(() => parseAddress(input, what));
       expect(e.code).toBe("E_ADDRESS");
       expect(e.exitCode).toBe(2);
       expect(e.message).toBe(`${what} "${input}" is not a valid address: ${why}`);
@@ -75,24 +65,24 @@ describe("parseAddress: bad input names the argument and says why", () => {
 
   test("the argument's name is whatever the caller passes", () => {
     expect(
-      failure(() => parseAddress("nope", "local address", { allowEmptyHost: true })).message,
+      netpunchError(() => parseAddress("nope", "local address", { allowEmptyHost: true })).message,
     ).toStartWith('local address "nope"');
-    expect(failure(() => parseAddress("nope", "listen address")).message).toStartWith(
+    expect(netpunchError(() => parseAddress("nope", "listen address")).message).toStartWith(
       'listen address "nope"',
     );
   });
 
   test("the hint's examples fit the kind of address", () => {
-    expect(failure(() => parseAddress("nope", "server address")).hint).toContain("198.51.100.7:10001");
-    expect(failure(() => parseAddress("nope", "local address", { allowEmptyHost: true })).hint).toContain(
-      ":10000",
-    );
+    expect(netpunchError(() => parseAddress("nope", "server address")).hint).toContain("198.51.100.7:10001");
+    expect(
+      netpunchError(() => parseAddress("nope", "local address", { allowEmptyHost: true })).hint,
+    ).toContain(":10000");
   });
 
   test("port 0 is refused unless allowed, even with an empty host allowed", () => {
-    expect(failure(() => parseAddress(":0", "listen address", { allowEmptyHost: true })).message).toContain(
-      "port 0 is out of range",
-    );
+    expect(
+      netpunchError(() => parseAddress(":0", "listen address", { allowEmptyHost: true })).message,
+    ).toContain("port 0 is out of range");
   });
 });
 

@@ -1,20 +1,13 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { chmodSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { newSecret } from "../../src/cli/keygen.ts";
 import { makeLogger } from "../../src/cli/logger.ts";
-import { cli } from "../../src/cli/main.ts";
 import { resolveSecret } from "../../src/cli/secret.ts";
+import { cliSuite, runCli as run } from "../support/cli.ts";
 import { captureOutput } from "./support.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "netpunch-keygen-test-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function run(...args: string[]) {
-  const { value, out, err } = await captureOutput(() => cli(args));
-  return { code: value, out, err };
-}
+const dir = cliSuite("netpunch-keygen-test-");
 
 const BASE64URL_256 = /^[A-Za-z0-9_-]{43}$/;
 

@@ -1,33 +1,17 @@
-import { afterAll, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkArgs, MAX_SECONDS, MAX_TIMER_MS, secondsOption } from "../../src/cli/common.ts";
 import { connectArgs } from "../../src/cli/connect.ts";
-import { cli } from "../../src/cli/main.ts";
 import { NetpunchError } from "../../src/errors.ts";
-import { captureOutput } from "./support.ts";
+import { cliSuite, runCli as run } from "../support/cli.ts";
 
 // Every command here must fail before it binds or sends; the timeout turns a regression into a failure.
 const T = 5000;
 const SERVER = "127.0.0.1:9";
-const dir = mkdtempSync(join(tmpdir(), "netpunch-options-test-"));
+const dir = cliSuite("netpunch-options-test-", "k".repeat(43));
 const SECRET_FILE = join(dir, "secret.txt");
 writeFileSync(SECRET_FILE, `${"k".repeat(43)}\n`, { mode: 0o600 });
-const saved = process.env.NETPUNCH_SECRET;
-beforeEach(() => {
-  process.env.NETPUNCH_SECRET = "k".repeat(43);
-});
-afterAll(() => {
-  if (saved === undefined) delete process.env.NETPUNCH_SECRET;
-  else process.env.NETPUNCH_SECRET = saved;
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function run(...args: string[]) {
-  const { value, out, err } = await captureOutput(() => cli(args));
-  return { code: value, out, err };
-}
 
 function expectUsage(r: { code: number; err: string }, ...parts: string[]) {
   expect(r.code).toBe(2);

@@ -1,33 +1,16 @@
-import { afterAll, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
-import { cli } from "../../src/cli/main.ts";
-import { captureOutput } from "./support.ts";
+import { cliSuite, runCli as run } from "../support/cli.ts";
 
 // Every command here fails before any packet is sent; the timeout only turns a regression into a failure, not a hang.
 const T = 5000;
 // Nothing listens here, and nothing should ever be sent to it by these tests.
 const SERVER = "127.0.0.1:9";
+const C = ["connect", "--role", "a", "--server", SERVER];
 
-const savedSecret = process.env.NETPUNCH_SECRET;
-const dir = mkdtempSync(join(tmpdir(), "netpunch-cli-test-"));
-
-beforeEach(() => {
-  process.env.NETPUNCH_SECRET = "test-secret";
-});
-
-afterAll(() => {
-  if (savedSecret === undefined) delete process.env.NETPUNCH_SECRET;
-  else process.env.NETPUNCH_SECRET = savedSecret;
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function run(...args: string[]) {
-  const { value, out, err } = await captureOutput(() => cli(args));
-  return { code: value, out, err };
-}
+const dir = cliSuite("netpunch-cli-test-", "test-secret");
 
 /** A NetpunchError report: "[CODE] message" then "hint: ..." on its own line. */
 function expectReport(err: string, code: string, ...parts: string[]) {
@@ -94,7 +77,7 @@ describe("usage errors exit 2 with one line and a hint", () => {
     "missing secret",
     async () => {
       delete process.env.NETPUNCH_SECRET;
-      const r = await run("connect", "--role", "a", "--server", SERVER);
+      const r = await run(...C);
       expect(r.code).toBe(2);
       expectReport(r.err, "E_SECRET");
       expect(r.err).toMatch(/^hint: .*--secret-file/m);
@@ -106,15 +89,7 @@ describe("usage errors exit 2 with one line and a hint", () => {
   test(
     "unreadable secret file",
     async () => {
-      const r = await run(
-        "connect",
-        "--role",
-        "a",
-        "--server",
-        SERVER,
-        "--secret-file",
-        join(dir, "missing.txt"),
-      );
+      const r = await run(...C, "--secret-file", join(dir, "missing.txt"));
       expect(r.code).toBe(2);
       expectReport(r.err, "E_SECRET", "missing.txt", "ENOENT");
     },
@@ -126,7 +101,7 @@ describe("usage errors exit 2 with one line and a hint", () => {
     async () => {
       const file = join(dir, "empty.txt");
       writeFileSync(file, "\n");
-      const r = await run("connect", "--role", "a", "--server", SERVER, "--secret-file", file);
+      const r = await run(...C, "--secret-file", file);
       expect(r.code).toBe(2);
       expectReport(r.err, "E_SECRET", "empty");
     },
@@ -145,138 +120,68 @@ describe("usage errors exit 2 with one line and a hint", () => {
     T,
   );
 
-  for (const server of ["nope", "198.51.100.7", "198.51.100.7:0", "2001:db8::1:10001", "bad_host:1"]) {
-    test(
-      `malformed --server ${server}`,
-      async () => {
-        const r = await run("connect", "--role", "a", "--server", server);
-        expect(r.code).toBe(2);
-        expectReport(r.err, "E_ADDRESS", "server address", `"${server}"`);
-      },
-      T,
-    );
-  }
-
-  test(
-    "malformed --local names the local address",
-    async () => {
-      const r = await run("connect", "--role", "a", "--server", SERVER, "--local", "127.0.0.1");
-      expect(r.code).toBe(2);
-      expectReport(r.err, "E_ADDRESS", "local address");
-    },
-    T,
-  );
-
-  test(
-    "unknown option (a typo of --session)",
-    async () => {
-      const r = await run("connect", "--role", "a", "--server", SERVER, "--sesion", "lab-1");
-      expect(r.code).toBe(2);
-      expectReport(r.err, "E_USAGE", "--sesion");
-    },
-    T,
-  );
-
-  test(
-    "unknown option in --name=value form",
-    async () => {
-      const r = await run("connect", "--role", "a", "--server", SERVER, "--sesion=lab-1");
-      expect(r.code).toBe(2);
-      expectReport(r.err, "E_USAGE", "--sesion");
-      expect(r.err).not.toContain("lab-1");
-    },
-    T,
-  );
-
-  test(
-    "bad --role",
-    async () => {
-      const r = await run("connect", "--role", "c", "--server", SERVER);
-      expect(r.code).toBe(2);
-      expectReport(r.err, "E_USAGE", "--role", '"c"');
-    },
-    T,
-  );
-
-  test(
-    "missing --role",
-    async () => {
-      const r = await run("connect", "--server", SERVER);
-      expect(r.code).toBe(2);
-      expectReport(r.err, "E_USAGE", "role");
-    },
-    T,
-  );
-
-  for (const value of ["abc", "0", "-5", "Infinity"]) {
-    test(
+  // One usage error a row: its name, the arguments, the report's code, what its line names, and
+  // a hint it must give or a text it must not show (the value of a misspelt --name=value).
+  const usageErrors: [string, string[], string, string[], RegExp?, string?][] = [
+    ...["nope", "198.51.100.7", "198.51.100.7:0", "2001:db8::1:10001", "bad_host:1"].map(
+      (server): [string, string[], string, string[]] => [
+        `malformed --server ${server}`,
+        ["connect", "--role", "a", "--server", server],
+        "E_ADDRESS",
+        ["server address", `"${server}"`],
+      ],
+    ),
+    [
+      "malformed --local names the local address",
+      [...C, "--local", "127.0.0.1"],
+      "E_ADDRESS",
+      ["local address"],
+    ],
+    ["unknown option (a typo of --session)", [...C, "--sesion", "lab-1"], "E_USAGE", ["--sesion"]],
+    [
+      "unknown option in --name=value form",
+      [...C, "--sesion=lab-1"],
+      "E_USAGE",
+      ["--sesion"],
+      undefined,
+      "lab-1",
+    ],
+    ["bad --role", ["connect", "--role", "c", "--server", SERVER], "E_USAGE", ["--role", '"c"']],
+    ["missing --role", ["connect", "--server", SERVER], "E_USAGE", ["role"]],
+    ...["abc", "0", "-5", "Infinity"].map((value): [string, string[], string, string[]] => [
       `--timeout ${value}`,
-      async () => {
-        const r = await run("connect", "--role", "a", "--server", SERVER, `--timeout=${value}`);
-        expect(r.code).toBe(2);
-        expectReport(r.err, "E_USAGE", "--timeout", `"${value}"`);
-      },
-      T,
-    );
-  }
+      [...C, `--timeout=${value}`],
+      "E_USAGE",
+      ["--timeout", `"${value}"`],
+    ]),
+    ["--punch-timeout abc", [...C, "--punch-timeout", "abc"], "E_USAGE", ["--punch-timeout"]],
+    [
+      "unknown --hook lists the available ones",
+      [...C, "--hook", "wireguard-typo"],
+      "E_USAGE",
+      ['"wireguard-typo"'],
+      /^hint: .*print/m,
+    ],
+    ["invalid --session", [...C, "--session", "lab 1"], "E_USAGE", ["session"]],
+    [
+      "serve with a malformed --listen names the listen address",
+      ["serve", "--listen", "0.0.0.0"],
+      "E_ADDRESS",
+      ["listen address"],
+    ],
+    ["serve with an unknown option", ["serve", "--lisen", ":10001"], "E_USAGE", ["--lisen"]],
+    ["seed form with a missing positional", ["a", "secret", ":0"], "E_USAGE", []],
+  ];
 
-  test(
-    "--punch-timeout abc",
-    async () => {
-      const r = await run("connect", "--role", "a", "--server", SERVER, "--punch-timeout", "abc");
+  // Each row as [name, rest]: with rows of different lengths bun would pass its done callback in the gaps.
+  test.each(usageErrors.map(([name, ...rest]) => [name, rest] as const))(
+    "%s",
+    async (_name, [args, code, parts, hint, hidden]) => {
+      const r = await run(...args);
       expect(r.code).toBe(2);
-      expectReport(r.err, "E_USAGE", "--punch-timeout");
-    },
-    T,
-  );
-
-  test(
-    "unknown --hook lists the available ones",
-    async () => {
-      const r = await run("connect", "--role", "a", "--server", SERVER, "--hook", "wireguard-typo");
-      expect(r.code).toBe(2);
-      expectReport(r.err, "E_USAGE", '"wireguard-typo"');
-      expect(r.err).toMatch(/^hint: .*print/m);
-    },
-    T,
-  );
-
-  test(
-    "invalid --session",
-    async () => {
-      const r = await run("connect", "--role", "a", "--server", SERVER, "--session", "lab 1");
-      expect(r.code).toBe(2);
-      expectReport(r.err, "E_USAGE", "session");
-    },
-    T,
-  );
-
-  test(
-    "serve with a malformed --listen names the listen address",
-    async () => {
-      const r = await run("serve", "--listen", "0.0.0.0");
-      expect(r.code).toBe(2);
-      expectReport(r.err, "E_ADDRESS", "listen address");
-    },
-    T,
-  );
-
-  test(
-    "serve with an unknown option",
-    async () => {
-      const r = await run("serve", "--lisen", ":10001");
-      expect(r.code).toBe(2);
-      expectReport(r.err, "E_USAGE", "--lisen");
-    },
-    T,
-  );
-
-  test(
-    "seed form with a missing positional",
-    async () => {
-      const r = await run("a", "secret", ":0");
-      expect(r.code).toBe(2);
-      expectReport(r.err, "E_USAGE");
+      expectReport(r.err, code, ...parts);
+      if (hint) expect(r.err).toMatch(hint);
+      if (hidden) expect(r.err).not.toContain(hidden);
     },
     T,
   );
@@ -288,15 +193,7 @@ describe("run-time errors exit 1", () => {
     async () => {
       const holder = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
       try {
-        const r = await run(
-          "connect",
-          "--role",
-          "a",
-          "--server",
-          SERVER,
-          "--local",
-          `127.0.0.1:${holder.port}`,
-        );
+        const r = await run(...C, "--local", `127.0.0.1:${holder.port}`);
         expect(r.code).toBe(1);
         expectReport(r.err, "E_PORT_IN_USE", String(holder.port));
         expect(r.out).toBe("");

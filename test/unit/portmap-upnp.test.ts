@@ -226,6 +226,16 @@ afterEach(() => {
   for (const c of closers.splice(0)) c();
 });
 
+/** One argument of every AddPortMapping the fake gateway was sent, in order. */
+const addedArgs = (fake: FakeIgd, arg: string): (string | undefined)[] =>
+  fake.soap.filter((r) => r.action === "AddPortMapping").map((r) => r.args[arg]);
+
+/** An onSoap that answers AddPortMapping with the fault `code` (unless `spare` says to let that one through). */
+const faultOnAdd =
+  (code: number, text: string, spare: (req: SoapRequest) => boolean = () => false) =>
+  (r: SoapRequest): string | undefined =>
+    r.action === "AddPortMapping" && !spare(r) ? soapFault(code, text) : undefined;
+
 /**
  * An SSDP responder on `ssdpHost` (answers each M-SEARCH from `answerFrom`, default the same socket) and
  * an HTTP server on 127.0.0.1 serving the description and answering SOAP with `onSoap`.
@@ -348,25 +358,17 @@ describe("mapPortUpnp against a fake IGD on loopback", () => {
 
   test("error 718 (port taken): tries the next ports", async () => {
     const fake = await fakeIgd({
-      onSoap: (r) =>
-        r.action === "AddPortMapping" && r.args.NewExternalPort !== "40002"
-          ? soapFault(718, "ConflictInMappingEntry")
-          : undefined,
+      onSoap: faultOnAdd(718, "ConflictInMappingEntry", (r) => r.args.NewExternalPort === "40002"),
     });
     const grant = await mapPortUpnp({ ...base(fake), alternatePorts: [40001, 40002, 40003] });
     expect(grant?.external).toEqual({ host: "198.18.1.2", port: 40002 });
-    const tried = fake.soap.filter((r) => r.action === "AddPortMapping").map((r) => r.args.NewExternalPort);
-    expect(tried).toEqual(["10000", "40001", "40002"]);
+    expect(addedArgs(fake, "NewExternalPort")).toEqual(["10000", "40001", "40002"]);
   });
 
   test("error 718 on every port, default alternates: random ports >= 1024, then undefined", async () => {
-    const fake = await fakeIgd({
-      onSoap: (r) => (r.action === "AddPortMapping" ? soapFault(718, "ConflictInMappingEntry") : undefined),
-    });
+    const fake = await fakeIgd({ onSoap: faultOnAdd(718, "ConflictInMappingEntry") });
     expect(await mapPortUpnp(base(fake))).toBeUndefined();
-    const tried = fake.soap
-      .filter((r) => r.action === "AddPortMapping")
-      .map((r) => Number(r.args.NewExternalPort));
+    const tried = addedArgs(fake, "NewExternalPort").map(Number);
     expect(tried).toHaveLength(4);
     expect(tried[0]).toBe(10000);
     for (const p of tried) expect(p >= 1024 && p <= 65535).toBe(true);
@@ -374,24 +376,18 @@ describe("mapPortUpnp against a fake IGD on loopback", () => {
 
   test("error 725 (only permanent leases): retried with lease 0, reported with the requested ttl", async () => {
     const fake = await fakeIgd({
-      onSoap: (r) =>
-        r.action === "AddPortMapping" && r.args.NewLeaseDuration !== "0"
-          ? soapFault(725, "OnlyPermanentLeasesSupported")
-          : undefined,
+      onSoap: faultOnAdd(725, "OnlyPermanentLeasesSupported", (r) => r.args.NewLeaseDuration === "0"),
     });
     const grant = await mapPortUpnp(base(fake));
     expect(grant?.external.port).toBe(10000);
     expect(grant?.lifetime).toBe(600);
-    const leases = fake.soap.filter((r) => r.action === "AddPortMapping").map((r) => r.args.NewLeaseDuration);
-    expect(leases).toEqual(["600", "0"]);
+    expect(addedArgs(fake, "NewLeaseDuration")).toEqual(["600", "0"]);
   });
 
   test("another error (e.g. 606 not authorized): undefined, no retries", async () => {
-    const fake = await fakeIgd({
-      onSoap: (r) => (r.action === "AddPortMapping" ? soapFault(606, "Action not authorized") : undefined),
-    });
+    const fake = await fakeIgd({ onSoap: faultOnAdd(606, "Action not authorized") });
     expect(await mapPortUpnp(base(fake))).toBeUndefined();
-    expect(fake.soap.filter((r) => r.action === "AddPortMapping")).toHaveLength(1);
+    expect(addedArgs(fake, "NewExternalPort")).toHaveLength(1);
   });
 
   test("no external address (empty or 0.0.0.0): undefined, nothing mapped", async () => {

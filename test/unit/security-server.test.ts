@@ -54,6 +54,18 @@ function register(c: RendezvousCore, from: Endpoint, role: Role, peerId: string,
   return { out, nonce: n, cookie: challenge.cookie };
 }
 
+/** A new MATCH to A at A_MOVED and to B, B's naming A_MOVED, its pairId (the one to `at`) not `pairId`. */
+function expectRematchedFromMovedA(
+  out: Parameters<typeof matches>[0],
+  pairId: string | undefined,
+  at: 0 | 1,
+) {
+  const again = matches(out);
+  expect(again.map((x) => x.to)).toEqual([A_MOVED, B]);
+  expect(again[1]?.msg.candidates[0]).toEqual({ kind: "public", ...A_MOVED });
+  expect(again[at]?.msg.pairId).not.toBe(pairId);
+}
+
 describe("return routability: no state without a cookie", () => {
   test("a REGISTER without a cookie is answered with a challenge and registers nothing", () => {
     const c = core();
@@ -168,10 +180,7 @@ describe("a mapping lost while waiting costs at most one keepalive", () => {
     // A's next keepalive comes from its new public port: one cookie round trip, then a MATCH to both with
     // the new address.
     const moved = register(c, A_MOVED, "a", ID.a, TS + 15_000);
-    const again = matches(moved.out);
-    expect(again.map((x) => x.to)).toEqual([A_MOVED, B]);
-    expect(again[1]?.msg.candidates[0]).toEqual({ kind: "public", ...A_MOVED });
-    expect(again[0]?.msg.pairId).not.toBe(pairId);
+    expectRematchedFromMovedA(moved.out, pairId, 0);
   });
 
   test("a peer whose address changes while its MATCH is pending is re-announced to the partner", () => {
@@ -180,10 +189,7 @@ describe("a mapping lost while waiting costs at most one keepalive", () => {
     const b = register(c, B, "b", ID.b, TS + 1_000);
     const pairId = matches(b.out)[0]?.msg.pairId;
     const moved = register(c, A_MOVED, "a", ID.a, TS + 1_500);
-    const again = matches(moved.out);
-    expect(again.map((x) => x.to)).toEqual([A_MOVED, B]);
-    expect(again[1]?.msg.candidates[0]).toEqual({ kind: "public", ...A_MOVED });
-    expect(again[1]?.msg.pairId).not.toBe(pairId);
+    expectRematchedFromMovedA(moved.out, pairId, 1);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { Message, Register } from "../../src/protocol/messages.ts";
+import type { Message, Register, Registered } from "../../src/protocol/messages.ts";
 import { checkCookie } from "../../src/rendezvous/cookie.ts";
 import {
   DEFAULT_TIMINGS,
@@ -69,26 +69,31 @@ function cookieIn(out: ServerAction[]): string {
   throw new Error(`no REGISTERED in ${JSON.stringify(out)}`);
 }
 
+/** The REGISTERED a REGISTER from A_ADDR is answered with: its nonce echoed, a fresh cookie. */
+const registeredToA = (
+  echo: string,
+  status: Registered["status"],
+  serverTime: number,
+): Extract<ServerAction, { kind: "send" }> => ({
+  kind: "send",
+  to: A_ADDR,
+  msg: {
+    type: "registered",
+    echo,
+    status,
+    observed: A_ADDR,
+    serverTime,
+    cookie: expect.stringMatching(/^[0-9a-f]{32}$/),
+  },
+});
+
 describe("registration", () => {
   test("the first REGISTER is answered with a challenge echoing the nonce and the observed address, and changes nothing", () => {
     const { core, store } = setup();
     const msg = register("a", A_ID, [{ host: "192.0.2.10", port: 10000 }]);
     const frame = frameOf(msg, { nonce: "0102030405060708090a0b0c" });
     const out = core.onFrame(A_ADDR, frame, 1000);
-    expect(out).toEqual([
-      {
-        kind: "send",
-        to: A_ADDR,
-        msg: {
-          type: "registered",
-          echo: "0102030405060708090a0b0c",
-          status: "challenge",
-          observed: A_ADDR,
-          serverTime: 1000,
-          cookie: expect.stringMatching(/^[0-9a-f]{32}$/),
-        },
-      },
-    ]);
+    expect(out).toEqual([registeredToA("0102030405060708090a0b0c", "challenge", 1000)]);
     expect(store.size).toBe(0);
     // The cookie proves A receives at A_ADDR, for this peer, session and role only.
     const cookie = challengeCookie(out, A_ADDR);
@@ -101,18 +106,7 @@ describe("registration", () => {
     const out2 = core.onFrame(A_ADDR, second, 1010);
     expect(out2).toEqual([
       { kind: "event", event: { type: "server-registration", session: "s1", role: "a", from: A_ADDR } },
-      {
-        kind: "send",
-        to: A_ADDR,
-        msg: {
-          type: "registered",
-          echo: "0c0b0a090807060504030201",
-          status: "waiting",
-          observed: A_ADDR,
-          serverTime: 1010,
-          cookie: expect.stringMatching(/^[0-9a-f]{32}$/),
-        },
-      },
+      registeredToA("0c0b0a090807060504030201", "waiting", 1010),
     ]);
     expect(store.size).toBe(1);
     expect(store.get("s1")?.slots.a).toEqual({
@@ -150,20 +144,7 @@ describe("registration", () => {
       15_000,
     );
     expect(events(out)).toEqual([]);
-    expect(sends(out)).toEqual([
-      {
-        kind: "send",
-        to: A_ADDR,
-        msg: {
-          type: "registered",
-          echo: "ffffffffffffffffffffffff",
-          status: "waiting",
-          observed: A_ADDR,
-          serverTime: 15_000,
-          cookie: expect.stringMatching(/^[0-9a-f]{32}$/),
-        },
-      },
-    ]);
+    expect(sends(out)).toEqual([registeredToA("ffffffffffffffffffffffff", "waiting", 15_000)]);
   });
 
   test("the same peer from a new address (NAT rebinding) is a new registration and sees its new address", () => {

@@ -1,5 +1,6 @@
 // Shared fixtures for the unit tests (not a test file itself).
 import { sameEndpoint } from "../../src/addr.ts";
+import { NetpunchError } from "../../src/errors.ts";
 import { deriveKey, deriveKeyV1, tag } from "../../src/protocol/auth.ts";
 import { HEADER_LEN, MAGIC, NONCE_LEN, TAG_LEN, VERSION } from "../../src/protocol/constants.ts";
 import type { Message, Register } from "../../src/protocol/messages.ts";
@@ -159,4 +160,15 @@ export function registerWithCookie(
   const { cookie: _, ...bare } = msg;
   const cookie = challengeCookie(core.onFrame(from, frameOf(bare), now), from);
   return core.onFrame(from, frameOf({ ...bare, cookie }, nonce ? { nonce } : {}), now);
+}
+
+/** Returns the NetpunchError `fn` throws, failing the test when it throws nothing or something else. */
+export function netpunchError(fn: () => unknown): NetpunchError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof NetpunchError) return e;
+    throw e;
+  }
+  throw new Error("expected a NetpunchError, nothing was thrown");
 }
