@@ -1,12 +1,7 @@
 export { type ErrorCode, isNetpunchError, NetpunchError } from "./errors.ts";
-export {
-  defineHook,
-  definePlugin,
-  type HookContext,
-  type NetpunchHook,
-  type NetpunchPlugin,
-  type PluginContext,
-} from "./hooks/hook.ts";
+// The hook API (netpunch/hooks has it too, with the toolkit the built-in hooks use).
+export type { HookContext, NetpunchHook, NetpunchPlugin, PluginContext } from "./hooks/hook.ts";
+export { defineHook, definePlugin } from "./hooks/hook.ts";
 export { type DoctorOptions, type DoctorReport, doctor } from "./nat/doctor.ts";
 export { type MapPortOptions, mapPort, type PortMapping } from "./portmap/index.ts";
 export type { NatInfo } from "./protocol/messages.ts";

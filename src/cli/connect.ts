@@ -3,7 +3,7 @@ import * as v from "valibot";
 import { NetpunchError } from "../errors.ts";
 import { checkArgs, logArgs, loopArgs, secondsOption, secretArgs } from "./common.ts";
 import { makeLogger } from "./logger.ts";
-import { type HookSelection, runPeer } from "./peer.ts";
+import { commandParts, type HookSelection, runPeer } from "./peer.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 
@@ -106,11 +106,7 @@ export const connectCommand = (selected: HookSelection) =>
         portMap: args["port-map"] === true,
         relayAfterMs: secondsOption(args["relay-after"], "relay-after"),
         loop: args.loop === true,
-        hooks: selected.hooks,
-        args,
-        rawArgs,
-        logger,
-        signal: shutdown,
+        ...commandParts(selected, args, rawArgs, logger, shutdown),
       });
     },
   });

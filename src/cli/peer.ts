@@ -62,6 +62,21 @@ export interface PeerRun {
   signal: AbortSignal;
 }
 
+/** What every peer command passes the same way: its hooks, its parsed and raw options, its logger, the signal. */
+export const commandParts = (
+  selected: HookSelection,
+  args: object,
+  rawArgs: string[],
+  logger: ConsolaInstance,
+  signal: AbortSignal,
+): Pick<PeerRun, "hooks" | "args" | "rawArgs" | "logger" | "signal"> => ({
+  hooks: selected.hooks,
+  args,
+  rawArgs,
+  logger,
+  signal,
+});
+
 // Retryable in --loop: the network, the partner or the tunnel may come back.
 const RETRYABLE = new Set([
   "E_SERVER_SILENT",

@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import type { Role } from "../types.ts";
 import { checkArgs, logArgs, loopArgs } from "./common.ts";
 import { makeLogger } from "./logger.ts";
-import { type HookSelection, runPeer } from "./peer.ts";
+import { commandParts, type HookSelection, runPeer } from "./peer.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 import { runServer } from "./serve.ts";
@@ -70,11 +70,7 @@ const seedPeer = (role: Role, selected: HookSelection) =>
         serverSilentMs: undefined,
         lan: true,
         loop: args.loop === true,
-        hooks: selected.hooks,
-        args,
-        rawArgs,
-        logger,
-        signal: shutdown,
+        ...commandParts(selected, args, rawArgs, logger, shutdown),
       });
     },
   });

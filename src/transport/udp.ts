@@ -5,6 +5,32 @@ import type { DatagramHandler, ErrorHandler, Transport } from "./types.ts";
 
 const PENDING_ICMP = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN"]);
 
+/**
+ * The socket's error handler. Without one Bun prints ICMP errors (port unreachable) to stderr; they are
+ * expected in punching. Bun 1.4 passes only the error, its types say (socket, error): take the Error.
+ */
+const reportErrors =
+  (onError?: ErrorHandler) =>
+  (...args: unknown[]): void => {
+    const err = args.find((a) => a instanceof Error) as { code?: string } | undefined;
+    onError?.(err?.code ?? "EUNKNOWN");
+  };
+
+/** Sending after close is refused, and a second close is a no-op (the port is already released). */
+function lifetime(socket: { close(): void }) {
+  let open = true;
+  return {
+    get open() {
+      return open;
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      socket.close();
+    },
+  };
+}
+
 /** The only place that touches Bun.udpSocket. */
 export async function openUdp(
   bind: Endpoint,
@@ -23,12 +49,7 @@ export async function openUdp(
             port,
           });
         },
-        // Without a handler Bun prints ICMP errors (port unreachable) to stderr; they are expected in punching.
-        // Bun 1.4 passes only the error, its types say (socket, error): take whichever argument is the Error.
-        error(...args: unknown[]) {
-          const err = args.find((a) => a instanceof Error) as { code?: string } | undefined;
-          onError?.(err?.code ?? "EUNKNOWN");
-        },
+        error: reportErrors(onError),
       },
     });
   } catch (e) {
@@ -42,12 +63,12 @@ export async function openUdp(
     }
     throw Fail.bindFailed(where, (e as Error).message, e);
   }
-  let open = true;
+  const life = lifetime(socket);
   const v4only = !bind.host.includes(":");
   return {
     local: { host: bind.host, port: socket.port },
     send(data, to) {
-      if (!open) return false;
+      if (!life.open) return false;
       // A v4 socket cannot reach a v6 candidate; skipping it is normal, not an error.
       if (v4only && to.host.includes(":")) return false;
       try {
@@ -66,11 +87,7 @@ export async function openUdp(
         }
       }
     },
-    close() {
-      if (!open) return;
-      open = false;
-      socket.close();
-    },
+    close: () => life.close(),
   };
 }
 
@@ -106,28 +123,20 @@ export async function openConnectedUdp(
       data(_s, data) {
         onDatagram(data);
       },
-      // Bun 1.4 passes only the error, its types say (socket, error): take whichever argument is the Error.
-      error(...args: unknown[]) {
-        const err = args.find((a) => a instanceof Error) as { code?: string } | undefined;
-        onError?.(err?.code ?? "EUNKNOWN");
-      },
+      error: reportErrors(onError),
     },
   });
-  let open = true;
+  const life = lifetime(socket);
   return {
     localHost: normalizeHost(socket.address.address),
     send(data) {
-      if (!open) return false;
+      if (!life.open) return false;
       try {
         return socket.send(data);
       } catch {
         return false;
       }
     },
-    close() {
-      if (!open) return;
-      open = false;
-      socket.close();
-    },
+    close: () => life.close(),
   };
 }
