@@ -241,7 +241,8 @@ export class PeerMachine {
       this.emit({ type: "still-waiting", session, partnerRole: partner, waitedMs: now - this.startedAt });
     }
     if (now >= this.nextRegisterAt) {
-      if (this.phase === "registering" && this.registerTries % 4 === 0) {
+      // Only while nothing at all came back: a challenge, or "busy", is an answer.
+      if (this.phase === "registering" && !this.heardFromServer && this.registerTries % 4 === 0) {
         this.emit({ type: "server-silent", tries: this.registerTries });
       }
       this.sendRegister(now);

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { type Host, type LabProcess, labPerTest } from "./lab.ts";
 import {
   BUN,
+  emptyWithin,
   exitWithin,
-  nsPids,
   openvpnHook,
   openvpnStaticKey,
   secretFile,
@@ -26,17 +26,6 @@ const labs = labPerTest();
 const READY = /Initialization Sequence Completed/g;
 const tunnelUp = (p: LabProcess, times = 1) =>
   waitStderr(p, new RegExp(`(${READY.source}[^]*){${times}}`), 40_000);
-
-/** Polls until nothing runs in the namespace any more, bounded; returns what is left. */
-async function emptyWithin(ns: string, ms: number): Promise<string> {
-  const deadline = Date.now() + ms;
-  let left = nsPids(ns);
-  while (left !== "" && Date.now() < deadline) {
-    await Bun.sleep(100);
-    left = nsPids(ns);
-  }
-  return left;
-}
 
 test("SIGKILL of netpunch: its openvpn goes too, and the next netpunch on the same --local tunnels again", async () => {
   const l = labs.create();

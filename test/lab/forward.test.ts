@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { type Host, type Lab, labPerTest } from "./lab.ts";
 import {
   BUN,
+  emptyWithin,
   exitWithin,
-  nsPids,
   PEER_PORT,
   secretFile,
   startPeer,
@@ -123,7 +123,7 @@ test("socat-forward between two MASQUERADE NATs: B's local client reaches A's lo
   const [codeA, codeB] = await Promise.all([exitWithin(pa, 10_000), exitWithin(pb, 10_000)]);
   await exitWithin(echo, 5_000);
   expect(
-    { exit: [codeA, codeB], leftInNamespace: [nsPids(a.ns), nsPids(b.ns)] },
+    { exit: [codeA, codeB], leftInNamespace: [await emptyWithin(a.ns), await emptyWithin(b.ns)] },
     `--- a ---\n${pa.output().stderr}\n--- b ---\n${pb.output().stderr}`,
   ).toEqual({ exit: [0, 0], leftInNamespace: ["", ""] });
 });

@@ -202,3 +202,17 @@ export async function exitWithin(p: LabProcess, ms: number): Promise<number> {
 }
 
 export const nsPids = (ns: string) => Bun.spawnSync(["ip", "netns", "pids", ns]).stdout.toString().trim();
+
+/**
+ * Polls until nothing runs in the namespace any more, bounded; returns what is left. A process that has
+ * just exited may still be listed until it is reaped (PID 1 here reaps slowly), so a single look can lie.
+ */
+export async function emptyWithin(ns: string, ms = 5_000): Promise<string> {
+  const deadline = Date.now() + ms;
+  let left = nsPids(ns);
+  while (left !== "" && Date.now() < deadline) {
+    await Bun.sleep(100);
+    left = nsPids(ns);
+  }
+  return left;
+}

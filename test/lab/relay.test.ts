@@ -4,9 +4,9 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { labPerTest } from "./lab.ts";
 import {
+  emptyWithin,
   exitWithin,
   finish,
-  nsPids,
   openvpnHook,
   openvpnStaticKey,
   PEER_PORT,
@@ -104,5 +104,5 @@ test("WireGuard (wireguard-go) runs through the relay: handshake, then ping both
   pa.kill("SIGINT");
   pb.kill("SIGINT");
   expect(await Promise.all([exitWithin(pa, 10_000), exitWithin(pb, 10_000)])).toEqual([0, 0]);
-  expect([nsPids(a.ns), nsPids(b.ns)]).toEqual(["", ""]);
+  expect([await emptyWithin(a.ns), await emptyWithin(b.ns)]).toEqual(["", ""]);
 });

@@ -3,7 +3,7 @@
 // everything it started. Needs root: `bun test test/lab/wireguard.test.ts`.
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { labPerTest } from "./lab.ts";
-import { exitWithin, nsPids, PEER_PORT, secretFile, startServer, waitStderr } from "./netpunch.ts";
+import { emptyWithin, exitWithin, PEER_PORT, secretFile, startServer, waitStderr } from "./netpunch.ts";
 import { serverAndPair } from "./placements.ts";
 import { hasLink, IFACE, keyPair, setconfFile, startWgPeer } from "./wg.ts";
 
@@ -51,7 +51,7 @@ test("wireguard-go through the hole between two MASQUERADE NATs: ping both ways,
   expect(
     {
       exit: [codeA, codeB],
-      leftInNamespace: [nsPids(a.ns), nsPids(b.ns)],
+      leftInNamespace: [await emptyWithin(a.ns), await emptyWithin(b.ns)],
       wgInterface: [hasLink(a.ns, IFACE), hasLink(b.ns, IFACE)],
     },
     log,

@@ -317,3 +317,17 @@ describe("doctor's probe ids", () => {
     }
   });
 });
+
+describe("the server-silent warning", () => {
+  test("is not given once the server answered, even if only with challenges or busy", () => {
+    const p = new Peer();
+    p.start();
+    p.registered("busy", 20);
+    p.runUntil(9_000);
+    expect(p.events().filter((e) => e.type === "server-silent")).toEqual([]);
+    const q = new Peer();
+    q.start();
+    q.runUntil(4_000); // nothing came back: told before the 5th try, at 3.75 s
+    expect(q.events().filter((e) => e.type === "server-silent")).toHaveLength(1);
+  });
+});
