@@ -9,7 +9,7 @@ export const STRONG_SECRET_BYTES = 32;
 
 /**
  * scrypt cost for short secrets: N = 2^15, r = 8 (32 MiB, about 100 ms once per process on this project's
- * machines), which makes each offline guess 18,000 to 48,000 times dearer than HKDF+HMAC (bench/kdf.ts),
+ * machines), which makes each offline guess 16,000 to 48,000 times dearer than HKDF+HMAC (bench/kdf.ts),
  * above the 10,000x asked for. p = 1: parallelism would help an attacker as much as us.
  */
 export const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
