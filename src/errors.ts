@@ -11,12 +11,15 @@ export type ErrorCode =
   | "E_SERVER_SILENT" // no authenticated answer from the rendezvous server (exit 1)
   | "E_SERVER_FULL" // the server refused one more session: its limit, or its limit per address (exit 1)
   | "E_TIMEOUT" // the partner did not show up within --timeout (exit 1)
+  | "E_STUN_REFUSED" // a STUN server answered, but with an error or without a mapped address (exit 1)
+  | "E_NO_ALT_PORT" // doctor needs the server's second port for NAT probing, and it has none (exit 2)
   | "E_PUNCH_FAILED" // matched, but no direct path was proven (exit 1)
   | "E_HOOK" // a hook failed or is unknown (exit 1, or 2 when unknown)
   | "E_ABORTED" // the caller's AbortSignal fired
   | "E_INTERNAL"; // a bug: printed by the CLI with the stack for a report (exit 1)
 
-const USAGE_CODES: ReadonlySet<ErrorCode> = new Set(["E_USAGE", "E_ADDRESS", "E_SECRET"]);
+// E_NO_ALT_PORT: the server asked for cannot do what was asked, like a bad argument (exit 2 since 0.1).
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set(["E_USAGE", "E_ADDRESS", "E_SECRET", "E_NO_ALT_PORT"]);
 
 /** Thrown for every expected failure; `hint` says what the user can do about it. */
 export class NetpunchError extends Error {
@@ -141,6 +144,20 @@ export const Fail = {
       `cannot resolve the server host "${host}"`,
       "check the spelling and this host's DNS, or give the server's IP address",
       { cause },
+    );
+  },
+  stunRefused(where: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_STUN_REFUSED",
+      `the STUN server ${where} ${why}`,
+      "use another STUN server; this one does not answer a plain Binding request as RFC 8489 says",
+    );
+  },
+  noAltPort(server: Endpoint): NetpunchError {
+    return new NetpunchError(
+      "E_NO_ALT_PORT",
+      `the server ${at(server)} has no second port for NAT probing`,
+      "start the server with a second UDP port for NAT probing, and open that port too",
     );
   },
   aborted(what: string): NetpunchError {

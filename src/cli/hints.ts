@@ -16,6 +16,8 @@ export function cliHint(e: NetpunchError): string | undefined {
       return e.hint
         ?.replace("the session limit", "the session limit (serve --max-sessions)")
         .replace("the per-address limit", "the per-address limit (serve --max-per-address)");
+    case "E_NO_ALT_PORT":
+      return "start it with serve --alt-port PORT, and open that UDP port too";
     default:
       return undefined;
   }

@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import { formatEndpoint, normalizeHost, parseAddress, sameEndpoint } from "../addr.ts";
-import { NetpunchError } from "../errors.ts";
+import { Fail, NetpunchError } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import { SecureChannel } from "../protocol/channel.ts";
 import type { NatInfo } from "../protocol/messages.ts";
@@ -150,11 +150,7 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
       );
     }
     if (!altPort) {
-      throw new NetpunchError(
-        "E_USAGE",
-        `the server ${formatEndpoint(server)} has no second port for NAT probing`,
-        "start it with serve --alt-port PORT (and open that UDP port too)",
-      );
+      throw Fail.noAltPort(server);
     }
     const viaAlt = seen.get("firstViaAlt")?.observed;
     const second = seen.get("second")?.observed;

@@ -2,7 +2,7 @@
 import { isIP } from "node:net";
 import { formatEndpoint } from "../addr.ts";
 import { Backoff } from "../backoff.ts";
-import { NetpunchError } from "../errors.ts";
+import { Fail, NetpunchError } from "../errors.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
 import { resolveServer } from "../sys/dns.ts";
 import type { Random } from "../sys/random.ts";
@@ -134,23 +134,16 @@ export async function stunBindingOn(
       if (m.cls === "success") {
         const mapped = m.xorMappedAddress ?? m.mappedAddress;
         if (!mapped) {
-          finish(
-            new NetpunchError(
-              "E_SERVER_SILENT",
-              `the STUN server ${where} answered without a mapped address`,
-              "use another STUN server; this one does not follow RFC 8489",
-            ),
-          );
+          finish(Fail.stunRefused(where, "answered without a mapped address"));
           return;
         }
         finish(undefined, { mapped, rttMs: Math.round(clock.now() - lastSentAt) });
       } else if (m.cls === "error") {
         const code = m.error ? `${m.error.code} ${m.error.reason}`.trim() : "no ERROR-CODE";
         finish(
-          new NetpunchError(
-            "E_SERVER_SILENT",
-            `the STUN server ${where} (answering from ${formatEndpoint(from)}) refused the Binding request: ${code}`,
-            "use another STUN server; this one wants something netpunch does not send (e.g. credentials)",
+          Fail.stunRefused(
+            where,
+            `(answering from ${formatEndpoint(from)}) refused the Binding request: ${code} (it may want credentials)`,
           ),
         );
       }

@@ -18,6 +18,8 @@ const all: NetpunchError[] = [
   Fail.bindDenied("0.0.0.0:80"),
   Fail.bindFailed("192.0.2.1:10000", "EADDRNOTAVAIL"),
   Fail.unresolved("example.invalid"),
+  Fail.stunRefused("198.51.100.7:3478", "answered without a mapped address"),
+  Fail.noAltPort(SERVER),
   Fail.aborted("connect()"),
 ];
 
@@ -35,6 +37,7 @@ describe("library failures", () => {
     expect(cliHint(all[4] as NetpunchError)).toContain("a server started with serve --relay");
     expect(cliHint(Fail.serverFull(SERVER, "server"))).toContain("serve --max-sessions");
     expect(cliHint(Fail.serverFull(SERVER, "address"))).toContain("serve --max-per-address");
+    expect(cliHint(Fail.noAltPort(SERVER))).toContain("serve --alt-port");
     expect(cliHint(Fail.serverSilent(SERVER, 8, 10))).toBeUndefined(); // the library's is already right
   });
 
