@@ -207,7 +207,7 @@ test("a spoofer of one bound address cannot hold the relay open once the other s
     net.inject(spoofed, relayEp, new Uint8Array(100)); // junk "from" A, every 50 ms
     await Bun.sleep(50);
   }
-  expect(events.some((e) => e.type === "server-relay-closed")).toBe(true);
+  expect(events.map((e) => e.type)).toContain("server-relay-closed");
   // What still holds, until the data plane is authenticated: the junk reached B, within the rate limit.
   expect(tunnelB.got.length).toBeGreaterThan(0);
 });
