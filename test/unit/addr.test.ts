@@ -117,3 +117,8 @@ describe("endpoint helpers", () => {
     expect(isLoopback("127.example.net")).toBe(false);
   });
 });
+
+// Bugs found by review, each pinned by a test that failed before its fix.
+test("regression: a dotted number that is not an IPv4 address is refused, not resolved to another host", () => {
+  expect(() => parseAddress("1.2.3:10001", "server address")).toThrow('"1.2.3" is not a valid IPv4 address');
+});

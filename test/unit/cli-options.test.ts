@@ -1,7 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { checkArgs, MAX_SECONDS, MAX_TIMER_MS, secondsOption } from "../../src/cli/common.ts";
+import {
+  checkArgs,
+  MAX_SECONDS,
+  MAX_TIMER_MS,
+  rejectUnknownOptions,
+  secondsOption,
+} from "../../src/cli/common.ts";
 import { connectArgs } from "../../src/cli/connect.ts";
 import { NetpunchError } from "../../src/errors.ts";
 import { cliSuite, runCli as run } from "../support/cli.ts";
@@ -158,4 +164,10 @@ describe("what stays allowed", () => {
     },
     T,
   );
+});
+
+// Bugs found by review, each pinned by a test that failed before its fix.
+test("regression: an option value starting with '-' (a secret like -abc) is not taken for an option", () => {
+  expect(() => rejectUnknownOptions(["--role", "a", "--secret", "-abc"], connectArgs)).not.toThrow();
+  expect(() => rejectUnknownOptions(["--role", "a", "-abc"], connectArgs)).toThrow("unknown option -abc");
 });

@@ -2,7 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
+import { cli } from "../../src/cli/main.ts";
 import { cliSuite, runCli as run } from "../support/cli.ts";
+import { captureOutput } from "./support.ts";
 
 // Every command here fails before any packet is sent; the timeout only turns a regression into a failure, not a hang.
 const T = 5000;
@@ -203,4 +205,25 @@ describe("run-time errors exit 1", () => {
     },
     T,
   );
+});
+
+// Bugs found by review, each pinned by a test that failed before its fix.
+test("regression: an unknown top-level option is a usage error (exit 2)", async () => {
+  const { value, err } = await captureOutput(() => cli(["--bogus"]));
+  expect(value).toBe(2);
+  expect(err).toContain("[E_USAGE] unknown option --bogus");
+});
+
+test("regression: citty's own errors name the command that was run in the hint", async () => {
+  const { value, err } = await captureOutput(() => cli(["connect", "--server", "127.0.0.1:9"]));
+  expect(value).toBe(2);
+  expect(err).toContain("hint: see netpunch connect --help");
+});
+
+test("regression: --relay-ports takes an unprivileged range and names itself when wrong", async () => {
+  const { portRange } = await import("../../src/cli/serve.ts");
+  expect(portRange("20000-20099")).toEqual({ low: 20000, high: 20099 });
+  for (const bad of ["20099-20000", "80-90", "20000", "a-b", "20000-70000"]) {
+    expect(() => portRange(bad)).toThrow(`--relay-ports "${bad}" is not a range of unprivileged ports`);
+  }
 });

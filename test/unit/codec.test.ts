@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
+import { normalizeHost } from "../../src/addr.ts";
 import { encodeBody } from "../../src/protocol/body.ts";
 import {
   HEADER_LEN,
@@ -9,9 +10,21 @@ import {
   RELAY_PADDED_LEN,
   TAG_LEN,
 } from "../../src/protocol/constants.ts";
+import { bytesToIp, ipToBytes } from "../../src/protocol/ip.ts";
 import type { Match, Message } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
-import { craft, fromHex, KEY, KEY_V1, nonceBytes, retag, TS, toHex, unsignedPart } from "./support.ts";
+import {
+  concat,
+  craft,
+  fromHex,
+  KEY,
+  KEY_V1,
+  nonceBytes,
+  retag,
+  TS,
+  toHex,
+  unsignedPart,
+} from "./support.ts";
 
 const PAIR = "00112233445566778899aabbccddeeff";
 const PEER = "0123456789abcdef";
@@ -703,4 +716,22 @@ describe("invalid fields are refused by the schemas", () => {
     expect(reason(sealUnchecked({ ...register, candidates: nine }))).toBe("malformed");
     expect(reason(sealUnchecked({ ...register, candidates: nine.slice(0, 8) }))).toBe("ok");
   });
+});
+
+// Bugs found by review, each pinned by a test that failed before its fix.
+test("regression: an IPv4-mapped IPv6 address survives the wire as something normalizeHost unwraps", () => {
+  const back = bytesToIp(ipToBytes("::ffff:192.0.2.1"));
+  expect(back).toBe("::ffff:192.0.2.1");
+  expect(normalizeHost(back)).toBe("192.0.2.1");
+});
+
+test("regression: trailing zero bytes after a body other than REGISTER are malformed", () => {
+  const { body } = encodeBody(
+    { type: "ping", pairId: "ab".repeat(16), peerId: "cd".repeat(8), seq: 1 },
+    HEADER_LEN + TAG_LEN,
+  );
+  const ok = craft({ type: MessageType.ping, body });
+  expect(open(KEY, ok).ok).toBe(true);
+  const padded = craft({ type: MessageType.ping, body: concat(body, new Uint8Array(4)) });
+  expect(open(KEY, padded)).toEqual({ ok: false, reason: "malformed" });
 });

@@ -708,3 +708,19 @@ describe("both sides choose at once, differently", () => {
     ]);
   });
 });
+
+// Bugs found by review, each pinned by a test that failed before its fix.
+test("regression: a --timeout shorter than the server timeout still reports a silent server, not a missing partner", () => {
+  const m = new PeerMachine({
+    session: "s",
+    role: "a",
+    peerId: "1111111111111111",
+    server: { host: "198.51.100.7", port: 10001 },
+    lanCandidates: [],
+    timings: { waitMs: 5_000, serverSilentMs: 10_000 },
+  });
+  m.step({ type: "start", now: 0 });
+  const out = m.step({ type: "tick", now: 5_000 });
+  const fail = out.actions.find((a) => a.kind === "fail");
+  expect(fail && (fail as { error: NetpunchError }).error.code).toBe("E_SERVER_SILENT");
+});

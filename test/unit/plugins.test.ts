@@ -524,3 +524,22 @@ describe("mergedHookArgs and checkHookOptions", () => {
     expect(() => checkHookOptions([beta], parsed({}), [])).not.toThrow();
   });
 });
+
+// Bugs found by review, each pinned by a test that failed before its fix.
+test("regression: a package hook is only what is installed on disk: Bun's auto-install never fetches one", async () => {
+  const { mkdtempSync, mkdirSync, writeFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const { tmpdir } = await import("node:os");
+  const { installedPackage } = await import("../../src/hooks/load.ts");
+  const empty = mkdtempSync(join(tmpdir(), "netpunch-noinstall-"));
+  // "hello" is a real npm package; resolving it by name here would let Bun download it.
+  expect(installedPackage("hello", empty)).toBeUndefined();
+  const pkg = join(empty, "node_modules", "netpunch-plugin-x");
+  mkdirSync(pkg, { recursive: true });
+  writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "netpunch-plugin-x", main: "main.js" }));
+  writeFileSync(join(pkg, "main.js"), "export default {}\n");
+  const nested = join(empty, "a", "b");
+  mkdirSync(nested, { recursive: true });
+  expect(installedPackage("netpunch-plugin-x", nested)).toBe(join(pkg, "main.js"));
+  expect(installedPackage("../etc", empty)).toBeUndefined();
+});

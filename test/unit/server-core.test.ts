@@ -9,7 +9,7 @@ import {
 } from "../../src/rendezvous/core.ts";
 import { MemoryStore } from "../../src/rendezvous/store.ts";
 import type { Endpoint, Role } from "../../src/types.ts";
-import { COOKIE_KEY, challengeCookie, frameOf, registerWithCookie } from "./support.ts";
+import { COOKIE_KEY, challengeCookie, frameOf, makeCore, registerWithCookie } from "./support.ts";
 
 const A_ADDR = { host: "198.51.100.10", port: 40001 };
 const B_ADDR = { host: "203.0.113.20", port: 40002 };
@@ -535,4 +535,39 @@ describe("not a reflector", () => {
     const { core } = setup();
     expect(core.onFrame(A_ADDR, frameOf(ack(PAIR, A_ID)), 0)).toEqual([]);
   });
+});
+
+// Bugs found by review, each pinned by a test that failed before its fix.
+test("regression: a pair dropped unacknowledged is reported as given up, not as paired", () => {
+  const core = makeCore();
+  const A = "1".repeat(16);
+  const reg = (role: "a" | "b", port: number) =>
+    registerWithCookie(
+      core,
+      { host: "198.18.0.2", port },
+      { type: "register", session: "s", role, peerId: `${role === "a" ? 1 : 2}`.repeat(16), candidates: [] },
+      0,
+    );
+  reg("a", 1000);
+  const match = reg("b", 2000).find((x) => x.kind === "send" && x.msg.type === "match");
+  const pairId = match?.kind === "send" && match.msg.type === "match" ? match.msg.pairId : "";
+  // Only A acknowledges; B stays silent until the ack timeout (6 s).
+  core.onFrame(
+    { host: "198.18.0.2", port: 1000 },
+    frameOf({ type: "matchAck", session: "s", pairId, peerId: A }),
+    10,
+  );
+  expect(core.tick(5_999).some((a) => a.kind === "event")).toBe(false);
+  const out = core.tick(6_000);
+  const events = out.flatMap((a) => (a.kind === "event" ? [a.event.type] : []));
+  expect(events).toContain("server-gave-up");
+  expect(events).not.toContain("server-paired");
+  // The peer that acknowledged is told (three copies: UNMATCH is not acknowledged), so it waits again instead
+  // of punching a peer that is gone.
+  const unmatch = [1000, { type: "unmatch" as const, to: A, pairId }];
+  expect(out.flatMap((a) => (a.kind === "send" ? [[a.to.port, a.msg]] : []))).toEqual([
+    unmatch,
+    unmatch,
+    unmatch,
+  ]);
 });
