@@ -5,7 +5,7 @@
 // link of MS ms one way (the kernel has no netem). So RTT(peer -> server) = RTT(peer <-> peer) = 4 * MS
 // nominally; both are measured with ping in every run and the times are divided by their sum.
 import { parseArgs } from "node:util";
-import { Lab } from "../test/lab/lab.ts";
+import { Lab } from "../lab/lab.ts";
 
 const { values } = parseArgs({
   options: { runs: { type: "string", default: "5" }, delay: { type: "string", default: "20" } },

@@ -6,8 +6,8 @@
 // in every run. The server runs with --alt-port and --relay; the second peer starts 1 s after the first and
 // the time is from its start until both peers have proven the path.
 import { parseArgs } from "node:util";
-import { type Host, Lab } from "../test/lab/lab.ts";
-import { place, type Side } from "../test/lab/placements.ts";
+import { type Host, Lab } from "../lab/lab.ts";
+import { place, type Side } from "../lab/placements.ts";
 
 const { values } = parseArgs({
   options: { runs: { type: "string", default: "10" }, delay: { type: "string", default: "10" } },

@@ -15,7 +15,7 @@ const canLab =
   process.platform === "linux" && process.getuid?.() === 0 && Bun.which("ip") && Bun.which("iptables");
 
 async function labDemo(): Promise<void> {
-  const { Lab } = await import("../test/lab/lab.ts");
+  const { Lab } = await import("../lab/lab.ts");
   const lab = Lab.create();
   try {
     const server = lab.host("server");

@@ -6,8 +6,8 @@
 // Not covered here, because they need the secret and so are not outsider attacks: a flood of future-stamped
 // packets, and spoofed RELAY_BINDs.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { injectSpoofed, NP_TYPE, npType, replayAndListen, sniff } from "./attacker.ts";
-import { type LabProcess, labPerTest } from "./lab.ts";
+import { injectSpoofed, NP_TYPE, npType, replayAndListen, sniff } from "../../lab/attacker.ts";
+import { type LabProcess, labPerTest } from "../../lab/lab.ts";
 import {
   BUN,
   exitWithin,
@@ -18,8 +18,8 @@ import {
   startServer,
   UDP_TOOL,
   waitStderr,
-} from "./netpunch.ts";
-import { place, serverAndPair } from "./placements.ts";
+} from "../../lab/netpunch.ts";
+import { place, serverAndPair } from "../../lab/placements.ts";
 
 // Real processes and waits for 15 s keepalives: far slower than bun test's 5 s default.
 setDefaultTimeout(120_000);

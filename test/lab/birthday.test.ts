@@ -3,9 +3,17 @@
 // peers learn their NATs' behaviour and connect directly by birthday probing: 256 sockets on the symmetric
 // side, up to 2,048 probed ports from the other. The symmetric side's result is the socket that won.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { labPerTest } from "./lab.ts";
-import { finish, PEER_PORT, provePath, SERVER_PORT, secretFile, startPeer, startServer } from "./netpunch.ts";
-import { serverAndPair } from "./placements.ts";
+import { labPerTest } from "../../lab/lab.ts";
+import {
+  finish,
+  PEER_PORT,
+  provePath,
+  SERVER_PORT,
+  secretFile,
+  startPeer,
+  startServer,
+} from "../../lab/netpunch.ts";
+import { serverAndPair } from "../../lab/placements.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);

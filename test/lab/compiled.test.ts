@@ -1,8 +1,7 @@
 // The compiled linux-x64 binary end to end in the NAT lab: the server and both peers are the binary (no Bun
 // on the path it takes), with the print hook and then the openvpn hook carrying ping through two NATs.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { compiled } from "../support/binary.ts";
-import { labPerTest } from "./lab.ts";
+import { labPerTest } from "../../lab/lab.ts";
 import {
   connectArgs,
   openvpnHook,
@@ -10,8 +9,9 @@ import {
   SERVER_PORT,
   secretFile,
   waitStderr,
-} from "./netpunch.ts";
-import { serverAndPair } from "./placements.ts";
+} from "../../lab/netpunch.ts";
+import { serverAndPair } from "../../lab/placements.ts";
+import { compiled } from "../support/binary.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);

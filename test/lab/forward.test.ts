@@ -4,7 +4,7 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Host, type Lab, labPerTest } from "./lab.ts";
+import { type Host, type Lab, labPerTest } from "../../lab/lab.ts";
 import {
   BUN,
   emptyWithin,
@@ -14,8 +14,8 @@ import {
   startPeer,
   startServer,
   waitStderr,
-} from "./netpunch.ts";
-import { serverAndPair } from "./placements.ts";
+} from "../../lab/netpunch.ts";
+import { serverAndPair } from "../../lab/placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);

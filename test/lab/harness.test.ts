@@ -3,12 +3,12 @@
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
-import { type Host, Lab, type LabProcess } from "./lab.ts";
+import { type Host, Lab, type LabProcess } from "../../lab/lab.ts";
+import { UDP_TOOL } from "../../lab/netpunch.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
-const UDP_TOOL = `${import.meta.dir}/udp-tool.ts`;
 const BUN = process.execPath;
 
 interface Datagram {

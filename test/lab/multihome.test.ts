@@ -2,9 +2,9 @@
 // wildcard, answers each peer from the address it wrote to. Real kernel NAT in namespaces: a reply from the
 // host's other address matches no conntrack entry at the peer's gateway and is dropped.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { labPerTest } from "./lab.ts";
-import { finish, secretFile, startPeer, startServer } from "./netpunch.ts";
-import { place } from "./placements.ts";
+import { labPerTest } from "../../lab/lab.ts";
+import { finish, secretFile, startPeer, startServer } from "../../lab/netpunch.ts";
+import { place } from "../../lab/placements.ts";
 
 setDefaultTimeout(60_000);
 

@@ -1,9 +1,16 @@
 // The openvpn hook across two real NATs, with the real openvpn from Debian and a static key: ping through
 // the tunnel both ways, --loop re-punching after the tunnel process dies, and Ctrl-C leaving nothing behind.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { type Host, type Lab, type LabProcess, labPerTest } from "./lab.ts";
-import { openvpnHook, openvpnStaticKey, secretFile, startPeer, startServer, waitStderr } from "./netpunch.ts";
-import { serverAndPair } from "./placements.ts";
+import { type Host, type Lab, type LabProcess, labPerTest } from "../../lab/lab.ts";
+import {
+  openvpnHook,
+  openvpnStaticKey,
+  secretFile,
+  startPeer,
+  startServer,
+  waitStderr,
+} from "../../lab/netpunch.ts";
+import { serverAndPair } from "../../lab/placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);

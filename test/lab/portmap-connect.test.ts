@@ -3,10 +3,10 @@
 // from ports a's gateway never sent to); with --port-map, a's gateway forwards a public port to a, b punches
 // that port, and the mapping is removed when a exits.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { labPerTest } from "./lab.ts";
-import { gatewayDaemon } from "./miniupnpd.ts";
-import { finish, PEER_PORT, secretFile, startPeer, startServer } from "./netpunch.ts";
-import { serverAndPair } from "./placements.ts";
+import { labPerTest } from "../../lab/lab.ts";
+import { gatewayDaemon } from "../../lab/miniupnpd.ts";
+import { finish, PEER_PORT, secretFile, startPeer, startServer } from "../../lab/netpunch.ts";
+import { serverAndPair } from "../../lab/placements.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);

@@ -5,8 +5,15 @@
 // and nftables tables that miniupnpd needs). SSDP and HTTP stay inside the lab's namespaces.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { type Host, type Lab, labPerTest } from "./lab.ts";
-import { arrivals, gatewayDaemon, gatewayLab, probeSend, UPNP_HTTP_PORT, waitOutput } from "./miniupnpd.ts";
+import { type Host, type Lab, labPerTest } from "../../lab/lab.ts";
+import {
+  arrivals,
+  gatewayDaemon,
+  gatewayLab,
+  probeSend,
+  UPNP_HTTP_PORT,
+  waitOutput,
+} from "../../lab/miniupnpd.ts";
 
 setDefaultTimeout(60_000);
 

@@ -19,8 +19,8 @@
 // nothing is DNATed and the firewall still drops.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { type Host, type Lab, type LabProcess, labPerTest } from "./lab.ts";
-import { arrivals, gatewayDaemon, gatewayLab, probeSend, waitOutput } from "./miniupnpd.ts";
+import { type Host, type Lab, type LabProcess, labPerTest } from "../../lab/lab.ts";
+import { arrivals, gatewayDaemon, gatewayLab, probeSend, waitOutput } from "../../lab/miniupnpd.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);

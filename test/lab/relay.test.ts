@@ -2,7 +2,7 @@
 // the server's relay, and real tunnels (OpenVPN with a static key, WireGuard with wireguard-go) run through
 // it unchanged. Without --relay on the server the failure says so.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { labPerTest } from "./lab.ts";
+import { labPerTest } from "../../lab/lab.ts";
 import {
   emptyWithin,
   exitWithin,
@@ -15,9 +15,9 @@ import {
   startPeer,
   startServer,
   waitStderr,
-} from "./netpunch.ts";
-import { serverAndPair } from "./placements.ts";
-import { keyPair, setconfFile, startWgPeer } from "./wg.ts";
+} from "../../lab/netpunch.ts";
+import { serverAndPair } from "../../lab/placements.ts";
+import { keyPair, setconfFile, startWgPeer } from "../../lab/wg.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);

@@ -3,9 +3,9 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { labPerTest } from "./lab.ts";
-import { BUN, CLI, PEER_PORT, SERVER_PORT, waitStderr } from "./netpunch.ts";
-import { serverAndPair } from "./placements.ts";
+import { labPerTest } from "../../lab/lab.ts";
+import { BUN, CLI, PEER_PORT, SERVER_PORT, waitStderr } from "../../lab/netpunch.ts";
+import { serverAndPair } from "../../lab/placements.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);

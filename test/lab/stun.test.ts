@@ -3,8 +3,8 @@
 // (`turnserver`): `bun test test/lab/stun.test.ts`.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
-import { startCoturn } from "./coturn.ts";
-import { type Host, type Lab, type LabProcess, labPerTest } from "./lab.ts";
+import { startCoturn } from "../../lab/coturn.ts";
+import { type Host, type Lab, type LabProcess, labPerTest } from "../../lab/lab.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);

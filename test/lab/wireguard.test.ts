@@ -2,10 +2,17 @@
 // points it at the partner through the hole, and the tunnel carries pings both ways. Ctrl-C then stops
 // everything it started. Needs root: `bun test test/lab/wireguard.test.ts`.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { labPerTest } from "./lab.ts";
-import { emptyWithin, exitWithin, PEER_PORT, secretFile, startServer, waitStderr } from "./netpunch.ts";
-import { serverAndPair } from "./placements.ts";
-import { hasLink, IFACE, keyPair, setconfFile, startWgPeer } from "./wg.ts";
+import { labPerTest } from "../../lab/lab.ts";
+import {
+  emptyWithin,
+  exitWithin,
+  PEER_PORT,
+  secretFile,
+  startServer,
+  waitStderr,
+} from "../../lab/netpunch.ts";
+import { serverAndPair } from "../../lab/placements.ts";
+import { hasLink, IFACE, keyPair, setconfFile, startWgPeer } from "../../lab/wg.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Host, Lab, LabProcess } from "./lab.ts";
 
 export const BUN = process.execPath;
-export const CLI = join(import.meta.dir, "../../src/cli/main.ts");
+export const CLI = join(import.meta.dir, "../src/cli/main.ts");
 export const UDP_TOOL = join(import.meta.dir, "udp-tool.ts");
 export const SERVER_PORT = 10001;
 export const PEER_PORT = 10000;
