@@ -50,6 +50,9 @@ export function wgUpCommands(o: {
   return cmds;
 }
 
+/** Where wireguard-go puts its control (UAPI) socket, which wg looks for first. */
+const WG_SOCKET_DIR = "/var/run/wireguard";
+
 /** wireguard-go in the foreground (-f rather than WG_PROCESS_FOREGROUND=1, which sudo's env_reset drops). */
 export const wireguardGoArgv = (iface: string): string[] => ["wireguard-go", "-f", iface];
 
@@ -215,7 +218,12 @@ export default defineHook({
         prefix: "[wireguard-go]",
         signal: own.signal,
       });
-      for (let i = 0; i < 50 && !existsSync(`/sys/class/net/${iface}`); i++) await sleep(100, signal);
+      // wg talks to wireguard-go through its control socket, made a moment after the TUN device: until both
+      // exist, wg falls back to the kernel module ("Protocol not supported" where there is none). 50 x 100 ms:
+      // wireguard-go is up in well under a second; past 5 s wg reports what is wrong itself.
+      const ready = () =>
+        existsSync(`/sys/class/net/${iface}`) && existsSync(`${WG_SOCKET_DIR}/${iface}.sock`);
+      for (let i = 0; i < 50 && !ready(); i++) await sleep(100, signal);
     }
     for (const cmd of wgUpCommands({
       mode,
