@@ -3,7 +3,7 @@ import type { NatInfo } from "../protocol/messages.ts";
 import type { Endpoint } from "../types.ts";
 
 /** Below this, two mappings' port difference looks like a sequential allocator's step rather than chance. */
-const SEQUENTIAL_MAX_STEP = 64;
+export const SEQUENTIAL_MAX_STEP = 64;
 
 /**
  * A socket's mapping behaviour from the public addresses two server ports saw for it (RFC 4787 terms):
