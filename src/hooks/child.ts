@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { NetpunchError } from "../errors.ts";
+import { systemClock } from "../sys/clock.ts";
+import { settleOnce, sleep } from "../sys/settle.ts";
 import { argvCarriesSecret, childEnv } from "./env.ts";
 
 /** How a hook's child is stopped. */
@@ -176,8 +178,8 @@ export async function runChild(o: ChildOptions, onStart?: (pid: number) => void)
     stopping ??= (async () => {
       if (!alive()) return;
       send("SIGTERM");
-      const deadline = Date.now() + graceMs;
-      while (alive() && Date.now() < deadline) await Bun.sleep(CHILD_TIMINGS.pollMs);
+      const deadline = systemClock.now() + graceMs;
+      while (alive() && systemClock.now() < deadline) await sleep(systemClock, CHILD_TIMINGS.pollMs);
       if (alive()) send("SIGKILL");
     })();
     return stopping;
@@ -200,12 +202,10 @@ export async function runChild(o: ChildOptions, onStart?: (pid: number) => void)
     liveGroups.delete(pgid);
     stopWatchdog?.();
   }
-  let drainTimer: ReturnType<typeof setTimeout> | undefined;
-  const drained = new Promise<void>((resolve) => {
-    drainTimer = setTimeout(resolve, CHILD_TIMINGS.drainMs);
+  // The pipes' end of file, or the drain time, whichever comes first.
+  await settleOnce<void>({ deadline: systemClock.now() + CHILD_TIMINGS.drainMs }, (s) => {
+    void Promise.all(pumps).then(() => s.resolve());
   });
-  await Promise.race([Promise.all(pumps), drained]);
-  clearTimeout(drainTimer);
   for (const r of readers) void r.cancel().catch(() => {});
   const sig = proc.signalCode;
   return { code: proc.exitCode, signal: sig === null ? null : String(sig), stopped, pid: proc.pid };
