@@ -18,7 +18,17 @@ export function cliHint(e: NetpunchError): string | undefined {
         .replace("the per-address limit", "the per-address limit (serve --max-per-address)");
     case "E_NO_ALT_PORT":
       return "start it with serve --alt-port PORT, and open that UDP port too";
+    case "E_HOOK":
+      return HOOK_HINTS[String(e.detail.reason)];
     default:
       return undefined;
   }
 }
+
+/** A hook's failure, by its `detail.reason`: the CLI's --verbose shows a hook's debug lines. */
+const HOOK_HINTS: Readonly<Record<string, string>> = {
+  "hook-failed": "run with --verbose for details",
+  "hooks-failed": "each hook's failure is listed; run with --verbose for details",
+  "command-not-found": "check the command after --",
+  "no-execve": "run netpunch on Bun 1.4 or a release binary, or drop --exec-replace",
+};

@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { formatEndpoint, normalizeHost, parseAddress, sameEndpoint } from "../addr.ts";
 import { Backoff, type BackoffSchedule } from "../backoff.ts";
-import { Fail, NetpunchError } from "../errors.ts";
+import { Fail } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import { SecureChannel } from "../protocol/channel.ts";
 import type { NatInfo } from "../protocol/messages.ts";
@@ -147,27 +147,15 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
         wake = () => s.resolve();
       });
     }
-    if (o.signal?.aborted) throw new NetpunchError("E_ABORTED", "cancelled", "");
+    if (o.signal?.aborted) throw Fail.aborted("doctor()");
     const first = seen.get("first")?.observed;
-    if (!first) {
-      throw new NetpunchError(
-        "E_SERVER_SILENT",
-        `no authenticated answer from the server ${formatEndpoint(server)}`,
-        "check the secret, the address, and that the server's UDP port is open",
-      );
-    }
+    if (!first) throw Fail.doctorUnanswered(formatEndpoint(server));
     if (!altPort) {
       throw Fail.noAltPort(server);
     }
     const viaAlt = seen.get("firstViaAlt")?.observed;
     const second = seen.get("second")?.observed;
-    if (!viaAlt || !second) {
-      throw new NetpunchError(
-        "E_SERVER_SILENT",
-        `the server's alt port ${altPort} did not answer`,
-        `open UDP port ${altPort} on the server as well`,
-      );
-    }
+    if (!viaAlt || !second) throw Fail.altPortSilent(altPort);
     const local1 = s1.transport?.local.port ?? 0;
     const nat = classifyMapping(first, viaAlt, {
       port: local1,
