@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import * as v from "valibot";
-import { NetpunchError } from "../errors.ts";
 import { checkArgs, logArgs, loopArgs, secondsOption, secretArgs } from "./common.ts";
+import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
 import { commandParts, type HookSelection, runPeer } from "./peer.ts";
 import { shutdown } from "./runtime.ts";
@@ -86,11 +86,7 @@ export const connectCommand = (selected: HookSelection) =>
       const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
       const role = v.safeParse(Role, args.role);
       if (!role.success) {
-        throw new NetpunchError(
-          "E_USAGE",
-          `--role must be a or b, not "${args.role}"`,
-          "run one peer with --role a and the other with --role b",
-        );
+        throw CliFail.badRole(args.role);
       }
       await runPeer({
         role: role.output,

@@ -1,12 +1,12 @@
 import { defineCommand } from "citty";
 import { formatEndpoint, parseAddress } from "../addr.ts";
-import { NetpunchError } from "../errors.ts";
 import { classifyMapping, verdict } from "../nat/classify.ts";
 import { doctor } from "../nat/doctor.ts";
 import { stunBinding } from "../stun/client.ts";
 import { resolveServer } from "../sys/dns.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import { checkArgs, logArgs, secretArgs } from "./common.ts";
+import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
@@ -78,18 +78,9 @@ export const doctorCommand = defineCommand({
     const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
     const stun = stunSpecs(rawArgs);
     if (!args.server && stun.length === 0) {
-      throw new NetpunchError(
-        "E_USAGE",
-        "doctor needs --server HOST:PORT or --stun HOST:PORT",
-        "e.g. netpunch doctor --server 198.51.100.7:10001 --secret-file secret.txt",
-      );
+      throw CliFail.doctorNeedsServer();
     }
-    if (stun.length > 2)
-      throw new NetpunchError(
-        "E_USAGE",
-        "give --stun at most twice",
-        "two STUN addresses are enough to compare mappings",
-      );
+    if (stun.length > 2) throw CliFail.tooManyStun();
     let report: Record<string, unknown>;
     if (args.server) {
       const secret = resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger });

@@ -12,6 +12,7 @@ import { mapPort, type PortMapping } from "../portmap/index.ts";
 import { connect } from "../punch/connect.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import type { Endpoint, Role } from "../types.ts";
+import { CliFail } from "./hints.ts";
 import { eventLogger } from "./logger.ts";
 
 /** The hooks a command line selects, loaded, and their options merged: what the commands are built with. */
@@ -171,6 +172,6 @@ async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHo
         `round ${round}: [${failed.code}] ${failed.message}; retrying in ${Math.round(pauseMs / 1000)} s`,
       );
     await sleep(pauseMs, p.signal);
-    if (p.signal.aborted) throw new NetpunchError("E_ABORTED", "interrupted", "");
+    if (p.signal.aborted) throw CliFail.interrupted();
   }
 }

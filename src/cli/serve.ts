@@ -1,11 +1,11 @@
 import { defineCommand } from "citty";
 import * as v from "valibot";
 import { formatEndpoint, parseAddress } from "../addr.ts";
-import { NetpunchError } from "../errors.ts";
 import { DEFAULT_LIMITS } from "../rendezvous/core.ts";
 import type { ServerStats } from "../rendezvous/server.ts";
 import { serve } from "../rendezvous/server.ts";
 import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
+import { CliFail } from "./hints.ts";
 import { eventLogger, makeLogger } from "./logger.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
@@ -95,23 +95,14 @@ export function portRange(text: string): { low: number; high: number } {
   const low = Number(m?.[1]);
   const high = Number(m?.[2]);
   if (!m || low < 1024 || high > 65535 || low > high) {
-    throw new NetpunchError(
-      "E_USAGE",
-      `--relay-ports "${text}" is not a range of unprivileged ports`,
-      "e.g. --relay-ports 20000-20099",
-    );
+    throw CliFail.badPortRange(text);
   }
   return { low, high };
 }
 
 const int = (value: string, flag: string, example: string) => {
   const r = v.safeParse(PositiveInt, value);
-  if (!r.success)
-    throw new NetpunchError(
-      "E_USAGE",
-      `--${flag} "${value}" is not a positive whole number`,
-      `e.g. --${flag} ${example}`,
-    );
+  if (!r.success) throw CliFail.notPositiveInteger(flag, value, example);
   return r.output;
 };
 
