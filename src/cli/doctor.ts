@@ -6,7 +6,7 @@ import { stunBinding } from "../stun/client.ts";
 import { resolveServer } from "../sys/dns.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import { checkArgs, logArgs, secretArgs } from "./common.ts";
-import { CliFail } from "./hints.ts";
+import { CliFail, cliExplanation } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
 import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
@@ -64,7 +64,7 @@ async function stunReport(specs: string[]) {
 
 const verdictFields = (nat: Parameters<typeof verdict>[0]) => {
   const v = verdict(nat);
-  return { verdict: v.verdict, explanation: v.text };
+  return { verdict: v.verdict, explanation: cliExplanation(v.verdict, v.text) };
 };
 
 export const doctorCommand = defineCommand({
@@ -84,7 +84,8 @@ export const doctorCommand = defineCommand({
     let report: Record<string, unknown>;
     if (args.server) {
       const secret = resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger });
-      report = { ...(await doctor({ server: args.server, secret, signal: shutdown })) };
+      const r = await doctor({ server: args.server, secret, signal: shutdown });
+      report = { ...r, explanation: cliExplanation(r.verdict, r.explanation) };
     } else report = await stunReport(stun);
     if (args.json) {
       process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -35,6 +35,10 @@ const HOOK_HINTS: Readonly<Record<string, string>> = {
   "no-execve": "run netpunch on Bun 1.4 or a release binary, or drop --exec-replace",
 };
 
+/** The doctor's explanation of a verdict, with the option that provides what it calls for. */
+export const cliExplanation = (verdict: string, text: string): string =>
+  verdict === "relay" ? `${text} (serve --relay)` : text;
+
 /** The command line's own failures, one factory each: usage errors (exit 2) unless their code says otherwise. */
 export const CliFail = {
   notSeconds(flag: string, value: unknown): NetpunchError {
