@@ -4,7 +4,6 @@ import { checkArgs, logArgs, loopArgs, secondsOption, secretArgs } from "./commo
 import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
 import { commandParts, type HookSelection, runPeer } from "./peer.ts";
-import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 
 export const connectArgs = {
@@ -74,7 +73,7 @@ export const connectArgs = {
 const Role = v.picklist(["a", "b"]);
 
 /** `netpunch connect`, with the options of the hooks its command line selected. */
-export const connectCommand = (selected: HookSelection) =>
+export const connectCommand = (selected: HookSelection, signal: AbortSignal) =>
   defineCommand({
     meta: {
       name: "connect",
@@ -102,7 +101,7 @@ export const connectCommand = (selected: HookSelection) =>
         portMap: args["port-map"] === true,
         relayAfterMs: secondsOption(args["relay-after"], "relay-after"),
         loop: args.loop === true,
-        ...commandParts(selected, args, rawArgs, logger, shutdown),
+        ...commandParts(selected, args, rawArgs, logger, signal),
       });
     },
   });

@@ -80,7 +80,7 @@ export const commandParts = (
 });
 
 // Retryable in --loop: the network, the partner or the tunnel may come back.
-const RETRYABLE = new Set([
+const RETRYABLE: ReadonlySet<string> = new Set([
   "E_SERVER_SILENT",
   "E_TIMEOUT",
   "E_PUNCH_FAILED",

@@ -7,7 +7,6 @@ import { serve } from "../rendezvous/server.ts";
 import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { eventLogger, makeLogger } from "./logger.ts";
-import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 
 export const serveArgs = {
@@ -129,6 +128,8 @@ export async function runServer(o: {
   quiet?: boolean;
   verbose?: boolean;
   seed?: boolean;
+  /** Stops the server (SIGINT/SIGTERM). */
+  signal: AbortSignal;
 }) {
   const logger = makeLogger(o);
   const parsed = parseAddress(o.listen, "listen address", { allowEmptyHost: true });
@@ -145,7 +146,7 @@ export async function runServer(o: {
     ...(limits ? { limits } : {}),
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
     secret,
-    signal: shutdown,
+    signal: o.signal,
     onEvent: eventLogger(logger),
     relay,
     stun: o.stun === true,
@@ -165,28 +166,30 @@ export async function runServer(o: {
   say(`stopped (graceful); ${statsLine(server.stats())}`);
 }
 
-export const serveCommand = defineCommand({
-  meta: { name: "serve", description: "run the rendezvous server (on a host with a public IP)" },
-  args: serveArgs,
-  async run({ args, rawArgs }) {
-    checkArgs(rawArgs, serveArgs);
-    await runServer({
-      listen: args.listen,
-      secret: args.secret,
-      secretFile: args["secret-file"],
-      statsInterval: args["stats-interval"],
-      limits: { maxSessions: args["max-sessions"], maxPerAddress: args["max-per-address"] },
-      altPort: args["alt-port"],
-      stun: args.stun,
-      relay: {
-        maxSessions: args["relay-max-sessions"],
-        rate: args["relay-rate"],
-        idle: args["relay-idle"],
-        ports: args["relay-ports"],
-      },
-      relayOn: args.relay === true,
-      quiet: args.quiet,
-      verbose: args.verbose,
-    });
-  },
-});
+export const serveCommand = (signal: AbortSignal) =>
+  defineCommand({
+    meta: { name: "serve", description: "run the rendezvous server (on a host with a public IP)" },
+    args: serveArgs,
+    async run({ args, rawArgs }) {
+      checkArgs(rawArgs, serveArgs);
+      await runServer({
+        listen: args.listen,
+        secret: args.secret,
+        secretFile: args["secret-file"],
+        statsInterval: args["stats-interval"],
+        limits: { maxSessions: args["max-sessions"], maxPerAddress: args["max-per-address"] },
+        altPort: args["alt-port"],
+        stun: args.stun,
+        relay: {
+          maxSessions: args["relay-max-sessions"],
+          rate: args["relay-rate"],
+          idle: args["relay-idle"],
+          ports: args["relay-ports"],
+        },
+        relayOn: args.relay === true,
+        quiet: args.quiet,
+        verbose: args.verbose,
+        signal,
+      });
+    },
+  });
