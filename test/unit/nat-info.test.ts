@@ -108,7 +108,7 @@ describe("NAT behaviour", () => {
     );
     expect(ports.slice(0, 3)).toEqual([40002, 40004, 40006]);
     expect(new Set(ports).size).toBe(2048);
-    expect(ports.every((p) => p >= 1024 && p <= 65535 && p !== 40000)).toBe(true);
+    expect(ports.filter((p) => !(p >= 1024 && p <= 65535 && p !== 40000))).toEqual([]);
     const spray = new Spray(EA.host, ports, 64, 60, 32);
     expect(spray.next(0)).toHaveLength(64);
     expect(spray.next(59)).toEqual([]); // the rate is bounded
