@@ -34,7 +34,10 @@ export const isHard = (nat: NatInfo | undefined): boolean =>
 
 export type Verdict = "direct" | "prediction" | "relay";
 
-/** What this NAT needs, whoever the partner is; the doctor's one-word answer. Pure. */
+/**
+ * What this NAT needs, whoever the partner is; the doctor's one-word answer and its reason, in words that name
+ * no command-line flag (the CLI adds its own: cli/hints.ts cliExplanation). Pure.
+ */
 export function verdict(nat: NatInfo): { verdict: Verdict; text: string } {
   switch (nat.mapping) {
     case "none":
@@ -52,7 +55,7 @@ export function verdict(nat: NatInfo): { verdict: Verdict; text: string } {
     case "random":
       return {
         verdict: "relay",
-        text: "symmetric NAT with random ports: direct only with an easy partner (birthday probing), otherwise needs the relay (serve --relay)",
+        text: "symmetric NAT with random ports: direct only with an easy partner (birthday probing), otherwise needs the relay",
       };
   }
 }
