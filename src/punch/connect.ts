@@ -16,6 +16,7 @@ import type { CandidateKind, Endpoint, EventHandler, PunchResult, Role } from ".
 import { type InterfaceAddress, lanCandidates } from "./candidates.ts";
 import type { PeerTimings } from "./config.ts";
 import { type PeerAction, PeerMachine } from "./machine.ts";
+import { socketOf } from "./path.ts";
 
 export interface ConnectOptions {
   /** The rendezvous server, "host:port" or an endpoint. */
@@ -100,7 +101,15 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         {
           onFrame: (from, frame) => {
             heardAnything = true;
-            apply(machine.step({ type: "frame", now: time.now(), from, frame, socket: index }));
+            apply(
+              machine.step({
+                type: "frame",
+                now: time.now(),
+                from,
+                frame,
+                path: { kind: "direct", socket: index },
+              }),
+            );
           },
           onDrop: (from, reason) => emit({ type: "dropped", from, reason }),
         },
@@ -145,7 +154,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
       for (const a of actions) {
         if (a.kind === "send") {
           const nonce = a.nonce;
-          (sockets[a.socket ?? 0] ?? channel).send(
+          (sockets[a.path ? socketOf(a.path) : 0] ?? channel).send(
             a.to,
             a.msg,
             undefined,
@@ -157,7 +166,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         else if (a.kind === "open-sockets") void openExtra(a.count);
         else {
           // The socket that won is the one the hook must bind: a birthday socket's port, not --local's.
-          const winner = sockets[a.outcome.socket] ?? channel;
+          const winner = sockets[socketOf(a.outcome.path)] ?? channel;
           const t = winner.transport?.local ?? { host: bindHost, port: local.port };
           const result: PunchResult = {
             role: opts.role,

@@ -8,7 +8,7 @@ import type { Candidate, CandidateKind, Endpoint, NetpunchEvent, Role } from "..
 import { SendBudget } from "./budget.ts";
 import { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./config.ts";
 import { Fallbacks, type PunchView } from "./fallbacks.ts";
-import { bestPath, type ProvenPath } from "./path.ts";
+import { bestPath, type Path, type ProvenPath, PUNCHING, samePath } from "./path.ts";
 
 export interface PeerSetup {
   session: string;
@@ -35,13 +35,14 @@ export interface PunchOutcome {
   kind: CandidateKind;
   rttMs: number;
   publicAddr: Endpoint | undefined;
-  /** Which socket won: 0 is the punching socket, 1.. the extra birthday sockets. */
-  socket: number;
+  /** How the winning path leaves us: the socket the hook must bind, or the relay. */
+  path: Path;
 }
 
 export type PeerAction =
   /** `nonce`: seal with this nonce (REGISTER: the machine checks the echo of its answers against it). */
-  | { kind: "send"; to: Endpoint; msg: Message; socket?: number; nonce?: string }
+  /** `path`: how the packet leaves us. @default PUNCHING */
+  | { kind: "send"; to: Endpoint; msg: Message; path?: Path; nonce?: string }
   /** Seal and check every packet from now on in the server's time: our clock plus `offsetMs`. */
   | { kind: "clock"; offsetMs: number }
   /** Birthday probing: the driver opens this many extra sockets and reports how many with a `sockets` input. */
@@ -53,7 +54,8 @@ export type PeerAction =
 export type PeerInput =
   | { type: "start"; now: number }
   | { type: "tick"; now: number }
-  | { type: "frame"; now: number; from: Endpoint; frame: Frame; socket?: number }
+  /** `path`: how the packet reached us, as far as the driver knows (which socket). @default PUNCHING */
+  | { type: "frame"; now: number; from: Endpoint; frame: Frame; path?: Path }
   | { type: "sockets"; now: number; count: number };
 
 export interface StepOutput {
@@ -102,7 +104,7 @@ export class PeerMachine {
   private pair: { pairId: string; partnerId: string; matchedAt: number } | undefined;
   private candidates: Candidate[] = [];
   private seq = 0;
-  private readonly pings = new Map<number, { to: Endpoint; sentAt: number; socket: number }>();
+  private readonly pings = new Map<number, { to: Endpoint; sentAt: number; path: Path }>();
   private nextPingAt = 0;
   private pingDelay: number;
   private readonly successes: Success[] = [];
@@ -138,7 +140,7 @@ export class PeerMachine {
       },
       {
         send: (to, msg) => this.send(to, msg),
-        sendPing: (to, now, socket) => this.sendPing(to, now, socket),
+        sendPing: (to, now, socket) => this.sendPing(to, now, socket ? { kind: "direct", socket } : PUNCHING),
         emit: (e) => this.emit(e),
         openSockets: (count) => this.out.push({ kind: "open-sockets", count }),
         allowBudget: (host, extra) => this.budget.allow(host, extra),
@@ -173,7 +175,7 @@ export class PeerMachine {
     else if (input.type === "sockets") {
       const view = this.view();
       if (view) this.fallbacks.onSockets(input.count, view, input.now);
-    } else this.onFrame(input.from, input.frame, input.now, input.socket ?? 0);
+    } else this.onFrame(input.from, input.frame, input.now, input.path ?? PUNCHING);
     return { actions: this.out, wakeAt: this.wakeAt() };
   }
 
@@ -249,7 +251,7 @@ export class PeerMachine {
     }
   }
 
-  private onFrame(from: Endpoint, frame: Frame, now: number, socket: number): void {
+  private onFrame(from: Endpoint, frame: Frame, now: number, arrived: Path): void {
     const msg = frame.msg;
     if (sameEndpoint(from, this.setup.server)) {
       if (msg.type === "registered") return this.onRegistered(from, msg, now);
@@ -285,9 +287,10 @@ export class PeerMachine {
     }
     this.heardFromPartner = true;
     this.budget.answer(from.host);
-    if (msg.type === "ping") return this.onPing(from, msg.seq, now, socket);
-    if (msg.type === "pong") return this.onPong(from, msg.seq, now, socket);
-    return this.onClose(from, msg.rttMs, now, socket);
+    const path = this.pathOf(from, arrived);
+    if (msg.type === "ping") return this.onPing(from, msg.seq, now, path);
+    if (msg.type === "pong") return this.onPong(from, msg.seq, now, path);
+    return this.onClose(from, msg.rttMs, now, path);
   }
 
   /** 1a. The server's answer: it must echo a REGISTER of ours that it has not answered yet. */
@@ -390,17 +393,22 @@ export class PeerMachine {
     if (view) this.fallbacks.announce(nat, view, now);
   }
 
-  private sendPing(to: Endpoint, now: number, socket = 0): void {
+  private sendPing(to: Endpoint, now: number, path: Path): void {
     if (!this.pair || !this.budget.take(to.host)) return;
     const seq = this.seq++;
-    this.pings.set(seq, { to: { host: to.host, port: to.port }, sentAt: now, socket });
-    this.send(to, { type: "ping", pairId: this.pair.pairId, peerId: this.setup.peerId, seq }, socket);
+    this.pings.set(seq, { to: { host: to.host, port: to.port }, sentAt: now, path });
+    this.send(to, { type: "ping", pairId: this.pair.pairId, peerId: this.setup.peerId, seq }, path);
     if (this.pings.size > MAX_PINGS_REMEMBERED) this.pings.delete(this.pings.keys().next().value as number);
   }
 
   private pingAll(now: number): void {
     if (!this.pair) return;
-    for (const c of this.candidates) this.sendPing(c, now);
+    for (const c of this.candidates)
+      this.sendPing(
+        c,
+        now,
+        c.kind === "relay" ? { kind: "relay", relay: { host: c.host, port: c.port } } : PUNCHING,
+      );
     this.nextPingAt = now + this.pingDelay;
     this.pingDelay = Math.min(this.pingDelay * 1.5, this.t.pingIntervalMaxMs);
   }
@@ -421,9 +429,17 @@ export class PeerMachine {
     if (now >= this.nextPingAt) this.pingAll(now);
   }
 
+  /** The driver knows the socket a packet came in on; whether it came through our relay, the machine knows. */
+  private pathOf(from: Endpoint, arrived: Path): Path {
+    const relay = this.fallbacks.relayEndpoint;
+    if (samePath(arrived, PUNCHING) && relay && sameEndpoint(from, relay)) return { kind: "relay", relay };
+    return arrived;
+  }
+
   /** What a source address is to us: one of the partner's candidates, our relay, or a new (reflexive) source. */
-  private kindOf(from: Endpoint, socket = 0): CandidateKind {
-    if (socket !== 0) return "birthday"; // one of our extra sockets won
+  private kindOf(from: Endpoint, path: Path): CandidateKind {
+    if (path.kind === "relay") return "relay";
+    if (path.socket !== 0) return "birthday"; // one of our extra sockets won
     const known = this.candidates.find((c) => sameEndpoint(c, from))?.kind;
     if (known && known !== "reflexive") return known;
     const target = this.candidates.find((c) => c.kind === "public");
@@ -431,13 +447,13 @@ export class PeerMachine {
   }
 
   // 3. A PING proves partner -> us; answer with a PONG on the same path. A new source is a reflexive candidate.
-  private onPing(from: Endpoint, seq: number, now: number, socket: number): void {
+  private onPing(from: Endpoint, seq: number, now: number, path: Path): void {
     if (!this.pair) return;
-    this.send(from, { type: "pong", pairId: this.pair.pairId, peerId: this.setup.peerId, seq }, socket);
+    this.send(from, { type: "pong", pairId: this.pair.pairId, peerId: this.setup.peerId, seq }, path);
     if (
       this.phase === "punching" &&
-      socket === 0 &&
-      this.kindOf(from, socket) === "reflexive" &&
+      samePath(path, PUNCHING) &&
+      this.kindOf(from, path) === "reflexive" &&
       !this.candidates.some((c) => sameEndpoint(c, from))
     ) {
       if (this.candidates.filter((c) => c.kind === "reflexive").length < MAX_REFLEXIVE) {
@@ -455,14 +471,15 @@ export class PeerMachine {
   }
 
   // 4. A PONG to our PING proves both directions on that path.
-  private onPong(from: Endpoint, seq: number, now: number, socket: number): void {
+  private onPong(from: Endpoint, seq: number, now: number, path: Path): void {
     const ping = this.pings.get(seq);
     // A PONG counts on the path its PING took: same address, same local socket.
-    if (!ping || !sameEndpoint(ping.to, from) || ping.socket !== socket || this.phase !== "punching") return;
-    const kind = this.kindOf(from, socket);
+    if (!ping || !sameEndpoint(ping.to, from) || !samePath(ping.path, path) || this.phase !== "punching")
+      return;
+    const kind = this.kindOf(from, path);
     const rttMs = now - ping.sentAt;
-    if (!this.successes.some((s) => sameEndpoint(s.ep, from) && s.socket === socket)) {
-      this.successes.push({ ep: { host: from.host, port: from.port }, kind, rttMs, socket });
+    if (!this.successes.some((s) => sameEndpoint(s.ep, from) && samePath(s.path, path))) {
+      this.successes.push({ ep: { host: from.host, port: from.port }, kind, rttMs, path });
       this.emit({ type: "punch-ok", from, kind, rttMs });
     }
     if (kind === "lan") return this.choose(now);
@@ -494,7 +511,7 @@ export class PeerMachine {
     this.closesSent++;
     const rttMs = Math.round(this.chosen.rttMs);
     const msg: Message = { type: "close", pairId: this.pair.pairId, peerId: this.setup.peerId, rttMs };
-    this.send(this.chosen.ep, msg, this.chosen.socket);
+    this.send(this.chosen.ep, msg, this.chosen.path);
   }
 
   private tickClose(now: number): void {
@@ -506,15 +523,15 @@ export class PeerMachine {
   }
 
   // 6. A CLOSE proves our PONG arrived: both directions work on the path it came from.
-  private onClose(from: Endpoint, partnerRtt: number, _now: number, socket: number): void {
+  private onClose(from: Endpoint, partnerRtt: number, _now: number, path: Path): void {
     if (this.phase === "punching") {
-      const kind = this.kindOf(from, socket);
-      const own = this.successes.find((s) => sameEndpoint(s.ep, from) && s.socket === socket);
+      const kind = this.kindOf(from, path);
+      const own = this.successes.find((s) => sameEndpoint(s.ep, from) && samePath(s.path, path));
       this.chosen = {
         ep: { host: from.host, port: from.port },
         kind,
         rttMs: own?.rttMs ?? partnerRtt,
-        socket,
+        path,
       };
       this.emit({ type: "proven", remote: this.chosen.ep, kind });
       // One CLOSE back tells the chooser we are done, so it stops its burst instead of lingering into the port
@@ -531,8 +548,8 @@ export class PeerMachine {
     // Both chose at once, differently: role a's choice wins, so both end on the same path. Role b confirms
     // a's path with one CLOSE (which also ends a's linger) and is done.
     if (this.setup.role === "b") {
-      const kind = this.kindOf(from, socket);
-      this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: partnerRtt, socket };
+      const kind = this.kindOf(from, path);
+      this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: partnerRtt, path };
       this.sendClose();
       this.finish();
     }
@@ -547,10 +564,10 @@ export class PeerMachine {
       this.send(server, { type: "matchAck", session, pairId: this.pair.pairId, peerId });
     }
     this.phase = "finished";
-    const { ep, kind, rttMs, socket } = this.chosen;
+    const { ep, kind, rttMs, path } = this.chosen;
     this.out.push({
       kind: "done",
-      outcome: { remote: ep, kind, rttMs, publicAddr: this.publicAddr, socket },
+      outcome: { remote: ep, kind, rttMs, publicAddr: this.publicAddr, path },
     });
   }
 
@@ -613,8 +630,9 @@ export class PeerMachine {
     ).join("");
   }
 
-  private send(to: Endpoint, msg: Message, socket = 0): void {
-    this.out.push(socket ? { kind: "send", to, msg, socket } : { kind: "send", to, msg });
+  /** The punching socket is the default, left out so most actions read as plain sends. */
+  private send(to: Endpoint, msg: Message, path: Path = PUNCHING): void {
+    this.out.push(samePath(path, PUNCHING) ? { kind: "send", to, msg } : { kind: "send", to, msg, path });
   }
 
   private emit(event: NetpunchEvent): void {
