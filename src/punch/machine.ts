@@ -7,7 +7,7 @@ import type { Candidate, CandidateKind, Endpoint, NetpunchEvent, Role } from "..
 
 import { SendBudget } from "./budget.ts";
 import { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./config.ts";
-import { Fallbacks, type PunchView } from "./fallbacks.ts";
+import { type FallbackAction, Fallbacks, type PunchView } from "./fallbacks.ts";
 import { bestPath, type Path, type ProvenPath, PUNCHING, samePath } from "./path.ts";
 
 export interface PeerSetup {
@@ -128,28 +128,29 @@ export class PeerMachine {
       maxTries: Number.POSITIVE_INFINITY, // serverSilentMs bounds it, in time
     });
     this.pingDelay = this.t.pingIntervalMs;
-    this.fallbacks = new Fallbacks(
-      this.t,
-      {
-        server: setup.server,
-        session: setup.session,
-        peerId: setup.peerId,
-        localPort: setup.localPort ?? 0,
-        ownHosts: setup.lanCandidates.map((c) => c.host),
-        random: setup.random ?? Math.random,
-      },
-      {
-        send: (to, msg) => this.send(to, msg),
-        sendPing: (to, now, socket) => this.sendPing(to, now, socket ? { kind: "direct", socket } : PUNCHING),
-        emit: (e) => this.emit(e),
-        openSockets: (count) => this.out.push({ kind: "open-sockets", count }),
-        allowBudget: (host, extra) => this.budget.allow(host, extra),
-        addCandidate: (c, now) => {
-          this.candidates.push(c);
-          this.pingAll(now);
-        },
-      },
-    );
+    this.fallbacks = new Fallbacks(this.t, {
+      server: setup.server,
+      session: setup.session,
+      peerId: setup.peerId,
+      localPort: setup.localPort ?? 0,
+      ownHosts: setup.lanCandidates.map((c) => c.host),
+      random: setup.random ?? Math.random,
+    });
+  }
+
+  /** Carries out what the fallbacks asked for, in order. */
+  private run(actions: FallbackAction[], now: number): void {
+    for (const a of actions) {
+      if (a.kind === "send") this.send(a.to, a.msg);
+      else if (a.kind === "ping") this.sendPing(a.to, now, a.path);
+      else if (a.kind === "event") this.emit(a.event);
+      else if (a.kind === "open-sockets") this.out.push(a);
+      else if (a.kind === "allow") this.budget.allow(a.host, a.extra);
+      else {
+        this.candidates.push(a.candidate);
+        this.pingAll(now);
+      }
+    }
   }
 
   /** The punch as the fallbacks see it; undefined outside punching. */
@@ -174,7 +175,7 @@ export class PeerMachine {
     else if (input.type === "tick") this.tick(input.now);
     else if (input.type === "sockets") {
       const view = this.view();
-      if (view) this.fallbacks.onSockets(input.count, view, input.now);
+      if (view) this.run(this.fallbacks.onSockets(input.count, view, input.now), input.now);
     } else this.onFrame(input.from, input.frame, input.now, input.path ?? PUNCHING);
     return { actions: this.out, wakeAt: this.wakeAt() };
   }
@@ -236,7 +237,7 @@ export class PeerMachine {
       const partner = role === "a" ? "b" : "a";
       return this.fail(Fail.partnerTimeout(partner, session, Math.round(this.t.waitMs / 1000)));
     }
-    this.fallbacks.tickRendezvous(now);
+    this.run(this.fallbacks.tickRendezvous(now), now);
     if (this.phase === "waiting" && now - this.startedAt >= waitReportAt(this.waitReports)) {
       this.waitReports++;
       const partner = role === "a" ? "b" : "a";
@@ -262,8 +263,9 @@ export class PeerMachine {
         msg.pairId === this.pair?.pairId
           ? this.view()
           : undefined;
-      if (msg.type === "relayOffer" && view) return this.fallbacks.onRelayOffer(msg, now);
-      if (msg.type === "partnerNat" && view) return this.fallbacks.onPartnerNat(msg.nat, view, now);
+      if (msg.type === "relayOffer" && view) return this.run(this.fallbacks.onRelayOffer(msg, now), now);
+      if (msg.type === "partnerNat" && view)
+        return this.run(this.fallbacks.onPartnerNat(msg.nat, view, now), now);
       return this.drop(from, "unexpected");
     }
     const altEp = this.fallbacks.altEndpoint;
@@ -276,7 +278,7 @@ export class PeerMachine {
       sameEndpoint(from, relayEp) &&
       msg.pairId === this.pair?.pairId
     ) {
-      if (this.phase === "punching") this.fallbacks.onRelayReply(msg, now);
+      if (this.phase === "punching") this.run(this.fallbacks.onRelayReply(msg, now), now);
       return;
     }
     if (msg.type !== "ping" && msg.type !== "pong" && msg.type !== "close")
@@ -306,7 +308,7 @@ export class PeerMachine {
     const first = !this.heardFromServer;
     this.heardFromServer = true;
     this.publicAddr = msg.observed;
-    if (msg.altPort) this.fallbacks.startProbe(msg.altPort, now);
+    if (msg.altPort) this.run(this.fallbacks.startProbe(msg.altPort, now), now);
     if (msg.status === "full" || msg.status === "limit")
       return this.fail(Fail.serverFull(this.setup.server, msg.status === "full" ? "server" : "address"));
     if (this.phase !== "registering" && this.phase !== "waiting") return;
@@ -360,9 +362,9 @@ export class PeerMachine {
     this.pingDelay = this.t.pingIntervalMs;
     this.emit({ type: "matched", candidates: this.candidates });
     this.pingAll(now);
-    if (msg.altPort) this.fallbacks.startProbe(msg.altPort, now);
+    if (msg.altPort) this.run(this.fallbacks.startProbe(msg.altPort, now), now);
     const view = this.view();
-    if (view) this.fallbacks.pick(view, now);
+    if (view) this.run(this.fallbacks.pick(view, now), now);
   }
 
   // 2c. The partner never acknowledged its MATCH (gone, or its NAT mapping was lost): wait again, unless it
@@ -386,11 +388,12 @@ export class PeerMachine {
   // tell the partner through the server.
   private onProbeReply(from: Endpoint, probeId: number, observedViaAlt: Endpoint, now: number): void {
     if (!this.fallbacks.isOurProbe(probeId)) return this.drop(from, "unsolicited");
-    const nat = this.fallbacks.onProbeReply(observedViaAlt, this.publicAddr);
-    if (!nat) return;
+    const learned = this.fallbacks.onProbeReply(observedViaAlt, this.publicAddr);
+    if (!learned) return;
+    this.run(learned.actions, now);
     if (this.phase === "waiting") this.sendRegister(now);
     const view = this.view();
-    if (view) this.fallbacks.announce(nat, view, now);
+    if (view) this.run(this.fallbacks.announce(learned.nat, view, now), now);
   }
 
   private sendPing(to: Endpoint, now: number, path: Path): void {
@@ -425,7 +428,7 @@ export class PeerMachine {
       );
     }
     const view = this.view();
-    if (view) this.fallbacks.tickPunch(view, now);
+    if (view) this.run(this.fallbacks.tickPunch(view, now), now);
     if (now >= this.nextPingAt) this.pingAll(now);
   }
 
