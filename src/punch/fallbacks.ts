@@ -4,7 +4,6 @@ import type { Message, NatInfo, RelayBound, RelayChallenge, RelayOffer } from ".
 import type { Candidate, CandidateKind, Endpoint, NetpunchEvent } from "../types.ts";
 import { Spray, sprayPorts, strategyFor } from "./birthday.ts";
 import type { PeerTimings } from "./config.ts";
-import { NatProbe } from "./nat-probe.ts";
 import { type Path, PUNCHING } from "./path.ts";
 import { RelayClient } from "./relay-client.ts";
 
@@ -36,74 +35,35 @@ interface Ids {
   server: Endpoint;
   session: string;
   peerId: string;
-  localPort: number;
-  ownHosts: string[];
   random: () => number;
 }
 
 /**
- * Everything beyond plain punching, pure: learning our NAT's behaviour (2b), telling the partner, and the
- * strategies that follow from both (birthday probing, prediction, the relay). The machine feeds it events and
- * ticks; every method returns what to do, as actions, like the sub-machines it drives.
+ * Everything beyond plain punching for one pair, pure: telling the partner our NAT's behaviour, and the
+ * strategies that follow from both sides' (birthday probing, prediction, the relay). The pair machine feeds
+ * it events and ticks; every method returns what to do, as actions, like the sub-machines it drives.
  */
 export class Fallbacks {
-  private probe: NatProbe | undefined;
-  private partnerNat: NatInfo | undefined;
   private strategy: "hard" | "easy" | "relay" | undefined;
   private spray: Spray | undefined;
   private birthday: { sockets: number; nextAt: number } | undefined;
   private relay: RelayClient | undefined;
 
+  /** `ownNat`, `partnerNat`: each side's NAT behaviour as far as known at the match. */
   constructor(
     private readonly t: PeerTimings,
     private readonly ids: Ids,
+    private ownNat: NatInfo | undefined,
+    private partnerNat: NatInfo | undefined,
   ) {}
 
-  get ownNat(): NatInfo | undefined {
-    return this.probe?.nat;
-  }
-  get altEndpoint(): Endpoint | undefined {
-    return this.probe?.alt;
-  }
   get relayEndpoint(): Endpoint | undefined {
     return this.relay?.endpoint;
   }
 
-  /** A new pair: forget the last one's strategies (our own NAT's behaviour stays known). */
-  reset(partnerNat: NatInfo | undefined): void {
-    this.partnerNat = partnerNat;
-    this.strategy = undefined;
-    this.spray = undefined;
-    this.birthday = undefined;
-    this.relay = undefined;
-  }
-
-  // 2b. Our own NAT's behaviour, from the server's second port.
-  startProbe(altPort: number, now: number): FallbackAction[] {
-    this.probe ??= new NatProbe(
-      this.ids.server,
-      { port: this.ids.localPort, hosts: this.ids.ownHosts },
-      this.ids.random,
-    );
-    return sends(this.probe.start(altPort, now));
-  }
-
-  /** Whether `probeId` is one we sent and that has not been answered yet. */
-  isOurProbe(probeId: number): boolean {
-    return this.probe?.claim(probeId) ?? false;
-  }
-
-  /** Our NAT's behaviour when this reply completes it (with its event), else undefined. */
-  onProbeReply(
-    observedViaAlt: Endpoint,
-    observedViaMain: Endpoint | undefined,
-  ): { nat: NatInfo; actions: FallbackAction[] } | undefined {
-    const nat = this.probe?.onReply(observedViaAlt, observedViaMain);
-    return nat ? { nat, actions: [event({ type: "nat", nat })] } : undefined;
-  }
-
   /** Learned after the match: the partner registered before we probed, so tell it through the server. */
   announce(nat: NatInfo, view: PunchView, now: number): FallbackAction[] {
+    this.ownNat ??= nat;
     const { server, session, peerId } = this.ids;
     const msg: Message = { type: "natUpdate", session, pairId: view.pairId, peerId, nat };
     return [{ kind: "send", to: server, msg }, ...this.pick(view, now)];
@@ -116,7 +76,7 @@ export class Fallbacks {
 
   /** Once both behaviours are known, go beyond plain punching: birthday probing, or the relay at once. */
   pick(view: PunchView, now: number): FallbackAction[] {
-    const s = strategyFor(this.probe?.nat, this.partnerNat);
+    const s = strategyFor(this.ownNat, this.partnerNat);
     // Both symmetric: the relay at once, even if we had started guessing with birthday probing.
     if (s === "relay") {
       if (this.relay || !this.t.relay) return [];
@@ -219,11 +179,6 @@ export class Fallbacks {
     ];
   }
 
-  /** Probe retries while registering or waiting. */
-  tickRendezvous(now: number): FallbackAction[] {
-    return this.probe ? sends(this.probe.tick(now)) : [];
-  }
-
   tickPunch(view: PunchView, now: number): FallbackAction[] {
     const out: FallbackAction[] = [];
     const since = now - view.matchedAt;
@@ -234,29 +189,25 @@ export class Fallbacks {
     // The partner's NAT is still unknown (its news was lost) and no path yet: it may be the other half of a
     // birthday pair, so play our half anyway.
     if (!this.strategy && view.nothingYet && !this.partnerNat && since >= this.t.sprayAfterMs) {
-      if (isEasy(this.probe?.nat))
+      if (isEasy(this.ownNat))
         out.push(...this.startSpray(view, "no direct path yet and the partner's NAT is unknown"));
-      else if (isHard(this.probe?.nat))
+      else if (isHard(this.ownNat))
         out.push(...this.startBirthday(view, now, "no direct path yet and our NAT is symmetric"));
     }
-    out.push(...this.tickRendezvous(now));
     for (const to of this.spray?.next(now) ?? []) out.push({ kind: "ping", to, path: PUNCHING });
     out.push(...this.tickBirthday(view, now));
     return out;
   }
 
-  wakeAt(view: PunchView | undefined): number {
+  wakeAt(view: PunchView): number {
     const never = Number.POSITIVE_INFINITY;
-    const probeAt = this.probe?.wakeAt() ?? never;
-    if (!view) return probeAt;
-    const mine = this.probe?.nat;
+    const mine = this.ownNat;
     const relayDue = this.t.relay && view.nothingYet ? view.matchedAt + this.relayAfter() : never;
     const guessDue =
       !this.strategy && view.nothingYet && !this.partnerNat && (isEasy(mine) || isHard(mine))
         ? view.matchedAt + this.t.sprayAfterMs
         : never;
     return Math.min(
-      probeAt,
       this.relay ? this.relay.wakeAt() : relayDue,
       guessDue,
       this.spray?.wakeAt() ?? never,
