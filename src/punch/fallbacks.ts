@@ -7,18 +7,18 @@ import type { PeerTimings } from "./config.ts";
 import { type Path, PUNCHING } from "./path.ts";
 import { RelayClient } from "./relay-client.ts";
 
-/** What the fallbacks ask the peer to do; it carries them out in order. */
+/** What the fallbacks ask the pair machine to do; it carries them out in order. */
 export type FallbackAction =
   /** A packet to the server, its alt port or our relay port, from the punching socket. */
   | { kind: "send"; to: Endpoint; msg: Message }
-  /** A PING to the partner on `path`: the peer numbers it, remembers it and counts it against the budget. */
+  /** A PING to the partner on `path`: the pair machine numbers it, remembers it, counts it against the budget. */
   | { kind: "ping"; to: Endpoint; path: Path }
   | { kind: "event"; event: NetpunchEvent }
-  /** Birthday probing: open this many extra sockets (the peer reports them back with onSockets). */
+  /** Birthday probing: open this many extra sockets (the driver reports them back, to onSockets). */
   | { kind: "open-sockets"; count: number }
   /** Lets birthday probing send `extra` more packets to `host` before it answers (see SendBudget). */
   | { kind: "allow"; host: string; extra: number }
-  /** A new candidate (the relay) that every PING round from now on includes; the peer PINGs it at once. */
+  /** A new candidate (the relay) that every PING round from now on includes; PINGed at once. */
   | { kind: "candidate"; candidate: Candidate };
 
 /** The punch as the fallbacks see it. */
