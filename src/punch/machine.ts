@@ -104,6 +104,7 @@ export class PeerMachine {
     );
   }
 
+  /** The peer's phase, as one word: the rendezvous client's while no pair is punched, else the pairs'. */
   get state(): Phase {
     if (this.finished) return "finished";
     for (const pair of this.pairs.values()) if (pair.phase === "closing") return "closing";
