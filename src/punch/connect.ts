@@ -10,12 +10,14 @@ import { ReplayGuard } from "../protocol/replay.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
 import { resolveServer } from "../sys/dns.ts";
 import { type Random, systemRandom, toHex } from "../sys/random.ts";
+import { settleOnce } from "../sys/settle.ts";
 import type { TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
 import type { CandidateKind, Endpoint, EventHandler, PunchResult, Role } from "../types.ts";
 import { type InterfaceAddress, lanCandidates } from "./candidates.ts";
 import type { PeerTimings } from "./config.ts";
 import { type PeerAction, PeerMachine } from "./machine.ts";
+import { socketOf } from "./path.ts";
 
 export interface ConnectOptions {
   /** The rendezvous server, "host:port" or an endpoint. */
@@ -81,10 +83,14 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   const factory = opts.transport ?? openUdp;
   const time = opts.clock ?? systemClock;
   const random = opts.random ?? systemRandom;
-  return new Promise<PunchResult>((resolve, reject) => {
-    let machine: PeerMachine;
+  // Settles once: on the machine's done or fail, a socket error, or the caller's abort (the machine keeps every
+  // deadline itself, so none is armed here).
+  const onAbort = (): PunchResult => {
+    throw aborted();
+  };
+  return settleOnce<PunchResult>({ clock: time, signal: opts.signal, onAbort }, (s) => {
+    let machine: PeerMachine | undefined;
     let cancelTimer: () => void = () => {};
-    let finished = false;
     let refused = 0; // ICMP port unreachable while registering: nothing listens on the server's port
     let heardAnything = false;
     const key = deriveKey(opts.secret);
@@ -100,7 +106,16 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         {
           onFrame: (from, frame) => {
             heardAnything = true;
-            apply(machine.step({ type: "frame", now: time.now(), from, frame, socket: index }));
+            if (!machine) return;
+            apply(
+              machine.step({
+                type: "frame",
+                now: time.now(),
+                from,
+                frame,
+                path: { kind: "direct", socket: index },
+              }),
+            );
           },
           onDrop: (from, reason) => emit({ type: "dropped", from, reason }),
         },
@@ -113,7 +128,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         Array.from({ length: count }, (_, i) => {
           const ch = newChannel(i + 1);
           return factory({ host: bindHost, port: 0 }, (data, from) => {
-            if (!finished) ch.receive(data, from);
+            if (!s.settled) ch.receive(data, from);
           }).then((t) => {
             ch.transport = t;
             return ch;
@@ -122,30 +137,27 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
       );
       for (const r of opened) {
         if (r.status !== "fulfilled") continue;
-        if (finished) r.value.transport?.close();
+        if (s.settled) r.value.transport?.close();
         else sockets.push(r.value);
       }
-      if (!finished) apply(machine.step({ type: "sockets", now: time.now(), count: sockets.length - 1 }));
+      if (!s.settled && machine)
+        apply(machine.step({ type: "sockets", now: time.now(), count: sockets.length - 1 }));
     };
-    const end = (err: Error | undefined, result?: PunchResult) => {
-      if (finished) return;
-      finished = true;
-      cancelTimer();
-      opts.signal?.removeEventListener("abort", onAbort);
+    const fail = (err: Error) => s.reject(refused > 0 && !heardAnything ? explainRefused(err, server) : err);
+    // Cleanups run last first: goodbye to the server (an abort; a finished machine has nothing to say, and it
+    // never waits for an answer), then the timer, then the sockets.
+    s.defer(() => {
       for (const ch of sockets) ch.transport?.close();
-      if (err) reject(refused > 0 && !heardAnything ? explainRefused(err, server) : err);
-      else if (result) resolve(result);
-    };
-    const onAbort = () => {
-      // Say goodbye to the server before the sockets close (never waits for an answer).
-      if (machine && !finished) apply({ actions: machine.leave(), wakeAt: undefined });
-      end(aborted());
-    };
+    });
+    s.defer(() => cancelTimer());
+    s.defer(() => {
+      if (machine) apply({ actions: machine.leave(), wakeAt: undefined });
+    });
     const apply = ({ actions, wakeAt }: { actions: PeerAction[]; wakeAt: number | undefined }) => {
       for (const a of actions) {
         if (a.kind === "send") {
           const nonce = a.nonce;
-          (sockets[a.socket ?? 0] ?? channel).send(
+          (sockets[a.path ? socketOf(a.path) : 0] ?? channel).send(
             a.to,
             a.msg,
             undefined,
@@ -153,11 +165,11 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           );
         } else if (a.kind === "clock") offsetMs = a.offsetMs;
         else if (a.kind === "event") emit(a.event);
-        else if (a.kind === "fail") return end(a.error);
+        else if (a.kind === "fail") return fail(a.error);
         else if (a.kind === "open-sockets") void openExtra(a.count);
         else {
           // The socket that won is the one the hook must bind: a birthday socket's port, not --local's.
-          const winner = sockets[a.outcome.socket] ?? channel;
+          const winner = sockets[socketOf(a.outcome.path)] ?? channel;
           const t = winner.transport?.local ?? { host: bindHost, port: local.port };
           const result: PunchResult = {
             role: opts.role,
@@ -173,31 +185,31 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
             rttMs: a.outcome.rttMs,
             publicAddr: a.outcome.publicAddr ? formatEndpoint(a.outcome.publicAddr) : "",
           };
-          end(undefined, result);
+          s.resolve(result);
           emit({ type: "connected", result });
           return;
         }
       }
-      if (finished) return;
+      if (s.settled) return;
       cancelTimer();
-      if (wakeAt !== undefined)
+      const m = machine;
+      if (wakeAt !== undefined && m)
         cancelTimer = time.setTimer(Math.max(0, wakeAt - time.now()), () =>
-          apply(machine.step({ type: "tick", now: time.now() })),
+          apply(m.step({ type: "tick", now: time.now() })),
         );
     };
 
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
     factory(
       { host: bindHost, port: local.port },
       (data, from) => {
-        if (!finished) channel.receive(data, from);
+        if (!s.settled) channel.receive(data, from);
       },
       (code) => {
         if (code === "ECONNREFUSED") refused++;
       },
     ).then(
       (transport) => {
-        if (finished) return transport.close();
+        if (s.settled) return transport.close();
         channel.transport = transport;
         emit({ type: "listening", local: transport.local });
         machine = new PeerMachine({
@@ -217,7 +229,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         });
         apply(machine.step({ type: "start", now: time.now() }));
       },
-      (err: unknown) => end(err instanceof Error ? err : new Error(String(err))),
+      (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))),
     );
   });
 }

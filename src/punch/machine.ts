@@ -1,14 +1,14 @@
-import { formatEndpoint, sameEndpoint } from "../addr.ts";
-import { Backoff } from "../backoff.ts";
-import { Fail, type NetpunchError } from "../errors.ts";
-import type { Match, Message, Registered, Unmatch } from "../protocol/messages.ts";
+import { sameEndpoint } from "../addr.ts";
+import type { NetpunchError } from "../errors.ts";
+import type { Match, Message, Unmatch } from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
-import type { Candidate, CandidateKind, Endpoint, NetpunchEvent, Role } from "../types.ts";
+import type { CandidateKind, Endpoint, NetpunchEvent, Role } from "../types.ts";
 
 import { SendBudget } from "./budget.ts";
 import { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./config.ts";
-import { Fallbacks, type PunchView } from "./fallbacks.ts";
-import { bestPath, type ProvenPath } from "./path.ts";
+import { type PairAction, PairMachine } from "./pair-machine.ts";
+import { type Path, PUNCHING } from "./path.ts";
+import { type RendezvousAction, RendezvousClient } from "./rendezvous-client.ts";
 
 export interface PeerSetup {
   session: string;
@@ -35,13 +35,16 @@ export interface PunchOutcome {
   kind: CandidateKind;
   rttMs: number;
   publicAddr: Endpoint | undefined;
-  /** Which socket won: 0 is the punching socket, 1.. the extra birthday sockets. */
-  socket: number;
+  /** How the winning path leaves us: the socket the hook must bind, or the relay. */
+  path: Path;
 }
 
 export type PeerAction =
-  /** `nonce`: seal with this nonce (REGISTER: the machine checks the echo of its answers against it). */
-  | { kind: "send"; to: Endpoint; msg: Message; socket?: number; nonce?: string }
+  /**
+   * `path`: how the packet leaves us (@default PUNCHING); `nonce`: seal with this nonce (REGISTER: the
+   * machine checks the echo of its answers against it).
+   */
+  | { kind: "send"; to: Endpoint; msg: Message; path?: Path; nonce?: string }
   /** Seal and check every packet from now on in the server's time: our clock plus `offsetMs`. */
   | { kind: "clock"; offsetMs: number }
   /** Birthday probing: the driver opens this many extra sockets and reports how many with a `sockets` input. */
@@ -53,7 +56,8 @@ export type PeerAction =
 export type PeerInput =
   | { type: "start"; now: number }
   | { type: "tick"; now: number }
-  | { type: "frame"; now: number; from: Endpoint; frame: Frame; socket?: number }
+  /** `path`: how the packet reached us, as far as the driver knows (which socket). @default PUNCHING */
+  | { type: "frame"; now: number; from: Endpoint; frame: Frame; path?: Path }
   | { type: "sockets"; now: number; count: number };
 
 export interface StepOutput {
@@ -64,574 +68,214 @@ export interface StepOutput {
 
 type Phase = "idle" | "registering" | "waiting" | "punching" | "closing" | "finished";
 
-type Success = ProvenPath;
-
-const MAX_REGISTERS_REMEMBERED = 32; // two keepalive periods' worth of REGISTER retries; older echoes are refused
-const MAX_REFLEXIVE = 4;
-const LEAVE_COPIES = 3; // at 20% loss all three are lost 0.8% of the time; then the role is held 20 s at most // a partner has few real source addresses; more would be someone spraying us
-const MAX_PINGS_REMEMBERED = 4_096; // a whole spray, plus the plain rounds
-
 /**
  * A peer, as a pure state machine: inputs are the time, ticks and authenticated frames; outputs are packets
- * to send, events, and at most one `done` or `fail`. Numbered comments follow the message sequence in
- * README.md. No sockets, no timers, no clock of its own: tests drive it with a fake clock.
+ * to send, events, and at most one `done` or `fail`. No sockets, no timers, no clock of its own: tests
+ * drive it with a fake clock. It composes the rendezvous client (register, keepalive, NAT probe, clock
+ * offset, MATCH checks) and one pair machine per MATCH (the punch itself), and routes each frame to the
+ * one it belongs to: the server's to the rendezvous client, a pair's by its pair id. Today the rendezvous
+ * client takes one MATCH at a time, so there is at most one pair; the first pair to finish finishes the peer.
  */
 export class PeerMachine {
   private readonly t: PeerTimings;
-  private phase: Phase = "idle";
-  private startedAt = 0;
+  private finished = false;
   private out: PeerAction[] = [];
-  // registering / waiting
-  private nextRegisterAt = 0;
-  /** REGISTER retries while no answer has come (README step 1); keepalives use keepaliveMs instead. */
-  private readonly registerRetry: Backoff;
-  private registerTries = 0;
-  private heardFromServer = false;
-  private publicAddr: Endpoint | undefined;
-  /** REGISTERs we sent, by nonce, with the time: answers must echo one of them, and only once. */
-  private readonly registers = new Map<string, number>();
-  private readonly answeredRegisters = new Set<string>();
-  private cookie: string | undefined;
-  private busyReported = false;
+  private readonly rendezvous: RendezvousClient;
+  private readonly pairs = new Map<string, PairMachine>();
+  /** One budget for every pair: it bounds what this peer sends to an address that has not answered. */
   private readonly budget = new SendBudget();
-  private heardFromPartner = false;
-  private waitReports = 0;
-  /** Pairs the server undid (UNMATCH): a late retransmission of their MATCH must not start them again. */
-  private readonly undone = new Set<string>();
-  // punching
-  private pair: { pairId: string; partnerId: string; matchedAt: number } | undefined;
-  private candidates: Candidate[] = [];
-  private seq = 0;
-  private readonly pings = new Map<number, { to: Endpoint; sentAt: number; socket: number }>();
-  private nextPingAt = 0;
-  private pingDelay: number;
-  private readonly successes: Success[] = [];
-  private decideAt: number | undefined;
-  // NAT behaviour, birthday probing, prediction and the relay
-  private readonly fallbacks: Fallbacks;
-  // closing
-  private chosen: Success | undefined;
-  private closesSent = 0;
-  private nextCloseAt = 0;
-  private closeInterval = 0;
-  private closingUntil = 0;
-  private closingHardStop = 0;
 
   constructor(private readonly setup: PeerSetup) {
     this.t = { ...DEFAULT_PEER_TIMINGS, ...setup.timings };
-    this.registerRetry = new Backoff({
-      firstMs: this.t.registerRetryMs,
-      factor: 2,
-      maxMs: this.t.registerRetryMaxMs,
-      maxTries: Number.POSITIVE_INFINITY, // serverSilentMs bounds it, in time
-    });
-    this.pingDelay = this.t.pingIntervalMs;
-    this.fallbacks = new Fallbacks(
-      this.t,
+    const random = setup.random ?? Math.random;
+    this.rendezvous = new RendezvousClient(
       {
-        server: setup.server,
         session: setup.session,
+        role: setup.role,
         peerId: setup.peerId,
+        server: setup.server,
+        lanCandidates: setup.lanCandidates,
+        mapped: setup.mapped,
         localPort: setup.localPort ?? 0,
-        ownHosts: setup.lanCandidates.map((c) => c.host),
-        random: setup.random ?? Math.random,
+        random,
+        nonce: setup.nonce ?? (() => randomNonce(random)),
       },
-      {
-        send: (to, msg) => this.send(to, msg),
-        sendPing: (to, now, socket) => this.sendPing(to, now, socket),
-        emit: (e) => this.emit(e),
-        openSockets: (count) => this.out.push({ kind: "open-sockets", count }),
-        allowBudget: (host, extra) => this.budget.allow(host, extra),
-        addCandidate: (c, now) => {
-          this.candidates.push(c);
-          this.pingAll(now);
-        },
-      },
+      this.t,
     );
   }
 
-  /** The punch as the fallbacks see it; undefined outside punching. */
-  private view(): PunchView | undefined {
-    if (!this.pair || this.phase !== "punching") return undefined;
-    return {
-      pairId: this.pair.pairId,
-      matchedAt: this.pair.matchedAt,
-      target: this.candidates.find((c) => c.kind === "public"),
-      nothingYet: this.successes.length === 0,
-    };
-  }
-
+  /** The peer's phase, as one word: the rendezvous client's while no pair is punched, else the pairs'. */
   get state(): Phase {
-    return this.phase;
+    if (this.finished) return "finished";
+    for (const pair of this.pairs.values()) if (pair.phase === "closing") return "closing";
+    if (this.pairs.size > 0) return "punching";
+    return this.rendezvous.phase === "matched" ? "punching" : this.rendezvous.phase;
   }
 
   step(input: PeerInput): StepOutput {
     this.out = [];
-    if (this.phase === "finished") return { actions: [], wakeAt: undefined };
-    if (input.type === "start") this.start(input.now);
+    if (this.finished) return { actions: [], wakeAt: undefined };
+    if (input.type === "start") this.apply(this.rendezvous.start(input.now));
     else if (input.type === "tick") this.tick(input.now);
-    else if (input.type === "sockets") {
-      const view = this.view();
-      if (view) this.fallbacks.onSockets(input.count, view, input.now);
-    } else this.onFrame(input.from, input.frame, input.now, input.socket ?? 0);
+    else if (input.type === "sockets")
+      for (const pair of this.pairs.values()) this.fromPair(pair, pair.onSockets(input.count, input.now));
+    else this.onFrame(input.from, input.frame, input.now, input.path ?? PUNCHING);
     return { actions: this.out, wakeAt: this.wakeAt() };
   }
 
-  // 1. Register with the server, retrying with a doubling wait until it answers.
-  private start(now: number): void {
-    this.phase = "registering";
-    this.startedAt = now;
-    this.sendRegister(now);
-  }
-
-  private sendRegister(now: number): void {
-    const { session, role, peerId, lanCandidates, server } = this.setup;
-    const nat = this.fallbacks.ownNat;
-    const { mapped } = this.setup;
-    const nonce = this.newNonce();
-    this.registers.set(nonce, now);
-    if (this.registers.size > MAX_REGISTERS_REMEMBERED)
-      this.registers.delete(this.registers.keys().next().value as string);
-    const msg: Message = {
-      type: "register",
-      session,
-      role,
-      peerId,
-      candidates: lanCandidates,
-      ...(nat ? { nat } : {}),
-      ...(mapped ? { mapped } : {}),
-      ...(this.cookie ? { cookie: this.cookie } : {}),
-    };
-    this.out.push({ kind: "send", to: server, msg, nonce });
-    this.registerTries++;
-    if (this.phase === "registering") {
-      this.nextRegisterAt = this.registerRetry.sent(now);
-    } else {
-      this.nextRegisterAt = now + this.t.keepaliveMs;
-    }
-  }
-
   private tick(now: number): void {
-    switch (this.phase) {
-      case "registering":
-      case "waiting":
-        return this.tickRendezvous(now);
-      case "punching":
-        return this.tickPunch(now);
-      case "closing":
-        return this.tickClose(now);
+    if (this.pairs.size === 0) return this.apply(this.rendezvous.tick(now));
+    for (const pair of [...this.pairs.values()]) {
+      this.fromPair(pair, pair.tick(now));
+      if (this.finished) return;
     }
+    // Our NAT's probe goes on while pairs punch; not once one closes: its port is about to be a tunnel's.
+    if (!this.closing()) this.out.unshift(...this.rendezvous.tickProbe(now));
   }
 
-  private tickRendezvous(now: number): void {
-    const { server, session, role } = this.setup;
-    const waited = now - this.startedAt;
-    // A --timeout shorter than the server timeout must not disguise a silent server as a missing partner.
-    if (!this.heardFromServer && (waited >= this.t.serverSilentMs || waited >= this.t.waitMs)) {
-      return this.fail(Fail.serverSilent(server, this.registerTries, Math.round(waited / 1000)));
-    }
-    if (now - this.startedAt >= this.t.waitMs) {
-      const partner = role === "a" ? "b" : "a";
-      return this.fail(Fail.partnerTimeout(partner, session, Math.round(this.t.waitMs / 1000)));
-    }
-    this.fallbacks.tickRendezvous(now);
-    if (this.phase === "waiting" && now - this.startedAt >= waitReportAt(this.waitReports)) {
-      this.waitReports++;
-      const partner = role === "a" ? "b" : "a";
-      this.emit({ type: "still-waiting", session, partnerRole: partner, waitedMs: now - this.startedAt });
-    }
-    if (now >= this.nextRegisterAt) {
-      // Only while nothing at all came back: a challenge, or "busy", is an answer.
-      if (this.phase === "registering" && !this.heardFromServer && this.registerTries % 4 === 0) {
-        this.emit({ type: "server-silent", tries: this.registerTries });
-      }
-      this.sendRegister(now);
-    }
-  }
-
-  private onFrame(from: Endpoint, frame: Frame, now: number, socket: number): void {
+  private onFrame(from: Endpoint, frame: Frame, now: number, arrived: Path): void {
     const msg = frame.msg;
     if (sameEndpoint(from, this.setup.server)) {
-      if (msg.type === "registered") return this.onRegistered(from, msg, now);
+      if (msg.type === "registered") return this.apply(this.rendezvous.onRegistered(from, msg, now));
       if (msg.type === "match") return this.onMatch(from, msg, now);
       if (msg.type === "unmatch") return this.onUnmatch(from, msg, now);
-      const view =
-        (msg.type === "relayOffer" || (msg.type === "partnerNat" && msg.to === this.setup.peerId)) &&
-        msg.pairId === this.pair?.pairId
-          ? this.view()
+      const pair =
+        msg.type === "relayOffer" || (msg.type === "partnerNat" && msg.to === this.setup.peerId)
+          ? this.punchingPair(msg.pairId)
           : undefined;
-      if (msg.type === "relayOffer" && view) return this.fallbacks.onRelayOffer(msg, now);
-      if (msg.type === "partnerNat" && view) return this.fallbacks.onPartnerNat(msg.nat, view, now);
+      if (msg.type === "relayOffer" && pair) return this.fromPair(pair, pair.onRelayOffer(msg, now));
+      if (msg.type === "partnerNat" && pair) return this.fromPair(pair, pair.onPartnerNat(msg.nat, now));
       return this.drop(from, "unexpected");
     }
-    const altEp = this.fallbacks.altEndpoint;
-    if (msg.type === "probeReply" && altEp && sameEndpoint(from, altEp))
-      return this.onProbeReply(from, msg.probeId, msg.observed, now);
-    const relayEp = this.fallbacks.relayEndpoint;
-    if (
-      (msg.type === "relayBound" || msg.type === "relayChallenge") &&
-      relayEp &&
-      sameEndpoint(from, relayEp) &&
-      msg.pairId === this.pair?.pairId
-    ) {
-      if (this.phase === "punching") this.fallbacks.onRelayReply(msg, now);
+    const alt = this.rendezvous.altEndpoint;
+    if (msg.type === "probeReply" && alt && sameEndpoint(from, alt)) {
+      const { actions, nat } = this.rendezvous.onProbeReply(from, msg.probeId, msg.observed, now);
+      this.apply(actions);
+      // Learned after the match: the partner registered before we probed, so each pair tells its partner.
+      if (nat) for (const pair of this.pairs.values()) this.fromPair(pair, pair.onOwnNat(nat, now));
       return;
+    }
+    if (msg.type === "relayBound" || msg.type === "relayChallenge") {
+      const pair = this.pairs.get(msg.pairId);
+      const relay = pair?.relayEndpoint;
+      if (pair && relay && sameEndpoint(from, relay)) return this.fromPair(pair, pair.onRelayReply(msg, now));
     }
     if (msg.type !== "ping" && msg.type !== "pong" && msg.type !== "close")
       return this.drop(from, "unexpected");
-    // Bound to this pair: a packet from any other session, or an old run, is ignored.
-    if (!this.pair || msg.pairId !== this.pair.pairId || msg.peerId !== this.pair.partnerId) {
-      return this.drop(from, "foreign-pair");
-    }
-    this.heardFromPartner = true;
-    this.budget.answer(from.host);
-    if (msg.type === "ping") return this.onPing(from, msg.seq, now, socket);
-    if (msg.type === "pong") return this.onPong(from, msg.seq, now, socket);
-    return this.onClose(from, msg.rttMs, now, socket);
+    // Demultiplexed by pair id: a packet from any other session, or an old run, is ignored.
+    const pair = this.pairs.get(msg.pairId);
+    if (!pair) return this.drop(from, "foreign-pair");
+    this.fromPair(pair, pair.onFrame(from, msg, arrived, now));
   }
 
-  /** 1a. The server's answer: it must echo a REGISTER of ours that it has not answered yet. */
-  private onRegistered(from: Endpoint, msg: Registered, now: number): void {
-    const sentAt = this.registers.get(msg.echo);
-    if (sentAt === undefined || this.answeredRegisters.has(msg.echo)) return this.drop(from, "unsolicited");
-    this.answeredRegisters.add(msg.echo);
-    if (this.answeredRegisters.size > MAX_REGISTERS_REMEMBERED)
-      this.answeredRegisters.delete(this.answeredRegisters.values().next().value as string);
-    // The server stamped its clock when it answered, about half a round trip ago.
-    this.out.push({ kind: "clock", offsetMs: Math.round(msg.serverTime + (now - sentAt) / 2 - now) });
-    this.cookie = msg.cookie;
-    const first = !this.heardFromServer;
-    this.heardFromServer = true;
-    this.publicAddr = msg.observed;
-    if (msg.altPort) this.fallbacks.startProbe(msg.altPort, now);
-    if (msg.status === "full" || msg.status === "limit")
-      return this.fail(Fail.serverFull(this.setup.server, msg.status === "full" ? "server" : "address"));
-    if (this.phase !== "registering" && this.phase !== "waiting") return;
-    // Prove that we receive at our address: send again at once, with the cookie.
-    if (msg.status === "challenge") return this.sendRegister(now);
-    if (msg.status === "busy") {
-      if (!this.busyReported)
-        this.emit({ type: "role-busy", session: this.setup.session, role: this.setup.role });
-      this.busyReported = true;
-      return;
-    }
-    if (this.phase !== "registering") return;
-    // 1b. Registered; keep the NAT mapping to the server alive while the partner is away.
-    this.phase = "waiting";
-    this.nextRegisterAt = now + this.t.keepaliveMs;
-    if (first) this.emit({ type: "registered", publicAddr: msg.observed });
-    this.emit({ type: "waiting", session: this.setup.session });
-  }
-
-  // 2. The server pushed the partner's candidates: acknowledge, and punch all of them at once.
+  // 2. A MATCH the rendezvous client accepts as fresh starts a pair machine; a retransmission is only acked.
   private onMatch(from: Endpoint, msg: Match, now: number): void {
-    // Bound to us and to a REGISTER of this run; a new pair only while we wait for one, the current pair's
-    // retransmission at any time. Anything else is a replay or someone else's.
-    const ours = msg.to === this.setup.peerId && this.registers.has(msg.echo) && !this.undone.has(msg.pairId);
-    const retransmit = ours && this.pair?.pairId === msg.pairId;
-    const fresh = ours && (this.phase === "registering" || this.phase === "waiting");
-    if (!retransmit && !fresh) return this.drop(from, "unsolicited");
-    if (fresh) {
-      // Matched on first contact, REGISTERED may never come: the MATCH brings the server's clock and a cookie.
-      const sentAt = this.registers.get(msg.echo) ?? now;
-      this.out.push({ kind: "clock", offsetMs: Math.round(msg.serverTime + (now - sentAt) / 2 - now) });
-      this.cookie = msg.cookie;
-    }
-    this.heardFromServer = true;
-    this.publicAddr = msg.observed;
-    this.send(this.setup.server, {
-      type: "matchAck",
-      session: this.setup.session,
-      pairId: msg.pairId,
-      peerId: this.setup.peerId,
-    });
-    if (retransmit) return;
-    this.phase = "punching";
-    this.heardFromPartner = false;
-    this.pair = { pairId: msg.pairId, partnerId: msg.partnerId, matchedAt: now };
-    this.candidates = msg.candidates.map((c) => ({ ...c }));
-    this.pings.clear();
-    this.successes.length = 0;
-    this.decideAt = undefined;
-    this.fallbacks.reset(msg.partnerNat);
-    this.pingDelay = this.t.pingIntervalMs;
-    this.emit({ type: "matched", candidates: this.candidates });
-    this.pingAll(now);
-    if (msg.altPort) this.fallbacks.startProbe(msg.altPort, now);
-    const view = this.view();
-    if (view) this.fallbacks.pick(view, now);
+    const { actions, fresh } = this.rendezvous.onMatch(from, msg, now, this.pairs.has(msg.pairId));
+    this.apply(actions);
+    if (!fresh) return;
+    const pair = new PairMachine(
+      {
+        pairId: msg.pairId,
+        partnerId: msg.partnerId,
+        role: this.setup.role,
+        peerId: this.setup.peerId,
+        session: this.setup.session,
+        server: this.setup.server,
+        candidates: msg.candidates,
+        ownNat: this.rendezvous.ownNat,
+        partnerNat: msg.partnerNat,
+        random: this.setup.random ?? Math.random,
+        budget: this.budget,
+      },
+      this.t,
+    );
+    this.pairs.set(msg.pairId, pair);
+    this.fromPair(pair, pair.start(now));
+    if (msg.altPort) this.apply(this.rendezvous.startProbe(msg.altPort, now));
   }
 
   // 2c. The partner never acknowledged its MATCH (gone, or its NAT mapping was lost): wait again, unless it
   // has already reached us, in which case its acknowledgements were merely lost.
   private onUnmatch(from: Endpoint, msg: Unmatch, now: number): void {
-    if (msg.to !== this.setup.peerId || msg.pairId !== this.pair?.pairId || this.phase !== "punching")
-      return this.drop(from, "unsolicited");
-    if (this.heardFromPartner || this.successes.length > 0) return;
-    this.undone.add(msg.pairId);
-    this.phase = "waiting";
-    this.pair = undefined;
-    this.candidates = [];
-    this.pings.clear();
-    this.decideAt = undefined;
-    this.fallbacks.reset(undefined);
-    this.emit({ type: "partner-lost", session: this.setup.session });
-    this.sendRegister(now);
+    const pair = msg.to === this.setup.peerId ? this.punchingPair(msg.pairId) : undefined;
+    if (!pair) return this.drop(from, "unsolicited");
+    if (pair.reachedPartner) return;
+    this.pairs.delete(msg.pairId);
+    this.apply(this.rendezvous.unmatched(msg.pairId, now));
   }
 
-  // 2b. Our NAT's behaviour: register it while waiting (the server tells a later partner); after the match,
-  // tell the partner through the server.
-  private onProbeReply(from: Endpoint, probeId: number, observedViaAlt: Endpoint, now: number): void {
-    if (!this.fallbacks.isOurProbe(probeId)) return this.drop(from, "unsolicited");
-    const nat = this.fallbacks.onProbeReply(observedViaAlt, this.publicAddr);
-    if (!nat) return;
-    if (this.phase === "waiting") this.sendRegister(now);
-    const view = this.view();
-    if (view) this.fallbacks.announce(nat, view, now);
+  private punchingPair(pairId: string): PairMachine | undefined {
+    const pair = this.pairs.get(pairId);
+    return pair?.phase === "punching" ? pair : undefined;
   }
 
-  private sendPing(to: Endpoint, now: number, socket = 0): void {
-    if (!this.pair || !this.budget.take(to.host)) return;
-    const seq = this.seq++;
-    this.pings.set(seq, { to: { host: to.host, port: to.port }, sentAt: now, socket });
-    this.send(to, { type: "ping", pairId: this.pair.pairId, peerId: this.setup.peerId, seq }, socket);
-    if (this.pings.size > MAX_PINGS_REMEMBERED) this.pings.delete(this.pings.keys().next().value as number);
+  private closing(): boolean {
+    for (const pair of this.pairs.values()) if (pair.phase !== "punching") return true;
+    return false;
   }
 
-  private pingAll(now: number): void {
-    if (!this.pair) return;
-    for (const c of this.candidates) this.sendPing(c, now);
-    this.nextPingAt = now + this.pingDelay;
-    this.pingDelay = Math.min(this.pingDelay * 1.5, this.t.pingIntervalMaxMs);
-  }
-
-  private tickPunch(now: number): void {
-    if (!this.pair) return;
-    if (this.decideAt !== undefined && now >= this.decideAt) return this.choose(now);
-    if (now - this.pair.matchedAt >= this.t.punchMs) {
-      const tried = this.candidates.map(formatEndpoint).join(", ");
-      const relayNote = this.fallbacks.failureNote();
-      const secs = Math.round(this.t.punchMs / 1000);
-      return this.fail(
-        Fail.punchFailed({ heard: this.heardFromPartner, seconds: secs, tried, note: relayNote }),
-      );
-    }
-    const view = this.view();
-    if (view) this.fallbacks.tickPunch(view, now);
-    if (now >= this.nextPingAt) this.pingAll(now);
-  }
-
-  /** What a source address is to us: one of the partner's candidates, our relay, or a new (reflexive) source. */
-  private kindOf(from: Endpoint, socket = 0): CandidateKind {
-    if (socket !== 0) return "birthday"; // one of our extra sockets won
-    const known = this.candidates.find((c) => sameEndpoint(c, from))?.kind;
-    if (known && known !== "reflexive") return known;
-    const target = this.candidates.find((c) => c.kind === "public");
-    return this.fallbacks.kindOf(from, target) ?? known ?? "reflexive";
-  }
-
-  // 3. A PING proves partner -> us; answer with a PONG on the same path. A new source is a reflexive candidate.
-  private onPing(from: Endpoint, seq: number, now: number, socket: number): void {
-    if (!this.pair) return;
-    this.send(from, { type: "pong", pairId: this.pair.pairId, peerId: this.setup.peerId, seq }, socket);
-    if (
-      this.phase === "punching" &&
-      socket === 0 &&
-      this.kindOf(from, socket) === "reflexive" &&
-      !this.candidates.some((c) => sameEndpoint(c, from))
-    ) {
-      if (this.candidates.filter((c) => c.kind === "reflexive").length < MAX_REFLEXIVE) {
-        this.candidates.push({ ...from, kind: "reflexive" });
-      }
-    }
-    if (this.phase === "closing" && this.chosen && sameEndpoint(from, this.chosen.ep)) {
-      // The partner is still pinging: it has not seen our CLOSE yet. Send another and linger a little longer.
-      this.sendClose();
-      this.closingUntil = Math.min(
-        Math.max(this.closingUntil, now + this.closeInterval * 2),
-        this.closingHardStop,
-      );
+  /** Carries a pair's actions over: its proven path, with our public address, is the peer's outcome. */
+  private fromPair(pair: PairMachine, actions: PairAction[]): void {
+    for (const a of actions) {
+      if (this.finished) return;
+      if (a.kind === "proven") {
+        const { ep, kind, rttMs, path } = a.path;
+        const outcome = { remote: ep, kind, rttMs, publicAddr: this.rendezvous.publicAddr, path };
+        this.finished = true;
+        this.out.push({ kind: "done", outcome });
+      } else if (a.kind === "fail") {
+        this.pairs.delete(pair.pairId);
+        this.fail(a.error);
+      } else this.out.push(a);
     }
   }
 
-  // 4. A PONG to our PING proves both directions on that path.
-  private onPong(from: Endpoint, seq: number, now: number, socket: number): void {
-    const ping = this.pings.get(seq);
-    // A PONG counts on the path its PING took: same address, same local socket.
-    if (!ping || !sameEndpoint(ping.to, from) || ping.socket !== socket || this.phase !== "punching") return;
-    const kind = this.kindOf(from, socket);
-    const rttMs = now - ping.sentAt;
-    if (!this.successes.some((s) => sameEndpoint(s.ep, from) && s.socket === socket)) {
-      this.successes.push({ ep: { host: from.host, port: from.port }, kind, rttMs, socket });
-      this.emit({ type: "punch-ok", from, kind, rttMs });
+  private apply(actions: RendezvousAction[]): void {
+    for (const a of actions) {
+      if (this.finished) return;
+      if (a.kind === "fail") this.fail(a.error);
+      else this.out.push(a);
     }
-    if (kind === "lan") return this.choose(now);
-    const lanPending = this.candidates.some((c) => c.kind === "lan");
-    if (!lanPending) return this.choose(now);
-    // Every round pings all candidates at once and a working LAN path is shorter than any path through the
-    // NAT, so its PONG normally comes first; the grace only absorbs jitter between the two, and is short so a
-    // partner's unreachable LAN address costs little.
-    this.decideAt ??= now + Math.min(this.t.lanGraceMs, Math.max(10, rttMs / 4));
-  }
-
-  // 5. Choose the path and send the CLOSE burst on it (TIME-WAIT): the partner adopts the path CLOSE came on.
-  private choose(now: number): void {
-    const best = bestPath(this.successes);
-    if (!best) return;
-    this.chosen = best;
-    this.phase = "closing";
-    this.emit({ type: "proven", remote: best.ep, kind: best.kind });
-    this.closeInterval = Math.min(Math.max(best.rttMs / 2, 10), 100);
-    this.closesSent = 0;
-    this.closingUntil = now + this.closeInterval * this.t.closeCount;
-    this.closingHardStop = now + this.t.closeLingerMaxMs;
-    this.sendClose();
-    this.nextCloseAt = now + this.closeInterval;
-  }
-
-  private sendClose(): void {
-    if (!this.pair || !this.chosen) return;
-    this.closesSent++;
-    const rttMs = Math.round(this.chosen.rttMs);
-    const msg: Message = { type: "close", pairId: this.pair.pairId, peerId: this.setup.peerId, rttMs };
-    this.send(this.chosen.ep, msg, this.chosen.socket);
-  }
-
-  private tickClose(now: number): void {
-    if (this.closesSent < this.t.closeCount && now >= this.nextCloseAt) {
-      this.sendClose();
-      this.nextCloseAt = now + this.closeInterval;
-    }
-    if (this.closesSent >= this.t.closeCount && now >= this.closingUntil) this.finish();
-  }
-
-  // 6. A CLOSE proves our PONG arrived: both directions work on the path it came from.
-  private onClose(from: Endpoint, partnerRtt: number, _now: number, socket: number): void {
-    if (this.phase === "punching") {
-      const kind = this.kindOf(from, socket);
-      const own = this.successes.find((s) => sameEndpoint(s.ep, from) && s.socket === socket);
-      this.chosen = {
-        ep: { host: from.host, port: from.port },
-        kind,
-        rttMs: own?.rttMs ?? partnerRtt,
-        socket,
-      };
-      this.emit({ type: "proven", remote: this.chosen.ep, kind });
-      // One CLOSE back tells the chooser we are done, so it stops its burst instead of lingering into the port
-      // our tunnel is about to own.
-      this.sendClose();
-      return this.finish();
-    }
-    if (this.phase !== "closing" || !this.chosen) return;
-    if (sameEndpoint(from, this.chosen.ep)) {
-      // Both chose the same path at once: the partner has proven both ways and no longer pings, so there is
-      // nobody left to linger for.
-      return this.finish();
-    }
-    // Both chose at once, differently: role a's choice wins, so both end on the same path. Role b confirms
-    // a's path with one CLOSE (which also ends a's linger) and is done.
-    if (this.setup.role === "b") {
-      const kind = this.kindOf(from, socket);
-      this.chosen = { ep: { host: from.host, port: from.port }, kind, rttMs: partnerRtt, socket };
-      this.sendClose();
-      this.finish();
-    }
-  }
-
-  private finish(): void {
-    if (!this.chosen) return;
-    // One more MATCH_ACK: if every earlier one was lost, the server would keep resending MATCH to this port,
-    // which the hook's tunnel is about to own.
-    if (this.pair) {
-      const { session, peerId, server } = this.setup;
-      this.send(server, { type: "matchAck", session, pairId: this.pair.pairId, peerId });
-    }
-    this.phase = "finished";
-    const { ep, kind, rttMs, socket } = this.chosen;
-    this.out.push({
-      kind: "done",
-      outcome: { remote: ep, kind, rttMs, publicAddr: this.publicAddr, socket },
-    });
   }
 
   private fail(error: NetpunchError): void {
     this.sayLeave();
-    this.phase = "finished";
+    this.finished = true;
     this.out.push({ kind: "fail", error });
   }
 
   /**
    * We stop before the punch is done (cancelled, timed out, failed): tell the server, so the next partner, or
-   * our own next attempt, is not paired with the registration we leave behind. Sent LEAVE_COPIES times at
-   * once instead of retried: exit must never wait for an answer.
+   * our own next attempt, is not paired with the registration we leave behind (never waits for an answer).
    */
   leave(): PeerAction[] {
     this.out = [];
-    if (this.phase !== "finished") this.sayLeave();
-    this.phase = "finished";
+    if (!this.finished) this.sayLeave();
+    this.finished = true;
     return this.out;
   }
 
+  /** Not once a pair is closing: the server has matched us for good, and the port is about to be a tunnel's. */
   private sayLeave(): void {
-    if (!this.heardFromServer || this.phase === "closing" || this.phase === "finished") return;
-    const { session, role, peerId, server } = this.setup;
-    for (let i = 0; i < LEAVE_COPIES; i++) this.send(server, { type: "leave", session, role, peerId });
+    if (!this.closing()) this.out.push(...this.rendezvous.leave());
   }
 
   private wakeAt(): number | undefined {
-    switch (this.phase) {
-      case "registering":
-      case "waiting": {
-        let at = Math.min(this.nextRegisterAt, this.fallbacks.wakeAt(undefined));
-        if (this.phase === "waiting") at = Math.min(at, this.startedAt + waitReportAt(this.waitReports));
-        if (!this.heardFromServer) at = Math.min(at, this.startedAt + this.t.serverSilentMs);
-        return Math.min(at, this.startedAt + this.t.waitMs);
-      }
-      case "punching": {
-        const matched = this.pair?.matchedAt ?? 0;
-        return Math.min(
-          this.nextPingAt,
-          matched + this.t.punchMs,
-          this.decideAt ?? Number.POSITIVE_INFINITY,
-          this.fallbacks.wakeAt(this.view()),
-        );
-      }
-      case "closing":
-        return this.closesSent < this.t.closeCount ? this.nextCloseAt : this.closingUntil;
-      default:
-        return undefined;
-    }
-  }
-
-  private newNonce(): string {
-    if (this.setup.nonce) return this.setup.nonce();
-    const r = this.setup.random ?? Math.random;
-    return Array.from({ length: 12 }, () =>
-      Math.floor(r() * 256)
-        .toString(16)
-        .padStart(2, "0"),
-    ).join("");
-  }
-
-  private send(to: Endpoint, msg: Message, socket = 0): void {
-    this.out.push(socket ? { kind: "send", to, msg, socket } : { kind: "send", to, msg });
-  }
-
-  private emit(event: NetpunchEvent): void {
-    this.out.push({ kind: "event", event });
+    if (this.finished) return undefined;
+    let at = this.closing() ? Number.POSITIVE_INFINITY : this.rendezvous.wakeAt();
+    for (const pair of this.pairs.values()) at = Math.min(at, pair.wakeAt() ?? Number.POSITIVE_INFINITY);
+    return Number.isFinite(at) ? at : undefined;
   }
 
   private drop(from: Endpoint, reason: "unexpected" | "foreign-pair" | "unsolicited"): void {
-    this.emit({ type: "dropped", from, reason });
+    this.out.push({ kind: "event", event: { type: "dropped", from, reason } });
   }
 }
 
-/**
- * When to say "still waiting": after 1, 2 and 5 minutes, then every 10 minutes, so a long wait is visible
- * without filling the log.
- */
-const WAIT_REPORTS_MS = [60_000, 120_000, 300_000, 600_000] as const;
-function waitReportAt(done: number): number {
-  const last = WAIT_REPORTS_MS[WAIT_REPORTS_MS.length - 1] ?? 600_000;
-  return WAIT_REPORTS_MS[done] ?? last + (done - WAIT_REPORTS_MS.length + 1) * 600_000;
+function randomNonce(random: () => number): string {
+  return Array.from({ length: 12 }, () =>
+    Math.floor(random() * 256)
+      .toString(16)
+      .padStart(2, "0"),
+  ).join("");
 }

@@ -3,6 +3,7 @@
 import { expect, test } from "bun:test";
 import type { Match, Message, NatInfo } from "../../src/protocol/messages.ts";
 import { type PeerAction, PeerMachine } from "../../src/punch/machine.ts";
+import { socketOf } from "../../src/punch/path.ts";
 import type { Endpoint } from "../../src/types.ts";
 import { frameOf, prng } from "./support.ts";
 
@@ -36,7 +37,7 @@ function peer() {
     return out.actions;
   };
   const recv = (from: Endpoint, msg: Message, now: number, socket = 0) =>
-    step({ type: "frame", now, from, frame: frameOf(msg), socket });
+    step({ type: "frame", now, from, frame: frameOf(msg), path: { kind: "direct", socket } });
   const runUntil = (until: number) => {
     for (let guard = 0; wake !== undefined && wake <= until && guard < 10_000; guard++)
       step({ type: "tick", now: wake });
@@ -44,7 +45,7 @@ function peer() {
   const sends = (type: Message["type"]) =>
     log.flatMap(({ t, a }) =>
       a.kind === "send" && a.msg.type === type
-        ? [{ t, to: { host: a.to.host, port: a.to.port }, msg: a.msg, socket: a.socket ?? 0 }]
+        ? [{ t, to: { host: a.to.host, port: a.to.port }, msg: a.msg, socket: a.path ? socketOf(a.path) : 0 }]
         : [],
     );
   const events = () => log.flatMap(({ a }) => (a.kind === "event" ? [a.event] : []));
@@ -130,7 +131,10 @@ test("symmetric us, easy partner: 256 extra sockets PING the partner; the socket
   p.recv(P_PUB, { type: "pong", pairId: PAIR, peerId: PARTNER, seq: won.msg.seq }, 1030, 2);
   p.recv(P_PUB, { type: "close", pairId: PAIR, peerId: PARTNER, rttMs: 20 }, 1040, 2);
   const done = p.log.find(({ a }) => a.kind === "done")?.a;
-  expect(done?.kind === "done" && [done.outcome.socket, done.outcome.kind]).toEqual([2, "birthday"]);
+  expect(done?.kind === "done" && [done.outcome.path, done.outcome.kind]).toEqual([
+    { kind: "direct", socket: 2 },
+    "birthday",
+  ]);
   expect(p.sends("close").filter((s) => s.socket !== 2)).toEqual([]); // CLOSE goes out of the winning socket
 });
 
@@ -187,6 +191,33 @@ test("the relay path: offer, challenge answered at once, bound, then the relay i
   expect(p.sends("ping")).toContainEqual(
     expect.objectContaining({ t: 1040, to: expect.objectContaining({ port: RELAY.port }) }),
   );
+});
+
+test("a PONG through the relay proves the relay path: CLOSE and the result go by the relay", () => {
+  const p = peer();
+  const me = "11".repeat(8);
+  const RELAY = { host: SERVER.host, port: 20000 };
+  const viaRelay = { kind: "relay", relay: RELAY } as const;
+  matched(p, { ...MINE, port: 51234 }, { mapping: "random", step: 5 });
+  p.recv(SERVER, { type: "relayOffer", pairId: PAIR, to: me, status: "ok", port: RELAY.port }, 1020);
+  p.recv(RELAY, { type: "relayBound", pairId: PAIR, ready: true }, 1040);
+  const ping = p.log.find(
+    ({ a }) => a.kind === "send" && a.msg.type === "ping" && a.to.port === RELAY.port,
+  )?.a;
+  if (ping?.kind !== "send" || ping.msg.type !== "ping") throw new Error("no PING to the relay");
+  expect(ping.path).toEqual(viaRelay);
+  // The driver only knows the socket; that the PONG came from our relay port, the machine knows.
+  p.recv(RELAY, { type: "pong", pairId: PAIR, peerId: PARTNER, seq: ping.msg.seq }, 1060);
+  p.runUntil(5_000);
+  const closes = p.log.flatMap(({ a }) => (a.kind === "send" && a.msg.type === "close" ? [a] : []));
+  expect(closes.length).toBeGreaterThan(0);
+  expect(closes.filter((a) => a.to.port !== RELAY.port || a.path?.kind !== "relay")).toEqual([]);
+  const done = p.log.find(({ a }) => a.kind === "done")?.a;
+  expect(done?.kind === "done" && [done.outcome.kind, done.outcome.path, done.outcome.rttMs]).toEqual([
+    "relay",
+    viaRelay,
+    20,
+  ]);
 });
 
 test.each([

@@ -427,7 +427,13 @@ describe("punching", () => {
     for (const c of closes) expect(c.to).toEqual(P_PUB);
     expect(p.outcome()).toEqual({
       t: 1105,
-      outcome: { remote: P_PUB, kind: "public", rttMs: 30, publicAddr: MY_PUBLIC, socket: 0 },
+      outcome: {
+        remote: P_PUB,
+        kind: "public",
+        rttMs: 30,
+        publicAddr: MY_PUBLIC,
+        path: { kind: "direct", socket: 0 },
+      },
     });
     expect(p.sent("ping", 1030)).toEqual([]); // no more PINGs once chosen
     expect(p.wake).toBeUndefined();
@@ -476,7 +482,7 @@ describe("punching", () => {
     p.matched([pub(), lan()]);
     const out = p.recv(P_LAN, close(12), 1020);
     expect(doneIn(out)).toEqual([
-      { remote: P_LAN, kind: "lan", rttMs: 12, publicAddr: MY_PUBLIC, socket: 0 },
+      { remote: P_LAN, kind: "lan", rttMs: 12, publicAddr: MY_PUBLIC, path: { kind: "direct", socket: 0 } },
     ]);
     // Exactly one CLOSE back on that path, so the chooser can stop its burst.
     const toPartner = sendsIn(out).filter((x) => x.to.host !== SERVER.host);
@@ -508,7 +514,13 @@ describe("punching", () => {
     p.matched([pub(), lan()]);
     p.recv(P_PUB, pong(0), 1030);
     expect(doneIn(p.recv(P_PUB, close(99), 1040))).toEqual([
-      { remote: P_PUB, kind: "public", rttMs: 30, publicAddr: MY_PUBLIC, socket: 0 },
+      {
+        remote: P_PUB,
+        kind: "public",
+        rttMs: 30,
+        publicAddr: MY_PUBLIC,
+        path: { kind: "direct", socket: 0 },
+      },
     ]);
   });
 
@@ -517,7 +529,7 @@ describe("punching", () => {
     p.matched([pub()]);
     const X = { host: "203.0.113.20", port: 50001 };
     expect(doneIn(p.recv(X, close(7), 1020))).toEqual([
-      { remote: X, kind: "reflexive", rttMs: 7, publicAddr: MY_PUBLIC, socket: 0 },
+      { remote: X, kind: "reflexive", rttMs: 7, publicAddr: MY_PUBLIC, path: { kind: "direct", socket: 0 } },
     ]);
   });
 
@@ -540,7 +552,7 @@ describe("punching", () => {
       kind: "lan",
       rttMs: 45,
       publicAddr: MY_PUBLIC,
-      socket: 0,
+      path: { kind: "direct", socket: 0 },
     });
     for (const c of p.sent("close")) expect(c.to).toEqual(P_LAN);
   });
@@ -667,7 +679,7 @@ describe("both sides choose at once, differently", () => {
       kind: "public",
       rttMs: 8,
       publicAddr: MY_PUBLIC,
-      socket: 0,
+      path: { kind: "direct", socket: 0 },
     });
     // From then on b's CLOSEs confirm a's path (at least one, so a learns b agrees).
     const after = p.sent("close", 1012);
@@ -682,7 +694,7 @@ describe("both sides choose at once, differently", () => {
       kind: "lan",
       rttMs: 10,
       publicAddr: MY_PUBLIC,
-      socket: 0,
+      path: { kind: "direct", socket: 0 },
     });
     expect(p.sent("close").filter((c) => c.to.port !== P_LAN.port || c.to.host !== P_LAN.host)).toEqual([]);
   });
@@ -693,7 +705,7 @@ describe("both sides choose at once, differently", () => {
       p.matched([pub(), lan()]);
       p.recv(P_LAN, pong(1), 1010);
       expect(doneIn(p.recv(P_LAN, close(8), 1012))).toEqual([
-        { remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC, socket: 0 },
+        { remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC, path: { kind: "direct", socket: 0 } },
       ]);
     });
   }
@@ -704,7 +716,7 @@ describe("both sides choose at once, differently", () => {
     p.recv(P_LAN, pong(1), 1010);
     expect(doneIn(p.recv(P_PUB, close(8), 1011))).toEqual([]);
     expect(doneIn(p.recv(P_LAN, close(8), 1013))).toEqual([
-      { remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC, socket: 0 },
+      { remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC, path: { kind: "direct", socket: 0 } },
     ]);
   });
 });

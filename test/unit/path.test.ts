@@ -1,13 +1,13 @@
 // The pure path choice: kind first (LAN, then across the NATs, then the relay), then the lower RTT.
 import { describe, expect, test } from "bun:test";
-import { bestPath, betterPath, type ProvenPath } from "../../src/punch/path.ts";
+import { bestPath, betterPath, type ProvenPath, samePath, socketOf } from "../../src/punch/path.ts";
 import type { CandidateKind } from "../../src/types.ts";
 
 const p = (kind: CandidateKind, rttMs: number, port = 1): ProvenPath => ({
   ep: { host: "198.18.0.1", port },
   kind,
   rttMs,
-  socket: 0,
+  path: { kind: "direct", socket: 0 },
 });
 
 describe("betterPath(a, b)", () => {
@@ -31,5 +31,28 @@ describe("bestPath", () => {
     expect(bestPath([p("public", 10, 1), p("public", 10, 2)])?.ep.port).toBe(1);
     expect(bestPath([p("relay", 5, 1), p("lan", 90, 2)])?.ep.port).toBe(2);
     expect(bestPath([])).toBeUndefined();
+  });
+});
+
+describe("samePath / socketOf", () => {
+  const RELAY = { host: "198.18.0.9", port: 20000 };
+  test.each([
+    ["the same socket", { kind: "direct", socket: 2 }, { kind: "direct", socket: 2 }, true],
+    ["another socket", { kind: "direct", socket: 0 }, { kind: "direct", socket: 2 }, false],
+    ["direct is not the relay", { kind: "direct", socket: 0 }, { kind: "relay", relay: RELAY }, false],
+    ["the same relay port", { kind: "relay", relay: RELAY }, { kind: "relay", relay: { ...RELAY } }, true],
+    [
+      "another relay port",
+      { kind: "relay", relay: RELAY },
+      { kind: "relay", relay: { ...RELAY, port: 1 } },
+      false,
+    ],
+  ] as const)("%s", (_name, a, b, want) => {
+    expect(samePath(a, b)).toBe(want);
+    expect(samePath(b, a)).toBe(want);
+  });
+  test("the relay is reached from the punching socket", () => {
+    expect(socketOf({ kind: "relay", relay: RELAY })).toBe(0);
+    expect(socketOf({ kind: "direct", socket: 3 })).toBe(3);
   });
 });
