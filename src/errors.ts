@@ -56,6 +56,25 @@ const at = (e: Endpoint): string => (e.host.includes(":") ? `[${e.host}]:${e.por
  * The library's failures, one factory each, with all their text here. Hints speak of what to do, not of
  * command-line flags: the CLI words its own from `detail` (src/cli/hints.ts).
  */
+/**
+ * What E_PUNCH_FAILED adds about the relay fallback: the server's refusal, a relay that did not complete, or
+ * nothing when none was asked for. The operator's side is named as the server's command line has it.
+ */
+export function punchFailureNote(relay: "off" | "full" | "limit" | "incomplete" | undefined): string {
+  switch (relay) {
+    case "off":
+      return "; the server has no relay to fall back on (start it with serve --relay)";
+    case "full":
+      return "; the server's relay is on but every slot is taken (try again later, or raise serve --relay-max-sessions)";
+    case "limit":
+      return "; the server's relay refused this peer: its address already holds its share of relays";
+    case "incomplete":
+      return "; the relay fallback did not complete either";
+    default:
+      return "";
+  }
+}
+
 export const Fail = {
   serverSilent(server: Endpoint, tries: number, seconds: number): NetpunchError {
     return new NetpunchError(

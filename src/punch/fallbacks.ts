@@ -1,4 +1,5 @@
 import { sameEndpoint } from "../addr.ts";
+import { punchFailureNote } from "../errors.ts";
 import { isEasy, isHard } from "../nat/classify.ts";
 import type { Message, NatInfo, RelayBound, RelayChallenge, RelayOffer } from "../protocol/messages.ts";
 import type { Candidate, CandidateKind, Endpoint, NetpunchEvent } from "../types.ts";
@@ -227,13 +228,7 @@ export class Fallbacks {
 
   /** Why punching failed, as far as the fallbacks know; appended to E_PUNCH_FAILED. */
   failureNote(): string {
-    const refusal = this.relay?.refusal;
-    if (refusal === "off") return "; the server has no relay to fall back on (start it with serve --relay)";
-    if (refusal === "full")
-      return "; the server's relay is on but every slot is taken (try again later, or raise serve --relay-max-sessions)";
-    if (refusal === "limit")
-      return "; the server's relay refused this peer: its address already holds its share of relays";
-    return this.relay ? "; the relay fallback did not complete either" : "";
+    return punchFailureNote(this.relay ? (this.relay.refusal ?? "incomplete") : undefined);
   }
 }
 
