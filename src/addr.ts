@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import { NetpunchError } from "./errors.ts";
+import { Fail } from "./errors.ts";
 import type { Endpoint } from "./types.ts";
 
 /** Strips the IPv4-mapped prefix a dual-stack socket reports, so addresses compare as users write them. */
@@ -31,7 +31,7 @@ export function parseAddress(
   opts: { allowEmptyHost?: boolean; allowPortZero?: boolean } = {},
 ): ParsedAddress {
   const fail = (why: string, hint: string): never => {
-    throw new NetpunchError("E_ADDRESS", `${what} "${input}" is not a valid address: ${why}`, hint);
+    throw Fail.badAddress(what, input, why, hint);
   };
   const example = opts.allowEmptyHost
     ? "e.g. :10000, 0.0.0.0:10000 or [::]:10000"
@@ -92,11 +92,5 @@ export function checkSameFamily(local: ParsedAddress, server: ParsedAddress): vo
   if (l === undefined || s === undefined || l === s) return;
   if (l === 6 && s === 4 && normalizeHost(local.host) === "::") return;
   const at = (a: ParsedAddress) => (a.host ? formatEndpoint(a) : `:${a.port}`);
-  throw new NetpunchError(
-    "E_ADDRESS",
-    `local address ${at(local)} is IPv${l} but the server ${at(server)} is IPv${s}: no packet could reach it`,
-    s === 4
-      ? `use an IPv4 local address (e.g. :${local.port || 10000} or 0.0.0.0:${local.port || 10000}), or the server's IPv6 address`
-      : `use an IPv6 local address (e.g. :${local.port || 10000} or [::]:${local.port || 10000}), or the server's IPv4 address`,
-  );
+  throw Fail.familyMismatch(at(local), at(server), l, s, local.port || 10000);
 }

@@ -133,6 +133,19 @@ export const Fail = {
       "use 1-64 letters, digits and . _ @ : + -",
     );
   },
+  /** `what` names the argument, because "invalid address" alone does not tell which of three was wrong. */
+  badAddress(what: string, input: string, why: string, hint: string): NetpunchError {
+    return new NetpunchError("E_ADDRESS", `${what} "${input}" is not a valid address: ${why}`, hint);
+  },
+  familyMismatch(local: string, server: string, l: 4 | 6, s: 4 | 6, port: number): NetpunchError {
+    return new NetpunchError(
+      "E_ADDRESS",
+      `local address ${local} is IPv${l} but the server ${server} is IPv${s}: no packet could reach it`,
+      s === 4
+        ? `use an IPv4 local address (e.g. :${port} or 0.0.0.0:${port}), or the server's IPv6 address`
+        : `use an IPv6 local address (e.g. :${port} or [::]:${port}), or the server's IPv4 address`,
+    );
+  },
   portInUse(port: number, where: string, cause?: unknown): NetpunchError {
     return new NetpunchError(
       "E_PORT_IN_USE",

@@ -1,5 +1,5 @@
 import { formatEndpoint } from "../addr.ts";
-import { NetpunchError } from "../errors.ts";
+import { Fail } from "../errors.ts";
 import type { InterfaceAddress } from "../punch/candidates.ts";
 import type { Clock } from "../sys/clock.ts";
 import type { Random } from "../sys/random.ts";
@@ -236,10 +236,9 @@ export class SimHost {
   /** Binds like the OS: a wildcard or this host's address; port 0 takes a free ephemeral one. */
   transport: TransportFactory = async (bind, onDatagram) => {
     if (!isWildcard(bind.host) && bind.host !== this.ip)
-      throw new NetpunchError("E_BIND", `cannot bind UDP ${bind.host}: not an address of ${this.ip}`);
+      throw Fail.bindFailed(bind.host, `not an address of ${this.ip}`);
     const port = bind.port || this.net.ephemeralPort((p) => this.sockets.has(p));
-    if (this.sockets.has(port))
-      throw new NetpunchError("E_PORT_IN_USE", `UDP port ${port} is already in use (${this.ip})`);
+    if (this.sockets.has(port)) throw Fail.portInUse(port, this.ip);
     this.sockets.set(port, onDatagram);
     let open = true;
     const self = { host: this.ip, port };
