@@ -408,6 +408,64 @@ describe("MATCH retransmission", () => {
   });
 });
 
+describe("two servers sharing one store", () => {
+  function twoServers(timings: Partial<RendezvousTimings> = {}) {
+    const store = new MemoryStore();
+    let n = 0;
+    const server = (serverId: string) =>
+      new RendezvousCore({
+        store,
+        randomHex: (bytes) => (++n).toString(16).padStart(bytes * 2, "0"),
+        cookieKey: COOKIE_KEY,
+        timings: { ...DEFAULT_TIMINGS, ...timings },
+        serverId,
+      });
+    return { store, one: server("one"), two: server("two") };
+  }
+
+  test("only the server that made a pair retransmits its MATCH; either one takes the acknowledgements", async () => {
+    const { store, one, two } = twoServers();
+    const pairId = await pair(one, 0);
+    expect((await store.get("s1"))?.pair?.owner).toBe("one");
+    // Both tick on the same schedule: every retransmission comes from server one, none from server two.
+    const fromOne: [number, Endpoint][] = [];
+    for (let t = 100; t <= 1_400; t += 100) {
+      expect(await two.tick(t)).toEqual([]);
+      for (const s of sends(await one.tick(t))) if (s.msg.type === "match") fromOne.push([t, s.to]);
+    }
+    expect(fromOne).toEqual([
+      [200, A_ADDR],
+      [200, B_ADDR],
+      [600, A_ADDR],
+      [600, B_ADDR],
+      [1_400, A_ADDR],
+      [1_400, B_ADDR],
+    ]);
+    // A's acknowledgement reaches server two; server one, reading the shared record, goes on with B only.
+    expect(await two.onFrame(A_ADDR, frameOf(ack(pairId, A_ID)), 1_450)).toEqual([]);
+    expect(await two.tick(3_000)).toEqual([]);
+    expect(sends(await one.tick(3_000)).map((s) => [s.to, s.msg.type])).toEqual([[B_ADDR, "match"]]);
+    // B's at server one ends the session for both.
+    expect(await one.onFrame(B_ADDR, frameOf(ack(pairId, B_ID)), 3_050)).toEqual([
+      { kind: "event", event: { type: "server-paired", session: "s1" } },
+    ]);
+    expect(await store.count()).toBe(0);
+    expect([await one.tick(5_000), await two.tick(5_000)]).toEqual([[], []]);
+  });
+
+  test("at the ack timeout either server undoes the pair (its owner may be gone), and only one of them does", async () => {
+    const { one, two } = twoServers({ ackTimeoutMs: 6_000 });
+    const pairId = await pair(one, 0);
+    await two.onFrame(A_ADDR, frameOf(ack(pairId, A_ID)), 50);
+    expect(events(await two.tick(5_999))).toEqual([]);
+    const [byTwo, byOne] = await Promise.all([two.tick(6_000), one.tick(6_000)]);
+    expect(events(byTwo)).toEqual([{ type: "server-gave-up", session: "s1" }]);
+    const unmatch = { kind: "send", to: A_ADDR, msg: { type: "unmatch", to: A_ID, pairId } } as const;
+    expect(sends(byTwo)).toEqual([unmatch, unmatch, unmatch]);
+    expect(byOne).toEqual([]);
+  });
+});
+
 describe("expiry", () => {
   test("a silent registration expires after registrationTtlMs", async () => {
     const { core, store, reg } = setup({ registrationTtlMs: 45_000 });
