@@ -408,6 +408,35 @@ describe("MATCH retransmission", () => {
   });
 });
 
+describe("one session at a time", () => {
+  /** Yields this many times before marking a peer done: the round trips of a shared store, say. */
+  const SLOW_STEPS = 10;
+  class SlowDoneStore extends MemoryStore {
+    override async markDone(peerId: string, until: number) {
+      for (let i = 0; i < SLOW_STEPS; i++) await null;
+      return super.markDone(peerId, until);
+    }
+  }
+
+  test("a packet waits for the one before it in its session: a late REGISTER racing the last ack finds its peer done", async () => {
+    const store = new SlowDoneStore();
+    const core = makeCore({ store });
+    const aCookie = cookieIn(await registerWithCookie(core, A_ADDR, register("a", A_ID), 0));
+    const match = sends(await registerWithCookie(core, B_ADDR, register("b", B_ID), 0))[0];
+    if (match?.msg.type !== "match") throw new Error("no match");
+    const pairId = match.msg.pairId;
+    await core.onFrame(A_ADDR, frameOf(ack(pairId, A_ID)), 10);
+    // B's ack ends the session; A's duplicate REGISTER (valid cookie) arrives before its end is written.
+    const [done, late] = await Promise.all([
+      core.onFrame(B_ADDR, frameOf(ack(pairId, B_ID)), 20),
+      core.onFrame(A_ADDR, frameOf({ ...register("a", A_ID), cookie: aCookie }), 20),
+    ]);
+    expect(done).toEqual([{ kind: "event", event: { type: "server-paired", session: "s1" } }]);
+    expect(late).toEqual([{ kind: "event", event: { type: "dropped", from: A_ADDR, reason: "unexpected" } }]);
+    expect(await store.count()).toBe(0);
+  });
+});
+
 describe("two servers sharing one store", () => {
   function twoServers(timings: Partial<RendezvousTimings> = {}) {
     const store = new MemoryStore();
