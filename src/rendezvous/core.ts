@@ -14,6 +14,7 @@ import type {
 import type { Frame } from "../protocol/packet.ts";
 import type { Endpoint, NetpunchEvent, Role } from "../types.ts";
 import { checkCookie, makeCookie } from "./cookie.ts";
+import { SessionQueue } from "./session-queue.ts";
 import {
   KEEP,
   type RecentPair,
@@ -120,8 +121,8 @@ export class RendezvousCore {
   private readonly t: RendezvousTimings;
   private readonly limits: RendezvousLimits;
   private readonly serverId: string;
-  /** The tail of each session's queue: its next packet (or tick) waits for it. */
-  private readonly queues = new Map<string, Promise<void>>();
+  /** Each session's packets (and ticks), one after the other. */
+  private readonly queue = new SessionQueue();
 
   /** MATCH retransmissions (README step 2); ackTimeoutMs bounds them, in time. */
   private readonly matchRetry: BackoffSchedule;
@@ -141,32 +142,14 @@ export class RendezvousCore {
   async onFrame(from: Endpoint, frame: Frame, now: number): Promise<ServerAction[]> {
     const msg = frame.msg;
     if (msg.type === "register")
-      return this.serial(msg.session, () => this.onRegister(from, msg, frame, now));
-    if (msg.type === "matchAck") return this.serial(msg.session, () => this.onMatchAck(from, msg, now));
+      return this.queue.run(msg.session, () => this.onRegister(from, msg, frame, now));
+    if (msg.type === "matchAck") return this.queue.run(msg.session, () => this.onMatchAck(from, msg, now));
     if (msg.type === "relayRequest")
-      return this.serial(msg.session, () => this.onRelayRequest(from, msg, now));
-    if (msg.type === "natUpdate") return this.serial(msg.session, () => this.onNatUpdate(from, msg, now));
-    if (msg.type === "leave") return this.serial(msg.session, () => this.onLeave(from, msg));
+      return this.queue.run(msg.session, () => this.onRelayRequest(from, msg, now));
+    if (msg.type === "natUpdate") return this.queue.run(msg.session, () => this.onNatUpdate(from, msg, now));
+    if (msg.type === "leave") return this.queue.run(msg.session, () => this.onLeave(from, msg));
     // Peer-to-peer messages have no business here; ignoring them keeps the server from being a reflector.
     return [drop(from, "unexpected")];
-  }
-
-  /**
-   * Runs `job` once every earlier job of `session` has finished: two packets of one session never interleave
-   * their reads and writes in this server (`update` makes each write atomic between servers).
-   */
-  private serial<T>(session: string, job: () => Promise<T>): Promise<T> {
-    const before = this.queues.get(session);
-    const run = before ? before.then(job) : job();
-    const tail = run.then(
-      () => {},
-      () => {},
-    );
-    this.queues.set(session, tail);
-    void tail.then(() => {
-      if (this.queues.get(session) === tail) this.queues.delete(session);
-    });
-    return run;
   }
 
   /** One atomic change of `session`: `decide` may run more than once (see `update`), the last run counts. */
@@ -471,7 +454,7 @@ export class RendezvousCore {
     const due = (await store.sessions()).filter(([, rec]) => this.due(rec, now));
     const outs = await Promise.all(
       due.map(([session]) =>
-        this.serial(session, () =>
+        this.queue.run(session, () =>
           this.change(session, (rec) => (rec ? this.tickSession(session, rec, now) : [KEEP, []])),
         ),
       ),
