@@ -12,7 +12,7 @@
 // Only addresses from 198.18.0.0/15, 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and loopback are used,
 // and nothing is connected to the root namespace, so no lab traffic can leave the machine.
 
-import { afterEach } from "bun:test";
+import { afterEach, test as bunTest } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -89,6 +89,8 @@ const MAX_PUBLIC_LINKS = 254;
 const COMMAND_TIMEOUT_MS = 20_000;
 const READY_TIMEOUT_MS = 5_000;
 const KILL_GRACE_MS = 1_000;
+/** Enough of each stream to show how a process ended, short enough that a CI log stays readable. */
+const TRANSCRIPT_LINES = 25;
 /** 192.0.2/24, 198.51.100/24, 203.0.113/24 (documentation) or 198.19.X/24 (inside 198.18.0.0/15). */
 const LAN_BASE = /^(192\.0\.2|198\.51\.100|203\.0\.113|198\.19\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))$/;
 const HOST_NAME = /^[a-z][a-z0-9-]{0,39}$/;
@@ -226,6 +228,13 @@ export class Lab {
   readonly #hosts = new Map<string, HostState>();
   readonly #namespaces: string[] = [];
   readonly #processes = new Set<Subprocess>();
+  /** Every process spawned, in order, with its output so far: what a failed test prints to explain itself. */
+  readonly #transcript: {
+    host: string;
+    command: string;
+    proc: Subprocess;
+    output: () => { stdout: string; stderr: string };
+  }[] = [];
   #nextLink = 1;
   #cleanup: Promise<void> | undefined;
 
@@ -379,6 +388,21 @@ export class Lab {
 
   // --- processes -----------------------------------------------------------------------------------------
 
+  /** What every spawned process wrote: the last `lines` lines of each stream, labelled by host and command. */
+  transcript(lines = TRANSCRIPT_LINES): string {
+    const tail = (text: string) => text.trimEnd().split("\n").slice(-lines).join("\n");
+    return this.#transcript
+      .map(({ host, command, proc, output }) => {
+        const { stdout, stderr } = output();
+        const status = proc.exitCode !== null ? `exit ${proc.exitCode}` : (proc.signalCode ?? "running");
+        const parts = [`[${host}] $ ${command}  (${status})`];
+        if (stdout.trim()) parts.push(`  stdout:\n${tail(stdout)}`);
+        if (stderr.trim()) parts.push(`  stderr:\n${tail(stderr)}`);
+        return parts.join("\n");
+      })
+      .join("\n");
+  }
+
   /** Starts `argv` inside the host's namespace; it is killed at cleanup() if still running. */
   spawn(host: Host, argv: string[], opts: SpawnOptions = {}): LabProcess {
     this.#assertOpen();
@@ -396,13 +420,15 @@ export class Lab {
     const out = collect(proc.stdout);
     const err = collect(proc.stderr);
     const command = argv.join(" ");
+    const output = () => ({ stdout: out.text(), stderr: err.text() });
+    this.#transcript.push({ host: host.name, command, proc, output });
     return {
       proc,
       pid: proc.pid,
       exited: proc.exited,
       stdout: () => out.done,
       stderr: () => err.done,
-      output: () => ({ stdout: out.text(), stderr: err.text() }),
+      output,
       waitFor: (pattern, timeoutMs = 5_000) =>
         waitForOutput(command, proc, out.text, err.text, pattern, timeoutMs),
       kill: (signal = "SIGTERM") => proc.kill(signal),
@@ -624,7 +650,12 @@ async function waitForOutput(
  * A test file's labs: `create()` makes the test's lab and `tempDir(prefix)` a temp folder for it; after each
  * test the lab is cleaned up (its processes killed, its namespaces deleted) and the folders removed.
  */
-export function labPerTest(): { create(): Lab; tempDir(prefix: string): string } {
+export function labPerTest(): {
+  create(): Lab;
+  tempDir(prefix: string): string;
+  /** bun's `test`, except that a failure first prints the transcript of the labs this test created. */
+  test(name: string, fn: () => void | Promise<void>, timeoutMs?: number): void;
+} {
   const labs: Lab[] = [];
   const dirs: string[] = [];
   afterEach(async () => {
@@ -641,6 +672,22 @@ export function labPerTest(): { create(): Lab; tempDir(prefix: string): string }
       const dir = mkdtempSync(join(tmpdir(), prefix));
       dirs.push(dir);
       return dir;
+    },
+    test(name, fn, timeoutMs) {
+      bunTest(
+        name,
+        async () => {
+          try {
+            await fn();
+          } catch (e) {
+            // A lab failure is usually explained by what the processes said; CI shows only the log.
+            for (const lab of labs)
+              console.error(`--- lab ${lab.prefix}: what its processes wrote ---\n${lab.transcript()}`);
+            throw e;
+          }
+        },
+        timeoutMs,
+      );
     },
   };
 }

@@ -1,5 +1,6 @@
 // Where a peer sits: on the internet side, behind one NAT, behind two (carrier-grade), or behind a symmetric
 // NAT. Shared by the lab tests and the placement-matrix benchmark.
+import { SEQUENTIAL_MAX_STEP } from "../src/nat/classify.ts";
 import type { Host, Lab, LinkOptions } from "./lab.ts";
 
 export type Side = "public" | "nat" | "double" | "symmetric";
@@ -52,4 +53,16 @@ export async function serverAndPair(l: Lab, a: Side, b: Side, link: LinkOptions 
   const pa = await place(l, "a", a, "192.0.2", link);
   const pb = await place(l, "b", b, "198.51.100", link);
   return { server, serverIp, a: pa, b: pb };
+}
+
+/**
+ * What netpunch may call a symmetric NAT with random ports (MASQUERADE --random-fully): "random", or, when
+ * the two mappings it saw happen to lie within a sequential allocator's step (about 1 run in 500), the
+ * "sequential" that the classifier's rule then gives. Anything else is a misclassification.
+ */
+export function classifiedAsRandomPorts(nat: { mapping: string; step?: number }): boolean {
+  return (
+    nat.mapping === "random" ||
+    (nat.mapping === "sequential" && Math.abs(nat.step ?? 0) <= SEQUENTIAL_MAX_STEP)
+  );
 }

@@ -153,6 +153,27 @@ export const Fail = {
       "use another STUN server; this one does not answer a plain Binding request as RFC 8489 says",
     );
   },
+  stunUnsendable(where: string): NetpunchError {
+    return new NetpunchError(
+      "E_SERVER_SILENT",
+      `could not send a single STUN request to ${where}`,
+      "bind a local address of the server's family (an IPv4 socket cannot reach an IPv6 server)",
+    );
+  },
+  stunPortClosed(server: Endpoint): NetpunchError {
+    return new NetpunchError(
+      "E_SERVER_SILENT",
+      `the STUN server host ${server.host} answered that nothing listens on UDP port ${server.port} (ICMP port unreachable)`,
+      "start a STUN server there or fix the port (3478 is the usual STUN port)",
+    );
+  },
+  stunSilent(where: string, port: number, tries: number, seconds: number): NetpunchError {
+    return new NetpunchError(
+      "E_SERVER_SILENT",
+      `no answer from the STUN server ${where} after ${tries} ${tries === 1 ? "try" : "tries"} (${seconds} s)`,
+      `check the address, that UDP port ${port} is open there and that it runs a STUN server (a netpunch server answers STUN only when its responder is turned on)`,
+    );
+  },
   noAltPort(server: Endpoint): NetpunchError {
     return new NetpunchError(
       "E_NO_ALT_PORT",
@@ -160,7 +181,166 @@ export const Fail = {
       "start the server with a second UDP port for NAT probing, and open that port too",
     );
   },
+  /** The doctor's probes got no authenticated answer from the server's main port. */
+  doctorUnanswered(where: string): NetpunchError {
+    return new NetpunchError(
+      "E_SERVER_SILENT",
+      `no authenticated answer from the server ${where}`,
+      "check the secret, the address, and that the server's UDP port is open",
+    );
+  },
+  altPortSilent(altPort: number): NetpunchError {
+    return new NetpunchError(
+      "E_SERVER_SILENT",
+      `the server's alt port ${altPort} did not answer`,
+      `open UDP port ${altPort} on the server as well`,
+    );
+  },
+  notPositive(name: string, value: number): NetpunchError {
+    return new NetpunchError("E_USAGE", `${name} must be a positive number, not ${value}`);
+  },
   aborted(what: string): NetpunchError {
     return new NetpunchError("E_ABORTED", "cancelled", `the AbortSignal passed to ${what} fired`);
+  },
+
+  // Hooks: loading them, their options, their children. `detail.reason` lets the CLI word its own hint.
+  hookFileMissing(file: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `hook file ${file} does not exist`,
+      "give the path of a .ts or .js file that exports a hook",
+    );
+  },
+  unknownHook(spec: string, builtins: readonly string[]): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `unknown hook "${spec}"`,
+      `built-in hooks: ${builtins.join(", ")}; or a path to a hook file, or an installed package netpunch-plugin-${spec}`,
+    );
+  },
+  hookNotLoaded(spec: string, path: string, cause: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_HOOK",
+      `cannot load hook "${spec}" from ${path}: ${(cause as Error).message}`,
+      "run it with bun directly to see the full error",
+      { cause },
+    );
+  },
+  notAHook(spec: string, path: string, where: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `hook "${spec}" (${path}) does not export a plugin: ${where}: ${why}`,
+      "export default defineHook({ name, description, args, run }) from the module",
+    );
+  },
+  // A hook's options are options of the command line, so these messages name them as such (--name).
+  hookOptionTwice(first: string, second: string, option: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `hooks "${first}" and "${second}" both define --${option}`,
+      "use one of them per command line",
+    );
+  },
+  hookOptionReserved(hook: string, option: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `hook "${hook}" defines --${option}, which netpunch itself uses`,
+      "rename the hook's option",
+    );
+  },
+  hookRefused(hook: string, problem: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `${hook} hook: ${problem}`,
+      `see netpunch hooks for the ${hook} hook's options`,
+    );
+  },
+  hookOptionInvalid(hook: string, option: string | undefined, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `${option !== undefined ? `--${option}` : `the ${hook} hook's options`}: ${why}`,
+      `see netpunch hooks for the ${hook} hook's options`,
+    );
+  },
+  passthroughTwice(hooks: readonly string[]): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `hooks ${hooks.map((h) => `"${h}"`).join(" and ")} both take the arguments after --`,
+      "use one of them per command line",
+    );
+  },
+  passthroughUnused(extraArgs: readonly string[]): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `arguments after -- (${extraArgs.join(" ")}) but no selected hook takes them`,
+      "the openvpn and exec hooks take arguments after --",
+    );
+  },
+  hookFailed(hook: string, phase: string, cause: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_HOOK",
+      `hook "${hook}" ${phase}: ${(cause as Error)?.message ?? String(cause)}`,
+      "the hook's log lines at debug level say more",
+      { cause, detail: { reason: "hook-failed" } },
+    );
+  },
+  /** Several hooks failed: one error whose message lists them all. */
+  hooksFailed(errors: readonly Error[]): NetpunchError {
+    return new NetpunchError(
+      "E_HOOK",
+      errors
+        .map((e) =>
+          e instanceof NetpunchError && e.code !== "E_HOOK" ? `[${e.code}] ${e.message}` : e.message,
+        )
+        .join("; "),
+      "each hook's failure is listed; the hooks' log lines at debug level say more",
+      { cause: new AggregateError(errors), detail: { reason: "hooks-failed" } },
+    );
+  },
+  /** `verb`: what netpunch refused to do with the program, "start" (a child) or "run" (execve). */
+  secretOnCommandLine(program: string | undefined, verb: "start" | "run"): NetpunchError {
+    return new NetpunchError(
+      "E_HOOK",
+      `refusing to ${verb} ${program}: its command line contains the secret`,
+      verb === "start"
+        ? "command lines are visible to every local user (ps); pass secrets to the tunnel in a file"
+        : "command lines are visible to every local user (ps); pass secrets in a file",
+    );
+  },
+  childNotStarted(program: string | undefined, cause: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_HOOK",
+      `cannot start ${program}: ${(cause as Error).message}`,
+      "check the program's path",
+    );
+  },
+  commandNotFound(command: string | undefined): NetpunchError {
+    return new NetpunchError(
+      "E_HOOK",
+      `${command ?? "(no command)"} not found in PATH`,
+      "check the command's name, or give its path",
+      { detail: { reason: "command-not-found" } },
+    );
+  },
+  noExecve(): NetpunchError {
+    return new NetpunchError(
+      "E_HOOK",
+      "this runtime has no process.execve",
+      "run netpunch on Bun 1.4 or a release binary, or run the command as a child instead of replacing netpunch",
+      { detail: { reason: "no-execve" } },
+    );
+  },
+  execveFailed(path: string, cause: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_HOOK",
+      `execve ${path} failed: ${(cause as Error).message}`,
+      "check the program",
+      {
+        cause,
+      },
+    );
+  },
+  execveReturned(path: string): NetpunchError {
+    return new NetpunchError("E_HOOK", `execve ${path} returned`, "this is a bug");
   },
 };

@@ -1,6 +1,6 @@
 import type { ArgsDef } from "citty";
 import * as v from "valibot";
-import { NetpunchError } from "../errors.ts";
+import { CliFail } from "./hints.ts";
 
 export const logArgs = {
   quiet: { type: "boolean", alias: "q", description: "log only warnings and errors (stderr)" },
@@ -49,18 +49,8 @@ const Seconds = v.pipe(v.string(), v.transform(Number), v.number(), v.finite(), 
 export function secondsOption(value: unknown, flag: string): number | undefined {
   if (value === undefined || value === "") return undefined;
   const r = v.safeParse(Seconds, String(value));
-  if (!r.success)
-    throw new NetpunchError(
-      "E_USAGE",
-      `--${flag} "${String(value)}" is not a number of seconds`,
-      `e.g. --${flag} 30 or --${flag} 2.5`,
-    );
-  if (r.output > MAX_SECONDS)
-    throw new NetpunchError(
-      "E_USAGE",
-      `--${flag} "${String(value)}" is more than ${MAX_SECONDS} seconds (24 days), longer than a timer can wait`,
-      flag === "timeout" ? "leave --timeout out to wait forever" : `give at most --${flag} ${MAX_SECONDS}`,
-    );
+  if (!r.success) throw CliFail.notSeconds(flag, value);
+  if (r.output > MAX_SECONDS) throw CliFail.tooManySeconds(flag, value, MAX_SECONDS);
   return r.output * 1000;
 }
 
@@ -97,11 +87,7 @@ function scanArgs(rawArgs: string[], defs: ArgsDef): Scan {
   const seen: Scan["seen"] = new Map();
   const positionals: string[] = [];
   const unknown = (raw: string): never => {
-    throw new NetpunchError(
-      "E_USAGE",
-      `unknown option ${raw.split("=")[0]}`,
-      "see --help for the options of this command",
-    );
+    throw CliFail.unknownOption(raw);
   };
   for (let i = 0; i < rawArgs.length; i++) {
     const raw = rawArgs[i] ?? "";
@@ -125,11 +111,7 @@ function scanArgs(rawArgs: string[], defs: ArgsDef): Scan {
     let value: string | boolean;
     if (defs[name]?.type === "boolean") {
       if (inline !== undefined && (negated || (inline !== "true" && inline !== "false")))
-        throw new NetpunchError(
-          "E_USAGE",
-          `--${negated ? "no-" : ""}${name} takes no value (got "${inline}")`,
-          `write --${name} to turn it on or --no-${name} to turn it off`,
-        );
+        throw CliFail.booleanWithValue(name, negated, inline);
       value = negated ? false : inline !== "false";
     } else {
       // The value of a string option may itself start with "-" (a secret like -abc): take it as the value.
@@ -167,37 +149,24 @@ export function checkArgs(
   for (const [name, uses] of seen) {
     if (uses.length < 2) continue;
     if (defs[name]?.type === "boolean") {
-      if (uses.some((u) => u.value !== uses[0]?.value))
-        throw new NetpunchError(
-          "E_USAGE",
-          `--${name} and --no-${name} contradict each other`,
-          "give one of them",
-        );
+      if (uses.some((u) => u.value !== uses[0]?.value)) throw CliFail.booleanBothWays(name);
     } else if (!repeatable.has(name)) {
-      throw new NetpunchError(
-        "E_USAGE",
-        `--${name} is given ${uses.length} times (${uses.map((u) => u.flag).join(", ")}); it takes one value`,
-        `give --${name} once: netpunch does not pick one of them for you`,
+      throw CliFail.givenTwice(
+        name,
+        uses.map((u) => u.flag),
       );
     }
   }
   const on = (name: string) => seen.get(name)?.some((u) => u.value !== false) === true;
   for (const [a, b, hint] of CONFLICTS) {
     if (defs[a]?.type === "positional" || defs[b]?.type === "positional") continue;
-    if (on(a) && on(b)) throw new NetpunchError("E_USAGE", `--${a} and --${b} cannot be used together`, hint);
+    if (on(a) && on(b)) throw CliFail.conflicting(a, b, hint);
   }
   const names = Object.entries(defs)
     .filter(([, d]) => d.type === "positional")
     .map(([n]) => n.toUpperCase());
   const extra = positionals[names.length];
-  if (extra !== undefined)
-    throw new NetpunchError(
-      "E_USAGE",
-      names.length === 0
-        ? `unexpected argument "${extra}": this command takes only options`
-        : `unexpected argument "${extra}": this command takes ${names.length} (${names.join(" ")})`,
-      "see --help; quote a value that contains spaces",
-    );
+  if (extra !== undefined) throw CliFail.extraArgument(extra, names);
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escapes is the point

@@ -1,10 +1,9 @@
 import { defineCommand } from "citty";
 import * as v from "valibot";
-import { NetpunchError } from "../errors.ts";
 import { checkArgs, logArgs, loopArgs, secondsOption, secretArgs } from "./common.ts";
+import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
 import { commandParts, type HookSelection, runPeer } from "./peer.ts";
-import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 
 export const connectArgs = {
@@ -74,7 +73,7 @@ export const connectArgs = {
 const Role = v.picklist(["a", "b"]);
 
 /** `netpunch connect`, with the options of the hooks its command line selected. */
-export const connectCommand = (selected: HookSelection) =>
+export const connectCommand = (selected: HookSelection, signal: AbortSignal) =>
   defineCommand({
     meta: {
       name: "connect",
@@ -86,11 +85,7 @@ export const connectCommand = (selected: HookSelection) =>
       const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
       const role = v.safeParse(Role, args.role);
       if (!role.success) {
-        throw new NetpunchError(
-          "E_USAGE",
-          `--role must be a or b, not "${args.role}"`,
-          "run one peer with --role a and the other with --role b",
-        );
+        throw CliFail.badRole(args.role);
       }
       await runPeer({
         role: role.output,
@@ -106,7 +101,7 @@ export const connectCommand = (selected: HookSelection) =>
         portMap: args["port-map"] === true,
         relayAfterMs: secondsOption(args["relay-after"], "relay-after"),
         loop: args.loop === true,
-        ...commandParts(selected, args, rawArgs, logger, shutdown),
+        ...commandParts(selected, args, rawArgs, logger, signal),
       });
     },
   });

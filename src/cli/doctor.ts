@@ -1,14 +1,13 @@
 import { defineCommand } from "citty";
 import { formatEndpoint, parseAddress } from "../addr.ts";
-import { NetpunchError } from "../errors.ts";
 import { classifyMapping, verdict } from "../nat/classify.ts";
 import { doctor } from "../nat/doctor.ts";
 import { stunBinding } from "../stun/client.ts";
 import { resolveServer } from "../sys/dns.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import { checkArgs, logArgs, secretArgs } from "./common.ts";
+import { CliFail, cliExplanation } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
-import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 
 const doctorArgs = {
@@ -32,7 +31,7 @@ const stunSpecs = (rawArgs: string[]) =>
     a === "--stun" ? [rawArgs[i + 1] ?? ""] : a.startsWith("--stun=") ? [a.slice(7)] : [],
   );
 
-async function stunReport(specs: string[]) {
+async function stunReport(specs: string[], signal: AbortSignal) {
   const servers = await Promise.all(specs.map((s) => resolveServer(parseAddress(s, "STUN server address"))));
   const port = await freeUdpPort(); // both queries use this one port, so their mappings compare
   const results = [];
@@ -40,7 +39,7 @@ async function stunReport(specs: string[]) {
     const r = await stunBinding({
       server,
       local: { host: "0.0.0.0", port },
-      signal: shutdown,
+      signal,
       timeoutMs: 5_000,
     });
     results.push({
@@ -64,44 +63,37 @@ async function stunReport(specs: string[]) {
 
 const verdictFields = (nat: Parameters<typeof verdict>[0]) => {
   const v = verdict(nat);
-  return { verdict: v.verdict, explanation: v.text };
+  return { verdict: v.verdict, explanation: cliExplanation(v.verdict, v.text) };
 };
 
-export const doctorCommand = defineCommand({
-  meta: {
-    name: "doctor",
-    description: "tell what this host's NAT does and whether direct punching can work",
-  },
-  args: doctorArgs,
-  async run({ args, rawArgs }) {
-    checkArgs(rawArgs, doctorArgs, { repeatable: ["stun"] }); // two STUN servers compare mappings
-    const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
-    const stun = stunSpecs(rawArgs);
-    if (!args.server && stun.length === 0) {
-      throw new NetpunchError(
-        "E_USAGE",
-        "doctor needs --server HOST:PORT or --stun HOST:PORT",
-        "e.g. netpunch doctor --server 198.51.100.7:10001 --secret-file secret.txt",
-      );
-    }
-    if (stun.length > 2)
-      throw new NetpunchError(
-        "E_USAGE",
-        "give --stun at most twice",
-        "two STUN addresses are enough to compare mappings",
-      );
-    let report: Record<string, unknown>;
-    if (args.server) {
-      const secret = resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger });
-      report = { ...(await doctor({ server: args.server, secret, signal: shutdown })) };
-    } else report = await stunReport(stun);
-    if (args.json) {
-      process.stdout.write(`${JSON.stringify(report)}\n`);
-      return;
-    }
-    process.stdout.write(`${renderReport(report)}\n`);
-  },
-});
+export const doctorCommand = (signal: AbortSignal) =>
+  defineCommand({
+    meta: {
+      name: "doctor",
+      description: "tell what this host's NAT does and whether direct punching can work",
+    },
+    args: doctorArgs,
+    async run({ args, rawArgs }) {
+      checkArgs(rawArgs, doctorArgs, { repeatable: ["stun"] }); // two STUN servers compare mappings
+      const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
+      const stun = stunSpecs(rawArgs);
+      if (!args.server && stun.length === 0) {
+        throw CliFail.doctorNeedsServer();
+      }
+      if (stun.length > 2) throw CliFail.tooManyStun();
+      let report: Record<string, unknown>;
+      if (args.server) {
+        const secret = resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger });
+        const r = await doctor({ server: args.server, secret, signal });
+        report = { ...r, explanation: cliExplanation(r.verdict, r.explanation) };
+      } else report = await stunReport(stun, signal);
+      if (args.json) {
+        process.stdout.write(`${JSON.stringify(report)}\n`);
+        return;
+      }
+      process.stdout.write(`${renderReport(report)}\n`);
+    },
+  });
 
 /** The report as a few lines of text: the verdict first, then the evidence. Pure. */
 export function renderReport(r: Record<string, unknown>): string {

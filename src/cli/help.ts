@@ -72,9 +72,9 @@ export type HelpBlock =
   | { kind: "usage"; command: string; parts: string[] }
   | { kind: "heading"; text: string }
   /** Two columns: option or command names, and what they do. */
-  | { kind: "rows"; rows: [string, string][] }
+  | { kind: "rows"; rows: readonly (readonly [string, string])[] }
   /** Shell commands; a long one is continued with ` \` so it still pastes. */
-  | { kind: "shell"; lines: string[] };
+  | { kind: "shell"; lines: readonly string[] };
 
 export interface Paint {
   heading(s: string): string;
@@ -115,7 +115,7 @@ export function layout(blocks: HelpBlock[], width: number, paint: Paint = noPain
   return `${out.join("\n")}\n`;
 }
 
-function rowLines(rows: [string, string][], width: number, paint: Paint): string[] {
+function rowLines(rows: readonly (readonly [string, string])[], width: number, paint: Paint): string[] {
   const indent = 2;
   const gap = 2;
   const fitting = rows.map(([n]) => n.length).filter((n) => n <= NAME_COLUMN_MAX);

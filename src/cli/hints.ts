@@ -1,4 +1,6 @@
-import type { NetpunchError } from "../errors.ts";
+// The CLI's words for failures: its own (CliFail, which name its flags freely) and its hints for the library's
+// (cliHint), all in one file as the library's are in errors.ts.
+import { NetpunchError } from "../errors.ts";
 
 /**
  * The CLI's own hint for a library failure, naming its flags; undefined keeps the library's. The library's
@@ -18,7 +20,190 @@ export function cliHint(e: NetpunchError): string | undefined {
         .replace("the per-address limit", "the per-address limit (serve --max-per-address)");
     case "E_NO_ALT_PORT":
       return "start it with serve --alt-port PORT, and open that UDP port too";
+    case "E_HOOK":
+      return HOOK_HINTS[String(e.detail.reason)];
     default:
       return undefined;
   }
+}
+
+/** A hook's failure, by its `detail.reason`: the CLI's --verbose shows a hook's debug lines. */
+const HOOK_HINTS: Readonly<Record<string, string>> = {
+  "hook-failed": "run with --verbose for details",
+  "hooks-failed": "each hook's failure is listed; run with --verbose for details",
+  "command-not-found": "check the command after --",
+  "no-execve": "run netpunch on Bun 1.4 or a release binary, or drop --exec-replace",
+};
+
+/** The doctor's explanation of a verdict, with the option that provides what it calls for. */
+export const cliExplanation = (verdict: string, text: string): string =>
+  verdict === "relay" ? `${text} (serve --relay)` : text;
+
+/** The command line's own failures, one factory each: usage errors (exit 2) unless their code says otherwise. */
+export const CliFail = {
+  notSeconds(flag: string, value: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--${flag} "${String(value)}" is not a number of seconds`,
+      `e.g. --${flag} 30 or --${flag} 2.5`,
+    );
+  },
+  tooManySeconds(flag: string, value: unknown, maxSeconds: number): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--${flag} "${String(value)}" is more than ${maxSeconds} seconds (24 days), longer than a timer can wait`,
+      flag === "timeout" ? "leave --timeout out to wait forever" : `give at most --${flag} ${maxSeconds}`,
+    );
+  },
+  notPositiveInteger(flag: string, value: string, example: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--${flag} "${value}" is not a positive whole number`,
+      `e.g. --${flag} ${example}`,
+    );
+  },
+  badPortRange(text: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--relay-ports "${text}" is not a range of unprivileged ports`,
+      "e.g. --relay-ports 20000-20099",
+    );
+  },
+  badRole(role: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--role must be a or b, not "${String(role)}"`,
+      "run one peer with --role a and the other with --role b",
+    );
+  },
+  /** `raw`: the option as written, a value after "=" included (it is cut off: it may be a secret). */
+  unknownOption(raw: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `unknown option ${raw.split("=")[0]}`,
+      "see --help for the options of this command",
+    );
+  },
+  booleanWithValue(name: string, negated: boolean, inline: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--${negated ? "no-" : ""}${name} takes no value (got "${inline}")`,
+      `write --${name} to turn it on or --no-${name} to turn it off`,
+    );
+  },
+  booleanBothWays(name: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--${name} and --no-${name} contradict each other`,
+      "give one of them",
+    );
+  },
+  /** `flags`: each use as written (--session, -s...). */
+  givenTwice(name: string, flags: readonly string[]): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--${name} is given ${flags.length} times (${flags.join(", ")}); it takes one value`,
+      `give --${name} once: netpunch does not pick one of them for you`,
+    );
+  },
+  conflicting(a: string, b: string, hint: string): NetpunchError {
+    return new NetpunchError("E_USAGE", `--${a} and --${b} cannot be used together`, hint);
+  },
+  /** `positionals`: the names of the positional arguments the command takes (none: only options). */
+  extraArgument(extra: string, positionals: readonly string[]): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      positionals.length === 0
+        ? `unexpected argument "${extra}": this command takes only options`
+        : `unexpected argument "${extra}": this command takes ${positionals.length} (${positionals.join(" ")})`,
+      "see --help; quote a value that contains spaces",
+    );
+  },
+  doctorNeedsServer(): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      "doctor needs --server HOST:PORT or --stun HOST:PORT",
+      "e.g. netpunch doctor --server 198.51.100.7:10001 --secret-file secret.txt",
+    );
+  },
+  tooManyStun(): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      "give --stun at most twice",
+      "two STUN addresses are enough to compare mappings",
+    );
+  },
+  noSecret(): NetpunchError {
+    return new NetpunchError(
+      "E_SECRET",
+      "no secret given",
+      "use --secret-file FILE (or set NETPUNCH_SECRET); server and both peers need the same one",
+    );
+  },
+  emptySecret(): NetpunchError {
+    return new NetpunchError(
+      "E_SECRET",
+      "the secret is empty",
+      "make one with netpunch keygen --output secret.txt and give it with --secret-file secret.txt",
+    );
+  },
+  /** The secret file could not be read; `problem` says why, and what to do about it. */
+  secretFile(file: string, problem: SecretFileProblem, cause?: unknown): NetpunchError {
+    const [why, hint] = secretFileWords(problem);
+    return new NetpunchError("E_SECRET", `cannot read the secret file ${file}: ${why}`, hint, { cause });
+  },
+  fileExists(file: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `${file} already exists; not overwriting it`,
+      "give another FILE, or add --force to replace it (everything using the old secret then needs the new one)",
+    );
+  },
+  cannotCreate(file: string, why: string, cause: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `cannot create ${file}: ${why}`,
+      "check that the directory exists and that this user may write there",
+      { cause },
+    );
+  },
+  cannotReplace(file: string, why: string, cause: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `cannot replace ${file}: ${why}`,
+      "check that FILE is not a directory and that this user may write there",
+      { cause },
+    );
+  },
+  forceWithoutOutput(): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      "--force goes with --output FILE",
+      "e.g. netpunch keygen --output secret.txt --force",
+    );
+  },
+  /** A --loop run stopped by a signal between rounds (the CLI reports no message for it, only the exit). */
+  interrupted(): NetpunchError {
+    return new NetpunchError("E_ABORTED", "interrupted", "");
+  },
+};
+
+export type SecretFileProblem =
+  | { open: string }
+  | { notAFile: string }
+  | { read: string }
+  | { largerThan: number };
+
+function secretFileWords(p: SecretFileProblem): [why: string, hint: string] {
+  if ("open" in p) return [p.open, "check the path and that this user may read it"];
+  if ("notAFile" in p)
+    return [
+      `it is not a regular file (${p.notAFile})`,
+      "give a file holding the secret, e.g. one made by netpunch keygen --output secret.txt",
+    ];
+  if ("read" in p) return [p.read, "check the file"];
+  return [
+    `it is larger than ${p.largerThan} bytes`,
+    "a secret is one line, e.g. the 43 characters netpunch keygen prints",
+  ];
 }

@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { defineCommand } from "citty";
-import { NetpunchError } from "../errors.ts";
 import { checkArgs, logArgs } from "./common.ts";
+import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
 
 /** 32 random bytes: a 256-bit key, beyond any guessing whatever the key derivation. */
@@ -42,18 +42,8 @@ export function writeSecretFile(file: string, text: string, force: boolean): voi
     fd = openSync(target, "wx", 0o600);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EEXIST")
-      throw new NetpunchError(
-        "E_USAGE",
-        `${file} already exists; not overwriting it`,
-        `give another FILE, or add --force to replace it (everything using the old secret then needs the new one)`,
-      );
-    throw new NetpunchError(
-      "E_USAGE",
-      `cannot create ${file}: ${code ?? (e as Error).message}`,
-      "check that the directory exists and that this user may write there",
-      { cause: e },
-    );
+    if (code === "EEXIST") throw CliFail.fileExists(file);
+    throw CliFail.cannotCreate(file, code ?? (e as Error).message, e);
   }
   try {
     writeSync(fd, text);
@@ -65,12 +55,7 @@ export function writeSecretFile(file: string, text: string, force: boolean): voi
       renameSync(target, file);
     } catch (e) {
       unlinkSync(target);
-      throw new NetpunchError(
-        "E_USAGE",
-        `cannot replace ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-        "check that FILE is not a directory and that this user may write there",
-        { cause: e },
-      );
+      throw CliFail.cannotReplace(file, (e as NodeJS.ErrnoException).code ?? (e as Error).message, e);
     }
   }
 }
@@ -88,12 +73,7 @@ export const keygenCommand = defineCommand({
     const secret = newSecret();
     const file = args.output;
     if (file === undefined || file === "") {
-      if (args.force)
-        throw new NetpunchError(
-          "E_USAGE",
-          "--force goes with --output FILE",
-          "e.g. netpunch keygen --output secret.txt --force",
-        );
+      if (args.force) throw CliFail.forceWithoutOutput();
       process.stdout.write(`${secret}\n`);
       logger.info(
         "save it in a file readable only by you (netpunch keygen --output secret.txt), then give that file to the server and both peers: netpunch serve --secret-file secret.txt",

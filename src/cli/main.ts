@@ -19,7 +19,7 @@ import { cliHint } from "./hints.ts";
 import { HOOK_LISTING_COMMANDS, hooksCommand, pluginsCommand } from "./hooks.ts";
 import { keygenCommand } from "./keygen.ts";
 import { type HookSelection, NO_HOOKS, selectHooks } from "./peer.ts";
-import { installSignalHandlers, shutdown, shutdownSignal } from "./runtime.ts";
+import { type CommandContext, installSignalHandlers, noShutdown, type Shutdown } from "./runtime.ts";
 import { seedA, seedB, seedC, seedPeerArgs, shieldSeedSecret } from "./seed.ts";
 import { serveCommand } from "./serve.ts";
 
@@ -40,21 +40,25 @@ const helpCommand = defineCommand({
 
 /**
  * The commands, built for one command line: the peer commands take the options of the hooks it selected,
- * and the listing shows them. Passed around rather than kept, so nothing outlives one cli() call.
+ * and the listing shows them; all get the shutdown signal and the seed form's shielded secret. Passed around
+ * rather than kept, so nothing outlives one cli() call.
  */
-// biome-ignore lint/suspicious/noExplicitAny: each command has its own argument types
-export function commandsFor(selected: HookSelection): Record<string, CommandDef<any>> {
+export function commandsFor(
+  selected: HookSelection,
+  ctx: CommandContext = { signal: noShutdown().signal },
+  // biome-ignore lint/suspicious/noExplicitAny: each command has its own argument types
+): Record<string, CommandDef<any>> {
   return {
-    serve: serveCommand,
-    connect: connectCommand(selected),
+    serve: serveCommand(ctx.signal),
+    connect: connectCommand(selected, ctx.signal),
     hooks: hooksCommand(builtinHooks, selected),
     plugins: pluginsCommand(builtinHooks, selected),
-    doctor: doctorCommand,
+    doctor: doctorCommand(ctx.signal),
     keygen: keygenCommand,
     help: helpCommand,
-    a: seedA(selected),
-    b: seedB(selected),
-    c: seedC,
+    a: seedA(selected, ctx),
+    b: seedB(selected, ctx),
+    c: seedC(ctx),
   };
 }
 
@@ -69,7 +73,7 @@ const MAIN_META: CommandMeta = {
 };
 
 /** The examples in `netpunch --help`, by topic. */
-const EXAMPLES: [string, string[]][] = [
+const EXAMPLES: readonly (readonly [string, readonly string[]])[] = [
   [
     "Examples:",
     [
@@ -97,7 +101,7 @@ const EXAMPLES: [string, string[]][] = [
 ];
 
 /** Every exit code, as the README's "Exit codes and errors" table has them (report() and main below). */
-export const EXIT_CODES: [string, string][] = [
+export const EXIT_CODES: readonly (readonly [string, string])[] = [
   [
     "0",
     "connected and the hooks ended (or a running tunnel was stopped by SIGINT/SIGTERM); a server stopped by a signal",
@@ -195,10 +199,13 @@ async function helpText(
   );
 }
 
-/** Runs the CLI and returns the exit code; errors become one line plus a hint on stderr. */
-export async function cli(argv: string[]): Promise<number> {
+/**
+ * Runs the CLI and returns the exit code; errors become one line plus a hint on stderr. `shutdown`: what
+ * SIGINT/SIGTERM abort (main installs the handlers); none reaches the default.
+ */
+export async function cli(argv: string[], shutdown: Shutdown = noShutdown()): Promise<number> {
   const [name, ...given] = argv;
-  const rest = shieldSeedSecret(name, given);
+  const { rest, secret: shieldedSecret } = shieldSeedSecret(name, given);
   const rawArgs = name === undefined ? [] : [name, ...rest];
   if ((name === "--version" || name === "-V") && !COMMAND_NAMES.includes(name)) {
     process.stdout.write(`${versionLine()}\n`);
@@ -212,10 +219,10 @@ export async function cli(argv: string[]): Promise<number> {
       const reserved = name === "connect" ? connectArgs : seedPeerArgs;
       selected = await selectHooks(rest, reserved, { builtins: builtinHooks, onlyExplicit: listing });
     } catch (e) {
-      return report(e);
+      return report(e, shutdown);
     }
   }
-  const subCommands = commandsFor(selected);
+  const subCommands = commandsFor(selected, { signal: shutdown.signal, shieldedSecret });
   const sub = name !== undefined ? subCommands[name] : undefined;
   const beforeDashes = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
   const helpAsked = beforeDashes.includes("--help") || beforeDashes.includes("-h");
@@ -226,7 +233,7 @@ export async function cli(argv: string[]): Promise<number> {
       return 0;
     }
     if (!subCommands[topic]) return unknownCommand(topic);
-    return cli([topic, ...more, "--help"]);
+    return cli([topic, ...more, "--help"], shutdown);
   }
   if (!sub || helpAsked) {
     if (!sub && name !== undefined && !helpAsked) return unknownCommand(name);
@@ -237,7 +244,7 @@ export async function cli(argv: string[]): Promise<number> {
     await runCommand(sub, { rawArgs: rest });
     return 0;
   } catch (e) {
-    return report(e, name);
+    return report(e, shutdown, name);
   }
 }
 
@@ -249,8 +256,8 @@ async function unknownCommand(name: string): Promise<number> {
   return 2;
 }
 
-function report(e: unknown, command?: string): number {
-  if (e instanceof NetpunchError && e.code === "E_ABORTED") return shutdownSignal === "SIGTERM" ? 143 : 130;
+function report(e: unknown, shutdown: Shutdown, command?: string): number {
+  if (e instanceof NetpunchError && e.code === "E_ABORTED") return shutdown.by === "SIGTERM" ? 143 : 130;
   if (e instanceof NetpunchError) {
     const hint = cliHint(e) ?? e.hint;
     process.stderr.write(`[${e.code}] ${e.message}\n${hint ? `hint: ${hint}\n` : ""}`);
@@ -269,8 +276,8 @@ function report(e: unknown, command?: string): number {
 }
 
 if (import.meta.main) {
-  installSignalHandlers();
-  const code = await cli(process.argv.slice(2));
+  const shutdown = installSignalHandlers();
+  const code = await cli(process.argv.slice(2), shutdown);
   // Stop a server cleanly on signals (exit 0); a peer that was interrupted reports 130/143.
-  process.exit(shutdown.aborted && code === 0 ? 0 : code);
+  process.exit(shutdown.signal.aborted && code === 0 ? 0 : code);
 }

@@ -1,6 +1,7 @@
 import type { ArgsDef, ParsedArgs } from "citty";
 import type { ConsolaInstance } from "consola";
 import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
+import { Backoff, type BackoffSchedule } from "../backoff.ts";
 import { NetpunchError } from "../errors.ts";
 import { withholdSecret } from "../hooks/env.ts";
 import { runHooks } from "../hooks/lifecycle.ts";
@@ -11,6 +12,7 @@ import { mapPort, type PortMapping } from "../portmap/index.ts";
 import { connect } from "../punch/connect.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import type { Endpoint, Role } from "../types.ts";
+import { CliFail } from "./hints.ts";
 import { eventLogger } from "./logger.ts";
 
 /** The hooks a command line selects, loaded, and their options merged: what the commands are built with. */
@@ -78,7 +80,7 @@ export const commandParts = (
 });
 
 // Retryable in --loop: the network, the partner or the tunnel may come back.
-const RETRYABLE = new Set([
+const RETRYABLE: ReadonlySet<string> = new Set([
   "E_SERVER_SILENT",
   "E_TIMEOUT",
   "E_PUNCH_FAILED",
@@ -86,7 +88,15 @@ const RETRYABLE = new Set([
   "E_HOOK",
   "E_RESOLVE",
 ]);
-const BACKOFF = { firstMs: 1_000, maxMs: 60_000, healthyMs: 60_000 } as const; // a tunnel up 60 s resets it
+/** --loop's pause between rounds: 1 s, doubled after each round, at most a minute. */
+const LOOP_RETRY: BackoffSchedule = {
+  firstMs: 1_000,
+  factor: 2,
+  maxMs: 60_000,
+  maxTries: Number.POSITIVE_INFINITY,
+};
+/** A round that lasted this long (a tunnel that was up a minute) starts the pauses over at LOOP_RETRY's first. */
+const HEALTHY_ROUND_MS = 60_000;
 
 /** Punch, then run the hooks; with --loop, punch again when they end (the original's `while :`). */
 export async function runPeer(p: PeerRun): Promise<void> {
@@ -124,9 +134,10 @@ async function askGateway(p: PeerRun): Promise<{ mapping: PortMapping | undefine
 }
 
 async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHook[]): Promise<void> {
-  let delay: number = BACKOFF.firstMs;
+  let pauses = new Backoff(LOOP_RETRY);
   for (let round = 1; ; round++) {
     const started = Date.now();
+    let failed: NetpunchError | undefined;
     try {
       const result = await connect({
         server: p.server,
@@ -151,11 +162,16 @@ async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHo
       p.logger.info("the hooks have ended; punching again (--loop)");
     } catch (e) {
       if (!p.loop || p.signal.aborted || !(e instanceof NetpunchError) || !RETRYABLE.has(e.code)) throw e;
-      p.logger.warn(`round ${round}: [${e.code}] ${e.message}; retrying in ${Math.round(delay / 1000)} s`);
+      failed = e;
     }
-    delay = Date.now() - started > BACKOFF.healthyMs ? BACKOFF.firstMs : delay;
-    await sleep(delay, p.signal);
-    delay = Math.min(delay * 2, BACKOFF.maxMs);
-    if (p.signal.aborted) throw new NetpunchError("E_ABORTED", "interrupted", "");
+    if (Date.now() - started > HEALTHY_ROUND_MS) pauses = new Backoff(LOOP_RETRY);
+    const now = Date.now();
+    const pauseMs = pauses.sent(now) - now;
+    if (failed)
+      p.logger.warn(
+        `round ${round}: [${failed.code}] ${failed.message}; retrying in ${Math.round(pauseMs / 1000)} s`,
+      );
+    await sleep(pauseMs, p.signal);
+    if (p.signal.aborted) throw CliFail.interrupted();
   }
 }

@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
-import { NetpunchError } from "../errors.ts";
 import { STRONG_SECRET_BYTES } from "../protocol/auth.ts";
+import { CliFail, type SecretFileProblem } from "./hints.ts";
 
 /**
  * The largest secret file read. A `netpunch keygen` secret is 43 bytes and a long passphrase a few hundred;
@@ -38,18 +38,9 @@ export function resolveSecret(opts: {
     secret = new TextEncoder().encode(process.env.NETPUNCH_SECRET);
   }
   if (secret === undefined) {
-    throw new NetpunchError(
-      "E_SECRET",
-      "no secret given",
-      "use --secret-file FILE (or set NETPUNCH_SECRET); server and both peers need the same one",
-    );
+    throw CliFail.noSecret();
   }
-  if (secret.length === 0)
-    throw new NetpunchError(
-      "E_SECRET",
-      "the secret is empty",
-      "make one with netpunch keygen --output secret.txt and give it with --secret-file secret.txt",
-    );
+  if (secret.length === 0) throw CliFail.emptySecret();
   if (secret.length < SHORT_SECRET_BYTES)
     opts.logger.warn(
       `short secret (${secret.length} bytes, under ${SHORT_SECRET_BYTES}): it is stretched with scrypt, which slows guessing, but a dictionary word still falls to an offline guess from one captured packet; \`netpunch keygen\` makes a 256-bit one`,
@@ -64,27 +55,19 @@ export function dropTrailingNewline(b: Uint8Array): Uint8Array {
 }
 
 function readSecretFile(file: string, logger: ConsolaInstance): Uint8Array {
-  const fail = (why: string, hint: string, cause?: unknown): never => {
-    throw new NetpunchError("E_SECRET", `cannot read the secret file ${file}: ${why}`, hint, { cause });
+  const fail = (problem: SecretFileProblem, cause?: unknown): never => {
+    throw CliFail.secretFile(file, problem, cause);
   };
   let fd: number;
   try {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, forever and deaf to SIGTERM.
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
-    return fail(
-      (e as NodeJS.ErrnoException).code ?? (e as Error).message,
-      "check the path and that this user may read it",
-      e,
-    );
+    return fail({ open: (e as NodeJS.ErrnoException).code ?? (e as Error).message }, e);
   }
   try {
     const st = fstatSync(fd); // the opened file itself: a symlink is followed, and cannot change under us
-    if (!st.isFile())
-      fail(
-        `it is not a regular file (${kindOf(st)})`,
-        "give a file holding the secret, e.g. one made by netpunch keygen --output secret.txt",
-      );
+    if (!st.isFile()) fail({ notAFile: kindOf(st) });
     if ((st.mode & 0o077) !== 0)
       logger.warn(
         `the secret file ${file} can be read or written by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}); chmod 600 ${file}`,
@@ -96,15 +79,11 @@ function readSecretFile(file: string, logger: ConsolaInstance): Uint8Array {
       try {
         got = readSync(fd, buf, n, buf.length - n, null);
       } catch (e) {
-        return fail((e as NodeJS.ErrnoException).code ?? (e as Error).message, "check the file", e);
+        return fail({ read: (e as NodeJS.ErrnoException).code ?? (e as Error).message }, e);
       }
       if (got === 0) break;
       n += got;
-      if (n > MAX_SECRET_FILE_BYTES)
-        fail(
-          `it is larger than ${MAX_SECRET_FILE_BYTES} bytes`,
-          "a secret is one line, e.g. the 43 characters netpunch keygen prints",
-        );
+      if (n > MAX_SECRET_FILE_BYTES) fail({ largerThan: MAX_SECRET_FILE_BYTES });
     }
     return dropTrailingNewline(buf.slice(0, n));
   } finally {

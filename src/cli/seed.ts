@@ -3,20 +3,23 @@ import type { Role } from "../types.ts";
 import { checkArgs, logArgs, loopArgs } from "./common.ts";
 import { makeLogger } from "./logger.ts";
 import { commandParts, type HookSelection, runPeer } from "./peer.ts";
-import { shutdown } from "./runtime.ts";
+import type { CommandContext } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 import { runServer } from "./serve.ts";
 
 /** Stands in for a seed secret that starts with "-", so the option parser cannot take it for an option. */
 const SHIELDED = "\u0000netpunch-seed-secret";
-let shielded: string | undefined;
 
 /**
  * The seed forms take the secret as their first positional, and a secret may start with "-" ("-abc"): the
  * option parser would take it for options, and an "unknown option" error would print it. Before parsing,
- * such a secret is swapped for a placeholder that `seedSecret` swaps back. Pure but for that one slot.
+ * such a secret is swapped for a placeholder; the secret is returned beside the arguments, for the seed
+ * commands to swap back (CommandContext.shieldedSecret). Pure.
  */
-export function shieldSeedSecret(command: string | undefined, rest: string[]): string[] {
+export function shieldSeedSecret(
+  command: string | undefined,
+  rest: string[],
+): { rest: string[]; secret?: string } {
   const positionals = command === "c" ? 2 : command === "a" || command === "b" ? 3 : 0;
   const first = rest[0];
   if (
@@ -26,14 +29,13 @@ export function shieldSeedSecret(command: string | undefined, rest: string[]): s
     first === "--" ||
     rest.length < positionals
   )
-    return rest;
-  if (first === "--help" || first === "-h") return rest;
-  shielded = first;
-  return [SHIELDED, ...rest.slice(1)];
+    return { rest };
+  if (first === "--help" || first === "-h") return { rest };
+  return { rest: [SHIELDED, ...rest.slice(1)], secret: first };
 }
 
-const seedSecret = (given: string): string =>
-  given === SHIELDED && shielded !== undefined ? shielded : given;
+const seedSecret = (given: string, ctx: CommandContext): string =>
+  given === SHIELDED && ctx.shieldedSecret !== undefined ? ctx.shieldedSecret : given;
 
 /**
  * The original tool's positional forms, kept byte-for-byte for existing scripts:
@@ -49,7 +51,7 @@ export const seedPeerArgs = {
 } as const;
 
 /** `netpunch a` / `netpunch b`, with the options of the hooks its command line selected. */
-const seedPeer = (role: Role, selected: HookSelection) =>
+const seedPeer = (role: Role, selected: HookSelection, ctx: CommandContext) =>
   defineCommand({
     meta: {
       name: role,
@@ -63,20 +65,20 @@ const seedPeer = (role: Role, selected: HookSelection) =>
         role,
         server: String(args.server),
         local: String(args.local),
-        secret: resolveSecret({ secret: seedSecret(String(args.secret)), logger, fromSeedArgs: true }),
+        secret: resolveSecret({ secret: seedSecret(String(args.secret), ctx), logger, fromSeedArgs: true }),
         session: "default",
         timeoutMs: undefined,
         punchMs: undefined,
         serverSilentMs: undefined,
         lan: true,
         loop: args.loop === true,
-        ...commandParts(selected, args, rawArgs, logger, shutdown),
+        ...commandParts(selected, args, rawArgs, logger, ctx.signal),
       });
     },
   });
 
-export const seedA = (selected: HookSelection) => seedPeer("a", selected);
-export const seedB = (selected: HookSelection) => seedPeer("b", selected);
+export const seedA = (selected: HookSelection, ctx: CommandContext) => seedPeer("a", selected, ctx);
+export const seedB = (selected: HookSelection, ctx: CommandContext) => seedPeer("b", selected, ctx);
 
 const serverArgs = {
   secret: { type: "positional", required: true, description: "shared secret" },
@@ -84,17 +86,19 @@ const serverArgs = {
   ...logArgs,
 } as const;
 
-export const seedC = defineCommand({
-  meta: { name: "c", description: "seed-compatible server: c SECRET LISTEN (same as serve)" },
-  args: serverArgs,
-  async run({ args, rawArgs }) {
-    checkArgs(rawArgs, serverArgs);
-    await runServer({
-      listen: args.listen,
-      secret: seedSecret(String(args.secret)),
-      quiet: args.quiet,
-      verbose: args.verbose,
-      seed: true,
-    });
-  },
-});
+export const seedC = (ctx: CommandContext) =>
+  defineCommand({
+    meta: { name: "c", description: "seed-compatible server: c SECRET LISTEN (same as serve)" },
+    args: serverArgs,
+    async run({ args, rawArgs }) {
+      checkArgs(rawArgs, serverArgs);
+      await runServer({
+        listen: args.listen,
+        secret: seedSecret(String(args.secret), ctx),
+        quiet: args.quiet,
+        verbose: args.verbose,
+        seed: true,
+        signal: ctx.signal,
+      });
+    },
+  });

@@ -1,13 +1,12 @@
 import { defineCommand } from "citty";
 import * as v from "valibot";
 import { formatEndpoint, parseAddress } from "../addr.ts";
-import { NetpunchError } from "../errors.ts";
 import { DEFAULT_LIMITS } from "../rendezvous/core.ts";
 import type { ServerStats } from "../rendezvous/server.ts";
 import { serve } from "../rendezvous/server.ts";
 import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
+import { CliFail } from "./hints.ts";
 import { eventLogger, makeLogger } from "./logger.ts";
-import { shutdown } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
 
 export const serveArgs = {
@@ -95,23 +94,14 @@ export function portRange(text: string): { low: number; high: number } {
   const low = Number(m?.[1]);
   const high = Number(m?.[2]);
   if (!m || low < 1024 || high > 65535 || low > high) {
-    throw new NetpunchError(
-      "E_USAGE",
-      `--relay-ports "${text}" is not a range of unprivileged ports`,
-      "e.g. --relay-ports 20000-20099",
-    );
+    throw CliFail.badPortRange(text);
   }
   return { low, high };
 }
 
 const int = (value: string, flag: string, example: string) => {
   const r = v.safeParse(PositiveInt, value);
-  if (!r.success)
-    throw new NetpunchError(
-      "E_USAGE",
-      `--${flag} "${value}" is not a positive whole number`,
-      `e.g. --${flag} ${example}`,
-    );
+  if (!r.success) throw CliFail.notPositiveInteger(flag, value, example);
   return r.output;
 };
 
@@ -138,6 +128,8 @@ export async function runServer(o: {
   quiet?: boolean;
   verbose?: boolean;
   seed?: boolean;
+  /** Stops the server (SIGINT/SIGTERM). */
+  signal: AbortSignal;
 }) {
   const logger = makeLogger(o);
   const parsed = parseAddress(o.listen, "listen address", { allowEmptyHost: true });
@@ -154,7 +146,7 @@ export async function runServer(o: {
     ...(limits ? { limits } : {}),
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
     secret,
-    signal: shutdown,
+    signal: o.signal,
     onEvent: eventLogger(logger),
     relay,
     stun: o.stun === true,
@@ -174,28 +166,30 @@ export async function runServer(o: {
   say(`stopped (graceful); ${statsLine(server.stats())}`);
 }
 
-export const serveCommand = defineCommand({
-  meta: { name: "serve", description: "run the rendezvous server (on a host with a public IP)" },
-  args: serveArgs,
-  async run({ args, rawArgs }) {
-    checkArgs(rawArgs, serveArgs);
-    await runServer({
-      listen: args.listen,
-      secret: args.secret,
-      secretFile: args["secret-file"],
-      statsInterval: args["stats-interval"],
-      limits: { maxSessions: args["max-sessions"], maxPerAddress: args["max-per-address"] },
-      altPort: args["alt-port"],
-      stun: args.stun,
-      relay: {
-        maxSessions: args["relay-max-sessions"],
-        rate: args["relay-rate"],
-        idle: args["relay-idle"],
-        ports: args["relay-ports"],
-      },
-      relayOn: args.relay === true,
-      quiet: args.quiet,
-      verbose: args.verbose,
-    });
-  },
-});
+export const serveCommand = (signal: AbortSignal) =>
+  defineCommand({
+    meta: { name: "serve", description: "run the rendezvous server (on a host with a public IP)" },
+    args: serveArgs,
+    async run({ args, rawArgs }) {
+      checkArgs(rawArgs, serveArgs);
+      await runServer({
+        listen: args.listen,
+        secret: args.secret,
+        secretFile: args["secret-file"],
+        statsInterval: args["stats-interval"],
+        limits: { maxSessions: args["max-sessions"], maxPerAddress: args["max-per-address"] },
+        altPort: args["alt-port"],
+        stun: args.stun,
+        relay: {
+          maxSessions: args["relay-max-sessions"],
+          rate: args["relay-rate"],
+          idle: args["relay-idle"],
+          ports: args["relay-ports"],
+        },
+        relayOn: args.relay === true,
+        quiet: args.quiet,
+        verbose: args.verbose,
+        signal,
+      });
+    },
+  });

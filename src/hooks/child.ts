@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
-import { NetpunchError } from "../errors.ts";
+import { Fail } from "../errors.ts";
+import { systemClock } from "../sys/clock.ts";
+import { settleOnce, sleep } from "../sys/settle.ts";
 import { argvCarriesSecret, childEnv } from "./env.ts";
 
 /** How a hook's child is stopped. */
@@ -135,12 +137,7 @@ function startWatchdog(pgid: number, graceMs: number): (() => void) | undefined 
  * waits for the child's exit, not for its pipes. A watchdog stops the group should netpunch itself be killed.
  */
 export async function runChild(o: ChildOptions, onStart?: (pid: number) => void): Promise<ChildExit> {
-  if (argvCarriesSecret(o.argv))
-    throw new NetpunchError(
-      "E_HOOK",
-      `refusing to start ${o.argv[0]}: its command line contains the secret`,
-      "command lines are visible to every local user (ps); pass secrets to the tunnel in a file",
-    );
+  if (argvCarriesSecret(o.argv)) throw Fail.secretOnCommandLine(o.argv[0], "start");
   const graceMs = o.graceMs ?? CHILD_TIMINGS.graceMs;
   let proc: ReturnType<typeof Bun.spawn<"ignore", "pipe", "pipe">>;
   try {
@@ -154,11 +151,7 @@ export async function runChild(o: ChildOptions, onStart?: (pid: number) => void)
       detached: process.platform !== "win32",
     });
   } catch (e) {
-    throw new NetpunchError(
-      "E_HOOK",
-      `cannot start ${o.argv[0]}: ${(e as Error).message}`,
-      "check the program's path",
-    );
+    throw Fail.childNotStarted(o.argv[0], e);
   }
   const pgid = proc.pid;
   const groups = process.platform !== "win32";
@@ -176,8 +169,8 @@ export async function runChild(o: ChildOptions, onStart?: (pid: number) => void)
     stopping ??= (async () => {
       if (!alive()) return;
       send("SIGTERM");
-      const deadline = Date.now() + graceMs;
-      while (alive() && Date.now() < deadline) await Bun.sleep(CHILD_TIMINGS.pollMs);
+      const deadline = systemClock.now() + graceMs;
+      while (alive() && systemClock.now() < deadline) await sleep(systemClock, CHILD_TIMINGS.pollMs);
       if (alive()) send("SIGKILL");
     })();
     return stopping;
@@ -200,12 +193,10 @@ export async function runChild(o: ChildOptions, onStart?: (pid: number) => void)
     liveGroups.delete(pgid);
     stopWatchdog?.();
   }
-  let drainTimer: ReturnType<typeof setTimeout> | undefined;
-  const drained = new Promise<void>((resolve) => {
-    drainTimer = setTimeout(resolve, CHILD_TIMINGS.drainMs);
+  // The pipes' end of file, or the drain time, whichever comes first.
+  await settleOnce<void>({ deadline: systemClock.now() + CHILD_TIMINGS.drainMs }, (s) => {
+    void Promise.all(pumps).then(() => s.resolve());
   });
-  await Promise.race([Promise.all(pumps), drained]);
-  clearTimeout(drainTimer);
   for (const r of readers) void r.cancel().catch(() => {});
   const sig = proc.signalCode;
   return { code: proc.exitCode, signal: sig === null ? null : String(sig), stopped, pid: proc.pid };

@@ -1,5 +1,7 @@
 import { HEADER_LEN, MAGIC, TAG_LEN, VERSION } from "../protocol/constants.ts";
 import { DEFAULT_PEER_TIMINGS } from "../punch/config.ts";
+import { systemClock } from "../sys/clock.ts";
+import { settleOnce } from "../sys/settle.ts";
 import { openUdp } from "../transport/udp.ts";
 import type { PunchResult } from "../types.ts";
 
@@ -55,28 +57,26 @@ export async function drainPunchedPort(
   signal: AbortSignal,
   timings: DrainTimings = DRAIN_TIMINGS,
 ): Promise<DrainReport> {
-  const started = Date.now();
+  const clock = systemClock;
+  const started = clock.now();
   const quietMs = Math.min(timings.quietMs + 2 * r.rttMs, timings.maxMs);
   const report: DrainReport = { netpunch: 0, partnerData: false, ms: 0 };
-  const { promise: over, resolve: end } = Promise.withResolvers<void>();
-  let quiet = setTimeout(end, quietMs);
-  const hardStop = setTimeout(end, timings.maxMs);
-  const transport = await openUdp({ host: r.lhost || "0.0.0.0", port: r.lport }, (data, from) => {
-    if (isNetpunchPacket(data)) {
-      report.netpunch++;
-      clearTimeout(quiet);
-      quiet = setTimeout(end, quietMs);
-    } else if (from.host === r.rhost && from.port === r.rport) {
-      report.partnerData = true;
-      end();
-    } // anything else: a stranger, which the forwarder refuses too
+  // Over at the first of: the quiet time without a netpunch packet, maxMs in all, the partner's data, an abort.
+  await settleOnce<void>({ clock, deadline: started + timings.maxMs, signal }, (s) => {
+    let cancelQuiet = clock.setTimer(quietMs, () => s.resolve());
+    s.defer(() => cancelQuiet());
+    openUdp({ host: r.lhost || "0.0.0.0", port: r.lport }, (data, from) => {
+      if (s.settled) return; // the socket is closing: no quiet timer may be armed again
+      if (isNetpunchPacket(data)) {
+        report.netpunch++;
+        cancelQuiet();
+        cancelQuiet = clock.setTimer(quietMs, () => s.resolve());
+      } else if (from.host === r.rhost && from.port === r.rport) {
+        report.partnerData = true;
+        s.resolve();
+      } // anything else: a stranger, which the forwarder refuses too
+    }).then((transport) => s.defer(() => transport.close()), s.reject);
   });
-  if (signal.aborted) end();
-  else signal.addEventListener("abort", () => end(), { once: true });
-  await over;
-  clearTimeout(quiet);
-  clearTimeout(hardStop);
-  transport.close();
-  report.ms = Date.now() - started;
+  report.ms = clock.now() - started;
   return report;
 }

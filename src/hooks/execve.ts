@@ -1,4 +1,4 @@
-import { NetpunchError } from "../errors.ts";
+import { Fail } from "../errors.ts";
 import { argvCarriesSecret, childEnv } from "./env.ts";
 
 /**
@@ -17,32 +17,15 @@ export const RUNTIME_IGNORED_SIGNALS = ["SIGPIPE", "SIGXFSZ"] as const;
 export function execReplace(argv: string[], extraEnv: Record<string, string>): never {
   const [cmd] = argv;
   const path = cmd === undefined ? null : cmd.includes("/") ? cmd : Bun.which(cmd);
-  if (!path)
-    throw new NetpunchError(
-      "E_HOOK",
-      `${cmd ?? "(no command)"} not found in PATH`,
-      "check the command after --",
-    );
-  if (argvCarriesSecret(argv))
-    throw new NetpunchError(
-      "E_HOOK",
-      `refusing to run ${cmd}: its command line contains the secret`,
-      "command lines are visible to every local user (ps); pass secrets in a file",
-    );
+  if (!path) throw Fail.commandNotFound(cmd);
+  if (argvCarriesSecret(argv)) throw Fail.secretOnCommandLine(cmd, "run");
   const execve = process.execve;
-  if (execve === undefined)
-    throw new NetpunchError(
-      "E_HOOK",
-      "this runtime has no process.execve",
-      "run netpunch on Bun 1.4 or a release binary, or drop --exec-replace",
-    );
+  if (execve === undefined) throw Fail.noExecve();
   for (const sig of RUNTIME_IGNORED_SIGNALS) process.on(sig, () => {});
   try {
     execve.call(process, path, argv, childEnv(extraEnv));
   } catch (e) {
-    throw new NetpunchError("E_HOOK", `execve ${path} failed: ${(e as Error).message}`, "check the program", {
-      cause: e,
-    });
+    throw Fail.execveFailed(path, e);
   }
-  throw new NetpunchError("E_HOOK", `execve ${path} returned`, "this is a bug");
+  throw Fail.execveReturned(path);
 }

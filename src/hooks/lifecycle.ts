@@ -1,5 +1,5 @@
 import type { ConsolaInstance } from "consola";
-import { NetpunchError } from "../errors.ts";
+import { Fail, NetpunchError } from "../errors.ts";
 import type { PunchResult } from "../types.ts";
 import { childEnv } from "./env.ts";
 import type { AnyHook, HookContext } from "./hook.ts";
@@ -62,16 +62,7 @@ async function attempt(errors: Error[], hook: AnyHook, what: string, phase: () =
   try {
     await phase();
   } catch (e) {
-    errors.push(
-      e instanceof NetpunchError
-        ? e
-        : new NetpunchError(
-            "E_HOOK",
-            `hook "${hook.name}" ${what}: ${(e as Error)?.message ?? String(e)}`,
-            "run with --verbose for details",
-            { cause: e },
-          ),
-    );
+    errors.push(e instanceof NetpunchError ? e : Fail.hookFailed(hook.name, what, e));
   }
 }
 
@@ -79,14 +70,5 @@ async function attempt(errors: Error[], hook: AnyHook, what: string, phase: () =
 function together(errors: Error[]): Error {
   const [first] = errors;
   if (errors.length === 1 && first) return first;
-  return new NetpunchError(
-    "E_HOOK",
-    errors
-      .map((e) =>
-        e instanceof NetpunchError && e.code !== "E_HOOK" ? `[${e.code}] ${e.message}` : e.message,
-      )
-      .join("; "),
-    "each hook's failure is listed; run with --verbose for details",
-    { cause: new AggregateError(errors) },
-  );
+  return Fail.hooksFailed(errors);
 }

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as v from "valibot";
-import { NetpunchError } from "../errors.ts";
+import { Fail } from "../errors.ts";
 import * as netpunchApi from "../index.ts";
 import type { AnyHook } from "./hook.ts";
 import * as hooksApi from "./index.ts";
@@ -42,12 +42,7 @@ export async function loadHook(spec: string, sources: HookSources): Promise<AnyH
   if (builtin) return builtin;
   if (looksLikePath(spec)) {
     const file = isAbsolute(spec) ? spec : resolve(cwd, spec);
-    if (!existsSync(file))
-      throw new NetpunchError(
-        "E_USAGE",
-        `hook file ${file} does not exist`,
-        "give the path of a .ts or .js file that exports a hook",
-      );
+    if (!existsSync(file)) throw Fail.hookFileMissing(file);
     return fromModule(spec, file);
   }
   const names =
@@ -56,10 +51,9 @@ export async function loadHook(spec: string, sources: HookSources): Promise<AnyH
     const path = installedPackage(name, cwd);
     if (path) return fromModule(spec, path);
   }
-  throw new NetpunchError(
-    "E_USAGE",
-    `unknown hook "${spec}"`,
-    `built-in hooks: ${builtins.map((h) => h.name).join(", ")}; or a path to a hook file, or an installed package netpunch-plugin-${spec}`,
+  throw Fail.unknownHook(
+    spec,
+    builtins.map((h) => h.name),
   );
 }
 
@@ -90,23 +84,14 @@ async function fromModule(spec: string, path: string): Promise<AnyHook> {
   try {
     mod = await import(pathToFileURL(path).href);
   } catch (e) {
-    throw new NetpunchError(
-      "E_HOOK",
-      `cannot load hook "${spec}" from ${path}: ${(e as Error).message}`,
-      "run it with bun directly to see the full error",
-      { cause: e },
-    );
+    throw Fail.hookNotLoaded(spec, path, e);
   }
   const candidate = mod.default ?? mod.plugin;
   const ok = v.safeParse(HookShape, candidate);
   if (!ok.success) {
     const issue = ok.issues[0];
     const where = issue.path?.map((p) => String(p.key)).join(".") ?? "export";
-    throw new NetpunchError(
-      "E_USAGE",
-      `hook "${spec}" (${path}) does not export a plugin: ${where}: ${issue.message}`,
-      "export default defineHook({ name, description, args, run }) from the module",
-    );
+    throw Fail.notAHook(spec, path, where, issue.message);
   }
   return candidate as AnyHook;
 }

@@ -1,6 +1,6 @@
 import type { ArgsDef, ParsedArgs } from "citty";
 import * as v from "valibot";
-import { NetpunchError } from "../errors.ts";
+import { Fail } from "../errors.ts";
 import type { AnyHook } from "./hook.ts";
 
 /** The options of all selected hooks, merged; two hooks defining the same option is refused. */
@@ -11,18 +11,9 @@ export function mergedHookArgs(hooks: AnyHook[], reserved: ArgsDef): ArgsDef {
     for (const [name, def] of Object.entries((h.args ?? {}) as ArgsDef)) {
       const prev = owner.get(name);
       if (prev !== undefined && prev !== h.name) {
-        throw new NetpunchError(
-          "E_USAGE",
-          `hooks "${prev}" and "${h.name}" both define --${name}`,
-          "use one of them per command line",
-        );
+        throw Fail.hookOptionTwice(prev, h.name, name);
       }
-      if (name in reserved)
-        throw new NetpunchError(
-          "E_USAGE",
-          `hook "${h.name}" defines --${name}, which netpunch itself uses`,
-          "rename the hook's option",
-        );
+      if (name in reserved) throw Fail.hookOptionReserved(h.name, name);
       owner.set(name, h.name);
       out[name] = def;
     }
@@ -50,28 +41,15 @@ export function checkHookOptions(hooks: AnyHook[], args: ParsedArgs, extraArgs: 
   for (const h of hooks) {
     const own = h.passthrough ? extraArgs : [];
     const problem = h.preflight?.({ args, extraArgs: own });
-    if (problem)
-      throw new NetpunchError(
-        "E_USAGE",
-        `${h.name} hook: ${problem}`,
-        `see netpunch hooks for the ${h.name} hook's options`,
-      );
+    if (problem) throw Fail.hookRefused(h.name, problem);
     prepared.push({ hook: h, args, options: { ...args, ...checkedOptions(h, args) }, extraArgs: own });
   }
   const takers = hooks.filter((h) => h.passthrough);
   if (takers.length > 1) {
-    throw new NetpunchError(
-      "E_USAGE",
-      `hooks ${takers.map((h) => `"${h.name}"`).join(" and ")} both take the arguments after --`,
-      "use one of them per command line",
-    );
+    throw Fail.passthroughTwice(takers.map((h) => h.name));
   }
   if (extraArgs.length > 0 && takers.length === 0) {
-    throw new NetpunchError(
-      "E_USAGE",
-      `arguments after -- (${extraArgs.join(" ")}) but no selected hook takes them`,
-      "the openvpn and exec hooks take arguments after --",
-    );
+    throw Fail.passthroughUnused(extraArgs);
   }
   return prepared;
 }
@@ -83,12 +61,7 @@ function checkedOptions(h: AnyHook, args: ParsedArgs): Record<string, unknown> {
   if (!r.success) {
     const issue = r.issues[0];
     const key = issue.path?.[0]?.key;
-    const opt = key !== undefined ? `--${String(key)}` : `the ${h.name} hook's options`;
-    throw new NetpunchError(
-      "E_USAGE",
-      `${opt}: ${issue.message}`,
-      `see netpunch hooks for the ${h.name} hook's options`,
-    );
+    throw Fail.hookOptionInvalid(h.name, key !== undefined ? String(key) : undefined, issue.message);
   }
   // A schema over something else than an object (a hook's own choice) leaves the options as parsed.
   return typeof r.output === "object" && r.output !== null ? (r.output as Record<string, unknown>) : {};

@@ -3,7 +3,7 @@ import type { NatInfo } from "../protocol/messages.ts";
 import type { Endpoint } from "../types.ts";
 
 /** Below this, two mappings' port difference looks like a sequential allocator's step rather than chance. */
-const SEQUENTIAL_MAX_STEP = 64;
+export const SEQUENTIAL_MAX_STEP = 64;
 
 /**
  * A socket's mapping behaviour from the public addresses two server ports saw for it (RFC 4787 terms):
@@ -34,7 +34,10 @@ export const isHard = (nat: NatInfo | undefined): boolean =>
 
 export type Verdict = "direct" | "prediction" | "relay";
 
-/** What this NAT needs, whoever the partner is; the doctor's one-word answer. Pure. */
+/**
+ * What this NAT needs, whoever the partner is; the doctor's one-word answer and its reason, in words that name
+ * no command-line flag (the CLI adds its own: cli/hints.ts cliExplanation). Pure.
+ */
 export function verdict(nat: NatInfo): { verdict: Verdict; text: string } {
   switch (nat.mapping) {
     case "none":
@@ -52,7 +55,7 @@ export function verdict(nat: NatInfo): { verdict: Verdict; text: string } {
     case "random":
       return {
         verdict: "relay",
-        text: "symmetric NAT with random ports: direct only with an easy partner (birthday probing), otherwise needs the relay (serve --relay)",
+        text: "symmetric NAT with random ports: direct only with an easy partner (birthday probing), otherwise needs the relay",
       };
   }
 }

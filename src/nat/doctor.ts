@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { formatEndpoint, normalizeHost, parseAddress, sameEndpoint } from "../addr.ts";
-import { Fail, NetpunchError } from "../errors.ts";
+import { Backoff, type BackoffSchedule } from "../backoff.ts";
+import { Fail } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import { SecureChannel } from "../protocol/channel.ts";
 import type { NatInfo } from "../protocol/messages.ts";
@@ -30,8 +31,13 @@ export interface DoctorOptions {
   interfaces?: () => InterfaceAddress[];
 }
 
-/** @default 250: retransmit what is unanswered this often; loss must not look like filtering. */
-const RETRY_MS = 250;
+/** Every 250 ms (a fixed interval), what is unanswered goes again: loss must not look like filtering. */
+const PROBE_RETRY: BackoffSchedule = {
+  firstMs: 250,
+  factor: 1,
+  maxMs: 250,
+  maxTries: Number.POSITIVE_INFINITY, // the deadline ends it
+};
 /**
  * @default 1_000: once mapping is known, filtering and hairpin (which never answer when the NAT says no) get
  * until this long before the deadline, no longer.
@@ -122,7 +128,8 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
     let altPort = 0;
     const probe = (ch: SecureChannel, to: Endpoint, k: ProbeKey, fromOtherPort = false) =>
       ch.send(to, { type: "probe", probeId: ids[k], fromOtherPort });
-    // Retransmit what is unanswered every RETRY_MS: loss must not look like filtering.
+    // Retransmit what is unanswered on PROBE_RETRY: loss must not look like filtering.
+    const retry = new Backoff(PROBE_RETRY);
     while (clock.now() < deadline && !o.signal?.aborted) {
       const main = seen.get("first");
       altPort = main?.altPort ?? altPort;
@@ -136,31 +143,19 @@ export async function doctor(o: DoctorOptions): Promise<DoctorReport> {
       if (done && seen.has("filter") && seen.has("hairpin")) break;
       if (done && clock.now() > deadline - NO_ANSWER_GRACE_MS) break;
       // Until the next retransmission, an answer (it may complete the plan) or the caller's abort.
-      await settleOnce<void>({ clock, deadline: clock.now() + RETRY_MS, signal: o.signal }, (s) => {
+      await settleOnce<void>({ clock, deadline: retry.sent(clock.now()), signal: o.signal }, (s) => {
         wake = () => s.resolve();
       });
     }
-    if (o.signal?.aborted) throw new NetpunchError("E_ABORTED", "cancelled", "");
+    if (o.signal?.aborted) throw Fail.aborted("doctor()");
     const first = seen.get("first")?.observed;
-    if (!first) {
-      throw new NetpunchError(
-        "E_SERVER_SILENT",
-        `no authenticated answer from the server ${formatEndpoint(server)}`,
-        "check the secret, the address, and that the server's UDP port is open",
-      );
-    }
+    if (!first) throw Fail.doctorUnanswered(formatEndpoint(server));
     if (!altPort) {
       throw Fail.noAltPort(server);
     }
     const viaAlt = seen.get("firstViaAlt")?.observed;
     const second = seen.get("second")?.observed;
-    if (!viaAlt || !second) {
-      throw new NetpunchError(
-        "E_SERVER_SILENT",
-        `the server's alt port ${altPort} did not answer`,
-        `open UDP port ${altPort} on the server as well`,
-      );
-    }
+    if (!viaAlt || !second) throw Fail.altPortSilent(altPort);
     const local1 = s1.transport?.local.port ?? 0;
     const nat = classifyMapping(first, viaAlt, {
       port: local1,

@@ -2,7 +2,7 @@
 import { isIP } from "node:net";
 import { formatEndpoint } from "../addr.ts";
 import { Backoff } from "../backoff.ts";
-import { Fail, NetpunchError } from "../errors.ts";
+import { Fail, type NetpunchError } from "../errors.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
 import { resolveServer } from "../sys/dns.ts";
 import type { Random } from "../sys/random.ts";
@@ -79,8 +79,7 @@ export interface StunBindingResult {
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean =>
   a.length === b.length && a.every((x, i) => x === b[i]);
 
-const aborted = () =>
-  new NetpunchError("E_ABORTED", "cancelled", "the AbortSignal passed to stunBinding() fired");
+const aborted = () => Fail.aborted("stunBinding()");
 
 /**
  * Runs one Binding transaction over a socket the caller keeps open, e.g. to learn the public mapping of the
@@ -93,8 +92,7 @@ export async function stunBindingOn(
 ): Promise<Omit<StunBindingResult, "local">> {
   if (opts.signal?.aborted) throw aborted();
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
-    throw new NetpunchError("E_USAGE", `timeoutMs must be a positive number, not ${timeoutMs}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw Fail.notPositive("timeoutMs", timeoutMs);
   const server = await resolveServer(opts.server);
   if (opts.signal?.aborted) throw aborted();
   const where = formatEndpoint(server);
@@ -156,23 +154,9 @@ export async function stunBindingOn(
 
     const silent = (): NetpunchError => {
       const seconds = Math.round((clock.now() - started) / 100) / 10;
-      if (sent === 0)
-        return new NetpunchError(
-          "E_SERVER_SILENT",
-          `could not send a single STUN request to ${where}`,
-          "bind a local address of the server's family (an IPv4 socket cannot reach an IPv6 server)",
-        );
-      if (refused > 0)
-        return new NetpunchError(
-          "E_SERVER_SILENT",
-          `the STUN server host ${server.host} answered that nothing listens on UDP port ${server.port} (ICMP port unreachable)`,
-          `start a STUN server there or fix the port (3478 is the usual STUN port)`,
-        );
-      return new NetpunchError(
-        "E_SERVER_SILENT",
-        `no answer from the STUN server ${where} after ${tries} ${tries === 1 ? "try" : "tries"} (${seconds} s)`,
-        `check the address, that UDP port ${server.port} is open there and that it runs a STUN server (a netpunch server answers STUN only when its responder is turned on)`,
-      );
+      if (sent === 0) return Fail.stunUnsendable(where);
+      if (refused > 0) return Fail.stunPortClosed(server);
+      return Fail.stunSilent(where, server.port, tries, seconds);
     };
 
     const transmit = () => {

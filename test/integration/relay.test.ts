@@ -154,7 +154,7 @@ test("one address holds at most its share of relays; honest pairs still get one;
     pair(`held-${i}`, ATTACKER, ATTACKER),
   );
   const results = await Promise.all(held.flatMap(([x, y]) => [x.done, y.done]));
-  expect(results.every((r) => r.via === "relay")).toBe(true);
+  expect(results.filter((r) => r.via !== "relay")).toEqual([]);
   const relayState = (p: { events: NetpunchEvent[] }) =>
     p.events.flatMap((e) => (e.type === "relay" ? [e.state] : []));
   const failure = (p: { done: Promise<PunchResult> }) =>
@@ -220,6 +220,6 @@ test("a pair whose tunnel talks from both ends keeps its relay past the idle tim
     tunnelB.t.send(new Uint8Array(32), relayEp);
     await Bun.sleep(100);
   }
-  expect(events.some((e) => e.type === "server-relay-closed")).toBe(false);
+  expect(events.map((e) => e.type)).not.toContain("server-relay-closed");
   expect([tunnelA.got.length, tunnelB.got.length]).toEqual([12, 12]);
 });

@@ -1,7 +1,7 @@
 // Hooks' children across real NATs: a SIGKILLed netpunch leaves no openvpn holding the punched port (the
 // next round punches and tunnels again), and socat-forward hands neither side a netpunch packet.
 // Needs root: `bun test test/lab/children.test.ts`.
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Host, type LabProcess, labPerTest } from "../../lab/lab.ts";
@@ -27,34 +27,37 @@ const READY = /Initialization Sequence Completed/g;
 const tunnelUp = (p: LabProcess, times = 1) =>
   waitStderr(p, new RegExp(`(${READY.source}[^]*){${times}}`), 40_000);
 
-test("SIGKILL of netpunch: its openvpn goes too, and the next netpunch on the same --local tunnels again", async () => {
-  const l = labs.create();
-  const secret = secretFile();
-  const key = openvpnStaticKey();
-  const { server, serverIp, a, b } = await serverAndPair(l, "nat", "nat");
-  await startServer(l, server, secret);
-  const peer = (h: Host, role: "a" | "b", local: string, remote: string) =>
-    startPeer(l, h, role, serverIp, secret, ["--loop", ...openvpnHook(key, local, remote, 4)]);
-  const pa = peer(a.host, "a", "198.18.200.1", "198.18.200.2");
-  const pb = peer(b.host, "b", "198.18.200.2", "198.18.200.1");
-  await Promise.all([tunnelUp(pa), tunnelUp(pb)]);
+labs.test(
+  "SIGKILL of netpunch: its openvpn goes too, and the next netpunch on the same --local tunnels again",
+  async () => {
+    const l = labs.create();
+    const secret = secretFile();
+    const key = openvpnStaticKey();
+    const { server, serverIp, a, b } = await serverAndPair(l, "nat", "nat");
+    await startServer(l, server, secret);
+    const peer = (h: Host, role: "a" | "b", local: string, remote: string) =>
+      startPeer(l, h, role, serverIp, secret, ["--loop", ...openvpnHook(key, local, remote, 4)]);
+    const pa = peer(a.host, "a", "198.18.200.1", "198.18.200.2");
+    const pb = peer(b.host, "b", "198.18.200.2", "198.18.200.1");
+    await Promise.all([tunnelUp(pa), tunnelUp(pb)]);
 
-  pa.kill("SIGKILL"); // no handler runs: only the watchdog can stop openvpn
-  await pa.exited;
-  // The grace is 5 s; openvpn leaves on SIGTERM in well under one.
-  expect(await emptyWithin(a.host.ns, 7_000), pa.output().stderr).toBe("");
+    pa.kill("SIGKILL"); // no handler runs: only the watchdog can stop openvpn
+    await pa.exited;
+    // The grace is 5 s; openvpn leaves on SIGTERM in well under one.
+    expect(await emptyWithin(a.host.ns, 7_000), pa.output().stderr).toBe("");
 
-  // B's openvpn ends by --ping-exit, B punches again (--loop), and a new A gets the port.
-  const again = peer(a.host, "a", "198.18.200.1", "198.18.200.2");
-  await Promise.all([tunnelUp(again), tunnelUp(pb, 2)]);
-  expect(again.output().stderr).not.toContain("E_PORT_IN_USE");
-  const ping = l.exec(a.host, ["ping", "-n", "-c", "3", "-W", "2", "198.18.200.2"]);
-  expect(ping.stdout).toMatch(/[1-3] received/);
+    // B's openvpn ends by --ping-exit, B punches again (--loop), and a new A gets the port.
+    const again = peer(a.host, "a", "198.18.200.1", "198.18.200.2");
+    await Promise.all([tunnelUp(again), tunnelUp(pb, 2)]);
+    expect(again.output().stderr).not.toContain("E_PORT_IN_USE");
+    const ping = l.exec(a.host, ["ping", "-n", "-c", "3", "-W", "2", "198.18.200.2"]);
+    expect(ping.stdout).toMatch(/[1-3] received/);
 
-  again.kill("SIGTERM");
-  pb.kill("SIGTERM");
-  expect([await exitWithin(again, 10_000), await exitWithin(pb, 10_000)]).toEqual([0, 0]);
-});
+    again.kill("SIGTERM");
+    pb.kill("SIGTERM");
+    expect([await exitWithin(again, 10_000), await exitWithin(pb, 10_000)]).toEqual([0, 0]);
+  },
+);
 
 const SERVICE_PORT = 9007; // the service on A's loopback
 const LISTEN_PORT = 9008; // where B's local client sends
@@ -99,42 +102,45 @@ s.close();
 process.exit([...Array(count).keys()].every((i) => got.has("msg " + i)) ? 0 : 1);
 `;
 
-test("socat-forward over a 200 ms path: neither the service nor the client ever sees a netpunch packet", async () => {
-  const l = labs.create();
-  const secret = secretFile();
-  const work = labs.tempDir("netpunch-children-");
-  writeFileSync(join(work, "echo.ts"), RECORDING_ECHO);
-  writeFileSync(join(work, "client.ts"), RECORDING_CLIENT);
-  // A delayed path stretches the CLOSE burst, so late punching packets do reach the port after the punch.
-  const { server, serverIp, a, b } = await serverAndPair(l, "nat", "nat", { delayMs: 100 });
-  await startServer(l, server, secret);
-  const echo = l.spawn(a.host, [BUN, join(work, "echo.ts"), String(SERVICE_PORT), "40000"]);
-  await echo.waitFor(/^echo listening /m);
-  const fwd = (h: Host, role: "a" | "b", opt: string[]) =>
-    startPeer(l, h, role, serverIp, secret, ["--timeout", "20", "--hook", "socat-forward", ...opt]);
-  const pa = fwd(a.host, "a", ["--forward-to", `127.0.0.1:${SERVICE_PORT}`]);
-  const pb = fwd(b.host, "b", ["--forward-listen", `127.0.0.1:${LISTEN_PORT}`]);
-  await Promise.all([waitStderr(pa, /started socat/, 25_000), waitStderr(pb, /started socat/, 25_000)]);
+labs.test(
+  "socat-forward over a 200 ms path: neither the service nor the client ever sees a netpunch packet",
+  async () => {
+    const l = labs.create();
+    const secret = secretFile();
+    const work = labs.tempDir("netpunch-children-");
+    writeFileSync(join(work, "echo.ts"), RECORDING_ECHO);
+    writeFileSync(join(work, "client.ts"), RECORDING_CLIENT);
+    // A delayed path stretches the CLOSE burst, so late punching packets do reach the port after the punch.
+    const { server, serverIp, a, b } = await serverAndPair(l, "nat", "nat", { delayMs: 100 });
+    await startServer(l, server, secret);
+    const echo = l.spawn(a.host, [BUN, join(work, "echo.ts"), String(SERVICE_PORT), "40000"]);
+    await echo.waitFor(/^echo listening /m);
+    const fwd = (h: Host, role: "a" | "b", opt: string[]) =>
+      startPeer(l, h, role, serverIp, secret, ["--timeout", "20", "--hook", "socat-forward", ...opt]);
+    const pa = fwd(a.host, "a", ["--forward-to", `127.0.0.1:${SERVICE_PORT}`]);
+    const pb = fwd(b.host, "b", ["--forward-listen", `127.0.0.1:${LISTEN_PORT}`]);
+    await Promise.all([waitStderr(pa, /started socat/, 25_000), waitStderr(pb, /started socat/, 25_000)]);
 
-  const client = l.spawn(b.host, [BUN, join(work, "client.ts"), String(LISTEN_PORT), "3", "40"]);
-  const code = await exitWithin(client, 15_000);
-  const received = (await client.stdout()).trim().split("\n");
-  const served = echo
-    .output()
-    .stdout.split("\n")
-    .filter((s) => s.startsWith("got "));
-  const logs = `--- a ---\n${pa.output().stderr}\n--- b ---\n${pb.output().stderr}`;
-  expect(code, logs).toBe(0);
-  // "msg" is 6d7367; a netpunch packet starts with 4e5002.
-  expect({ served: [...new Set(served)], received: [...new Set(received)] }, logs).toEqual({
-    served: ["got 6d7367"],
-    received: ["recv 6d7367"],
-  });
+    const client = l.spawn(b.host, [BUN, join(work, "client.ts"), String(LISTEN_PORT), "3", "40"]);
+    const code = await exitWithin(client, 15_000);
+    const received = (await client.stdout()).trim().split("\n");
+    const served = echo
+      .output()
+      .stdout.split("\n")
+      .filter((s) => s.startsWith("got "));
+    const logs = `--- a ---\n${pa.output().stderr}\n--- b ---\n${pb.output().stderr}`;
+    expect(code, logs).toBe(0);
+    // "msg" is 6d7367; a netpunch packet starts with 4e5002.
+    expect({ served: [...new Set(served)], received: [...new Set(received)] }, logs).toEqual({
+      served: ["got 6d7367"],
+      received: ["recv 6d7367"],
+    });
 
-  pa.kill("SIGTERM");
-  pb.kill("SIGTERM");
-  echo.kill("SIGTERM");
-  const codes = [await exitWithin(pa, 10_000), await exitWithin(pb, 10_000)];
-  await exitWithin(echo, 5_000);
-  expect(codes, `--- a ---\n${pa.output().stderr}\n--- b ---\n${pb.output().stderr}`).toEqual([0, 0]);
-});
+    pa.kill("SIGTERM");
+    pb.kill("SIGTERM");
+    echo.kill("SIGTERM");
+    const codes = [await exitWithin(pa, 10_000), await exitWithin(pb, 10_000)];
+    await exitWithin(echo, 5_000);
+    expect(codes, `--- a ---\n${pa.output().stderr}\n--- b ---\n${pb.output().stderr}`).toEqual([0, 0]);
+  },
+);

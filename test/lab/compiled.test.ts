@@ -1,6 +1,6 @@
 // The compiled linux-x64 binary end to end in the NAT lab: the server and both peers are the binary (no Bun
 // on the path it takes), with the print hook and then the openvpn hook carrying ping through two NATs.
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout } from "bun:test";
 import { labPerTest } from "../../lab/lab.ts";
 import {
   connectArgs,
@@ -18,7 +18,7 @@ setDefaultTimeout(60_000);
 
 const labs = labPerTest();
 
-test("compiled binary: server and two peers behind separate NATs, print then openvpn", async () => {
+labs.test("compiled binary: server and two peers behind separate NATs, print then openvpn", async () => {
   const bin = await compiled("linux-x64");
   const l = labs.create();
   const secret = secretFile();

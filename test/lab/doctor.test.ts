@@ -1,9 +1,10 @@
 // netpunch doctor against real kernel NAT: the verdict and its evidence for a public host, a MASQUERADE
 // gateway (easy) and a MASQUERADE --random-fully gateway (symmetric); and against coturn's STUN server.
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout } from "bun:test";
 import { startCoturn } from "../../lab/coturn.ts";
 import { labPerTest } from "../../lab/lab.ts";
 import { BUN, CLI, SERVER_PORT, secretFile, serverOptions, startServer } from "../../lab/netpunch.ts";
+import { classifiedAsRandomPorts } from "../../lab/placements.ts";
 
 // Real processes, sockets and namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
@@ -44,7 +45,7 @@ async function diagnose(
 
 const viaServer = (ip: string, secret: string) => [...serverOptions(ip, secret), "--json"];
 
-test("public host: no NAT, direct", async () => {
+labs.test("public host: no NAT, direct", async () => {
   const d = await diagnose("public", viaServer);
   const r = d.run([]);
   expect(r.code).toBe(0);
@@ -54,26 +55,36 @@ test("public host: no NAT, direct", async () => {
   expect(report.observed.first).toStartWith(`${d.publicIp}:`);
 });
 
-test("MASQUERADE: endpoint-independent mapping, port kept, filtering by address and port, no hairpin: direct", async () => {
-  const d = await diagnose("nat", viaServer);
-  const report = JSON.parse(d.run([]).stdout);
-  expect(report.nat).toEqual({ mapping: "independent", step: 0 });
-  expect(report.portPreserved).toBe(true);
-  expect(report.filtering).toBe("address-and-port-dependent");
-  expect(report.hairpin).toBe(false); // Linux does not hairpin by default
-  expect(report.verdict).toBe("direct");
-  expect(report.observed.first).toStartWith(`${d.publicIp}:`);
-});
+labs.test(
+  "MASQUERADE: endpoint-independent mapping, port kept, filtering by address and port, no hairpin: direct",
+  async () => {
+    const d = await diagnose("nat", viaServer);
+    const report = JSON.parse(d.run([]).stdout);
+    expect(report.nat).toEqual({ mapping: "independent", step: 0 });
+    expect(report.portPreserved).toBe(true);
+    expect(report.filtering).toBe("address-and-port-dependent");
+    expect(report.hairpin).toBe(false); // Linux does not hairpin by default
+    expect(report.verdict).toBe("direct");
+    expect(report.observed.first).toStartWith(`${d.publicIp}:`);
+  },
+);
 
-test("MASQUERADE --random-fully: a symmetric NAT with random ports needs the relay; text output says so", async () => {
-  const d = await diagnose("symmetric", serverOptions);
-  const r = d.run([]);
-  expect(r.code).toBe(0);
-  expect(r.stdout).toStartWith("verdict: relay - symmetric NAT with random ports");
-  expect(r.stdout).toContain("mapping: random");
-});
+labs.test(
+  "MASQUERADE --random-fully: a symmetric NAT with random ports needs the relay; text output says so",
+  async () => {
+    const d = await diagnose("symmetric", serverOptions);
+    const r = d.run([]);
+    expect(r.code).toBe(0);
+    const [, mapping = "", step = "0"] = r.stdout.match(/^mapping: (\w+)(?: \(step (-?\d+)\))?$/m) ?? [];
+    expect({ mapping, step: Number(step) }).toSatisfy(classifiedAsRandomPorts);
+    // The one run in ~500 where two random ports fall within a sequential step, the verdict is prediction.
+    if (mapping === "random")
+      expect(r.stdout).toStartWith("verdict: relay - symmetric NAT with random ports");
+    else expect(r.stdout).toStartWith("verdict: prediction - symmetric NAT with sequential ports");
+  },
+);
 
-test("a server without --alt-port: exit 2, and the hint says what to start", async () => {
+labs.test("a server without --alt-port: exit 2, and the hint says what to start", async () => {
   const l = labs.create();
   const secret = secretFile();
   const server = l.host("srv");
@@ -86,7 +97,7 @@ test("a server without --alt-port: exit 2, and the hint says what to start", asy
   expect(r.stderr).toContain("serve --alt-port");
 });
 
-test("--stun against coturn on two ports tells an easy NAT from a symmetric one", async () => {
+labs.test("--stun against coturn on two ports tells an easy NAT from a symmetric one", async () => {
   for (const placement of ["nat", "symmetric"] as const) {
     const d = await diagnose(placement, (ip) => ["--stun", `${ip}:3478`, "--stun", `${ip}:3479`, "--json"]);
     await startCoturn(d.l, d.server, d.serverIp, 3478);
@@ -98,23 +109,28 @@ test("--stun against coturn on two ports tells an easy NAT from a symmetric one"
       d.publicIp,
       d.publicIp,
     ]);
-    expect(report.nat.mapping).toBe(placement === "nat" ? "independent" : "random");
+    if (placement === "nat") expect(report.nat.mapping).toBe("independent");
+    else expect(report.nat).toSatisfy(classifiedAsRandomPorts);
     await d.l.cleanup();
   }
 });
 
-test("serve --stun answers ordinary STUN on both its ports: doctor --stun against netpunch itself", async () => {
-  for (const placement of ["nat", "symmetric"] as const) {
-    const d = await diagnose(
-      placement,
-      (ip) => ["--stun", `${ip}:${SERVER_PORT}`, "--stun", `${ip}:${SERVER_PORT + 1}`, "--json"],
-      ["--stun"],
-    );
-    const r = d.run([]);
-    expect(r.code).toBe(0);
-    const report = JSON.parse(r.stdout);
-    expect(report.stun[0].mapped.split(":")[0]).toBe(d.publicIp);
-    expect(report.nat.mapping).toBe(placement === "nat" ? "independent" : "random");
-    await d.l.cleanup();
-  }
-});
+labs.test(
+  "serve --stun answers ordinary STUN on both its ports: doctor --stun against netpunch itself",
+  async () => {
+    for (const placement of ["nat", "symmetric"] as const) {
+      const d = await diagnose(
+        placement,
+        (ip) => ["--stun", `${ip}:${SERVER_PORT}`, "--stun", `${ip}:${SERVER_PORT + 1}`, "--json"],
+        ["--stun"],
+      );
+      const r = d.run([]);
+      expect(r.code).toBe(0);
+      const report = JSON.parse(r.stdout);
+      expect(report.stun[0].mapped.split(":")[0]).toBe(d.publicIp);
+      if (placement === "nat") expect(report.nat.mapping).toBe("independent");
+      else expect(report.nat).toSatisfy(classifiedAsRandomPorts);
+      await d.l.cleanup();
+    }
+  },
+);

@@ -1,7 +1,7 @@
 // The socat-forward hook across two real NATs: A exposes a UDP echo service that listens on its own
 // loopback, B reaches it through the punched hole from a local port on B's loopback. SIGTERM then stops
 // netpunch and the socat it started. Needs root: `bun test test/lab/forward.test.ts`.
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Host, type Lab, labPerTest } from "../../lab/lab.ts";
@@ -82,48 +82,51 @@ const startForwardPeer = (
   hookArgs: string[],
 ) => startPeer(l, host, role, serverIp, secret, ["--timeout", "20", "--hook", "socat-forward", ...hookArgs]);
 
-test("socat-forward between two MASQUERADE NATs: B's local client reaches A's local echo service", async () => {
-  const lab = labs.create();
-  const secret = secretFile();
-  const work = labs.tempDir("netpunch-forward-");
-  const echoServer = join(work, "echo-server.ts");
-  const echoClient = join(work, "echo-client.ts");
-  writeFileSync(echoServer, ECHO_SERVER);
-  writeFileSync(echoClient, ECHO_CLIENT);
+labs.test(
+  "socat-forward between two MASQUERADE NATs: B's local client reaches A's local echo service",
+  async () => {
+    const lab = labs.create();
+    const secret = secretFile();
+    const work = labs.tempDir("netpunch-forward-");
+    const echoServer = join(work, "echo-server.ts");
+    const echoClient = join(work, "echo-client.ts");
+    writeFileSync(echoServer, ECHO_SERVER);
+    writeFileSync(echoClient, ECHO_CLIENT);
 
-  const placed = await serverAndPair(lab, "nat", "nat");
-  const { server, serverIp } = placed;
-  const [a, b, gwAIp, gwBIp] = [placed.a.host, placed.b.host, placed.a.publicIp, placed.b.publicIp];
-  await startServer(lab, server, secret);
+    const placed = await serverAndPair(lab, "nat", "nat");
+    const { server, serverIp } = placed;
+    const [a, b, gwAIp, gwBIp] = [placed.a.host, placed.b.host, placed.a.publicIp, placed.b.publicIp];
+    await startServer(lab, server, secret);
 
-  const echo = lab.spawn(a, [BUN, echoServer, String(SERVICE_PORT), "50", "30000"]);
-  await echo.waitFor(/^echo listening /m);
+    const echo = lab.spawn(a, [BUN, echoServer, String(SERVICE_PORT), "50", "30000"]);
+    await echo.waitFor(/^echo listening /m);
 
-  const pa = startForwardPeer(lab, a, "a", serverIp, secret, ["--forward-to", `127.0.0.1:${SERVICE_PORT}`]);
-  const pb = startForwardPeer(lab, b, "b", serverIp, secret, [
-    "--forward-listen",
-    `127.0.0.1:${LISTEN_PORT}`,
-  ]);
-  await Promise.all([waitStderr(pa, /started socat/, 20_000), waitStderr(pb, /started socat/, 20_000)]);
-  // The punched path: the hole between the two gateways' public addresses (MASQUERADE keeps the port).
-  expect(pa.output().stderr).toContain(`<-> ${gwBIp}:${PEER_PORT} (direct`);
-  expect(pb.output().stderr).toContain(`<-> ${gwAIp}:${PEER_PORT} (direct`);
+    const pa = startForwardPeer(lab, a, "a", serverIp, secret, ["--forward-to", `127.0.0.1:${SERVICE_PORT}`]);
+    const pb = startForwardPeer(lab, b, "b", serverIp, secret, [
+      "--forward-listen",
+      `127.0.0.1:${LISTEN_PORT}`,
+    ]);
+    await Promise.all([waitStderr(pa, /started socat/, 20_000), waitStderr(pb, /started socat/, 20_000)]);
+    // The punched path: the hole between the two gateways' public addresses (MASQUERADE keeps the port).
+    expect(pa.output().stderr).toContain(`<-> ${gwBIp}:${PEER_PORT} (direct`);
+    expect(pb.output().stderr).toContain(`<-> ${gwAIp}:${PEER_PORT} (direct`);
 
-  const client = lab.spawn(b, [BUN, echoClient, String(LISTEN_PORT), String(MESSAGES), "25"]);
-  const clientCode = await exitWithin(client, 10_000);
-  const echoes = (await client.stdout()).trim().split("\n").sort();
-  expect(
-    { code: clientCode, echoes },
-    `--- a ---\n${pa.output().stderr}\n--- b ---\n${pb.output().stderr}`,
-  ).toEqual({ code: 0, echoes: Array.from({ length: MESSAGES }, (_, i) => `echo msg ${i}`) });
+    const client = lab.spawn(b, [BUN, echoClient, String(LISTEN_PORT), String(MESSAGES), "25"]);
+    const clientCode = await exitWithin(client, 10_000);
+    const echoes = (await client.stdout()).trim().split("\n").sort();
+    expect(
+      { code: clientCode, echoes },
+      `--- a ---\n${pa.output().stderr}\n--- b ---\n${pb.output().stderr}`,
+    ).toEqual({ code: 0, echoes: Array.from({ length: MESSAGES }, (_, i) => `echo msg ${i}`) });
 
-  pa.kill("SIGTERM");
-  pb.kill("SIGTERM");
-  echo.kill("SIGTERM");
-  const [codeA, codeB] = await Promise.all([exitWithin(pa, 10_000), exitWithin(pb, 10_000)]);
-  await exitWithin(echo, 5_000);
-  expect(
-    { exit: [codeA, codeB], leftInNamespace: [await emptyWithin(a.ns), await emptyWithin(b.ns)] },
-    `--- a ---\n${pa.output().stderr}\n--- b ---\n${pb.output().stderr}`,
-  ).toEqual({ exit: [0, 0], leftInNamespace: ["", ""] });
-});
+    pa.kill("SIGTERM");
+    pb.kill("SIGTERM");
+    echo.kill("SIGTERM");
+    const [codeA, codeB] = await Promise.all([exitWithin(pa, 10_000), exitWithin(pb, 10_000)]);
+    await exitWithin(echo, 5_000);
+    expect(
+      { exit: [codeA, codeB], leftInNamespace: [await emptyWithin(a.ns), await emptyWithin(b.ns)] },
+      `--- a ---\n${pa.output().stderr}\n--- b ---\n${pb.output().stderr}`,
+    ).toEqual({ exit: [0, 0], leftInNamespace: ["", ""] });
+  },
+);

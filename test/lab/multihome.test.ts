@@ -1,7 +1,7 @@
 // Issue 9 item 2: a server on a host with several addresses (a VPS with a floating IP), listening on the
 // wildcard, answers each peer from the address it wrote to. Real kernel NAT in namespaces: a reply from the
 // host's other address matches no conntrack entry at the peer's gateway and is dropped.
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout } from "bun:test";
 import { labPerTest } from "../../lab/lab.ts";
 import { finish, secretFile, startPeer, startServer } from "../../lab/netpunch.ts";
 import { place } from "../../lab/placements.ts";
@@ -10,7 +10,7 @@ setDefaultTimeout(60_000);
 
 const labs = labPerTest();
 
-test("both peers behind NAT reach the server at its second address and connect", async () => {
+labs.test("both peers behind NAT reach the server at its second address and connect", async () => {
   const lab = labs.create();
   const secret = secretFile();
   const server = lab.host("srv");

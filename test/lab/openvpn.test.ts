@@ -1,6 +1,6 @@
 // The openvpn hook across two real NATs, with the real openvpn from Debian and a static key: ping through
 // the tunnel both ways, --loop re-punching after the tunnel process dies, and Ctrl-C leaving nothing behind.
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout } from "bun:test";
 import { type Host, type Lab, type LabProcess, labPerTest } from "../../lab/lab.ts";
 import {
   openvpnHook,
@@ -47,42 +47,48 @@ function nothingLeft(l: Lab, ...hosts: Host[]) {
   }
 }
 
-test("openvpn with a static key through two NATs carries ping both ways; Ctrl-C stops it and exits 0", async () => {
-  const { l, a, b, peer } = await twoNats();
-  const pa = peer(a, "a", TUN_A, TUN_B);
-  await Bun.sleep(1_000);
-  const pb = peer(b, "b", TUN_B, TUN_A);
-  await Promise.all([tunnelUp(pa), tunnelUp(pb)]);
-  pingThrough(l, a, TUN_B);
-  pingThrough(l, b, TUN_A);
-  expect(pa.output().stderr).toMatch(/\[openvpn\] .*UDPv4 link remote: \[AF_INET\]198\.18\.\d+\.2:10000/);
-  pa.kill("SIGINT");
-  pb.kill("SIGINT");
-  expect(await pa.exited).toBe(0); // connected, then stopped on request
-  expect(await pb.exited).toBe(0);
-  expect(pa.output().stderr).toContain("openvpn stopped");
-  nothingLeft(l, a, b);
-});
+labs.test(
+  "openvpn with a static key through two NATs carries ping both ways; Ctrl-C stops it and exits 0",
+  async () => {
+    const { l, a, b, peer } = await twoNats();
+    const pa = peer(a, "a", TUN_A, TUN_B);
+    await Bun.sleep(1_000);
+    const pb = peer(b, "b", TUN_B, TUN_A);
+    await Promise.all([tunnelUp(pa), tunnelUp(pb)]);
+    pingThrough(l, a, TUN_B);
+    pingThrough(l, b, TUN_A);
+    expect(pa.output().stderr).toMatch(/\[openvpn\] .*UDPv4 link remote: \[AF_INET\]198\.18\.\d+\.2:10000/);
+    pa.kill("SIGINT");
+    pb.kill("SIGINT");
+    expect(await pa.exited).toBe(0); // connected, then stopped on request
+    expect(await pb.exited).toBe(0);
+    expect(pa.output().stderr).toContain("openvpn stopped");
+    nothingLeft(l, a, b);
+  },
+);
 
-test("--loop: when the tunnel process dies, netpunch punches again and the new tunnel carries traffic", async () => {
-  const { l, a, b, peer } = await twoNats();
-  const pa = peer(a, "a", TUN_A, TUN_B, ["--loop"]);
-  const pb = peer(b, "b", TUN_B, TUN_A, ["--loop"]);
-  await Promise.all([tunnelUp(pa), tunnelUp(pb)]);
-  pingThrough(l, a, TUN_B);
+labs.test(
+  "--loop: when the tunnel process dies, netpunch punches again and the new tunnel carries traffic",
+  async () => {
+    const { l, a, b, peer } = await twoNats();
+    const pa = peer(a, "a", TUN_A, TUN_B, ["--loop"]);
+    const pb = peer(b, "b", TUN_B, TUN_A, ["--loop"]);
+    await Promise.all([tunnelUp(pa), tunnelUp(pb)]);
+    pingThrough(l, a, TUN_B);
 
-  const pid = Number(/started openvpn \(pid (\d+)\)/.exec(pa.output().stderr)?.[1]);
-  expect(pid).toBeGreaterThan(0);
-  process.kill(pid, "SIGKILL"); // a crash; B's openvpn notices by --ping-exit and ends too
-  await Promise.all([tunnelUp(pa, 2), tunnelUp(pb, 2)]);
-  expect(pa.output().stderr).toMatch(/\[E_HOOK\] hook "openvpn" failed: openvpn exited .*retrying in 1 s/);
-  expect(pb.output().stderr).toContain("the hooks have ended; punching again");
-  pingThrough(l, a, TUN_B);
-  pingThrough(l, b, TUN_A);
+    const pid = Number(/started openvpn \(pid (\d+)\)/.exec(pa.output().stderr)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, "SIGKILL"); // a crash; B's openvpn notices by --ping-exit and ends too
+    await Promise.all([tunnelUp(pa, 2), tunnelUp(pb, 2)]);
+    expect(pa.output().stderr).toMatch(/\[E_HOOK\] hook "openvpn" failed: openvpn exited .*retrying in 1 s/);
+    expect(pb.output().stderr).toContain("the hooks have ended; punching again");
+    pingThrough(l, a, TUN_B);
+    pingThrough(l, b, TUN_A);
 
-  pa.kill("SIGTERM");
-  pb.kill("SIGTERM");
-  expect(await pa.exited).toBe(0);
-  expect(await pb.exited).toBe(0);
-  nothingLeft(l, a, b);
-});
+    pa.kill("SIGTERM");
+    pb.kill("SIGTERM");
+    expect(await pa.exited).toBe(0);
+    expect(await pb.exited).toBe(0);
+    nothingLeft(l, a, b);
+  },
+);

@@ -2,7 +2,7 @@
 // NAT, and the server has neither an alt port nor a relay. Plain punching cannot work here (b's PINGs come
 // from ports a's gateway never sent to); with --port-map, a's gateway forwards a public port to a, b punches
 // that port, and the mapping is removed when a exits.
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout } from "bun:test";
 import { labPerTest } from "../../lab/lab.ts";
 import { gatewayDaemon } from "../../lab/miniupnpd.ts";
 import { finish, PEER_PORT, secretFile, startPeer, startServer } from "../../lab/netpunch.ts";
@@ -25,7 +25,7 @@ async function setup() {
   return { l, a, b, gwAIp, serverIp, secret, rules };
 }
 
-test("with --port-map the mapped port is offered, punched and removed at exit", async () => {
+labs.test("with --port-map the mapped port is offered, punched and removed at exit", async () => {
   const { l, a, b, gwAIp, serverIp, secret, rules } = await setup();
   const quick = ["--punch-timeout", "6", "--no-relay"];
   const pa = startPeer(l, a, "a", serverIp, secret, ["--port-map", ...quick]);
@@ -45,7 +45,7 @@ test("with --port-map the mapped port is offered, punched and removed at exit", 
   expect(rules()).not.toContain("dnat ip to 192.0.2.10"); // a removed its mapping when it exited
 });
 
-test("without --port-map the same pair cannot connect directly (the control)", async () => {
+labs.test("without --port-map the same pair cannot connect directly (the control)", async () => {
   const { l, a, b, serverIp, secret } = await setup();
   const quick = ["--punch-timeout", "4", "--no-relay"];
   const pa = startPeer(l, a, "a", serverIp, secret, quick);

@@ -3,7 +3,7 @@
 // multicast and mapping over SOAP, and a public host checking that the mapping forwards, and no longer
 // does after remove(). Needs root and miniupnpd (see test/lab/portmap.test.ts for the lab's STUN responder
 // and nftables tables that miniupnpd needs). SSDP and HTTP stay inside the lab's namespaces.
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { type Host, type Lab, labPerTest } from "../../lab/lab.ts";
 import {
@@ -64,7 +64,7 @@ const upnpRules = (l: Lab, gw: Host): string =>
   l.exec(gw, ["nft", "list", "chain", "inet", "filter", "prerouting_miniupnpd"]).stdout;
 
 describe("mapPort over UPnP-IGD against miniupnpd", () => {
-  test("maps UDP 10000, forwards through the firewall, and remove() closes it again", async () => {
+  labs.test("maps UDP 10000, forwards through the firewall, and remove() closes it again", async () => {
     const { l, gw, gwIp, probe, probeIp, pc, daemon } = await topology(true);
     expect(await arrivals(l, pc, LOCAL_PORT, probe, 30001, { host: gwIp, port: LOCAL_PORT })).toEqual([]);
 
@@ -91,7 +91,7 @@ describe("mapPort over UPnP-IGD against miniupnpd", () => {
     expect(await arrivals(l, pc, LOCAL_PORT, probe, 30003, m.external)).toEqual([]);
   });
 
-  test("PCP and NAT-PMP refused (ICMP): the default list falls back to UPnP", async () => {
+  labs.test("PCP and NAT-PMP refused (ICMP): the default list falls back to UPnP", async () => {
     const { l, gw, gwIp, pc } = await topology(true);
     const reject = ["iptables", "-I", "INPUT", "1", "-p", "udp", "--dport", "5351", "-j", "REJECT"];
     expect(l.exec(gw, reject).code).toBe(0);
@@ -106,7 +106,7 @@ describe("mapPort over UPnP-IGD against miniupnpd", () => {
     expect(upnpRules(l, gw)).not.toContain("dnat");
   });
 
-  test("with UPnP on, the default list still prefers PCP", async () => {
+  labs.test("with UPnP on, the default list still prefers PCP", async () => {
     const { l, gwIp, pc } = await topology(true);
     const client = l.spawn(pc, [BUN, "-e", CLIENT, String(LOCAL_PORT), "pcp,nat-pmp,upnp"]);
     const line = await waitOutput(client, "stdout", /^\{.*\}$/m, 15_000);
@@ -117,7 +117,7 @@ describe("mapPort over UPnP-IGD against miniupnpd", () => {
     await waitOutput(client, "stdout", /^removed$/m, 5_000);
   });
 
-  test("UPnP off in miniupnpd: undefined, nothing mapped", async () => {
+  labs.test("UPnP off in miniupnpd: undefined, nothing mapped", async () => {
     const { l, gw, pc } = await topology(false);
     const client = l.spawn(pc, [BUN, "-e", CLIENT, String(LOCAL_PORT), "upnp"]);
     const line = await waitOutput(client, "stdout", /^\{.*\}$/m, 15_000);

@@ -17,7 +17,7 @@
 // The lab's masquerade() firewall drops NEW packets from wan0; a router that forwards ports accepts those
 // it DNATs (OpenWrt: "ct status dnat accept"), so the gateway gets that rule too. Without a mapping
 // nothing is DNATed and the firewall still drops.
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { type Host, type Lab, type LabProcess, labPerTest } from "../../lab/lab.ts";
 import { arrivals, gatewayDaemon, gatewayLab, probeSend, waitOutput } from "../../lab/miniupnpd.ts";
@@ -96,70 +96,76 @@ function upnpRules(l: Lab, gw: Host): string {
 
 describe("mapPort against miniupnpd in the gateway", () => {
   for (const protocol of ["pcp", "nat-pmp"] as const) {
-    test(`${protocol}: maps the port, forwards through the firewall, and remove() closes it again`, async () => {
-      const { l, gw, gwIp, probe, probeIp, pcs } = await topology();
-      const pc = pcs[0] as Host;
-      const publicPort = { host: gwIp, port: LOCAL_PORT };
+    labs.test(
+      `${protocol}: maps the port, forwards through the firewall, and remove() closes it again`,
+      async () => {
+        const { l, gw, gwIp, probe, probeIp, pcs } = await topology();
+        const pc = pcs[0] as Host;
+        const publicPort = { host: gwIp, port: LOCAL_PORT };
 
-      // Without a mapping the gateway's firewall drops what the public host sends.
-      expect(await arrivals(l, pc, LOCAL_PORT, probe, 20001, publicPort)).toEqual([]);
+        // Without a mapping the gateway's firewall drops what the public host sends.
+        expect(await arrivals(l, pc, LOCAL_PORT, probe, 20001, publicPort)).toEqual([]);
 
-      const client = startClient(l, pc, protocol);
-      const r = await report(client);
-      expect(r.mapping).not.toBeNull();
-      const m = r.mapping as NonNullable<ClientReport["mapping"]>;
-      expect(m.protocol).toBe(protocol);
-      expect(m.external).toEqual({ host: gwIp, port: LOCAL_PORT }); // the local port was free outside too
-      expect(m.gateway).toBe("192.0.2.1");
-      expect(m.lifetimeSeconds).toBe(600);
-      expect(upnpRules(l, gw)).toContain(`dport ${m.external.port} dnat ip to 192.0.2.10:${LOCAL_PORT}`);
+        const client = startClient(l, pc, protocol);
+        const r = await report(client);
+        expect(r.mapping).not.toBeNull();
+        const m = r.mapping as NonNullable<ClientReport["mapping"]>;
+        expect(m.protocol).toBe(protocol);
+        expect(m.external).toEqual({ host: gwIp, port: LOCAL_PORT }); // the local port was free outside too
+        expect(m.gateway).toBe("192.0.2.1");
+        expect(m.lifetimeSeconds).toBe(600);
+        expect(upnpRules(l, gw)).toContain(`dport ${m.external.port} dnat ip to 192.0.2.10:${LOCAL_PORT}`);
 
-      // Through the mapping it arrives, from the public host's own address (DNAT, no SNAT).
-      await waitOutput(client, "stdout", /^listening \d+$/m, 5_000);
-      probeSend(l, probe, 20002, m.external);
-      const line = await waitOutput(client, "stdout", /^from \S+ 20002 seq \d+$/m, 5_000);
-      expect(line.split(" ")[1]).toBe(probeIp);
+        // Through the mapping it arrives, from the public host's own address (DNAT, no SNAT).
+        await waitOutput(client, "stdout", /^listening \d+$/m, 5_000);
+        probeSend(l, probe, 20002, m.external);
+        const line = await waitOutput(client, "stdout", /^from \S+ 20002 seq \d+$/m, 5_000);
+        expect(line.split(" ")[1]).toBe(probeIp);
 
-      // Exit: SIGTERM -> remove() -> the gateway drops the rule, and new flows are dropped again. (A flow
-      // already in conntrack would keep its DNAT until it times out: that is the kernel, not the mapping.)
-      client.kill("SIGTERM");
-      await waitOutput(client, "stdout", /^removed$/m, 5_000);
-      expect(await client.exited).toBe(0);
-      expect(upnpRules(l, gw)).not.toContain("dnat");
-      expect(await arrivals(l, pc, LOCAL_PORT, probe, 20003, m.external)).toEqual([]);
-    });
+        // Exit: SIGTERM -> remove() -> the gateway drops the rule, and new flows are dropped again. (A flow
+        // already in conntrack would keep its DNAT until it times out: that is the kernel, not the mapping.)
+        client.kill("SIGTERM");
+        await waitOutput(client, "stdout", /^removed$/m, 5_000);
+        expect(await client.exited).toBe(0);
+        expect(upnpRules(l, gw)).not.toContain("dnat");
+        expect(await arrivals(l, pc, LOCAL_PORT, probe, 20003, m.external)).toEqual([]);
+      },
+    );
   }
 
-  test("two LAN hosts, same local port: the second gets another public port, and each removes only its own", async () => {
-    const { l, gw, gwIp, probe, probeIp, pcs } = await topology({ lanHosts: 2 });
-    const [pc0, pc1] = pcs as [Host, Host];
-    const c0 = startClient(l, pc0, "pcp");
-    const m0 = (await report(c0)).mapping;
-    const c1 = startClient(l, pc1, "nat-pmp");
-    const m1 = (await report(c1)).mapping;
-    expect(m0?.external).toEqual({ host: gwIp, port: LOCAL_PORT });
-    expect(m1?.external.host).toBe(gwIp);
-    expect(m1?.external.port).not.toBe(LOCAL_PORT);
-    const second = m1?.external ?? { host: gwIp, port: 0 };
-    await waitOutput(c1, "stdout", /^listening \d+$/m, 5_000);
+  labs.test(
+    "two LAN hosts, same local port: the second gets another public port, and each removes only its own",
+    async () => {
+      const { l, gw, gwIp, probe, probeIp, pcs } = await topology({ lanHosts: 2 });
+      const [pc0, pc1] = pcs as [Host, Host];
+      const c0 = startClient(l, pc0, "pcp");
+      const m0 = (await report(c0)).mapping;
+      const c1 = startClient(l, pc1, "nat-pmp");
+      const m1 = (await report(c1)).mapping;
+      expect(m0?.external).toEqual({ host: gwIp, port: LOCAL_PORT });
+      expect(m1?.external.host).toBe(gwIp);
+      expect(m1?.external.port).not.toBe(LOCAL_PORT);
+      const second = m1?.external ?? { host: gwIp, port: 0 };
+      await waitOutput(c1, "stdout", /^listening \d+$/m, 5_000);
 
-    c0.kill("SIGTERM");
-    await waitOutput(c0, "stdout", /^removed$/m, 5_000);
-    const rules = upnpRules(l, gw);
-    expect(rules).not.toContain(`dnat ip to 192.0.2.10:`);
-    expect(rules).toContain(`dport ${second.port} dnat ip to 192.0.2.11:${LOCAL_PORT}`);
-    probeSend(l, probe, 20004, second);
-    const line = await waitOutput(c1, "stdout", /^from \S+ 20004 seq \d+$/m, 5_000);
-    expect(line.split(" ")[1]).toBe(probeIp);
+      c0.kill("SIGTERM");
+      await waitOutput(c0, "stdout", /^removed$/m, 5_000);
+      const rules = upnpRules(l, gw);
+      expect(rules).not.toContain(`dnat ip to 192.0.2.10:`);
+      expect(rules).toContain(`dport ${second.port} dnat ip to 192.0.2.11:${LOCAL_PORT}`);
+      probeSend(l, probe, 20004, second);
+      const line = await waitOutput(c1, "stdout", /^from \S+ 20004 seq \d+$/m, 5_000);
+      expect(line.split(" ")[1]).toBe(probeIp);
 
-    c1.kill("SIGTERM");
-    await waitOutput(c1, "stdout", /^removed$/m, 5_000);
-    expect(upnpRules(l, gw)).not.toContain("dnat");
-  });
+      c1.kill("SIGTERM");
+      await waitOutput(c1, "stdout", /^removed$/m, 5_000);
+      expect(upnpRules(l, gw)).not.toContain("dnat");
+    },
+  );
 });
 
 describe("mapPort without a daemon on the gateway", () => {
-  test("undefined after one round trip: the gateway answers ICMP port unreachable", async () => {
+  labs.test("undefined after one round trip: the gateway answers ICMP port unreachable", async () => {
     const { l, pcs } = await topology({ daemon: false });
     const client = startClient(l, pcs[0] as Host, "pcp,nat-pmp");
     const r = await report(client);
@@ -167,7 +173,7 @@ describe("mapPort without a daemon on the gateway", () => {
     expect(await client.exited).toBe(0);
   });
 
-  test("undefined after timeoutMs when the gateway stays silent", async () => {
+  labs.test("undefined after timeoutMs when the gateway stays silent", async () => {
     const { l, gw, pcs } = await topology({ daemon: false });
     // A gateway that drops instead of answering ICMP: the whole timeout (default 1.5 s) is spent.
     const drop = l.exec(gw, ["iptables", "-I", "INPUT", "1", "-p", "udp", "--dport", "5351", "-j", "DROP"]);

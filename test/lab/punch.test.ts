@@ -1,6 +1,6 @@
 // netpunch across real kernel NAT: the real CLI (server and both peers as separate processes) in network
 // namespaces behind iptables MASQUERADE gateways. Needs root (CI runs as root): `bun test test/lab`.
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout } from "bun:test";
 import { type LinkOptions, labPerTest } from "../../lab/lab.ts";
 import { finish, PEER_PORT, provePath, secretFile, startPeer, startServer } from "../../lab/netpunch.ts";
 import { place, type Side } from "../../lab/placements.ts";
@@ -37,14 +37,14 @@ async function provedBothWays(r: Awaited<ReturnType<typeof runPair>>) {
 }
 
 describe("punching through real NAT, second peer 3 s late", () => {
-  test("both public", async () => {
+  labs.test("both public", async () => {
     const r = await runPair(["public", "public"]);
     expect([r.ra.rhost, r.ra.rport]).toEqual([r.b.publicIp, PEER_PORT]);
     expect([r.rb.rhost, r.rb.rport]).toEqual([r.a.publicIp, PEER_PORT]);
     await provedBothWays(r);
   });
 
-  test("one public, one behind NAT", async () => {
+  labs.test("one public, one behind NAT", async () => {
     const r = await runPair(["public", "nat"]);
     expect(r.ra.rhost).toBe(r.b.publicIp);
     expect(r.rb.rhost).toBe(r.a.publicIp);
@@ -52,7 +52,7 @@ describe("punching through real NAT, second peer 3 s late", () => {
     await provedBothWays(r);
   });
 
-  test("both behind separate NATs (MASQUERADE)", async () => {
+  labs.test("both behind separate NATs (MASQUERADE)", async () => {
     const r = await runPair(["nat", "nat"]);
     expect([r.ra.rhost, r.ra.rport]).toEqual([r.b.publicIp, PEER_PORT]); // MASQUERADE preserves the port
     expect([r.rb.rhost, r.rb.rport]).toEqual([r.a.publicIp, PEER_PORT]);
@@ -60,23 +60,26 @@ describe("punching through real NAT, second peer 3 s late", () => {
     await provedBothWays(r);
   });
 
-  test("one behind two NATs in series (carrier-grade), the other behind NAT", async () => {
+  labs.test("one behind two NATs in series (carrier-grade), the other behind NAT", async () => {
     const r = await runPair(["double", "nat"]);
     expect(r.ra.rhost).toBe(r.b.publicIp);
     expect(r.rb.rhost).toBe(r.a.publicIp);
     await provedBothWays(r);
   });
 
-  test("one public, one behind a symmetric NAT (MASQUERADE --random-fully), symmetric side first", async () => {
-    const r = await runPair(["public", "symmetric"], { firstRole: "b" });
-    expect(r.ra.rhost).toBe(r.b.publicIp);
-    // The symmetric NAT mapped a new port toward the partner: what worked is the source PING came from.
-    expect(r.ra.candidate).toBe("reflexive");
-    expect(r.rb.rhost).toBe(r.a.publicIp);
-    await provedBothWays(r);
-  });
+  labs.test(
+    "one public, one behind a symmetric NAT (MASQUERADE --random-fully), symmetric side first",
+    async () => {
+      const r = await runPair(["public", "symmetric"], { firstRole: "b" });
+      expect(r.ra.rhost).toBe(r.b.publicIp);
+      // The symmetric NAT mapped a new port toward the partner: what worked is the source PING came from.
+      expect(r.ra.candidate).toBe("reflexive");
+      expect(r.rb.rhost).toBe(r.a.publicIp);
+      await provedBothWays(r);
+    },
+  );
 
-  test("both behind separate NATs with 25 ms delay and 20% loss on each gateway link", async () => {
+  labs.test("both behind separate NATs with 25 ms delay and 20% loss on each gateway link", async () => {
     const r = await runPair(["nat", "nat"], { link: { delayMs: 25, lossPercent: 20 } });
     expect(r.ra.rhost).toBe(r.b.publicIp);
     expect(r.rb.rhost).toBe(r.a.publicIp);
@@ -85,7 +88,7 @@ describe("punching through real NAT, second peer 3 s late", () => {
   });
 });
 
-test("both behind the SAME NAT without hairpinning: they meet on the LAN", async () => {
+labs.test("both behind the SAME NAT without hairpinning: they meet on the LAN", async () => {
   const lab = labs.create();
   const secret = secretFile();
   const server = lab.host("srv");

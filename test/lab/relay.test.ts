@@ -1,7 +1,7 @@
 // Both peers behind symmetric NATs (MASQUERADE --random-fully): no direct path exists, so they fall back on
 // the server's relay, and real tunnels (OpenVPN with a static key, WireGuard with wireguard-go) run through
 // it unchanged. Without --relay on the server the failure says so.
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout } from "bun:test";
 import { labPerTest } from "../../lab/lab.ts";
 import {
   emptyWithin,
@@ -32,41 +32,51 @@ async function bothSymmetric(serverArgs: string[]) {
   return { l, a: a.host, b: b.host, serverIp, secret, srv };
 }
 
-test("two symmetric NATs meet through the relay; the relayed path carries datagrams both ways", async () => {
-  const { l, a, b, serverIp, secret, srv } = await bothSymmetric(["--relay", "--relay-ports", "20000-20009"]);
-  const pa = startPeer(l, a, "a", serverIp, secret);
-  const pb = startPeer(l, b, "b", serverIp, secret);
-  const [oa, ob] = await Promise.all([finish(pa), finish(pb)]);
-  expect([oa.json.via, ob.json.via]).toEqual(["relay", "relay"]);
-  expect(oa.json.rhost).toBe(serverIp);
-  expect(oa.json.rport).toBe(ob.json.rport); // one relay port for the pair
-  expect(oa.json.rport).toBeGreaterThanOrEqual(20000); // from the range the operator opened
-  expect(oa.json.rport).toBeLessThanOrEqual(20009);
-  expect(oa.stderr).toContain("asking the server for a relay");
-  // The hole is real after netpunch has exited: the relay forwards between the two bound mappings.
-  const relay = `${serverIp}:${oa.json.rport}`;
-  await provePath(l, a, b, relay, relay);
-  await provePath(l, b, a, relay, relay);
-  srv.kill("SIGTERM");
-  await srv.exited;
-  expect(srv.output().stderr).toMatch(/relay for pair [0-9a-f]{8} on UDP port \d+/);
-});
+labs.test(
+  "two symmetric NATs meet through the relay; the relayed path carries datagrams both ways",
+  async () => {
+    const { l, a, b, serverIp, secret, srv } = await bothSymmetric([
+      "--relay",
+      "--relay-ports",
+      "20000-20009",
+    ]);
+    const pa = startPeer(l, a, "a", serverIp, secret);
+    const pb = startPeer(l, b, "b", serverIp, secret);
+    const [oa, ob] = await Promise.all([finish(pa), finish(pb)]);
+    expect([oa.json.via, ob.json.via]).toEqual(["relay", "relay"]);
+    expect(oa.json.rhost).toBe(serverIp);
+    expect(oa.json.rport).toBe(ob.json.rport); // one relay port for the pair
+    expect(oa.json.rport).toBeGreaterThanOrEqual(20000); // from the range the operator opened
+    expect(oa.json.rport).toBeLessThanOrEqual(20009);
+    expect(oa.stderr).toContain("asking the server for a relay");
+    // The hole is real after netpunch has exited: the relay forwards between the two bound mappings.
+    const relay = `${serverIp}:${oa.json.rport}`;
+    await provePath(l, a, b, relay, relay);
+    await provePath(l, b, a, relay, relay);
+    srv.kill("SIGTERM");
+    await srv.exited;
+    expect(srv.output().stderr).toMatch(/relay for pair [0-9a-f]{8} on UDP port \d+/);
+  },
+);
 
-test("without --relay on the server, two symmetric NATs fail with a message that says what would help", async () => {
-  const { l, a, b, serverIp, secret } = await bothSymmetric([]);
-  const extra = ["--punch-timeout", "5", "--relay-after", "1"];
-  const pa = startPeer(l, a, "a", serverIp, secret, extra);
-  const pb = startPeer(l, b, "b", serverIp, secret, extra);
-  expect(await pa.exited).toBe(1);
-  expect(await pb.exited).toBe(1);
-  const err = pa.output().stderr;
-  expect(err).toContain("the server has no relay to offer");
-  expect(err).toMatch(
-    /\[E_PUNCH_FAILED\] no packet from the partner arrived within 5 s .*start it with serve --relay/,
-  );
-});
+labs.test(
+  "without --relay on the server, two symmetric NATs fail with a message that says what would help",
+  async () => {
+    const { l, a, b, serverIp, secret } = await bothSymmetric([]);
+    const extra = ["--punch-timeout", "5", "--relay-after", "1"];
+    const pa = startPeer(l, a, "a", serverIp, secret, extra);
+    const pb = startPeer(l, b, "b", serverIp, secret, extra);
+    expect(await pa.exited).toBe(1);
+    expect(await pb.exited).toBe(1);
+    const err = pa.output().stderr;
+    expect(err).toContain("the server has no relay to offer");
+    expect(err).toMatch(
+      /\[E_PUNCH_FAILED\] no packet from the partner arrived within 5 s .*start it with serve --relay/,
+    );
+  },
+);
 
-test("OpenVPN with a static key runs through the relay and carries ping", async () => {
+labs.test("OpenVPN with a static key runs through the relay and carries ping", async () => {
   const { l, a, b, serverIp, secret } = await bothSymmetric(["--relay"]);
   const key = openvpnStaticKey();
   const ovpn = (local: string, remote: string) => openvpnHook(key, local, remote, 10);
@@ -82,7 +92,7 @@ test("OpenVPN with a static key runs through the relay and carries ping", async 
   expect(await pb.exited).toBe(0);
 });
 
-test("WireGuard (wireguard-go) runs through the relay: handshake, then ping both ways", async () => {
+labs.test("WireGuard (wireguard-go) runs through the relay: handshake, then ping both ways", async () => {
   const { l, a, b, serverIp, secret } = await bothSymmetric(["--relay"]);
   const dir = labs.tempDir("netpunch-relay-wg-");
   const ka = keyPair(l, a);

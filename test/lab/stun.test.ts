@@ -1,7 +1,7 @@
 // Standard STUN across real kernel NAT: stunBinding() in a peer namespace behind MASQUERADE asks coturn's
 // STUN server, and netpunch's own responder, for its public address. Needs root and Debian's coturn
 // (`turnserver`): `bun test test/lab/stun.test.ts`.
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { describe, expect, setDefaultTimeout } from "bun:test";
 import { join } from "node:path";
 import { startCoturn } from "../../lab/coturn.ts";
 import { type Host, type Lab, type LabProcess, labPerTest } from "../../lab/lab.ts";
@@ -124,16 +124,19 @@ async function mapping(l: Lab, peer: Host, serverIp: string): Promise<Mapping> {
 }
 
 describe("stunBinding against coturn (turnserver --stun-only)", () => {
-  test("behind MASQUERADE: the mapped address is the gateway's public IP and the peer's port", async () => {
-    const { l, server, serverIp, peer, publicIp } = await topology();
-    const coturn = await startCoturn(l, server, serverIp);
-    const r = await mapping(l, peer, serverIp);
-    expect(r.mapped).toEqual({ host: publicIp, port: PEER_PORT }); // MASQUERADE keeps a free source port
-    expect(r.local).toEqual({ host: "0.0.0.0", port: PEER_PORT });
-    expect(coturn.proc.exitCode).toBeNull();
-  });
+  labs.test(
+    "behind MASQUERADE: the mapped address is the gateway's public IP and the peer's port",
+    async () => {
+      const { l, server, serverIp, peer, publicIp } = await topology();
+      const coturn = await startCoturn(l, server, serverIp);
+      const r = await mapping(l, peer, serverIp);
+      expect(r.mapped).toEqual({ host: publicIp, port: PEER_PORT }); // MASQUERADE keeps a free source port
+      expect(r.local).toEqual({ host: "0.0.0.0", port: PEER_PORT });
+      expect(coturn.proc.exitCode).toBeNull();
+    },
+  );
 
-  test("behind two NATs in series: the mapped address is the outer (carrier) gateway's", async () => {
+  labs.test("behind two NATs in series: the mapped address is the outer (carrier) gateway's", async () => {
     const { l, server, serverIp, peer, publicIp } = await topology({ double: true });
     await startCoturn(l, server, serverIp);
     const r = await mapping(l, peer, serverIp);
@@ -142,7 +145,7 @@ describe("stunBinding against coturn (turnserver --stun-only)", () => {
 });
 
 describe("stunBinding against netpunch's own responder", () => {
-  test("behind MASQUERADE: answered, and the answer was no larger than the request", async () => {
+  labs.test("behind MASQUERADE: answered, and the answer was no larger than the request", async () => {
     const { l, server, serverIp, peer, publicIp } = await topology();
     const responder = await startResponder(l, server, "0.0.0.0");
     const r = await mapping(l, peer, serverIp);
@@ -152,7 +155,7 @@ describe("stunBinding against netpunch's own responder", () => {
     expect(Number(line?.[3])).toBeLessThanOrEqual(Number(line?.[2]));
   });
 
-  test("a bare 20-byte request gets no answer (anti-amplification)", async () => {
+  labs.test("a bare 20-byte request gets no answer (anti-amplification)", async () => {
     const { l, server, serverIp, peer } = await topology();
     const responder = await startResponder(l, server, serverIp);
     const r = l.exec(peer, [BUN, "-e", BARE_REQUEST, serverIp, String(STUN_PORT)]);
@@ -162,7 +165,7 @@ describe("stunBinding against netpunch's own responder", () => {
     expect(responder.output().stdout).not.toContain("answered");
   });
 
-  test("nothing listening: E_SERVER_SILENT names the ICMP port unreachable", async () => {
+  labs.test("nothing listening: E_SERVER_SILENT names the ICMP port unreachable", async () => {
     const { l, serverIp, peer } = await topology();
     const r = await binding(l, peer, serverIp, 1600);
     expect(r.code).toBe(1);

@@ -21,6 +21,30 @@ const all: NetpunchError[] = [
   Fail.stunRefused("198.51.100.7:3478", "answered without a mapped address"),
   Fail.noAltPort(SERVER),
   Fail.aborted("connect()"),
+  Fail.stunUnsendable("[2001:db8::1]:3478"),
+  Fail.stunPortClosed({ host: "198.51.100.7", port: 3478 }),
+  Fail.stunSilent("198.51.100.7:3478", 3478, 7, 10),
+  Fail.doctorUnanswered("198.51.100.7:10001"),
+  Fail.altPortSilent(10002),
+  Fail.notPositive("timeoutMs", -1),
+  Fail.hookFileMissing("/tmp/no-such-hook.ts"),
+  Fail.unknownHook("nope", ["print", "exec"]),
+  Fail.hookNotLoaded("x", "/tmp/x.ts", new Error("SyntaxError")),
+  Fail.notAHook("x", "/tmp/x.ts", "name", "Invalid type"),
+  Fail.hookOptionTwice("a", "b", "port"),
+  Fail.hookOptionReserved("a", "server"),
+  Fail.hookRefused("exec", "give the command"),
+  Fail.hookOptionInvalid("exec", "exec-shell", "Invalid type"),
+  Fail.passthroughTwice(["exec", "openvpn"]),
+  Fail.passthroughUnused(["echo", "hi"]),
+  Fail.hookFailed("print", "failed in run", new Error("boom")),
+  Fail.hooksFailed([new Error("one"), new Error("two")]),
+  Fail.secretOnCommandLine("openvpn", "start"),
+  Fail.childNotStarted("openvpn", new Error("ENOENT")),
+  Fail.commandNotFound("no-such-command"),
+  Fail.noExecve(),
+  Fail.execveFailed("/bin/true", new Error("EACCES")),
+  Fail.execveReturned("/bin/true"),
 ];
 
 describe("library failures", () => {
@@ -39,6 +63,11 @@ describe("library failures", () => {
     expect(cliHint(Fail.serverFull(SERVER, "address"))).toContain("serve --max-per-address");
     expect(cliHint(Fail.noAltPort(SERVER))).toContain("serve --alt-port");
     expect(cliHint(Fail.serverSilent(SERVER, 8, 10))).toBeUndefined(); // the library's is already right
+    expect(cliHint(Fail.hookFailed("print", "failed in run", new Error("boom")))).toContain("--verbose");
+    expect(cliHint(Fail.hooksFailed([new Error("one"), new Error("two")]))).toContain("--verbose");
+    expect(cliHint(Fail.commandNotFound("no-such-command"))).toBe("check the command after --");
+    expect(cliHint(Fail.noExecve())).toContain("drop --exec-replace");
+    expect(cliHint(Fail.childNotStarted("openvpn", new Error("ENOENT")))).toBeUndefined();
   });
 
   test("exit codes: usage and input 2, everything at run time 1", () => {

@@ -131,7 +131,7 @@ test("symmetric us, easy partner: 256 extra sockets PING the partner; the socket
   p.recv(P_PUB, { type: "close", pairId: PAIR, peerId: PARTNER, rttMs: 20 }, 1040, 2);
   const done = p.log.find(({ a }) => a.kind === "done")?.a;
   expect(done?.kind === "done" && [done.outcome.socket, done.outcome.kind]).toEqual([2, "birthday"]);
-  expect(p.sends("close").every((s) => s.socket === 2)).toBe(true); // CLOSE goes out of the winning socket
+  expect(p.sends("close").filter((s) => s.socket !== 2)).toEqual([]); // CLOSE goes out of the winning socket
 });
 
 test("easy us, symmetric partner: PINGs to 2,048 distinct ports of its IP, 64 per tick; a hit is a birthday path", () => {
@@ -160,7 +160,7 @@ test("both symmetric: straight to the relay, no birthday probing", () => {
   const p = peer();
   matched(p, { ...MINE, port: 51234 }, { mapping: "random", step: 5 });
   expect(p.sends("relayRequest").map((s) => s.t)).toEqual([1000]);
-  expect(p.log.some(({ a }) => a.kind === "open-sockets")).toBe(false);
+  expect(p.log.map(({ a }) => a.kind)).not.toContain("open-sockets");
 });
 
 test("the relay path: offer, challenge answered at once, bound, then the relay is a candidate", () => {
@@ -222,10 +222,10 @@ test("the partner's behaviour learned mid-punch (PARTNER_NAT) starts the matchin
       nat: { mapping: "independent", step: 0 },
     },
   ]);
-  expect(p.events().some((e) => e.type === "strategy")).toBe(false);
+  expect(p.events().map((e) => e.type)).not.toContain("strategy");
   // A PARTNER_NAT for someone else is ignored; ours starts the strategy.
   p.recv(SERVER, { type: "partnerNat", to: PARTNER, pairId: PAIR, nat: { mapping: "random", step: 3 } }, 150);
-  expect(p.events().some((e) => e.type === "strategy")).toBe(false);
+  expect(p.events().map((e) => e.type)).not.toContain("strategy");
   p.recv(SERVER, { type: "partnerNat", to: ME, pairId: PAIR, nat: { mapping: "random", step: 3 } }, 200);
   expect(p.events()).toContainEqual(expect.objectContaining({ type: "strategy", strategy: "easy" }));
 });

@@ -684,7 +684,7 @@ describe("both sides choose at once, differently", () => {
       publicAddr: MY_PUBLIC,
       socket: 0,
     });
-    expect(p.sent("close").every((c) => c.to.port === P_LAN.port && c.to.host === P_LAN.host)).toBe(true);
+    expect(p.sent("close").filter((c) => c.to.port !== P_LAN.port || c.to.host !== P_LAN.host)).toEqual([]);
   });
 
   for (const role of ["a", "b"] as const) {

@@ -319,7 +319,7 @@ describe("mapPort", () => {
       protocols: ["nat-pmp"],
     });
     expect(m?.protocol).toBe("nat-pmp");
-    expect(fake.received.every((d) => d[0] === 0)).toBe(true);
+    expect(fake.received.filter((d) => d[0] !== 0)).toEqual([]);
     await m?.remove();
   });
 
