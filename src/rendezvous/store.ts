@@ -70,7 +70,7 @@ export type SessionChange = SessionRecord | undefined | typeof KEEP;
  * what matters inside `update`, and the limits read through `count`/`addressCount` are soft (servers
  * racing may overshoot them by the registrations in flight).
  *
- * `test/unit/rendezvous-store-contract.test.ts` exports the suite every implementation must pass.
+ * Every implementation must pass `describeStoreContract` (`test/unit/store-contract.ts`), given its factory.
  */
 export interface RendezvousStore {
   /** A snapshot of the session's record, or undefined: not changed by later updates, possibly stale. */
@@ -79,8 +79,10 @@ export interface RendezvousStore {
    * Changes one session atomically: `fn` gets a copy of the current record (undefined if there is none),
    * which it may change, and returns the record to write, undefined to delete the session, or KEEP. No other
    * update of the same session runs between the read `fn` is given and the write. Resolves with the record
-   * as stored afterwards. `fn` may run more than once (a store that retries on a conflict, as Redis
-   * WATCH/MULTI does); only its last run counts, so it must have no effect but its result.
+   * as stored afterwards; the store keeps its own copy, so changing the returned record later changes
+   * nothing. If `fn` throws, nothing is written and update rejects with its error. `fn` may run more than
+   * once (a store that retries on a conflict, as Redis WATCH/MULTI does); only its last run counts, so it
+   * must have no effect but its result.
    */
   update(
     session: string,
@@ -95,7 +97,10 @@ export interface RendezvousStore {
    * `addr.host`: the per-address limit. The store keeps it from the records `update` writes; may be stale.
    */
   addressCount(host: string): Promise<number>;
-  /** Peers that finished recently: a late duplicate REGISTER from them must not start a new session. */
+  /**
+   * Peers that finished recently: a late duplicate REGISTER from them must not start a new session. A later
+   * mark of the same peer replaces its `until`.
+   */
   markDone(peerId: string, until: number): Promise<void>;
   /** True if `peerId` was marked done with an `until` later than `now`. */
   isDone(peerId: string, now: number): Promise<boolean>;
