@@ -144,7 +144,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   });
   const close = () => settler?.resolve();
   const fail = (e: unknown) => settler?.reject(e);
-  /** Undoes `fn` when the server closes; at once if it is closed already (an abort before serve() ran). */
+  /** Undoes `fn` when the server closes; at once if closed already (aborted before serve(): no body ran). */
   const onClose = (fn: () => void) => (settler ? settler.defer(fn) : fn());
   const countDrop = (from: Endpoint, reason: DropReason) => {
     stats.dropped[reason] = (stats.dropped[reason] ?? 0) + 1;
@@ -190,6 +190,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   /** Carries out what the core decided, once its store has answered; a failing store closes the server. */
   const handle = (decided: Promise<ServerAction[]>, tick = false) =>
     decided.then((actions) => {
+      if (settler?.settled ?? true) return; // the store answered after close(): nothing more goes out
       run(actions);
       if (tick || actions.some((a) => a.kind === "event" && a.event.type !== "dropped")) recount();
     }, fail);
