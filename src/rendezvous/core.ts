@@ -104,6 +104,12 @@ export interface CoreOptions {
   serverId?: string;
 }
 
+/** What the limits count: sessions in the store, registrations from one address. */
+interface Occupancy {
+  sessions: number;
+  atAddress: number;
+}
+
 /** What a handler decides inside `store.update`: the session's new state, and what to send or report. */
 type Decision<T = ServerAction[]> = [SessionChange, T];
 
@@ -183,7 +189,7 @@ export class RendezvousCore {
   }
 
   /** What the limits count now (read before the update, so possibly stale between servers: soft limits). */
-  private async occupancy(from: Endpoint): Promise<{ sessions: number; atAddress: number }> {
+  private async occupancy(from: Endpoint): Promise<Occupancy> {
     const [sessions, atAddress] = await Promise.all([
       this.o.store.count(),
       this.o.store.addressCount(from.host),
@@ -198,18 +204,22 @@ export class RendezvousCore {
     now: number,
   ): Promise<ServerAction[]> {
     const nonce = frame.nonce;
-    if (await this.o.store.isDone(msg.peerId, now)) return [drop(from, "unexpected")];
+    // The limits' counts are read with the done mark, in one wait: most REGISTERs that get here need them.
+    const [done, { sessions, atAddress }] = await Promise.all([
+      this.o.store.isDone(msg.peerId, now),
+      this.occupancy(from),
+    ]);
+    if (done) return [drop(from, "unexpected")];
     const proven =
       msg.cookie !== undefined && checkCookie(this.o.cookieKey, msg.cookie, now, { from, ...msg });
     // 1. A registration needs proof that its sender receives at `from`. Without a cookie, the peer that
     // completes a pair is announced at once on probation (its MATCH_ACK is the proof); anything else, and
     // anything stale or replayed, gets a challenge (smaller than the padded REGISTER) and changes nothing.
     if (!proven) {
-      const probation = await this.probation(from, msg, frame, now);
+      const probation = await this.probation(from, msg, frame, now, { sessions, atAddress });
       return probation ?? [this.registered(from, msg, nonce, "challenge", now)];
     }
 
-    const { sessions, atAddress } = await this.occupancy(from);
     return this.change(msg.session, (existing): Decision => {
       const rec: SessionRecord = existing ?? { slots: {} };
       const mine = rec.slots[msg.role];
@@ -267,9 +277,9 @@ export class RendezvousCore {
     msg: Register,
     frame: Frame,
     now: number,
+    { sessions, atAddress }: Occupancy,
   ): Promise<ServerAction[] | undefined> {
     if (!frame.fresh || frame.timestamp < (this.o.announceAfter ?? 0)) return undefined;
-    const { sessions, atAddress } = await this.occupancy(from);
     return this.change(msg.session, (existing): Decision<ServerAction[] | undefined> => {
       const rec: SessionRecord = existing ?? { slots: {} };
       const partner = rec.slots[other(msg.role)];

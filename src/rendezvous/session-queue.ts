@@ -10,15 +10,12 @@ export class SessionQueue {
   run<T>(session: string, job: () => Promise<T>): Promise<T> {
     const before = this.tails.get(session);
     const result = before ? before.then(job) : job();
-    // The queue goes on after a job that failed: its caller has the error.
-    const tail = result.then(
-      () => {},
-      () => {},
-    );
-    this.tails.set(session, tail);
-    void tail.then(() => {
+    // The queue goes on after a job that failed (its caller has the error); the last one out removes it.
+    const done = () => {
       if (this.tails.get(session) === tail) this.tails.delete(session);
-    });
+    };
+    const tail: Promise<void> = result.then(done, done);
+    this.tails.set(session, tail);
     return result;
   }
 
