@@ -14,7 +14,16 @@ import type {
 import type { Frame } from "../protocol/packet.ts";
 import type { Endpoint, NetpunchEvent, Role } from "../types.ts";
 import { checkCookie, makeCookie } from "./cookie.ts";
-import type { RendezvousStore, SessionRecord } from "./store.ts";
+import { SessionQueue } from "./session-queue.ts";
+import {
+  KEEP,
+  type RecentPair,
+  type Registration,
+  type RendezvousStore,
+  type SessionChange,
+  type SessionRecord,
+  type Snapshot,
+} from "./store.ts";
 
 export interface RendezvousTimings {
   /** @default 45_000: three missed 15 s keepalives; Linux conntrack forgets unreplied UDP after 30 s anyway. */
@@ -88,11 +97,27 @@ export interface CoreOptions {
    * @default 0
    */
   announceAfter?: number;
+  /**
+   * This server among those sharing the store: the owner written into the pairs it makes, whose MATCHes
+   * only it retransmits. Servers sharing a store must each have their own. @default "local"
+   */
+  serverId?: string;
 }
+
+/** What the limits count: sessions in the store, registrations from one address. */
+interface Occupancy {
+  sessions: number;
+  atAddress: number;
+}
+
+/** What a handler decides inside `store.update`: the session's new state, and what to send or report. */
+type Decision<T = ServerAction[]> = [SessionChange, T];
 
 /**
  * The rendezvous logic, pure: given authenticated frames and the time, it says what to send. No sockets, no
- * timers, no randomness of its own (pair ids come from `randomHex`), so tests drive it with a fake clock.
+ * timers, no randomness of its own (pair ids come from `randomHex`), so tests drive it with a fake clock. Its
+ * only effects are on the store, through the RendezvousStore interface: every change of a session is one
+ * atomic `update`, and the packets of one session are handled one after the other, never interleaved.
  *
  * A REGISTER counts only with a cookie that proves its sender receives at its address (the first one is
  * answered with a challenge); a live registration is never taken over by another peer id; a pair is made
@@ -101,7 +126,9 @@ export interface CoreOptions {
 export class RendezvousCore {
   private readonly t: RendezvousTimings;
   private readonly limits: RendezvousLimits;
-  private readonly perHost = new Map<string, number>();
+  private readonly serverId: string;
+  /** Each session's packets (and ticks), one after the other. */
+  private readonly queue = new SessionQueue();
 
   /** MATCH retransmissions (README step 2); ackTimeoutMs bounds them, in time. */
   private readonly matchRetry: BackoffSchedule;
@@ -109,6 +136,7 @@ export class RendezvousCore {
   constructor(private readonly o: CoreOptions) {
     this.t = o.timings ?? DEFAULT_TIMINGS;
     this.limits = o.limits ?? DEFAULT_LIMITS;
+    this.serverId = o.serverId ?? "local";
     this.matchRetry = {
       firstMs: this.t.matchRetryMs,
       factor: 2,
@@ -117,15 +145,34 @@ export class RendezvousCore {
     };
   }
 
-  onFrame(from: Endpoint, frame: Frame, now: number): ServerAction[] {
+  async onFrame(from: Endpoint, frame: Frame, now: number): Promise<ServerAction[]> {
     const msg = frame.msg;
-    if (msg.type === "register") return this.onRegister(from, msg, frame, now);
-    if (msg.type === "matchAck") return this.onMatchAck(from, msg, now);
-    if (msg.type === "relayRequest") return this.onRelayRequest(from, msg, now);
-    if (msg.type === "natUpdate") return this.onNatUpdate(from, msg, now);
-    if (msg.type === "leave") return this.onLeave(from, msg);
+    if (msg.type === "register")
+      return this.queue.run(msg.session, () => this.onRegister(from, msg, frame, now));
+    if (msg.type === "matchAck") return this.queue.run(msg.session, () => this.onMatchAck(from, msg, now));
+    if (msg.type === "relayRequest")
+      return this.queue.run(msg.session, () => this.onRelayRequest(from, msg, now));
+    if (msg.type === "natUpdate") return this.queue.run(msg.session, () => this.onNatUpdate(from, msg, now));
+    if (msg.type === "leave") return this.queue.run(msg.session, () => this.onLeave(from, msg));
     // Peer-to-peer messages have no business here; ignoring them keeps the server from being a reflector.
     return [drop(from, "unexpected")];
+  }
+
+  /** One atomic change of `session`: `decide` may run more than once (see `update`), the last run counts. */
+  private async change<T>(
+    session: string,
+    decide: (rec: SessionRecord | undefined) => Decision<T>,
+  ): Promise<T> {
+    let result: T | undefined;
+    let decided = false;
+    await this.o.store.update(session, (rec) => {
+      const [next, out] = decide(rec);
+      result = out;
+      decided = true;
+      return next;
+    });
+    if (!decided) throw new Error(`store.update(${session}) did not call its function`);
+    return result as T;
   }
 
   private registered(
@@ -141,62 +188,80 @@ export class RendezvousCore {
     return { kind: "send", to: from, msg: reply };
   }
 
-  private onRegister(from: Endpoint, msg: Register, frame: Frame, now: number): ServerAction[] {
+  /** What the limits count now (read before the update, so possibly stale between servers: soft limits). */
+  private async occupancy(from: Endpoint): Promise<Occupancy> {
+    const [sessions, atAddress] = await Promise.all([
+      this.o.store.count(),
+      this.o.store.addressCount(from.host),
+    ]);
+    return { sessions, atAddress };
+  }
+
+  private async onRegister(
+    from: Endpoint,
+    msg: Register,
+    frame: Frame,
+    now: number,
+  ): Promise<ServerAction[]> {
     const nonce = frame.nonce;
-    if (this.o.store.isDone(msg.peerId, now)) return [drop(from, "unexpected")];
+    // The limits' counts are read with the done mark, in one wait: most REGISTERs that get here need them.
+    const [done, { sessions, atAddress }] = await Promise.all([
+      this.o.store.isDone(msg.peerId, now),
+      this.occupancy(from),
+    ]);
+    if (done) return [drop(from, "unexpected")];
     const proven =
       msg.cookie !== undefined && checkCookie(this.o.cookieKey, msg.cookie, now, { from, ...msg });
     // 1. A registration needs proof that its sender receives at `from`. Without a cookie, the peer that
     // completes a pair is announced at once on probation (its MATCH_ACK is the proof); anything else, and
     // anything stale or replayed, gets a challenge (smaller than the padded REGISTER) and changes nothing.
     if (!proven) {
-      const probation = this.probation(from, msg, frame, now);
+      const probation = await this.probation(from, msg, frame, now, { sessions, atAddress });
       return probation ?? [this.registered(from, msg, nonce, "challenge", now)];
     }
 
-    const store = this.o.store;
-    const existing = store.get(msg.session);
-    const rec: SessionRecord = existing ?? { slots: {} };
-    const mine = rec.slots[msg.role];
-    const same = mine?.peerId === msg.peerId;
-    if (mine?.proven && !same && now - mine.lastSeen < this.t.holdMs) {
-      return [this.registered(from, msg, nonce, "busy", now)];
-    }
-    if (!mine || !same || mine.addr.host !== from.host) {
-      if (!existing && store.size >= this.limits.maxSessions)
-        return [this.registered(from, msg, nonce, "full", now), limitEvent("sessions", from)];
-      if ((this.perHost.get(from.host) ?? 0) >= this.limits.maxPerAddress)
-        return [this.registered(from, msg, nonce, "limit", now), limitEvent("address", from)];
-    }
+    return this.change(msg.session, (existing): Decision => {
+      const rec: SessionRecord = existing ?? { slots: {} };
+      const mine = rec.slots[msg.role];
+      const same = mine?.peerId === msg.peerId;
+      if (mine?.proven && !same && now - mine.lastSeen < this.t.holdMs) {
+        return [KEEP, [this.registered(from, msg, nonce, "busy", now)]];
+      }
+      if (!mine || !same || mine.addr.host !== from.host) {
+        if (!existing && sessions >= this.limits.maxSessions)
+          return [KEEP, [this.registered(from, msg, nonce, "full", now), limitEvent("sessions", from)]];
+        if (atAddress >= this.limits.maxPerAddress)
+          return [KEEP, [this.registered(from, msg, nonce, "limit", now), limitEvent("address", from)]];
+      }
 
-    const out: ServerAction[] = [];
-    const moved = same && mine !== undefined && !sameEndpoint(mine.addr, from);
-    if (!same || moved)
-      out.push(event({ type: "server-registration", session: msg.session, role: msg.role, from }));
-    this.place(rec, msg, from, nonce, now, true);
-    store.set(msg.session, rec);
+      const out: ServerAction[] = [];
+      const moved = same && mine !== undefined && !sameEndpoint(mine.addr, from);
+      if (!same || moved)
+        out.push(event({ type: "server-registration", session: msg.session, role: msg.role, from }));
+      this.place(rec, msg, from, nonce, now, true);
 
-    const partner = rec.slots[other(msg.role)];
-    if (rec.pair && same && !moved) {
-      // Already paired: this REGISTER crossed our MATCH (or proves a peer on probation); answer with the
-      // MATCH again. If it carries NAT behaviour the partner's MATCH did not have, pass it on, or a birthday
-      // pair waits for news that never comes.
-      const learned = msg.nat && !sameNat(msg.nat, mine?.nat);
-      if (learned && msg.nat && partner)
-        out.push({
-          kind: "send",
-          to: partner.addr,
-          msg: { type: "partnerNat", to: partner.peerId, pairId: rec.pair.pairId, nat: msg.nat },
-        });
-      return [...out, this.matchFor(msg.session, rec, msg.role, now)];
-    }
-    // A new peer, or one whose address changed mid-announcement (its NAT rebound): (re)announce to both.
-    if (partner && partner.peerId !== msg.peerId && !partner.unresponsive) {
-      return [...out, ...this.pairUp(msg.session, rec, now, msg.role)];
-    }
-    delete rec.pair;
-    out.push(this.registered(from, msg, nonce, "waiting", now));
-    return out;
+      const partner = rec.slots[other(msg.role)];
+      if (rec.pair && same && !moved) {
+        // Already paired: this REGISTER crossed our MATCH (or proves a peer on probation); answer with the
+        // MATCH again. If it carries NAT behaviour the partner's MATCH did not have, pass it on, or a birthday
+        // pair waits for news that never comes.
+        const learned = msg.nat && !sameNat(msg.nat, mine?.nat);
+        if (learned && msg.nat && partner)
+          out.push({
+            kind: "send",
+            to: partner.addr,
+            msg: { type: "partnerNat", to: partner.peerId, pairId: rec.pair.pairId, nat: msg.nat },
+          });
+        return [rec, [...out, this.matchFor(msg.session, rec, msg.role, now)]];
+      }
+      // A new peer, or one whose address changed mid-announcement (its NAT rebound): (re)announce to both.
+      if (partner && partner.peerId !== msg.peerId && !partner.unresponsive) {
+        return [rec, [...out, ...this.pairUp(msg.session, rec, now, msg.role)]];
+      }
+      delete rec.pair;
+      out.push(this.registered(from, msg, nonce, "waiting", now));
+      return [rec, out];
+    });
   }
 
   /**
@@ -207,31 +272,36 @@ export class RendezvousCore {
    * proves itself is dropped after probationMs, or with its pair after ackTimeoutMs, the partner having sent
    * the unproven address at most the punch's bounded PINGs.
    */
-  private probation(from: Endpoint, msg: Register, frame: Frame, now: number): ServerAction[] | undefined {
+  private async probation(
+    from: Endpoint,
+    msg: Register,
+    frame: Frame,
+    now: number,
+    { sessions, atAddress }: Occupancy,
+  ): Promise<ServerAction[] | undefined> {
     if (!frame.fresh || frame.timestamp < (this.o.announceAfter ?? 0)) return undefined;
-    const store = this.o.store;
-    const existing = store.get(msg.session);
-    const rec: SessionRecord = existing ?? { slots: {} };
-    const partner = rec.slots[other(msg.role)];
-    const mine = rec.slots[msg.role];
-    if (mine?.proven) return undefined; // a proven holder (or this peer, moving) must prove the new address
-    if (!existing && store.size >= this.limits.maxSessions) return undefined;
-    if ((this.perHost.get(from.host) ?? 0) >= this.limits.maxPerAddress) return undefined;
-    const out: ServerAction[] = [];
-    if (mine?.peerId !== msg.peerId)
-      out.push(event({ type: "server-registration", session: msg.session, role: msg.role, from }));
-    this.place(rec, msg, from, frame.nonce, now, false);
-    store.set(msg.session, rec);
-    const live =
-      partner !== undefined &&
-      partner.peerId !== msg.peerId &&
-      !partner.unresponsive &&
-      now - partner.lastSeen <= this.t.holdMs;
-    if (live) return [...out, ...this.pairUp(msg.session, rec, now, msg.role)];
-    return [...out, this.registered(from, msg, frame.nonce, "challenge", now)];
+    return this.change(msg.session, (existing): Decision<ServerAction[] | undefined> => {
+      const rec: SessionRecord = existing ?? { slots: {} };
+      const partner = rec.slots[other(msg.role)];
+      const mine = rec.slots[msg.role];
+      if (mine?.proven) return [KEEP, undefined]; // a proven holder (or this peer, moving) must prove the new address
+      if (!existing && sessions >= this.limits.maxSessions) return [KEEP, undefined];
+      if (atAddress >= this.limits.maxPerAddress) return [KEEP, undefined];
+      const out: ServerAction[] = [];
+      if (mine?.peerId !== msg.peerId)
+        out.push(event({ type: "server-registration", session: msg.session, role: msg.role, from }));
+      this.place(rec, msg, from, frame.nonce, now, false);
+      const live =
+        partner !== undefined &&
+        partner.peerId !== msg.peerId &&
+        !partner.unresponsive &&
+        now - partner.lastSeen <= this.t.holdMs;
+      if (live) return [rec, [...out, ...this.pairUp(msg.session, rec, now, msg.role)]];
+      return [rec, [...out, this.registered(from, msg, frame.nonce, "challenge", now)]];
+    });
   }
 
-  /** Puts the registration in its role's slot, keeping the per-address count right. */
+  /** Puts the registration in its role's slot (the store counts slots per address from what it writes). */
   private place(
     rec: SessionRecord,
     msg: Register,
@@ -242,8 +312,6 @@ export class RendezvousCore {
   ): void {
     const mine = rec.slots[msg.role];
     const same = mine?.peerId === msg.peerId;
-    if (mine) this.untrack(mine.addr.host);
-    this.track(from.host);
     rec.slots[msg.role] = {
       peerId: msg.peerId,
       addr: from,
@@ -260,28 +328,27 @@ export class RendezvousCore {
    * A peer that stops before it is paired frees its role, so a partner that comes next (or its own next
    * attempt, with a new peer id) is not paired with a ghost. A pending pair is undone: UNMATCH to the other.
    */
-  private onLeave(from: Endpoint, msg: Leave): ServerAction[] {
-    const rec = this.o.store.get(msg.session);
-    const slot = rec?.slots[msg.role];
-    if (!rec || !slot || slot.peerId !== msg.peerId) return [drop(from, "unexpected")];
-    const out: ServerAction[] = [];
-    const pair = rec.pair;
-    if (pair) {
-      delete rec.pair;
-      const partner = rec.slots[other(msg.role)];
-      if (partner) out.push(...this.unmatchTo(partner.addr, partner.peerId, pair.pairId));
-    }
-    this.untrack(slot.addr.host);
-    delete rec.slots[msg.role];
-    if (!rec.slots.a && !rec.slots.b) this.o.store.delete(msg.session);
-    out.push(event({ type: "server-left", session: msg.session, role: msg.role }));
-    return out;
+  private onLeave(from: Endpoint, msg: Leave): Promise<ServerAction[]> {
+    return this.change(msg.session, (rec): Decision => {
+      const slot = rec?.slots[msg.role];
+      if (!rec || !slot || slot.peerId !== msg.peerId) return [KEEP, [drop(from, "unexpected")]];
+      const out: ServerAction[] = [];
+      const pair = rec.pair;
+      if (pair) {
+        delete rec.pair;
+        const partner = rec.slots[other(msg.role)];
+        if (partner) out.push(...this.unmatchTo(partner.addr, partner.peerId, pair.pairId));
+      }
+      delete rec.slots[msg.role];
+      out.push(event({ type: "server-left", session: msg.session, role: msg.role }));
+      return [rec.slots.a || rec.slots.b ? rec : undefined, out];
+    });
   }
 
   /**
    * 2. Both peers are here and answer: push the MATCH to both at once, retransmitting until acknowledged.
    * A pair already being announced (the `changed` role moved or was replaced) is undone for the other peer
-   * first, with UNMATCH, so that it takes the new MATCH.
+   * first, with UNMATCH, so that it takes the new MATCH. This server owns the new pair's retransmissions.
    */
   private pairUp(session: string, rec: SessionRecord, now: number, changed: Role): ServerAction[] {
     const old = rec.pair;
@@ -289,6 +356,7 @@ export class RendezvousCore {
     const undo: ServerAction[] = old && stay ? this.unmatchTo(stay.addr, stay.peerId, old.pairId) : [];
     rec.pair = {
       pairId: this.o.randomHex(16),
+      owner: this.serverId,
       acked: { a: false, b: false },
       createdAt: now,
       nextRetryAt: now + this.t.matchRetryMs,
@@ -306,32 +374,53 @@ export class RendezvousCore {
     return Array.from({ length: UNMATCH_COPIES }, () => ({ kind: "send" as const, to, msg }));
   }
 
-  private onMatchAck(from: Endpoint, { session, pairId, peerId }: MatchAck, now: number): ServerAction[] {
-    const rec = this.o.store.get(session);
-    if (!rec?.pair || rec.pair.pairId !== pairId) return [];
-    const role = ROLES.find((r) => rec.slots[r]?.peerId === peerId);
-    const slot = role ? rec.slots[role] : undefined;
-    // The acknowledgement must come from the address the MATCH went to: it is the proof of a peer on probation.
-    if (!role || !slot || !sameEndpoint(slot.addr, from)) return [];
-    slot.proven = true;
-    rec.pair.acked[role] = true;
-    return rec.pair.acked.a && rec.pair.acked.b ? this.finish(session, rec, now) : [];
+  private async onMatchAck(
+    from: Endpoint,
+    { session, pairId, peerId }: MatchAck,
+    now: number,
+  ): Promise<ServerAction[]> {
+    const done = await this.change(session, (rec): Decision<RecentPair | undefined> => {
+      if (!rec?.pair || rec.pair.pairId !== pairId) return [KEEP, undefined];
+      const role = ROLES.find((r) => rec.slots[r]?.peerId === peerId);
+      const slot = role ? rec.slots[role] : undefined;
+      // The acknowledgement must come from the address the MATCH went to: the proof of a peer on probation.
+      if (!role || !slot || !sameEndpoint(slot.addr, from)) return [KEEP, undefined];
+      slot.proven = true;
+      rec.pair.acked[role] = true;
+      const { a, b } = rec.slots;
+      if (!rec.pair.acked.a || !rec.pair.acked.b || !a || !b) return [rec, undefined];
+      // Both acknowledged: the session ends; what outlives it is written next.
+      return [undefined, { session, peers: { a: a.peerId, b: b.peerId }, addrs: { a: a.addr, b: b.addr } }];
+    });
+    return done ? this.finish(pairId, done, now) : [];
+  }
+
+  /**
+   * The pair is made: its peers are remembered as done (a late duplicate REGISTER starts nothing) and the
+   * pair by its id (a relay may still be asked for), after the session was deleted. In this server nothing
+   * of the session runs in between (its queue waits); another server may briefly see neither.
+   */
+  private async finish(pairId: string, pair: RecentPair, now: number): Promise<ServerAction[]> {
+    const until = now + this.t.doneMemoryMs;
+    for (const role of ROLES) await this.o.store.markDone(pair.peers[role], until);
+    await this.o.store.rememberPair(pairId, pair, until);
+    return [event({ type: "server-paired", session: pair.session })];
   }
 
   /** Pass a peer's late-learned NAT behaviour to its partner, which may then pick a better strategy. */
-  private onNatUpdate(from: Endpoint, msg: NatUpdate, now: number): ServerAction[] {
-    const live = this.o.store.get(msg.session);
-    let partner: { addr: Endpoint; peerId: string } | undefined;
-    if (live?.pair?.pairId === msg.pairId && live.slots.a && live.slots.b) {
+  private async onNatUpdate(from: Endpoint, msg: NatUpdate, now: number): Promise<ServerAction[]> {
+    type Partner = { addr: Endpoint; peerId: string };
+    let partner = await this.change(msg.session, (live): Decision<Partner | undefined> => {
+      if (live?.pair?.pairId !== msg.pairId || !live.slots.a || !live.slots.b) return [KEEP, undefined];
       const role = ROLES.find((r) => live.slots[r]?.peerId === msg.peerId);
       const mine = role ? live.slots[role] : undefined;
       const theirs = role ? live.slots[other(role)] : undefined;
-      if (mine && theirs) {
-        mine.nat = msg.nat;
-        partner = theirs;
-      }
-    } else {
-      const recent = this.o.store.recentPair(msg.pairId, now);
+      if (!mine || !theirs) return [KEEP, undefined];
+      mine.nat = msg.nat;
+      return [live, { addr: theirs.addr, peerId: theirs.peerId }];
+    });
+    if (!partner) {
+      const recent = await this.o.store.recentPair(msg.pairId, now);
       const role = ROLES.find((r) => recent?.peers[r] === msg.peerId);
       if (recent && role) partner = { addr: recent.addrs[other(role)], peerId: recent.peers[other(role)] };
     }
@@ -342,19 +431,19 @@ export class RendezvousCore {
     ];
   }
 
-  private onRelayRequest(
+  private async onRelayRequest(
     from: Endpoint,
     { session, pairId, peerId }: RelayRequest,
     now: number,
-  ): ServerAction[] {
-    const live = this.o.store.get(session);
+  ): Promise<ServerAction[]> {
+    const live = await this.o.store.get(session);
     const pair =
       live?.pair?.pairId === pairId && live.slots.a && live.slots.b
         ? {
             peers: { a: live.slots.a.peerId, b: live.slots.b.peerId },
             addrs: { a: live.slots.a.addr, b: live.slots.b.addr },
           }
-        : this.o.store.recentPair(pairId, now);
+        : await this.o.store.recentPair(pairId, now);
     const role = ROLES.find((r) => pair?.peers[r] === peerId);
     // Only the two peers of a pair this server made may have a relay for it, and only from the IP they
     // registered from: the relay's per-IP limit then counts the addresses the server saw registering, and
@@ -362,40 +451,62 @@ export class RendezvousCore {
     if (!pair || !role || normalizeHost(pair.addrs[role].host) !== normalizeHost(from.host)) {
       return [drop(from, "unexpected")];
     }
-    return [{ kind: "relay", pairId, peers: pair.peers, peerId, reply: from }];
+    return [{ kind: "relay", pairId, peers: { a: pair.peers.a, b: pair.peers.b }, peerId, reply: from }];
   }
 
-  /** 3. Retransmit unacknowledged MATCHes, undo pairs with a silent peer, expire silent registrations. */
-  tick(now: number): ServerAction[] {
-    const out: ServerAction[] = [];
+  /**
+   * 3. Retransmit unacknowledged MATCHes (of the pairs this server owns), undo pairs with a silent peer,
+   * expire silent registrations. Sessions with nothing due are only read, not written.
+   */
+  async tick(now: number): Promise<ServerAction[]> {
     const store = this.o.store;
-    store.sweep(now);
-    for (const [session, rec] of [...store.sessions()]) {
-      const pair = rec.pair;
-      if (pair) {
-        if (now - pair.createdAt >= this.t.ackTimeoutMs) {
-          out.push(...this.unpair(session, rec));
-          continue;
-        }
-        if (now < pair.nextRetryAt) continue;
-        for (const role of ROLES) if (!pair.acked[role]) out.push(this.matchFor(session, rec, role, now));
-        // The wait lives in the session record, not in a Backoff: a shared store can hold it.
-        pair.retryDelayMs = grow(this.matchRetry, pair.retryDelayMs);
-        pair.nextRetryAt = now + pair.retryDelayMs;
-        continue;
-      }
-      for (const role of ROLES) {
-        const slot = rec.slots[role];
-        const ttl = slot?.proven ? this.t.registrationTtlMs : this.t.probationMs;
-        if (slot && now - slot.lastSeen > ttl) {
-          this.untrack(slot.addr.host);
-          delete rec.slots[role];
-          out.push(event({ type: "server-expired", session, role }));
-        }
-      }
-      if (!rec.slots.a && !rec.slots.b) store.delete(session);
+    await store.sweep(now);
+    const due = (await store.sessions()).filter(([, rec]) => this.due(rec, now));
+    const outs = await Promise.all(
+      due.map(([session]) =>
+        this.queue.run(session, () =>
+          this.change(session, (rec) => (rec ? this.tickSession(session, rec, now) : [KEEP, []])),
+        ),
+      ),
+    );
+    return outs.flat();
+  }
+
+  /** Whether `tick` has anything to do for this session at `now`; it asks again of the fresh record. */
+  private due(rec: Snapshot<SessionRecord>, now: number): boolean {
+    const pair = rec.pair;
+    if (pair) {
+      const mine = pair.owner === this.serverId;
+      return now - pair.createdAt >= this.t.ackTimeoutMs || (mine && now >= pair.nextRetryAt);
     }
-    return out;
+    return ROLES.every((r) => !rec.slots[r]) || ROLES.some((r) => this.expired(rec.slots[r], now));
+  }
+
+  private expired(slot: Snapshot<Registration> | undefined, now: number): boolean {
+    const ttl = slot?.proven ? this.t.registrationTtlMs : this.t.probationMs;
+    return slot !== undefined && now - slot.lastSeen > ttl;
+  }
+
+  private tickSession(session: string, rec: SessionRecord, now: number): Decision {
+    if (!this.due(rec, now)) return [KEEP, []];
+    const pair = rec.pair;
+    // Any server undoes a pair at its timeout (the owner may be gone); the atomic update lets only one.
+    if (pair && now - pair.createdAt >= this.t.ackTimeoutMs) return [rec, this.unpair(session, rec)];
+    if (pair) {
+      const out = ROLES.flatMap((role) => (pair.acked[role] ? [] : [this.matchFor(session, rec, role, now)]));
+      // The wait lives in the session record, not in a Backoff: a shared store holds it.
+      pair.retryDelayMs = grow(this.matchRetry, pair.retryDelayMs);
+      pair.nextRetryAt = now + pair.retryDelayMs;
+      return [rec, out];
+    }
+    const out: ServerAction[] = [];
+    for (const role of ROLES) {
+      if (this.expired(rec.slots[role], now)) {
+        delete rec.slots[role];
+        out.push(event({ type: "server-expired", session, role }));
+      }
+    }
+    return [rec.slots.a || rec.slots.b ? rec : undefined, out];
   }
 
   /**
@@ -411,34 +522,15 @@ export class RendezvousCore {
       const slot = rec.slots[role];
       if (!slot) continue;
       if (pair.acked[role]) out.push(...this.unmatchTo(slot.addr, slot.peerId, pair.pairId));
-      else if (!slot.proven) {
-        // Announced on probation and never answered: a replay, or a peer that left. Forget it.
-        this.untrack(slot.addr.host);
-        delete rec.slots[role];
-      } else slot.unresponsive = true;
+      // Announced on probation and never answered: a replay, or a peer that left. Forget it.
+      else if (!slot.proven) delete rec.slots[role];
+      else slot.unresponsive = true;
     }
     return out;
   }
 
-  private finish(session: string, rec: SessionRecord, now: number): ServerAction[] {
-    for (const role of ROLES) {
-      const slot = rec.slots[role];
-      if (!slot) continue;
-      this.o.store.markDone(slot.peerId, now + this.t.doneMemoryMs);
-      this.untrack(slot.addr.host);
-    }
-    const { a, b } = rec.slots;
-    if (rec.pair && a && b) {
-      const peers = { a: a.peerId, b: b.peerId };
-      const addrs = { a: a.addr, b: b.addr };
-      this.o.store.rememberPair(rec.pair.pairId, { session, peers, addrs }, now + this.t.doneMemoryMs);
-    }
-    this.o.store.delete(session);
-    return [event({ type: "server-paired", session })];
-  }
-
   /** The MATCH for `role`: the partner's public address (as we saw it) first, then its LAN addresses. */
-  private matchFor(session: string, rec: SessionRecord, role: Role, now: number): ServerAction {
+  private matchFor(session: string, rec: Snapshot<SessionRecord>, role: Role, now: number): ServerAction {
     const me = rec.slots[role];
     const partner = rec.slots[other(role)];
     if (!me || !partner || !rec.pair) throw new Error(`matchFor(${session}, ${role}) without a pair`);
@@ -467,15 +559,6 @@ export class RendezvousCore {
         ...(partner.nat ? { partnerNat: partner.nat } : {}),
       },
     };
-  }
-
-  private track(host: string): void {
-    this.perHost.set(host, (this.perHost.get(host) ?? 0) + 1);
-  }
-  private untrack(host: string): void {
-    const n = (this.perHost.get(host) ?? 0) - 1;
-    if (n > 0) this.perHost.set(host, n);
-    else this.perHost.delete(host);
   }
 }
 

@@ -7,6 +7,7 @@ import { isStun } from "../stun/codec.ts";
 import { stunAnswer } from "../stun/responder.ts";
 import { type Clock, every, systemClock } from "../sys/clock.ts";
 import { type Random, systemRandom, toHex } from "../sys/random.ts";
+import { type Settler, settleOnce } from "../sys/settle.ts";
 import { addressesFor, openPerAddress, ReplyRoutes } from "../transport/per-address.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
@@ -78,7 +79,10 @@ export interface RendezvousServer {
   stats(): ServerStats;
   /** Stops listening and clears every timer; idempotent. */
   close(): void;
-  /** Settles when the server has closed (after close() or the signal aborts). */
+  /**
+   * Settles when the server has closed (after close() or the signal aborts); rejects with the error when its
+   * store failed, which closes it too.
+   */
   readonly closed: Promise<void>;
 }
 
@@ -90,6 +94,8 @@ const stateless = (msg: Message): boolean =>
   (msg.type === "register" && msg.cookie === undefined) || msg.type === "probe";
 
 const TICK_MS = 100; // MATCH retransmits start at 200 ms; a 100 ms tick keeps them on time
+/** 8 random bytes: servers sharing one store never draw the same id (a collision needs about 2^32 of them). */
+const SERVER_ID_BYTES = 8;
 /** @default 10_000: how often the credit ledger forgets silent addresses (cheap; memory only). */
 const SWEEP_EVERY_MS = 10_000;
 /** @default 120_000: an address silent this long has no session left (45 s TTL) and loses its credit. */
@@ -126,8 +132,20 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     announceAfter: clock.now() + DEFAULT_REPLAY_WINDOW_MS,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
     altPort: opts.altPort,
+    // Servers sharing a store tell their pairs apart by it: only a pair's maker retransmits its MATCH.
+    serverId: toHex(random.bytes(SERVER_ID_BYTES)),
   });
   const ledger = new CreditLedger();
+
+  // Settles once: on close(), on the signal's abort, or with the error of a store that failed.
+  let settler: Settler<void> | undefined;
+  const closed = settleOnce<void>({ signal: opts.signal }, (s) => {
+    settler = s;
+  });
+  const close = () => settler?.resolve();
+  const fail = (e: unknown) => settler?.reject(e);
+  /** Undoes `fn` when the server closes; at once if closed already (aborted before serve(): no body ran). */
+  const onClose = (fn: () => void) => (settler ? settler.defer(fn) : fn());
   const countDrop = (from: Endpoint, reason: DropReason) => {
     stats.dropped[reason] = (stats.dropped[reason] ?? 0) + 1;
     emit({ type: "dropped", from, reason });
@@ -150,12 +168,32 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         random,
       })
     : undefined;
+  if (relays) onClose(() => relays.close());
 
   const send = (to: Endpoint, msg: Message) => {
     const sent = channel.send(to, msg, (bytes) => ledger.spend(to, bytes));
     if (sent) stats.packetsOut++;
     else countDrop(to, "no-credit");
   };
+
+  /**
+   * `stats().sessions` is the store's count, read again after a tick and after any packet the core reports
+   * an event for (a session is made or ended only then), the latest read winning.
+   */
+  let counts = 0;
+  const recount = () => {
+    const asked = ++counts;
+    store.count().then((n) => {
+      if (asked === counts) stats.sessions = n;
+    }, fail);
+  };
+  /** Carries out what the core decided, once its store has answered; a failing store closes the server. */
+  const handle = (decided: Promise<ServerAction[]>, tick = false) =>
+    decided.then((actions) => {
+      if (settler?.settled ?? true) return; // the store answered after close(): nothing more goes out
+      run(actions);
+      if (tick || actions.some((a) => a.kind === "event" && a.event.type !== "dropped")) recount();
+    }, fail);
 
   const run = (actions: ServerAction[]) => {
     for (const a of actions) {
@@ -194,7 +232,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
           ledger.earn(from, frame.size, clock.now());
           if (frame.msg.type === "probe")
             return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, port);
-          if (port === "main") run(core.onFrame(from, frame, clock.now()));
+          if (port === "main") handle(core.onFrame(from, frame, clock.now()));
           else countDrop(from, "unexpected");
         },
         onDrop: countDrop,
@@ -217,23 +255,25 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     addresses: opts.addresses ?? (() => addressesFor(opts.listen.host, systemInterfaces())),
     every: (ms: number, fn: () => void) => every(clock, ms, fn),
   };
-  const transport: Transport = await openPerAddress(
-    transportFactory,
-    opts.listen,
-    (data, from) => {
-      stats.packetsIn++;
-      if (!stun(data, from, () => transport)) channel.receive(data, from);
-    },
-    perAddress,
-  );
-  channel.transport = transport;
-
+  let transport: Transport;
   // The second port answers only PROBEs: comparing what the two ports see tells a peer its NAT's behaviour.
   let alt: { channel: SecureChannel; transport: Transport } | undefined;
-  if (opts.altPort) {
-    const altChannel = portChannel("alt");
-    try {
-      altChannel.transport = await openPerAddress(
+  try {
+    const main = await openPerAddress(
+      transportFactory,
+      opts.listen,
+      (data, from) => {
+        stats.packetsIn++;
+        if (!stun(data, from, () => transport)) channel.receive(data, from);
+      },
+      perAddress,
+    );
+    transport = main;
+    onClose(() => main.close());
+    channel.transport = transport;
+    if (opts.altPort) {
+      const altChannel = portChannel("alt");
+      const altTransport = await openPerAddress(
         transportFactory,
         { host: opts.listen.host, port: opts.altPort },
         (data, from) => {
@@ -242,11 +282,13 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         },
         perAddress,
       );
-    } catch (e) {
-      transport.close();
-      throw e;
+      onClose(() => altTransport.close());
+      altChannel.transport = altTransport;
+      alt = { channel: altChannel, transport: altTransport };
     }
-    alt = { channel: altChannel, transport: altChannel.transport };
+  } catch (e) {
+    close(); // closes what was opened
+    throw e;
   }
   function probe(from: Endpoint, probeId: number, fromOtherPort: boolean, on: "main" | "alt"): void {
     const here = on === "main" || !alt ? channel : alt.channel;
@@ -261,9 +303,17 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   }
 
   let lastSweep = clock.now();
+  let ticking = false;
   const stopTicks = every(clock, TICK_MS, () => {
     const now = clock.now();
-    run(core.tick(now));
+    // A slow store skips ticks rather than piling them up; the next one catches up (the due times are in
+    // the records).
+    if (!ticking) {
+      ticking = true;
+      void handle(core.tick(now), true).finally(() => {
+        ticking = false;
+      });
+    }
     for (const pairId of relays?.tick(now) ?? []) emit({ type: "server-relay-closed", pairId });
     if (now - lastSweep > SWEEP_EVERY_MS) {
       ledger.sweep(now, CREDIT_IDLE_MS);
@@ -271,26 +321,12 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     }
   });
 
-  let resolveClosed: () => void = () => {};
-  const closed = new Promise<void>((r) => {
-    resolveClosed = r;
-  });
-  const close = () => {
-    stopTicks();
-    transport.close();
-    alt?.transport.close();
-    relays?.close();
-    opts.signal?.removeEventListener("abort", close);
-    resolveClosed();
-  };
-  if (opts.signal?.aborted) close();
-  else opts.signal?.addEventListener("abort", close, { once: true });
+  onClose(stopTicks);
 
   return {
     local: transport.local,
     stats: () => ({
       ...stats,
-      sessions: store.size,
       dropped: { ...stats.dropped },
       relays: relays?.active ?? 0,
       relayedBytes: relays?.relayedBytes ?? 0,

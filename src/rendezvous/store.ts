@@ -35,6 +35,11 @@ export interface SessionRecord {
   slots: Partial<Record<Role, Registration>>;
   pair?: {
     pairId: string;
+    /**
+     * The server that made the pair, and the only one that retransmits its MATCH: servers sharing a store
+     * would otherwise each send every retransmission.
+     */
+    owner: string;
     acked: Record<Role, boolean>;
     createdAt: number;
     nextRetryAt: number;
@@ -42,62 +47,154 @@ export interface SessionRecord {
   };
 }
 
+/** What a store hands out to read: a snapshot nobody may change (it changes only through `update`). */
+export type Snapshot<T> = T extends readonly (infer U)[]
+  ? readonly Snapshot<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: Snapshot<T[K]> }
+    : T;
+
+/** Returned by an `update` function that decides to change nothing: the stored record stays, unwritten. */
+export const KEEP: unique symbol = Symbol("keep");
+
+/** What an `update` function decides: the new record, undefined to delete the session, or KEEP. */
+export type SessionChange = SessionRecord | undefined | typeof KEEP;
+
 /**
- * Where the rendezvous keeps its state. In memory by default; the protocol code only goes through this
- * interface so that a shared store (several servers behind one address) can be added without touching it.
+ * Where the rendezvous keeps its state. In memory by default (MemoryStore); several servers behind one
+ * address share one (a later Redis store), so every operation is a method such a store can implement, and
+ * the core reads and writes nothing else.
+ *
+ * Atomic: `update` of one session (a read-modify-write nobody interleaves with). Everything else is a
+ * single read or write of its own and may be stale by the time the caller acts on it: the core re-checks
+ * what matters inside `update`, and the limits read through `count`/`addressCount` are soft (servers
+ * racing may overshoot them by the registrations in flight).
+ *
+ * Every implementation must pass `describeStoreContract` (`test/unit/store-contract.ts`), given its factory.
  */
 export interface RendezvousStore {
-  get(session: string): SessionRecord | undefined;
-  set(session: string, record: SessionRecord): void;
-  delete(session: string): void;
-  sessions(): Iterable<[string, SessionRecord]>;
-  /** Peers that finished recently: a late duplicate REGISTER from them must not start a new session. */
-  markDone(peerId: string, until: number): void;
-  isDone(peerId: string, now: number): boolean;
+  /** A snapshot of the session's record, or undefined: not changed by later updates, possibly stale. */
+  get(session: string): Promise<Snapshot<SessionRecord> | undefined>;
+  /**
+   * Changes one session atomically: `fn` gets a copy of the current record (undefined if there is none),
+   * which it may change, and returns the record to write, undefined to delete the session, or KEEP. No other
+   * update of the same session runs between the read `fn` is given and the write. Resolves with the record
+   * as stored afterwards; the store keeps its own copy, so changing the returned record later changes
+   * nothing. If `fn` throws, nothing is written and update rejects with its error. `fn` may run more than
+   * once (a store that retries on a conflict, as Redis WATCH/MULTI does); only its last run counts, so it
+   * must have no effect but its result.
+   */
+  update(
+    session: string,
+    fn: (current: SessionRecord | undefined) => SessionChange,
+  ): Promise<Snapshot<SessionRecord> | undefined>;
+  /** Every session with a snapshot of its record, for the periodic sweep; may be stale. */
+  sessions(): Promise<[string, Snapshot<SessionRecord>][]>;
+  /** How many sessions exist (the server's session limit); may be stale. */
+  count(): Promise<number>;
+  /**
+   * How many registrations (slots, of any session) are from IP address `host`, exactly as written in their
+   * `addr.host`: the per-address limit. The store keeps it from the records `update` writes; may be stale.
+   */
+  addressCount(host: string): Promise<number>;
+  /**
+   * Peers that finished recently: a late duplicate REGISTER from them must not start a new session. A later
+   * mark of the same peer replaces its `until`.
+   */
+  markDone(peerId: string, until: number): Promise<void>;
+  /** True if `peerId` was marked done with an `until` later than `now`. */
+  isDone(peerId: string, now: number): Promise<boolean>;
   /** Pairs announced recently, by pair id: a relay may be asked for them after the session is gone. */
-  rememberPair(pairId: string, pair: RecentPair, until: number): void;
-  recentPair(pairId: string, now: number): RecentPair | undefined;
-  /** Drops finished-peer marks and pair memories older than `now`. */
-  sweep(now: number): void;
-  readonly size: number;
+  rememberPair(pairId: string, pair: RecentPair, until: number): Promise<void>;
+  /** The pair remembered under `pairId` with an `until` later than `now`, as a snapshot. */
+  recentPair(pairId: string, now: number): Promise<Snapshot<RecentPair> | undefined>;
+  /**
+   * Frees finished-peer marks and pair memories whose `until` is not later than `now` (they are not
+   * returned anyway). A store that expires keys by itself may do nothing.
+   */
+  sweep(now: number): Promise<void>;
 }
 
-export class MemoryStore implements RendezvousStore {
-  private readonly map = new Map<string, SessionRecord>();
-  private readonly done = new Map<string, number>();
-  private readonly pairs = new Map<string, RecentPair & { until: number }>();
+// Records are plain data (objects, arrays, strings, numbers, booleans: what JSON holds, so a shared store can
+// serialise them), so a loop copies them: a tenth of structuredClone's cost, on every update.
 
-  get(session: string) {
+/** A deep copy of plain data, for an `update` function to change. */
+function copyOf<T>(value: T): T {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return value.map(copyOf) as T;
+  const out: Record<string, unknown> = {};
+  for (const k in value) out[k] = copyOf(value[k]);
+  return out as T;
+}
+
+/** A deep-frozen copy of plain data: what the store keeps can then be handed out as a snapshot, uncopied. */
+function frozenCopy<T>(value: T): Snapshot<T> {
+  if (typeof value !== "object" || value === null) return value as Snapshot<T>;
+  if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy)) as Snapshot<T>;
+  const out: Record<string, unknown> = {};
+  for (const k in value) out[k] = frozenCopy(value[k]);
+  return Object.freeze(out) as Snapshot<T>;
+}
+
+const hostsOf = (rec: Snapshot<SessionRecord> | undefined): string[] =>
+  rec ? [rec.slots.a?.addr.host, rec.slots.b?.addr.host].flatMap((h) => (h === undefined ? [] : [h])) : [];
+
+/**
+ * The default store, in this process's memory. Its operations complete without waiting for anything, so
+ * `update` is atomic as it stands (nothing can run between its read and its write). It keeps frozen
+ * copies, so a snapshot it handed out never changes and costs no copy.
+ */
+export class MemoryStore implements RendezvousStore {
+  private readonly map = new Map<string, Snapshot<SessionRecord>>();
+  private readonly perHost = new Map<string, number>();
+  private readonly done = new Map<string, number>();
+  private readonly pairs = new Map<string, { pair: Snapshot<RecentPair>; until: number }>();
+
+  async get(session: string) {
     return this.map.get(session);
   }
-  set(session: string, record: SessionRecord) {
-    this.map.set(session, record);
+  async update(session: string, fn: (current: SessionRecord | undefined) => SessionChange) {
+    const before = this.map.get(session);
+    const next = fn(before === undefined ? undefined : copyOf(before as SessionRecord));
+    if (next === KEEP) return before;
+    const after = next === undefined ? undefined : frozenCopy(next);
+    if (after) this.map.set(session, after);
+    else this.map.delete(session);
+    for (const h of hostsOf(before)) this.countHost(h, -1);
+    for (const h of hostsOf(after)) this.countHost(h, +1);
+    return after;
   }
-  delete(session: string) {
-    this.map.delete(session);
+  async sessions() {
+    return [...this.map.entries()];
   }
-  sessions() {
-    return this.map.entries();
+  async count() {
+    return this.map.size;
   }
-  markDone(peerId: string, until: number) {
+  async addressCount(host: string) {
+    return this.perHost.get(host) ?? 0;
+  }
+  async markDone(peerId: string, until: number) {
     this.done.set(peerId, until);
   }
-  isDone(peerId: string, now: number) {
+  async isDone(peerId: string, now: number) {
     const until = this.done.get(peerId);
     return until !== undefined && until > now;
   }
-  rememberPair(pairId: string, pair: RecentPair, until: number) {
-    this.pairs.set(pairId, { ...pair, until });
+  async rememberPair(pairId: string, pair: RecentPair, until: number) {
+    this.pairs.set(pairId, { pair: frozenCopy(pair), until });
   }
-  recentPair(pairId: string, now: number) {
+  async recentPair(pairId: string, now: number) {
     const p = this.pairs.get(pairId);
-    return p && p.until > now ? { session: p.session, peers: p.peers, addrs: p.addrs } : undefined;
+    return p && p.until > now ? p.pair : undefined;
   }
-  sweep(now: number) {
+  async sweep(now: number) {
     for (const [id, until] of this.done) if (until <= now) this.done.delete(id);
     for (const [id, p] of this.pairs) if (p.until <= now) this.pairs.delete(id);
   }
-  get size() {
-    return this.map.size;
+
+  private countHost(host: string, by: number): void {
+    const n = (this.perHost.get(host) ?? 0) + by;
+    if (n > 0) this.perHost.set(host, n);
+    else this.perHost.delete(host);
   }
 }

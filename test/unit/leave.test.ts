@@ -33,16 +33,23 @@ const reg = (role: Role, peerId: string, cookie?: string, extra: Partial<Registe
 const sends = (out: ServerAction[]) => out.flatMap((a) => (a.kind === "send" ? [a] : []));
 const registered = (out: ServerAction[]) =>
   sends(out).find((s) => s.msg.type === "registered")?.msg as Registered | undefined;
-function register(c: RendezvousCore, from: Endpoint, role: Role, peerId: string, now: number, extra = {}) {
-  const cookie = registered(c.onFrame(from, frameOf(reg(role, peerId, undefined, extra)), now))?.cookie;
-  return { out: c.onFrame(from, frameOf(reg(role, peerId, cookie, extra)), now), cookie };
+async function register(
+  c: RendezvousCore,
+  from: Endpoint,
+  role: Role,
+  peerId: string,
+  now: number,
+  extra = {},
+) {
+  const cookie = registered(await c.onFrame(from, frameOf(reg(role, peerId, undefined, extra)), now))?.cookie;
+  return { out: await c.onFrame(from, frameOf(reg(role, peerId, cookie, extra)), now), cookie };
 }
 
 describe("LEAVE: no ghost partners", () => {
-  test("a peer that left frees its role: the next partner waits, and a new peer takes the role at once", () => {
+  test("a peer that left frees its role: the next partner waits, and a new peer takes the role at once", async () => {
     const c = core();
-    register(c, B, "b", "bbbbbbbbbbbbbbbb", TS);
-    const left = c.onFrame(
+    await register(c, B, "b", "bbbbbbbbbbbbbbbb", TS);
+    const left = await c.onFrame(
       B,
       frameOf({ type: "leave", session: "s", role: "b", peerId: "bbbbbbbbbbbbbbbb" }),
       TS + 1_000,
@@ -50,10 +57,10 @@ describe("LEAVE: no ghost partners", () => {
     expect(left).toContainEqual({ kind: "event", event: { type: "server-left", session: "s", role: "b" } });
     expect(sends(left)).toEqual([]); // never answered
     // Role a one second later: it waits instead of being paired with the ghost.
-    const a = register(c, A, "a", "aaaaaaaaaaaaaaaa", TS + 2_000);
+    const a = await register(c, A, "a", "aaaaaaaaaaaaaaaa", TS + 2_000);
     expect(registered(a.out)?.status).toBe("waiting");
     // The script's next attempt (a new peer id) is not told "busy": it pairs at once.
-    const b2 = register(c, B2, "b", "b000000000000002", TS + 2_500);
+    const b2 = await register(c, B2, "b", "b000000000000002", TS + 2_500);
     expect(
       sends(b2.out)
         .filter((s) => s.msg.type === "match")
@@ -61,26 +68,26 @@ describe("LEAVE: no ghost partners", () => {
     ).toEqual([A, B2]);
   });
 
-  test("a LEAVE naming another peer id, or a role nobody holds, changes nothing", () => {
+  test("a LEAVE naming another peer id, or a role nobody holds, changes nothing", async () => {
     const c = core();
-    register(c, B, "b", "bbbbbbbbbbbbbbbb", TS);
+    await register(c, B, "b", "bbbbbbbbbbbbbbbb", TS);
     for (const m of [
       { type: "leave", session: "s", role: "b", peerId: "eeeeeeeeeeeeeeee" },
       { type: "leave", session: "s", role: "a", peerId: "bbbbbbbbbbbbbbbb" },
       { type: "leave", session: "t", role: "b", peerId: "bbbbbbbbbbbbbbbb" },
     ] as const)
-      expect(c.onFrame(B, frameOf(m), TS + 1)).toEqual([
+      expect(await c.onFrame(B, frameOf(m), TS + 1)).toEqual([
         { kind: "event", event: { type: "dropped", from: B, reason: "unexpected" } },
       ]);
-    expect(registered(register(c, B2, "b", "b000000000000002", TS + 2).out)?.status).toBe("busy");
+    expect(registered((await register(c, B2, "b", "b000000000000002", TS + 2)).out)?.status).toBe("busy");
   });
 
-  test("leaving while the MATCH is pending undoes the pair: the partner gets UNMATCH and waits", () => {
+  test("leaving while the MATCH is pending undoes the pair: the partner gets UNMATCH and waits", async () => {
     const c = core();
-    register(c, A, "a", "aaaaaaaaaaaaaaaa", TS);
-    const b = register(c, B, "b", "bbbbbbbbbbbbbbbb", TS + 100);
+    await register(c, A, "a", "aaaaaaaaaaaaaaaa", TS);
+    const b = await register(c, B, "b", "bbbbbbbbbbbbbbbb", TS + 100);
     const pairId = sends(b.out).find((s) => s.msg.type === "match")?.msg;
-    const out = c.onFrame(
+    const out = await c.onFrame(
       B,
       frameOf({ type: "leave", session: "s", role: "b", peerId: "bbbbbbbbbbbbbbbb" }),
       TS + 200,
@@ -99,17 +106,17 @@ describe("LEAVE: no ghost partners", () => {
 });
 
 describe("birthday stall: NAT behaviour learned just before the match reaches the partner", () => {
-  test("a REGISTER that crossed the MATCH with new NAT behaviour is passed on as PARTNER_NAT", () => {
+  test("a REGISTER that crossed the MATCH with new NAT behaviour is passed on as PARTNER_NAT", async () => {
     const c = core();
-    register(c, A, "a", "aaaaaaaaaaaaaaaa", TS);
-    const b = register(c, B, "b", "bbbbbbbbbbbbbbbb", TS + 100);
+    await register(c, A, "a", "aaaaaaaaaaaaaaaa", TS);
+    const b = await register(c, B, "b", "bbbbbbbbbbbbbbbb", TS + 100);
     const nat = { mapping: "random", step: 0 } as const;
-    const out = c.onFrame(B, frameOf(reg("b", "bbbbbbbbbbbbbbbb", b.cookie, { nat })), TS + 150);
+    const out = await c.onFrame(B, frameOf(reg("b", "bbbbbbbbbbbbbbbb", b.cookie, { nat })), TS + 150);
     const pn = sends(out).find((s) => s.msg.type === "partnerNat");
     expect(pn?.to).toEqual(A);
     expect(pn?.msg).toMatchObject({ type: "partnerNat", to: "aaaaaaaaaaaaaaaa", nat });
     // Said once: the same behaviour again is not repeated.
-    const again = c.onFrame(B, frameOf(reg("b", "bbbbbbbbbbbbbbbb", b.cookie, { nat })), TS + 200);
+    const again = await c.onFrame(B, frameOf(reg("b", "bbbbbbbbbbbbbbbb", b.cookie, { nat })), TS + 200);
     expect(sends(again).filter((s) => s.msg.type === "partnerNat")).toEqual([]);
   });
 });
@@ -144,7 +151,7 @@ describe("the peer says goodbye and reports long waits", () => {
   const leaves = (log: PeerAction[]) =>
     log.filter((a) => a.kind === "send" && a.msg.type === "leave" && a.to === SERVER).length;
 
-  test("its own timeout: three LEAVEs go out before the failure", () => {
+  test("its own timeout: three LEAVEs go out before the failure", async () => {
     const m = peer({ waitMs: 1_000 });
     const log: PeerAction[] = [];
     waiting(m, log);
@@ -153,7 +160,7 @@ describe("the peer says goodbye and reports long waits", () => {
     expect(leaves(out)).toBe(3);
   });
 
-  test("cancelled while waiting: leave() gives three LEAVEs, and nothing after", () => {
+  test("cancelled while waiting: leave() gives three LEAVEs, and nothing after", async () => {
     const m = peer();
     const log: PeerAction[] = [];
     waiting(m, log);
@@ -162,13 +169,13 @@ describe("the peer says goodbye and reports long waits", () => {
     expect(m.step({ type: "tick", now: 20_000 }).actions).toEqual([]);
   });
 
-  test("never heard from the server: no LEAVE (there is nothing to free)", () => {
+  test("never heard from the server: no LEAVE (there is nothing to free)", async () => {
     const m = peer();
     m.step({ type: "start", now: 0 });
     expect(leaves(m.leave())).toBe(0);
   });
 
-  test("still waiting is reported after 1, 2, 5 and 10 minutes, then every 10", () => {
+  test("still waiting is reported after 1, 2, 5 and 10 minutes, then every 10", async () => {
     const m = peer();
     const log: PeerAction[] = [];
     waiting(m, log);

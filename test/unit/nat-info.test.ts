@@ -10,7 +10,7 @@ import { frameOf, KEY, makeCore, nonceBytes, prng, registerWithCookie } from "./
 const EA = { host: "198.18.2.2", port: 40001 };
 const EB = { host: "198.18.3.2", port: 50002 };
 
-test("REGISTER with NAT info and a mapped port round-trips; without them it is the same bytes as before", () => {
+test("REGISTER with NAT info and a mapped port round-trips; without them it is the same bytes as before", async () => {
   const p = { timestamp: 1_700_000_000_000, nonce: nonceBytes() };
   const base: Register = {
     type: "register",
@@ -30,17 +30,17 @@ test("REGISTER with NAT info and a mapped port round-trips; without them it is t
   expect(bare.ok && bare.frame.msg).toEqual(base);
 });
 
-test("MATCH carries the partner's NAT behaviour, the alt port, and its mapped port as a 'mapped' candidate", () => {
+test("MATCH carries the partner's NAT behaviour, the alt port, and its mapped port as a 'mapped' candidate", async () => {
   const core = makeCore({ randomHex: () => "ab".repeat(16), altPort: 10002 });
   const nat = { mapping: "random", step: 977 } as const;
   const mapped = { host: "198.18.2.2", port: 61000 };
-  registerWithCookie(
+  await registerWithCookie(
     core,
     EA,
     { type: "register", session: "s", role: "a", peerId: "11".repeat(8), candidates: [], nat, mapped },
     0,
   );
-  const out = registerWithCookie(
+  const out = await registerWithCookie(
     core,
     EB,
     { type: "register", session: "s", role: "b", peerId: "22".repeat(8), candidates: [] },
@@ -61,7 +61,7 @@ test("MATCH carries the partner's NAT behaviour, the alt port, and its mapped po
 
 describe("NAT behaviour", () => {
   const local = { port: 10000, hosts: ["192.0.2.10"] };
-  test("classification from what two server ports saw", () => {
+  test("classification from what two server ports saw", async () => {
     expect(classifyMapping(EA, EA, local)).toEqual({ mapping: "independent", step: 0 });
     expect(
       classifyMapping({ host: "192.0.2.10", port: 10000 }, { host: "192.0.2.10", port: 10000 }, local)
@@ -99,7 +99,7 @@ describe("NAT behaviour", () => {
     expect(strategyFor(undefined, hard)).toBe("plain");
   });
 
-  test("spray: predicted ports of a sequential NAT first, then distinct random unprivileged ports", () => {
+  test("spray: predicted ports of a sequential NAT first, then distinct random unprivileged ports", async () => {
     const ports = sprayPorts(
       { host: EA.host, port: 40000 },
       { mapping: "sequential", step: 2 },
@@ -118,21 +118,31 @@ describe("NAT behaviour", () => {
   });
 });
 
-test("NAT_UPDATE after the match reaches the partner as PARTNER_NAT, also after the session has ended", () => {
+test("NAT_UPDATE after the match reaches the partner as PARTNER_NAT, also after the session has ended", async () => {
   const core = makeCore({ randomHex: () => "ab".repeat(16) });
   const A = "11".repeat(8);
   const B = "22".repeat(8);
-  registerWithCookie(core, EA, { type: "register", session: "s", role: "a", peerId: A, candidates: [] }, 0);
-  registerWithCookie(core, EB, { type: "register", session: "s", role: "b", peerId: B, candidates: [] }, 1);
+  await registerWithCookie(
+    core,
+    EA,
+    { type: "register", session: "s", role: "a", peerId: A, candidates: [] },
+    0,
+  );
+  await registerWithCookie(
+    core,
+    EB,
+    { type: "register", session: "s", role: "b", peerId: B, candidates: [] },
+    1,
+  );
   const nat = { mapping: "random", step: 31 } as const;
   const update = frameOf({ type: "natUpdate", session: "s", pairId: "ab".repeat(16), peerId: B, nat });
-  expect(core.onFrame(EB, update, 2)).toEqual([
+  expect(await core.onFrame(EB, update, 2)).toEqual([
     { kind: "send", to: EA, msg: { type: "partnerNat", to: A, pairId: "ab".repeat(16), nat } },
   ]);
-  core.onFrame(EA, frameOf({ type: "matchAck", session: "s", pairId: "ab".repeat(16), peerId: A }), 3);
-  core.onFrame(EB, frameOf({ type: "matchAck", session: "s", pairId: "ab".repeat(16), peerId: B }), 3);
+  await core.onFrame(EA, frameOf({ type: "matchAck", session: "s", pairId: "ab".repeat(16), peerId: A }), 3);
+  await core.onFrame(EB, frameOf({ type: "matchAck", session: "s", pairId: "ab".repeat(16), peerId: B }), 3);
   const late = frameOf({ type: "natUpdate", session: "s", pairId: "ab".repeat(16), peerId: B, nat });
-  expect(core.onFrame(EB, late, 500).map((x) => x.kind === "send" && [x.to, x.msg])).toEqual([
+  expect((await core.onFrame(EB, late, 500)).map((x) => x.kind === "send" && [x.to, x.msg])).toEqual([
     [EA, { type: "partnerNat", to: A, pairId: "ab".repeat(16), nat }],
   ]);
   const stranger = frameOf({
@@ -142,5 +152,5 @@ test("NAT_UPDATE after the match reaches the partner as PARTNER_NAT, also after 
     peerId: "33".repeat(8),
     nat,
   });
-  expect(core.onFrame(EB, stranger, 500).map((x) => x.kind)).toEqual(["event"]); // not a peer of the pair
+  expect((await core.onFrame(EB, stranger, 500)).map((x) => x.kind)).toEqual(["event"]); // not a peer of the pair
 });

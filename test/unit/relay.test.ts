@@ -3,6 +3,7 @@ import { HEADER_LEN, RELAY_PADDED_LEN, TAG_LEN } from "../../src/protocol/consta
 import type { RelayOffer } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
 import { RelayClient } from "../../src/punch/relay-client.ts";
+import type { ServerAction } from "../../src/rendezvous/core.ts";
 import { admit, MAX_RELAYS_PER_SOURCE_IP } from "../../src/rendezvous/relay-admission.ts";
 import {
   DEFAULT_RELAY_LIMITS,
@@ -304,45 +305,45 @@ describe("RelayClient", () => {
 });
 
 describe("RendezvousCore relay requests", () => {
-  const setup = () => {
+  const setup = async () => {
     const core = makeCore({ randomHex: () => PAIR });
     const reg = (role: "a" | "b", peerId: string, from: typeof EA) =>
       registerWithCookie(core, from, { type: "register", session: "s", role, peerId, candidates: [] }, 0);
-    reg("a", A, EA);
-    reg("b", B, EB);
+    await reg("a", A, EA);
+    await reg("b", B, EB);
     return core;
   };
   const request = (peerId: string, pairId = PAIR) =>
     frameOf({ type: "relayRequest", session: "s", pairId, peerId });
 
-  test("a peer of the pair gets a relay action, during the announcement and after both acked", () => {
-    const core = setup();
-    expect(core.onFrame(EA, request(A), 10)).toEqual([
+  test("a peer of the pair gets a relay action, during the announcement and after both acked", async () => {
+    const core = await setup();
+    expect(await core.onFrame(EA, request(A), 10)).toEqual([
       { kind: "relay", pairId: PAIR, peers: { a: A, b: B }, peerId: A, reply: EA },
     ]);
-    core.onFrame(EA, frameOf({ type: "matchAck", session: "s", pairId: PAIR, peerId: A }), 20);
-    core.onFrame(EB, frameOf({ type: "matchAck", session: "s", pairId: PAIR, peerId: B }), 20);
-    expect(core.onFrame(EB, request(B), 3_000)).toEqual([
+    await core.onFrame(EA, frameOf({ type: "matchAck", session: "s", pairId: PAIR, peerId: A }), 20);
+    await core.onFrame(EB, frameOf({ type: "matchAck", session: "s", pairId: PAIR, peerId: B }), 20);
+    expect(await core.onFrame(EB, request(B), 3_000)).toEqual([
       { kind: "relay", pairId: PAIR, peers: { a: A, b: B }, peerId: B, reply: EB },
     ]);
   });
 
-  test("anyone else, or an unknown pair, gets nothing", () => {
-    const core = setup();
-    const kinds = (acts: ReturnType<typeof core.onFrame>) => acts.map((x) => x.kind);
-    expect(kinds(core.onFrame(X, request("cccccccccccccccc"), 10))).toEqual(["event"]);
-    expect(kinds(core.onFrame(EA, request(A, "ff".repeat(16)), 10))).toEqual(["event"]);
+  test("anyone else, or an unknown pair, gets nothing", async () => {
+    const core = await setup();
+    const kinds = (acts: ServerAction[]) => acts.map((x) => x.kind);
+    expect(kinds(await core.onFrame(X, request("cccccccccccccccc"), 10))).toEqual(["event"]);
+    expect(kinds(await core.onFrame(EA, request(A, "ff".repeat(16)), 10))).toEqual(["event"]);
   });
 
-  test("a peer's request counts only from the IP it registered from (a spoofed source spends nobody's share)", () => {
-    const core = setup();
-    const kinds = (acts: ReturnType<typeof core.onFrame>) => acts.map((x) => x.kind);
-    expect(kinds(core.onFrame(X, request(A), 10))).toEqual(["event"]); // A's ids, another address
-    expect(kinds(core.onFrame(EB, request(A), 10))).toEqual(["event"]); // A's ids from B's address
-    expect(kinds(core.onFrame({ host: EA.host, port: 40999 }, request(A), 10))).toEqual(["relay"]); // remapped port
-    core.onFrame(EA, frameOf({ type: "matchAck", session: "s", pairId: PAIR, peerId: A }), 20);
-    core.onFrame(EB, frameOf({ type: "matchAck", session: "s", pairId: PAIR, peerId: B }), 20);
-    expect(kinds(core.onFrame(X, request(B), 3_000))).toEqual(["event"]); // after the pair finished too
-    expect(kinds(core.onFrame(EB, request(B), 3_000))).toEqual(["relay"]);
+  test("a peer's request counts only from the IP it registered from (a spoofed source spends nobody's share)", async () => {
+    const core = await setup();
+    const kinds = (acts: ServerAction[]) => acts.map((x) => x.kind);
+    expect(kinds(await core.onFrame(X, request(A), 10))).toEqual(["event"]); // A's ids, another address
+    expect(kinds(await core.onFrame(EB, request(A), 10))).toEqual(["event"]); // A's ids from B's address
+    expect(kinds(await core.onFrame({ host: EA.host, port: 40999 }, request(A), 10))).toEqual(["relay"]); // remapped port
+    await core.onFrame(EA, frameOf({ type: "matchAck", session: "s", pairId: PAIR, peerId: A }), 20);
+    await core.onFrame(EB, frameOf({ type: "matchAck", session: "s", pairId: PAIR, peerId: B }), 20);
+    expect(kinds(await core.onFrame(X, request(B), 3_000))).toEqual(["event"]); // after the pair finished too
+    expect(kinds(await core.onFrame(EB, request(B), 3_000))).toEqual(["relay"]);
   });
 });

@@ -150,15 +150,15 @@ export function challengeCookie(out: ServerAction[], to: Endpoint): string {
  * nothing), then the same REGISTER with the challenge's cookie (sealed with `nonce`, if given). Returns what
  * the second REGISTER gets.
  */
-export function registerWithCookie(
+export async function registerWithCookie(
   core: RendezvousCore,
   from: Endpoint,
   msg: Register,
   now: number,
   nonce?: string,
-): ServerAction[] {
+): Promise<ServerAction[]> {
   const { cookie: _, ...bare } = msg;
-  const cookie = challengeCookie(core.onFrame(from, frameOf(bare), now), from);
+  const cookie = challengeCookie(await core.onFrame(from, frameOf(bare), now), from);
   return core.onFrame(from, frameOf({ ...bare, cookie }, nonce ? { nonce } : {}), now);
 }
 
