@@ -33,18 +33,10 @@ import { parseArgs } from "node:util";
 import { type Host, Lab } from "../lab/lab.ts";
 import { waitStderr } from "../lab/netpunch.ts";
 import { build, fileName, TARGETS } from "../scripts/build.ts";
+import { breakdownTable, type ReportRow, resultTable } from "./lib/connect-report.ts";
 import { prepareSeed } from "./lib/seed.ts";
 import { nowMs, spawnAt } from "./lib/timed-process.ts";
-import {
-  execAt,
-  formatTimes,
-  median,
-  pingRtts,
-  resultLine,
-  type Step,
-  stepTimes,
-  type TimedRun,
-} from "./lib/timeline.ts";
+import { execAt, median, pingRtts, resultLine, type Step, stepTimes, type TimedRun } from "./lib/timeline.ts";
 
 const { values } = parseArgs({
   options: {
@@ -318,45 +310,20 @@ try {
     `netpunch peers run with ${values.plain ? "the default log level (--plain)" : "--verbose (for the breakdown)"}; server up > ${UP_MS / 1000} s\n`,
   );
 
-  const seedExit = (gapMs: number) => {
-    const r = rows.find((x) => x.gapMs === gapMs && x.client.server !== undefined);
-    return r ? median(r.steps.map((s) => s.exit ?? Number.NaN)) : Number.NaN;
-  };
-  const pick = (row: Row, step: string) =>
-    row.steps.map((s) => s[step]).filter((x): x is number => x !== undefined);
-  console.log(
-    `${"client".padEnd(10)} ${"gap".padStart(4)} | ${"result line: median / L (worst)".padEnd(33)} | ${"exit: median / L (worst)".padEnd(33)} | target    | vs seed (exit)`,
-  );
-  for (const row of rows) {
-    const exit = pick(row, "exit");
-    const vsSeed = row.client.server ? "" : (median(exit) / seedExit(row.gapMs)).toPrecision(2);
-    const tgt =
-      row.client.targetX === undefined
-        ? "".padEnd(9)
-        : `${median(exit) / L <= row.client.targetX ? "met" : "over"} ${row.client.targetX}x`.padEnd(9);
-    console.log(
-      `${row.client.name.padEnd(10)} ${`${row.gapMs / 1000} s`.padStart(4)} | ${formatTimes(pick(row, "result"), L).padEnd(33)} | ${formatTimes(exit, L).padEnd(33)} | ${tgt} | ${vsSeed === "NaN" ? "n/a" : vsSeed}${row.failed ? `   FAILED ${row.failed} of ${RUNS}` : ""}`,
-    );
-  }
-
+  const report: ReportRow[] = rows.map((r) => ({
+    client: r.client.name,
+    gapMs: r.gapMs,
+    steps: r.steps,
+    runs: RUNS,
+    failed: r.failed,
+    targetX: r.client.targetX,
+    baseline: r.client.server !== undefined,
+  }));
+  for (const line of resultTable(report, L)) console.log(line);
   console.log(
     "\nwhere the later peer's time goes: median ms from its exec to each step (and the step's own share)",
   );
-  console.log(
-    `${"client".padEnd(10)} ${"gap".padStart(4)} | ${BREAKDOWN.map((s) => s.padStart(15)).join("")}`,
-  );
-  for (const row of rows.filter((r) => r.client.steps.length > 0)) {
-    let previous = 0;
-    const cells = BREAKDOWN.map((step) => {
-      const xs = pick(row, step);
-      if (xs.length === 0) return "-".padStart(15);
-      const m = median(xs);
-      const cell = `${m.toFixed(0)} (+${(m - previous).toFixed(0)})`;
-      previous = m;
-      return cell.padStart(15);
-    });
-    console.log(`${row.client.name.padEnd(10)} ${`${row.gapMs / 1000} s`.padStart(4)} | ${cells.join("")}`);
-  }
+  for (const line of breakdownTable(report, BREAKDOWN)) console.log(line);
   console.log(
     "(netpunch, from its --verbose lines: REGISTER sent = 'listening', logged in the same turn as the first\n" +
       " REGISTER; MATCH = 'partner found'; PONG = the first answer to our PING; proven = the path works both ways;\n" +

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { breakdownTable, type ReportRow, resultTable } from "../../bench/lib/connect-report.ts";
 import { lowerGoDirective } from "../../bench/lib/seed.ts";
 import {
   execAt,
@@ -80,5 +81,57 @@ describe("bench timeline", () => {
     expect(lowerGoDirective(goMod, "1.19")).toBe(
       "module github.com/michurin/netpunch\n\ngo 1.19\n\n\nrequire (\n)\n",
     );
+  });
+});
+
+describe("bench connect report", () => {
+  const row = (client: string, exits: number[], extra: Partial<ReportRow> = {}): ReportRow => ({
+    client,
+    gapMs: 0,
+    steps: exits.map((exit) => ({ result: exit - 5, exit })),
+    runs: exits.length,
+    failed: 0,
+    ...extra,
+  });
+
+  test("resultTable: target met or over on the median exit, and the exit as a ratio to the seed's", () => {
+    const lines = resultTable(
+      [
+        row("binary", [170, 180, 200], { targetX: 1.5 }),
+        row("source", [230, 240, 250], { targetX: 1.8 }),
+        row("seed (Go)", [300, 360, 390], { baseline: true }),
+      ],
+      120,
+    );
+    expect(lines).toHaveLength(4);
+    expect(lines[1]).toContain("  180 ms 1.50x (worst 1.67x)");
+    expect(lines[1]).toContain("met 1.5x");
+    expect(lines[1]).toEndWith("| 0.50");
+    expect(lines[2]).toContain("over 1.8x");
+    expect(lines[2]).toEndWith("| 0.67");
+    expect(lines[3]?.trimEnd()).toEndWith("|"); // the baseline is not compared with itself
+  });
+
+  test("resultTable: a row without runs says n/a and how many failed", () => {
+    const lines = resultTable([row("binary", [], { targetX: 1.5, failed: 3, runs: 3 })], 120);
+    expect(lines[1]).toContain("n/a");
+    expect(lines[1]).not.toContain("met");
+    expect(lines[1]).toEndWith("FAILED 3 of 3");
+  });
+
+  test("breakdownTable: median ms to each step with the step's own share; '-' for a step never seen", () => {
+    const r = row("binary", [300]);
+    r.steps = [
+      { MATCH: 100, result: 250, exit: 260 },
+      { MATCH: 120, result: 270, exit: 280 },
+      { MATCH: 110, result: 240, exit: 290 },
+    ];
+    const [, line] = breakdownTable([r], ["MATCH", "proven", "result", "exit"]);
+    expect(
+      line
+        ?.split("|")[1]
+        ?.trim()
+        .split(/\s{2,}/),
+    ).toEqual(["110 (+110)", "-", "250 (+140)", "280 (+30)"]);
   });
 });
