@@ -277,7 +277,7 @@ try {
           row.failed++;
           const dump = (r: TimedRun) => r.lines.map((l) => `    ${l.stream}: ${l.text}`).join("\n");
           failures.push(
-            `${row.client.name}, gap ${gapMs / 1000} s, run ${i + 1}: exit ${later.code}${later.killed ? " (killed at the limit)" : ""} / ${earlier.code}\n  later peer:\n${dump(later)}\n  earlier peer:\n${dump(earlier)}`,
+            `${row.client.name}, gap ${gapMs / 1000} s, run ${i + 1}: exit ${later.code}${later.killed ? " (ended by a signal)" : ""} / ${earlier.code}\n  later peer:\n${dump(later)}\n  earlier peer:\n${dump(earlier)}`,
           );
         }
       }

@@ -13,7 +13,7 @@ export interface TimedRun {
   /** Wall-clock ms when the bench saw the exit. */
   exitAt: number;
   code: number;
-  /** Killed by the bench's time limit. */
+  /** Ended by a signal: the bench's time limit (SIGKILL), or someone else's. */
   killed: boolean;
 }
 
