@@ -1,6 +1,6 @@
 // Renders README's wire tables from the message table (src/protocol/message-table.ts): the packet envelope
 // with its type list and the bodies table for "Wire format (version 2)", and the relay messages table for
-// "Relay fallback". test/unit/wire-table.test.ts checks that README contains them exactly, so after a
+// "Relay fallback". test/unit/protocol/wire-table.test.ts checks that README contains them exactly, so after a
 // change to the table, run this and paste its output over the old tables.
 // Usage: bun scripts/wire-table.ts
 import { HEADER_LEN, MAGIC, NONCE_LEN, TAG_LEN, VERSION } from "../src/protocol/constants.ts";

@@ -70,7 +70,7 @@ export type SessionChange = SessionRecord | undefined | typeof KEEP;
  * what matters inside `update`, and the limits read through `count`/`addressCount` are soft (servers
  * racing may overshoot them by the registrations in flight).
  *
- * Every implementation must pass `describeStoreContract` (`test/unit/store-contract.ts`), given its factory.
+ * Every implementation must pass `describeStoreContract` (`test/unit/rendezvous/store-contract.ts`), given its factory.
  */
 export interface RendezvousStore {
   /** A snapshot of the session's record, or undefined: not changed by later updates, possibly stale. */

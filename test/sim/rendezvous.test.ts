@@ -1,5 +1,5 @@
 // The rendezvous as shipped, datagram by datagram: serve() and two connect()s on the simulated internet. These
-// were checks on a hand-written copy of the drivers (test/unit/memory-network.test.ts); now they run the real
+// were checks on a hand-written copy of the drivers (the old test/unit/memory-network.test.ts); now they run the real
 // ones, sealing, opening, replay guards, credit ledger, cookies and clock offsets included.
 import { afterEach, describe, expect, test } from "bun:test";
 import { formatEndpoint, sameEndpoint } from "../../src/addr.ts";
