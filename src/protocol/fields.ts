@@ -2,7 +2,7 @@ import { isIP } from "node:net";
 import type { Endpoint } from "../types.ts";
 import type { Reader, Writer } from "./bytes.ts";
 import { bytesToIp, ipToBytes } from "./ip.ts";
-import { kindCode, kindOfCode, WIRE_KINDS, type WireKind } from "./kinds.ts";
+import { ANNOUNCED_KINDS, kindCode, kindOfCode, WIRE_KINDS, type WireKind } from "./kinds.ts";
 import type { NatInfo } from "./messages.ts";
 
 /**
@@ -122,21 +122,29 @@ export const nat: FieldCodec<NatInfo> = {
   layout: `mapping u8 (${NAT_MAPPINGS.map((m, i) => `${FIRST_NAT_CODE + i} ${m}`).join(", ")}), step i16`,
 };
 
-/** A candidate of a kind MATCH may carry: its kind's wire code (kinds.ts), then its address. */
-export const candidate: FieldCodec<Endpoint & { kind: WireKind }> = {
-  write: (w, c) => {
-    w.u8(kindCode(c.kind));
-    endpoint.write(w, c);
-  },
-  read: (r) => {
-    const code = r.u8();
-    // An unknown code decodes to a kind the schema refuses, so the packet is dropped as malformed.
-    const kind = (kindOfCode(code) ?? `unknown-${code}`) as WireKind;
-    return { kind, ...endpoint.read(r) };
-  },
-  describe: (label) =>
-    `${label} (kind u8: ${WIRE_KINDS.map((k) => `${kindCode(k)} ${k}`).join(", ")}; address)`,
-};
+/**
+ * A candidate of one of `kinds` (kinds.ts): its kind's wire code, then its address. REGISTER and MATCH share
+ * the bytes; each lists only the kinds it may carry, and its schema refuses the others.
+ */
+export function candidateOf<K extends WireKind>(kinds: readonly K[]): FieldCodec<Endpoint & { kind: K }> {
+  return {
+    write: (w, c) => {
+      w.u8(kindCode(c.kind));
+      endpoint.write(w, c);
+    },
+    read: (r) => {
+      const code = r.u8();
+      // An unknown code decodes to a kind the schema refuses, so the packet is dropped as malformed.
+      const kind = (kindOfCode(code) ?? `unknown-${code}`) as K;
+      return { kind, ...endpoint.read(r) };
+    },
+    describe: (label) => `${label} (kind u8: ${kinds.map((k) => `${kindCode(k)} ${k}`).join(", ")}; address)`,
+  };
+}
+/** What MATCH hands out: every kind that travels. */
+export const candidate = candidateOf(WIRE_KINDS);
+/** What a peer announces about itself in REGISTER. */
+export const announcedCandidate = candidateOf(ANNOUNCED_KINDS);
 
 /** A count u8, then that many items (the schema bounds the count). */
 export const list = <T>(item: FieldCodec<T>): FieldCodec<T[]> => ({

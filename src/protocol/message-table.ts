@@ -10,6 +10,7 @@ import {
 } from "./constants.ts";
 import {
   allZeros,
+  announcedCandidate,
   candidate,
   char,
   endpoint,
@@ -91,9 +92,8 @@ export const MESSAGES = {
       ["session", text, "session"],
       ["role", char(ROLES), "role"],
       ["peerId", PEER_ID, "peer id"],
-      ["candidates", list(endpoint), "LAN addresses"],
+      ["candidates", list(announcedCandidate), "its own candidates"],
       ["nat", optional(nat, NO_NAT), "NAT behaviour"],
-      ["mapped", optional(endpoint, zeroFirstByte(1, "family 0: none")), "mapped address"],
       // The absent cookie's zero length byte is the same byte as padding: first contact.
       ["cookie", optional(hexWithLength(COOKIE_LEN), zeroFirstByte(1, "length 0: none")), "cookie"],
     ],

@@ -1,12 +1,14 @@
 import * as v from "valibot";
 import { MAX_CANDIDATES, MAX_SESSION_LEN, RELAY_TOKEN_LEN } from "./constants.ts";
-import { WIRE_KINDS } from "./kinds.ts";
+import { ANNOUNCED_KINDS, WIRE_KINDS } from "./kinds.ts";
 
 /** Valibot schemas for every decoded message: what came off the wire is checked before anyone uses it. */
 const Port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
 const Host = v.pipe(v.string(), v.ip());
 export const EndpointSchema = v.object({ host: Host, port: Port });
 const CandidateSchema = v.object({ host: Host, port: Port, kind: v.picklist(WIRE_KINDS) });
+/** What a peer may list about itself: its LAN addresses and a mapped port, never a public address. */
+const AnnouncedSchema = v.object({ host: Host, port: Port, kind: v.picklist(ANNOUNCED_KINDS) });
 const Hex = (bytes: number) => v.pipe(v.string(), v.regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`)));
 export const SessionName = v.pipe(
   v.string(),
@@ -38,11 +40,10 @@ export const RegisterSchema = v.object({
   session: SessionName,
   role: v.picklist(["a", "b"]),
   peerId: PeerId,
-  candidates: v.pipe(v.array(EndpointSchema), v.maxLength(MAX_CANDIDATES)),
+  /** Its own addresses by kind: LAN addresses, and a port its gateway forwards to it (PCP/NAT-PMP, --port-map). */
+  candidates: v.pipe(v.array(AnnouncedSchema), v.maxLength(MAX_CANDIDATES)),
   /** Absent until the peer has probed its NAT. */
   nat: v.optional(NatSchema),
-  /** A public port the peer's gateway forwards to it (PCP/NAT-PMP, --port-map). */
-  mapped: v.optional(EndpointSchema),
   /** The server's return-routability cookie for the address this is sent from; absent on first contact. */
   cookie: v.optional(Cookie),
 });

@@ -1,6 +1,7 @@
 import { Backoff } from "../backoff.ts";
 import { Fail, type NetpunchError } from "../errors.ts";
-import type { Match, Message, NatInfo, Registered } from "../protocol/messages.ts";
+import { MAX_CANDIDATES } from "../protocol/constants.ts";
+import type { Match, Message, NatInfo, Register, Registered } from "../protocol/messages.ts";
 import type { Endpoint, NetpunchEvent, Role } from "../types.ts";
 import type { PeerTimings } from "./config.ts";
 import { NatProbe } from "./nat-probe.ts";
@@ -282,9 +283,8 @@ export class RendezvousClient {
       session,
       role,
       peerId,
-      candidates: lanCandidates,
+      candidates: announced(lanCandidates, mapped),
       ...(nat ? { nat } : {}),
-      ...(mapped ? { mapped } : {}),
       ...(this.cookie ? { cookie: this.cookie } : {}),
     };
     this.out.push({ kind: "send", to: server, msg, nonce });
@@ -318,4 +318,16 @@ const WAIT_REPORTS_MS = [60_000, 120_000, 300_000, 600_000] as const;
 function waitReportAt(done: number): number {
   const last = WAIT_REPORTS_MS[WAIT_REPORTS_MS.length - 1] ?? 600_000;
   return WAIT_REPORTS_MS[done] ?? last + (done - WAIT_REPORTS_MS.length + 1) * 600_000;
+}
+
+/**
+ * What a REGISTER lists about us: the mapped port first (it works across the NATs, which a LAN address
+ * only does for a partner on the same LAN), then the LAN addresses, at most MAX_CANDIDATES in all.
+ */
+export function announced(lan: readonly Endpoint[], mapped: Endpoint | undefined): Register["candidates"] {
+  const all: Register["candidates"] = mapped
+    ? [{ kind: "mapped", host: mapped.host, port: mapped.port }]
+    : [];
+  for (const c of lan) all.push({ kind: "lan", host: c.host, port: c.port });
+  return all.slice(0, MAX_CANDIDATES);
 }

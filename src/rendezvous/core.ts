@@ -318,7 +318,6 @@ export class RendezvousCore {
       candidates: msg.candidates,
       lastSeen: now,
       nat: msg.nat ?? (same ? mine?.nat : undefined),
-      mapped: msg.mapped,
       echo: nonce,
       proven,
     };
@@ -529,18 +528,15 @@ export class RendezvousCore {
     return out;
   }
 
-  /** The MATCH for `role`: the partner's public address (as we saw it) first, then its LAN addresses. */
+  /** The MATCH for `role`: the partner's public address (as we saw it) first, then what it announced. */
   private matchFor(session: string, rec: Snapshot<SessionRecord>, role: Role, now: number): ServerAction {
     const me = rec.slots[role];
     const partner = rec.slots[other(role)];
     if (!me || !partner || !rec.pair) throw new Error(`matchFor(${session}, ${role}) without a pair`);
     const candidates: Match["candidates"] = [{ kind: "public", ...partner.addr }];
-    if (partner.mapped && !sameEndpoint(partner.mapped, partner.addr)) {
-      candidates.push({ kind: "mapped", ...partner.mapped });
-    }
     for (const c of partner.candidates) {
       if (!candidates.some((k) => sameEndpoint(k, c)))
-        candidates.push({ kind: "lan", host: c.host, port: c.port });
+        candidates.push({ kind: c.kind, host: c.host, port: c.port });
     }
     return {
       kind: "send",

@@ -1,4 +1,4 @@
-import type { NatInfo } from "../protocol/messages.ts";
+import type { NatInfo, Register } from "../protocol/messages.ts";
 import type { Endpoint, Role } from "../types.ts";
 
 /** A pair the server announced, remembered for a while after the session ended. */
@@ -13,11 +13,10 @@ export interface RecentPair {
 export interface Registration {
   peerId: string;
   addr: Endpoint;
-  candidates: Endpoint[];
+  /** What it announced about itself: LAN addresses, a port its gateway forwards to it (PCP/NAT-PMP). */
+  candidates: Register["candidates"];
   /** The peer's NAT behaviour, once it has probed (it tells the partner which strategy to use). */
   nat?: NatInfo;
-  /** A port the peer's gateway forwards to it (PCP/NAT-PMP). */
-  mapped?: Endpoint;
   lastSeen: number;
   /** Nonce of the last REGISTER accepted from it: its MATCH echoes it, so the MATCH is bound to that run. */
   echo: string;

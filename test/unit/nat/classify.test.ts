@@ -22,7 +22,7 @@ test("REGISTER with NAT info and a mapped port round-trips; without them it is t
   const full: Register = {
     ...base,
     nat: { mapping: "sequential", step: -3 },
-    mapped: { host: "198.18.9.2", port: 61000 },
+    candidates: [{ kind: "mapped", host: "198.18.9.2", port: 61000 }],
   };
   const o = open(KEY, seal(KEY, full, p));
   expect(o.ok && o.frame.msg).toEqual(full);
@@ -37,7 +37,14 @@ test("MATCH carries the partner's NAT behaviour, the alt port, and its mapped po
   await registerWithCookie(
     core,
     EA,
-    { type: "register", session: "s", role: "a", peerId: "11".repeat(8), candidates: [], nat, mapped },
+    {
+      type: "register",
+      session: "s",
+      role: "a",
+      peerId: "11".repeat(8),
+      candidates: [{ kind: "mapped", ...mapped }],
+      nat,
+    },
     0,
   );
   const out = await registerWithCookie(

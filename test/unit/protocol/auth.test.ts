@@ -15,7 +15,7 @@ const messages: Message[] = [
     session: "lab-1",
     role: "a",
     peerId: PEER,
-    candidates: [{ host: "192.0.2.10", port: 10000 }],
+    candidates: [{ kind: "lan", host: "192.0.2.10", port: 10000 }],
   },
   {
     type: "registered",

@@ -60,7 +60,7 @@ describe("round trip", () => {
         session: "lab-1",
         role: "a",
         peerId: PEER,
-        candidates: [{ host: "192.0.2.10", port: 10000 }],
+        candidates: [{ kind: "lan", host: "192.0.2.10", port: 10000 }],
       },
     ],
     [
@@ -71,8 +71,8 @@ describe("round trip", () => {
         role: "b",
         peerId: PEER,
         candidates: [
-          { host: "2001:db8::10", port: 1 },
-          { host: "2001:db8:1:2:3:4:5:6", port: 65535 },
+          { kind: "lan", host: "2001:db8::10", port: 1 },
+          { kind: "lan", host: "2001:db8:1:2:3:4:5:6", port: 65535 },
         ],
       },
     ],
@@ -87,7 +87,11 @@ describe("round trip", () => {
         session: "s".repeat(64),
         role: "b",
         peerId: PEER,
-        candidates: Array.from({ length: 8 }, (_, i) => ({ host: `2001:db8::${i + 1}`, port: 10000 + i })),
+        candidates: Array.from({ length: 8 }, (_, i) => ({
+          kind: "lan",
+          host: `2001:db8::${i + 1}`,
+          port: 10000 + i,
+        })),
       },
     ],
     [
@@ -105,9 +109,11 @@ describe("round trip", () => {
         session: "lab-1",
         role: "b",
         peerId: PEER,
-        candidates: [{ host: "192.0.2.10", port: 10000 }],
+        candidates: [
+          { kind: "mapped", host: "198.51.100.9", port: 61000 },
+          { kind: "lan", host: "192.0.2.10", port: 10000 },
+        ],
         nat: { mapping: "sequential", step: -2 },
-        mapped: { host: "198.51.100.9", port: 61000 },
         cookie: COOKIE,
       },
     ],
@@ -297,8 +303,8 @@ describe("golden bytes", () => {
       role: "a",
       peerId: PEER,
       candidates: [
-        { host: "192.0.2.10", port: 10000 },
-        { host: "2001:db8::10", port: 10000 },
+        { kind: "lan", host: "192.0.2.10", port: 10000 },
+        { kind: "lan", host: "2001:db8::10", port: 10000 },
       ],
     });
     expect(packet.length).toBe(512);
@@ -309,19 +315,20 @@ describe("golden bytes", () => {
         "61" + // role 'a'
         "0123456789abcdef" +
         "02" + // two candidates
+        "01" + // kind 1: lan
         "04" +
         "c000020a" +
         "2710" + // 192.0.2.10:10000
+        "01" + // kind 1: lan
         "06" +
         "20010db8000000000000000000000010" +
         "2710" + // [2001:db8::10]:10000
         "000000" + // NAT unknown (code 0, step 0)
-        "00" + // family 0: no mapped port
         "00" + // cookie length 0: first contact
-        "000000000000000000", // the first 9 bytes of zero padding
+        "0000000000000000", // the first 8 bytes of zero padding
     );
     expect(createHash("sha256").update(packet).digest("hex")).toBe(
-      "e6da0450f921eff439bc1e36f131cc5b8016d173cd02f5f956a34a41819fa8d1",
+      "1608457698b818aef37bf7f134b7edecfe7af07bf422acd38bd9f6333b53015a",
     );
   });
 
@@ -332,8 +339,8 @@ describe("golden bytes", () => {
       role: "a",
       peerId: PEER,
       candidates: [
-        { host: "192.0.2.10", port: 10000 },
-        { host: "2001:db8::10", port: 10000 },
+        { kind: "lan", host: "192.0.2.10", port: 10000 },
+        { kind: "lan", host: "2001:db8::10", port: 10000 },
       ],
       cookie: COOKIE,
     });
@@ -344,17 +351,18 @@ describe("golden bytes", () => {
         "61" + // role 'a'
         "0123456789abcdef" +
         "02" + // two candidates
+        "01" + // kind 1: lan
         "04c000020a2710" + // 192.0.2.10:10000
+        "01" + // kind 1: lan
         "0620010db8000000000000000000000010" +
         "2710" + // [2001:db8::10]:10000
         "000000" + // NAT unknown
-        "00" + // no mapped port
         "10" + // cookie length 16
         "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf" + // cookie
-        "00000000000000000000000000", // the first 13 bytes of zero padding
+        "000000000000000000000000", // the first 12 bytes of zero padding
     );
     expect(createHash("sha256").update(packet).digest("hex")).toBe(
-      "cd75a8e8548011251c9b625772baefce13425ff3396014434f35ca1ce32abb25",
+      "99064f9a23a9c0906854f1a2125cd62aac7e4cde5b5d6b546385c7e2f1d028ac",
     );
   });
 });
@@ -414,6 +422,7 @@ describe("sizes: the server never amplifies", () => {
       role: "b",
       peerId: PEER,
       candidates: Array.from({ length: 8 }, (_, i) => ({
+        kind: "mapped" as const,
         host: `2001:db8:ffff:ffff:ffff:ffff:ffff:${i + 1}`,
         port: 65535,
       })),
@@ -504,7 +513,7 @@ describe("rejected packets", () => {
         session: "lab-1",
         role: "a",
         peerId: PEER,
-        candidates: [{ host: "2001:db8::10", port: 10000 }],
+        candidates: [{ kind: "lan", host: "2001:db8::10", port: 10000 }],
       }),
     );
     // Cut in the middle of the v6 candidate (the padding is gone too).
@@ -640,7 +649,7 @@ describe("invalid fields are refused by the schemas", () => {
     session: "lab-1",
     role: "a",
     peerId: PEER,
-    candidates: [{ host: "192.0.2.10", port: 10000 }],
+    candidates: [{ kind: "lan", host: "192.0.2.10", port: 10000 }],
   };
 
   test("the valid baseline opens", () => {
@@ -648,9 +657,9 @@ describe("invalid fields are refused by the schemas", () => {
   });
 
   test("port 0", () => {
-    expect(reason(sealUnchecked({ ...register, candidates: [{ host: "192.0.2.10", port: 0 }] }))).toBe(
-      "malformed",
-    );
+    expect(
+      reason(sealUnchecked({ ...register, candidates: [{ kind: "lan", host: "192.0.2.10", port: 0 }] })),
+    ).toBe("malformed");
     expect(
       reason(
         sealUnchecked({
@@ -712,7 +721,11 @@ describe("invalid fields are refused by the schemas", () => {
   });
 
   test("9 REGISTER candidates (8 is the most)", () => {
-    const nine = Array.from({ length: 9 }, (_, i) => ({ host: `192.0.2.${i + 1}`, port: 10000 }));
+    const nine = Array.from({ length: 9 }, (_, i) => ({
+      kind: "lan" as const,
+      host: `192.0.2.${i + 1}`,
+      port: 10000,
+    }));
     expect(reason(sealUnchecked({ ...register, candidates: nine }))).toBe("malformed");
     expect(reason(sealUnchecked({ ...register, candidates: nine.slice(0, 8) }))).toBe("ok");
   });

@@ -17,6 +17,8 @@ const PARTNER = "2222222222222222";
 const PAIR = "00112233445566778899aabbccddeeff";
 const MY_PUBLIC = { host: "198.51.100.10", port: 40001 };
 const MY_LAN = [{ host: "192.0.2.10", port: 10000 }];
+/** What the REGISTER lists: the same address, as a LAN candidate. */
+const MY_ANNOUNCED = [{ kind: "lan" as const, host: "192.0.2.10", port: 10000 }];
 const P_PUB = { host: "203.0.113.20", port: 40002 };
 const P_LAN = { host: "192.0.2.20", port: 10000 };
 
@@ -173,7 +175,7 @@ describe("registering", () => {
       {
         kind: "send",
         to: SERVER,
-        msg: { type: "register", session: "s1", role: "a", peerId: ME, candidates: MY_LAN },
+        msg: { type: "register", session: "s1", role: "a", peerId: ME, candidates: MY_ANNOUNCED },
         nonce: "000000000000000000000001",
       },
     ]);
@@ -188,7 +190,13 @@ describe("registering", () => {
     const times = p.sent("register").map((s) => s.t);
     expect(times).toEqual([0, 250, 750, 1750, 3750, 5750, 7750, 9750]);
     for (const s of p.sent("register"))
-      expect(s.msg).toEqual({ type: "register", session: "s1", role: "a", peerId: ME, candidates: MY_LAN });
+      expect(s.msg).toEqual({
+        type: "register",
+        session: "s1",
+        role: "a",
+        peerId: ME,
+        candidates: MY_ANNOUNCED,
+      });
     expect(p.events()).toEqual([{ type: "server-silent", tries: 4 }]);
     expect(p.failure()).toBeUndefined();
   });

@@ -42,7 +42,7 @@ const register = (role: Role, peerId: string, candidates: Endpoint[] = [], sessi
   session,
   role,
   peerId,
-  candidates,
+  candidates: candidates.map((c) => ({ kind: "lan", host: c.host, port: c.port })),
 });
 const ack = (pairId: string, peerId: string, session = "s1"): Message => ({
   type: "matchAck",
@@ -112,7 +112,7 @@ describe("registration", () => {
     expect((await store.get("s1"))?.slots.a).toEqual({
       peerId: A_ID,
       addr: A_ADDR,
-      candidates: [{ host: "192.0.2.10", port: 10000 }],
+      candidates: [{ kind: "lan", host: "192.0.2.10", port: 10000 }],
       lastSeen: 1010,
       echo: "0c0b0a090807060504030201",
       proven: true,

@@ -12,7 +12,7 @@ const RACERS = 50;
 const slot = (peerId: string, addr: Endpoint, lastSeen = 0) => ({
   peerId,
   addr,
-  candidates: [{ host: "192.0.2.10", port: 10000 }],
+  candidates: [{ kind: "lan" as const, host: "192.0.2.10", port: 10000 }],
   lastSeen,
   echo: "0102030405060708090a0b0c",
   proven: true,
