@@ -9,16 +9,8 @@ export type { InterfaceAddress } from "./punch/candidates.ts";
 export { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./punch/config.ts";
 export { type ConnectOptions, connect } from "./punch/connect.ts";
 export { type RendezvousServer, type ServeOptions, type ServerStats, serve } from "./rendezvous/server.ts";
-export {
-  KEEP,
-  MemoryStore,
-  type RecentPair,
-  type Registration,
-  type RendezvousStore,
-  type SessionChange,
-  type SessionRecord,
-  type Snapshot,
-} from "./rendezvous/store.ts";
+// Everything a store needs, for a shared one written outside (store.ts exports nothing else).
+export * from "./rendezvous/store.ts";
 export { type StunBindingOptions, type StunBindingResult, stunBinding } from "./stun/client.ts";
 export { type Clock, systemClock } from "./sys/clock.ts";
 export { type Random, systemRandom } from "./sys/random.ts";

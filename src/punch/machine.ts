@@ -8,18 +8,9 @@ import { SendBudget } from "./budget.ts";
 import { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./config.ts";
 import { type PairAction, PairMachine } from "./pair-machine.ts";
 import { type Path, PUNCHING } from "./path.ts";
-import { type RendezvousAction, RendezvousClient } from "./rendezvous-client.ts";
+import { type PeerIdentity, type RendezvousAction, RendezvousClient } from "./rendezvous-client.ts";
 
-export interface PeerSetup {
-  session: string;
-  role: Role;
-  /** Random per run: lets the server tell a restarted peer from a retransmission. */
-  peerId: string;
-  server: Endpoint;
-  /** This host's own addresses with the local port: offered to the partner as LAN candidates. */
-  lanCandidates: Endpoint[];
-  /** A public port our gateway forwards to us (PCP/NAT-PMP): announced as an extra candidate. */
-  mapped?: Endpoint;
+export interface PeerSetup extends PeerIdentity {
   /** The punching socket's port, to tell "no NAT" from "NAT that keeps the port". @default 0 */
   localPort?: number;
   /** Randomness for the port spray and probe ids; injected so tests are repeatable. @default Math.random */

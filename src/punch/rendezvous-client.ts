@@ -6,13 +6,20 @@ import type { Endpoint, NetpunchEvent, Role } from "../types.ts";
 import type { PeerTimings } from "./config.ts";
 import { NatProbe } from "./nat-probe.ts";
 
-export interface RendezvousSetup {
+/** Who we are and where we register: given to the peer, kept by its rendezvous client. */
+export interface PeerIdentity {
   session: string;
   role: Role;
+  /** Random per run: lets the server tell a restarted peer from a retransmission. */
   peerId: string;
   server: Endpoint;
+  /** This host's own addresses with the local port: offered to the partner as LAN candidates. */
   lanCandidates: Endpoint[];
+  /** A public port our gateway forwards to us (PCP/NAT-PMP): announced as an extra candidate. */
   mapped?: Endpoint;
+}
+
+export interface RendezvousSetup extends PeerIdentity {
   localPort: number;
   random: () => number;
   nonce: () => string;

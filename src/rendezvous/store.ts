@@ -149,10 +149,13 @@ export class MemoryStore implements RendezvousStore {
   private readonly done = new Map<string, number>();
   private readonly pairs = new Map<string, { pair: Snapshot<RecentPair>; until: number }>();
 
-  async get(session: string) {
+  async get(session: string): Promise<Snapshot<SessionRecord> | undefined> {
     return this.map.get(session);
   }
-  async update(session: string, fn: (current: SessionRecord | undefined) => SessionChange) {
+  async update(
+    session: string,
+    fn: (current: SessionRecord | undefined) => SessionChange,
+  ): Promise<Snapshot<SessionRecord> | undefined> {
     const before = this.map.get(session);
     const next = fn(before === undefined ? undefined : copyOf(before as SessionRecord));
     if (next === KEEP) return before;
@@ -163,30 +166,30 @@ export class MemoryStore implements RendezvousStore {
     for (const h of hostsOf(after)) this.countHost(h, +1);
     return after;
   }
-  async sessions() {
+  async sessions(): Promise<[string, Snapshot<SessionRecord>][]> {
     return [...this.map.entries()];
   }
-  async count() {
+  async count(): Promise<number> {
     return this.map.size;
   }
-  async addressCount(host: string) {
+  async addressCount(host: string): Promise<number> {
     return this.perHost.get(host) ?? 0;
   }
-  async markDone(peerId: string, until: number) {
+  async markDone(peerId: string, until: number): Promise<void> {
     this.done.set(peerId, until);
   }
-  async isDone(peerId: string, now: number) {
+  async isDone(peerId: string, now: number): Promise<boolean> {
     const until = this.done.get(peerId);
     return until !== undefined && until > now;
   }
-  async rememberPair(pairId: string, pair: RecentPair, until: number) {
+  async rememberPair(pairId: string, pair: RecentPair, until: number): Promise<void> {
     this.pairs.set(pairId, { pair: frozenCopy(pair), until });
   }
-  async recentPair(pairId: string, now: number) {
+  async recentPair(pairId: string, now: number): Promise<Snapshot<RecentPair> | undefined> {
     const p = this.pairs.get(pairId);
     return p && p.until > now ? p.pair : undefined;
   }
-  async sweep(now: number) {
+  async sweep(now: number): Promise<void> {
     for (const [id, until] of this.done) if (until <= now) this.done.delete(id);
     for (const [id, p] of this.pairs) if (p.until <= now) this.pairs.delete(id);
   }
