@@ -9,22 +9,10 @@ import print, { formatLine } from "../../../plugins/print.ts";
 import { connectArgs } from "../../../src/cli/connect.ts";
 import { cli } from "../../../src/cli/main.ts";
 import type { PunchResult } from "../../../src/types.ts";
+import { sampleResult } from "../../support/result.ts";
 import { captureOutput } from "../support.ts";
 
-const r: PunchResult = {
-  role: "a",
-  session: "default",
-  laddr: "0.0.0.0:10000",
-  lhost: "0.0.0.0",
-  lport: 10000,
-  raddr: "203.0.113.20:40002",
-  rhost: "203.0.113.20",
-  rport: 40002,
-  via: "direct",
-  candidate: "public",
-  rttMs: 23,
-  publicAddr: "198.51.100.10:40001",
-};
+const r = sampleResult();
 
 const README = readFileSync(join(import.meta.dir, "../../../README.md"), "utf8");
 

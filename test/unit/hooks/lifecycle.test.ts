@@ -9,21 +9,9 @@ import { type AnyHook, defineHook, type HookContext } from "../../../src/hooks/h
 import { runHooks } from "../../../src/hooks/lifecycle.ts";
 import { checkHookOptions } from "../../../src/hooks/run.ts";
 import type { PunchResult } from "../../../src/types.ts";
+import { sampleResult } from "../../support/result.ts";
 
-const result: PunchResult = {
-  role: "a",
-  session: "s",
-  laddr: "0.0.0.0:10000",
-  lhost: "0.0.0.0",
-  lport: 10000,
-  raddr: "203.0.113.20:40002",
-  rhost: "203.0.113.20",
-  rport: 40002,
-  via: "direct",
-  candidate: "public",
-  rttMs: 5,
-  publicAddr: "198.51.100.10:40001",
-};
+const result = sampleResult({ session: "s", rttMs: 5 });
 const logger = createConsola({ level: -999 });
 const parsed = (o: Record<string, unknown>) => ({ _: [], ...o }) as unknown as ParsedArgs;
 

@@ -14,21 +14,10 @@ import { type AnyHook, hookSpecs, passthroughArgs } from "../../../src/hooks/loa
 import { fillTemplate, resultEnv, TEMPLATE_FIELDS, templateProblem } from "../../../src/hooks/result-env.ts";
 import { checkHookOptions, mergedHookArgs } from "../../../src/hooks/run.ts";
 import type { PunchResult } from "../../../src/types.ts";
+import { sampleResult } from "../../support/result.ts";
+import { netpunchError } from "../support.ts";
 
-const v4: PunchResult = {
-  role: "a",
-  session: "lab-1",
-  laddr: "0.0.0.0:10000",
-  lhost: "0.0.0.0",
-  lport: 10000,
-  raddr: "203.0.113.20:40002",
-  rhost: "203.0.113.20",
-  rport: 40002,
-  via: "direct",
-  candidate: "public",
-  rttMs: 23,
-  publicAddr: "198.51.100.10:40001",
-};
+const v4 = sampleResult({ session: "lab-1" });
 
 /** Bound to a specific local address rather than the wildcard. */
 const v4bound: PunchResult = { ...v4, laddr: "192.0.2.10:10000", lhost: "192.0.2.10" };
@@ -66,17 +55,6 @@ const SEED_OPENVPN_OPTIONS = [
   "--ping-exit",
   "40",
 ];
-
-/** Returns the NetpunchError `fn` throws, failing the test when it throws nothing or something else. */
-function usageError(fn: () => unknown): NetpunchError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof NetpunchError) return e;
-    throw e;
-  }
-  throw new Error("expected a NetpunchError, nothing was thrown");
-}
 
 const parsed = (o: Record<string, unknown>): ParsedArgs => ({ _: [], ...o }) as unknown as ParsedArgs;
 
@@ -469,21 +447,21 @@ describe("mergedHookArgs and checkHookOptions", () => {
   });
 
   test("two hooks defining the same option are refused, naming both", () => {
-    const e = usageError(() => mergedHookArgs([alpha, beta], RESERVED));
+    const e = netpunchError(() => mergedHookArgs([alpha, beta], RESERVED));
     expect(e.code).toBe("E_USAGE");
     expect(e.message).toBe('hooks "alpha" and "beta" both define --greeting');
   });
 
   test("a hook may not take an option netpunch itself uses", () => {
     const bad = defineHook({ name: "bad", description: "x", args: { role: { type: "string" } }, run() {} });
-    const e = usageError(() => mergedHookArgs([bad], RESERVED));
+    const e = netpunchError(() => mergedHookArgs([bad], RESERVED));
     expect(e.code).toBe("E_USAGE");
     expect(e.message).toBe('hook "bad" defines --role, which netpunch itself uses');
   });
 
   test("check: a failing schema is a usage error naming the option", () => {
     expect(() => checkHookOptions([alpha], parsed({ greeting: "hi" }), [])).not.toThrow();
-    const e = usageError(() => checkHookOptions([alpha], parsed({ greeting: "x" }), []));
+    const e = netpunchError(() => checkHookOptions([alpha], parsed({ greeting: "x" }), []));
     expect(e.code).toBe("E_USAGE");
     expect(e.message).toBe("--greeting: is too short");
     expect(e.exitCode).toBe(2);
@@ -491,7 +469,7 @@ describe("mergedHookArgs and checkHookOptions", () => {
 
   test("preflight: its problem is a usage error prefixed with the hook's name", () => {
     const h = taker("runner", ({ extraArgs }) => (extraArgs.length === 0 ? "give a command" : undefined));
-    const e = usageError(() => checkHookOptions([h], parsed({}), []));
+    const e = netpunchError(() => checkHookOptions([h], parsed({}), []));
     expect(e.message).toBe("runner hook: give a command");
     expect(() => checkHookOptions([h], parsed({}), ["true"])).not.toThrow();
   });
@@ -513,12 +491,12 @@ describe("mergedHookArgs and checkHookOptions", () => {
   });
 
   test("two hooks taking the arguments after -- are refused", () => {
-    const e = usageError(() => checkHookOptions([taker("one"), taker("two")], parsed({}), ["x"]));
+    const e = netpunchError(() => checkHookOptions([taker("one"), taker("two")], parsed({}), ["x"]));
     expect(e.message).toBe('hooks "one" and "two" both take the arguments after --');
   });
 
   test("arguments after -- with no hook to take them are refused", () => {
-    const e = usageError(() => checkHookOptions([beta], parsed({}), ["--dev", "tun"]));
+    const e = netpunchError(() => checkHookOptions([beta], parsed({}), ["--dev", "tun"]));
     expect(e.code).toBe("E_USAGE");
     expect(e.message).toBe("arguments after -- (--dev tun) but no selected hook takes them");
     expect(() => checkHookOptions([beta], parsed({}), [])).not.toThrow();

@@ -4,22 +4,10 @@ import * as v from "valibot";
 import { builtinHooks } from "../../../plugins/index.ts";
 import print, { jsonLine, seedLine } from "../../../plugins/print.ts";
 import type { PunchResult } from "../../../src/types.ts";
+import { sampleResult } from "../../support/result.ts";
 import { captureOutput } from "../support.ts";
 
-const v4: PunchResult = {
-  role: "a",
-  session: "default",
-  laddr: "0.0.0.0:10000",
-  lhost: "0.0.0.0",
-  lport: 10000,
-  raddr: "203.0.113.20:40002",
-  rhost: "203.0.113.20",
-  rport: 40002,
-  via: "direct",
-  candidate: "public",
-  rttMs: 23,
-  publicAddr: "198.51.100.10:40001",
-};
+const v4 = sampleResult();
 
 const v6: PunchResult = {
   ...v4,
