@@ -142,7 +142,9 @@ export class Reader {
     return this.take(n);
   }
   hex(n: number): string {
-    return Buffer.from(this.take(n)).toString("hex");
+    const view = this.take(n);
+    // A Buffer over the same memory: Buffer.from(view) would copy the bytes first.
+    return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString("hex");
   }
   /** Whether the next `n` bytes are all zero, without consuming them; fewer than `n` left throws, as a read does. */
   zerosAhead(n: number): boolean {
