@@ -6,13 +6,16 @@ import { ANNOUNCED_KINDS, kindCode, kindOfCode, WIRE_KINDS, type WireKind } from
 import type { NatInfo } from "./messages.ts";
 
 /**
- * The field codecs message bodies are made of (message-table.ts lists each message's fields). Reading does
- * not validate what a field means, only that its bytes can be read: the valibot schema checks the decoded
- * message after. A read throws (RangeError, ShortRead) on bytes no encoder writes, and the packet is dropped.
+ * The field codecs message bodies are made of (message-table.ts lists each message's fields). A read throws
+ * (RangeError, ShortRead) on bytes no encoder writes, and the packet is dropped. Reading does not check what
+ * a value means; `valid` does, after (body.ts's validMessage), and accepts exactly what the field's valibot
+ * schema in messages.ts accepts of a decoded value (a test holds the two to that), at a fraction of the cost.
  */
 export interface FieldCodec<T> {
   write(w: Writer, value: T): void;
   read(r: Reader): T;
+  /** Whether a value this codec read is one the message schema accepts. Absent: every readable value is. */
+  valid?(value: T): boolean;
   /** The README's words for a field of this codec called `label`, e.g. "alt port u16". */
   describe(label: string): string;
   /** How a compound field is laid out, for the README's legend above the bodies table. */
@@ -23,20 +26,35 @@ export interface FieldCodec<T> {
 export const withNote = (text: string, extra: string): string =>
   text.endsWith(")") ? `${text.slice(0, -1)}; ${extra})` : `${text} (${extra})`;
 
-/** An unsigned big-endian integer, written and read by the Writer/Reader method of its name. */
-const uint = (bits: 8 | 16 | 32 | 64): FieldCodec<number> => {
-  const method = `u${bits}` as const;
-  return {
-    write: (w, v) => void w[method](v),
-    read: (r) => r[method](),
-    describe: (label) => `${label} ${method}`,
-  };
+/** The same codec, with a narrower `valid` (what one message's schema asks of that field). */
+export const refine = <T>(codec: FieldCodec<T>, valid: (value: T) => boolean): FieldCodec<T> => ({
+  ...codec,
+  valid,
+});
+
+/** Unsigned big-endian integers, written and read by the Writer/Reader method of their name. */
+export const u8: FieldCodec<number> = {
+  write: (w, v) => void w.u8(v),
+  read: (r) => r.u8(),
+  describe: (label) => `${label} u8`,
 };
-export const u8 = uint(8);
-export const u16 = uint(16);
-export const u32 = uint(32);
-/** Big-endian; only values up to 2^53 survive, which the schemas enforce (ms timestamps fit). */
-export const u64 = uint(64);
+export const u16: FieldCodec<number> = {
+  write: (w, v) => void w.u16(v),
+  read: (r) => r.u16(),
+  describe: (label) => `${label} u16`,
+};
+export const u32: FieldCodec<number> = {
+  write: (w, v) => void w.u32(v),
+  read: (r) => r.u32(),
+  describe: (label) => `${label} u32`,
+};
+/** Big-endian; only values up to 2^53 survive, so larger ones are refused (ms timestamps fit). */
+export const u64: FieldCodec<number> = {
+  write: (w, v) => void w.u64(v),
+  read: (r) => r.u64(),
+  valid: (v) => v <= Number.MAX_SAFE_INTEGER,
+  describe: (label) => `${label} u64`,
+};
 
 /** `n` raw bytes carried as lowercase hex: ids, nonces, cookies, tokens. */
 export const hex = (n: number): FieldCodec<string> => ({
@@ -45,21 +63,20 @@ export const hex = (n: number): FieldCodec<string> => ({
   describe: (label) => `${label} (${n})`,
 });
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
 /** A string of at most 255 UTF-8 bytes after its length byte; bytes that are not UTF-8 are refused. */
 export const text: FieldCodec<string> = {
-  write: (w, v) => {
-    const bytes = new TextEncoder().encode(v);
-    w.u8(bytes.length).bytes(bytes);
-  },
-  read: (r) => new TextDecoder("utf-8", { fatal: true }).decode(r.bytes(r.u8())),
+  write: (w, v) => void w.text(v),
+  read: (r) => utf8.decode(r.bytes(r.u8())),
   describe: (label) => label,
   layout: "length u8, UTF-8",
 };
 
-/** One ASCII character as one byte, one of `chars` (the schema checks which). */
+/** One ASCII character as one byte, one of `chars`. */
 export const char = <T extends string>(chars: readonly T[]): FieldCodec<T> => ({
   write: (w, v) => void w.u8(v.charCodeAt(0)),
   read: (r) => String.fromCharCode(r.u8()) as T,
+  valid: (v) => chars.includes(v),
   describe: (label) => `${label} (${chars.map((c) => `\`${c}\``).join("/")})`,
 });
 
@@ -90,15 +107,22 @@ export const enumOf = <T extends string>(names: readonly T[], first: number): Fi
   describe: (label) => `${label} u8 (${names.map((n, i) => `${first + i} ${n}`).join(", ")})`,
 });
 
-/** An address: family (4 or 6), 4 or 16 address bytes, port u16. */
+/**
+ * An address: family (4 or 6), 4 or 16 address bytes, port u16. Port 0 is refused; the host is always an IP
+ * literal, as bytesToIp writes one.
+ */
 export const endpoint: FieldCodec<Endpoint> = {
-  write: (w, ep) => void w.u8(isIP(ep.host)).bytes(ipToBytes(ep.host)).u16(ep.port),
+  write: (w, ep) => {
+    if (!writeIpv4(w, ep.host)) w.u8(isIP(ep.host)).bytes(ipToBytes(ep.host));
+    w.u16(ep.port);
+  },
   read: (r) => {
     const family = r.u8();
     if (family !== 4 && family !== 6) throw new RangeError(`address family ${family}`);
     const host = bytesToIp(r.bytes(family === 4 ? 4 : 16));
     return { host, port: r.u16() };
   },
+  valid: (ep) => ep.port !== 0,
   describe: (label) => label,
   layout: "family (4|6), 4 or 16 address bytes, port u16",
 };
@@ -138,6 +162,7 @@ export function candidateOf<K extends WireKind>(kinds: readonly K[]): FieldCodec
       const kind = (kindOfCode(code) ?? `unknown-${code}`) as K;
       return { kind, ...endpoint.read(r) };
     },
+    valid: (c) => (kinds as readonly WireKind[]).includes(c.kind) && c.port !== 0,
     describe: (label) => `${label} (kind u8: ${kinds.map((k) => `${kindCode(k)} ${k}`).join(", ")}; address)`,
   };
 }
@@ -146,13 +171,17 @@ export const candidate = candidateOf(WIRE_KINDS);
 /** What a peer announces about itself in REGISTER. */
 export const announcedCandidate = candidateOf(ANNOUNCED_KINDS);
 
-/** A count u8, then that many items (the schema bounds the count). */
-export const list = <T>(item: FieldCodec<T>): FieldCodec<T[]> => ({
+/** A count u8, then that many items; a list of fewer than `min` or more than `max` items is refused. */
+export const list = <T>(item: FieldCodec<T>, bounds: { min?: number; max: number }): FieldCodec<T[]> => ({
   write: (w, items) => {
     w.u8(items.length);
     for (const it of items) item.write(w, it);
   },
   read: (r) => Array.from({ length: r.u8() }, () => item.read(r)),
+  valid: (items) =>
+    items.length >= (bounds.min ?? 0) &&
+    items.length <= bounds.max &&
+    (item.valid === undefined || items.every((it) => item.valid?.(it))),
   describe: (label) => `count u8, ${item.describe(label)}`,
 });
 
@@ -184,7 +213,7 @@ export const zeroFirstByte = (size: number, doc: string): Absent => ({ size, lea
 /** A field that may be absent: `absent` says how an absent one is written; it decodes to no key at all. */
 export const optional = <T>(codec: FieldCodec<T>, absent: Absent): FieldCodec<T | undefined> => ({
   write: (w, v) => {
-    if (v === undefined) w.bytes(new Uint8Array(absent.size));
+    if (v === undefined) w.zeros(absent.size);
     else codec.write(w, v);
   },
   read: (r) => {
@@ -192,5 +221,39 @@ export const optional = <T>(codec: FieldCodec<T>, absent: Absent): FieldCodec<T 
     r.bytes(absent.size);
     return undefined;
   },
+  valid: (v) => v === undefined || codec.valid === undefined || codec.valid(v),
   describe: (label) => withNote(codec.describe(label), absent.doc),
 });
+
+const DOT = 0x2e;
+const DIGIT_0 = 0x30;
+const IPV4_OCTETS = 4;
+/**
+ * Writes family 4 and the 4 bytes of a dotted quad as isIP() takes one (0-255, no leading zeros), straight
+ * into the writer: the reply path's common case, without the strings and arrays ipToBytes makes. False, and
+ * nothing written, for anything else (IPv6, or not an address: the caller's slow path sorts it out).
+ */
+function writeIpv4(w: Writer, host: string): boolean {
+  if (host.length > 15) return false; // "255.255.255.255"
+  let octets = 0;
+  let value = 0;
+  let digits = 0;
+  let packed = 0;
+  for (let i = 0; i <= host.length; i++) {
+    const c = i < host.length ? host.charCodeAt(i) : DOT;
+    if (c === DOT) {
+      if (digits === 0 || value > 255 || octets === IPV4_OCTETS) return false;
+      packed = packed * 256 + value;
+      octets++;
+      value = 0;
+      digits = 0;
+    } else if (c >= DIGIT_0 && c <= DIGIT_0 + 9) {
+      if (digits > 0 && value === 0) return false; // a leading zero
+      value = value * 10 + (c - DIGIT_0);
+      if (++digits > 3) return false;
+    } else return false;
+  }
+  if (octets !== IPV4_OCTETS) return false;
+  w.u8(4).u32(packed);
+  return true;
+}

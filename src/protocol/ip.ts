@@ -32,7 +32,7 @@ export function ipToBytes(host: string): Uint8Array {
 }
 
 export function bytesToIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join(".");
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
   if (bytes.length !== 16) throw new TypeError(`an IP address has 4 or 16 bytes, not ${bytes.length}`);
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));

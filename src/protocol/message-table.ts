@@ -1,6 +1,8 @@
 import type * as v from "valibot";
 import {
   COOKIE_LEN,
+  MAX_CANDIDATES,
+  MAX_SESSION_LEN,
   MessageType,
   NONCE_LEN,
   PROBE_PADDED_LEN,
@@ -22,6 +24,7 @@ import {
   list,
   nat,
   optional,
+  refine,
   text,
   u16,
   u32,
@@ -78,6 +81,10 @@ const PAIR_ID = hex(16);
 const PEER_ID = hex(8);
 const NO_ALT_PORT = allZeros(2, "0: none");
 const NO_NAT = zeroFirstByte(3, "mapping 0: unknown");
+/** A session name, as messages.ts's SessionName schema takes one. */
+const SESSION = refine(text, (s) => s.length >= 1 && s.length <= MAX_SESSION_LEN && m.SESSION_CHARS.test(s));
+/** A port that is never 0 (the schema's minimum is 1). */
+const PORT = refine(u16, (port) => port !== 0);
 /** The wire carries RELAY_OFFER's status as its index here; see RelayOfferSchema for what each means. */
 const OFFER_STATUS = ["ok", "off", "full", "limit"] as const;
 /** REGISTERED's status codes start at 1. */
@@ -89,10 +96,10 @@ export const MESSAGES = {
     schema: m.RegisterSchema,
     padTo: REGISTER_PADDED_LEN,
     fields: [
-      ["session", text, "session"],
+      ["session", SESSION, "session"],
       ["role", char(ROLES), "role"],
       ["peerId", PEER_ID, "peer id"],
-      ["candidates", list(announcedCandidate), "its own candidates"],
+      ["candidates", list(announcedCandidate, { max: MAX_CANDIDATES }), "its own candidates"],
       ["nat", optional(nat, NO_NAT), "NAT behaviour"],
       // The absent cookie's zero length byte is the same byte as padding: first contact.
       ["cookie", optional(hexWithLength(COOKIE_LEN), zeroFirstByte(1, "length 0: none")), "cookie"],
@@ -121,7 +128,8 @@ export const MESSAGES = {
       ["pairId", PAIR_ID, "pair id"],
       ["partnerId", PEER_ID, "partner's peer id"],
       ["observed", endpoint, "your address as seen"],
-      ["candidates", list(candidate), "candidates"],
+      // The partner's public address, then up to MAX_CANDIDATES of its own.
+      ["candidates", list(candidate, { min: 1, max: MAX_CANDIDATES + 1 }), "candidates"],
       ["altPort", optional(u16, NO_ALT_PORT), "alt port"],
       ["partnerNat", optional(nat, NO_NAT), "partner's NAT behaviour"],
     ],
@@ -130,7 +138,7 @@ export const MESSAGES = {
     code: MessageType.matchAck,
     schema: m.MatchAckSchema,
     fields: [
-      ["session", text, "session"],
+      ["session", SESSION, "session"],
       ["pairId", PAIR_ID, "pair id"],
       ["peerId", PEER_ID, "peer id"],
     ],
@@ -177,7 +185,7 @@ export const MESSAGES = {
     fields: [
       ["probeId", u32, "probe id"],
       ["observed", endpoint, "the address seen"],
-      ["receivedOn", u16, "the port it arrived at"],
+      ["receivedOn", PORT, "the port it arrived at"],
       // 0 is decoded as 0, not as absent: the schema has this field always (0: the server has none).
       ["altPort", u16, "the alt port", "0: none"],
     ],
@@ -188,7 +196,7 @@ export const MESSAGES = {
     padTo: RELAY_PADDED_LEN,
     readme: "relay",
     fields: [
-      ["session", text, "session"],
+      ["session", SESSION, "session"],
       ["pairId", PAIR_ID, "pair id"],
       ["peerId", PEER_ID, "peer id"],
     ],
@@ -235,7 +243,7 @@ export const MESSAGES = {
     schema: m.NatUpdateSchema,
     padTo: PROBE_PADDED_LEN,
     fields: [
-      ["session", text, "session"],
+      ["session", SESSION, "session"],
       ["pairId", PAIR_ID, "pair id"],
       ["peerId", PEER_ID, "peer id"],
       ["nat", nat, "NAT behaviour"],
@@ -263,7 +271,7 @@ export const MESSAGES = {
     schema: m.LeaveSchema,
     note: "a peer that stops before it is paired frees its role; never answered",
     fields: [
-      ["session", text, "session"],
+      ["session", SESSION, "session"],
       ["role", char(ROLES), "role"],
       ["peerId", PEER_ID, "peer id"],
     ],

@@ -10,11 +10,13 @@ const CandidateSchema = v.object({ host: Host, port: Port, kind: v.picklist(WIRE
 /** What a peer may list about itself: its LAN addresses and a mapped port, never a public address. */
 const AnnouncedSchema = v.object({ host: Host, port: Port, kind: v.picklist(ANNOUNCED_KINDS) });
 const Hex = (bytes: number) => v.pipe(v.string(), v.regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`)));
+/** The characters a session name may have (message-table.ts checks decoded names with it too). */
+export const SESSION_CHARS = /^[A-Za-z0-9._@:+-]+$/;
 export const SessionName = v.pipe(
   v.string(),
   v.minLength(1),
   v.maxLength(MAX_SESSION_LEN),
-  v.regex(/^[A-Za-z0-9._@:+-]+$/, "letters, digits and . _ @ : + - only"),
+  v.regex(SESSION_CHARS, "letters, digits and . _ @ : + - only"),
 );
 export const PeerId = Hex(8);
 export const PairId = Hex(16);

@@ -1,10 +1,9 @@
-import * as v from "valibot";
 import type { DropReason } from "../types.ts";
-import { tag, verifyTag } from "./auth.ts";
-import { decodeBody, encodeBody } from "./body.ts";
+import { tagInto, verifyTag } from "./auth.ts";
+import { decodeBody, validMessage, writeBody } from "./body.ts";
 import { Reader, Writer } from "./bytes.ts";
 import { HEADER_LEN, MAGIC, MAX_PACKET, NONCE_LEN, OLD_VERSION, TAG_LEN, VERSION } from "./constants.ts";
-import { type Message, MessageSchema } from "./messages.ts";
+import type { Message } from "./messages.ts";
 
 /**
  * Envelope of every packet, peer-to-server and peer-to-peer alike:
@@ -29,19 +28,21 @@ export interface SealParams {
   nonce: Uint8Array;
 }
 
+/**
+ * One writer for every packet sealed: seal() runs to its end before anything else can, so the packet is
+ * written in place and the only allocation left is the packet returned (and the HMAC's state).
+ */
+const scratch = new Writer(MAX_PACKET);
+
 export function seal(key: Uint8Array, msg: Message, p: SealParams): Uint8Array {
   if (p.nonce.length !== NONCE_LEN) throw new RangeError(`nonce must be ${NONCE_LEN} bytes`);
-  const { type, body } = encodeBody(msg, HEADER_LEN + TAG_LEN);
-  const w = new Writer()
-    .u8(MAGIC[0])
-    .u8(MAGIC[1])
-    .u8(VERSION)
-    .u8(type)
-    .u64(p.timestamp)
-    .bytes(p.nonce)
-    .bytes(body);
-  const unsigned = w.done();
-  return new Writer().bytes(unsigned).bytes(tag(key, unsigned)).done();
+  const w = scratch.reset().u8(MAGIC[0]).u8(MAGIC[1]).u8(VERSION).u8(0).u64(p.timestamp).bytes(p.nonce);
+  const type = writeBody(w, msg, HEADER_LEN + TAG_LEN);
+  const packet = w.done(TAG_LEN);
+  packet[3] = type;
+  const signed = packet.length - TAG_LEN;
+  tagInto(key, packet, signed);
+  return packet;
 }
 
 export type OpenResult = { ok: true; frame: Frame } | { ok: false; reason: DropReason };
@@ -68,13 +69,12 @@ export function open(key: Uint8Array, packet: Uint8Array, oldKey?: Uint8Array): 
   const type = r.u8();
   const timestamp = r.u64();
   const nonce = r.hex(NONCE_LEN);
-  let raw: unknown;
+  let msg: unknown;
   try {
-    raw = decodeBody(type, signed.subarray(HEADER_LEN));
+    msg = decodeBody(type, signed.subarray(HEADER_LEN));
   } catch {
     return { ok: false, reason: "malformed" };
   }
-  const parsed = v.safeParse(MessageSchema, raw);
-  if (!parsed.success) return { ok: false, reason: "malformed" };
-  return { ok: true, frame: { timestamp, nonce, msg: parsed.output, size: packet.length } };
+  if (!validMessage(msg)) return { ok: false, reason: "malformed" };
+  return { ok: true, frame: { timestamp, nonce, msg, size: packet.length } };
 }

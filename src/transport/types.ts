@@ -5,8 +5,19 @@ export interface Transport {
   readonly local: Endpoint;
   /** Best effort, like UDP itself: false (or a dropped packet) is not an error the caller can act on. */
   send(data: Uint8Array, to: Endpoint): boolean;
+  /**
+   * Sends several datagrams in one call (udp.ts: one sendmmsg), e.g. every reply of one event-loop turn;
+   * returns how many went out. Optional: without it, send each one.
+   */
+  sendMany?(datagrams: readonly Datagram[]): number;
   /** Releases the port at once, so a hook can bind it. */
   close(): void;
+}
+
+/** A datagram to send, and where to. */
+export interface Datagram {
+  data: Uint8Array;
+  to: Endpoint;
 }
 
 export type DatagramHandler = (data: Uint8Array, from: Endpoint) => void;

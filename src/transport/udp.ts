@@ -1,7 +1,7 @@
 import { normalizeHost } from "../addr.ts";
 import { Fail } from "../errors.ts";
 import type { Endpoint } from "../types.ts";
-import type { DatagramHandler, ErrorHandler, Transport } from "./types.ts";
+import type { Datagram, DatagramHandler, ErrorHandler, Transport } from "./types.ts";
 
 const PENDING_ICMP = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN"]);
 
@@ -44,10 +44,9 @@ export async function openUdp(
       port: bind.port,
       socket: {
         data(_s, data, port, address) {
-          onDatagram(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), {
-            host: normalizeHost(address),
-            port,
-          });
+          // An IPv4 address is already normal (digits and dots); only a v6 one may need unwrapping.
+          const host = address.includes(":") ? normalizeHost(address) : address;
+          onDatagram(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), { host, port });
         },
         error: reportErrors(onError),
       },
@@ -65,28 +64,56 @@ export async function openUdp(
   }
   const life = lifetime(socket);
   const v4only = !bind.host.includes(":");
-  return {
-    local: { host: bind.host, port: socket.port },
-    send(data, to) {
-      if (!life.open) return false;
-      // A v4 socket cannot reach a v6 candidate; skipping it is normal, not an error.
-      if (v4only && to.host.includes(":")) return false;
+  // A v4 socket cannot reach a v6 candidate; skipping it is normal, not an error.
+  const unreachable = (to: Endpoint) => v4only && to.host.includes(":");
+  const send = (data: Uint8Array, to: Endpoint): boolean => {
+    if (!life.open || unreachable(to)) return false;
+    try {
+      return socket.send(data, to.port, to.host);
+    } catch (e) {
+      // An ICMP error for an EARLIER datagram (port or host unreachable) is pending on the socket and the
+      // kernel reports it on this send instead, without sending. That error is now consumed: report it and
+      // send again, or one unreachable candidate would silently cost the next candidate its PING.
+      const code = (e as { code?: string }).code;
+      if (!code || !PENDING_ICMP.has(code)) return false;
+      onError?.(code);
       try {
         return socket.send(data, to.port, to.host);
-      } catch (e) {
-        // An ICMP error for an EARLIER datagram (port or host unreachable) is pending on the socket and the
-        // kernel reports it on this send instead, without sending. That error is now consumed: report it and
-        // send again, or one unreachable candidate would silently cost the next candidate its PING.
-        const code = (e as { code?: string }).code;
-        if (!code || !PENDING_ICMP.has(code)) return false;
-        onError?.(code);
-        try {
-          return socket.send(data, to.port, to.host);
-        } catch {
-          return false;
-        }
+      } catch {
+        return false;
       }
-    },
+    }
+  };
+  const sendMany = (datagrams: readonly Datagram[]): number => {
+    if (!life.open) return 0;
+    const todo = datagrams.filter((d) => !unreachable(d.to));
+    const flat: (Uint8Array | number | string)[] = [];
+    for (const d of todo) flat.push(d.data, d.to.port, d.to.host);
+    let sent = 0;
+    let at = 0;
+    // sendmmsg stops at the first datagram the kernel refuses (a pending ICMP error, as in send), and says
+    // how many went before it: that one goes through send(), which handles it, and the rest in one call
+    // again. Each round moves on by at least one datagram.
+    while (at < todo.length) {
+      let n = 0;
+      try {
+        n = socket.sendMany(at === 0 ? flat : flat.slice(at * 3));
+      } catch {
+        n = 0;
+      }
+      sent += n;
+      at += n;
+      const failed = todo[at];
+      if (failed === undefined) break;
+      if (send(failed.data, failed.to)) sent++;
+      at++;
+    }
+    return sent;
+  };
+  return {
+    local: { host: bind.host, port: socket.port },
+    send,
+    sendMany,
     close: () => life.close(),
   };
 }

@@ -27,3 +27,39 @@ test("after an ICMP port unreachable, the next datagram to another address still
   expect(got).toEqual(["ok 0", "ok 1", "ok 2", "ok 3", "ok 4"]);
   expect(errors).toContain("ECONNREFUSED");
 });
+
+test("sendMany sends every datagram in one call, past a pending ICMP error, and skips v6 on a v4 socket", async () => {
+  const got: string[] = [];
+  const receiver = await openUdp({ host: "127.0.0.1", port: 0 }, (d) =>
+    got.push(new TextDecoder().decode(d)),
+  );
+  const closed = await freeUdpPort("127.0.0.1");
+  const errors: string[] = [];
+  const sender = await openUdp(
+    { host: "127.0.0.1", port: 0 },
+    () => {},
+    (code) => errors.push(code),
+  );
+  const text = (s: string) => new TextEncoder().encode(s);
+  const counts: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    // The first goes to a closed port: on loopback its ICMP answer is pending before the next is sent, and
+    // the kernel's batch stops there.
+    counts.push(
+      sender.sendMany?.([
+        { data: text(`lost ${i}`), to: { host: "127.0.0.1", port: closed } },
+        { data: text(`a ${i}`), to: receiver.local },
+        { data: text("v6"), to: { host: "::1", port: receiver.local.port } },
+        { data: text(`b ${i}`), to: receiver.local },
+      ]) ?? -1,
+    );
+    await Bun.sleep(5);
+  }
+  await Bun.sleep(50);
+  sender.close();
+  expect(sender.sendMany?.([{ data: text("late"), to: receiver.local }])).toBe(0);
+  receiver.close();
+  expect(got).toEqual(["a 0", "b 0", "a 1", "b 1", "a 2", "b 2"]);
+  expect(counts).toEqual([3, 3, 3]); // the lost one counts as sent: the kernel took it
+  expect(errors).toContain("ECONNREFUSED");
+});

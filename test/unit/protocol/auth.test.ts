@@ -4,7 +4,7 @@ import { deriveKey, deriveKeyV1, STRONG_SECRET_BYTES, tag, verifyTag } from "../
 import { TAG_LEN } from "../../../src/protocol/constants.ts";
 import type { Message } from "../../../src/protocol/messages.ts";
 import { open, seal } from "../../../src/protocol/packet.ts";
-import { KEY, KEY_V1, nonceBytes, TS, toHex } from "../support.ts";
+import { KEY, KEY_V1, nonceBytes, prng, TS, toHex, unsignedPart } from "../support.ts";
 
 const PAIR = "00112233445566778899aabbccddeeff";
 const PEER = "0123456789abcdef";
@@ -111,6 +111,30 @@ describe("tag", () => {
     const full = createHmac("sha256", KEY).update(data).digest();
     expect(tag(KEY, data).length).toBe(TAG_LEN);
     expect(toHex(tag(KEY, data))).toBe(toHex(full.subarray(0, 16)));
+  });
+
+  // tag() runs on Bun.CryptoHasher (faster); node:crypto's createHmac is the reference it must equal.
+  const reference = (key: Uint8Array, data: Uint8Array) =>
+    toHex(createHmac("sha256", key).update(data).digest().subarray(0, TAG_LEN));
+
+  test("the tag of every sealed vector is node:crypto's HMAC-SHA256-128 of what precedes it", () => {
+    for (const msg of messages) {
+      for (const key of [KEY, KEY_V1]) {
+        const packet = sealed(msg, key);
+        expect(toHex(packet.subarray(packet.length - TAG_LEN))).toBe(reference(key, unsignedPart(packet)));
+      }
+    }
+  });
+
+  test("tag() equals node:crypto's at every size a packet can have, with keys of any length (seeded)", () => {
+    const rand = prng(5);
+    const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
+    for (let size = 0; size <= 1200; size += 7) {
+      const key = bytes(1 + (size % 97)); // longer than a block (64) too: HMAC hashes such a key first
+      const data = bytes(size);
+      expect(toHex(tag(key, data))).toBe(reference(key, data));
+      expect(verifyTag(key, data, tag(key, data))).toBe(true);
+    }
   });
 
   test("verifyTag refuses a wrong, shortened or lengthened tag", () => {

@@ -720,6 +720,12 @@ describe("invalid fields are refused by the schemas", () => {
     expect(reason(sealUnchecked({ ...match, candidates: [] }))).toBe("malformed");
   });
 
+  test("a REGISTER announcing a public candidate (only the server says what it saw)", () => {
+    const claim = [{ kind: "public" as const, host: "203.0.113.99", port: 40000 }];
+    expect(reason(sealUnchecked({ ...register, candidates: claim as never }))).toBe("malformed");
+    const mapped = [{ kind: "mapped" as const, host: "203.0.113.99", port: 40000 }];
+    expect(reason(sealUnchecked({ ...register, candidates: mapped }))).toBe("ok");
+  });
   test("9 REGISTER candidates (8 is the most)", () => {
     const nine = Array.from({ length: 9 }, (_, i) => ({
       kind: "lan" as const,
