@@ -159,21 +159,13 @@ export const CliFail = {
       "give another FILE, or add --force to replace it (everything using the old secret then needs the new one)",
     );
   },
-  cannotCreate(file: string, why: string, cause: unknown): NetpunchError {
-    return new NetpunchError(
-      "E_USAGE",
-      `cannot create ${file}: ${why}`,
-      "check that the directory exists and that this user may write there",
-      { cause },
-    );
-  },
-  cannotReplace(file: string, why: string, cause: unknown): NetpunchError {
-    return new NetpunchError(
-      "E_USAGE",
-      `cannot replace ${file}: ${why}`,
-      "check that FILE is not a directory and that this user may write there",
-      { cause },
-    );
+  /** keygen could not write FILE: `create` a new one, or `replace` (--force) an existing one. */
+  cannotWrite(file: string, how: "create" | "replace", why: string, cause: unknown): NetpunchError {
+    const hint =
+      how === "create"
+        ? "check that the directory exists and that this user may write there"
+        : "check that FILE is not a directory and that this user may write there";
+    return new NetpunchError("E_USAGE", `cannot ${how} ${file}: ${why}`, hint, { cause });
   },
   forceWithoutOutput(): NetpunchError {
     return new NetpunchError(

@@ -43,7 +43,7 @@ export function writeSecretFile(file: string, text: string, force: boolean): voi
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "EEXIST") throw CliFail.fileExists(file);
-    throw CliFail.cannotCreate(file, code ?? (e as Error).message, e);
+    throw CliFail.cannotWrite(file, "create", code ?? (e as Error).message, e);
   }
   try {
     writeSync(fd, text);
@@ -55,7 +55,12 @@ export function writeSecretFile(file: string, text: string, force: boolean): voi
       renameSync(target, file);
     } catch (e) {
       unlinkSync(target);
-      throw CliFail.cannotReplace(file, (e as NodeJS.ErrnoException).code ?? (e as Error).message, e);
+      throw CliFail.cannotWrite(
+        file,
+        "replace",
+        (e as NodeJS.ErrnoException).code ?? (e as Error).message,
+        e,
+      );
     }
   }
 }

@@ -33,21 +33,14 @@ export const refine = <T>(codec: FieldCodec<T>, valid: (value: T) => boolean): F
 });
 
 /** Unsigned big-endian integers, written and read by the Writer/Reader method of their name. */
-export const u8: FieldCodec<number> = {
-  write: (w, v) => void w.u8(v),
-  read: (r) => r.u8(),
-  describe: (label) => `${label} u8`,
-};
-export const u16: FieldCodec<number> = {
-  write: (w, v) => void w.u16(v),
-  read: (r) => r.u16(),
-  describe: (label) => `${label} u16`,
-};
-export const u32: FieldCodec<number> = {
-  write: (w, v) => void w.u32(v),
-  read: (r) => r.u32(),
-  describe: (label) => `${label} u32`,
-};
+const unsigned = (size: "u8" | "u16" | "u32"): FieldCodec<number> => ({
+  write: (w, v) => void w[size](v),
+  read: (r) => r[size](),
+  describe: (label) => `${label} ${size}`,
+});
+export const u8 = unsigned("u8");
+export const u16 = unsigned("u16");
+export const u32 = unsigned("u32");
 /** Big-endian; only values up to 2^53 survive, so larger ones are refused (ms timestamps fit). */
 export const u64: FieldCodec<number> = {
   write: (w, v) => void w.u64(v),
