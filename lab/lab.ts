@@ -12,7 +12,7 @@
 // Only addresses from 198.18.0.0/15, 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and loopback are used,
 // and nothing is connected to the root namespace, so no lab traffic can leave the machine.
 
-import { afterEach, test as bunTest } from "bun:test";
+import { afterEach, test as bunTest, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -650,7 +650,10 @@ async function waitForOutput(
  * A test file's labs: `create()` makes the test's lab and `tempDir(prefix)` a temp folder for it; after each
  * test the lab is cleaned up (its processes killed, its namespaces deleted) and the folders removed.
  */
-export function labPerTest(): {
+/** Real processes, sockets and namespaces: far slower than bun test's 5 s default. */
+const LAB_TEST_TIMEOUT_MS = 60_000;
+
+export function labPerTest(o: { timeoutMs?: number } = {}): {
   create(): Lab;
   tempDir(prefix: string): string;
   /** bun's `test`, except that a failure first prints the transcript of the labs this test created. */
@@ -658,6 +661,7 @@ export function labPerTest(): {
 } {
   const labs: Lab[] = [];
   const dirs: string[] = [];
+  setDefaultTimeout(o.timeoutMs ?? LAB_TEST_TIMEOUT_MS);
   afterEach(async () => {
     for (const lab of labs.splice(0)) await lab.cleanup();
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
 //
 // Not covered here, because they need the secret and so are not outsider attacks: a flood of future-stamped
 // packets, and spoofed RELAY_BINDs.
-import { expect, setDefaultTimeout } from "bun:test";
+import { expect } from "bun:test";
 import { injectSpoofed, NP_TYPE, npType, replayAndListen, sniff } from "../../lab/attacker.ts";
 import { type LabProcess, labPerTest } from "../../lab/lab.ts";
 import {
@@ -21,9 +21,6 @@ import {
 } from "../../lab/netpunch.ts";
 import { place, serverAndPair } from "../../lab/placements.ts";
 
-// Real processes and waits for 15 s keepalives: far slower than bun test's 5 s default.
-setDefaultTimeout(120_000);
-
 /** netpunch connect's default --punch-timeout: a peer that punches the wrong address gives up after it. */
 const PUNCH_TIMEOUT_MS = 10_000;
 /** A peer re-registers this often while it waits (PeerTimings.keepaliveMs); a lost registration heals then. */
@@ -32,7 +29,8 @@ const KEEPALIVE_MS = 15_000;
 const STRAY_PACKETS_ALLOWED = 8;
 const WAITING = /waiting for the partner/;
 
-const labs = labPerTest();
+// Real processes and waits for 15 s keepalives: far slower than bun test's 5 s default.
+const labs = labPerTest({ timeoutMs: 120_000 });
 
 /**
  * How a peer ended, as one line an assertion can show: "connected to IP:PORT (via)", or its exit code and

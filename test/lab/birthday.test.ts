@@ -2,7 +2,7 @@
 // MASQUERADE, which filters by address and port: plain punching cannot work. With the server's alt port the
 // peers learn their NATs' behaviour and connect directly by birthday probing: 256 sockets on the symmetric
 // side, up to 2,048 probed ports from the other. The symmetric side's result is the socket that won.
-import { expect, setDefaultTimeout } from "bun:test";
+import { expect } from "bun:test";
 import { labPerTest } from "../../lab/lab.ts";
 import {
   finish,
@@ -14,9 +14,6 @@ import {
   startServer,
 } from "../../lab/netpunch.ts";
 import { classifiedAsRandomPorts, serverAndPair } from "../../lab/placements.ts";
-
-// Real processes, sockets and namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(60_000);
 
 const labs = labPerTest();
 

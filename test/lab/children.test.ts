@@ -1,7 +1,7 @@
 // Hooks' children across real NATs: a SIGKILLed netpunch leaves no openvpn holding the punched port (the
 // next round punches and tunnels again), and socat-forward hands neither side a netpunch packet.
 // Needs root: `bun test test/lab/children.test.ts`.
-import { expect, setDefaultTimeout } from "bun:test";
+import { expect } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Host, type LabProcess, labPerTest } from "../../lab/lab.ts";
@@ -19,9 +19,7 @@ import {
 import { serverAndPair } from "../../lab/placements.ts";
 
 // Real processes, tunnels and namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(90_000);
-
-const labs = labPerTest();
+const labs = labPerTest({ timeoutMs: 90_000 });
 
 const READY = /Initialization Sequence Completed/g;
 const tunnelUp = (p: LabProcess, times = 1) =>

@@ -1,6 +1,6 @@
 // The compiled linux-x64 binary end to end in the NAT lab: the server and both peers are the binary (no Bun
 // on the path it takes), with the print hook and then the openvpn hook carrying ping through two NATs.
-import { expect, setDefaultTimeout } from "bun:test";
+import { expect } from "bun:test";
 import { labPerTest } from "../../lab/lab.ts";
 import {
   connectArgs,
@@ -12,9 +12,6 @@ import {
 } from "../../lab/netpunch.ts";
 import { serverAndPair } from "../../lab/placements.ts";
 import { compiled } from "../support/binary.ts";
-
-// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(60_000);
 
 const labs = labPerTest();
 

@@ -1,13 +1,10 @@
 // netpunch doctor against real kernel NAT: the verdict and its evidence for a public host, a MASQUERADE
 // gateway (easy) and a MASQUERADE --random-fully gateway (symmetric); and against coturn's STUN server.
-import { expect, setDefaultTimeout } from "bun:test";
+import { expect } from "bun:test";
 import { startCoturn } from "../../lab/coturn.ts";
 import { labPerTest } from "../../lab/lab.ts";
 import { BUN, CLI, SERVER_PORT, secretFile, serverOptions, startServer } from "../../lab/netpunch.ts";
 import { classifiedAsRandomPorts } from "../../lab/placements.ts";
-
-// Real processes, sockets and namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(60_000);
 
 const labs = labPerTest();
 

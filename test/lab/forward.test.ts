@@ -1,7 +1,7 @@
 // The socat-forward hook across two real NATs: A exposes a UDP echo service that listens on its own
 // loopback, B reaches it through the punched hole from a local port on B's loopback. SIGTERM then stops
 // netpunch and the socat it started. Needs root: `bun test test/lab/forward.test.ts`.
-import { expect, setDefaultTimeout } from "bun:test";
+import { expect } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Host, type Lab, labPerTest } from "../../lab/lab.ts";
@@ -16,9 +16,6 @@ import {
   waitStderr,
 } from "../../lab/netpunch.ts";
 import { serverAndPair } from "../../lab/placements.ts";
-
-// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(60_000);
 
 const SERVICE_PORT = 9007; // the echo service on A's loopback
 const LISTEN_PORT = 9008; // where B's local client sends

@@ -1,12 +1,10 @@
 // Issue 9 item 2: a server on a host with several addresses (a VPS with a floating IP), listening on the
 // wildcard, answers each peer from the address it wrote to. Real kernel NAT in namespaces: a reply from the
 // host's other address matches no conntrack entry at the peer's gateway and is dropped.
-import { expect, setDefaultTimeout } from "bun:test";
+import { expect } from "bun:test";
 import { labPerTest } from "../../lab/lab.ts";
 import { finish, secretFile, startPeer, startServer } from "../../lab/netpunch.ts";
 import { place } from "../../lab/placements.ts";
-
-setDefaultTimeout(60_000);
 
 const labs = labPerTest();
 

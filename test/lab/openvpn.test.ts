@@ -1,6 +1,6 @@
 // The openvpn hook across two real NATs, with the real openvpn from Debian and a static key: ping through
 // the tunnel both ways, --loop re-punching after the tunnel process dies, and Ctrl-C leaving nothing behind.
-import { expect, setDefaultTimeout } from "bun:test";
+import { expect } from "bun:test";
 import { type Host, type Lab, type LabProcess, labPerTest } from "../../lab/lab.ts";
 import {
   openvpnHook,
@@ -11,9 +11,6 @@ import {
   waitStderr,
 } from "../../lab/netpunch.ts";
 import { serverAndPair } from "../../lab/placements.ts";
-
-// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(60_000);
 
 const labs = labPerTest();
 

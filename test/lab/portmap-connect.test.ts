@@ -2,14 +2,11 @@
 // NAT, and the server has neither an alt port nor a relay. Plain punching cannot work here (b's PINGs come
 // from ports a's gateway never sent to); with --port-map, a's gateway forwards a public port to a, b punches
 // that port, and the mapping is removed when a exits.
-import { expect, setDefaultTimeout } from "bun:test";
+import { expect } from "bun:test";
 import { labPerTest } from "../../lab/lab.ts";
 import { gatewayDaemon } from "../../lab/miniupnpd.ts";
 import { finish, PEER_PORT, secretFile, startPeer, startServer } from "../../lab/netpunch.ts";
 import { serverAndPair } from "../../lab/placements.ts";
-
-// Real processes, sockets and namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(60_000);
 
 const labs = labPerTest();
 

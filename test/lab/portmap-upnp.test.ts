@@ -3,7 +3,7 @@
 // multicast and mapping over SOAP, and a public host checking that the mapping forwards, and no longer
 // does after remove(). Needs root and miniupnpd (see test/lab/portmap.test.ts for the lab's STUN responder
 // and nftables tables that miniupnpd needs). SSDP and HTTP stay inside the lab's namespaces.
-import { describe, expect, setDefaultTimeout } from "bun:test";
+import { describe, expect } from "bun:test";
 import { join } from "node:path";
 import { type Host, type Lab, labPerTest } from "../../lab/lab.ts";
 import {
@@ -14,8 +14,6 @@ import {
   UPNP_HTTP_PORT,
   waitOutput,
 } from "../../lab/miniupnpd.ts";
-
-setDefaultTimeout(60_000);
 
 const BUN = process.execPath;
 const PORTMAP = join(import.meta.dir, "../../src/portmap/index.ts");

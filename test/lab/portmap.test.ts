@@ -17,13 +17,10 @@
 // The lab's masquerade() firewall drops NEW packets from wan0; a router that forwards ports accepts those
 // it DNATs (OpenWrt: "ct status dnat accept"), so the gateway gets that rule too. Without a mapping
 // nothing is DNATed and the firewall still drops.
-import { describe, expect, setDefaultTimeout } from "bun:test";
+import { describe, expect } from "bun:test";
 import { join } from "node:path";
 import { type Host, type Lab, type LabProcess, labPerTest } from "../../lab/lab.ts";
 import { arrivals, gatewayDaemon, gatewayLab, probeSend, waitOutput } from "../../lab/miniupnpd.ts";
-
-// Real processes, sockets and namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(60_000);
 
 const BUN = process.execPath;
 const PORTMAP = join(import.meta.dir, "../../src/portmap/index.ts");

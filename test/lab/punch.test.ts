@@ -1,12 +1,9 @@
 // netpunch across real kernel NAT: the real CLI (server and both peers as separate processes) in network
 // namespaces behind iptables MASQUERADE gateways. Needs root (CI runs as root): `bun test test/lab`.
-import { describe, expect, setDefaultTimeout } from "bun:test";
+import { describe, expect } from "bun:test";
 import { type LinkOptions, labPerTest } from "../../lab/lab.ts";
 import { finish, PEER_PORT, provePath, secretFile, startPeer, startServer } from "../../lab/netpunch.ts";
 import { place, type Side } from "../../lab/placements.ts";
-
-// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(60_000);
 
 const GAP_MS = 3_000; // the second peer starts several seconds after the first
 

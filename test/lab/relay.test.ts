@@ -1,7 +1,7 @@
 // Both peers behind symmetric NATs (MASQUERADE --random-fully): no direct path exists, so they fall back on
 // the server's relay, and real tunnels (OpenVPN with a static key, WireGuard with wireguard-go) run through
 // it unchanged. Without --relay on the server the failure says so.
-import { expect, setDefaultTimeout } from "bun:test";
+import { expect } from "bun:test";
 import { labPerTest } from "../../lab/lab.ts";
 import {
   emptyWithin,
@@ -18,9 +18,6 @@ import {
 } from "../../lab/netpunch.ts";
 import { serverAndPair } from "../../lab/placements.ts";
 import { keyPair, setconfFile, startWgPeer } from "../../lab/wg.ts";
-
-// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(60_000);
 
 const labs = labPerTest();
 

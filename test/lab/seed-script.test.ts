@@ -1,14 +1,11 @@
 // The original README's bash client loop, run unchanged against the netpunch CLI across two real NATs,
 // with a stub in place of openvpn: the stub must receive the lport, rhost and rport of the real hole.
-import { expect, setDefaultTimeout } from "bun:test";
+import { expect } from "bun:test";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { labPerTest } from "../../lab/lab.ts";
 import { BUN, CLI, PEER_PORT, SERVER_PORT, waitStderr } from "../../lab/netpunch.ts";
 import { serverAndPair } from "../../lab/placements.ts";
-
-// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(60_000);
 
 const FIXTURES = join(import.meta.dir, "../fixtures");
 const labs = labPerTest();

@@ -1,13 +1,10 @@
 // Standard STUN across real kernel NAT: stunBinding() in a peer namespace behind MASQUERADE asks coturn's
 // STUN server, and netpunch's own responder, for its public address. Needs root and Debian's coturn
 // (`turnserver`): `bun test test/lab/stun.test.ts`.
-import { describe, expect, setDefaultTimeout } from "bun:test";
+import { describe, expect } from "bun:test";
 import { join } from "node:path";
 import { startCoturn } from "../../lab/coturn.ts";
 import { type Host, type Lab, type LabProcess, labPerTest } from "../../lab/lab.ts";
-
-// Real processes, sockets and namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(60_000);
 
 const BUN = process.execPath;
 const SRC = join(import.meta.dir, "../../src");

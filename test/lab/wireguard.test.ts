@@ -1,7 +1,7 @@
 // The wireguard hook across two real NATs: each peer punches, starts wireguard-go (no kernel module here),
 // points it at the partner through the hole, and the tunnel carries pings both ways. Ctrl-C then stops
 // everything it started. Needs root: `bun test test/lab/wireguard.test.ts`.
-import { expect, setDefaultTimeout } from "bun:test";
+import { expect } from "bun:test";
 import { labPerTest } from "../../lab/lab.ts";
 import {
   emptyWithin,
@@ -13,9 +13,6 @@ import {
 } from "../../lab/netpunch.ts";
 import { serverAndPair } from "../../lab/placements.ts";
 import { hasLink, IFACE, keyPair, setconfFile, startWgPeer } from "../../lab/wg.ts";
-
-// Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
-setDefaultTimeout(60_000);
 
 const TUNNEL = { a: "198.18.201.1", b: "198.18.201.2" } as const;
 

@@ -296,17 +296,20 @@ describe("golden bytes", () => {
     );
   });
 
+  /** The golden REGISTERs: lab-1, role a, a LAN candidate in each family. */
+  const labRegister: Message = {
+    type: "register",
+    session: "lab-1",
+    role: "a",
+    peerId: PEER,
+    candidates: [
+      { kind: "lan", host: "192.0.2.10", port: 10000 },
+      { kind: "lan", host: "2001:db8::10", port: 10000 },
+    ],
+  };
+
   test("REGISTER (512 bytes: prefix and digest)", () => {
-    const packet = sealed({
-      type: "register",
-      session: "lab-1",
-      role: "a",
-      peerId: PEER,
-      candidates: [
-        { kind: "lan", host: "192.0.2.10", port: 10000 },
-        { kind: "lan", host: "2001:db8::10", port: 10000 },
-      ],
-    });
+    const packet = sealed(labRegister);
     expect(packet.length).toBe(512);
     expect(toHex(packet.subarray(0, 80))).toBe(
       "4e5002010000018bcfe56800000102030405060708090a0b" +
@@ -333,17 +336,7 @@ describe("golden bytes", () => {
   });
 
   test("REGISTER with the server's cookie (512 bytes: prefix and digest)", () => {
-    const packet = sealed({
-      type: "register",
-      session: "lab-1",
-      role: "a",
-      peerId: PEER,
-      candidates: [
-        { kind: "lan", host: "192.0.2.10", port: 10000 },
-        { kind: "lan", host: "2001:db8::10", port: 10000 },
-      ],
-      cookie: COOKIE,
-    });
+    const packet = sealed({ ...labRegister, cookie: COOKIE } as Message);
     expect(packet.length).toBe(512);
     expect(toHex(packet.subarray(0, 100))).toBe(
       "4e5002010000018bcfe56800000102030405060708090a0b" +
