@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { normalizeHost, sameEndpoint } from "../addr.ts";
+import { normalizeHost } from "../addr.ts";
 import { RELAY_TOKEN_LEN } from "../protocol/constants.ts";
 import type { Endpoint, Role } from "../types.ts";
 
@@ -22,7 +22,37 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
   bindMs: 30_000,
 };
 
-export type RouteResult = { to: Endpoint } | { drop: "unbound" | "not-ready" | "rate" };
+export type RouteResult = { readonly to: Endpoint } | { readonly drop: "unbound" | "not-ready" | "rate" };
+
+/** The drops as constants: routing allocates nothing per datagram. */
+const UNBOUND: RouteResult = { drop: "unbound" };
+const NOT_READY: RouteResult = { drop: "not-ready" };
+const OVER_RATE: RouteResult = { drop: "rate" };
+
+/**
+ * A bound side, with what routing compares computed once at bind: the port first (a number, and what tells
+ * two peers behind one NAT apart), then the host as it arrives, then its normal form (a v4-mapped or
+ * upper-case v6 spelling), so normalizeHost runs only when a port matches but the spelling does not.
+ */
+interface Side {
+  readonly at: Endpoint;
+  readonly port: number;
+  readonly host: string;
+  readonly normalHost: string;
+  /** What route() returns for a datagram from the other side: allocated once, here. */
+  readonly toHere: RouteResult;
+}
+
+const side = (from: Endpoint): Side => {
+  const at = { host: from.host, port: from.port };
+  return { at, port: at.port, host: at.host, normalHost: normalizeHost(at.host), toHere: { to: at } };
+};
+
+/** sameEndpoint(from, s.at), without normalizing on the common path. */
+const isFrom = (s: Side | undefined, from: Endpoint): boolean =>
+  s !== undefined &&
+  s.port === from.port &&
+  (s.host === from.host || s.normalHost === normalizeHost(from.host));
 
 /**
  * A challenge token is good for the period it was made in and the next one: 10 to 20 s, far above any round
@@ -61,7 +91,8 @@ export type BindResult =
  * datagram in, so it can be neither an open proxy, nor an amplifier, nor aimed at a spoofed victim.
  */
 export class RelaySession {
-  private readonly bound: Partial<Record<Role, Endpoint>> = {};
+  private a: Side | undefined;
+  private b: Side | undefined;
   private tokens: number;
   private lastRefill: number;
   /** When each bound side last proved it is alive: forwarded traffic from it, or a proven RELAY_BIND. */
@@ -98,13 +129,14 @@ export class RelaySession {
       (sameToken(token, fresh) ||
         sameToken(token, relayToken(this.tokenKey, this.pairId, peerId, from, epoch - 1)));
     if (!valid) return { challenge: fresh };
-    this.bound[role] = { host: from.host, port: from.port };
+    if (role === "a") this.a = side(from);
+    else this.b = side(from);
     this.lastHeard[role] = now;
     return { ready: this.ready };
   }
 
   get ready(): boolean {
-    return this.bound.a !== undefined && this.bound.b !== undefined;
+    return this.a !== undefined && this.b !== undefined;
   }
 
   /**
@@ -114,18 +146,16 @@ export class RelaySession {
    * the spoofed side "alive": the session still closes when the other side falls silent.
    */
   route(from: Endpoint, size: number, now: number): RouteResult {
-    const { a, b } = this.bound;
-    const fromRole: Role | undefined =
-      a && sameEndpoint(from, a) ? "a" : b && sameEndpoint(from, b) ? "b" : undefined;
-    if (!fromRole) return { drop: "unbound" };
-    const to = this.bound[fromRole === "a" ? "b" : "a"];
-    if (!to) return { drop: "not-ready" };
+    const fromRole: Role | undefined = isFrom(this.a, from) ? "a" : isFrom(this.b, from) ? "b" : undefined;
+    if (!fromRole) return UNBOUND;
+    const to = fromRole === "a" ? this.b : this.a;
+    if (!to) return NOT_READY;
     this.refill(now);
-    if (this.tokens < size) return { drop: "rate" };
+    if (this.tokens < size) return OVER_RATE;
     this.tokens -= size;
     this.bytes += size;
     this.lastHeard[fromRole] = now;
-    return { to };
+    return to.toHere;
   }
 
   /** Unbound too long, or one side silent for idleMs (traffic from the other side alone does not count). */
