@@ -4,8 +4,18 @@ import { RELAY_TOKEN_LEN } from "../protocol/constants.ts";
 import type { Endpoint, Role } from "../types.ts";
 
 export interface RelayLimits {
-  /** @default 1_000_000: bytes per second per session (both directions), with a one-second burst. */
+  /**
+   * @default 12_500_000: bytes per second per session (both directions), with a one-second burst: 100 Mbit/s,
+   * so a tunnel through the relay carries what a typical uplink does (the old 1 MB/s, 8 Mbit/s, made a relayed
+   * tunnel feel broken). One relay process on one core forwards 500+ Mbit/s of 1200-byte datagrams
+   * (bench/relay.ts), so a few pairs at full rate fill it: `totalBytesPerSecond` caps them all.
+   */
   bytesPerSecond: number;
+  /**
+   * @default undefined: no cap beyond each pair's. Bytes per second for all relayed pairs together, with a
+   * one-second burst: the share of the server's link (or CPU) an operator lends to relaying.
+   */
+  totalBytesPerSecond?: number;
   /**
    * @default 60_000: a session is closed once either bound side has sent nothing for this long. Both sides'
    * NATs need outbound traffic to keep their mappings to the relay (tunnels keep alive every 10-25 s), so an
@@ -17,10 +27,35 @@ export interface RelayLimits {
 }
 
 export const DEFAULT_RELAY_LIMITS: RelayLimits = {
-  bytesPerSecond: 1_000_000,
+  bytesPerSecond: 12_500_000,
   idleMs: 60_000,
   bindMs: 30_000,
 };
+
+/** Bytes per second with a one-second burst, starting full. Pure: the time comes in. */
+export class ByteBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly rate: number,
+    now: number,
+  ) {
+    this.tokens = rate;
+    this.last = now;
+  }
+
+  /** Whether `size` bytes fit now (after refilling for the time since the last call); spends nothing. */
+  fits(size: number, now: number): boolean {
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    return this.tokens >= size;
+  }
+
+  spend(size: number): void {
+    this.tokens -= size;
+  }
+}
 
 export type RouteResult = { readonly to: Endpoint } | { readonly drop: "unbound" | "not-ready" | "rate" };
 
@@ -93,8 +128,7 @@ export type BindResult =
 export class RelaySession {
   private a: Side | undefined;
   private b: Side | undefined;
-  private tokens: number;
-  private lastRefill: number;
+  private readonly bucket: ByteBucket;
   /** When each bound side last proved it is alive: forwarded traffic from it, or a proven RELAY_BIND. */
   private readonly lastHeard: Partial<Record<Role, number>> = {};
   readonly created: number;
@@ -108,8 +142,7 @@ export class RelaySession {
     /** Keys the challenge tokens; random per relay server, never sent. */
     private readonly tokenKey: Uint8Array,
   ) {
-    this.tokens = limits.bytesPerSecond;
-    this.lastRefill = now;
+    this.bucket = new ByteBucket(limits.bytesPerSecond, now);
     this.created = now;
   }
 
@@ -145,14 +178,15 @@ export class RelaySession {
    * partner, up to the session's rate limit, until the data plane authenticates them. Such junk keeps only
    * the spoofed side "alive": the session still closes when the other side falls silent.
    */
-  route(from: Endpoint, size: number, now: number): RouteResult {
+  route(from: Endpoint, size: number, now: number, total?: ByteBucket): RouteResult {
     const fromRole: Role | undefined = isFrom(this.a, from) ? "a" : isFrom(this.b, from) ? "b" : undefined;
     if (!fromRole) return UNBOUND;
     const to = fromRole === "a" ? this.b : this.a;
     if (!to) return NOT_READY;
-    this.refill(now);
-    if (this.tokens < size) return OVER_RATE;
-    this.tokens -= size;
+    // Both checked before either spends: a datagram the server-wide cap refuses costs its pair nothing.
+    if (!this.bucket.fits(size, now) || (total && !total.fits(size, now))) return OVER_RATE;
+    this.bucket.spend(size);
+    total?.spend(size);
     this.bytes += size;
     this.lastHeard[fromRole] = now;
     return to.toHere;
@@ -163,11 +197,5 @@ export class RelaySession {
     if (!this.ready) return now - this.created > this.limits.bindMs;
     const quietest = Math.min(this.lastHeard.a ?? this.created, this.lastHeard.b ?? this.created);
     return now - quietest > this.limits.idleMs;
-  }
-
-  private refill(now: number): void {
-    const rate = this.limits.bytesPerSecond;
-    this.tokens = Math.min(rate, this.tokens + ((now - this.lastRefill) / 1000) * rate);
-    this.lastRefill = now;
   }
 }

@@ -8,7 +8,7 @@ import { type Random, systemRandom } from "../sys/random.ts";
 import type { Datagram, Transport, TransportFactory } from "../transport/types.ts";
 import type { DropReason, Endpoint, Role } from "../types.ts";
 import { admit, type RelayHolding } from "./relay-admission.ts";
-import { type RelayLimits, RelaySession } from "./relay-session.ts";
+import { ByteBucket, type RelayLimits, RelaySession } from "./relay-session.ts";
 
 export interface RelayManagerOptions {
   /** Address the relay sockets bind to (the server's listen host). */
@@ -71,6 +71,8 @@ export class RelayManager {
   /** Relays with datagrams queued this turn, flushed together by one deferred call. */
   private readonly dirty: Relay[] = [];
   private readonly flushAll = () => this.flush();
+  /** All pairs' bytes together, when the operator caps them (limits.totalBytesPerSecond). */
+  private readonly total: ByteBucket | undefined;
   relayedBytes = 0;
 
   constructor(private readonly o: RelayManagerOptions) {
@@ -78,6 +80,8 @@ export class RelayManager {
     this.random = o.random ?? systemRandom;
     this.defer = o.defer ?? setImmediate;
     this.tokenKey = this.random.bytes(32);
+    const cap = o.limits.totalBytesPerSecond;
+    this.total = cap === undefined ? undefined : new ByteBucket(cap, this.clock.now());
   }
 
   get active(): number {
@@ -168,7 +172,7 @@ export class RelayManager {
       transport.send(seal(this.o.key, reply, { timestamp: now, nonce: this.random.bytes(NONCE_LEN) }), from);
       return;
     }
-    const routed = session.route(from, data.length, now);
+    const routed = session.route(from, data.length, now, this.total);
     if ("drop" in routed) return this.o.onDrop(from, routed.drop === "rate" ? "relay-rate" : "relay-unbound");
     this.relayedBytes += data.length;
     if (!transport.sendMany) {
