@@ -14,8 +14,9 @@
 // own), so loss compares the forwarders, not the buffers: the Bun ones through bench/rcvbuf-preload.ts
 // (Bun.udpSocket has no option for it), socat through its rcvbuf option.
 // With --before DIR (another checkout, e.g. `git worktree add DIR <commit>`), that checkout's relay is one
-// more target. Usage: bun bench/relay.ts [--rates R,R,...] [--sizes S,S,...] [--seconds S] [--before DIR]
-//                                         [--rcvbuf BYTES] [--only relay,bun,...]
+// more target. With --repeat N, every step runs N times (interleaved across targets), for a noisy machine.
+// Usage: bun bench/relay.ts [--rates R,R,...] [--sizes S,S,...] [--seconds S] [--before DIR] [--repeat N]
+//                           [--rcvbuf BYTES] [--only relay,before,bun,socat,coturn,direct]
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -29,12 +30,14 @@ const { values } = parseArgs({
     before: { type: "string" },
     rcvbuf: { type: "string", default: String(2 * 1024 * 1024) },
     only: { type: "string" },
+    repeat: { type: "string", default: "1" },
   },
 });
 const RATES = values.rates.split(",").map(Number);
 const SIZES = values.sizes.split(",").map(Number);
 const SECONDS = Number(values.seconds);
 const ONLY = values.only?.split(",");
+const REPEAT = Number(values.repeat);
 
 const CLI = join(import.meta.dir, "../src/cli/main.ts");
 const LOAD = join(import.meta.dir, "relay-load.ts");
@@ -109,6 +112,8 @@ class Child {
 }
 
 interface Step {
+  /** Which repeat of this size and rate: ratios pair steps of one round, which met the same disturbances. */
+  round: number;
   size: number;
   offered: number;
   sendRate: number;
@@ -277,7 +282,7 @@ async function direct(): Promise<Target> {
   return { name: "direct", gen, steps: [], stop: () => gen.stop() };
 }
 
-async function step(t: Target, size: number, rate: number): Promise<Step> {
+async function step(t: Target, size: number, rate: number, round: number): Promise<Step> {
   const cpu0 = t.pid ? cpuUs(t.pid) : 0;
   const t0 = performance.now();
   const r = await t.gen.ask<{ sent: number; received: number; ms: number; cpuShare: number }>({
@@ -289,6 +294,7 @@ async function step(t: Target, size: number, rate: number): Promise<Step> {
   const wallS = (performance.now() - t0) / 1000;
   const cpu = t.pid ? cpuUs(t.pid) - cpu0 : Number.NaN;
   const s: Step = {
+    round,
     size,
     offered: rate,
     sendRate: r.sent / (r.ms / 1000),
@@ -329,16 +335,23 @@ if (wanted("socat")) targets.push(await socat());
 if (wanted("coturn")) targets.push(await coturn());
 if (wanted("direct")) targets.push(await direct());
 
+// A first step per target, not counted: the JIT compiles the forwarding path, the sockets' buffers settle.
+for (const t of targets) {
+  await step(t, SIZES[0] ?? 100, RATES[0] ?? 10_000, -1);
+  t.steps.length = 0;
+}
 console.log("  target   size offered  sent/s   fwd pkt/s Mbit/s   loss  us/pkt  fwd%  gen%");
 try {
   for (const size of SIZES) {
     const saturated = new Set<string>();
     for (const rate of RATES) {
-      for (const t of targets) {
-        if (saturated.has(t.name)) continue;
-        const s = await step(t, size, rate);
-        printStep(t.name, s);
-        if (s.forwarded / s.sent < SATURATED) saturated.add(t.name);
+      for (let round = 0; round < REPEAT; round++) {
+        for (const t of targets) {
+          if (saturated.has(t.name)) continue;
+          const s = await step(t, size, rate, round);
+          printStep(t.name, s);
+          if (s.forwarded / s.sent < SATURATED) saturated.add(t.name);
+        }
       }
     }
   }
@@ -354,7 +367,7 @@ const ratio = (x: Target, y: Target, size: number) => {
   const rs = x.steps
     .filter((s) => s.size === size && keptUp(s))
     .flatMap((s) => {
-      const o = y.steps.find((q) => q.size === size && q.offered === s.offered);
+      const o = y.steps.find((q) => q.size === size && q.offered === s.offered && q.round === s.round);
       return o && keptUp(o) ? [s.cpuUs / o.cpuUs] : [];
     });
   return rs.length ? `${(rs.reduce((a, b) => a + b, 0) / rs.length).toFixed(2)}x` : "-";
@@ -374,3 +387,11 @@ for (const size of SIZES) {
     );
   }
 }
+// The generator's own check: it carried every step straight to B, and never used most of a core.
+const straight = named("direct");
+const genMax = Math.max(...targets.flatMap((t) => t.steps.map((s) => s.genShare)));
+if (straight)
+  console.log(
+    `generator: direct (no forwarder) kept up in ${straight.steps.filter(keptUp).length} of ${straight.steps.length} ` +
+      `steps; its busiest process used ${(genMax * 100).toFixed(0)}% of a core`,
+  );
