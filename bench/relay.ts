@@ -17,7 +17,7 @@
 // more target. With --repeat N, every step runs N times (interleaved across targets), for a noisy machine.
 // Usage: bun bench/relay.ts [--rates R,R,...] [--sizes S,S,...] [--seconds S] [--before DIR] [--repeat N]
 //                           [--rcvbuf BYTES] [--only relay,before,bun,socat,coturn,direct]
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { freeUdpPort } from "../src/transport/udp.ts";
@@ -238,6 +238,7 @@ async function coturn(): Promise<Target> {
   await gen.ask({ cmd: "plain" });
   const port = await freeUdpPort("127.0.0.1");
   const relayPorts = relayRange();
+  const pidfile = `/tmp/bench-relay-turnserver-${port}.pid`;
   const proc = Bun.spawn(
     [
       "turnserver",
@@ -256,7 +257,7 @@ async function coturn(): Promise<Target> {
       "--no-cli",
       "--simple-log",
       "--log-file=/dev/null",
-      `--pidfile=/tmp/bench-relay-turnserver-${port}.pid`,
+      `--pidfile=${pidfile}`,
       `--max-allocate-lifetime=${IDLE_S}`,
     ],
     { stdout: "ignore", stderr: "ignore" },
@@ -271,6 +272,7 @@ async function coturn(): Promise<Target> {
     stop: () => {
       gen.stop();
       proc.kill();
+      rmSync(pidfile, { force: true });
     },
   };
 }
@@ -331,8 +333,14 @@ if (wanted("relay")) targets.push(await netpunchRelay("relay", CLI));
 if (values.before && wanted("before"))
   targets.push(await netpunchRelay("before", join(values.before, "src/cli/main.ts")));
 if (wanted("bun")) targets.push(await bunForwarder());
-if (wanted("socat")) targets.push(await socat());
-if (wanted("coturn")) targets.push(await coturn());
+/** Debian's socat and coturn, when installed; without one, the bench says how to get it and goes on. */
+const installed = (program: string, pkg: string) => {
+  if (Bun.which(program)) return true;
+  console.log(`  (${pkg}: not installed; apt-get install -y --no-install-recommends ${pkg})`);
+  return false;
+};
+if (wanted("socat") && installed("socat", "socat")) targets.push(await socat());
+if (wanted("coturn") && installed("turnserver", "coturn")) targets.push(await coturn());
 if (wanted("direct")) targets.push(await direct());
 
 // A first step per target, not counted: the JIT compiles the forwarding path, the sockets' buffers settle.
