@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import * as v from "valibot";
 import { formatEndpoint, parseAddress } from "../addr.ts";
 import { DEFAULT_LIMITS } from "../rendezvous/core.ts";
+import { DEFAULT_RELAY_LIMITS } from "../rendezvous/relay-session.ts";
 import type { ServerStats } from "../rendezvous/server.ts";
 import { serve } from "../rendezvous/server.ts";
 import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
@@ -40,8 +41,13 @@ export const serveArgs = {
   "relay-rate": {
     type: "string",
     valueHint: "BYTES/S",
-    default: "1000000",
-    description: "bytes per second per relayed pair",
+    default: String(DEFAULT_RELAY_LIMITS.bytesPerSecond),
+    description: "bytes per second per relayed pair, both directions (12500000: 100 Mbit/s)",
+  },
+  "relay-total-rate": {
+    type: "string",
+    valueHint: "BYTES/S",
+    description: "bytes per second for all relayed pairs together; default: no cap beyond each pair's",
   },
   "relay-ports": {
     type: "string",
@@ -105,10 +111,14 @@ const int = (value: string, flag: string, example: string) => {
   return r.output;
 };
 
-function relayOptions(o: { maxSessions: string; rate: string; idle: string; ports?: string }) {
+type RelayArgs = { maxSessions: string; rate: string; totalRate?: string; idle: string; ports?: string };
+
+function relayOptions(o: RelayArgs) {
   return {
     maxSessions: int(o.maxSessions, "relay-max-sessions", "16"),
-    bytesPerSecond: int(o.rate, "relay-rate", "1000000 (1 MB/s)"),
+    bytesPerSecond: int(o.rate, "relay-rate", "12500000 (100 Mbit/s)"),
+    totalBytesPerSecond:
+      o.totalRate !== undefined ? int(o.totalRate, "relay-total-rate", "50000000 (400 Mbit/s)") : undefined,
     ports: o.ports !== undefined ? portRange(o.ports) : undefined,
     idleMs: secondsOption(o.idle, "relay-idle") ?? 60_000,
   };
@@ -121,7 +131,7 @@ export async function runServer(o: {
   secretFile?: string;
   statsInterval?: string;
   limits?: { maxSessions: string; maxPerAddress: string };
-  relay?: { maxSessions: string; rate: string; idle: string; ports?: string };
+  relay?: RelayArgs;
   relayOn?: boolean;
   altPort?: string;
   stun?: boolean;
@@ -183,6 +193,7 @@ export const serveCommand = (signal: AbortSignal) =>
         relay: {
           maxSessions: args["relay-max-sessions"],
           rate: args["relay-rate"],
+          totalRate: args["relay-total-rate"],
           idle: args["relay-idle"],
           ports: args["relay-ports"],
         },

@@ -1,11 +1,21 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { normalizeHost, sameEndpoint } from "../addr.ts";
+import { normalizeHost } from "../addr.ts";
 import { RELAY_TOKEN_LEN } from "../protocol/constants.ts";
 import type { Endpoint, Role } from "../types.ts";
 
 export interface RelayLimits {
-  /** @default 1_000_000: bytes per second per session (both directions), with a one-second burst. */
+  /**
+   * @default 12_500_000: bytes per second per session (both directions), with a one-second burst: 100 Mbit/s,
+   * so a tunnel through the relay carries what a typical uplink does (the old 1 MB/s, 8 Mbit/s, made a relayed
+   * tunnel feel broken). One relay process on one core forwards 500+ Mbit/s of 1200-byte datagrams
+   * (bench/relay.ts), so a few pairs at full rate fill it: `totalBytesPerSecond` caps them all.
+   */
   bytesPerSecond: number;
+  /**
+   * @default undefined: no cap beyond each pair's. Bytes per second for all relayed pairs together, with a
+   * one-second burst: the share of the server's link (or CPU) an operator lends to relaying.
+   */
+  totalBytesPerSecond?: number;
   /**
    * @default 60_000: a session is closed once either bound side has sent nothing for this long. Both sides'
    * NATs need outbound traffic to keep their mappings to the relay (tunnels keep alive every 10-25 s), so an
@@ -17,12 +27,67 @@ export interface RelayLimits {
 }
 
 export const DEFAULT_RELAY_LIMITS: RelayLimits = {
-  bytesPerSecond: 1_000_000,
+  bytesPerSecond: 12_500_000,
   idleMs: 60_000,
   bindMs: 30_000,
 };
 
-export type RouteResult = { to: Endpoint } | { drop: "unbound" | "not-ready" | "rate" };
+/** Bytes per second with a one-second burst, starting full. Pure: the time comes in. */
+export class ByteBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly rate: number,
+    now: number,
+  ) {
+    this.tokens = rate;
+    this.last = now;
+  }
+
+  /** Whether `size` bytes fit now (after refilling for the time since the last call); spends nothing. */
+  fits(size: number, now: number): boolean {
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    return this.tokens >= size;
+  }
+
+  spend(size: number): void {
+    this.tokens -= size;
+  }
+}
+
+export type RouteResult = { readonly to: Endpoint } | { readonly drop: "unbound" | "not-ready" | "rate" };
+
+/** The drops as constants: routing allocates nothing per datagram. */
+const UNBOUND: RouteResult = { drop: "unbound" };
+const NOT_READY: RouteResult = { drop: "not-ready" };
+const OVER_RATE: RouteResult = { drop: "rate" };
+
+/**
+ * A bound side, with what routing compares computed once at bind: the port first (a number, and what tells
+ * two peers behind one NAT apart), then the host as it arrives, then its normal form (a v4-mapped or
+ * upper-case v6 spelling), so normalizeHost runs only when a port matches but the spelling does not.
+ */
+interface Side {
+  readonly at: Endpoint;
+  readonly port: number;
+  readonly host: string;
+  readonly normalHost: string;
+  /** What route() returns for a datagram from the other side: allocated once, here. */
+  readonly toHere: RouteResult;
+}
+
+const side = (from: Endpoint): Side => {
+  const at = { host: from.host, port: from.port };
+  return { at, port: at.port, host: at.host, normalHost: normalizeHost(at.host), toHere: { to: at } };
+};
+
+/** sameEndpoint(from, s.at), without normalizing on the common path. */
+const isFrom = (s: Side | undefined, from: Endpoint): boolean =>
+  s !== undefined &&
+  s.port === from.port &&
+  (s.host === from.host || s.normalHost === normalizeHost(from.host));
 
 /**
  * A challenge token is good for the period it was made in and the next one: 10 to 20 s, far above any round
@@ -61,9 +126,9 @@ export type BindResult =
  * datagram in, so it can be neither an open proxy, nor an amplifier, nor aimed at a spoofed victim.
  */
 export class RelaySession {
-  private readonly bound: Partial<Record<Role, Endpoint>> = {};
-  private tokens: number;
-  private lastRefill: number;
+  private a: Side | undefined;
+  private b: Side | undefined;
+  private readonly bucket: ByteBucket;
   /** When each bound side last proved it is alive: forwarded traffic from it, or a proven RELAY_BIND. */
   private readonly lastHeard: Partial<Record<Role, number>> = {};
   readonly created: number;
@@ -77,8 +142,7 @@ export class RelaySession {
     /** Keys the challenge tokens; random per relay server, never sent. */
     private readonly tokenKey: Uint8Array,
   ) {
-    this.tokens = limits.bytesPerSecond;
-    this.lastRefill = now;
+    this.bucket = new ByteBucket(limits.bytesPerSecond, now);
     this.created = now;
   }
 
@@ -98,13 +162,14 @@ export class RelaySession {
       (sameToken(token, fresh) ||
         sameToken(token, relayToken(this.tokenKey, this.pairId, peerId, from, epoch - 1)));
     if (!valid) return { challenge: fresh };
-    this.bound[role] = { host: from.host, port: from.port };
+    if (role === "a") this.a = side(from);
+    else this.b = side(from);
     this.lastHeard[role] = now;
     return { ready: this.ready };
   }
 
   get ready(): boolean {
-    return this.bound.a !== undefined && this.bound.b !== undefined;
+    return this.a !== undefined && this.b !== undefined;
   }
 
   /**
@@ -113,19 +178,18 @@ export class RelaySession {
    * partner, up to the session's rate limit, until the data plane authenticates them. Such junk keeps only
    * the spoofed side "alive": the session still closes when the other side falls silent.
    */
-  route(from: Endpoint, size: number, now: number): RouteResult {
-    const { a, b } = this.bound;
-    const fromRole: Role | undefined =
-      a && sameEndpoint(from, a) ? "a" : b && sameEndpoint(from, b) ? "b" : undefined;
-    if (!fromRole) return { drop: "unbound" };
-    const to = this.bound[fromRole === "a" ? "b" : "a"];
-    if (!to) return { drop: "not-ready" };
-    this.refill(now);
-    if (this.tokens < size) return { drop: "rate" };
-    this.tokens -= size;
+  route(from: Endpoint, size: number, now: number, total?: ByteBucket): RouteResult {
+    const fromRole: Role | undefined = isFrom(this.a, from) ? "a" : isFrom(this.b, from) ? "b" : undefined;
+    if (!fromRole) return UNBOUND;
+    const to = fromRole === "a" ? this.b : this.a;
+    if (!to) return NOT_READY;
+    // Both checked before either spends: a datagram the server-wide cap refuses costs its pair nothing.
+    if (!this.bucket.fits(size, now) || (total && !total.fits(size, now))) return OVER_RATE;
+    this.bucket.spend(size);
+    total?.spend(size);
     this.bytes += size;
     this.lastHeard[fromRole] = now;
-    return { to };
+    return to.toHere;
   }
 
   /** Unbound too long, or one side silent for idleMs (traffic from the other side alone does not count). */
@@ -133,11 +197,5 @@ export class RelaySession {
     if (!this.ready) return now - this.created > this.limits.bindMs;
     const quietest = Math.min(this.lastHeard.a ?? this.created, this.lastHeard.b ?? this.created);
     return now - quietest > this.limits.idleMs;
-  }
-
-  private refill(now: number): void {
-    const rate = this.limits.bytesPerSecond;
-    this.tokens = Math.min(rate, this.tokens + ((now - this.lastRefill) / 1000) * rate);
-    this.lastRefill = now;
   }
 }

@@ -5,10 +5,10 @@ import { open, seal } from "../protocol/packet.ts";
 import type { ReplayWindow } from "../protocol/replay.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
 import { type Random, systemRandom } from "../sys/random.ts";
-import type { Transport, TransportFactory } from "../transport/types.ts";
+import type { Datagram, Transport, TransportFactory } from "../transport/types.ts";
 import type { DropReason, Endpoint, Role } from "../types.ts";
 import { admit, type RelayHolding } from "./relay-admission.ts";
-import { type RelayLimits, RelaySession } from "./relay-session.ts";
+import { ByteBucket, type RelayLimits, RelaySession } from "./relay-session.ts";
 
 export interface RelayManagerOptions {
   /** Address the relay sockets bind to (the server's listen host). */
@@ -26,7 +26,25 @@ export interface RelayManagerOptions {
   clock?: Clock;
   /** The token key, the random start in `ports`, the nonces. @default node:crypto */
   random?: Random;
+  /**
+   * Runs `flush` once the datagrams that arrived together have been handled: the relay forwards them in one
+   * sendMany (one sendmmsg) where the transport has it. Bun hands over one recvmmsg batch per event-loop turn
+   * and drains microtasks after each datagram, so a microtask would flush one at a time; setImmediate runs
+   * after the whole batch. @default setImmediate
+   */
+  defer?: (flush: () => void) => void;
 }
+
+/** One relay port: its pair's session, its socket, and what it will forward at the end of this turn. */
+interface Relay {
+  readonly session: RelaySession;
+  readonly transport: Transport;
+  /** Reused from turn to turn: a datagram to forward costs no allocation once the relay has warmed up. */
+  readonly outbox: Datagram[];
+  queued: number;
+}
+
+const EMPTY = new Uint8Array(0);
 
 const isRelayBind = (d: Uint8Array) =>
   d.length > 4 &&
@@ -41,7 +59,7 @@ const isRelayBind = (d: Uint8Array) =>
  * on the socket forwards datagrams between the two bound addresses only. What it forwards is the tunnel's own (encrypted) traffic: the relay has no tunnel keys.
  */
 export class RelayManager {
-  private readonly relays = new Map<string, { session: RelaySession; transport: Transport }>();
+  private readonly relays = new Map<string, Relay>();
   private readonly pending = new Map<string, Promise<number>>();
   /** Every slot, open or opening, with who holds it: what the per-peer and per-IP limits count. */
   private readonly holdings = new Map<string, RelayHolding>();
@@ -49,12 +67,21 @@ export class RelayManager {
   private readonly tokenKey: Uint8Array;
   private readonly clock: Clock;
   private readonly random: Random;
+  private readonly defer: (flush: () => void) => void;
+  /** Relays with datagrams queued this turn, flushed together by one deferred call. */
+  private readonly dirty: Relay[] = [];
+  private readonly flushAll = () => this.flush();
+  /** All pairs' bytes together, when the operator caps them (limits.totalBytesPerSecond). */
+  private readonly total: ByteBucket | undefined;
   relayedBytes = 0;
 
   constructor(private readonly o: RelayManagerOptions) {
     this.clock = o.clock ?? systemClock;
     this.random = o.random ?? systemRandom;
+    this.defer = o.defer ?? setImmediate;
     this.tokenKey = this.random.bytes(32);
+    const cap = o.limits.totalBytesPerSecond;
+    this.total = cap === undefined ? undefined : new ByteBucket(cap, this.clock.now());
   }
 
   get active(): number {
@@ -91,10 +118,11 @@ export class RelayManager {
 
   private async open(pairId: string, peers: Record<Role, string>, host: string): Promise<number> {
     const session = new RelaySession(pairId, peers, this.o.limits, this.clock.now(), this.tokenKey);
-    let transport: Transport | undefined;
+    let relay: Relay | undefined;
     const handler = (data: Uint8Array, from: Endpoint) => {
-      if (transport) this.onDatagram(session, transport, data, from);
+      if (relay) this.onDatagram(relay, data, from);
     };
+    let transport: Transport | undefined;
     for (const port of this.candidatePorts()) {
       try {
         transport = await this.o.transport({ host, port }, handler);
@@ -107,7 +135,8 @@ export class RelayManager {
       this.holdings.delete(pairId);
       return 0; // the range is full: the peers are told there is no room
     }
-    this.relays.set(pairId, { session, transport });
+    relay = { session, transport, outbox: [], queued: 0 };
+    this.relays.set(pairId, relay);
     return transport.local.port;
   }
 
@@ -120,8 +149,11 @@ export class RelayManager {
     return Array.from({ length: n }, (_, i) => r.low + ((start + i) % n));
   }
 
-  private onDatagram(session: RelaySession, transport: Transport, data: Uint8Array, from: Endpoint): void {
+  private onDatagram(relay: Relay, data: Uint8Array, from: Endpoint): void {
+    const { session, transport } = relay;
     const now = this.clock.now();
+    // Five byte compares, for every datagram: a bound peer sends RELAY_BIND again from its bound address
+    // whenever a RELAY_BOUND was lost, so a BIND can come from anywhere, at any time.
     if (isRelayBind(data)) {
       const opened = open(this.o.key, data);
       if (!opened.ok) return this.o.onDrop(from, opened.reason);
@@ -140,11 +172,35 @@ export class RelayManager {
       transport.send(seal(this.o.key, reply, { timestamp: now, nonce: this.random.bytes(NONCE_LEN) }), from);
       return;
     }
-    const routed = session.route(from, data.length, now);
-    if ("to" in routed) {
+    const routed = session.route(from, data.length, now, this.total);
+    if ("drop" in routed) return this.o.onDrop(from, routed.drop === "rate" ? "relay-rate" : "relay-unbound");
+    this.relayedBytes += data.length;
+    if (!transport.sendMany) {
       transport.send(data, routed.to);
-      this.relayedBytes += data.length;
-    } else this.o.onDrop(from, routed.drop === "rate" ? "relay-rate" : "relay-unbound");
+      return;
+    }
+    const slot = relay.outbox[relay.queued];
+    if (slot) {
+      slot.data = data;
+      slot.to = routed.to;
+    } else relay.outbox.push({ data, to: routed.to });
+    if (relay.queued++ > 0) return;
+    if (this.dirty.push(relay) === 1) this.defer(this.flushAll);
+  }
+
+  /** Sends what every relay queued this turn, one sendMany per relay, and lets go of the datagrams. */
+  private flush(): void {
+    for (const relay of this.dirty) {
+      const { outbox, queued } = relay;
+      const first = outbox[0] as Datagram;
+      // One datagram (a quiet turn) goes by send, which costs less than building a batch of one. sendMany
+      // takes a whole array; the slots beyond this turn's stay for a busier one.
+      if (queued === 1) relay.transport.send(first.data, first.to);
+      else relay.transport.sendMany?.(queued === outbox.length ? outbox : outbox.slice(0, queued));
+      for (let i = 0; i < queued; i++) (outbox[i] as Datagram).data = EMPTY;
+      relay.queued = 0;
+    }
+    this.dirty.length = 0;
   }
 
   /** Closes idle relays and relays whose second peer never came. */
@@ -161,6 +217,7 @@ export class RelayManager {
   }
 
   close(): void {
+    this.flush(); // what arrived before close still goes out, as it did when every datagram was sent at once
     for (const r of this.relays.values()) r.transport.close();
     this.relays.clear();
     this.holdings.clear();

@@ -1,7 +1,7 @@
 // The relay as shipped: serve() and two connect()s over the in-memory network, where no datagram passes
 // between the two peers (as between two symmetric NATs), so they meet through the relay. Attackers spoof
 // source addresses with MemoryNetwork.inject.
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { connect, type NetpunchEvent, type PunchResult, serve } from "../../src/index.ts";
 import { deriveKey } from "../../src/protocol/auth.ts";
@@ -12,6 +12,7 @@ import { MAX_RELAYS_PER_SOURCE_IP } from "../../src/rendezvous/relay-admission.t
 import type { RendezvousServer } from "../../src/rendezvous/server.ts";
 import { MemoryNetwork } from "../../src/transport/memory.ts";
 import type { Transport, TransportFactory } from "../../src/transport/types.ts";
+import { freePort, run, stopAll } from "./cli.ts";
 
 setDefaultTimeout(20_000);
 
@@ -45,6 +46,7 @@ const opened = (data: Uint8Array) => {
 
 let server: RendezvousServer | undefined;
 const tunnels: Transport[] = [];
+afterAll(stopAll);
 afterEach(() => {
   server?.close();
   server = undefined;
@@ -222,4 +224,22 @@ test("a pair whose tunnel talks from both ends keeps its relay past the idle tim
   }
   expect(events.map((e) => e.type)).not.toContain("server-relay-closed");
   expect([tunnelA.got.length, tunnelB.got.length]).toEqual([12, 12]);
+});
+
+test("a server-wide cap (totalBytesPerSecond) holds a pair under it, though its own rate would allow more", async () => {
+  const { relayEp, tunnelA, tunnelB } = await relayedPair({ totalBytesPerSecond: 10_000 });
+  for (let i = 0; i < 30; i++) tunnelA.t.send(new Uint8Array(1000), relayEp); // 30 kB at once
+  await settle();
+  expect(tunnelB.got.length).toBeGreaterThan(0);
+  expect(tunnelB.got.length).toBeLessThan(30); // the pair's own 12.5 MB/s would have carried all 30
+  expect(server?.stats().dropped["relay-rate"]).toBeGreaterThan(0);
+});
+
+test("serve --relay-total-rate 0 is a usage error naming the option", async () => {
+  const port = await freePort();
+  const p = run(["serve", "--listen", `127.0.0.1:${port}`, "--relay", "--relay-total-rate", "0"], {
+    NETPUNCH_SECRET: secret,
+  });
+  expect(await p.done()).toBe(2);
+  expect(await p.stderr).toContain('--relay-total-rate "0" is not a positive whole number');
 });

@@ -6,6 +6,7 @@ import { RelayClient } from "../../../src/punch/relay-client.ts";
 import type { ServerAction } from "../../../src/rendezvous/core.ts";
 import { admit, MAX_RELAYS_PER_SOURCE_IP } from "../../../src/rendezvous/relay-admission.ts";
 import {
+  ByteBucket,
   DEFAULT_RELAY_LIMITS,
   RELAY_TOKEN_PERIOD_MS,
   RelaySession,
@@ -82,6 +83,43 @@ describe("RelaySession", () => {
     const lonely = session();
     prove(lonely, A, EA, 0);
     expect(lonely.expired(5_001)).toBe(true);
+  });
+
+  test("a server-wide bucket caps all sessions together; a datagram it refuses costs its pair nothing", () => {
+    const total = new ByteBucket(1500, 0);
+    const s = session();
+    const t = new RelaySession(
+      "ffeeddccbbaa99887766554433221100",
+      { a: "c".repeat(16), b: "d".repeat(16) },
+      limits,
+      0,
+      TOKEN_KEY,
+    );
+    prove(s, A, EA, 0);
+    prove(s, B, EB, 0);
+    const [TA, TB] = [
+      { host: "192.0.2.10", port: 1 },
+      { host: "192.0.2.11", port: 2 },
+    ];
+    prove(t, "c".repeat(16), TA, 0);
+    prove(t, "d".repeat(16), TB, 0);
+    expect(s.route(EA, 900, 0, total)).toEqual({ to: EB });
+    expect(t.route(TA, 900, 0, total)).toEqual({ drop: "rate" }); // 600 left in total, though t has 1000
+    expect(t.route(TA, 600, 0, total)).toEqual({ to: TB }); // its own bucket was not spent by the refusal
+    expect(s.route(EB, 100, 0)).toEqual({ to: EA }); // without the shared bucket, only the pair's counts
+    expect(s.route(EA, 10, 0, total)).toEqual({ drop: "rate" });
+    expect(s.route(EA, 10, 100, total)).toEqual({ to: EB }); // a tenth of a second refills 150
+  });
+
+  test("a host spelled another way (v4-mapped, upper case) is the same bound address", () => {
+    const s = session();
+    prove(s, A, { host: "2001:DB8::1", port: 7 }, 0);
+    prove(s, B, EB, 0);
+    expect(s.route({ host: `::ffff:${EB.host}`, port: EB.port }, 10, 1)).toEqual({
+      to: { host: "2001:DB8::1", port: 7 },
+    });
+    expect(s.route({ host: "2001:db8::1", port: 7 }, 10, 1)).toEqual({ to: EB });
+    expect(s.route({ host: "2001:db8::1", port: 8 }, 10, 1)).toEqual({ drop: "unbound" });
   });
 
   // Audit (c): an outsider spoofing a bound address had junk forwarded to the partner and kept the relay
