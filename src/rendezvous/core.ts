@@ -184,7 +184,7 @@ export class RendezvousCore {
     status: RegisterStatus,
     now: number,
   ): ServerAction {
-    const cookie = makeCookie(this.o.cookieKey, now, { from, ...msg });
+    const cookie = makeCookie(this.o.cookieKey, now, from, msg);
     const reply: Message = { type: "registered", echo, status, observed: from, serverTime: now, cookie };
     if (this.o.altPort) reply.altPort = this.o.altPort;
     return { kind: "send", to: from, msg: reply };
@@ -212,8 +212,7 @@ export class RendezvousCore {
       this.occupancy(from),
     ]);
     if (done) return [drop(from, "unexpected")];
-    const proven =
-      msg.cookie !== undefined && checkCookie(this.o.cookieKey, msg.cookie, now, { from, ...msg });
+    const proven = msg.cookie !== undefined && checkCookie(this.o.cookieKey, msg.cookie, now, from, msg);
     // 1. A registration needs proof that its sender receives at `from`. Without a cookie, the peer that
     // completes a pair is announced at once on probation (its MATCH_ACK is the proof); anything else, and
     // anything stale or replayed, gets a challenge (smaller than the padded REGISTER) and changes nothing.
@@ -567,7 +566,7 @@ export class RendezvousCore {
         to: me.peerId,
         echo: me.echo,
         serverTime: now,
-        cookie: makeCookie(this.o.cookieKey, now, { from: me.addr, peerId: me.peerId, session, role }),
+        cookie: makeCookie(this.o.cookieKey, now, me.addr, { peerId: me.peerId, session, role }),
         pairId: rec.pair.pairId,
         partnerId: partner.peerId,
         observed: me.addr,
