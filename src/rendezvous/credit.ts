@@ -1,5 +1,10 @@
-import { formatEndpoint } from "../addr.ts";
 import type { Endpoint } from "../types.ts";
+
+/**
+ * The ledger's key for an address: unique (no IP address contains "/"), and cheaper than formatEndpoint,
+ * which asks whether the host is IPv6; it runs on every packet in and out.
+ */
+const keyOf = (a: Endpoint): string => `${a.host}/${a.port}`;
 
 /**
  * Anti-amplification ledger: an address earns credit only with authenticated, fresh packets and every byte
@@ -13,22 +18,25 @@ export class CreditLedger {
   constructor(private readonly cap = 8192) {}
 
   earn(addr: Endpoint, bytes: number, now: number): void {
-    const key = formatEndpoint(addr);
-    const cur = this.credit.get(key)?.bytes ?? 0;
-    this.credit.set(key, { bytes: Math.min(this.cap, cur + bytes), touched: now });
+    const key = keyOf(addr);
+    const entry = this.credit.get(key);
+    if (!entry) this.credit.set(key, { bytes: Math.min(this.cap, bytes), touched: now });
+    else {
+      entry.bytes = Math.min(this.cap, entry.bytes + bytes);
+      entry.touched = now;
+    }
   }
 
   /** Spends `bytes` if the address has them; false means the send must not happen. */
   spend(addr: Endpoint, bytes: number): boolean {
-    const key = formatEndpoint(addr);
-    const entry = this.credit.get(key);
+    const entry = this.credit.get(keyOf(addr));
     if (!entry || entry.bytes < bytes) return false;
     entry.bytes -= bytes;
     return true;
   }
 
   balance(addr: Endpoint): number {
-    return this.credit.get(formatEndpoint(addr))?.bytes ?? 0;
+    return this.credit.get(keyOf(addr))?.bytes ?? 0;
   }
 
   /** Forgets addresses silent for `idleMs`, so memory follows live peers only. */
