@@ -8,6 +8,7 @@ import { stunAnswer } from "../stun/responder.ts";
 import { type Clock, every, systemClock } from "../sys/clock.ts";
 import { type Random, systemRandom, toHex } from "../sys/random.ts";
 import { type Settler, settleOnce } from "../sys/settle.ts";
+import { batchSends } from "../transport/batch.ts";
 import { addressesFor, openPerAddress, ReplyRoutes } from "../transport/per-address.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
@@ -268,8 +269,10 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       },
       perAddress,
     );
-    transport = main;
-    onClose(() => main.close());
+    // Replies of one event-loop turn leave in one sendMany (udp.ts: one sendmmsg).
+    const batched = batchSends(main);
+    transport = batched;
+    onClose(() => batched.close());
     channel.transport = transport;
     if (opts.altPort) {
       const altChannel = portChannel("alt");
@@ -282,9 +285,10 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         },
         perAddress,
       );
-      onClose(() => altTransport.close());
-      altChannel.transport = altTransport;
-      alt = { channel: altChannel, transport: altTransport };
+      const altBatched = batchSends(altTransport);
+      onClose(() => altBatched.close());
+      altChannel.transport = altBatched;
+      alt = { channel: altChannel, transport: altBatched };
     }
   } catch (e) {
     close(); // closes what was opened
