@@ -140,12 +140,19 @@ function copyOf<T>(value: T): T {
   return out as T;
 }
 
-/** A deep-frozen copy of plain data: what the store keeps can then be handed out as a snapshot, uncopied. */
+/** One frozen empty array for every empty list kept (most peers' candidates): 80 bytes less per session. */
+const EMPTY: readonly never[] = Object.freeze([]);
+
+/**
+ * A deep-frozen copy of plain data: what the store keeps can then be handed out as a snapshot, uncopied.
+ * A property whose value is undefined is left out (JSON would drop it too): a key less in every record.
+ */
 function frozenCopy<T>(value: T): Snapshot<T> {
   if (typeof value !== "object" || value === null) return value as Snapshot<T>;
-  if (Array.isArray(value)) return Object.freeze(value.map(frozenCopy)) as Snapshot<T>;
+  if (Array.isArray(value))
+    return (value.length === 0 ? EMPTY : Object.freeze(value.map(frozenCopy))) as Snapshot<T>;
   const out: Record<string, unknown> = {};
-  for (const k in value) out[k] = frozenCopy(value[k]);
+  for (const k in value) if (value[k] !== undefined) out[k] = frozenCopy(value[k]);
   return Object.freeze(out) as Snapshot<T>;
 }
 
