@@ -94,7 +94,8 @@ export interface RendezvousServer {
 const stateless = (msg: Message): boolean =>
   (msg.type === "register" && msg.cookie === undefined) || msg.type === "probe";
 
-const TICK_MS = 100; // MATCH retransmits start at 200 ms; a 100 ms tick keeps them on time
+/** MATCH retransmits start at 200 ms; a 100 ms tick keeps them on time. A tick costs what is due (store.due). */
+const TICK_MS = 100;
 /** 8 random bytes: servers sharing one store never draw the same id (a collision needs about 2^32 of them). */
 const SERVER_ID_BYTES = 8;
 /** @default 10_000: how often the credit ledger forgets silent addresses (cheap; memory only). */
