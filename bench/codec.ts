@@ -153,7 +153,7 @@ async function serverWork(): Promise<[string, number][]> {
   const t0 = performance.now();
   while (performance.now() - t0 < SECONDS * 1000) {
     for (let k = 0; k < BATCH; k++) deliver(packets[i++ % packets.length] as Uint8Array, from);
-    await Bun.sleep(0);
+    await new Promise((resolve) => setImmediate(resolve)); // not a timer: Bun.sleep(0) waits about 1 ms
   }
   const whole = i / ((performance.now() - t0) / 1000);
   await Bun.sleep(10);
