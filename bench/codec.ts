@@ -109,6 +109,8 @@ const { rows, hmacRows } = measure();
  * datagrams in a loop and counts its replies; then the parts of that work one by one, so what is left over
  * is the core's own logic (store, objects, events).
  */
+/** Keepalives delivered per event-loop turn in serverWork. */
+const BATCH = 16;
 async function serverWork(): Promise<[string, number][]> {
   let deliver: DatagramHandler = () => {};
   let last: Uint8Array | undefined;
@@ -137,6 +139,7 @@ async function serverWork(): Promise<[string, number][]> {
     return seal(KEY, msg, { timestamp: Date.now(), nonce });
   };
   deliver(sealNow(bare), from);
+  await Bun.sleep(0); // the store is asynchronous: the reply goes out once its promises have settled
   const challenge = last && open(KEY, last);
   if (!challenge?.ok || challenge.frame.msg.type !== "registered") throw new Error("no challenge");
   const keepalive = { ...register, cookie: challenge.frame.msg.cookie } as Message;
@@ -144,13 +147,22 @@ async function serverWork(): Promise<[string, number][]> {
   const packets = Array.from({ length: 60_000 }, () => sealNow(keepalive));
   const before = replies;
   let i = 0;
-  const whole = perSecond(() => deliver(packets[i++ % packets.length] as Uint8Array, from));
+  // In batches, each followed by a turn of the event loop: the store's promises settle and the replies go out
+  // inside the measured time. A batch from one address earns at most the ledger's cap (8 KB) before its
+  // replies spend it: 16 keepalives stay under it.
+  const t0 = performance.now();
+  while (performance.now() - t0 < SECONDS * 1000) {
+    for (let k = 0; k < BATCH; k++) deliver(packets[i++ % packets.length] as Uint8Array, from);
+    await new Promise((resolve) => setImmediate(resolve)); // not a timer: Bun.sleep(0) waits about 1 ms
+  }
+  const whole = i / ((performance.now() - t0) / 1000);
+  await Bun.sleep(10);
   if (replies - before < Math.min(i, packets.length) * 0.99) throw new Error("the server did not answer");
   server.close();
 
   const cookieKey = new Uint8Array(32);
-  const subject = { from, peerId: "0123456789abcdef", session: "bench-000001", role: "a" as const };
-  const cookie = makeCookie(cookieKey, Date.now(), subject);
+  const subject = { peerId: "0123456789abcdef", session: "bench-000001", role: "a" as const };
+  const cookie = makeCookie(cookieKey, Date.now(), from, subject);
   const guard = new ReplayGuard();
   const ledger = new CreditLedger();
   const now = Date.now();
@@ -159,8 +171,10 @@ async function serverWork(): Promise<[string, number][]> {
     ["  open REGISTER", perSecond(openOf(keepalive))],
     ["  seal REGISTERED", perSecond(sealOf(registered))],
     [
-      "  checkCookie + makeCookie (node:crypto)",
-      perSecond(() => checkCookie(cookieKey, cookie, now, subject) && makeCookie(cookieKey, now, subject)),
+      "  checkCookie + makeCookie",
+      perSecond(
+        () => checkCookie(cookieKey, cookie, now, from, subject) && makeCookie(cookieKey, now, from, subject),
+      ),
     ],
     ["  replay guard check (new nonce)", perSecond((k) => guard.check(`${k}`.padStart(24, "0"), now, now))],
     [

@@ -169,6 +169,8 @@ export class RendezvousCore {
       const [next, out] = decide(rec);
       result = out;
       decided = true;
+      // Every record written says when the tick must look at it next: the store finds it by that time.
+      if (next !== KEEP && next !== undefined) next.wakeAt = this.wakeAt(next);
       return next;
     });
     if (!decided) throw new Error(`store.update(${session}) did not call its function`);
@@ -182,7 +184,7 @@ export class RendezvousCore {
     status: RegisterStatus,
     now: number,
   ): ServerAction {
-    const cookie = makeCookie(this.o.cookieKey, now, { from, ...msg });
+    const cookie = makeCookie(this.o.cookieKey, now, from, msg);
     const reply: Message = { type: "registered", echo, status, observed: from, serverTime: now, cookie };
     if (this.o.altPort) reply.altPort = this.o.altPort;
     return { kind: "send", to: from, msg: reply };
@@ -210,8 +212,7 @@ export class RendezvousCore {
       this.occupancy(from),
     ]);
     if (done) return [drop(from, "unexpected")];
-    const proven =
-      msg.cookie !== undefined && checkCookie(this.o.cookieKey, msg.cookie, now, { from, ...msg });
+    const proven = msg.cookie !== undefined && checkCookie(this.o.cookieKey, msg.cookie, now, from, msg);
     // 1. A registration needs proof that its sender receives at `from`. Without a cookie, the peer that
     // completes a pair is announced at once on probation (its MATCH_ACK is the proof); anything else, and
     // anything stale or replayed, gets a challenge (smaller than the padded REGISTER) and changes nothing.
@@ -460,9 +461,10 @@ export class RendezvousCore {
   async tick(now: number): Promise<ServerAction[]> {
     const store = this.o.store;
     await store.sweep(now);
-    const due = (await store.sessions()).filter(([, rec]) => this.due(rec, now));
+    // Only the sessions whose wakeAt has come: a tick costs what is due, not what the store holds.
+    const due = await store.due(now);
     const outs = await Promise.all(
-      due.map(([session]) =>
+      due.map((session) =>
         this.queue.run(session, () =>
           this.change(session, (rec) => (rec ? this.tickSession(session, rec, now) : [KEEP, []])),
         ),
@@ -479,6 +481,24 @@ export class RendezvousCore {
       return now - pair.createdAt >= this.t.ackTimeoutMs || (mine && now >= pair.nextRetryAt);
     }
     return ROLES.every((r) => !rec.slots[r]) || ROLES.some((r) => this.expired(rec.slots[r], now));
+  }
+
+  /**
+   * The earliest time `due` can be true for `rec`: the pair's next MATCH or its ack timeout, else the first
+   * slot's expiry. A pair another server owns still wakes at its retry time (that owner may write the record
+   * later than this server reads it); `due` then finds nothing to do.
+   */
+  private wakeAt(rec: SessionRecord): number {
+    const pair = rec.pair;
+    if (pair) return Math.min(pair.nextRetryAt, pair.createdAt + this.t.ackTimeoutMs);
+    let at = Number.POSITIVE_INFINITY;
+    for (const role of ROLES) {
+      const slot = rec.slots[role];
+      if (slot)
+        at = Math.min(at, slot.lastSeen + (slot.proven ? this.t.registrationTtlMs : this.t.probationMs));
+    }
+    // A record with no slot is due at once (the tick deletes it).
+    return at === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : at;
   }
 
   private expired(slot: Snapshot<Registration> | undefined, now: number): boolean {
@@ -546,7 +566,7 @@ export class RendezvousCore {
         to: me.peerId,
         echo: me.echo,
         serverTime: now,
-        cookie: makeCookie(this.o.cookieKey, now, { from: me.addr, peerId: me.peerId, session, role }),
+        cookie: makeCookie(this.o.cookieKey, now, me.addr, { peerId: me.peerId, session, role }),
         pairId: rec.pair.pairId,
         partnerId: partner.peerId,
         observed: me.addr,

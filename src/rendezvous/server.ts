@@ -8,6 +8,7 @@ import { stunAnswer } from "../stun/responder.ts";
 import { type Clock, every, systemClock } from "../sys/clock.ts";
 import { type Random, systemRandom, toHex } from "../sys/random.ts";
 import { type Settler, settleOnce } from "../sys/settle.ts";
+import { batchSends } from "../transport/batch.ts";
 import { addressesFor, openPerAddress, ReplyRoutes } from "../transport/per-address.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
@@ -93,7 +94,8 @@ export interface RendezvousServer {
 const stateless = (msg: Message): boolean =>
   (msg.type === "register" && msg.cookie === undefined) || msg.type === "probe";
 
-const TICK_MS = 100; // MATCH retransmits start at 200 ms; a 100 ms tick keeps them on time
+/** MATCH retransmits start at 200 ms; a 100 ms tick keeps them on time. A tick costs what is due (store.due). */
+const TICK_MS = 100;
 /** 8 random bytes: servers sharing one store never draw the same id (a collision needs about 2^32 of them). */
 const SERVER_ID_BYTES = 8;
 /** @default 10_000: how often the credit ledger forgets silent addresses (cheap; memory only). */
@@ -268,8 +270,10 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       },
       perAddress,
     );
-    transport = main;
-    onClose(() => main.close());
+    // Replies of one event-loop turn leave in one sendMany (udp.ts: one sendmmsg).
+    const batched = batchSends(main);
+    transport = batched;
+    onClose(() => batched.close());
     channel.transport = transport;
     if (opts.altPort) {
       const altChannel = portChannel("alt");
@@ -282,9 +286,10 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         },
         perAddress,
       );
-      onClose(() => altTransport.close());
-      altChannel.transport = altTransport;
-      alt = { channel: altChannel, transport: altTransport };
+      const altBatched = batchSends(altTransport);
+      onClose(() => altBatched.close());
+      altChannel.transport = altBatched;
+      alt = { channel: altChannel, transport: altBatched };
     }
   } catch (e) {
     close(); // closes what was opened

@@ -1,6 +1,6 @@
-import { formatEndpoint, normalizeHost } from "../addr.ts";
+import { normalizeHost } from "../addr.ts";
 import type { Endpoint } from "../types.ts";
-import type { DatagramHandler, ErrorHandler, Transport, TransportFactory } from "./types.ts";
+import type { Datagram, DatagramHandler, ErrorHandler, Transport, TransportFactory } from "./types.ts";
 
 /**
  * A server bound to a wildcard (0.0.0.0 or ::) on a host with several addresses (a VPS with a floating IP)
@@ -9,6 +9,9 @@ import type { DatagramHandler, ErrorHandler, Transport, TransportFactory } from 
  * on the same port and answers each peer from the address it wrote to.
  */
 
+/** A route's key: unique (no IP address contains "/"), and cheaper than formatEndpoint on every datagram. */
+const keyOf = (peer: Endpoint): string => `${peer.host}/${peer.port}`;
+
 /** Remembers which local address each peer wrote to; shared by the server's ports so each answers alike. */
 export class ReplyRoutes {
   private readonly routes = new Map<string, string>();
@@ -16,14 +19,14 @@ export class ReplyRoutes {
   constructor(private readonly max = MAX_ROUTES) {}
 
   note(peer: Endpoint, localHost: string): void {
-    const key = formatEndpoint(peer);
+    const key = keyOf(peer);
     this.routes.delete(key); // re-insert: the map's order is then least recently heard first
     this.routes.set(key, localHost);
     if (this.routes.size > this.max) this.routes.delete(this.routes.keys().next().value as string);
   }
 
   hostFor(peer: Endpoint): string | undefined {
-    return this.routes.get(formatEndpoint(peer));
+    return this.routes.get(keyOf(peer));
   }
 }
 
@@ -107,16 +110,36 @@ export async function openPerAddress(
     }
   };
   const cancel = o.every?.(RESCAN_MS, () => void rescan()) ?? (() => {});
+  /** The socket that answers `to`: the one it wrote to; a peer not heard yet (or forgotten) gets the first of its family. */
+  const socketFor = (to: Endpoint): Transport | undefined => {
+    const host = o.routes.hostFor(to);
+    const v6 = to.host.includes(":");
+    return (
+      (host ? sockets.get(host) : undefined) ??
+      [...sockets.entries()].find(([h]) => h.includes(":") === v6)?.[1]
+    );
+  };
   return {
     local: { host: bind.host || "0.0.0.0", port },
     send(data, to) {
-      const host = o.routes.hostFor(to);
-      const v6 = to.host.includes(":");
-      // A peer not heard yet (or forgotten) gets the first address of its family.
-      const via =
-        (host ? sockets.get(host) : undefined) ??
-        [...sockets.entries()].find(([h]) => h.includes(":") === v6)?.[1];
-      return via?.send(data, to) ?? false;
+      return socketFor(to)?.send(data, to) ?? false;
+    },
+    sendMany(datagrams) {
+      // Grouped by socket, each group in one call where the socket can (in order within a socket).
+      const groups = new Map<Transport, Datagram[]>();
+      let sent = 0;
+      for (const d of datagrams) {
+        const via = socketFor(d.to);
+        if (!via) continue;
+        const group = groups.get(via);
+        if (group) group.push(d);
+        else groups.set(via, [d]);
+      }
+      for (const [via, group] of groups) {
+        if (via.sendMany) sent += via.sendMany(group);
+        else for (const d of group) if (via.send(d.data, d.to)) sent++;
+      }
+      return sent;
     },
     close() {
       closed = true;

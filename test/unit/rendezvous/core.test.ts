@@ -97,9 +97,9 @@ describe("registration", () => {
     expect(await store.count()).toBe(0);
     // The cookie proves A receives at A_ADDR, for this peer, session and role only.
     const cookie = challengeCookie(out, A_ADDR);
-    const subject = { from: A_ADDR, peerId: A_ID, session: "s1", role: "a" } as const;
-    expect(checkCookie(COOKIE_KEY, cookie, 1000, subject)).toBe(true);
-    expect(checkCookie(COOKIE_KEY, cookie, 1000, { ...subject, from: B_ADDR })).toBe(false);
+    const subject = { peerId: A_ID, session: "s1", role: "a" } as const;
+    expect(checkCookie(COOKIE_KEY, cookie, 1000, A_ADDR, subject)).toBe(true);
+    expect(checkCookie(COOKIE_KEY, cookie, 1000, B_ADDR, subject)).toBe(false);
 
     // The same REGISTER again with the cookie: registered, answered "waiting" with the second nonce.
     const second = frameOf({ ...msg, cookie }, { nonce: "0c0b0a090807060504030201" });

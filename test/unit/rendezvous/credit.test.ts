@@ -101,3 +101,19 @@ describe("CreditLedger", () => {
     expect(sent * registered.length).toBeLessThanOrEqual(REGISTER_PADDED_LEN);
   });
 });
+
+describe("CreditLedger sweep over many addresses", () => {
+  test("forgets exactly the addresses idle longer than idleMs, across sweeps and refreshes", () => {
+    const l = new CreditLedger();
+    const addr = (i: number) => ({ host: `198.18.${i >> 8}.${i & 255}`, port: 40000 });
+    // 300 addresses heard at 0..2990 ms, every tenth heard again at 5000 ms.
+    for (let i = 0; i < 300; i++) l.earn(addr(i), 10, i * 10);
+    for (let i = 0; i < 300; i += 10) l.earn(addr(i), 10, 5_000);
+    l.sweep(3_000, 1_500); // idle longer than 1.5 s: heard before 1.5 s and not again
+    const kept = (i: number) => l.balance(addr(i)) > 0;
+    for (let i = 0; i < 300; i++) expect([i, kept(i)]).toEqual([i, i % 10 === 0 || i * 10 >= 1_500]);
+    l.sweep(6_500, 1_500); // only the refreshed ones, heard at 5 s, are left
+    for (let i = 0; i < 300; i++) expect([i, kept(i)]).toEqual([i, i % 10 === 0]);
+    expect(l.balance(addr(10))).toBe(20);
+  });
+});

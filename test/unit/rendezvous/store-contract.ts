@@ -208,6 +208,39 @@ export function describeStoreContract(
       });
     });
 
+    describe("due sessions", () => {
+      const wakingAt = (wakeAt: number, rec = waiting()): SessionRecord => ({ ...rec, wakeAt });
+      const dueAt = async (store: RendezvousStore, now: number) => (await store.due(now)).sort();
+
+      test("a session is due from its wakeAt on; one without wakeAt never is", async () => {
+        const store = await makeStore();
+        await write(store, "early", wakingAt(1_000));
+        await write(store, "late", wakingAt(1_050, paired()));
+        await write(store, "never", waiting());
+        expect(await dueAt(store, 999)).toEqual([]);
+        expect(await dueAt(store, 1_000)).toEqual(["early"]);
+        expect(await dueAt(store, 1_049)).toEqual(["early"]);
+        // Still due until its record changes: whoever looked at it decided to keep it.
+        expect(await dueAt(store, 10_000_000)).toEqual(["early", "late"]);
+      });
+
+      test("due follows every write: a moved wakeAt, a deleted session, KEEP", async () => {
+        const store = await makeStore();
+        await write(store, "moved", wakingAt(1_000));
+        await write(store, "gone", wakingAt(1_000));
+        await write(store, "kept", wakingAt(1_000));
+        await write(store, "sooner", wakingAt(60_000));
+        await store.update("moved", (rec) => rec && { ...rec, wakeAt: 46_000 });
+        await store.update("gone", () => undefined);
+        await store.update("kept", () => KEEP);
+        await store.update("sooner", (rec) => rec && { ...rec, wakeAt: 200 });
+        expect(await dueAt(store, 1_000)).toEqual(["kept", "sooner"]);
+        expect(await dueAt(store, 46_000)).toEqual(["kept", "moved", "sooner"]);
+        await store.update("moved", (rec) => rec && { ...rec, wakeAt: undefined });
+        expect(await dueAt(store, 1e12)).toEqual(["kept", "sooner"]);
+      });
+    });
+
     describe("finished peers", () => {
       test("a peer is done strictly before its `until`, and only the one marked", async () => {
         const store = await makeStore();

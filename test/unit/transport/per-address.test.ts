@@ -34,6 +34,27 @@ describe("one socket per address behind a wildcard", () => {
     expect(t.local).toEqual({ host: "0.0.0.0", port: 10001 });
   });
 
+  test("sendMany answers each peer from the address it wrote to, in order", async () => {
+    const { net, t } = await setup(["198.51.100.7", "198.51.100.8"]);
+    const peer = net.bind(PEER, () => {});
+    const other = { host: "203.0.113.51", port: 40000 };
+    net.bind(other, () => {});
+    peer.send(new Uint8Array([1]), { host: "198.51.100.8", port: 10001 });
+    const before = net.sent.length;
+    const sent = t.sendMany?.([
+      { data: new Uint8Array([2]), to: PEER },
+      { data: new Uint8Array([3]), to: other },
+      { data: new Uint8Array([4]), to: PEER },
+    ]);
+    expect(sent).toBe(3);
+    const out = net.sent.slice(before).map((r) => [r.from.host, r.to.host]);
+    expect(out).toEqual([
+      ["198.51.100.8", PEER.host],
+      ["198.51.100.8", PEER.host],
+      ["198.51.100.7", other.host],
+    ]);
+  });
+
   test("a peer never heard from gets the first address of its family", async () => {
     const { net, t } = await setup(["198.51.100.7", "2001:db8::7"], "::");
     t.send(new Uint8Array([1]), PEER6);
