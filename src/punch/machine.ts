@@ -2,7 +2,7 @@ import { sameEndpoint } from "../addr.ts";
 import type { NetpunchError } from "../errors.ts";
 import type { Match, Message, Unmatch } from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
-import type { CandidateKind, Endpoint, NetpunchEvent, Role } from "../types.ts";
+import type { CandidateKind, Endpoint, NetpunchEvent } from "../types.ts";
 
 import { SendBudget } from "./budget.ts";
 import { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./config.ts";

@@ -338,7 +338,7 @@ describe("exit codes do not depend on when signals arrive", () => {
 });
 
 describe("wireguard hook preflight", () => {
-  const KEY = "x".repeat(42).replace(/x/g, "A") + "A=";
+  const KEY = `${"x".repeat(42).replace(/x/g, "A")}A=`;
   const argv = (extra: string[]) => [
     process.execPath,
     CLI,

@@ -8,7 +8,6 @@ import { createConsola } from "consola";
 import print, { formatLine } from "../../../plugins/print.ts";
 import { connectArgs } from "../../../src/cli/connect.ts";
 import { cli } from "../../../src/cli/main.ts";
-import type { PunchResult } from "../../../src/types.ts";
 import { sampleResult } from "../../support/result.ts";
 import { captureOutput } from "../support.ts";
 

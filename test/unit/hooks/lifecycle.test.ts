@@ -8,7 +8,6 @@ import { NetpunchError } from "../../../src/errors.ts";
 import { type AnyHook, defineHook, type HookContext } from "../../../src/hooks/hook.ts";
 import { runHooks } from "../../../src/hooks/lifecycle.ts";
 import { checkHookOptions } from "../../../src/hooks/run.ts";
-import type { PunchResult } from "../../../src/types.ts";
 import { sampleResult } from "../../support/result.ts";
 
 const result = sampleResult({ session: "s", rttMs: 5 });

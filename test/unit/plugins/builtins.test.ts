@@ -8,7 +8,6 @@ import { execArgv } from "../../../plugins/exec.ts";
 import { openvpnArgv } from "../../../plugins/openvpn.ts";
 import { socatArgv } from "../../../plugins/socat-forward.ts";
 import { latestHandshake, wgSetArgv, wgUpCommands } from "../../../plugins/wireguard.ts";
-import { NetpunchError } from "../../../src/errors.ts";
 import { defineHook, definePlugin } from "../../../src/hooks/hook.ts";
 import { type AnyHook, hookSpecs, passthroughArgs } from "../../../src/hooks/load.ts";
 import { fillTemplate, resultEnv, TEMPLATE_FIELDS, templateProblem } from "../../../src/hooks/result-env.ts";
