@@ -1,5 +1,3 @@
-import { randomBytes } from "node:crypto";
-
 /**
  * Randomness, passed in: nonces, peer and pair ids, keys, probe ids, port choices. The drivers draw only from
  * a Random, so a simulation can seed one and replay a run exactly.
@@ -12,10 +10,20 @@ export interface Random {
 
 const U32 = 0x1_0000_0000;
 
-/** node:crypto's generator: what the drivers use unless told otherwise. */
+/** getRandomValues fills at most this many bytes per call (Web Crypto's quota). */
+const QUOTA = 65_536;
+
+/**
+ * The OS's CSPRNG through Web Crypto, a global: what the drivers use unless told otherwise. Not node:crypto,
+ * whose import costs every peer's start-up about 10 ms.
+ */
 export const systemRandom: Random = {
-  bytes: (n) => new Uint8Array(randomBytes(n)),
-  float: () => randomBytes(4).readUInt32BE(0) / U32,
+  bytes: (n) => {
+    const out = new Uint8Array(n);
+    for (let at = 0; at < n; at += QUOTA) crypto.getRandomValues(out.subarray(at, at + QUOTA));
+    return out;
+  },
+  float: () => (crypto.getRandomValues(new Uint32Array(1))[0] ?? 0) / U32,
 };
 
 /**
