@@ -23,7 +23,10 @@ const METHOD_LEVELS: Readonly<Record<string, number>> = {
   verbose: Number.POSITIVE_INFINITY,
 };
 
-const loaders = new WeakMap<object, () => ConsolaInstance>();
+const loaders = new WeakMap<object, () => void>();
+
+/** A stream that takes every line and shows none: where the warm-up line goes. */
+const NOWHERE = { write: () => true } as unknown as NodeJS.WriteStream;
 
 /**
  * All logs go to stderr: stdout carries only the result line that scripts parse. The logger is consola,
@@ -34,16 +37,26 @@ const loaders = new WeakMap<object, () => ConsolaInstance>();
 export function makeLogger(opts: { quiet?: boolean; verbose?: boolean }): ConsolaInstance {
   const level = opts.quiet ? 1 : opts.verbose ? 4 : 3; // 1: warnings and errors only; 4: debug
   let real: ConsolaInstance | undefined;
-  const load = (): ConsolaInstance => {
+  const create = (stream: NodeJS.WriteStream): ConsolaInstance => {
     // Required, not imported: the first log line needs it now, in this turn.
     const { createConsola } = require("consola") as typeof import("consola");
-    real ??= createConsola({
+    return createConsola({
       level,
-      stdout: process.stderr,
-      stderr: process.stderr,
+      stdout: stream,
+      stderr: stream,
       formatOptions: { date: true, colors: process.stderr.isTTY ?? false, compact: true },
     });
+  };
+  const load = (): ConsolaInstance => {
+    real ??= create(process.stderr);
     return real;
+  };
+  const preload = () => {
+    if (real) return;
+    load();
+    // One line into nothing: consola's first line pays for its first date (ICU's start, ~6 ms) and more,
+    // which would otherwise delay the PINGs behind "partner found".
+    create(NOWHERE).warn("");
   };
   const skip = () => {};
   const logger = new Proxy({} as ConsolaInstance, {
@@ -59,11 +72,11 @@ export function makeLogger(opts: { quiet?: boolean; verbose?: boolean }): Consol
       return Reflect.set(load(), prop, value);
     },
   });
-  loaders.set(logger, load);
+  loaders.set(logger, preload);
   return logger;
 }
 
-/** Loads a makeLogger() logger now, in a later turn of the event loop, so the next line costs no load. */
+/** Loads a makeLogger() logger in a later turn of the event loop, and warms it, so its next line costs no load. */
 export function preloadLogger(log: ConsolaInstance): void {
   const load = loaders.get(log);
   if (load) setTimeout(load, 0).unref?.();
