@@ -1,8 +1,6 @@
 import { defineCommand } from "citty";
 import { formatEndpoint, parseAddress } from "../addr.ts";
 import { classifyMapping, verdict } from "../nat/classify.ts";
-import { doctor } from "../nat/doctor.ts";
-import { stunBinding } from "../stun/client.ts";
 import { resolveServer } from "../sys/dns.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import { checkArgs, logArgs, secretArgs } from "./common.ts";
@@ -32,6 +30,7 @@ const stunSpecs = (rawArgs: string[]) =>
   );
 
 async function stunReport(specs: string[], signal: AbortSignal) {
+  const { stunBinding } = await import("../stun/client.ts");
   const servers = await Promise.all(specs.map((s) => resolveServer(parseAddress(s, "STUN server address"))));
   const port = await freeUdpPort(); // both queries use this one port, so their mappings compare
   const results = [];
@@ -66,6 +65,7 @@ const verdictFields = (nat: Parameters<typeof verdict>[0]) => {
   return { verdict: v.verdict, explanation: cliExplanation(v.verdict, v.text) };
 };
 
+/** `netpunch doctor`; its drivers (the doctor, STUN) are imported when it runs, not at every start-up. */
 export const doctorCommand = (signal: AbortSignal) =>
   defineCommand({
     meta: {
@@ -84,6 +84,7 @@ export const doctorCommand = (signal: AbortSignal) =>
       let report: Record<string, unknown>;
       if (args.server) {
         const secret = resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger });
+        const { doctor } = await import("../nat/doctor.ts");
         const r = await doctor({ server: args.server, secret, signal });
         report = { ...r, explanation: cliExplanation(r.verdict, r.explanation) };
       } else report = await stunReport(stun, signal);

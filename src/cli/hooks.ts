@@ -1,5 +1,6 @@
 import { type CommandDef, defineCommand, renderUsage } from "citty";
 import type { AnyHook } from "../hooks/hook.ts";
+import type { BuiltinHook } from "../hooks/load.ts";
 import { checkArgs, stripAnsi } from "./common.ts";
 import type { HookSelection } from "./peer.ts";
 
@@ -12,9 +13,10 @@ const hooksArgs = {
 } as const;
 
 /** The listing of every built-in hook, and any given with --hook, with its options. */
-async function listHooks(rawArgs: string[], builtins: readonly AnyHook[], selected: HookSelection) {
+async function listHooks(rawArgs: string[], builtins: readonly BuiltinHook[], selected: HookSelection) {
   checkArgs(rawArgs, hooksArgs);
-  const all = new Map<string, AnyHook>(builtins.map((h) => [h.name, h]));
+  const loaded = await Promise.all(builtins.map((h) => h.load()));
+  const all = new Map<string, AnyHook>(loaded.map((h) => [h.name, h]));
   for (const h of selected.hooks) all.set(h.name, h);
   const out: string[] = [];
   for (const h of all.values()) {
@@ -30,7 +32,7 @@ async function listHooks(rawArgs: string[], builtins: readonly AnyHook[], select
 
 /** `netpunch hooks`: every built-in hook, and any given with --hook, with its options. */
 export const hooksCommand = (
-  builtins: readonly AnyHook[],
+  builtins: readonly BuiltinHook[],
   selected: HookSelection,
 ): CommandDef<typeof hooksArgs> =>
   defineCommand({
@@ -44,7 +46,7 @@ export const hooksCommand = (
 
 /** `netpunch plugins`: the command's name from when hooks were called plugins, kept for scripts. */
 export const pluginsCommand = (
-  builtins: readonly AnyHook[],
+  builtins: readonly BuiltinHook[],
   selected: HookSelection,
 ): CommandDef<typeof hooksArgs> => ({
   ...hooksCommand(builtins, selected),

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { defineCommand } from "citty";
@@ -9,8 +8,11 @@ import { makeLogger } from "./logger.ts";
 /** 32 random bytes: a 256-bit key, beyond any guessing whatever the key derivation. */
 export const SECRET_BYTES = 32;
 
+/** The OS's CSPRNG through Web Crypto, a global: no node:crypto to load at every start-up for one command. */
+const osRandom = (n: number): Uint8Array => crypto.getRandomValues(new Uint8Array(n));
+
 /** A fresh secret: 32 bytes from the OS's CSPRNG as base64url without padding (43 characters). Pure but for the randomness. */
-export const newSecret = (random: (n: number) => Uint8Array = randomBytes): string =>
+export const newSecret = (random: (n: number) => Uint8Array = osRandom): string =>
   Buffer.from(random(SECRET_BYTES)).toString("base64url");
 
 export const keygenArgs = {
@@ -35,7 +37,7 @@ export const keygenArgs = {
  */
 export function writeSecretFile(file: string, text: string, force: boolean): void {
   const target = force
-    ? join(dirname(file), `.${basename(file)}.${randomBytes(6).toString("hex")}.tmp`)
+    ? join(dirname(file), `.${basename(file)}.${Buffer.from(osRandom(6)).toString("hex")}.tmp`)
     : file;
   let fd: number;
   try {

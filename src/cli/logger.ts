@@ -1,4 +1,4 @@
-import { type ConsolaInstance, createConsola } from "consola";
+import type { ConsolaInstance } from "consola";
 import { formatEndpoint } from "../addr.ts";
 import type { NetpunchEvent } from "../types.ts";
 import { AuthFailureLog } from "./auth-log.ts";
@@ -6,15 +6,80 @@ import { AuthFailureLog } from "./auth-log.ts";
 /** How often pending authentication failures are named and summed up while there are any. */
 const AUTH_TICK_MS = 5_000;
 
-/** All logs go to stderr: stdout carries only the result line that scripts parse. */
+/** The level each of consola's log methods prints at (consola's LogLevels): what a filtered call skips. */
+const METHOD_LEVELS: Readonly<Record<string, number>> = {
+  fatal: 0,
+  error: 0,
+  warn: 1,
+  log: 2,
+  info: 3,
+  success: 3,
+  fail: 3,
+  ready: 3,
+  start: 3,
+  box: 3,
+  debug: 4,
+  trace: 5,
+  verbose: Number.POSITIVE_INFINITY,
+};
+
+const loaders = new WeakMap<object, () => void>();
+
+/** A stream that takes every line and shows none: where the warm-up line goes. */
+const NOWHERE = { write: () => true } as unknown as NodeJS.WriteStream;
+
+/**
+ * All logs go to stderr: stdout carries only the result line that scripts parse. The logger is consola,
+ * created when first needed: loading it (with node:tty and the stderr stream) is a good part of a peer's
+ * start-up, so a call its level filters out costs nothing, and `preloadLogger` loads it once the first
+ * REGISTER is out, while the answer is on its way. Anything else asked of it loads it at once.
+ */
 export function makeLogger(opts: { quiet?: boolean; verbose?: boolean }): ConsolaInstance {
   const level = opts.quiet ? 1 : opts.verbose ? 4 : 3; // 1: warnings and errors only; 4: debug
-  return createConsola({
-    level,
-    stdout: process.stderr,
-    stderr: process.stderr,
-    formatOptions: { date: true, colors: process.stderr.isTTY ?? false, compact: true },
+  let real: ConsolaInstance | undefined;
+  const create = (stream: NodeJS.WriteStream): ConsolaInstance => {
+    // Required, not imported: the first log line needs it now, in this turn.
+    const { createConsola } = require("consola") as typeof import("consola");
+    return createConsola({
+      level,
+      stdout: stream,
+      stderr: stream,
+      formatOptions: { date: true, colors: process.stderr.isTTY ?? false, compact: true },
+    });
+  };
+  const load = (): ConsolaInstance => {
+    real ??= create(process.stderr);
+    return real;
+  };
+  const preload = () => {
+    if (real) return;
+    load();
+    // One line into nothing: consola's first line pays for its first date (ICU's start, ~6 ms) and more,
+    // which would otherwise delay the PINGs behind "partner found".
+    create(NOWHERE).warn("");
+  };
+  const skip = () => {};
+  const logger = new Proxy({} as ConsolaInstance, {
+    get(_, prop) {
+      const methodLevel = typeof prop === "string" ? METHOD_LEVELS[prop] : undefined;
+      if (!real && prop === "level") return level;
+      if (!real && methodLevel !== undefined && methodLevel > level) return skip;
+      const target = load();
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+    set(_, prop, value) {
+      return Reflect.set(load(), prop, value);
+    },
   });
+  loaders.set(logger, preload);
+  return logger;
+}
+
+/** Loads a makeLogger() logger in a later turn of the event loop, and warms it, so its next line costs no load. */
+export function preloadLogger(log: ConsolaInstance): void {
+  const load = loaders.get(log);
+  if (load) setTimeout(load, 0).unref?.();
 }
 
 /**
@@ -53,6 +118,8 @@ export function eventLogger(log: ConsolaInstance, now: () => number = Date.now):
   return (e) => {
     switch (e.type) {
       case "listening":
+        // The first REGISTER is out in this turn: load the logger while the server's answer travels.
+        preloadLogger(log);
         return log.debug(`listening on UDP ${formatEndpoint(e.local)}`);
       case "registered":
         return log.info(`registered with the server; it sees us as ${formatEndpoint(e.publicAddr)}`);

@@ -4,7 +4,6 @@ import { builtinHooks } from "../../plugins/index.ts";
 import { NetpunchError } from "../errors.ts";
 import { VERSION, versionLine } from "../version.ts";
 import { connectArgs, connectCommand } from "./connect.ts";
-import { doctorCommand } from "./doctor.ts";
 import {
   ansiPaint,
   argumentRows,
@@ -17,11 +16,32 @@ import {
 } from "./help.ts";
 import { cliHint } from "./hints.ts";
 import { HOOK_LISTING_COMMANDS, hooksCommand, pluginsCommand } from "./hooks.ts";
-import { keygenCommand } from "./keygen.ts";
 import { type HookSelection, NO_HOOKS, selectHooks } from "./peer.ts";
 import { type CommandContext, installSignalHandlers, noShutdown, type Shutdown } from "./runtime.ts";
 import { seedA, seedB, seedC, seedPeerArgs, shieldSeedSecret } from "./seed.ts";
-import { serveCommand } from "./serve.ts";
+
+const resolve = async <T>(x: T | Promise<T> | (() => T | Promise<T>)): Promise<T> =>
+  typeof x === "function" ? await (x as () => T | Promise<T>)() : await x;
+
+/**
+ * A command whose module is imported only when it runs or its help is shown, so that start-up pays for the
+ * command used: a peer never loads the server, the doctor or keygen (the server's modules alone bring
+ * node:crypto). citty resolves a command's meta and args when it needs them.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: each command has its own argument types
+function lazyCommand(load: () => Promise<CommandDef<any>>): CommandDef<any> {
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  let loaded: Promise<CommandDef<any>> | undefined;
+  const def = () => {
+    loaded ??= load();
+    return loaded;
+  };
+  return {
+    meta: async () => (await resolve((await def()).meta)) ?? {},
+    args: async () => (await resolve((await def()).args)) ?? {},
+    run: async (ctx) => (await def()).run?.(ctx),
+  };
+}
 
 /** `netpunch help [COMMAND ...]`: cli() answers it as `netpunch COMMAND ... --help`; this is for the lists. */
 const helpCommand = defineCommand({
@@ -49,12 +69,12 @@ export function commandsFor(
   // biome-ignore lint/suspicious/noExplicitAny: each command has its own argument types
 ): Record<string, CommandDef<any>> {
   return {
-    serve: serveCommand(ctx.signal),
+    serve: lazyCommand(async () => (await import("./serve.ts")).serveCommand(ctx.signal)),
     connect: connectCommand(selected, ctx.signal),
     hooks: hooksCommand(builtinHooks, selected),
     plugins: pluginsCommand(builtinHooks, selected),
-    doctor: doctorCommand(ctx.signal),
-    keygen: keygenCommand,
+    doctor: lazyCommand(async () => (await import("./doctor.ts")).doctorCommand(ctx.signal)),
+    keygen: lazyCommand(async () => (await import("./keygen.ts")).keygenCommand),
     help: helpCommand,
     a: seedA(selected, ctx),
     b: seedB(selected, ctx),
@@ -114,9 +134,6 @@ export const EXIT_CODES: readonly (readonly [string, string])[] = [
   ["130", "a peer interrupted by SIGINT (Ctrl-C) before it connected"],
   ["143", "a peer stopped by SIGTERM before it connected"],
 ];
-
-const resolve = async <T>(x: T | Promise<T> | (() => T | Promise<T>)): Promise<T> =>
-  typeof x === "function" ? await (x as () => T | Promise<T>)() : await x;
 
 /** The help of `netpunch` (no command) or of one command, as blocks for help.ts to lay out. */
 export async function helpBlocks(

@@ -5,10 +5,10 @@ import { Backoff, type BackoffSchedule } from "../backoff.ts";
 import { NetpunchError } from "../errors.ts";
 import { withholdSecret } from "../hooks/env.ts";
 import { runHooks } from "../hooks/lifecycle.ts";
-import { type AnyHook, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
+import { type AnyHook, type BuiltinHook, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
 import { checkHookOptions, mergedHookArgs, type PreparedHook } from "../hooks/run.ts";
 import { sleep } from "../hooks/sleep.ts";
-import { mapPort, type PortMapping } from "../portmap/index.ts";
+import type { PortMapping } from "../portmap/index.ts";
 import { connect } from "../punch/connect.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import type { Endpoint, Role } from "../types.ts";
@@ -31,7 +31,7 @@ export const NO_HOOKS: HookSelection = Object.freeze({ hooks: [], args: {} });
 export async function selectHooks(
   rawArgs: string[],
   reserved: ArgsDef,
-  o: { builtins: readonly AnyHook[]; onlyExplicit?: boolean },
+  o: { builtins: readonly BuiltinHook[]; onlyExplicit?: boolean },
 ): Promise<HookSelection> {
   const hooks: AnyHook[] = [];
   const explicit = rawArgs.some((a) => a === "--hook" || a.startsWith("--hook="));
@@ -123,6 +123,8 @@ async function askGateway(p: PeerRun): Promise<{ mapping: PortMapping | undefine
   const parsed = parseAddress(p.local, "local address", { allowEmptyHost: true, allowPortZero: true });
   const port = parsed.port || (await freeUdpPort(parsed.host || "0.0.0.0"));
   const local = parsed.host ? formatEndpoint({ host: parsed.host, port }) : `:${port}`;
+  // Imported here: port mapping (PCP, NAT-PMP, UPnP) is start-up time only for the peers that ask for it.
+  const { mapPort } = await import("../portmap/index.ts");
   const mapping = await mapPort({ localPort: port, signal: p.signal });
   if (mapping) {
     p.logger.info(

@@ -5,7 +5,6 @@ import { makeLogger } from "./logger.ts";
 import { commandParts, type HookSelection, runPeer } from "./peer.ts";
 import type { CommandContext } from "./runtime.ts";
 import { resolveSecret } from "./secret.ts";
-import { runServer } from "./serve.ts";
 
 /** Stands in for a seed secret that starts with "-", so the option parser cannot take it for an option. */
 const SHIELDED = "\u0000netpunch-seed-secret";
@@ -92,6 +91,7 @@ export const seedC = (ctx: CommandContext) =>
     args: serverArgs,
     async run({ args, rawArgs }) {
       checkArgs(rawArgs, serverArgs);
+      const { runServer } = await import("./serve.ts"); // the server, loaded only for the server's command
       await runServer({
         listen: args.listen,
         secret: seedSecret(String(args.secret), ctx),

@@ -4,7 +4,6 @@ import { formatEndpoint, parseAddress } from "../addr.ts";
 import { DEFAULT_LIMITS } from "../rendezvous/core.ts";
 import { DEFAULT_RELAY_LIMITS } from "../rendezvous/relay-session.ts";
 import type { ServerStats } from "../rendezvous/server.ts";
-import { serve } from "../rendezvous/server.ts";
 import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { eventLogger, makeLogger } from "./logger.ts";
@@ -152,6 +151,8 @@ export async function runServer(o: {
     maxSessions: int(o.limits.maxSessions, "max-sessions", String(DEFAULT_LIMITS.maxSessions)),
     maxPerAddress: int(o.limits.maxPerAddress, "max-per-address", String(DEFAULT_LIMITS.maxPerAddress)),
   };
+  // Imported here: the server is start-up time only for the commands that serve.
+  const { serve } = await import("../rendezvous/server.ts");
   const server = await serve({
     ...(limits ? { limits } : {}),
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },

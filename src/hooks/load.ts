@@ -1,13 +1,16 @@
 import { existsSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import * as v from "valibot";
 import { Fail } from "../errors.ts";
-import * as netpunchApi from "../index.ts";
 import type { AnyHook } from "./hook.ts";
-import * as hooksApi from "./index.ts";
 
 export type { AnyHook } from "./hook.ts";
+
+/** A hook known by its name, its module loaded only once a command line selects it (the built-ins). */
+export interface BuiltinHook {
+  readonly name: string;
+  load(): Promise<AnyHook>;
+}
 
 /** What a module must export to be a hook; checked, because it comes from outside. */
 const HookShape = v.object({
@@ -26,7 +29,7 @@ const looksLikePath = (spec: string) =>
 /** Where hooks are looked for. */
 export interface HookSources {
   /** The built-in hooks, found by their name first (the CLI passes plugins/index.ts's list). */
-  builtins: readonly AnyHook[];
+  builtins: readonly BuiltinHook[];
   /** Hook files and packages resolve from here. @default process.cwd() */
   cwd?: string;
 }
@@ -39,7 +42,7 @@ export interface HookSources {
 export async function loadHook(spec: string, sources: HookSources): Promise<AnyHook> {
   const { builtins, cwd = process.cwd() } = sources;
   const builtin = builtins.find((h) => h.name === spec);
-  if (builtin) return builtin;
+  if (builtin) return builtin.load();
   if (looksLikePath(spec)) {
     const file = isAbsolute(spec) ? spec : resolve(cwd, spec);
     if (!existsSync(file)) throw Fail.hookFileMissing(file);
@@ -57,18 +60,23 @@ export async function loadHook(spec: string, sources: HookSources): Promise<AnyH
   );
 }
 
-let netpunchModulesProvided = false;
+let netpunchModulesProvided: Promise<void> | undefined;
 
 /**
  * Hook files `import { defineHook } from "netpunch/hooks"` (or from "netpunch"). From a compiled binary or a
  * global install there is no netpunch package near the hook file ("Cannot find package 'netpunch'"), so the
  * running netpunch answers both imports itself, as virtual modules: they always resolve, and a hook gets the
  * same classes (NetpunchError) and version as the netpunch that runs it, even where a different copy is
- * installed. Registered once: Bun's plugins are process-wide.
+ * installed. Registered once: Bun's plugins are process-wide. The whole API is imported here, when a hook
+ * file is loaded, not at start-up: a peer running a built-in hook never pays for the server or the doctor.
  */
-export function provideNetpunchModules(): void {
-  if (netpunchModulesProvided) return;
-  netpunchModulesProvided = true;
+export function provideNetpunchModules(): Promise<void> {
+  netpunchModulesProvided ??= registerNetpunchModules();
+  return netpunchModulesProvided;
+}
+
+async function registerNetpunchModules(): Promise<void> {
+  const [netpunchApi, hooksApi] = await Promise.all([import("../index.ts"), import("./index.ts")]);
   Bun.plugin({
     name: "netpunch: the running netpunch as the modules 'netpunch' and 'netpunch/hooks' for hook files",
     setup(build) {
@@ -79,9 +87,10 @@ export function provideNetpunchModules(): void {
 }
 
 async function fromModule(spec: string, path: string): Promise<AnyHook> {
-  provideNetpunchModules();
+  await provideNetpunchModules();
   let mod: Record<string, unknown>;
   try {
+    const { pathToFileURL } = await import("node:url"); // only for hook files: not at every start-up
     mod = await import(pathToFileURL(path).href);
   } catch (e) {
     throw Fail.hookNotLoaded(spec, path, e);

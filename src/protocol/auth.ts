@@ -1,4 +1,3 @@
-import { hkdfSync, scryptSync } from "node:crypto";
 import { TAG_LEN } from "./constants.ts";
 
 /**
@@ -26,16 +25,36 @@ const toBytes = (secret: string | Uint8Array): Uint8Array =>
  */
 export function deriveKey(secret: string | Uint8Array): Uint8Array {
   const bytes = toBytes(secret);
-  const ikm = isShortSecret(bytes) ? scryptSync(bytes, "netpunch v2 secret stretching", 32, SCRYPT) : bytes;
-  return new Uint8Array(hkdfSync("sha256", ikm, "netpunch", "netpunch v2 packet authentication", 32));
+  return hkdfSha256(isShortSecret(bytes) ? stretch(bytes) : bytes, "netpunch v2 packet authentication");
 }
 
 /** Wire version 1's key (plain HKDF), kept only to tell an old peer with the right secret from a forgery. */
 export function deriveKeyV1(secret: string | Uint8Array): Uint8Array {
-  return new Uint8Array(
-    hkdfSync("sha256", toBytes(secret), "netpunch", "netpunch v1 packet authentication", 32),
-  );
+  return hkdfSha256(toBytes(secret), "netpunch v1 packet authentication");
 }
+
+/**
+ * scrypt, from node:crypto, required here rather than imported: node:crypto brings Node's stream machinery
+ * and costs a peer's start-up about 10 ms, so only a short secret, stretched anyway for ~100 ms, pays it.
+ */
+function stretch(secret: Uint8Array): Uint8Array {
+  const { scryptSync } = require("node:crypto") as typeof import("node:crypto");
+  return new Uint8Array(scryptSync(secret, "netpunch v2 secret stretching", 32, SCRYPT));
+}
+
+/**
+ * HKDF-SHA256 (RFC 5869) with the salt "netpunch", for a 32-byte key: extract PRK = HMAC(salt, ikm), then
+ * one expand block T(1) = HMAC(PRK, info | 0x01). The same bytes as node:crypto's hkdfSync (a test compares
+ * them), through Bun.CryptoHasher, which needs no module loaded.
+ */
+function hkdfSha256(ikm: Uint8Array, info: string): Uint8Array {
+  const prk = new Bun.CryptoHasher("sha256", HKDF_SALT).update(ikm).digest();
+  const block = new Bun.CryptoHasher("sha256", prk).update(info).update(HKDF_FIRST_BLOCK).digest();
+  return new Uint8Array(block.buffer, block.byteOffset, 32);
+}
+const HKDF_SALT = new TextEncoder().encode("netpunch");
+/** The counter byte of the first (and, for 32 bytes of SHA-256, only) expand block. */
+const HKDF_FIRST_BLOCK = Uint8Array.of(1);
 
 /**
  * HMAC-SHA256 through Bun.CryptoHasher, the fastest way Bun has (bench/codec.ts: about 1.5-2x node:crypto's

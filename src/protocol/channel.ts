@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import type { Transport } from "../transport/types.ts";
 import type { DropReason, Endpoint } from "../types.ts";
 import { NONCE_LEN } from "./constants.ts";
@@ -25,9 +24,12 @@ export interface ChannelOptions {
   exempt?: (msg: Message) => boolean;
   /** Wire version 1's key: a v1 packet that authenticates with it is an old peer, not a forgery. */
   oldKey?: Uint8Array;
-  /** Random bytes for nonces. @default node:crypto randomBytes */
+  /** Random bytes for nonces. @default the OS's CSPRNG (Web Crypto's getRandomValues) */
   randomBytes?: (n: number) => Uint8Array;
 }
+
+/** Web Crypto, a global: node:crypto would cost every peer's start-up about 10 ms for its randomBytes. */
+const osRandomBytes = (n: number): Uint8Array => crypto.getRandomValues(new Uint8Array(n));
 
 /**
  * Authenticated datagrams over a transport: every packet out is sealed with a fresh nonce and the time;
@@ -54,7 +56,7 @@ export class SecureChannel {
    * `nonce` is for a sender that checks the echo of its own nonce in the answer.
    */
   send(to: Endpoint, msg: Message, allow?: (bytes: number) => boolean, nonce?: Uint8Array): boolean {
-    nonce ??= (this.o.randomBytes ?? randomBytes)(NONCE_LEN);
+    nonce ??= (this.o.randomBytes ?? osRandomBytes)(NONCE_LEN);
     const packet = seal(this.key, msg, { timestamp: this.clock(), nonce });
     if (allow && !allow(packet.length)) return false;
     return this.transport?.send(packet, to) ?? false;

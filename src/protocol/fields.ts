@@ -1,4 +1,4 @@
-import { isIP } from "node:net";
+import { isIP } from "../addr.ts";
 import type { Endpoint } from "../types.ts";
 import type { Reader, Writer } from "./bytes.ts";
 import { bytesToIp, ipToBytes } from "./ip.ts";

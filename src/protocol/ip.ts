@@ -1,4 +1,4 @@
-import { isIP } from "node:net";
+import { isIP } from "../addr.ts";
 
 /** IP literal <-> bytes, so the wire format carries 4 or 16 bytes instead of text. */
 export function ipToBytes(host: string): Uint8Array {

@@ -1,6 +1,5 @@
-import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
-import { isLoopback, normalizeHost } from "../addr.ts";
+import { isIP, isLoopback, normalizeHost } from "../addr.ts";
 import { MAX_CANDIDATES } from "../protocol/constants.ts";
 import type { Endpoint } from "../types.ts";
 

@@ -18,7 +18,8 @@ export interface PeerTimings {
   pingIntervalMaxMs: number;
   /**
    * @default 150: the most a LAN path may still win after a public path answered (LAN is preferred). The
-   * actual wait is a quarter of the measured RTT, at least 10 ms, capped by this.
+   * actual wait is a quarter of the measured RTT, at least 10 ms, capped by this; none when the server saw
+   * the partner at another public IP than us (pair-machine.ts, lanReachable).
    */
   lanGraceMs: number;
   /**
@@ -45,7 +46,10 @@ export interface PeerTimings {
   birthdayPingMs: number;
   /** @default 5: CLOSE packets in the final burst (TIME-WAIT): 20% loss loses all five 0.03% of the time. */
   closeCount: number;
-  /** @default 2_000: the most the burst may be stretched by a partner that keeps pinging. */
+  /**
+   * @default 2_000: the most the burst may be stretched by a partner that keeps pinging. A chooser that needs
+   * no answer (pair-machine.ts, answerNotNeeded) sends the whole burst at once and does not linger.
+   */
   closeLingerMaxMs: number;
 }
 

@@ -1,6 +1,5 @@
-import { isIP } from "node:net";
 import * as v from "valibot";
-import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
+import { checkSameFamily, formatEndpoint, isIP, parseAddress } from "../addr.ts";
 import { Fail, NetpunchError } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import { SecureChannel } from "../protocol/channel.ts";

@@ -173,6 +173,7 @@ export class PeerMachine {
         session: this.setup.session,
         server: this.setup.server,
         candidates: msg.candidates,
+        observed: msg.observed,
         ownNat: this.rendezvous.ownNat,
         partnerNat: msg.partnerNat,
         random: this.setup.random ?? Math.random,

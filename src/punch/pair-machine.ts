@@ -1,4 +1,4 @@
-import { formatEndpoint, sameEndpoint } from "../addr.ts";
+import { formatEndpoint, normalizeHost, sameEndpoint } from "../addr.ts";
 import { Fail, type NetpunchError } from "../errors.ts";
 import type { Message, NatInfo, RelayBound, RelayChallenge, RelayOffer } from "../protocol/messages.ts";
 import type { Candidate, CandidateKind, Endpoint, NetpunchEvent, Role } from "../types.ts";
@@ -17,6 +17,8 @@ export interface PairSetup {
   server: Endpoint;
   /** The partner's candidates from the MATCH. */
   candidates: readonly Candidate[];
+  /** Our address as the server saw it (the MATCH says), if known: whether a LAN path can exist at all. */
+  observed?: Endpoint;
   /** Our own NAT's behaviour, if already known; later news comes by onOwnNat. */
   ownNat: NatInfo | undefined;
   partnerNat: NatInfo | undefined;
@@ -42,6 +44,7 @@ export type PairFrame = Extract<Message, { type: "ping" | "pong" | "close" }>;
 
 const MAX_REFLEXIVE = 4; // a partner has few real source addresses; more would be someone spraying us
 const MAX_PINGS_REMEMBERED = 4_096; // a whole spray, plus the plain rounds
+const MAX_ANSWERED = 16; // sources we answered: a partner has few; past this we no longer skip the answer
 
 /**
  * One pair's punch, pure (README steps 2-6): PING every candidate of the partner, answer its PINGs, take a
@@ -59,7 +62,11 @@ export class PairMachine {
   private nextPingAt = 0;
   private pingDelay: number;
   private readonly successes: ProvenPath[] = [];
+  /** Where we answered the partner's PINGs while punching (a few: one per source and socket). */
+  private readonly answered: { ep: Endpoint; path: Path }[] = [];
   private decideAt: number | undefined;
+  /** Whether a PONG from one of the partner's LAN candidates is worth waiting for (lanReachable). */
+  private readonly lanMayAnswer: boolean;
   private readonly fallbacks: Fallbacks;
   /** An authenticated packet of this pair came from the partner. */
   heardFromPartner = false;
@@ -76,6 +83,7 @@ export class PairMachine {
     private readonly t: PeerTimings,
   ) {
     this.candidates = setup.candidates.map((c) => ({ ...c }));
+    this.lanMayAnswer = lanReachable(setup.observed, setup.candidates);
     this.pingDelay = t.pingIntervalMs;
     const { server, session, peerId, random } = setup;
     this.fallbacks = new Fallbacks(t, { server, session, peerId, random }, setup.ownNat, setup.partnerNat);
@@ -256,6 +264,12 @@ export class PairMachine {
     this.send(from, { type: "pong", pairId: this.setup.pairId, peerId: this.setup.peerId, seq }, path);
     if (
       this.state === "punching" &&
+      this.answered.length < MAX_ANSWERED &&
+      !this.answered.some((x) => sameEndpoint(x.ep, from) && samePath(x.path, path))
+    )
+      this.answered.push({ ep: { host: from.host, port: from.port }, path });
+    if (
+      this.state === "punching" &&
       samePath(path, PUNCHING) &&
       this.kindOf(from, path) === "reflexive" &&
       !this.candidates.some((c) => sameEndpoint(c, from))
@@ -287,7 +301,7 @@ export class PairMachine {
       this.emit({ type: "punch-ok", from, kind, rttMs });
     }
     if (kind === "lan") return this.choose(now);
-    const lanPending = this.candidates.some((c) => c.kind === "lan");
+    const lanPending = this.lanMayAnswer && this.candidates.some((c) => c.kind === "lan");
     if (!lanPending) return this.choose(now);
     // Every round pings all candidates at once and a working LAN path is shorter than any path through the
     // NAT, so its PONG normally comes first; the grace only absorbs jitter between the two, and is short so a
@@ -300,14 +314,43 @@ export class PairMachine {
     const best = bestPath(this.successes);
     if (!best) return;
     this.chosen = best;
-    this.state = "closing";
     this.emit({ type: "proven", remote: best.ep, kind: best.kind });
+    if (this.answerNotNeeded(best)) {
+      // The whole burst at once, and done: the socket is the tunnel's now (answerNotNeeded says why).
+      while (this.closesSent < this.t.closeCount) this.sendClose();
+      return this.finish();
+    }
+    this.state = "closing";
     this.closeInterval = Math.min(Math.max(best.rttMs / 2, 10), 100);
     this.closesSent = 0;
     this.closingUntil = now + this.closeInterval * this.t.closeCount;
     this.closingHardStop = now + this.t.closeLingerMaxMs;
     this.sendClose();
     this.nextCloseAt = now + this.closeInterval;
+  }
+
+  /**
+   * Whether we may close at once instead of waiting for the partner's CLOSE (README, "How it works", step 4).
+   * The wait serves two ends: that the partner learns the path works (else it pings on into our tunnel and
+   * fails at its punch timeout), and, when both chose at once, that both end on role a's path. Neither needs
+   * it when (1) we answered a PING of the partner's on the chosen path: that PONG proves the path to the
+   * partner by itself, as our CLOSE burst does, so only the loss of both stands between it and success; and
+   * (2) we are role a, whose choice the partner adopts from our CLOSE, or every PING we answered came on the
+   * chosen path: every path the partner can have proven is then the one we chose, seen from its end, so no
+   * choice of its can differ from ours. Otherwise we wait, as before.
+   *
+   * What closing early costs: the partner's PINGs already under way, and the one CLOSE it answers ours with,
+   * arrive at a port the tunnel program owns (or nobody yet: the kernel answers with an ICMP error the
+   * partner ignores). At most an RTT's worth of datagrams of about 60 bytes: WireGuard discards them (no
+   * WireGuard message type), OpenVPN drops them as failing its packet authentication (a log line), the
+   * socat hook drains netpunch's packets from the port before it starts (hooks/drain.ts). What it saves: the
+   * half RTT (both chose at once) to one RTT (the partner was still punching) until the partner's CLOSE.
+   */
+  private answerNotNeeded(best: ProvenPath): boolean {
+    const onBest = (x: { ep: Endpoint; path: Path }) =>
+      sameEndpoint(x.ep, best.ep) && samePath(x.path, best.path);
+    if (!this.answered.some(onBest)) return false;
+    return this.setup.role === "a" || (this.answered.length < MAX_ANSWERED && this.answered.every(onBest));
   }
 
   private sendClose(): void {
@@ -372,4 +415,20 @@ export class PairMachine {
   private emit(event: NetpunchEvent): void {
     this.out.push({ kind: "event", event });
   }
+}
+
+/**
+ * Whether the partner's LAN candidates can answer us, as far as the MATCH tells: not when the server saw us
+ * and the partner at different public IP addresses. Then each is behind its own NAT (or has no NAT), and a
+ * private address behind the partner's NAT is out of our reach, so the LAN grace would only wait for
+ * nothing. The same public IP keeps the grace: one NAT (hairpinning or not, LAN is the better path), or one
+ * carrier-grade NAT over two home NATs (the LAN candidates cannot answer then, but nothing here can tell).
+ * Two hosts of one LAN that leave through different public addresses (a router balancing two uplinks, a
+ * site-to-site VPN) lose the grace: a LAN PONG still wins when it comes first, as a shorter path's usually
+ * does, but not when it comes a little after the public one. Unknown addresses keep the grace. Pure.
+ */
+export function lanReachable(observed: Endpoint | undefined, partner: readonly Candidate[]): boolean {
+  const partnerPublic = partner.find((c) => c.kind === "public");
+  if (!observed || !partnerPublic) return true;
+  return normalizeHost(observed.host) === normalizeHost(partnerPublic.host);
 }

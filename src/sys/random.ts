@@ -37,7 +37,10 @@ function systemBytes(n: number): Uint8Array {
   return out;
 }
 
-/** The system's CSPRNG (Web Crypto's getRandomValues): what the drivers use unless told otherwise. */
+/**
+ * The system's CSPRNG (Web Crypto's getRandomValues, a global): what the drivers use unless told otherwise.
+ * Not node:crypto, whose import costs every peer's start-up about 10 ms.
+ */
 export const systemRandom: Random = {
   bytes: systemBytes,
   float: () => {

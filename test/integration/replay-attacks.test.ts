@@ -21,6 +21,12 @@ interface Captured {
 }
 
 /**
+ * The server sees each peer at its upstream socket, so the partner's PINGs cross the tap too, like a NAT's;
+ * a peer that is done has closed its port, and the kernel's ICMP answer to a late PING is expected.
+ */
+const expectedIcmp = () => {};
+
+/**
  * The on-path attacker: peers send to its port as if it were the server; each peer gets its own upstream
  * socket toward the real server, so the server sees distinct sources. Everything is recorded.
  */
@@ -36,7 +42,10 @@ class Tap {
     this.front = await Bun.udpSocket({
       hostname: "127.0.0.1",
       port: 0,
-      socket: { data: (_s, data, port) => void this.fromPeer(new Uint8Array(data), port) },
+      socket: {
+        data: (_s, data, port) => void this.fromPeer(new Uint8Array(data), port),
+        error: expectedIcmp,
+      },
     });
     return this.front.port;
   }
@@ -52,6 +61,7 @@ class Tap {
           this.seen.push({ type: d[3] ?? 0, data: d, peer: peerPort, dir: "down" });
           this.front.send(d, peerPort, "127.0.0.1");
         },
+        error: expectedIcmp,
       },
     });
     this.up.set(peerPort, s);

@@ -50,9 +50,17 @@ describe("the netpunch/hooks entry", () => {
 
   test("a built-in is found by name in the list given to the loader", async () => {
     const fake = hooksEntry.defineHook({ name: "print", description: "not the real one", run() {} });
-    expect(await loadHook("print", { builtins: [fake] })).toBe(fake);
-    const print = builtinHooks.find((h) => h.name === "print");
+    const fakes = [{ name: "print", load: async () => fake }];
+    expect(await loadHook("print", { builtins: fakes })).toBe(fake);
+    const print = await builtinHooks.find((h) => h.name === "print")?.load();
     expect(await loadHook("print", { builtins: builtinHooks })).toBe(print as hooksEntry.AnyHook);
-    await expect(loadHook("openvpn", { builtins: [fake] })).rejects.toThrow('unknown hook "openvpn"');
+    await expect(loadHook("openvpn", { builtins: fakes })).rejects.toThrow('unknown hook "openvpn"');
   });
+
+  test.each(builtinHooks.map((h) => [h.name, h] as const))(
+    "the built-in listed as %s loads the hook of that name",
+    async (name, h) => {
+      expect((await h.load()).name).toBe(name);
+    },
+  );
 });

@@ -121,9 +121,9 @@ describe("the print plugin", () => {
     env: {},
   });
 
-  test("is the built-in hook named print, with a --json option", () => {
+  test("is the built-in hook named print, with a --json option", async () => {
     expect(print.name).toBe("print");
-    expect(builtinHooks.find((h) => h.name === "print")).toBe(print);
+    expect(await builtinHooks.find((h) => h.name === "print")?.load()).toBe(print);
     expect(print.args?.json?.type).toBe("boolean");
   });
 

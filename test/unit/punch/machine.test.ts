@@ -21,6 +21,8 @@ const MY_LAN = [{ host: "192.0.2.10", port: 10000 }];
 const MY_ANNOUNCED = [{ kind: "lan" as const, host: "192.0.2.10", port: 10000 }];
 const P_PUB = { host: "203.0.113.20", port: 40002 };
 const P_LAN = { host: "192.0.2.20", port: 10000 };
+/** The partner behind our own NAT: the server sees it at our public IP, so its LAN candidates may answer. */
+const P_SAME_NAT = { host: MY_PUBLIC.host, port: 40002 };
 
 /** Drives a PeerMachine on a fake clock and records everything it does. */
 class Peer {
@@ -452,6 +454,53 @@ describe("punching", () => {
     expect(p.wake).toBeUndefined();
   });
 
+  test.each(["a", "b"] as const)(
+    "role %s, having answered the partner's PING on the path it chooses: the whole burst at once, and done without waiting for an answer",
+    (role) => {
+      const p = new Peer({ role });
+      p.matched([pub(), lan()]);
+      p.recv(P_PUB, ping(0), 1020); // our PONG to it proves the path to the partner by itself
+      const out = p.recv(P_PUB, pong(0), 1030);
+      const burst = { to: P_PUB, msg: { type: "close", pairId: PAIR, peerId: ME, rttMs: 30 } };
+      expect(sendsIn(out).filter((x) => x.msg.type === "close")).toEqual(Array(5).fill(burst));
+      expect(p.outcome()).toEqual({
+        t: 1030,
+        outcome: {
+          remote: P_PUB,
+          kind: "public",
+          rttMs: 30,
+          publicAddr: MY_PUBLIC,
+          path: { kind: "direct", socket: 0 },
+        },
+      });
+      expect(sendsIn(out).at(-1)?.msg.type).toBe("matchAck"); // finished: the last MATCH_ACK, as always
+      expect(p.wake).toBeUndefined();
+    },
+  );
+
+  test("role b that answered PINGs from two sources waits for a's CLOSE: a may have proven the other path", () => {
+    const p = new Peer({ role: "b" });
+    p.matched([pub(), lan()]);
+    p.recv(P_PUB, ping(0), 1010);
+    p.recv(P_LAN, ping(1), 1015);
+    p.recv(P_PUB, pong(0), 1030); // two public IPs: no LAN grace, the public path is chosen at once
+    p.runUntil(1040);
+    expect(p.m.state).toBe("closing");
+    expect(p.sent("close").map((c) => c.t)).toEqual([1030]);
+    expect(p.outcome()).toBeUndefined();
+    // a chose its path to our LAN address; its CLOSE comes from its LAN address, and role b adopts it.
+    expect(doneIn(p.recv(P_LAN, close(12), 1050))).toMatchObject([{ remote: P_LAN, kind: "lan" }]);
+  });
+
+  test("without a PING answered, the chooser waits for the partner's CLOSE, even as role a", () => {
+    const p = new Peer({ role: "a" });
+    p.matched([pub()]);
+    p.recv(P_PUB, pong(0), 1030);
+    expect(p.m.state).toBe("closing");
+    expect(doneIn(p.recv(P_PUB, close(30), 1060))).toMatchObject([{ remote: P_PUB, kind: "public" }]);
+    expect(p.sent("close").map((c) => c.t)).toEqual([1030, 1045]);
+  });
+
   test("closeCount is configurable", () => {
     const p = new Peer({ timings: { closeCount: 3 } });
     p.matched([pub()]);
@@ -548,9 +597,9 @@ describe("punching", () => {
 
   test("LAN preferred: a public PONG first, then a LAN PONG within the grace -> LAN chosen", () => {
     const p = new Peer();
-    p.matched([pub(), lan()]);
-    const first = p.recv(P_PUB, pong(0), 1040);
-    expect(eventsIn(first)).toContainEqual({ type: "punch-ok", from: P_PUB, kind: "public", rttMs: 40 });
+    p.matched([pub(P_SAME_NAT), lan()]);
+    const first = p.recv(P_SAME_NAT, pong(0), 1040);
+    expect(eventsIn(first)).toContainEqual({ type: "punch-ok", from: P_SAME_NAT, kind: "public", rttMs: 40 });
     expect(sendsIn(first)).toEqual([]);
     expect(p.m.state).toBe("punching");
     // The LAN PONG to the same round comes 5 ms later (jitter): still within any grace of at least 10 ms.
@@ -572,19 +621,19 @@ describe("punching", () => {
 
   test("no LAN PONG within the grace -> the public path is chosen when it ends (at most lanGraceMs later)", () => {
     const p = new Peer();
-    p.matched([pub(), lan()]);
-    p.recv(P_PUB, pong(0), 1040);
+    p.matched([pub(P_SAME_NAT), lan()]);
+    p.recv(P_SAME_NAT, pong(0), 1040);
     expect(p.sent("close")).toEqual([]);
     while (p.sent("close").length === 0 && p.wake !== undefined && p.wake <= 1040 + 150) p.tick(p.wake);
     const first = p.sent("close")[0];
-    expect(first?.to).toEqual(P_PUB);
+    expect(first?.to).toEqual(P_SAME_NAT);
     expect(first?.t).toBeGreaterThan(1040);
     expect(first?.t).toBeLessThanOrEqual(1040 + 150);
     // A LAN PONG after the choice changes nothing.
     expect(p.recv(P_LAN, pong(1), (first?.t ?? 0) + 1)).toEqual([]);
     p.runUntil(10_000);
-    expect(p.outcome()?.outcome).toMatchObject({ remote: P_PUB, kind: "public", rttMs: 40 });
-    for (const c of p.sent("close")) expect(c.to).toEqual(P_PUB);
+    expect(p.outcome()?.outcome).toMatchObject({ remote: P_SAME_NAT, kind: "public", rttMs: 40 });
+    for (const c of p.sent("close")) expect(c.to).toEqual(P_SAME_NAT);
   });
 
   test("the grace is a quarter of the public RTT, at least 10 ms, at most lanGraceMs", () => {
@@ -596,13 +645,21 @@ describe("punching", () => {
       [400, 30, 30],
     ] as const) {
       const p = new Peer({ timings: { lanGraceMs } });
-      p.matched([pub(), lan()]);
-      p.recv(P_PUB, pong(0), 1000 + rtt);
+      p.matched([pub(P_SAME_NAT), lan()]);
+      p.recv(P_SAME_NAT, pong(0), 1000 + rtt);
       p.runUntil(1000 + rtt + grace - 1);
       expect(p.sent("close")).toEqual([]);
       p.runUntil(1000 + rtt + grace);
       expect(p.sent("close").map((c) => c.t)).toEqual([1000 + rtt + grace]);
     }
+  });
+
+  test("different public IPs: the partner's LAN cannot answer, so a public PONG is chosen at once", () => {
+    const p = new Peer();
+    p.matched([pub(), lan()]); // the server sees us at MY_PUBLIC, the partner at P_PUB: two NATs
+    expect(sendsIn(p.recv(P_PUB, pong(0), 1040))).toEqual([
+      { to: P_PUB, msg: { type: "close", pairId: PAIR, peerId: ME, rttMs: 40 } },
+    ]);
   });
 
   test("a LAN PONG first is chosen at once", () => {

@@ -3,7 +3,12 @@
 import { describe, expect, test } from "bun:test";
 import { SendBudget } from "../../../src/punch/budget.ts";
 import { DEFAULT_PEER_TIMINGS } from "../../../src/punch/config.ts";
-import { type PairAction, PairMachine, type PairSetup } from "../../../src/punch/pair-machine.ts";
+import {
+  lanReachable,
+  type PairAction,
+  PairMachine,
+  type PairSetup,
+} from "../../../src/punch/pair-machine.ts";
 import type { Candidate } from "../../../src/types.ts";
 
 const SERVER = { host: "198.51.100.7", port: 10001 };
@@ -104,5 +109,28 @@ describe("PairMachine", () => {
     ).toEqual(["E_PUNCH_FAILED", true]);
     expect(a.phase).toBe("finished");
     expect(a.wakeAt()).toBeUndefined();
+  });
+});
+
+describe("lanReachable: whether the LAN grace can help", () => {
+  const lan: Candidate = { kind: "lan", ...A_LAN };
+  test.each([
+    [
+      "one NAT: the server sees both at one IP",
+      { host: "203.0.113.20", port: 40001 },
+      [pub(A_PUB), lan],
+      true,
+    ],
+    ["two NATs: two public IPs", { host: "198.51.100.10", port: 40001 }, [pub(A_PUB), lan], false],
+    [
+      "one NAT, our address as a dual-stack socket reports it",
+      { host: "::ffff:203.0.113.20", port: 1 },
+      [pub(A_PUB), lan],
+      true,
+    ],
+    ["our address unknown", undefined, [pub(A_PUB), lan], true],
+    ["no public candidate", { host: "198.51.100.10", port: 40001 }, [lan], true],
+  ] as const)("%s -> %p", (_, observed, candidates, expected) => {
+    expect(lanReachable(observed, candidates)).toBe(expected);
   });
 });

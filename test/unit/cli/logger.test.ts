@@ -1,0 +1,42 @@
+import { describe, expect, test } from "bun:test";
+import { makeLogger, preloadLogger } from "../../../src/cli/logger.ts";
+import { captureOutput } from "../support.ts";
+
+describe("makeLogger: consola, created when first needed", () => {
+  test("a call its level filters out prints nothing; the others print on stderr, in order", async () => {
+    const r = await captureOutput(() => {
+      const log = makeLogger({ quiet: true });
+      log.info("not shown");
+      log.debug("not shown either");
+      log.warn("first");
+      log.info("still not shown");
+      log.error("second");
+    });
+    expect(r.out).toBe("");
+    expect(r.err).not.toContain("not shown");
+    expect(r.err.indexOf("first")).toBeGreaterThanOrEqual(0);
+    expect(r.err.indexOf("second")).toBeGreaterThan(r.err.indexOf("first"));
+  });
+
+  test("its level is the one asked for, before and after consola is loaded; setting it reaches consola", async () => {
+    const log = makeLogger({ verbose: true });
+    expect(log.level).toBe(4);
+    const r = await captureOutput(() => {
+      log.debug("shown at --verbose");
+      log.level = 1;
+      log.info("not at level 1");
+    });
+    expect(log.level).toBe(1);
+    expect(r.err).toContain("shown at --verbose");
+    expect(r.err).not.toContain("not at level 1");
+  });
+
+  test("preloadLogger loads it in a later turn, and the logger then works as before", async () => {
+    const log = makeLogger({});
+    preloadLogger(log);
+    await Bun.sleep(1);
+    const r = await captureOutput(() => log.info("after the preload"));
+    expect(r.err).toContain("after the preload");
+    expect(typeof log.withTag).toBe("function"); // the rest of consola's API, for hooks
+  });
+});
