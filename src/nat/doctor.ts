@@ -1,5 +1,4 @@
-import { isIP } from "node:net";
-import { formatEndpoint, normalizeHost, parseAddress, sameEndpoint } from "../addr.ts";
+import { formatEndpoint, isIP, normalizeHost, parseAddress, sameEndpoint } from "../addr.ts";
 import { Backoff, type BackoffSchedule } from "../backoff.ts";
 import { Fail } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
@@ -25,7 +24,7 @@ export interface DoctorOptions {
   transport?: TransportFactory;
   /** For tests: the time and the timers. @default the system clock */
   clock?: Clock;
-  /** For tests: the probe ids and nonces. @default node:crypto */
+  /** For tests: the probe ids and nonces. @default systemRandom (the OS CSPRNG) */
   random?: Random;
   /** For tests: this host's addresses (a public host's mapping is "none"). @default os.networkInterfaces() */
   interfaces?: () => InterfaceAddress[];

@@ -1,5 +1,5 @@
 // The one socket PCP and NAT-PMP talk over: connected to the gateway's port 5351, with retransmission.
-import { isIPv4 } from "node:net";
+import { isIP } from "../addr.ts";
 import { Backoff, type BackoffSchedule } from "../backoff.ts";
 import type { Clock } from "../sys/clock.ts";
 import { settleOnce } from "../sys/settle.ts";
@@ -51,7 +51,7 @@ export class GatewaySocket {
         },
       );
       self = new GatewaySocket(socket, socket.localHost, fx.clock);
-      if (!isIPv4(self.clientIp)) {
+      if (isIP(self.clientIp) !== 4) {
         self.close();
         return undefined;
       }

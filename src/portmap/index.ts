@@ -15,7 +15,7 @@
 // igd: tried last, after PCP and NAT-PMP have failed or been refused); mapping.ts the one result they give;
 // effects.ts what is passed in (clock, random, sockets, fetch).
 
-import { isIPv4 } from "node:net";
+import { isIP } from "../addr.ts";
 import type { Clock } from "../sys/clock.ts";
 import type { Random } from "../sys/random.ts";
 import { defaultGateway } from "../sys/route.ts";
@@ -95,7 +95,7 @@ export async function mapPort(opts: MapPortOptions): Promise<PortMapping | undef
   const port = opts.gatewayPort ?? PCP_PORT;
   if (!Number.isInteger(port) || port < 1 || port > 65535)
     throw new RangeError(`mapPort: gatewayPort must be 1-65535, got ${port}`);
-  if (opts.gateway !== undefined && !isIPv4(opts.gateway))
+  if (opts.gateway !== undefined && isIP(opts.gateway) !== 4)
     throw new TypeError(`mapPort: gateway must be an IPv4 address, got "${opts.gateway}"`);
   const protocols = opts.protocols ?? ["pcp", "nat-pmp", "upnp"];
   for (const p of protocols)

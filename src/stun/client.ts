@@ -1,6 +1,5 @@
 // STUN Binding client (RFC 8489 section 6.2): asks a STUN server which public address a UDP socket has.
-import { isIP } from "node:net";
-import { formatEndpoint } from "../addr.ts";
+import { formatEndpoint, isIP } from "../addr.ts";
 import { Backoff } from "../backoff.ts";
 import { Fail, type NetpunchError } from "../errors.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";

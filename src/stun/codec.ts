@@ -6,7 +6,7 @@
 //   |                transaction id (96 bits)                       |
 //   then attributes: type (16) | value length (16) | value, padded to a multiple of 4 bytes.
 
-import { isIP } from "node:net";
+import { isIP } from "../addr.ts";
 import { bytesToIp, ipToBytes } from "../protocol/ip.ts";
 import type { Endpoint } from "../types.ts";
 

@@ -9,8 +9,8 @@
 //    DeletePortMapping on removal.
 // Everything is bounded by the caller's deadline and signal; failures resolve undefined, never throw.
 
-import { isIPv4 } from "node:net";
 import { networkInterfaces } from "node:os";
+import { isIP } from "../../addr.ts";
 import type { Random } from "../../sys/random.ts";
 import type { Endpoint } from "../../types.ts";
 import { effects, type PortMapEffects, type SubnetAddresses } from "../effects.ts";
@@ -34,11 +34,11 @@ export function localAddressFor(
   gateway: string,
   interfaces: SubnetAddresses = networkInterfaces(),
 ): string | undefined {
-  if (!isIPv4(gateway)) return undefined;
+  if (isIP(gateway) !== 4) return undefined;
   const gw = ipToInt(gateway);
   for (const addrs of Object.values(interfaces)) {
     for (const a of addrs ?? []) {
-      if (a.family !== "IPv4" || !isIPv4(a.netmask)) continue;
+      if (a.family !== "IPv4" || isIP(a.netmask) !== 4) continue;
       const mask = ipToInt(a.netmask);
       if (mask !== 0 && ((ipToInt(a.address) ^ gw) & mask) >>> 0 === 0) return a.address;
     }
@@ -95,7 +95,7 @@ export async function mapPortUpnp(opts: UpnpMapOptions): Promise<UpnpGrant | und
 
   const ipReply = await soapCall(fx, service, "GetExternalIPAddress", [], deadline, signal);
   const host = ipReply?.kind === "ok" ? ipReply.values.NewExternalIPAddress : undefined;
-  if (!host || !isIPv4(host) || host === "0.0.0.0") return undefined;
+  if (!host || isIP(host) !== 4 || host === "0.0.0.0") return undefined;
 
   let lease = ttl;
   const add = (port: number, dl: number, sig?: AbortSignal) =>
