@@ -23,6 +23,8 @@ const CHALLENGE = "challenge";
 const WAITING = "waiting";
 /** Unanswered REGISTERs are sent again after this long (the server may drop under the fill's load). */
 const RETRY_MS = 500;
+/** No REGISTERED for this long: the target is not answering (20 retries), give up on the rest. */
+const STALL_MS = 10_000;
 /** REGISTERs in flight during the fill: enough to keep the server busy, under its receive buffer. */
 const WINDOW = 128;
 /** How long replies are still counted after a step's last send (they are in the server's queue). */
@@ -62,8 +64,13 @@ async function generator(id: number): Promise<void> {
       const pending = new Map<number, number>(); // index -> time sent
       let next = 0;
       let done = 0;
+      let lastProgress = performance.now();
+      let stop = () => {};
       const fill = () => {
         const now = performance.now();
+        // A target that answers nothing (down, another secret, another wire layout) is given up on, so the
+        // bench reports "only N of M sessions registered" instead of waiting forever.
+        if (now - lastProgress > STALL_MS) return stop();
         for (const [i, at] of pending)
           if (now - at > RETRY_MS) {
             pending.set(i, now);
@@ -77,6 +84,10 @@ async function generator(id: number): Promise<void> {
       await new Promise<void>((resolve) => {
         if (sessions.length === 0) return resolve();
         const timer = setInterval(fill, RETRY_MS / 2);
+        stop = () => {
+          clearInterval(timer);
+          resolve();
+        };
         onReply = (data) => {
           const r = open(key, data);
           if (!r.ok || r.frame.msg.type !== "registered") return;
@@ -86,11 +97,11 @@ async function generator(id: number): Promise<void> {
           const got = r.frame.msg.status;
           if (!pending.has(index) || (want === CHALLENGE) !== (got === CHALLENGE)) return;
           pending.delete(index);
+          lastProgress = performance.now();
           cookies[index] = r.frame.msg.cookie;
           status[index] = got;
           if (++done < sessions.length) return fill();
-          clearInterval(timer);
-          resolve();
+          stop();
         };
         fill();
       });
