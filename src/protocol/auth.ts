@@ -63,7 +63,7 @@ const HKDF_FIRST_BLOCK = Uint8Array.of(1);
  * be changed in place once used (keys are derived once and never are).
  */
 const keyed = new WeakMap<Uint8Array, Bun.CryptoHasher>();
-function hasherFor(key: Uint8Array): Bun.CryptoHasher {
+export function hasherFor(key: Uint8Array): Bun.CryptoHasher {
   let h = keyed.get(key);
   if (!h) {
     h = new Bun.CryptoHasher("sha256", key);

@@ -1,4 +1,5 @@
 import { formatEndpoint } from "../addr.ts";
+import { hasherFor } from "../protocol/auth.ts";
 import { COOKIE_LEN } from "../protocol/constants.ts";
 import type { Endpoint, Role } from "../types.ts";
 
@@ -23,7 +24,7 @@ export interface CookieSubject {
 
 // The MAC's input is the text `${generation}|${host}:${port}|${peerId}|${role}|${session}` (the address as
 // formatEndpoint writes it). Up to three MACs per keepalive, so it is written as bytes into one buffer, and
-// hashed with a copy of a hasher keyed once per key, as src/protocol/auth.ts does: no string, no HMAC key
+// hashed with a copy of a hasher keyed once per key (src/protocol/auth.ts hasherFor): no string, no HMAC key
 // set-up per call. Anything the fast path does not cover (an IPv6 host, non-ASCII, too long) hashes the text
 // itself: the same bytes.
 
@@ -40,16 +41,6 @@ const input = new Uint8Array(INPUT_ROOM);
 const digest = new Uint8Array(DIGEST_ROOM);
 const cookie = Buffer.alloc(COOKIE_LEN);
 const got = Buffer.alloc(COOKIE_LEN);
-
-const keyed = new WeakMap<Uint8Array, Bun.CryptoHasher>();
-function hasherFor(key: Uint8Array): Bun.CryptoHasher {
-  let h = keyed.get(key);
-  if (!h) {
-    h = new Bun.CryptoHasher("sha256", key);
-    keyed.set(key, h);
-  }
-  return h.copy();
-}
 
 /** Writes ASCII `s` at `at`; returns the end, or -1 if it is not ASCII or does not fit. */
 function put(s: string, at: number): number {
