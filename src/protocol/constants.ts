@@ -16,6 +16,21 @@ export const MAX_PACKET = 1200; // stays under every path MTU that matters (QUIC
 export const REGISTER_PADDED_LEN = 512;
 export const MAX_CANDIDATES = 8;
 export const MAX_SESSION_LEN = 64;
+/**
+ * The most bytes a hook's offer may have (what a peer hands its partner through the rendezvous: a WireGuard
+ * public key and tunnel address, an OpenVPN certificate fingerprint; README "Wire format"). 192: the largest
+ * multiple of 64 that keeps the largest MATCH (nine IPv6 candidates and an offer of this size, 507 bytes)
+ * within REGISTER_PADDED_LEN, so the server still answers every REGISTER with less than it carries, whether
+ * or not that REGISTER had an offer of its own. A WireGuard key (32 bytes) with an IPv6 address and prefix
+ * (17) takes a quarter of it; a SHA-256 fingerprint, a sixth.
+ */
+export const MAX_OFFER_LEN = 192;
+/**
+ * The offer's format byte (README "Wire format"): 0 is no offer, 1 is the hook's opaque bytes. A later
+ * format takes the next number; a netpunch that does not know a format refuses the packet as malformed, so
+ * an offer is never handed to a hook as something it is not.
+ */
+export const OfferFormat = { none: 0, opaque: 1 } as const;
 
 /**
  * The type byte of each message: the numbers are allotted here; each message's row in message-table.ts says

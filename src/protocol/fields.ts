@@ -1,6 +1,7 @@
 import { isIP } from "../addr.ts";
 import type { Endpoint } from "../types.ts";
 import type { Reader, Writer } from "./bytes.ts";
+import { MAX_OFFER_LEN, OfferFormat } from "./constants.ts";
 import { bytesToIp, ipToBytes } from "./ip.ts";
 import { ANNOUNCED_KINDS, kindCode, kindOfCode, WIRE_KINDS, type WireKind } from "./kinds.ts";
 import type { NatInfo } from "./messages.ts";
@@ -188,6 +189,32 @@ export const hexWithLength = (n: number): FieldCodec<string> => ({
   },
   describe: (label) => `${label} (length u8 ${n}, then ${n} bytes)`,
 });
+
+/**
+ * A hook's offer (README "Wire format"): its format byte (OfferFormat.opaque), a length u8 of 1 to
+ * MAX_OFFER_LEN, then that many bytes, carried as hex as every other binary field is. Wrapped in `optional`
+ * with a zero first byte, so format 0 is "no offer". Any other format, a length out of bounds or bytes
+ * missing are refused: the packet is dropped as malformed, never handed on as something it is not.
+ */
+export const offer: FieldCodec<string> = {
+  write: (w, v) => {
+    // connect() refuses such an offer first; a wrapped length byte would make a packet of another meaning.
+    if (v.length < 2 || v.length > 2 * MAX_OFFER_LEN) throw new RangeError(`offer of ${v.length / 2} bytes`);
+    w.u8(OfferFormat.opaque)
+      .u8(v.length >> 1)
+      .hex(v);
+  },
+  read: (r) => {
+    const format = r.u8();
+    if (format !== OfferFormat.opaque) throw new RangeError(`offer format ${format}`);
+    const len = r.u8();
+    if (len < 1 || len > MAX_OFFER_LEN) throw new RangeError(`offer length ${len}`);
+    return r.hex(len);
+  },
+  valid: (v) => v.length >= 2 && v.length <= 2 * MAX_OFFER_LEN,
+  describe: (label) =>
+    `${label} (format u8 ${OfferFormat.opaque}, length u8 1-${MAX_OFFER_LEN}, then the hook's bytes)`,
+};
 
 /**
  * How an absent optional field is written: `size` zero bytes. It is read as absent when its first `lead`

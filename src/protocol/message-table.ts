@@ -23,6 +23,7 @@ import {
   hexWithLength,
   list,
   nat,
+  offer,
   optional,
   refine,
   text,
@@ -81,6 +82,8 @@ const PAIR_ID = hex(16);
 const PEER_ID = hex(8);
 const NO_ALT_PORT = allZeros(2, "0: none");
 const NO_NAT = zeroFirstByte(3, "mapping 0: unknown");
+/** A hook's offer, or format 0: none (one byte; in REGISTER, the same byte as the padding). */
+const OFFER = optional(offer, zeroFirstByte(1, "format 0: none"));
 /** A session name, as messages.ts's SessionName schema takes one. */
 const SESSION = refine(text, (s) => s.length >= 1 && s.length <= MAX_SESSION_LEN && m.SESSION_CHARS.test(s));
 /** A port that is never 0 (the schema's minimum is 1). */
@@ -103,6 +106,8 @@ export const MESSAGES = {
       ["nat", optional(nat, NO_NAT), "NAT behaviour"],
       // The absent cookie's zero length byte is the same byte as padding: first contact.
       ["cookie", optional(hexWithLength(COOKIE_LEN), zeroFirstByte(1, "length 0: none")), "cookie"],
+      // Last, so a REGISTER without an offer is the same bytes as before offers: its zero format is padding.
+      ["offer", OFFER, "offer"],
     ],
   },
   registered: {
@@ -132,6 +137,7 @@ export const MESSAGES = {
       ["candidates", list(candidate, { min: 1, max: MAX_CANDIDATES + 1 }), "candidates"],
       ["altPort", optional(u16, NO_ALT_PORT), "alt port"],
       ["partnerNat", optional(nat, NO_NAT), "partner's NAT behaviour"],
+      ["partnerOffer", OFFER, "partner's offer"],
     ],
   },
   matchAck: {

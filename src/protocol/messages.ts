@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { MAX_CANDIDATES, MAX_SESSION_LEN, RELAY_TOKEN_LEN } from "./constants.ts";
+import { MAX_CANDIDATES, MAX_OFFER_LEN, MAX_SESSION_LEN, RELAY_TOKEN_LEN } from "./constants.ts";
 import { ANNOUNCED_KINDS, WIRE_KINDS } from "./kinds.ts";
 
 /** Valibot schemas for every decoded message: what came off the wire is checked before anyone uses it. */
@@ -22,6 +22,13 @@ export const PeerId = Hex(8);
 export const PairId = Hex(16);
 export const Cookie = Hex(16);
 export const Nonce = Hex(12);
+/**
+ * A hook's offer for the partner, opaque to netpunch: 1 to MAX_OFFER_LEN bytes, as lowercase hex (README
+ * "Wire format" says how it travels; constants.ts why that many).
+ */
+export const Offer = v.pipe(v.string(), v.regex(new RegExp(`^(?:[0-9a-f]{2}){1,${MAX_OFFER_LEN}}$`)));
+/** An offer as a caller gives it (connect's `offer`): the bytes themselves, checked before any packet. */
+export const OfferBytes = v.pipe(v.instance(Uint8Array), v.minLength(1), v.maxLength(MAX_OFFER_LEN));
 const U64 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER));
 const U32 = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(0xffffffff));
 
@@ -48,6 +55,8 @@ export const RegisterSchema = v.object({
   nat: v.optional(NatSchema),
   /** The server's return-routability cookie for the address this is sent from; absent on first contact. */
   cookie: v.optional(Cookie),
+  /** The hook's offer for the partner, in every REGISTER of the run (it rides in the padding, for free). */
+  offer: v.optional(Offer),
 });
 /**
  * What the server made of a REGISTER: `challenge`: send it again with this cookie, which proves that the peer
@@ -84,6 +93,8 @@ export const MatchSchema = v.object({
   altPort: v.optional(AltPort),
   /** The partner's NAT behaviour, when it had probed before the match. */
   partnerNat: v.optional(NatSchema),
+  /** The partner's offer, from its latest REGISTER, when it made one. */
+  partnerOffer: v.optional(Offer),
 });
 export const MatchAckSchema = v.object({
   type: v.literal("matchAck"),
