@@ -321,6 +321,9 @@ export class RendezvousCore {
       nat: msg.nat ?? (same ? mine?.nat : undefined),
       echo: nonce,
       proven,
+      // Every REGISTER of a run carries the offer, so the latest one is the offer: a REGISTER without one
+      // takes it back. Stored only when present (the store leaves out undefined).
+      offer: msg.offer,
     };
   }
 
@@ -573,6 +576,7 @@ export class RendezvousCore {
         candidates,
         ...(this.o.altPort ? { altPort: this.o.altPort } : {}),
         ...(partner.nat ? { partnerNat: partner.nat } : {}),
+        ...(partner.offer ? { partnerOffer: partner.offer } : {}),
       },
     };
   }

@@ -18,6 +18,8 @@ export interface Registration {
   candidates: Register["candidates"];
   /** The peer's NAT behaviour, once it has probed (it tells the partner which strategy to use). */
   nat?: NatInfo;
+  /** Its hook's offer (hex, at most MAX_OFFER_LEN bytes), from its latest REGISTER: the partner's MATCH carries it. */
+  offer?: string;
   lastSeen: number;
   /** Nonce of the last REGISTER accepted from it: its MATCH echoes it, so the MATCH is bound to that run. */
   echo: string;
