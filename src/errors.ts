@@ -126,6 +126,16 @@ export const Fail = {
           "stop other netpunch peers behind this public address, or ask the server's operator to raise the per-address limit",
         );
   },
+  /** An offer (a hook's bytes for the partner) that cannot travel: empty, too large, or not bytes. */
+  badOffer(bytes: number | undefined, max: number): NetpunchError {
+    const what = bytes === undefined ? "not a Uint8Array" : `${bytes} bytes`;
+    return new NetpunchError(
+      "E_USAGE",
+      `the offer for the partner is ${what}; an offer is 1 to ${max} bytes`,
+      `keep what is offered to ${max} bytes: a public key, a tunnel address, a fingerprint`,
+      { detail: { bytes: bytes ?? -1, max } },
+    );
+  },
   badSession(session: string, why: string): NetpunchError {
     return new NetpunchError(
       "E_USAGE",

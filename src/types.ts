@@ -38,6 +38,11 @@ export interface PunchResult {
   rttMs: number;
   /** This peer's address as the rendezvous server saw it. */
   publicAddr: string;
+  /**
+   * The partner's offer (its `ConnectOptions.offer`), exactly the bytes it gave, whichever path won; absent
+   * when it made none. Authenticated with the shared secret only: anyone holding it could have written it.
+   */
+  partnerOffer?: Uint8Array;
 }
 
 /** Progress reports; the library never logs on its own, callers decide what to show. */

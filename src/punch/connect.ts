@@ -3,8 +3,9 @@ import { checkSameFamily, formatEndpoint, isIP, parseAddress } from "../addr.ts"
 import { Fail, NetpunchError } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import { SecureChannel } from "../protocol/channel.ts";
+import { MAX_OFFER_LEN } from "../protocol/constants.ts";
 import { CANDIDATE_KINDS } from "../protocol/kinds.ts";
-import { type Message, SessionName } from "../protocol/messages.ts";
+import { type Message, OfferBytes, SessionName } from "../protocol/messages.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
 import { resolveServer } from "../sys/dns.ts";
@@ -34,6 +35,13 @@ export interface ConnectOptions {
   lan?: boolean;
   /** A public address the gateway forwards to `local` (see mapPort): offered to the partner as a candidate. */
   mapped?: Endpoint;
+  /**
+   * Bytes for the partner (a hook's offer: a WireGuard public key and tunnel address, a certificate
+   * fingerprint), 1 to MAX_OFFER_LEN (192) of them, carried in the authenticated rendezvous exchange and
+   * handed to the partner as `PunchResult.partnerOffer`. Authenticated, not encrypted: anyone holding the
+   * secret (the server operator too) can read and replace it, so offer public values only.
+   */
+  offer?: Uint8Array;
   timings?: Partial<PeerTimings>;
   signal?: AbortSignal;
   onEvent?: EventHandler;
@@ -71,6 +79,9 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   if (!checked.success) {
     throw Fail.badSession(session, checked.issues[0].message);
   }
+  if (opts.offer !== undefined && !v.is(OfferBytes, opts.offer))
+    throw Fail.badOffer(opts.offer instanceof Uint8Array ? opts.offer.length : undefined, MAX_OFFER_LEN);
+  const offer = opts.offer ? toHex(opts.offer) : undefined;
   const server = await resolveServer(toEndpoint(opts.server, "server address", false));
   const family = isIP(server.host) === 6 ? 6 : 4;
   const local = toEndpoint(opts.local ?? ":0", "local address", true);
@@ -184,6 +195,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
             rttMs: a.outcome.rttMs,
             publicAddr: a.outcome.publicAddr ? formatEndpoint(a.outcome.publicAddr) : "",
           };
+          if (a.outcome.partnerOffer) result.partnerOffer = fromHex(a.outcome.partnerOffer);
           s.resolve(result);
           emit({ type: "connected", result });
           return;
@@ -220,6 +232,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           server,
           localPort: transport.local.port,
           mapped: opts.mapped,
+          offer,
           lanCandidates:
             opts.lan === false
               ? []

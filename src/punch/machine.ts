@@ -28,6 +28,8 @@ export interface PunchOutcome {
   publicAddr: Endpoint | undefined;
   /** How the winning path leaves us: the socket the hook must bind, or the relay. */
   path: Path;
+  /** The partner's offer (hex), from the MATCH of the pair that won, if it made one. */
+  partnerOffer?: string;
 }
 
 export type PeerAction =
@@ -87,6 +89,7 @@ export class PeerMachine {
         server: setup.server,
         lanCandidates: setup.lanCandidates,
         mapped: setup.mapped,
+        offer: setup.offer,
         localPort: setup.localPort ?? 0,
         random,
         nonce: setup.nonce ?? (() => randomNonce(random)),
@@ -176,6 +179,7 @@ export class PeerMachine {
         observed: msg.observed,
         ownNat: this.rendezvous.ownNat,
         partnerNat: msg.partnerNat,
+        partnerOffer: msg.partnerOffer,
         random: this.setup.random ?? Math.random,
         budget: this.budget,
       },
@@ -212,7 +216,14 @@ export class PeerMachine {
       if (this.finished) return;
       if (a.kind === "proven") {
         const { ep, kind, rttMs, path } = a.path;
-        const outcome = { remote: ep, kind, rttMs, publicAddr: this.rendezvous.publicAddr, path };
+        const outcome: PunchOutcome = {
+          remote: ep,
+          kind,
+          rttMs,
+          publicAddr: this.rendezvous.publicAddr,
+          path,
+        };
+        if (pair.partnerOffer) outcome.partnerOffer = pair.partnerOffer;
         this.finished = true;
         this.out.push({ kind: "done", outcome });
       } else if (a.kind === "fail") {

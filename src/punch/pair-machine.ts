@@ -22,6 +22,8 @@ export interface PairSetup {
   /** Our own NAT's behaviour, if already known; later news comes by onOwnNat. */
   ownNat: NatInfo | undefined;
   partnerNat: NatInfo | undefined;
+  /** The partner's offer (hex) from the MATCH, handed on with the outcome whichever path wins. */
+  partnerOffer?: string;
   random: () => number;
   /** Shared by every pair of the peer: the bound on what we send to an address that has not answered. */
   budget: SendBudget;
@@ -97,6 +99,9 @@ export class PairMachine {
   }
   get partnerId(): string {
     return this.setup.partnerId;
+  }
+  get partnerOffer(): string | undefined {
+    return this.setup.partnerOffer;
   }
   /** Our port at the server's relay, once offered: its BIND answers and relayed packets come from there. */
   get relayEndpoint(): Endpoint | undefined {

@@ -17,6 +17,11 @@ export interface PeerIdentity {
   lanCandidates: Endpoint[];
   /** A public port our gateway forwards to us (PCP/NAT-PMP): announced as an extra candidate. */
   mapped?: Endpoint;
+  /**
+   * The hook's offer for the partner, as hex (checked by connect(): 1 to MAX_OFFER_LEN bytes). Every REGISTER
+   * carries it: it rides in the padding, so it costs no byte, and the server always holds the latest.
+   */
+  offer?: string;
 }
 
 export interface RendezvousSetup extends PeerIdentity {
@@ -279,7 +284,7 @@ export class RendezvousClient {
   }
 
   private sendRegister(now: number): void {
-    const { session, role, peerId, lanCandidates, server, mapped } = this.setup;
+    const { session, role, peerId, lanCandidates, server, mapped, offer } = this.setup;
     const nat = this.probe?.nat;
     const nonce = this.setup.nonce();
     this.registers.set(nonce, now);
@@ -293,6 +298,7 @@ export class RendezvousClient {
       candidates: announced(lanCandidates, mapped),
       ...(nat ? { nat } : {}),
       ...(this.cookie ? { cookie: this.cookie } : {}),
+      ...(offer ? { offer } : {}),
     };
     this.out.push({ kind: "send", to: server, msg, nonce });
     this.registerTries++;

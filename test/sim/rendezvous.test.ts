@@ -11,7 +11,7 @@ import { open, seal } from "../../src/protocol/packet.ts";
 import type { RendezvousServer } from "../../src/rendezvous/server.ts";
 import { seededRandom } from "../../src/sys/random.ts";
 import type { LinkOptions, TraceRecord } from "../../src/transport/memory.ts";
-import { expectPair } from "./support.ts";
+import { expectNoAmplification, expectPair, fromServer } from "./support.ts";
 import { MASQUERADE, type Placed, SECRET, SERVER, Sim, T0 } from "./world.ts";
 
 let server: RendezvousServer | undefined;
@@ -39,24 +39,6 @@ async function natPair(
 }
 
 const isPing = (r: TraceRecord) => r.what === "send" && r.data?.[3] === MessageType.ping;
-const fromServer = (r: TraceRecord) => r.what === "send" && sameEndpoint(r.from, SERVER);
-
-/** The server never sent an address more bytes than it received from it. */
-function expectNoAmplification(trace: TraceRecord[]) {
-  const into = new Map<string, number>();
-  const out = new Map<string, number>();
-  for (const r of trace) {
-    if (r.what === "deliver" && sameEndpoint(r.to, SERVER)) {
-      const k = formatEndpoint(r.from);
-      into.set(k, (into.get(k) ?? 0) + r.size);
-    } else if (fromServer(r)) {
-      const k = formatEndpoint(r.to);
-      out.set(k, (out.get(k) ?? 0) + r.size);
-    }
-  }
-  expect(out.size).toBeGreaterThan(0);
-  for (const [k, n] of out) expect(n).toBeLessThanOrEqual(into.get(k) ?? 0);
-}
 
 describe("two peers and a server", () => {
   test("both finish with each other's addresses; the server forgets the session", async () => {

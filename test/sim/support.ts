@@ -1,7 +1,9 @@
 // Assertions the simulation tests share (not a test file).
 import { expect } from "bun:test";
+import { formatEndpoint, sameEndpoint } from "../../src/addr.ts";
+import type { TraceRecord } from "../../src/transport/memory.ts";
 import type { PunchResult } from "../../src/types.ts";
-import type { Peer, Placed, Sim } from "./world.ts";
+import { type Peer, type Placed, SERVER, type Sim } from "./world.ts";
 
 /** Both peers connected, over `via`, each to the other: and a datagram passes both ways on that path. */
 export async function expectPair(
@@ -55,4 +57,24 @@ export async function expectTunnel(sim: Sim, [a, b]: [Placed, Placed], [ra, rb]:
   ta.close();
   tb.close();
   expect(heard).toEqual({ a: ["from b"], b: ["from a"] });
+}
+
+/** A datagram the server's main port sent. */
+export const fromServer = (r: TraceRecord) => r.what === "send" && sameEndpoint(r.from, SERVER);
+
+/** The server never sent an address more bytes than it received from it. */
+export function expectNoAmplification(trace: TraceRecord[]) {
+  const into = new Map<string, number>();
+  const out = new Map<string, number>();
+  for (const r of trace) {
+    if (r.what === "deliver" && sameEndpoint(r.to, SERVER)) {
+      const k = formatEndpoint(r.from);
+      into.set(k, (into.get(k) ?? 0) + r.size);
+    } else if (fromServer(r)) {
+      const k = formatEndpoint(r.to);
+      out.set(k, (out.get(k) ?? 0) + r.size);
+    }
+  }
+  expect(out.size).toBeGreaterThan(0);
+  for (const [k, n] of out) expect(n).toBeLessThanOrEqual(into.get(k) ?? 0);
 }
