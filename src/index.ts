@@ -4,6 +4,8 @@ export type { HookContext, NetpunchHook, NetpunchPlugin, PluginContext } from ".
 export { defineHook, definePlugin } from "./hooks/hook.ts";
 export { type DoctorOptions, type DoctorReport, doctor } from "./nat/doctor.ts";
 export { type MapPortOptions, mapPort, type PortMapping } from "./portmap/index.ts";
+/** The most bytes `ConnectOptions.offer` may have (what the rendezvous packets have room for). */
+export { MAX_OFFER_LEN } from "./protocol/constants.ts";
 export type { NatInfo } from "./protocol/messages.ts";
 export type { InterfaceAddress } from "./punch/candidates.ts";
 export { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./punch/config.ts";

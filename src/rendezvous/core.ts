@@ -62,7 +62,10 @@ export const DEFAULT_TIMINGS: RendezvousTimings = {
 };
 
 export interface RendezvousLimits {
-  /** @default 100_000 sessions (about 3 KB each at worst): an insider cannot exhaust the server's memory. */
+  /**
+   * @default 100_000 sessions (about 3 KB each at worst, 0.4 KB more per offer held): an insider cannot
+   * exhaust the server's memory.
+   */
   maxSessions: number;
   /** @default 256 registrations from one IP address: a carrier-grade NAT puts many customers behind one. */
   maxPerAddress: number;

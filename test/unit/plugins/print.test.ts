@@ -98,6 +98,13 @@ describe("JSON line", () => {
     });
   });
 
+  test("the partner's offer, only when there is one, last and in base64", () => {
+    const obj = JSON.parse(jsonLine({ ...v4, partnerOffer: Uint8Array.from([0xfb, 0xff, 0x00]) }));
+    expect(Object.keys(obj).at(-1)).toBe("partnerOffer");
+    expect(obj.partnerOffer).toBe("+/8A");
+    expect("partnerOffer" in JSON.parse(jsonLine(v4))).toBe(false);
+  });
+
   test("ports and rtt are numbers", () => {
     const obj = JSON.parse(jsonLine(v6)) as Record<string, unknown>;
     expect(typeof obj.lport).toBe("number");
