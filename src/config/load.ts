@@ -28,18 +28,22 @@ export async function loadConfig(nameOrPath: string, o: LoadOptions = {}): Promi
   const home = env.HOME || homedir();
   const { file, name } = findConfig(nameOrPath, { env, cwd, home, exists: o.exists ?? existsSync });
   const raw = parseToml(file, await readText(file, o.readFile));
-  const top = checkTop(file, raw);
-
-  const { stateDir, runtimeDir } = upDirs({
-    env,
-    uid: o.uid ?? process.getuid?.() ?? -1,
-    home,
-    stateDir: top.state_dir,
-    runtimeDir: top.runtime_dir,
+  checkTopKeys(file, raw);
+  // The secret first, so that no later error can quote it (a key holding it by mistake): see withoutSecret.
+  const secretFile = checkKey(file, raw, "secret_file") as string;
+  const secret = readSecret(file, resolve(dirname(file), secretFile), o);
+  return withoutSecret(secret, async () => {
+    const top = checkTop(file, raw);
+    const { stateDir, runtimeDir } = upDirs({
+      env,
+      uid: o.uid ?? process.getuid?.() ?? -1,
+      home,
+      stateDir: top.state_dir,
+      runtimeDir: top.runtime_dir,
+    });
+    const tunnels = await readTunnels(file, raw.tunnel, top.server, o, cwd);
+    return { file, name, servers: top.server, secret, stateDir, runtimeDir, tunnels };
   });
-  const secret = readSecret(file, resolve(dirname(file), top.secret_file), o);
-  const tunnels = await withoutSecret(secret, () => readTunnels(file, raw.tunnel, top.server, o, cwd));
-  return { file, name, servers: top.server, secret, stateDir, runtimeDir, tunnels };
 }
 
 async function readText(file: string, readFile?: (path: string) => Promise<string>): Promise<string> {
@@ -61,8 +65,25 @@ function parseToml(file: string, text: string): Record<string, unknown> {
 
 type Top = { server: string[]; secret_file: string; state_dir?: string; runtime_dir?: string };
 
-/** The top level: its own keys, each against its schema; `tunnel` is read after. */
-function checkTop(file: string, raw: Record<string, unknown>): Top {
+/** One top-level key against its schema: its value, or undefined for an optional key not given. */
+function checkKey(file: string, raw: Record<string, unknown>, key: keyof typeof TOP_KEYS): unknown {
+  const { schema, required } = TOP_KEYS[key];
+  if (raw[key] === undefined) {
+    if (required) throw Fail.configInvalid(file, undefined, key, "is required", REQUIRED_EXAMPLE[key]);
+    return undefined;
+  }
+  const r = v.safeParse(schema as v.GenericSchema, raw[key]);
+  if (!r.success) throw Fail.configInvalid(file, undefined, key, r.issues[0].message);
+  return r.output;
+}
+
+const REQUIRED_EXAMPLE: Partial<Record<keyof typeof TOP_KEYS, string>> = {
+  server: 'e.g. server = "rendezvous.example:10001"',
+  secret_file: 'e.g. secret_file = "/etc/netpunch/secret" (made by netpunch keygen)',
+};
+
+/** The top level holds its own keys and `tunnel` only (a typo is named before a key it hides is missed). */
+function checkTopKeys(file: string, raw: Record<string, unknown>): void {
   const fail = (key: string, why: string, hint?: string): never => {
     throw Fail.configInvalid(file, undefined, key, why, hint);
   };
@@ -78,23 +99,12 @@ function checkTop(file: string, raw: Record<string, unknown>): Top {
     const near = closest(key, [...Object.keys(TOP_KEYS), "tunnel"]);
     fail(key, near !== undefined ? `unknown key; did you mean "${near}"?` : "unknown key");
   }
+}
+
+/** The top level's own keys, each against its schema; `tunnel` is read after. */
+function checkTop(file: string, raw: Record<string, unknown>): Top {
   const out: Record<string, unknown> = {};
-  for (const [key, { schema, required }] of Object.entries(TOP_KEYS)) {
-    if (raw[key] === undefined) {
-      if (required)
-        fail(
-          key,
-          "is required",
-          key === "server"
-            ? 'e.g. server = "rendezvous.example:10001"'
-            : 'e.g. secret_file = "/etc/netpunch/secret"',
-        );
-      continue;
-    }
-    const r = v.safeParse(schema as v.GenericSchema, raw[key]);
-    if (!r.success) fail(key, r.issues[0].message);
-    out[key] = r.output;
-  }
+  for (const key of Object.keys(TOP_KEYS) as (keyof typeof TOP_KEYS)[]) out[key] = checkKey(file, raw, key);
   return out as Top;
 }
 
