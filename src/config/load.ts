@@ -186,7 +186,11 @@ function checkUnique(file: string, t: TunnelConfig, before: readonly TunnelConfi
     );
 }
 
-/** Runs `fn`; an error that would carry the secret's text (a key holding it by mistake) has it blanked. */
+/**
+ * Runs `fn`; an error that would carry the secret's text (a key holding it by mistake, quoted by a hook's
+ * check or the address parser) has it blanked. Every occurrence goes, so a very short secret (already warned
+ * about) blanks parts of words too: a garbled message, never a leaked secret.
+ */
 async function withoutSecret<T>(secret: Uint8Array, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { cliHint } from "../../../src/cli/hints.ts";
 import { configPlaces, findConfig, isConfigPath } from "../../../src/config/lookup.ts";
 import { NetpunchError } from "../../../src/errors.ts";
 
@@ -64,6 +65,8 @@ describe("where a config is looked for", () => {
       'no config "home": looked at /home/ana/.config/netpunch/home.toml, /etc/netpunch/home.toml',
     );
     expect(e.detail.reason).toBe("config-not-found");
+    expect(e.hint).not.toContain("netpunch up"); // the library's hint names no command
+    expect(cliHint(e)).toContain("give its path: netpunch up ./home.toml");
     expect(lookupError(() => findConfig("./x.toml", only())).message).toBe(
       'no config "./x.toml": looked at /srv/work/x.toml',
     );
