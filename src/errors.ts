@@ -385,4 +385,62 @@ export const Fail = {
   execveReturned(path: string): NetpunchError {
     return new NetpunchError("E_HOOK", `execve ${path} returned`, "this is a bug");
   },
+
+  // Config files (netpunch up). Every message starts with the file, then the table and key when there is one;
+  // no message carries a value from the file, which may be a misplaced secret.
+  configNotFound(spec: string, looked: readonly string[]): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `no config "${spec}": looked at ${looked.join(", ")}`,
+      "write the file in one of those places (packaging/home.toml.example is a start), or give its path",
+      { detail: { reason: "config-not-found" } },
+    );
+  },
+  configBadName(spec: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `config name "${spec}" is invalid: ${why}`,
+      "a config's name (its file name without .toml) names its status socket and state: letters, digits and . _ - only",
+    );
+  },
+  configUnreadable(file: string, why: string, cause?: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `${file}: cannot read it: ${why}`,
+      "check the path and that this user may read it",
+      {
+        cause,
+      },
+    );
+  },
+  configSyntax(file: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `${file}: not valid TOML: ${why}`,
+      "see https://toml.io for the syntax",
+    );
+  },
+  /** `table` is "tunnel.NAME" or undefined for the top level; `key` the key in it, if the problem is one key's. */
+  configInvalid(
+    file: string,
+    table: string | undefined,
+    key: string | undefined,
+    why: string,
+    hint?: string,
+  ): NetpunchError {
+    const where = [table !== undefined ? `[${table}]` : undefined, key]
+      .filter((w) => w !== undefined)
+      .join(" ");
+    return new NetpunchError("E_USAGE", `${file}: ${where}: ${why}`, hint, {
+      detail: { file, ...(table !== undefined ? { table } : {}), ...(key !== undefined ? { key } : {}) },
+    });
+  },
+  /** A failure met while checking one key (reading the secret file, loading the hook), placed in the file. */
+  configPlaced(file: string, table: string | undefined, key: string, inner: NetpunchError): NetpunchError {
+    const where = table !== undefined ? `[${table}] ${key}` : key;
+    return new NetpunchError(inner.code, `${file}: ${where}: ${inner.message}`, inner.hint, {
+      cause: inner,
+      detail: { file, ...(table !== undefined ? { table } : {}), key },
+    });
+  },
 };

@@ -22,6 +22,10 @@ export function cliHint(e: NetpunchError): string | undefined {
       return "start it with serve --alt-port PORT, and open that UDP port too";
     case "E_HOOK":
       return HOOK_HINTS[String(e.detail.reason)];
+    case "E_USAGE":
+      return e.detail.reason === "config-not-found"
+        ? "write it there (packaging/home.toml.example is a start), or give its path: netpunch up ./home.toml"
+        : undefined;
     default:
       return undefined;
   }

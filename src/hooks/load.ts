@@ -23,7 +23,8 @@ const HookShape = v.object({
   cleanup: v.optional(v.function()),
 });
 
-const looksLikePath = (spec: string) =>
+/** A --hook value that names a file rather than a built-in or a package (the config loader resolves it too). */
+export const looksLikePath = (spec: string) =>
   /^(\.{0,2}\/|[A-Za-z]:\\)/.test(spec) || /\.(m?[jt]s|tsx?)$/.test(spec);
 
 /** Where hooks are looked for. */
