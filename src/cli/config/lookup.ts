@@ -1,5 +1,5 @@
 import { basename, isAbsolute, join, resolve } from "node:path";
-import { Fail } from "../errors.ts";
+import { Fail } from "../../errors.ts";
 
 /** Where the system's configs live, after the user's own. */
 export const SYSTEM_CONFIG_DIR = "/etc/netpunch";

@@ -1,5 +1,5 @@
 import type { ConsolaInstance } from "consola";
-import type { BuiltinHook } from "../hooks/load.ts";
+import type { BuiltinHook } from "../../hooks/load.ts";
 
 /** A config file of `netpunch up`, read, checked and resolved: what the supervisor runs. */
 export interface UpConfig {

@@ -4,9 +4,9 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConsola } from "consola";
-import { loadConfig } from "../../../src/config/index.ts";
-import type { LoadOptions, UpConfig } from "../../../src/config/types.ts";
-import { NetpunchError } from "../../../src/errors.ts";
+import { loadConfig } from "../../../../src/cli/config/index.ts";
+import type { LoadOptions, UpConfig } from "../../../../src/cli/config/types.ts";
+import { NetpunchError } from "../../../../src/errors.ts";
 
 /** The secret every fixture file holds: long enough to draw no warning. */
 export const SECRET = "Zq8vN3mXk2pL9wR4tY7uB1cD6fG0hJ5s";

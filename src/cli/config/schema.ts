@@ -1,8 +1,8 @@
 import { isAbsolute } from "node:path";
 import * as v from "valibot";
-import { isIP, parseAddress } from "../addr.ts";
-import { NetpunchError } from "../errors.ts";
-import { SessionName } from "../protocol/messages.ts";
+import { isIP, parseAddress } from "../../addr.ts";
+import { NetpunchError } from "../../errors.ts";
+import { SessionName } from "../../protocol/messages.ts";
 
 // The keys a config file may hold besides connect's and the hooks' options, each with its schema. Messages
 // say what is wrong without repeating the value: a value in the wrong key may be a secret.

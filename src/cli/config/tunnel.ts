@@ -1,10 +1,10 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import { type ArgsDef, parseArgs } from "citty";
 import * as v from "valibot";
-import { connectArgs } from "../cli/connect.ts";
-import { Fail, NetpunchError } from "../errors.ts";
-import { type AnyHook, type BuiltinHook, loadHook, looksLikePath } from "../hooks/load.ts";
-import { mergedHookArgs } from "../hooks/run.ts";
+import { Fail, NetpunchError } from "../../errors.ts";
+import { type AnyHook, type BuiltinHook, loadHook, looksLikePath } from "../../hooks/load.ts";
+import { mergedHookArgs } from "../../hooks/run.ts";
+import { connectArgs } from "../connect.ts";
 import { connectOptionProblem, connectTunnelOptions, NOT_PER_TUNNEL, optionArgv } from "./options.ts";
 import { defaultInterface, TUNNEL_KEYS } from "./schema.ts";
 import { closest } from "./suggest.ts";

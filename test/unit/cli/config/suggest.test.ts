@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { closest, editDistance } from "../../../src/config/suggest.ts";
+import { closest, editDistance } from "../../../../src/cli/config/suggest.ts";
 
 describe("did you mean", () => {
   test.each([

@@ -2,13 +2,13 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ArgsDef, parseArgs } from "citty";
-import { builtinHooks } from "../../../plugins/index.ts";
-import { checkArgs } from "../../../src/cli/common.ts";
-import { connectArgs } from "../../../src/cli/connect.ts";
-import { loadConfig } from "../../../src/config/index.ts";
-import type { TunnelConfig } from "../../../src/config/types.ts";
-import { loadHook, passthroughArgs } from "../../../src/hooks/load.ts";
-import { mergedHookArgs } from "../../../src/hooks/run.ts";
+import { builtinHooks } from "../../../../plugins/index.ts";
+import { checkArgs } from "../../../../src/cli/common.ts";
+import { loadConfig } from "../../../../src/cli/config/index.ts";
+import type { TunnelConfig } from "../../../../src/cli/config/types.ts";
+import { connectArgs } from "../../../../src/cli/connect.ts";
+import { loadHook, passthroughArgs } from "../../../../src/hooks/load.ts";
+import { mergedHookArgs } from "../../../../src/hooks/run.ts";
 import { configDir, SECRET, TOP, withTunnel } from "./fixture.ts";
 
 const c = configDir();
@@ -256,7 +256,7 @@ describe("connect's options and the hook's, as connect's own parser reads them",
 
 describe("the sample config", () => {
   test("packaging/home.toml.example loads, its secret file aside", async () => {
-    const sample = readFileSync(join(import.meta.dir, "../../../packaging/home.toml.example"), "utf8");
+    const sample = readFileSync(join(import.meta.dir, "../../../../packaging/home.toml.example"), "utf8");
     expect(sample).toContain('secret_file = "/etc/netpunch/secret"');
     const config = await c.load(
       sample.replace('secret_file = "/etc/netpunch/secret"', 'secret_file = "secret"'),

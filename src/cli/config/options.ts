@@ -1,6 +1,6 @@
 import type { ArgDef, ArgsDef } from "citty";
-import { MAX_SECONDS, secondsOption } from "../cli/common.ts";
-import { connectArgs } from "../cli/connect.ts";
+import { MAX_SECONDS, secondsOption } from "../common.ts";
+import { connectArgs } from "../connect.ts";
 import { TUNNEL_KEYS } from "./schema.ts";
 
 // A tunnel table holds any `connect` option and any option of its hook by its long name; each becomes what

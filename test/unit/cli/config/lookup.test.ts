@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { cliHint } from "../../../src/cli/hints.ts";
-import { configPlaces, findConfig, isConfigPath } from "../../../src/config/lookup.ts";
-import { NetpunchError } from "../../../src/errors.ts";
+import { configPlaces, findConfig, isConfigPath } from "../../../../src/cli/config/lookup.ts";
+import { cliHint } from "../../../../src/cli/hints.ts";
+import { NetpunchError } from "../../../../src/errors.ts";
 
 const base = { env: {}, cwd: "/srv/work", home: "/home/ana" };
 const only = (...present: string[]) => ({ ...base, exists: (p: string) => present.includes(p) });
