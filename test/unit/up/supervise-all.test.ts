@@ -1,0 +1,74 @@
+import { describe, expect, test } from "bun:test";
+import { NetpunchError } from "../../../src/errors.ts";
+import { ManualClock } from "../../../src/sys/clock.ts";
+import { superviseAll } from "../../../src/up/supervise-all.ts";
+import { FakeJob, RESULT, settle, T0 } from "./support.ts";
+
+describe("superviseAll: several tunnels in one process, each on its own", () => {
+  test("one tunnel failing, one job throwing and a throwing callback leave the others up; rows in order", async () => {
+    const clock = new ManualClock(T0);
+    const office = new FakeJob();
+    const backup = new FakeJob();
+    const nas = new FakeJob();
+    const listeners = new Set<() => void>();
+    const s = superviseAll({
+      clock,
+      tunnels: [
+        { name: "office", session: "home-office", role: "a", job: office, partnerKey: () => "SHA256:abc" },
+        { name: "backup", session: "nas-backup", role: "b", job: backup },
+        {
+          name: "broken",
+          session: "s3",
+          role: "a",
+          job: {
+            punch: () => {
+              throw new Error("a hook's bug");
+            },
+            tunnel: async () => {},
+          },
+          partnerKey: () => {
+            throw new Error("unreadable pin store");
+          },
+        },
+        { name: "nas", session: "nas", role: "b", job: nas },
+      ],
+      addressChanges: (l) => {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
+      onStatus: (name) => {
+        if (name === "nas") throw new Error("a logger's bug");
+      },
+    });
+    office.lastPunch.resolve(RESULT);
+    backup.lastPunch.reject(new NetpunchError("E_SECRET", "the secret is empty"));
+    nas.lastPunch.resolve(RESULT);
+    await settle();
+    expect(s.rows().map((r) => [r.name, r.state])).toEqual([
+      ["office", "up"],
+      ["backup", "failed"],
+      ["broken", "failed"],
+      ["nas", "up"],
+    ]);
+    expect(s.rows()[0]).toMatchObject({
+      session: "home-office",
+      role: "a",
+      partnerKey: "SHA256:abc",
+      path: "direct",
+    });
+    expect(s.rows()[2]?.partnerKey).toBeUndefined();
+    // An address change reaches every live tunnel: both up ones re-punch, the failed ones stay.
+    for (const l of listeners) l();
+    await settle();
+    expect([office.punches.length, backup.punches.length, nas.punches.length]).toEqual([2, 1, 2]);
+    // The failed one is retried alone.
+    s.retry("backup");
+    expect(backup.punches.length).toBe(2);
+    expect(office.punches.length).toBe(2);
+    await s.stop();
+    expect(s.rows().every((r) => r.state === "stopped")).toBe(true);
+    expect(listeners.size).toBe(0);
+    expect([office, backup, nas].map((j) => j.running)).toEqual([0, 0, 0]);
+    await s.done;
+  });
+});
