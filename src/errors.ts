@@ -15,6 +15,7 @@ export type ErrorCode =
   | "E_NO_ALT_PORT" // doctor needs the server's second port for NAT probing, and it has none (exit 2)
   | "E_PUNCH_FAILED" // matched, but no direct path was proven (exit 1)
   | "E_HOOK" // a hook failed or is unknown (exit 1, or 2 when unknown)
+  | "E_NOT_RUNNING" // status: no `netpunch up` answers on the status socket (exit 1)
   | "E_ABORTED" // the caller's AbortSignal fired
   | "E_INTERNAL"; // a bug: printed by the CLI with the stack for a report (exit 1)
 
@@ -374,5 +375,32 @@ export const Fail = {
   },
   execveReturned(path: string): NetpunchError {
     return new NetpunchError("E_HOOK", `execve ${path} returned`, "this is a bug");
+  },
+  statusSocketBusy(path: string, live: boolean): NetpunchError {
+    return live
+      ? new NetpunchError(
+          "E_BIND",
+          `another process already answers on the status socket ${path}`,
+          "this config already runs; stop that process first, or give this one another config name or runtime directory",
+        )
+      : new NetpunchError(
+          "E_BIND",
+          `${path} exists and is not a socket`,
+          "remove it, or use another runtime directory",
+        );
+  },
+  notRunning(where: string): NetpunchError {
+    return new NetpunchError(
+      "E_NOT_RUNNING",
+      `no running netpunch up answers at ${where}`,
+      "start it (netpunch up CONFIG, or systemctl start netpunch-up@CONFIG), or look in the runtime directory it uses",
+    );
+  },
+  badStatusReply(path: string): NetpunchError {
+    return new NetpunchError(
+      "E_NOT_RUNNING",
+      `the process on ${path} did not answer with a status document of this version`,
+      "it may be another netpunch version; run the status command of the netpunch that runs it",
+    );
   },
 };
