@@ -18,6 +18,15 @@ export interface StatusDocument {
   tunnels: TunnelRow[];
 }
 
+/** The document of the config named `config` with these rows, as of `now`. */
+export const statusDocument = (config: string, tunnels: TunnelRow[], now: number): StatusDocument => ({
+  version: STATUS_VERSION,
+  config,
+  pid: process.pid,
+  now,
+  tunnels,
+});
+
 const Time = v.pipe(v.number(), v.finite());
 const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
 const Text = v.pipe(v.string(), v.maxLength(4_000));

@@ -29,6 +29,8 @@ export interface SuperviseAllOptions {
   signal?: AbortSignal;
   onStatus?: (name: string, status: TunnelStatus) => void;
   onLog?: (name: string, level: "info" | "warn" | "error", message: string) => void;
+  /** Which failures another round may fix. @default runTunnel's: a NetpunchError with a RETRYABLE_CODES code */
+  retryable?: (e: unknown) => boolean;
 }
 
 export interface Supervision {
@@ -55,6 +57,7 @@ export function superviseAll(o: SuperviseAllOptions): Supervision {
       clock: o.clock,
       ...(o.addressChanges ? { addressChanges: o.addressChanges } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.retryable ? { retryable: o.retryable } : {}),
       onStatus: (s) => o.onStatus?.(t.name, s),
       onLog: (level, message) => o.onLog?.(t.name, level, message),
     }),

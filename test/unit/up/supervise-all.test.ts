@@ -1,6 +1,12 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { NetpunchError } from "../../../src/errors.ts";
 import { ManualClock } from "../../../src/sys/clock.ts";
+import { readStatus } from "../../../src/up/status-client.ts";
+import { statusDocument } from "../../../src/up/status-document.ts";
+import { serveStatus } from "../../../src/up/status-server.ts";
 import { superviseAll } from "../../../src/up/supervise-all.ts";
 import { FakeJob, RESULT, settle, T0 } from "./support.ts";
 
@@ -70,5 +76,42 @@ describe("superviseAll: several tunnels in one process, each on its own", () => 
     expect(listeners.size).toBe(0);
     expect([office, backup, nas].map((j) => j.running)).toEqual([0, 0, 0]);
     await s.done;
+  });
+});
+
+describe("superviseAll's rows through the status socket", () => {
+  test("what the supervisor reports is a valid status document, read back as it was served", async () => {
+    const clock = new ManualClock(T0);
+    const office = new FakeJob();
+    const backup = new FakeJob();
+    const s = superviseAll({
+      clock,
+      tunnels: [
+        { name: "office", session: "home-office", role: "a", job: office, partnerKey: () => "SHA256:abc" },
+        { name: "backup", session: "nas-backup", role: "b", job: backup },
+      ],
+    });
+    office.lastPunch.resolve(RESULT);
+    backup.lastPunch.reject(new NetpunchError("E_SERVER_SILENT", "no answer from the server"));
+    await settle();
+    const dir = mkdtempSync(join(tmpdir(), "np-rows-"));
+    const server = await serveStatus({
+      runtimeDir: dir,
+      config: "home",
+      document: () => statusDocument("home", s.rows(), clock.now()),
+    });
+    try {
+      const doc = await readStatus(server.path);
+      expect(doc.tunnels).toEqual(s.rows());
+      expect(doc.tunnels.map((t) => [t.name, t.state, t.lastError?.code])).toEqual([
+        ["office", "up", undefined],
+        ["backup", "backing-off", "E_SERVER_SILENT"],
+      ]);
+      expect(doc).toMatchObject({ version: 1, config: "home", pid: process.pid, now: T0 });
+    } finally {
+      server.close();
+      await s.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
