@@ -389,6 +389,14 @@ export const Fail = {
           "remove it, or use another runtime directory",
         );
   },
+  statusListen(path: string, cause: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_BIND",
+      `cannot listen on the status socket ${path}: ${(cause as Error)?.message ?? String(cause)}`,
+      "check that the runtime directory is a directory this user may write to",
+      { cause },
+    );
+  },
   notRunning(where: string): NetpunchError {
     return new NetpunchError(
       "E_NOT_RUNNING",

@@ -35,8 +35,12 @@ interface Pending {
  * replaced; one a live process answers on is refused, so two `up` of one config never run at once.
  */
 export async function serveStatus(o: StatusServerOptions): Promise<StatusServer> {
-  mkdirSync(o.runtimeDir, { recursive: true, mode: RUNTIME_DIR_MODE });
   const path = statusSocketPath(o.runtimeDir, o.config);
+  try {
+    mkdirSync(o.runtimeDir, { recursive: true, mode: RUNTIME_DIR_MODE });
+  } catch (e) {
+    throw Fail.statusListen(path, e);
+  }
   await clearStale(path);
   const send = (s: Socket<Pending>) => {
     const wrote = s.write(s.data.rest);
@@ -57,6 +61,8 @@ export async function serveStatus(o: StatusServerOptions): Promise<StatusServer>
         data() {}, // a client has nothing to say
       },
     });
+  } catch (e) {
+    throw Fail.statusListen(path, e);
   } finally {
     process.umask(old);
   }

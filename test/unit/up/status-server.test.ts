@@ -126,6 +126,15 @@ describe("the status socket: one JSON document per connection, for its owner onl
     expect(existsSync(path)).toBe(true);
   });
 
+  test("a runtime directory that cannot be made is E_BIND, not a crash", async () => {
+    const file = join(root, "a-file");
+    writeFileSync(file, "");
+    const runtimeDir = join(file, "netpunch");
+    await expect(code(serveStatus({ runtimeDir, config: "home", document: () => DOC }))).resolves.toBe(
+      "E_BIND",
+    );
+  });
+
   test("a large document (120 tunnels, about 40 KB) arrives whole", async () => {
     const many: StatusDocument = {
       ...DOC,
