@@ -15,7 +15,10 @@ import {
  * soon after their signal is aborted (the supervisor waits for that before the next round).
  */
 export interface TunnelJob {
-  /** One punch round; `onEvent` gets connect()'s events (its `waiting` and `matched` move the state). */
+  /**
+   * One punch round; `onEvent` takes connect()'s events: `waiting`, `still-waiting` and `partner-lost` show the
+   * tunnel as waiting for its partner, `matched` as punching; the rest are the caller's to log.
+   */
   punch(signal: AbortSignal, onEvent: (e: NetpunchEvent) => void): Promise<PunchResult>;
   /**
    * Runs the tunnel until it is no longer alive (its program exited, its handshake went stale) or `signal` is
@@ -53,6 +56,12 @@ export interface TunnelHandle {
   /** Resolves once stopped and no round runs. Never rejects. */
   readonly done: Promise<void>;
 }
+
+const WAITING_EVENTS: ReadonlySet<NetpunchEvent["type"]> = new Set([
+  "waiting",
+  "still-waiting",
+  "partner-lost",
+]);
 
 const defaultRetryable = (e: unknown): boolean => e instanceof NetpunchError && RETRYABLE_CODES.has(e.code);
 
@@ -130,7 +139,8 @@ export function runTunnel(o: RunTunnelOptions): TunnelHandle {
         round = { id, controller };
         const onEvent = (e: NetpunchEvent) => {
           if (!current(id) || controller.signal.aborted) return;
-          if (e.type === "waiting") feed({ type: "waiting", now: clock.now() });
+          // Registered with no partner yet, still so, or sent back to waiting by a partner that vanished.
+          if (WAITING_EVENTS.has(e.type)) feed({ type: "waiting", now: clock.now() });
           else if (e.type === "matched") feed({ type: "matched", now: clock.now() });
         };
         attempt(() => job.punch(controller.signal, onEvent)).then(

@@ -63,6 +63,14 @@ describe("runTunnel: the supervisor driven with a job and a clock", () => {
     });
   });
 
+  test("a partner that vanishes after the match shows the tunnel as waiting again", async () => {
+    const s = setup();
+    s.job.lastPunch.onEvent({ type: "matched", candidates: [] } as never);
+    s.job.lastPunch.onEvent({ type: "partner-lost", session: "home-office" });
+    s.job.lastPunch.onEvent({ type: "registered", publicAddr: { host: "198.51.100.4", port: 51820 } });
+    expect(s.states).toEqual(["punching", "waiting"]);
+  });
+
   test("a tunnel that ends is re-punched after the backoff, on the clock's timer", async () => {
     const s = setup();
     await bringUp(s);
