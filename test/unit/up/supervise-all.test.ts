@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NetpunchError } from "../../../src/errors.ts";
 import { ManualClock } from "../../../src/sys/clock.ts";
+import { ADDRESS_POLL_MS, type InterfaceTable, watchAddresses } from "../../../src/up/addresses.ts";
 import { readStatus } from "../../../src/up/status-client.ts";
 import { statusDocument } from "../../../src/up/status-document.ts";
 import { serveStatus } from "../../../src/up/status-server.ts";
@@ -113,5 +114,43 @@ describe("superviseAll's rows through the status socket", () => {
       await s.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("superviseAll with the address watcher on one fake clock", () => {
+  test("a new address on the host re-punches every live tunnel at the next poll; the tunnels' own do not", async () => {
+    const clock = new ManualClock(T0);
+    const address = (a: string) => [
+      { address: a, netmask: "255.255.255.0", family: "IPv4" as const, mac: "", internal: false, cidr: null },
+    ];
+    let table: InterfaceTable = { eth0: address("198.51.100.20") };
+    const watcher = watchAddresses({ clock, interfaces: () => table, ignore: (n) => n.startsWith("np-") });
+    const office = new FakeJob();
+    const nas = new FakeJob();
+    const s = superviseAll({
+      clock,
+      tunnels: [
+        { name: "office", session: "home-office", role: "a", job: office },
+        { name: "nas", session: "nas", role: "b", job: nas },
+      ],
+      addressChanges: watcher.subscribe,
+    });
+    office.lastPunch.resolve(RESULT);
+    nas.lastPunch.resolve(RESULT);
+    await settle();
+    // The tunnels' interfaces appear: no re-punch.
+    table = { eth0: address("198.51.100.20"), "np-office": address("198.18.201.1") };
+    clock.advanceTo(T0 + 3 * ADDRESS_POLL_MS);
+    await settle();
+    expect([office.punches.length, nas.punches.length]).toEqual([1, 1]);
+    // The uplink moves to another network: both re-punch.
+    table = { eth0: address("203.0.113.50"), "np-office": address("198.18.201.1") };
+    clock.advanceTo(T0 + 4 * ADDRESS_POLL_MS);
+    await settle();
+    expect([office.punches.length, nas.punches.length]).toEqual([2, 2]);
+    expect(s.rows().map((r) => r.repunches)).toEqual([1, 1]);
+    await s.stop();
+    watcher.close();
+    expect(clock.size).toBe(0);
   });
 });
