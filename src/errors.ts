@@ -15,6 +15,7 @@ export type ErrorCode =
   | "E_NO_ALT_PORT" // doctor needs the server's second port for NAT probing, and it has none (exit 2)
   | "E_PUNCH_FAILED" // matched, but no direct path was proven (exit 1)
   | "E_HOOK" // a hook failed or is unknown (exit 1, or 2 when unknown)
+  | "E_NOT_RUNNING" // status: no `netpunch up` answers on the status socket (exit 1)
   | "E_ABORTED" // the caller's AbortSignal fired
   | "E_INTERNAL"; // a bug: printed by the CLI with the stack for a report (exit 1)
 
@@ -442,5 +443,40 @@ export const Fail = {
       cause: inner,
       detail: { file, ...(table !== undefined ? { table } : {}), key },
     });
+  },
+  statusSocketBusy(path: string, live: boolean): NetpunchError {
+    return live
+      ? new NetpunchError(
+          "E_BIND",
+          `another process already answers on the status socket ${path}`,
+          "this config already runs; stop that process first, or give this one another config name or runtime directory",
+        )
+      : new NetpunchError(
+          "E_BIND",
+          `${path} exists and is not a socket`,
+          "remove it, or use another runtime directory",
+        );
+  },
+  statusListen(path: string, cause: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_BIND",
+      `cannot listen on the status socket ${path}: ${(cause as Error)?.message ?? String(cause)}`,
+      "check that the runtime directory is a directory this user may write to",
+      { cause },
+    );
+  },
+  notRunning(where: string): NetpunchError {
+    return new NetpunchError(
+      "E_NOT_RUNNING",
+      `no running netpunch up answers at ${where}`,
+      "start it (netpunch up CONFIG, or systemctl start netpunch-up@CONFIG), or look in the runtime directory it uses",
+    );
+  },
+  badStatusReply(path: string): NetpunchError {
+    return new NetpunchError(
+      "E_NOT_RUNNING",
+      `the process on ${path} did not answer with a status document of this version`,
+      "it may be another netpunch version; run the status command of the netpunch that runs it",
+    );
   },
 };

@@ -178,6 +178,21 @@ export const CliFail = {
       "e.g. netpunch keygen --output secret.txt --force",
     );
   },
+  /** `status` without CONFIG found no running `netpunch up` in the runtime directory. */
+  nothingRunning(dir: string): NetpunchError {
+    return new NetpunchError(
+      "E_NOT_RUNNING",
+      `no running netpunch up answers in ${dir}`,
+      "start one (netpunch up CONFIG, or systemctl start netpunch-up@CONFIG), or give its --runtime-dir",
+    );
+  },
+  badLogFormat(value: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--log-format "${value}" is neither text nor json`,
+      "give --log-format text (lines for a person) or --log-format json (one JSON object per line)",
+    );
+  },
   /** A --loop run stopped by a signal between rounds (the CLI reports no message for it, only the exit). */
   interrupted(): NetpunchError {
     return new NetpunchError("E_ABORTED", "interrupted", "");

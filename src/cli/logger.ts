@@ -1,7 +1,11 @@
-import type { ConsolaInstance } from "consola";
+import { inspect } from "node:util";
+import type { ArgsDef } from "citty";
+import type { ConsolaInstance, ConsolaReporter, LogObject } from "consola";
 import { formatEndpoint } from "../addr.ts";
+import { NetpunchError } from "../errors.ts";
 import type { NetpunchEvent } from "../types.ts";
 import { AuthFailureLog } from "./auth-log.ts";
+import { CliFail } from "./hints.ts";
 
 /** How often pending authentication failures are named and summed up while there are any. */
 const AUTH_TICK_MS = 5_000;
@@ -80,6 +84,120 @@ export function makeLogger(opts: { quiet?: boolean; verbose?: boolean }): Consol
 export function preloadLogger(log: ConsolaInstance): void {
   const load = loaders.get(log);
   if (load) setTimeout(load, 0).unref?.();
+}
+
+export type LogFormat = "text" | "json";
+
+export const logFormatArgs = {
+  "log-format": {
+    type: "string",
+    valueHint: "text|json",
+    default: "text",
+    description:
+      "text: lines tagged by tunnel, with timestamps when stderr is not a terminal; json: one JSON object per line",
+  },
+} as const satisfies ArgsDef;
+
+/** The --log-format value, checked. */
+export function logFormatOption(value: unknown): LogFormat {
+  if (value === undefined || value === "" || value === "text") return "text";
+  if (value === "json") return "json";
+  throw CliFail.badLogFormat(String(value));
+}
+
+/** Where a format logger writes: stderr, or a test's buffer. */
+export interface LogStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+/** consola's many types as the four levels a log reader filters on. */
+const LEVEL_OF_TYPE: Readonly<Record<string, string>> = {
+  fatal: "error",
+  error: "error",
+  fail: "error",
+  warn: "warn",
+  debug: "debug",
+  trace: "debug",
+  verbose: "debug",
+};
+const levelOf = (type: string): string => LEVEL_OF_TYPE[type] ?? "info";
+
+const isPlainObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === "object" && x !== null && Object.getPrototypeOf(x) === Object.prototype;
+
+/**
+ * A line's words and fields: strings and numbers make the message; a plain object's keys become fields (JSON)
+ * or `key=value` words (text); an error becomes its code and message.
+ */
+function parts(args: readonly unknown[]): { msg: string; fields: Record<string, unknown> } {
+  const words: string[] = [];
+  const fields: Record<string, unknown> = {};
+  for (const a of args) {
+    if (a instanceof NetpunchError) {
+      fields.error = { code: a.code, message: a.message };
+      words.push(`[${a.code}] ${a.message}`);
+    } else if (a instanceof Error) {
+      fields.error = { message: a.message };
+      words.push(a.message);
+    } else if (isPlainObject(a)) Object.assign(fields, a);
+    else words.push(typeof a === "string" ? a : inspect(a));
+  }
+  return { msg: words.join(" "), fields };
+}
+
+/** One JSON object per line: {time, level, tunnel, msg, ...fields}; the line's own keys win over fields. */
+export function jsonReporter(stream: LogStream): ConsolaReporter {
+  return {
+    log(o: LogObject) {
+      const { msg, fields } = parts(o.args);
+      const line = {
+        ...fields,
+        time: o.date.toISOString(),
+        level: levelOf(o.type),
+        ...(o.tag ? { tunnel: o.tag } : {}),
+        msg,
+      };
+      stream.write(`${JSON.stringify(line)}\n`);
+    },
+  };
+}
+
+/**
+ * Lines for a person: `[tunnel] level message key=value`. Timestamps only when the stream is not a terminal
+ * (a file, journald, a pipe), where a line is read later; on a terminal the reader sees it happen.
+ */
+export function textReporter(stream: LogStream): ConsolaReporter {
+  return {
+    log(o: LogObject) {
+      const { msg, fields } = parts(o.args);
+      const extra = Object.entries(fields)
+        .filter(([k]) => k !== "error")
+        .map(([k, v]) => ` ${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+        .join("");
+      const time = stream.isTTY ? "" : `${o.date.toISOString()} `;
+      const tag = o.tag ? `[${o.tag}] ` : "";
+      stream.write(`${time}${tag}${levelOf(o.type)} ${msg}${extra}\n`);
+    },
+  };
+}
+
+/**
+ * The logger of a long-running command with --log-format (`netpunch up`): consola with one of the reporters
+ * above, on stderr. Each tunnel logs through `logger.withTag(name)`, so every line names its tunnel.
+ */
+export function makeFormatLogger(o: {
+  format: LogFormat;
+  quiet?: boolean;
+  verbose?: boolean;
+  stream?: LogStream;
+}): ConsolaInstance {
+  const { createConsola } = require("consola") as typeof import("consola");
+  const stream = o.stream ?? process.stderr;
+  return createConsola({
+    level: o.quiet ? 1 : o.verbose ? 4 : 3, // as makeLogger: 1 warnings and errors, 3 info, 4 debug
+    reporters: [o.format === "json" ? jsonReporter(stream) : textReporter(stream)],
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { ArgsDef, ParsedArgs } from "citty";
 import type { ConsolaInstance } from "consola";
 import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
-import { Backoff, type BackoffSchedule } from "../backoff.ts";
+import { Backoff } from "../backoff.ts";
 import { NetpunchError } from "../errors.ts";
 import { withholdSecret } from "../hooks/env.ts";
 import { runHooks } from "../hooks/lifecycle.ts";
@@ -12,6 +12,7 @@ import type { PortMapping } from "../portmap/index.ts";
 import { connect } from "../punch/connect.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import type { Endpoint, Role } from "../types.ts";
+import { HEALTHY_ROUND_MS, RETRYABLE_CODES, ROUND_RETRY } from "../up/retry.ts";
 import { CliFail } from "./hints.ts";
 import { eventLogger } from "./logger.ts";
 
@@ -79,25 +80,6 @@ export const commandParts = (
   signal,
 });
 
-// Retryable in --loop: the network, the partner or the tunnel may come back.
-const RETRYABLE: ReadonlySet<string> = new Set([
-  "E_SERVER_SILENT",
-  "E_TIMEOUT",
-  "E_PUNCH_FAILED",
-  "E_PORT_IN_USE",
-  "E_HOOK",
-  "E_RESOLVE",
-]);
-/** --loop's pause between rounds: 1 s, doubled after each round, at most a minute. */
-const LOOP_RETRY: BackoffSchedule = {
-  firstMs: 1_000,
-  factor: 2,
-  maxMs: 60_000,
-  maxTries: Number.POSITIVE_INFINITY,
-};
-/** A round that lasted this long (a tunnel that was up a minute) starts the pauses over at LOOP_RETRY's first. */
-const HEALTHY_ROUND_MS = 60_000;
-
 /** Punch, then run the hooks; with --loop, punch again when they end (the original's `while :`). */
 export async function runPeer(p: PeerRun): Promise<void> {
   const args = p.args as ParsedArgs;
@@ -136,7 +118,7 @@ async function askGateway(p: PeerRun): Promise<{ mapping: PortMapping | undefine
 }
 
 async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHook[]): Promise<void> {
-  let pauses = new Backoff(LOOP_RETRY);
+  let pauses = new Backoff(ROUND_RETRY);
   for (let round = 1; ; round++) {
     const started = Date.now();
     let failed: NetpunchError | undefined;
@@ -163,10 +145,11 @@ async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHo
       if (!p.loop || p.signal.aborted) return;
       p.logger.info("the hooks have ended; punching again (--loop)");
     } catch (e) {
-      if (!p.loop || p.signal.aborted || !(e instanceof NetpunchError) || !RETRYABLE.has(e.code)) throw e;
+      if (!p.loop || p.signal.aborted || !(e instanceof NetpunchError) || !RETRYABLE_CODES.has(e.code))
+        throw e;
       failed = e;
     }
-    if (Date.now() - started > HEALTHY_ROUND_MS) pauses = new Backoff(LOOP_RETRY);
+    if (Date.now() - started > HEALTHY_ROUND_MS) pauses = new Backoff(ROUND_RETRY);
     const now = Date.now();
     const pauseMs = pauses.sent(now) - now;
     if (failed)

@@ -1,0 +1,86 @@
+import type { Clock } from "../sys/clock.ts";
+import type { Role } from "../types.ts";
+import { runTunnel, type SubscribeAddresses, type TunnelHandle, type TunnelJob } from "./run-tunnel.ts";
+import type { TunnelStatus } from "./supervisor.ts";
+
+/** One tunnel of a config, as the supervisor needs it. */
+export interface SupervisedTunnel {
+  name: string;
+  session: string;
+  role: Role;
+  job: TunnelJob;
+  /** The partner's pinned key, as its fingerprint, once known; shown by `status`. */
+  partnerKey?: () => string | undefined;
+}
+
+/** One row of `netpunch status`: the supervisor's status and what the config says of the tunnel. */
+export interface TunnelRow extends TunnelStatus {
+  name: string;
+  session: string;
+  role: Role;
+  partnerKey?: string;
+}
+
+export interface SuperviseAllOptions {
+  tunnels: readonly SupervisedTunnel[];
+  clock: Clock;
+  addressChanges?: SubscribeAddresses;
+  /** Stops every tunnel. */
+  signal?: AbortSignal;
+  onStatus?: (name: string, status: TunnelStatus) => void;
+  onLog?: (name: string, level: "info" | "warn" | "error", message: string) => void;
+  /** Which failures another round may fix. @default runTunnel's: a NetpunchError with a RETRYABLE_CODES code */
+  retryable?: (e: unknown) => boolean;
+}
+
+export interface Supervision {
+  /** Every tunnel's row, in the config's order. */
+  rows(): TunnelRow[];
+  /** Retries one tunnel (a failed one's explicit retry), or every tunnel without a name. */
+  retry(name?: string): void;
+  /** Stops every tunnel; resolves once all their rounds have ended. */
+  stop(): Promise<void>;
+  /** Resolves once every tunnel is stopped. */
+  readonly done: Promise<void>;
+}
+
+/**
+ * Supervises several tunnels in one process, each on its own TunnelSupervisor: one failing, or its job or
+ * callbacks throwing, never stops or delays the others (runTunnel turns a throw into that tunnel's failure).
+ */
+export function superviseAll(o: SuperviseAllOptions): Supervision {
+  const handles: { t: SupervisedTunnel; h: TunnelHandle }[] = o.tunnels.map((t) => ({
+    t,
+    h: runTunnel({
+      name: t.name,
+      job: t.job,
+      clock: o.clock,
+      ...(o.addressChanges ? { addressChanges: o.addressChanges } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.retryable ? { retryable: o.retryable } : {}),
+      onStatus: (s) => o.onStatus?.(t.name, s),
+      onLog: (level, message) => o.onLog?.(t.name, level, message),
+    }),
+  }));
+  const done = Promise.all(handles.map(({ h }) => h.done)).then(() => {});
+  return {
+    rows: () => handles.map(({ t, h }) => row(t, h.status())),
+    retry(name) {
+      for (const { t, h } of handles) if (name === undefined || t.name === name) h.retry();
+    },
+    async stop() {
+      await Promise.all(handles.map(({ h }) => h.stop()));
+    },
+    done,
+  };
+}
+
+function row(t: SupervisedTunnel, s: TunnelStatus): TunnelRow {
+  let partnerKey: string | undefined;
+  try {
+    partnerKey = t.partnerKey?.();
+  } catch {
+    partnerKey = undefined; // an unreadable pin store shows no key rather than no status
+  }
+  return { name: t.name, session: t.session, role: t.role, ...s, ...(partnerKey ? { partnerKey } : {}) };
+}
