@@ -48,6 +48,8 @@ export interface ConnectOptions {
   clock?: Clock;
   /** For tests: ids, nonces and probe choices (a simulation passes a seeded one). @default node:crypto */
   random?: Random;
+  /** For tests: how a server's host name becomes an address. @default the system resolver (sys/dns.ts) */
+  resolve?: (addr: Endpoint) => Promise<Endpoint>;
   /**
    * For tests: this host's interface addresses, offered as LAN candidates when `local` is a wildcard.
    * @default os.networkInterfaces()
@@ -80,7 +82,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   // Parsed first, all of them: a malformed address is a mistake to report, not a server that is down.
   const parsed = given.map((x) => toEndpoint(x as string | Endpoint, "server address", false));
   const local = toEndpoint(opts.local ?? ":0", "local address", true);
-  const servers = await resolveServers(parsed, local);
+  const servers = await resolveServers(parsed, local, opts.resolve ?? resolveServer);
   const server = servers[0] as Endpoint;
   const family = isIP(server.host) === 6 ? 6 : 4;
   const bindHost = local.host || (family === 6 ? "::" : "0.0.0.0");
@@ -248,9 +250,13 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
  * (the local address's, else the first resolved server's: one socket serves them all), is left out while
  * another remains; with none left, the first one's own error (E_RESOLVE, or the family mismatch).
  */
-async function resolveServers(parsed: readonly Endpoint[], local: Endpoint): Promise<Endpoint[]> {
+async function resolveServers(
+  parsed: readonly Endpoint[],
+  local: Endpoint,
+  resolve: (addr: Endpoint) => Promise<Endpoint>,
+): Promise<Endpoint[]> {
   if (parsed.length === 0) throw Fail.noServer();
-  const resolved = await Promise.allSettled(parsed.map((p) => resolveServer(p)));
+  const resolved = await Promise.allSettled(parsed.map((p) => resolve(p)));
   const ok = resolved.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
   const first = resolved[0];
   if (ok.length === 0) throw first?.status === "rejected" ? first.reason : Fail.noServer();
