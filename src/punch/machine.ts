@@ -103,6 +103,13 @@ export class PeerMachine {
   private firstClock: ServerLink | undefined;
   /** One budget for every pair: it bounds what this peer sends to an address that has not answered. */
   private readonly budget = new SendBudget();
+  /**
+   * One set of birthday sockets for every pair (two servers' pairs with one partner both want them): how many
+   * were asked for, how many the driver has opened, and the pairs that asked once they were open.
+   */
+  private socketsAsked = 0;
+  private socketsOpen = 0;
+  private readonly lateForSockets = new Set<PairMachine>();
 
   constructor(private readonly setup: PeerSetup) {
     this.t = { ...DEFAULT_PEER_TIMINGS, ...setup.timings };
@@ -168,9 +175,15 @@ export class PeerMachine {
       this.startedAt = input.now;
       for (const link of this.links) this.apply(link, link.client.start(input.now), input.now);
     } else if (input.type === "tick") this.tick(input.now);
-    else if (input.type === "sockets")
+    else if (input.type === "sockets") {
+      this.socketsOpen = input.count;
       for (const pair of this.pairs.values()) this.fromPair(pair, pair.onSockets(input.count, input.now));
-    else this.onFrame(input.from, input.frame, input.now, input.path ?? PUNCHING);
+    } else this.onFrame(input.from, input.frame, input.now, input.path ?? PUNCHING);
+    for (const pair of this.lateForSockets) {
+      this.lateForSockets.delete(pair);
+      if (this.pairs.get(pair.pairId) === pair)
+        this.fromPair(pair, pair.onSockets(this.socketsOpen, input.now));
+    }
     return { actions: this.out, wakeAt: this.wakeAt() };
   }
 
@@ -305,6 +318,11 @@ export class PeerMachine {
         this.sayLeave();
         this.finished = true;
         this.out.push({ kind: "done", outcome: { remote: ep, kind, rttMs, publicAddr, path } });
+      } else if (a.kind === "open-sockets") {
+        if (a.count > this.socketsAsked)
+          this.out.push({ kind: "open-sockets", count: a.count - this.socketsAsked });
+        else if (this.socketsOpen > 0) this.lateForSockets.add(pair);
+        this.socketsAsked = Math.max(this.socketsAsked, a.count);
       } else if (a.kind === "fail") {
         this.forget(pair.pairId);
         // Another server's pair may still get through; the peer fails with the last one.

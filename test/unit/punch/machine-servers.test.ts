@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { sameEndpoint } from "../../../src/addr.ts";
 import type { NetpunchError } from "../../../src/errors.ts";
-import type { Message } from "../../../src/protocol/messages.ts";
+import type { Message, NatInfo } from "../../../src/protocol/messages.ts";
 import type { PeerTimings } from "../../../src/punch/config.ts";
 import { type PeerAction, type PeerInput, PeerMachine } from "../../../src/punch/machine.ts";
 import type { Endpoint, NetpunchEvent } from "../../../src/types.ts";
@@ -86,7 +86,7 @@ class Peer {
     for (const { t, a } of this.log) if (a.kind === "done") return { t, outcome: a.outcome };
     return undefined;
   }
-  registered(server: Endpoint, now: number, serverTime = 0) {
+  registered(server: Endpoint, now: number, serverTime = 0, altPort?: number) {
     const observed = sameEndpoint(server, S1) ? SEEN_BY.s1 : SEEN_BY.s2;
     const msg: Message = {
       type: "registered",
@@ -95,12 +95,14 @@ class Peer {
       observed,
       serverTime,
       cookie: COOKIE,
+      ...(altPort ? { altPort } : {}),
     };
     return this.recv(server, msg, now);
   }
-  match(server: Endpoint, pairId: string, now: number, serverTime = 0) {
+  match(server: Endpoint, pairId: string, now: number, serverTime = 0, partnerNat?: NatInfo) {
     const s1 = sameEndpoint(server, S1);
     const msg: Message = {
+      ...(partnerNat ? { partnerNat } : {}),
       type: "match",
       to: ME,
       echo: this.echo(server),
@@ -314,5 +316,38 @@ describe("several servers", () => {
     // From its own server, the same UNMATCH sends the peer back to waiting there.
     p.recv(S1, unmatch, 1_200);
     expect(p.m.state).toBe("waiting");
+  });
+
+  test("two servers' pairs that both want birthday sockets share one set: opened once, given to both", () => {
+    const p = new Peer();
+    p.start();
+    p.registered(S1, 10, 0, 10002);
+    p.registered(S2, 12);
+    const probe = p.sent("probe")[0]?.msg;
+    if (probe?.type !== "probe") throw new Error("no PROBE to the alt port");
+    // The alt port saw us at another port than the main one: our NAT is symmetric.
+    const alt = { host: S1.host, port: 10002 };
+    const reply: Message = {
+      type: "probeReply",
+      probeId: probe.probeId,
+      observed: { ...SEEN_BY.s1, port: 41234 },
+      receivedOn: 10002,
+      altPort: 10002,
+    };
+    p.recv(alt, reply, 20);
+    const easy: NatInfo = { mapping: "independent", step: 0 };
+    p.match(S1, P1, 1_000, 0, easy);
+    p.step({ type: "sockets", now: 1_010, count: 256 });
+    p.match(S2, P2, 1_020, 0, easy);
+    const asked = p.log.flatMap(({ a }) => (a.kind === "open-sockets" ? [a.count] : []));
+    expect(asked).toEqual([256]);
+    // The second pair PINGs from the extra sockets at once, as the first did.
+    const fromExtra = p.log.flatMap(({ t, a }) =>
+      a.kind === "send" && a.msg.type === "ping" && a.path?.kind === "direct" && a.path.socket > 0
+        ? [[t, a.msg.pairId]]
+        : [],
+    );
+    expect(fromExtra.filter(([, id]) => id === P1).length).toBe(256);
+    expect(fromExtra.filter(([t, id]) => id === P2 && t === 1_020).length).toBe(256);
   });
 });
