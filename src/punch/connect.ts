@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { checkSameFamily, formatEndpoint, isIP, parseAddress } from "../addr.ts";
+import { checkSameFamily, formatEndpoint, ipFamily, isIP, parseAddress } from "../addr.ts";
 import { Fail, NetpunchError } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import { SecureChannel } from "../protocol/channel.ts";
@@ -260,11 +260,21 @@ async function resolveServers(
   const ok = resolved.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
   const first = resolved[0];
   if (ok.length === 0) throw first?.status === "rejected" ? first.reason : Fail.noServer();
-  const family = (e: Endpoint) => (isIP(e.host) === 6 ? 6 : 4);
-  const want = local.host ? family(local) : family(ok[0] as Endpoint);
-  const usable = ok.filter((e) => family(e) === want);
-  // Before any packet: a mismatch would only show as a silent server.
-  if (usable.length === 0) checkSameFamily(local, ok[0] as Endpoint);
+  const head = ok[0] as Endpoint;
+  const reachable = (e: Endpoint) => {
+    try {
+      checkSameFamily(local, e);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // A wildcard --local binds in the first server's family (connect() picks "0.0.0.0" or "::" by it).
+  const usable = ok.filter(
+    (e) => reachable(e) && (local.host !== "" || ipFamily(e.host) === ipFamily(head.host)),
+  );
+  // Before any packet: a mismatch would only show as a silent server. (The head is usable unless it fails.)
+  if (usable.length === 0) checkSameFamily(local, head);
   return usable;
 }
 
