@@ -82,11 +82,14 @@ interface ServerLink {
  * its own pair (its own pair id) when both peers have registered there, and the two peers need not take the
  * same server's MATCH first (each takes whichever arrives first, and the server that matched them both is
  * not the same one on both sides when their paths to the servers differ). So the peer takes every server's
- * MATCH, acknowledges each, and punches each pair (at most one per server, all on one socket, towards the
- * candidates each server saw: a symmetric NAT shows each server another port); the first pair to prove a
- * path finishes the peer, and the partner, which punches the same pairs, finishes on the same one. Once done
- * or failed the peer sends LEAVE to the servers that have not matched it and nothing more to those that have
- * (as with one server). A silent server costs nothing: it is out after serverSilentMs, and E_SERVER_SILENT
+ * MATCH (one per server at a time) and acknowledges each. A MATCH with the partner of a pair already being
+ * punched joins that punch: its pair id is routed to the same pair machine, which punches the candidates
+ * that server saw too (a symmetric NAT shows each server another port). So whichever MATCH each side took
+ * first, every PING, PONG and CLOSE between them reaches one machine on each side, and their choice of path
+ * is one (role a's wins when both choose at once). A MATCH with another partner (an old registration a
+ * server still holds) starts a pair of its own; the first pair to prove a path finishes the peer, the last
+ * to fail fails it. Once done or failed the peer sends LEAVE to the servers that have not matched it and
+ * nothing more to those that have (as with one server). A silent server costs nothing: it is out after serverSilentMs, and E_SERVER_SILENT
  * only when every server is out. Each server has its own clock offset; see clockOffset for whose time each
  * packet is sealed in.
  */
@@ -96,8 +99,12 @@ export class PeerMachine {
   private out: PeerAction[] = [];
   private startedAt = 0;
   private readonly links: ServerLink[] = [];
+  /**
+   * The pairs being punched, by pair id. Two servers' MATCHes with the same partner are one punch under two
+   * ids (onMatch), so one pair machine may be here twice.
+   */
   private readonly pairs = new Map<string, PairMachine>();
-  /** The server whose MATCH started each pair being punched: the pair's packets go there, in its time. */
+  /** The server whose MATCH brought each pair id: that id's packets are sealed in its time. */
   private readonly pairLink = new Map<string, ServerLink>();
   /** The first server that told us its time: the time base of packets that belong to no known server or pair. */
   private firstClock: ServerLink | undefined;
@@ -139,7 +146,7 @@ export class PeerMachine {
   /** The peer's phase, as one word: the servers' furthest while no pair is punched, else the pairs'. */
   get state(): Phase {
     if (this.finished) return "finished";
-    for (const pair of this.pairs.values()) if (pair.phase === "closing") return "closing";
+    for (const pair of this.punches()) if (pair.phase === "closing") return "closing";
     if (this.pairs.size > 0) return "punching";
     const phases = this.links.filter((l) => !l.out).map((l) => l.client.phase);
     if (phases.includes("matched")) return "punching";
@@ -177,18 +184,17 @@ export class PeerMachine {
     } else if (input.type === "tick") this.tick(input.now);
     else if (input.type === "sockets") {
       this.socketsOpen = input.count;
-      for (const pair of this.pairs.values()) this.fromPair(pair, pair.onSockets(input.count, input.now));
+      for (const pair of this.punches()) this.fromPair(pair, pair.onSockets(input.count, input.now));
     } else this.onFrame(input.from, input.frame, input.now, input.path ?? PUNCHING);
     for (const pair of this.lateForSockets) {
       this.lateForSockets.delete(pair);
-      if (this.pairs.get(pair.pairId) === pair)
-        this.fromPair(pair, pair.onSockets(this.socketsOpen, input.now));
+      if (this.punches().has(pair)) this.fromPair(pair, pair.onSockets(this.socketsOpen, input.now));
     }
     return { actions: this.out, wakeAt: this.wakeAt() };
   }
 
   private tick(now: number): void {
-    for (const pair of [...this.pairs.values()]) {
+    for (const pair of this.punches()) {
       this.fromPair(pair, pair.tick(now));
       if (this.finished) return;
     }
@@ -229,7 +235,7 @@ export class PeerMachine {
       const { actions, nat } = probed.client.onProbeReply(from, msg.probeId, msg.observed, now);
       this.apply(probed, actions, now);
       // Learned after the match: the partner registered before we probed, so each pair tells its partner.
-      if (nat && !known) for (const pair of this.pairs.values()) this.fromPair(pair, pair.onOwnNat(nat, now));
+      if (nat && !known) for (const pair of this.punches()) this.fromPair(pair, pair.onOwnNat(nat, now));
       return;
     }
     if (msg.type === "relayBound" || msg.type === "relayChallenge") {
@@ -250,6 +256,17 @@ export class PeerMachine {
     const { actions, fresh } = link.client.onMatch(from, msg, now, this.pairs.has(msg.pairId));
     this.apply(link, actions, now);
     if (!fresh || this.finished) return;
+    // The same partner through another server: one punch, under both pair ids. The partner may punch under
+    // either (it took either MATCH first); this way its PINGs, PONGs and CLOSEs of both reach one machine,
+    // whose choice of path (role a's wins when both choose at once) is the one both sides end on.
+    const same = [...this.punches()].find((p) => p.partnerId === msg.partnerId && p.phase === "punching");
+    if (same) {
+      this.pairs.set(msg.pairId, same);
+      this.pairLink.set(msg.pairId, link);
+      this.fromPair(same, same.addCandidates(msg.candidates, now));
+      if (msg.altPort && !this.finished) this.apply(link, link.client.startProbe(msg.altPort, now), now);
+      return;
+    }
     const pair = new PairMachine(
       {
         pairId: msg.pairId,
@@ -289,13 +306,18 @@ export class PeerMachine {
     return pair?.phase === "punching" && this.pairLink.get(pairId) === link ? pair : undefined;
   }
 
+  /** Each pair machine once, though it may be punching under two servers' ids. */
+  private punches(): Set<PairMachine> {
+    return new Set(this.pairs.values());
+  }
+
   private forget(pairId: string): void {
     this.pairs.delete(pairId);
     this.pairLink.delete(pairId);
   }
 
   private closing(): boolean {
-    for (const pair of this.pairs.values()) if (pair.phase !== "punching") return true;
+    for (const pair of this.punches()) if (pair.phase !== "punching") return true;
     return false;
   }
 
@@ -324,8 +346,8 @@ export class PeerMachine {
         else if (this.socketsOpen > 0) this.lateForSockets.add(pair);
         this.socketsAsked = Math.max(this.socketsAsked, a.count);
       } else if (a.kind === "fail") {
-        this.forget(pair.pairId);
-        // Another server's pair may still get through; the peer fails with the last one.
+        for (const [id, p] of this.pairs) if (p === pair) this.forget(id);
+        // Another server's pair (with another partner) may still get through; the peer fails with the last.
         if (this.pairs.size === 0) this.fail(a.error);
       } else this.out.push(a);
     }
@@ -400,7 +422,7 @@ export class PeerMachine {
     let at = Number.POSITIVE_INFINITY;
     if (!this.closing())
       for (const link of this.links) if (!link.out) at = Math.min(at, link.client.wakeAt());
-    for (const pair of this.pairs.values()) at = Math.min(at, pair.wakeAt() ?? Number.POSITIVE_INFINITY);
+    for (const pair of this.punches()) at = Math.min(at, pair.wakeAt() ?? Number.POSITIVE_INFINITY);
     return Number.isFinite(at) ? at : undefined;
   }
 

@@ -99,7 +99,14 @@ class Peer {
     };
     return this.recv(server, msg, now);
   }
-  match(server: Endpoint, pairId: string, now: number, serverTime = 0, partnerNat?: NatInfo) {
+  match(
+    server: Endpoint,
+    pairId: string,
+    now: number,
+    serverTime = 0,
+    partnerNat?: NatInfo,
+    partnerId = PARTNER,
+  ) {
     const s1 = sameEndpoint(server, S1);
     const msg: Message = {
       ...(partnerNat ? { partnerNat } : {}),
@@ -109,7 +116,7 @@ class Peer {
       serverTime,
       cookie: COOKIE,
       pairId,
-      partnerId: PARTNER,
+      partnerId,
       observed: s1 ? SEEN_BY.s1 : SEEN_BY.s2,
       candidates: [{ kind: "public", ...(s1 ? PARTNER_AT.s1 : PARTNER_AT.s2) }],
     };
@@ -118,10 +125,15 @@ class Peer {
 }
 
 const to = (server: Endpoint) => (s: { to: Endpoint }) => sameEndpoint(s.to, server);
-const pairMsg = (type: "ping" | "pong" | "close", pairId: string, extra: number): Message =>
-  type === "close"
-    ? { type, pairId, peerId: PARTNER, rttMs: extra }
-    : { type, pairId, peerId: PARTNER, seq: extra };
+/** Another peer than the partner, whose old registration one server still holds (it matches us with it). */
+const STALE = "3333333333333333";
+const pairMsg = (
+  type: "ping" | "pong" | "close",
+  pairId: string,
+  extra: number,
+  peerId = PARTNER,
+): Message =>
+  type === "close" ? { type, pairId, peerId, rttMs: extra } : { type, pairId, peerId, seq: extra };
 
 describe("several servers", () => {
   test("registers with every server at once, each REGISTER its own nonce; a server listed twice counts once", () => {
@@ -182,7 +194,7 @@ describe("several servers", () => {
     );
   });
 
-  test("the first MATCH starts a pair; the other server's MATCH starts a second one; both acknowledged", () => {
+  test("the other server's MATCH with the same partner joins the punch: both acknowledged, both servers' addresses punched", () => {
     const p = new Peer();
     p.start();
     p.registered(S1, 50);
@@ -195,24 +207,29 @@ describe("several servers", () => {
       [S1, P1],
       [S2, P2],
     ]);
-    // Each pair punches the partner where its server saw it.
-    const pings = p.sent("ping").map((s) => [(s.msg as { pairId: string }).pairId, s.to.port]);
-    expect(pings).toContainEqual([P1, PARTNER_AT.s1.port]);
-    expect(pings).toContainEqual([P2, PARTNER_AT.s2.port]);
+    // One punch, under the first pair's id, towards the partner where either server saw it; the second
+    // server's address at once, when its MATCH came.
+    const pings = p.sent("ping").map((s) => [s.t, (s.msg as { pairId: string }).pairId, s.to.port]);
+    expect(pings).toContainEqual([1_000, P1, PARTNER_AT.s1.port]);
+    expect(pings).toContainEqual([1_020, P1, PARTNER_AT.s2.port]);
+    expect(pings.filter(([, id]) => id === P2)).toEqual([]);
+    expect(p.events().filter((e) => e.type === "matched")).toHaveLength(1);
   });
 
-  test("the pair of the second MATCH can win: done with the address its server saw; no LEAVE (both matched us)", () => {
+  test("a partner that took the other server's MATCH first is answered under its pair id; no LEAVE (both matched us)", () => {
     const p = new Peer();
     p.start();
     p.registered(S1, 50);
     p.registered(S2, 60);
     p.match(S1, P1, 1_000);
     p.match(S2, P2, 1_020);
-    // The partner took S2's MATCH first: its PING of pair P2 comes, then its CLOSE on that path.
+    // The partner took S2's MATCH first: its PING of pair P2 comes (answered), then its CLOSE on that path.
     p.recv(PARTNER_AT.s2, pairMsg("ping", P2, 0), 1_040);
+    expect(p.sent("pong").map((s) => [s.to, s.msg])).toEqual([
+      [PARTNER_AT.s2, { type: "pong", pairId: P1, peerId: ME, seq: 0 }],
+    ]);
     p.recv(PARTNER_AT.s2, pairMsg("close", P2, 30), 1_060);
     expect(p.done()?.outcome.remote).toEqual(PARTNER_AT.s2);
-    expect(p.done()?.outcome.publicAddr).toEqual(SEEN_BY.s2);
     expect(p.sent("leave")).toEqual([]);
   });
 
@@ -233,13 +250,15 @@ describe("several servers", () => {
     expect(p.done()?.outcome.publicAddr).toEqual(SEEN_BY.s1);
   });
 
-  test("a pair that fails while another server's pair punches does not fail the peer", () => {
+  test("a pair that fails while another server's pair (another partner) punches does not fail the peer", () => {
     const p = new Peer({ punchMs: 5_000 });
     p.start();
     p.registered(S1, 50);
     p.registered(S2, 60);
-    p.match(S1, P1, 1_000);
+    // S1 still holds an old registration of the partner's role, from a peer long gone: its pair goes nowhere.
+    p.match(S1, P1, 1_000, 0, undefined, STALE);
     p.match(S2, P2, 3_000);
+    expect(p.events().filter((e) => e.type === "matched")).toHaveLength(2);
     p.runUntil(6_500); // P1's punch is over at 6 000, P2's goes on until 8 000
     expect(p.failure()).toBeUndefined();
     p.recv(PARTNER_AT.s2, pairMsg("close", P2, 30), 7_000);
@@ -318,7 +337,7 @@ describe("several servers", () => {
     expect(p.m.state).toBe("waiting");
   });
 
-  test("two servers' pairs that both want birthday sockets share one set: opened once, given to both", () => {
+  test("two pairs (two partners) that both want birthday sockets share one set: opened once, given to both", () => {
     const p = new Peer();
     p.start();
     p.registered(S1, 10, 0, 10002);
@@ -338,7 +357,7 @@ describe("several servers", () => {
     const easy: NatInfo = { mapping: "independent", step: 0 };
     p.match(S1, P1, 1_000, 0, easy);
     p.step({ type: "sockets", now: 1_010, count: 256 });
-    p.match(S2, P2, 1_020, 0, easy);
+    p.match(S2, P2, 1_020, 0, easy, STALE);
     const asked = p.log.flatMap(({ a }) => (a.kind === "open-sockets" ? [a.count] : []));
     expect(asked).toEqual([256]);
     // The second pair PINGs from the extra sockets at once, as the first did.
