@@ -51,7 +51,7 @@ labs.test(
     expect(oa.json.rhost).toBe(b.publicIp);
     expect(ob.json.rhost).toBe(a.publicIp);
     const [ra, rb] = [oa.json, ob.json];
-    // A late MATCH (every ACK of it lost) from either server is not the path.
+    // A late MATCH from the server named (every ACK of it lost) is not the path: provePath leaves it out.
     await provePath(lab, a.host, b.host, `${ra.rhost}:${ra.rport}`, `${rb.rhost}:${rb.rport}`, ip1);
     await provePath(lab, b.host, a.host, `${rb.rhost}:${rb.rport}`, `${ra.rhost}:${ra.rport}`, ip2);
   },
