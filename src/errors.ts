@@ -84,6 +84,17 @@ export const Fail = {
       `check that the secret is the same here and on the server, that the server address is right and runs netpunch, and that UDP port ${server.port} is open on the server`,
     );
   },
+  /** Every one of several servers stayed silent (each was tried as often as the others, at the same times). */
+  serversSilent(servers: readonly Endpoint[], tries: number, seconds: number): NetpunchError {
+    return new NetpunchError(
+      "E_SERVER_SILENT",
+      `no authenticated answer from any of the rendezvous servers ${servers.map(at).join(", ")} after ${tries} tries each (${seconds} s)`,
+      "check that the secret is the same here and on the servers, that the server addresses are right and run netpunch, and that their UDP ports are open",
+    );
+  },
+  noServer(): NetpunchError {
+    return new NetpunchError("E_ADDRESS", "no rendezvous server given", "give at least one server address");
+  },
   serverPortClosed(server: Endpoint): NetpunchError {
     return new NetpunchError(
       "E_SERVER_SILENT",

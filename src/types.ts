@@ -48,11 +48,12 @@ export interface PunchResult {
 /** Progress reports; the library never logs on its own, callers decide what to show. */
 export type NetpunchEvent =
   | { type: "listening"; local: Endpoint }
-  | { type: "registered"; publicAddr: Endpoint }
-  | { type: "waiting"; session: string }
+  /** `server`: which of the servers (a peer may register with several at once). */
+  | { type: "registered"; publicAddr: Endpoint; server: Endpoint }
+  | { type: "waiting"; session: string; server: Endpoint }
   /** Now and then while waiting (after 1, 2, 5 minutes, then every 10), so a long wait is visible. */
   | { type: "still-waiting"; session: string; partnerRole: Role; waitedMs: number }
-  | { type: "server-silent"; tries: number }
+  | { type: "server-silent"; tries: number; server: Endpoint }
   /** Another live peer holds our role in the session; we keep asking until it leaves or goes silent. */
   | { type: "role-busy"; session: string; role: Role }
   /** The partner never acknowledged its MATCH (it left, or its mapping was lost): waiting again. */

@@ -125,6 +125,16 @@ function scanArgs(rawArgs: string[], defs: ArgsDef): Scan {
 }
 
 /**
+ * Every value of a string option, in order (citty keeps only the last of a repeated one), read as checkArgs
+ * reads the command line: up to `--`, knowing which options take a value.
+ */
+export function optionValues(rawArgs: string[], defs: ArgsDef, name: string): string[] {
+  return (scanArgs(rawArgs, defs).seen.get(name) ?? []).flatMap((u) =>
+    typeof u.value === "string" ? [u.value] : [],
+  );
+}
+
+/**
  * citty ignores options it does not know; a typo like --sesion would then silently use the default
  * session. Refuse them instead. (checkArgs does this and more.)
  */

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import * as v from "valibot";
-import { checkArgs, logArgs, loopArgs, secondsOption, secretArgs } from "./common.ts";
+import { checkArgs, logArgs, loopArgs, optionValues, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
 import { commandParts, type HookSelection, runPeer } from "./peer.ts";
@@ -13,7 +13,13 @@ export const connectArgs = {
     required: true,
     description: "this peer's role; the partner takes the other",
   },
-  server: { type: "string", valueHint: "HOST:PORT", required: true, description: "the rendezvous server" },
+  server: {
+    type: "string",
+    valueHint: "HOST:PORT",
+    required: true,
+    description:
+      "the rendezvous server; repeatable: registers with every one at once, the first match wins, one that is down costs nothing",
+  },
   local: {
     type: "string",
     valueHint: "[HOST]:PORT",
@@ -40,7 +46,7 @@ export const connectArgs = {
     type: "string",
     valueHint: "SECONDS",
     default: "10",
-    description: "fail if the server has not answered by then (wrong secret, address or port)",
+    description: "fail if no server has answered by then (wrong secret, address or port)",
   },
   relay: {
     type: "boolean",
@@ -81,7 +87,8 @@ export const connectCommand = (selected: HookSelection, signal: AbortSignal) =>
     },
     args: { ...connectArgs, ...selected.args },
     async run({ args, rawArgs }) {
-      checkArgs(rawArgs, { ...connectArgs, ...selected.args });
+      const defs = { ...connectArgs, ...selected.args };
+      checkArgs(rawArgs, defs, { repeatable: ["server"] }); // several servers, raced
       const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
       const role = v.safeParse(Role, args.role);
       if (!role.success) {
@@ -89,7 +96,7 @@ export const connectCommand = (selected: HookSelection, signal: AbortSignal) =>
       }
       await runPeer({
         role: role.output,
-        server: String(args.server),
+        servers: optionValues(rawArgs, defs, "server"),
         local: String(args.local),
         secret: resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger }),
         session: String(args.session),

@@ -240,9 +240,11 @@ export function eventLogger(log: ConsolaInstance, now: () => number = Date.now):
         preloadLogger(log);
         return log.debug(`listening on UDP ${formatEndpoint(e.local)}`);
       case "registered":
-        return log.info(`registered with the server; it sees us as ${formatEndpoint(e.publicAddr)}`);
+        return log.info(
+          `registered with the server ${formatEndpoint(e.server)}; it sees us as ${formatEndpoint(e.publicAddr)}`,
+        );
       case "waiting":
-        return log.info(`waiting for the partner in session "${e.session}"`);
+        return log.info(`waiting for the partner in session "${e.session}" at ${formatEndpoint(e.server)}`);
       case "still-waiting": {
         const min = Math.round(e.waitedMs / 60_000);
         return log.info(`still waiting for role ${e.partnerRole} in session "${e.session}", ${min} min`);
@@ -266,7 +268,9 @@ export function eventLogger(log: ConsolaInstance, now: () => number = Date.now):
           ),
         );
       case "server-silent":
-        return log.warn(`no answer from the server yet after ${e.tries} tries; still trying`);
+        return log.warn(
+          `no answer from the server ${formatEndpoint(e.server)} yet after ${e.tries} tries; still trying`,
+        );
       case "matched":
         return log.info(
           `partner found; punching ${e.candidates.map((c) => `${formatEndpoint(c)} (${c.kind})`).join(", ")}`,

@@ -43,7 +43,8 @@ export async function selectHooks(
 
 export interface PeerRun {
   role: Role;
-  server: string;
+  /** One or more, raced (connect() registers with every one at once). */
+  servers: readonly string[];
   local: string;
   secret: Uint8Array;
   session: string;
@@ -86,10 +87,10 @@ export async function runPeer(p: PeerRun): Promise<void> {
   const extraArgs = passthroughArgs(p.rawArgs);
   const hooks = checkHookOptions(p.hooks, args, extraArgs); // before any packet
   // Before the gateway is asked for a port, too; a server host name is checked by connect() once resolved.
-  checkSameFamily(
-    parseAddress(p.local, "local address", { allowEmptyHost: true, allowPortZero: true }),
-    parseAddress(p.server, "server address"),
-  );
+  // Every server's address must be well formed; of several, connect() leaves out those of another family.
+  const parsedLocal = parseAddress(p.local, "local address", { allowEmptyHost: true, allowPortZero: true });
+  const servers = p.servers.map((s) => parseAddress(s, "server address"));
+  if (servers.length === 1) checkSameFamily(parsedLocal, servers[0] as Endpoint);
   withholdSecret(p.secret); // no hook's child gets it
   const { mapping, local } = p.portMap ? await askGateway(p) : { mapping: undefined, local: p.local };
   try {
@@ -124,7 +125,7 @@ async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHo
     let failed: NetpunchError | undefined;
     try {
       const result = await connect({
-        server: p.server,
+        server: p.servers,
         local: p.local,
         secret: p.secret,
         role: p.role,

@@ -62,7 +62,7 @@ const seedPeer = (role: Role, selected: HookSelection, ctx: CommandContext) =>
       const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
       await runPeer({
         role,
-        server: String(args.server),
+        servers: [String(args.server)],
         local: String(args.local),
         secret: resolveSecret({ secret: seedSecret(String(args.secret), ctx), logger, fromSeedArgs: true }),
         session: "default",

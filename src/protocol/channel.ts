@@ -11,8 +11,12 @@ export interface ChannelHooks {
 }
 
 export interface ChannelOptions {
-  /** The time packets are sealed and checked in; peers pass the server's time as they estimate it. */
-  clock?: () => number;
+  /**
+   * The time packets are sealed and checked in, per packet (who it goes to or came from, and what it is):
+   * peers pass a server's time as they estimate it, each server's own for its packets and a pair's for the
+   * pair's packets. @default Date.now
+   */
+  clock?: (peer: Endpoint, msg: Message) => number;
   /** Channels of one side share a guard: a packet replayed to another socket is a replay too. */
   replay?: ReplayWindow;
   /**
@@ -38,7 +42,7 @@ const osRandomBytes = (n: number): Uint8Array => crypto.getRandomValues(new Uint
 export class SecureChannel {
   private readonly replay: ReplayWindow;
   private readonly o: ChannelOptions;
-  clock: () => number;
+  clock: (peer: Endpoint, msg: Message) => number;
   transport: Transport | undefined;
 
   constructor(
@@ -57,7 +61,7 @@ export class SecureChannel {
    */
   send(to: Endpoint, msg: Message, allow?: (bytes: number) => boolean, nonce?: Uint8Array): boolean {
     nonce ??= (this.o.randomBytes ?? osRandomBytes)(NONCE_LEN);
-    const packet = seal(this.key, msg, { timestamp: this.clock(), nonce });
+    const packet = seal(this.key, msg, { timestamp: this.clock(to, msg), nonce });
     if (allow && !allow(packet.length)) return false;
     return this.transport?.send(packet, to) ?? false;
   }
@@ -67,7 +71,7 @@ export class SecureChannel {
     const opened = open(this.key, data, this.o.oldKey);
     if (!opened.ok) return this.hooks.onDrop(from, opened.reason);
     const frame = opened.frame;
-    const verdict = this.replay.check(frame.nonce, frame.timestamp, this.clock());
+    const verdict = this.replay.check(frame.nonce, frame.timestamp, this.clock(from, frame.msg));
     frame.fresh = verdict === "ok";
     if (verdict !== "ok" && !this.o.exempt?.(frame.msg)) return this.hooks.onDrop(from, verdict);
     this.hooks.onFrame(from, frame);

@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { checkSameFamily, formatEndpoint, isIP, parseAddress } from "../addr.ts";
+import { checkSameFamily, formatEndpoint, ipFamily, isIP, parseAddress } from "../addr.ts";
 import { Fail, NetpunchError } from "../errors.ts";
 import { deriveKey } from "../protocol/auth.ts";
 import { SecureChannel } from "../protocol/channel.ts";
@@ -20,8 +20,13 @@ import { type PeerAction, PeerMachine } from "./machine.ts";
 import { socketOf } from "./path.ts";
 
 export interface ConnectOptions {
-  /** The rendezvous server, "host:port" or an endpoint. */
-  server: string | Endpoint;
+  /**
+   * The rendezvous server, "host:port" or an endpoint; or several, raced: the peer registers with every one
+   * at once from its one socket and the first pair to get through wins (PeerMachine says how). A server whose
+   * name does not resolve, of the other address family than the first one, or silent, costs nothing as long
+   * as another answers; E_SERVER_SILENT (or E_RESOLVE) only when none does.
+   */
+  server: string | Endpoint | readonly (string | Endpoint)[];
   /** Local UDP address to punch from, e.g. ":10000"; the hook later binds the same port. @default ":0" (any free port) */
   local?: string | Endpoint;
   /** The shared secret: a string (its UTF-8 bytes) or the bytes of a secret file. */
@@ -51,6 +56,8 @@ export interface ConnectOptions {
   clock?: Clock;
   /** For tests: ids, nonces and probe choices (a simulation passes a seeded one). @default node:crypto */
   random?: Random;
+  /** For tests: how a server's host name becomes an address. @default the system resolver (sys/dns.ts) */
+  resolve?: (addr: Endpoint) => Promise<Endpoint>;
   /**
    * For tests: this host's interface addresses, offered as LAN candidates when `local` is a wildcard.
    * @default os.networkInterfaces()
@@ -82,10 +89,13 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   if (opts.offer !== undefined && !v.is(OfferBytes, opts.offer))
     throw Fail.badOffer(opts.offer instanceof Uint8Array ? opts.offer.length : undefined, MAX_OFFER_LEN);
   const offer = opts.offer ? toHex(opts.offer) : undefined;
-  const server = await resolveServer(toEndpoint(opts.server, "server address", false));
-  const family = isIP(server.host) === 6 ? 6 : 4;
+  const given = typeof opts.server === "string" || "host" in opts.server ? [opts.server] : opts.server;
+  // Parsed first, all of them: a malformed address is a mistake to report, not a server that is down.
+  const parsed = given.map((x) => toEndpoint(x as string | Endpoint, "server address", false));
   const local = toEndpoint(opts.local ?? ":0", "local address", true);
-  checkSameFamily(local, server); // before any packet: a mismatch would only show as a silent server
+  const servers = await resolveServers(parsed, local, opts.resolve ?? resolveServer);
+  const server = servers[0] as Endpoint;
+  const family = isIP(server.host) === 6 ? 6 : 4;
   const bindHost = local.host || (family === 6 ? "::" : "0.0.0.0");
   if (opts.signal?.aborted) throw aborted();
 
@@ -104,10 +114,11 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     let refused = 0; // ICMP port unreachable while registering: nothing listens on the server's port
     let heardAnything = false;
     const key = deriveKey(opts.secret);
-    const replay = new ReplayGuard(); // one guard for every socket of this peer
-    // Packets are sealed and checked in the server's time once REGISTERED has told us the offset.
-    let offsetMs = 0;
-    const clock = () => time.now() + offsetMs;
+    // One guard for every socket of this peer, and every server's time (PeerMachine.clockOffset says why).
+    const replay = new ReplayGuard();
+    // Packets are sealed and checked in a server's time once it has told us the offset: each server's packets
+    // in its own, each pair's in the time of the server that made the pair (the machine knows which).
+    const clock = (peer: Endpoint, msg: Message) => time.now() + (machine?.clockOffset(peer, msg) ?? 0);
     // sockets[0] punches; sockets[1..] are the extra birthday sockets, opened on the machine's request.
     const sockets: SecureChannel[] = [];
     const newChannel = (index: number) =>
@@ -153,7 +164,9 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
       if (!s.settled && machine)
         apply(machine.step({ type: "sockets", now: time.now(), count: sockets.length - 1 }));
     };
-    const fail = (err: Error) => s.reject(refused > 0 && !heardAnything ? explainRefused(err, server) : err);
+    // With several servers a refusal does not say which one, and another may have been merely silent.
+    const fail = (err: Error) =>
+      s.reject(refused > 0 && !heardAnything && servers.length === 1 ? explainRefused(err, server) : err);
     // Cleanups run last first: goodbye to the server (an abort; a finished machine has nothing to say, and it
     // never waits for an answer), then the timer, then the sockets.
     s.defer(() => {
@@ -173,8 +186,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
             undefined,
             nonce ? fromHex(nonce) : undefined,
           );
-        } else if (a.kind === "clock") offsetMs = a.offsetMs;
-        else if (a.kind === "event") emit(a.event);
+        } else if (a.kind === "event") emit(a.event);
         else if (a.kind === "fail") return fail(a.error);
         else if (a.kind === "open-sockets") void openExtra(a.count);
         else {
@@ -229,7 +241,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           peerId: toHex(random.bytes(8)),
           nonce: () => toHex(random.bytes(12)),
           random: () => random.float(),
-          server,
+          server: servers,
           localPort: transport.local.port,
           mapped: opts.mapped,
           offer,
@@ -244,6 +256,39 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
       (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))),
     );
   });
+}
+
+/**
+ * Resolves every server at once. One that does not resolve, or of another address family than the socket
+ * (the local address's, else the first resolved server's: one socket serves them all), is left out while
+ * another remains; with none left, the first one's own error (E_RESOLVE, or the family mismatch).
+ */
+async function resolveServers(
+  parsed: readonly Endpoint[],
+  local: Endpoint,
+  resolve: (addr: Endpoint) => Promise<Endpoint>,
+): Promise<Endpoint[]> {
+  if (parsed.length === 0) throw Fail.noServer();
+  const resolved = await Promise.allSettled(parsed.map((p) => resolve(p)));
+  const ok = resolved.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const first = resolved[0];
+  if (ok.length === 0) throw first?.status === "rejected" ? first.reason : Fail.noServer();
+  const head = ok[0] as Endpoint;
+  const reachable = (e: Endpoint) => {
+    try {
+      checkSameFamily(local, e);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // A wildcard --local binds in the first server's family (connect() picks "0.0.0.0" or "::" by it).
+  const usable = ok.filter(
+    (e) => reachable(e) && (local.host !== "" || ipFamily(e.host) === ipFamily(head.host)),
+  );
+  // Before any packet: a mismatch would only show as a silent server. (The head is usable unless it fails.)
+  if (usable.length === 0) checkSameFamily(local, head);
+  return usable;
 }
 
 /**

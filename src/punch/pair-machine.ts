@@ -46,6 +46,7 @@ export type PairFrame = Extract<Message, { type: "ping" | "pong" | "close" }>;
 
 const MAX_REFLEXIVE = 4; // a partner has few real source addresses; more would be someone spraying us
 const MAX_PINGS_REMEMBERED = 4_096; // a whole spray, plus the plain rounds
+const MAX_MERGED_CANDIDATES = 32; // three servers' MATCHes of MAX_CANDIDATES + 1, with room for reflexive ones
 const MAX_ANSWERED = 16; // sources we answered: a partner has few; past this we no longer skip the answer
 
 /**
@@ -145,6 +146,24 @@ export class PairMachine {
     else if (msg.type === "pong") this.onPong(from, msg.seq, now, path);
     else this.onClose(from, msg.rttMs, path);
     return this.out;
+  }
+
+  /**
+   * Another server matched us with the same partner (see PeerMachine): punch the addresses that server saw
+   * too, at once, as one punch (so both sides' choices stay one). Bounded: a few servers' candidates.
+   */
+  addCandidates(candidates: readonly Candidate[], now: number): PairAction[] {
+    return this.punching(now, () => {
+      for (const c of candidates) {
+        if (this.candidates.length >= MAX_MERGED_CANDIDATES) break;
+        if (this.candidates.some((x) => sameEndpoint(x, c))) continue;
+        this.candidates.push({ ...c });
+        const path: Path =
+          c.kind === "relay" ? { kind: "relay", relay: { host: c.host, port: c.port } } : PUNCHING;
+        this.sendPing(c, now, path);
+      }
+      return [];
+    });
   }
 
   onRelayOffer(offer: RelayOffer, now: number): PairAction[] {

@@ -85,6 +85,13 @@ export class RendezvousClient {
   get phase(): Phase {
     return this.state;
   }
+  /** REGISTERs sent so far (the error that names several silent servers counts them). */
+  get tries(): number {
+    return this.registerTries;
+  }
+  get server(): Endpoint {
+    return this.setup.server;
+  }
   /** Whether the server has answered at all (then a LEAVE is worth sending). */
   get heardFromServer(): boolean {
     return this.heard;
@@ -133,7 +140,7 @@ export class RendezvousClient {
     if (now >= this.nextRegisterAt) {
       // Only while nothing at all came back: a challenge, or "busy", is an answer.
       if (this.state === "registering" && !this.heard && this.registerTries % 4 === 0) {
-        this.emit({ type: "server-silent", tries: this.registerTries });
+        this.emit({ type: "server-silent", tries: this.registerTries, server });
       }
       this.sendRegister(now);
     }
@@ -180,8 +187,9 @@ export class RendezvousClient {
     // 1b. Registered; keep the NAT mapping to the server alive while the partner is away.
     this.state = "waiting";
     this.nextRegisterAt = now + this.t.keepaliveMs;
-    if (first) this.emit({ type: "registered", publicAddr: msg.observed });
-    this.emit({ type: "waiting", session: this.setup.session });
+    const { server, session } = this.setup;
+    if (first) this.emit({ type: "registered", publicAddr: msg.observed, server });
+    this.emit({ type: "waiting", session, server });
     return this.out;
   }
 

@@ -5,6 +5,7 @@ import {
   checkArgs,
   MAX_SECONDS,
   MAX_TIMER_MS,
+  optionValues,
   rejectUnknownOptions,
   secondsOption,
 } from "../../../src/cli/common.ts";
@@ -103,7 +104,8 @@ describe("conflicting or repeated options are usage errors", () => {
       ["serve", "--listen=127.0.0.1:9", "--listen", "127.0.0.1:10"],
       ["--listen"],
     ],
-    ["--server twice", [...connect, "--server", "127.0.0.1:10"], ["--server"]],
+    // connect takes --server more than once (several servers, raced); doctor asks one server.
+    ["doctor --server twice", ["doctor", "--server", SERVER, "--server", "127.0.0.1:10"], ["--server"]],
     ["--session twice", [...connect, "--session", "x", "--session", "y"], ["--session"]],
     ["--secret twice", [...connect, "--secret", "s3cr3t-A", "--secret", "s3cr3t-B"], ["--secret"]],
     [
@@ -143,6 +145,14 @@ describe("what stays allowed", () => {
     expect(() => checkArgs(["--loop=true", "--lan=false"], connectArgs)).not.toThrow();
     expect(() => checkArgs(["--secret", "-abc"], connectArgs)).not.toThrow(); // a value, not an option
     expect(() => checkArgs(["--", "--dev", "tun", "--dev", "tap", "x"], connectArgs)).not.toThrow();
+  });
+
+  test("connect's --server is repeatable, every value kept in order (citty alone keeps the last)", () => {
+    const argv = ["--server", "198.51.100.7:1", "--server=203.0.113.9:2", "--", "--server", "x:3"];
+    expect(() => checkArgs(argv, connectArgs, { repeatable: ["server"] })).not.toThrow();
+    expect(optionValues(argv, connectArgs, "server")).toEqual(["198.51.100.7:1", "203.0.113.9:2"]);
+    // A value that starts with "-" is still a value, as checkArgs reads it.
+    expect(optionValues(["--secret", "--server", "--server", "s:1"], connectArgs, "server")).toEqual(["s:1"]);
   });
 
   test(

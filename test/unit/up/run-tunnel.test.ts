@@ -5,6 +5,9 @@ import { runTunnel } from "../../../src/up/run-tunnel.ts";
 import type { TunnelStatus } from "../../../src/up/supervisor.ts";
 import { FakeJob, RESULT, settle, T0 } from "./support.ts";
 
+/** The server a fake punch says it registered with. */
+const SERVER = { host: "198.51.100.7", port: 10001 };
+
 /** A tunnel on a fake clock and a fake job, with its statuses and log lines recorded. */
 function setup(o: { honourAbort?: boolean; signal?: AbortSignal } = {}) {
   const clock = new ManualClock(T0);
@@ -41,7 +44,7 @@ function setup(o: { honourAbort?: boolean; signal?: AbortSignal } = {}) {
 
 /** Brings the tunnel up: its punch reports waiting, matched, then succeeds. */
 async function bringUp(s: ReturnType<typeof setup>) {
-  s.job.lastPunch.onEvent({ type: "waiting", session: "home-office" });
+  s.job.lastPunch.onEvent({ type: "waiting", session: "home-office", server: SERVER });
   s.job.lastPunch.onEvent({ type: "matched", candidates: [] } as never);
   s.job.lastPunch.resolve(RESULT);
   await settle();
@@ -67,7 +70,11 @@ describe("runTunnel: the supervisor driven with a job and a clock", () => {
     const s = setup();
     s.job.lastPunch.onEvent({ type: "matched", candidates: [] } as never);
     s.job.lastPunch.onEvent({ type: "partner-lost", session: "home-office" });
-    s.job.lastPunch.onEvent({ type: "registered", publicAddr: { host: "198.51.100.4", port: 51820 } });
+    s.job.lastPunch.onEvent({
+      type: "registered",
+      publicAddr: { host: "198.51.100.4", port: 51820 },
+      server: SERVER,
+    });
     expect(s.states).toEqual(["punching", "waiting"]);
   });
 
