@@ -1,9 +1,9 @@
-import { defineCommand } from "citty";
+import { defineCommand, type ParsedArgs } from "citty";
 import * as v from "valibot";
 import { checkArgs, logArgs, loopArgs, optionValues, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
-import { commandParts, type HookSelection, runPeer } from "./peer.ts";
+import { commandParts, type HookSelection, type PeerRun, runPeer } from "./peer.ts";
 import { resolveSecret } from "./secret.ts";
 
 export const connectArgs = {
@@ -78,6 +78,34 @@ export const connectArgs = {
 
 const Role = v.picklist(["a", "b"]);
 
+/**
+ * What connect's options say about the punch, checked: shared by `connect` and by each tunnel of `up`, whose
+ * config is turned into the same options (src/cli/config/tunnel.ts).
+ */
+export function peerOptions(
+  args: ParsedArgs<typeof connectArgs>,
+  secret: Uint8Array,
+  servers: readonly string[],
+): Omit<PeerRun, "hooks" | "args" | "rawArgs" | "logger" | "signal"> {
+  const role = v.safeParse(Role, args.role);
+  if (!role.success) throw CliFail.badRole(args.role);
+  return {
+    role: role.output,
+    servers,
+    local: String(args.local),
+    secret,
+    session: String(args.session),
+    timeoutMs: secondsOption(args.timeout, "timeout"),
+    punchMs: secondsOption(args["punch-timeout"], "punch-timeout"),
+    serverSilentMs: secondsOption(args["server-timeout"], "server-timeout"),
+    lan: args.lan !== false,
+    relay: args.relay !== false,
+    portMap: args["port-map"] === true,
+    relayAfterMs: secondsOption(args["relay-after"], "relay-after"),
+    loop: args.loop === true,
+  };
+}
+
 /** `netpunch connect`, with the options of the hooks its command line selected. */
 export const connectCommand = (selected: HookSelection, signal: AbortSignal) =>
   defineCommand({
@@ -90,24 +118,12 @@ export const connectCommand = (selected: HookSelection, signal: AbortSignal) =>
       const defs = { ...connectArgs, ...selected.args };
       checkArgs(rawArgs, defs, { repeatable: ["server"] }); // several servers, raced
       const logger = makeLogger({ quiet: args.quiet, verbose: args.verbose });
-      const role = v.safeParse(Role, args.role);
-      if (!role.success) {
-        throw CliFail.badRole(args.role);
-      }
       await runPeer({
-        role: role.output,
-        servers: optionValues(rawArgs, defs, "server"),
-        local: String(args.local),
-        secret: resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger }),
-        session: String(args.session),
-        timeoutMs: secondsOption(args.timeout, "timeout"),
-        punchMs: secondsOption(args["punch-timeout"], "punch-timeout"),
-        serverSilentMs: secondsOption(args["server-timeout"], "server-timeout"),
-        lan: args.lan !== false,
-        relay: args.relay !== false,
-        portMap: args["port-map"] === true,
-        relayAfterMs: secondsOption(args["relay-after"], "relay-after"),
-        loop: args.loop === true,
+        ...peerOptions(
+          args,
+          resolveSecret({ secret: args.secret, secretFile: args["secret-file"], logger }),
+          optionValues(rawArgs, defs, "server"),
+        ),
         ...commandParts(selected, args, rawArgs, logger, signal),
       });
     },

@@ -9,7 +9,7 @@ import { type AnyHook, type BuiltinHook, hookSpecs, loadHook, passthroughArgs } 
 import { checkHookOptions, mergedHookArgs, type PreparedHook } from "../hooks/run.ts";
 import { sleep } from "../hooks/sleep.ts";
 import type { PortMapping } from "../portmap/index.ts";
-import { connect } from "../punch/connect.ts";
+import { type ConnectOptions, connect } from "../punch/connect.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import type { Endpoint, Role } from "../types.ts";
 import { HEALTHY_ROUND_MS, RETRYABLE_CODES, ROUND_RETRY } from "../up/retry.ts";
@@ -81,16 +81,22 @@ export const commandParts = (
   signal,
 });
 
+/**
+ * Every server's address must be well formed, and one server must be of --local's family; of several,
+ * connect() leaves out those of another family. A server's host name is checked by connect() once resolved.
+ */
+export function checkPeerAddresses(p: Pick<PeerRun, "local" | "servers">): void {
+  const local = parseAddress(p.local, "local address", { allowEmptyHost: true, allowPortZero: true });
+  const servers = p.servers.map((s) => parseAddress(s, "server address"));
+  if (servers.length === 1) checkSameFamily(local, servers[0] as Endpoint);
+}
+
 /** Punch, then run the hooks; with --loop, punch again when they end (the original's `while :`). */
 export async function runPeer(p: PeerRun): Promise<void> {
   const args = p.args as ParsedArgs;
   const extraArgs = passthroughArgs(p.rawArgs);
   const hooks = checkHookOptions(p.hooks, args, extraArgs); // before any packet
-  // Before the gateway is asked for a port, too; a server host name is checked by connect() once resolved.
-  // Every server's address must be well formed; of several, connect() leaves out those of another family.
-  const parsedLocal = parseAddress(p.local, "local address", { allowEmptyHost: true, allowPortZero: true });
-  const servers = p.servers.map((s) => parseAddress(s, "server address"));
-  if (servers.length === 1) checkSameFamily(parsedLocal, servers[0] as Endpoint);
+  checkPeerAddresses(p); // before the gateway is asked for a port, too
   withholdSecret(p.secret); // no hook's child gets it
   const { mapping, local } = p.portMap ? await askGateway(p) : { mapping: undefined, local: p.local };
   try {
@@ -102,7 +108,7 @@ export async function runPeer(p: PeerRun): Promise<void> {
 }
 
 /** Asks the gateway (PCP, then NAT-PMP) to forward a public port to our local port. Never fails the run. */
-async function askGateway(p: PeerRun): Promise<{ mapping: PortMapping | undefined; local: string }> {
+export async function askGateway(p: PeerRun): Promise<{ mapping: PortMapping | undefined; local: string }> {
   const parsed = parseAddress(p.local, "local address", { allowEmptyHost: true, allowPortZero: true });
   const port = parsed.port || (await freeUdpPort(parsed.host || "0.0.0.0"));
   const local = parsed.host ? formatEndpoint({ host: parsed.host, port }) : `:${port}`;
@@ -118,30 +124,33 @@ async function askGateway(p: PeerRun): Promise<{ mapping: PortMapping | undefine
   return { mapping, local };
 }
 
+/** connect()'s options for one round of a peer command (connect, --loop, a tunnel of up), but its signal and events. */
+export function punchOptions(p: PeerRun & { mapped?: Endpoint }): ConnectOptions {
+  return {
+    server: p.servers,
+    local: p.local,
+    secret: p.secret,
+    role: p.role,
+    session: p.session,
+    timeoutMs: p.timeoutMs,
+    lan: p.lan,
+    mapped: p.mapped,
+    timings: {
+      ...(p.punchMs !== undefined ? { punchMs: p.punchMs } : {}),
+      ...(p.serverSilentMs !== undefined ? { serverSilentMs: p.serverSilentMs } : {}),
+      ...(p.relay === false ? { relay: false } : {}),
+      ...(p.relayAfterMs !== undefined ? { relayAfterMs: p.relayAfterMs } : {}),
+    },
+  };
+}
+
 async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHook[]): Promise<void> {
   let pauses = new Backoff(ROUND_RETRY);
   for (let round = 1; ; round++) {
     const started = Date.now();
     let failed: NetpunchError | undefined;
     try {
-      const result = await connect({
-        server: p.servers,
-        local: p.local,
-        secret: p.secret,
-        role: p.role,
-        session: p.session,
-        timeoutMs: p.timeoutMs,
-        lan: p.lan,
-        mapped: p.mapped,
-        timings: {
-          ...(p.punchMs !== undefined ? { punchMs: p.punchMs } : {}),
-          ...(p.serverSilentMs !== undefined ? { serverSilentMs: p.serverSilentMs } : {}),
-          ...(p.relay === false ? { relay: false } : {}),
-          ...(p.relayAfterMs !== undefined ? { relayAfterMs: p.relayAfterMs } : {}),
-        },
-        signal: p.signal,
-        onEvent: eventLogger(p.logger),
-      });
+      const result = await connect({ ...punchOptions(p), signal: p.signal, onEvent: eventLogger(p.logger) });
       await runHooks(hooks, result, { logger: p.logger, signal: p.signal });
       if (!p.loop || p.signal.aborted) return;
       p.logger.info("the hooks have ended; punching again (--loop)");

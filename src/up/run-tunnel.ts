@@ -67,7 +67,8 @@ const defaultRetryable = (e: unknown): boolean => e instanceof NetpunchError && 
 
 /** A thrown value as a status line's error: a NetpunchError's code and message, anything else a bug. */
 export function tunnelError(e: unknown): TunnelError {
-  if (e instanceof NetpunchError) return { code: e.code, message: e.message };
+  if (e instanceof NetpunchError)
+    return { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}) };
   return { code: "E_INTERNAL", message: e instanceof Error ? e.message : String(e) };
 }
 

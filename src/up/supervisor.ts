@@ -26,6 +26,8 @@ export type TunnelState =
 export interface TunnelError {
   code: string;
   message: string;
+  /** What to do about it, when the error says (a refused key: the command that accepts the new one). */
+  hint?: string;
 }
 
 /** What `status` shows of one tunnel: the machine's state and what it counted. */
@@ -235,7 +237,10 @@ export class TunnelSupervisor {
     delete this.s.retryAt;
     this.addressRepunchAt = undefined;
     this.enter("failed", now);
-    this.log("error", `failed: [${e.code}] ${e.message}; not retrying (a retry would fail the same way)`);
+    this.log(
+      "error",
+      `failed: [${e.code}] ${e.message}; not retrying (a retry would fail the same way)${e.hint ? `; ${e.hint}` : ""}`,
+    );
   }
 
   private enter(state: TunnelState, now: number): void {
