@@ -38,6 +38,8 @@ export interface PunchResult {
   rttMs: number;
   /** This peer's address as the rendezvous server saw it. */
   publicAddr: string;
+  /** The partner's zero-config offer (its key and tunnel address), when it sent one. */
+  partnerOffer?: Uint8Array;
 }
 
 /** Progress reports; the library never logs on its own, callers decide what to show. */

@@ -22,6 +22,10 @@ export function cliHint(e: NetpunchError): string | undefined {
       return "start it with serve --alt-port PORT, and open that UDP port too";
     case "E_HOOK":
       return HOOK_HINTS[String(e.detail.reason)];
+    case "E_PIN_MISMATCH": {
+      const [config, tunnel] = String(e.detail.tunnel ?? "").split("/");
+      return `if the partner really made a new key (a reinstall, a lost state directory), run \`netpunch forget ${config} ${tunnel}\` to accept the new key at the next punch; otherwise someone holding the shared secret may be in the middle`;
+    }
     default:
       return undefined;
   }
@@ -177,6 +181,13 @@ export const CliFail = {
   /** A --loop run stopped by a signal between rounds (the CLI reports no message for it, only the exit). */
   interrupted(): NetpunchError {
     return new NetpunchError("E_ABORTED", "interrupted", "");
+  },
+  nothingPinned(tunnel: string, file: string): NetpunchError {
+    return new NetpunchError(
+      "E_STATE",
+      `no key is pinned for tunnel ${tunnel} (no ${file})`,
+      "check the config and tunnel names, and --state-dir: netpunch pins a key at the tunnel's first punch",
+    );
   },
 };
 

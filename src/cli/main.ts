@@ -75,6 +75,7 @@ export function commandsFor(
     plugins: pluginsCommand(builtinHooks, selected),
     doctor: lazyCommand(async () => (await import("./doctor.ts")).doctorCommand(ctx.signal)),
     keygen: lazyCommand(async () => (await import("./keygen.ts")).keygenCommand),
+    forget: lazyCommand(async () => (await import("./forget.ts")).forgetCommand),
     help: helpCommand,
     a: seedA(selected, ctx),
     b: seedB(selected, ctx),
