@@ -1,7 +1,7 @@
 // The wireguard hook's zero-config keys and offer: an X25519 key pair made with node:crypto on first start
 // (no `wg genkey`), kept in the state directory as wg reads it (base64 of the raw 32 bytes, mode 0600), and
-// the offer that tells the partner this side's public key and tunnel address.
-import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
+// the offer that tells the partner this side's public key and tunnel address. node:crypto is imported when a
+// key is needed, so the hook's other modes (and connect's start-up) do not load it.
 import { isIP } from "node:net";
 import { join } from "node:path";
 import * as v from "valibot";
@@ -37,8 +37,11 @@ export function hostRoute(cidr: string): string {
  */
 const X25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
 
+const nodeCrypto = () => import("node:crypto");
+
 /** The base64 public key of a base64 raw X25519 private key. */
-export function wgPublicKey(privateBase64: string): string {
+export async function wgPublicKey(privateBase64: string): Promise<string> {
+  const { createPrivateKey, createPublicKey } = await nodeCrypto();
   const der = Buffer.concat([X25519_PKCS8_PREFIX, Buffer.from(privateBase64, "base64")]);
   const jwk = createPublicKey(createPrivateKey({ key: der, format: "der", type: "pkcs8" })).export({
     format: "jwk",
@@ -47,7 +50,8 @@ export function wgPublicKey(privateBase64: string): string {
 }
 
 /** A fresh X25519 private key, base64 of its raw 32 bytes (what `wg genkey` prints). */
-export function newWgPrivateKey(): string {
+export async function newWgPrivateKey(): Promise<string> {
+  const { generateKeyPairSync } = await nodeCrypto();
   const jwk = generateKeyPairSync("x25519").privateKey.export({ format: "jwk" });
   return Buffer.from(jwk.d ?? "", "base64url").toString("base64");
 }
@@ -59,14 +63,18 @@ export interface WgKeys {
 }
 
 /** The tunnel's key pair, made and saved (mode 0600) on first use. The private key never leaves its file. */
-export function wgKeys(stateDir: string, tunnel: string, make: () => string = newWgPrivateKey): WgKeys {
+export async function wgKeys(
+  stateDir: string,
+  tunnel: string,
+  make: () => Promise<string> = newWgPrivateKey,
+): Promise<WgKeys> {
   const privateKeyFile = join(keyDir(stateDir, tunnel), "wireguard.key");
   let priv = readIfThere(privateKeyFile)?.trim();
   if (priv === undefined || !WG_KEY.test(priv)) {
-    priv = make();
+    priv = await make();
     writePrivateFile(privateKeyFile, `${priv}\n`);
   }
-  return { privateKeyFile, publicKey: wgPublicKey(priv) };
+  return { privateKeyFile, publicKey: await wgPublicKey(priv) };
 }
 
 export const WG_HOOK = "wireguard";

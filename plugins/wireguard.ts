@@ -225,10 +225,10 @@ export default defineHook({
     );
   },
   // Zero-config: this host's public key and tunnel address, for the partner; the keys are made on first use.
-  offer({ options, stateDir, tunnel }) {
+  async offer({ options, stateDir, tunnel }) {
     const address = options["wg-address"];
     if (!zeroConfig(options) || address === undefined) return undefined;
-    return encodeWgOffer({ key: wgKeys(stateDir, tunnel).publicKey, address });
+    return encodeWgOffer({ key: (await wgKeys(stateDir, tunnel)).publicKey, address });
   },
   partnerFingerprint(partnerOffer, tunnel) {
     return decodeWgOffer(partnerOffer, tunnel).key; // a WireGuard public key is its own fingerprint
@@ -348,7 +348,7 @@ async function setupZeroConfig(
   const { stateDir, tunnel } = zeroConfigPlace("wireguard", ctx);
   const iface = options["wg-interface"];
   const partner: WgOffer = decodeWgOffer(result.partnerOffer, tunnel);
-  const keys = wgKeys(stateDir, tunnel);
+  const keys = await wgKeys(stateDir, tunnel);
   wg(state).peer = partner.key;
   if (options["wg-up"] === "wireguard-go" || !tryKernelLink(iface, o.run)) {
     logger.debug(`${iface}: no kernel WireGuard here, starting wireguard-go`);

@@ -37,29 +37,29 @@ const hex64 = (h: string) => Buffer.from(h, "hex").toString("base64");
 const TUNNEL = "home/office";
 
 describe("wireguard zero-config keys", () => {
-  test("the public key of RFC 7748's Alice (section 6.1) is derived from her private key", () => {
+  test("the public key of RFC 7748's Alice (section 6.1) is derived from her private key", async () => {
     const alice = hex64("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
-    expect(wgPublicKey(alice)).toBe(
+    expect(await wgPublicKey(alice)).toBe(
       hex64("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"),
     );
   });
 
-  test("a fresh private key is 32 bytes of base64 as wg writes it, and two differ", () => {
-    const [one, two] = [newWgPrivateKey(), newWgPrivateKey()];
+  test("a fresh private key is 32 bytes of base64 as wg writes it, and two differ", async () => {
+    const [one, two] = [await newWgPrivateKey(), await newWgPrivateKey()];
     expect(one).toMatch(WG_KEY);
     expect(one).not.toBe(two);
   });
 
-  test("made once per tunnel, kept 0600 under STATE/keys/CONFIG/TUNNEL, the same key at every start", () => {
+  test("made once per tunnel, kept 0600 under STATE/keys/CONFIG/TUNNEL, the same key at every start", async () => {
     const state = freshState();
-    const first = wgKeys(state, TUNNEL);
+    const first = await wgKeys(state, TUNNEL);
     expect(first.privateKeyFile).toBe(join(state, "keys", "home", "office", "wireguard.key"));
     expect(statSync(first.privateKeyFile).mode & 0o777).toBe(0o600);
     expect(statSync(join(state, "keys", "home", "office")).mode & 0o777).toBe(0o700);
     const priv = readFileSync(first.privateKeyFile, "utf8").trim();
-    expect(wgPublicKey(priv)).toBe(first.publicKey);
-    expect(wgKeys(state, TUNNEL)).toEqual(first);
-    expect(wgKeys(state, "home/backup").publicKey).not.toBe(first.publicKey);
+    expect(await wgPublicKey(priv)).toBe(first.publicKey);
+    expect(await wgKeys(state, TUNNEL)).toEqual(first);
+    expect((await wgKeys(state, "home/backup")).publicKey).not.toBe(first.publicKey);
   });
 });
 
@@ -95,11 +95,11 @@ describe("wireguard offer", () => {
 });
 
 describe("wireguard zero-config wg set", () => {
-  test("names the key file, never a key, and the partner's key, endpoint and one address", () => {
+  test("names the key file, never a key, and the partner's key, endpoint and one address", async () => {
     const state = freshState();
-    const keys = wgKeys(state, TUNNEL);
+    const keys = await wgKeys(state, TUNNEL);
     const priv = readFileSync(keys.privateKeyFile, "utf8").trim();
-    const partner = { key: wgKeys(freshState(), TUNNEL).publicKey, address: "198.18.201.2/24" };
+    const partner = { key: (await wgKeys(freshState(), TUNNEL)).publicKey, address: "198.18.201.2/24" };
     const argv = wgZeroSetArgv(sampleResult(), {
       iface: "np-office",
       privateKeyFile: keys.privateKeyFile,
@@ -159,14 +159,14 @@ describe("wireguard mode choice", () => {
       tunnel: TUNNEL,
     });
     expect(decodeWgOffer(offering?.bytes, TUNNEL)).toEqual({
-      key: wgKeys(state, TUNNEL).publicKey,
+      key: (await wgKeys(state, TUNNEL)).publicKey,
       address: "198.18.201.1/24",
     });
   });
 
   test("with --wg-peer the keys are the user's: no offer, no key made", async () => {
     const state = freshState();
-    const prepared = prepare({ "wg-peer": wgKeys(freshState(), TUNNEL).publicKey });
+    const prepared = prepare({ "wg-peer": (await wgKeys(freshState(), TUNNEL)).publicKey });
     const o = { logger, signal: new AbortController().signal, stateDir: state, tunnel: TUNNEL };
     expect(await makeOffer(prepared, o)).toBeUndefined();
     expect(() => statSync(join(state, "keys"))).toThrow();
