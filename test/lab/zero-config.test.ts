@@ -43,6 +43,7 @@ function startSide(
   port: number,
   hookArgs: string[],
   round: number,
+  offerIn?: string,
 ): LabProcess {
   const other = role === "a" ? "b" : "a";
   const plan = {
@@ -51,7 +52,7 @@ function startSide(
     stateDir: me.state,
     tunnel: TUNNEL_ID,
     offerOut: join(dir, `offer-${round}-${role}`),
-    offerIn: join(dir, `offer-${round}-${other}`),
+    offerIn: offerIn ?? join(dir, `offer-${round}-${other}`),
     lport: port,
     rhost: partner.ip,
     rport: port,
@@ -127,20 +128,21 @@ labs.test(
   },
 );
 
+const ovpnArgs = (address: string) => [
+  "--openvpn-address",
+  `${address}/30`,
+  "--openvpn-interface",
+  OVPN.iface,
+];
+
 labs.test(
   "openvpn zero-config: self-signed certificates pinned by fingerprint, TLS p2p, ping through",
   async () => {
     const lab = labs.create();
     const dir = labs.tempDir("netpunch-zero-ovpn-");
     const { a, b } = await twoHosts(lab, dir);
-    const args = (address: string) => [
-      "--openvpn-address",
-      `${address}/30`,
-      "--openvpn-interface",
-      OVPN.iface,
-    ];
-    const pa = startSide(lab, dir, "openvpn", "a", a, b, OVPN.port, args(OVPN.a), 1);
-    const pb = startSide(lab, dir, "openvpn", "b", b, a, OVPN.port, args(OVPN.b), 1);
+    const pa = startSide(lab, dir, "openvpn", "a", a, b, OVPN.port, ovpnArgs(OVPN.a), 1);
+    const pb = startSide(lab, dir, "openvpn", "b", b, a, OVPN.port, ovpnArgs(OVPN.b), 1);
     await Promise.all([
       waitStderr(pa, /Initialization Sequence Completed/, 25_000),
       waitStderr(pb, /Initialization Sequence Completed/, 25_000),
@@ -157,5 +159,30 @@ labs.test(
       exits: [0, 0],
       left: ["", ""],
     });
+  },
+);
+
+labs.test(
+  "openvpn enforces the offered fingerprint: a substituted offer on first use gets no tunnel with the real partner",
+  async () => {
+    const lab = labs.create();
+    const dir = labs.tempDir("netpunch-zero-ovpn-forged-");
+    const { a, b } = await twoHosts(lab, dir);
+    // Someone in the middle hands a an offer with another certificate's fingerprint in b's name.
+    const forged = join(dir, "offer-forged-b");
+    const other = Array.from({ length: 32 }, () => "AB").join(":");
+    await Bun.write(
+      forged,
+      JSON.stringify({ v: 1, hook: "openvpn", fingerprint: other, address: `${OVPN.b}/30` }),
+    );
+    const pa = startSide(lab, dir, "openvpn", "a", a, b, OVPN.port, ovpnArgs(OVPN.a), 1, forged);
+    const pb = startSide(lab, dir, "openvpn", "b", b, a, OVPN.port, ovpnArgs(OVPN.b), 1);
+    await waitStderr(pa, /--peer-fingerprint certificate hash verification failed/, 25_000);
+    expect(pa.output().stderr).toContain(`pinned the partner's key ${other}`);
+    expect(pa.output().stderr).not.toContain("Initialization Sequence Completed");
+    expect(ping(lab, a.host, OVPN.b)).not.toBe("ok");
+    pa.kill("SIGTERM");
+    pb.kill("SIGTERM");
+    await Promise.all([exitWithin(pa, 10_000), exitWithin(pb, 10_000)]);
   },
 );
