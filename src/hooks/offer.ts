@@ -9,11 +9,11 @@ import { Fail } from "../errors.ts";
 export const OFFER_VERSION = 1;
 
 /**
- * The most an offer may carry. WireGuard's is about 120 bytes (a 44-character key and an address), OpenVPN's
- * about 180 (a 95-character SHA-256 fingerprint and an address): 512 leaves room for IPv6 addresses and a
- * field or two more, and keeps a MATCH that carries it well inside one unfragmented datagram.
+ * The most an offer may carry: the wire's bound on it (MAX_OFFER_LEN, 192, which keeps the largest MATCH
+ * within a padded REGISTER so the server never amplifies). The largest this netpunch makes: OpenVPN's, 167
+ * bytes (a 95-character fingerprint and an IPv4 address); WireGuard's with the longest IPv6 address, 135.
  */
-export const OFFER_MAX_BYTES = 512;
+export const OFFER_MAX_BYTES = 192;
 
 /** The fields every offer has; the hook's own come beside them. */
 const ENVELOPE = v.looseObject({ v: v.number(), hook: v.string() });

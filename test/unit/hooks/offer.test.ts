@@ -64,7 +64,7 @@ describe("offer codec", () => {
     ],
     ["a bad field", text('{"v":1,"hook":"wireguard","key":"ab","address":"a"}'), /malformed: key: /],
     ["a missing field", text('{"v":1,"hook":"wireguard","key":"abcd"}'), /malformed: address: /],
-    ["too large", text(`{"v":1,"hook":"wireguard","key":"${"k".repeat(OFFER_MAX_BYTES)}"}`), /more than 512/],
+    ["too large", text(`{"v":1,"hook":"wireguard","key":"${"k".repeat(OFFER_MAX_BYTES)}"}`), /more than 192/],
   ])("refuses an offer that is %s, naming the tunnel", (_what, bytes, message) => {
     const e = refusal(() => decode(bytes));
     expect(e.code).toBe("E_OFFER");

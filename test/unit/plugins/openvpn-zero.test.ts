@@ -75,6 +75,12 @@ describe("openvpn offer", () => {
     expect(openvpn.partnerFingerprint?.(bytes, TUNNEL)).toBe(FP);
   });
 
+  test("the largest offer (the longest IPv4 address) fits the bound", () => {
+    const bytes = encodeOpenvpnOffer({ fingerprint: FP, address: "255.255.255.255/32" });
+    expect(bytes.length).toBe(167);
+    expect(decodeOpenvpnOffer(bytes, TUNNEL).address).toBe("255.255.255.255/32");
+  });
+
   test.each([
     [{ fingerprint: "AB:CD", address: "198.18.202.1/30" }, /fingerprint: is not a SHA-256 fingerprint/],
     [{ fingerprint: FP, address: "::1/64" }, /address: is not an IPv4 address with a prefix/],

@@ -80,6 +80,11 @@ describe("wireguard offer", () => {
     expect(() => decodeWgOffer(encodeWgOffer(fields), TUNNEL)).toThrow(message);
   });
 
+  test("the largest offer (the longest IPv6 address) fits the bound", () => {
+    const address = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128";
+    expect(decodeWgOffer(encodeWgOffer({ key, address }), TUNNEL).address).toBe(address);
+  });
+
   test("the hook's partnerFingerprint is the partner's public key", () => {
     const bytes = encodeWgOffer({ key, address: "198.18.201.2/24" });
     expect(wireguard.partnerFingerprint?.(bytes, TUNNEL)).toBe(key);
