@@ -71,6 +71,7 @@ export default defineHook({
       description: "zero-config: the tun device's name (default: openvpn picks tunN)",
     },
   },
+  tunnelOptions: { interface: "openvpn-interface", address: "openvpn-address" },
   check: v.object({
     "openvpn-address": v.optional(
       v.pipe(v.string(), v.check(isIpv4Cidr, "is not an IPv4 address with its prefix, e.g. 198.18.202.1/30")),

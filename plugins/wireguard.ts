@@ -176,6 +176,7 @@ export default defineHook({
       description: "end (and let --loop re-punch) once the last handshake is this old",
     },
   },
+  tunnelOptions: { interface: "wg-interface", address: "wg-address" },
   check: v.object({
     "wg-interface": v.pipe(
       v.string("is required"),

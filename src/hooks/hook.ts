@@ -87,6 +87,11 @@ export interface NetpunchHook<
    */
   preflight?(ctx: { args: ParsedArgs<A>; extraArgs: string[] }): string | undefined;
   /**
+   * Which of this hook's options take a config tunnel's `interface` and `address` (e.g. wg-interface,
+   * wg-address), so `netpunch up` can hand them over by meaning rather than by the hook's option names.
+   */
+  tunnelOptions?: { interface?: string; address?: string };
+  /**
    * Zero-config: the bytes to hand the partner before the punch (encodeOffer: a public key, a tunnel
    * address), or undefined when these options need no offer (keys given by hand). Called once per punch,
    * before it; makes this host's keys on first use. The partner's arrives as `result.partnerOffer`.

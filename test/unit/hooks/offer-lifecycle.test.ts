@@ -1,7 +1,7 @@
 // makeOffer -> (punch) -> checkPartnerOffer -> runHooks with fake hooks: which hook offers, the pin on first
 // use and its refusal later, and the state directory and tunnel reaching the hooks' contexts.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ParsedArgs } from "citty";
@@ -10,6 +10,7 @@ import * as v from "valibot";
 import { NetpunchError } from "../../../src/errors.ts";
 import type { AnyHook, HookContext, OfferContext } from "../../../src/hooks/hook.ts";
 import { checkPartnerOffer, makeOffer, runHooks } from "../../../src/hooks/lifecycle.ts";
+import { loadHook } from "../../../src/hooks/load.ts";
 import { decodeOffer, encodeOffer } from "../../../src/hooks/offer.ts";
 import { pinnedFingerprint } from "../../../src/hooks/pins.ts";
 import { checkHookOptions } from "../../../src/hooks/run.ts";
@@ -143,5 +144,26 @@ describe("offers in the hooks' lifecycle", () => {
     );
     expect((e as NetpunchError).code).toBe("E_HOOK");
     expect((e as NetpunchError).message).toBe('hook "broken" could not make its offer: no entropy');
+  });
+});
+
+describe("a hook file that offers", () => {
+  const hookFile = (body: string) => {
+    const file = join(freshState(), "hook.ts");
+    writeFileSync(file, `export default { name: "mine", description: "d", run() {}, ${body} };\n`);
+    return file;
+  };
+
+  test("loads with offer and partnerFingerprint", async () => {
+    const hook = await loadHook(hookFile("offer() {}, partnerFingerprint() { return 'x'; }"), {
+      builtins: [],
+    });
+    expect(typeof hook.offer).toBe("function");
+  });
+
+  test("is refused with offer but no partnerFingerprint: nothing would be pinned", async () => {
+    await expect(loadHook(hookFile("offer() {}"), { builtins: [] })).rejects.toThrow(
+      "offer needs partnerFingerprint",
+    );
   });
 });

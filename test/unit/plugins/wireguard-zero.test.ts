@@ -186,3 +186,15 @@ describe("wireguard mode choice", () => {
     expect(refusal(o)).toContain(message);
   });
 });
+
+describe("tunnelOptions", () => {
+  test("name options each hook has, so up can hand a tunnel's interface and address to them", async () => {
+    const openvpn = (await import("../../../plugins/openvpn.ts")).default;
+    for (const hook of [wireguard, openvpn]) {
+      const { interface: iface, address } = hook.tunnelOptions ?? {};
+      expect(Object.keys(hook.args ?? {})).toEqual(expect.arrayContaining([iface, address]));
+    }
+    expect(wireguard.tunnelOptions).toEqual({ interface: "wg-interface", address: "wg-address" });
+    expect(openvpn.tunnelOptions).toEqual({ interface: "openvpn-interface", address: "openvpn-address" });
+  });
+});
