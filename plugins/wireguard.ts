@@ -185,9 +185,6 @@ export default defineHook({
     "wg-peer": v.optional(
       v.pipe(v.string(), v.regex(WG_KEY, "is not a WireGuard public key (44 base64 characters)")),
     ),
-    "wg-address": v.optional(
-      v.pipe(v.string(), v.check(isCidr, "is not an address with its prefix, e.g. 198.18.201.1/24")),
-    ),
     "wg-keepalive": v.pipe(
       v.string(),
       v.transform(Number),
@@ -205,6 +202,10 @@ export default defineHook({
     const zero = zeroConfig(args);
     if (zero && args["wg-address"] === undefined)
       return "--wg-peer PUBKEY (the partner's public key) is required, or --wg-address CIDR for zero-config keys";
+    // Only zero-config offers the address, so only there must it carry its prefix (the partner's allowed-ips
+    // come from it); with keys by hand it goes to `ip address add` as it always did.
+    if (zero && !isCidr(args["wg-address"] ?? ""))
+      return `--wg-address ${args["wg-address"]} is not an address with its prefix, e.g. 198.18.201.1/24`;
     const cfg = args["wg-config"];
     if (zero && cfg !== undefined)
       return "--wg-config is for keys given by hand: zero-config (no --wg-peer) makes its own";

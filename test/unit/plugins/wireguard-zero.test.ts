@@ -21,7 +21,7 @@ import {
 } from "../../../plugins/wireguard-keys.ts";
 import type { NetpunchError } from "../../../src/errors.ts";
 import { makeOffer } from "../../../src/hooks/lifecycle.ts";
-import { checkHookOptions } from "../../../src/hooks/run.ts";
+import { checkHookOptions, type PreparedHook } from "../../../src/hooks/run.ts";
 import { sampleResult } from "../../support/result.ts";
 
 const made: string[] = [];
@@ -35,6 +35,11 @@ afterAll(() => {
 });
 const hex64 = (h: string) => Buffer.from(h, "hex").toString("base64");
 const TUNNEL = "home/office";
+/** RFC 7748's Alice's public key, as wg writes keys. */
+const WG_ALICE = Buffer.from(
+  "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+  "hex",
+).toString("base64");
 
 describe("wireguard zero-config keys", () => {
   test("the public key of RFC 7748's Alice (section 6.1) is derived from her private key", async () => {
@@ -145,6 +150,10 @@ describe("wireguard mode choice", () => {
       ...o,
     }) as unknown as ParsedArgs;
   const prepare = (o: Record<string, unknown>) => checkHookOptions([wireguard], args(o), []);
+  /** Past preflight without asking this machine for root and programs: what the offer sees of the options. */
+  const preparedAsIs = (o: Record<string, unknown>): PreparedHook[] => [
+    { hook: wireguard, args: args(o), options: { ...args(o) }, extraArgs: [] },
+  ];
   const refusal = (o: Record<string, unknown>) => {
     try {
       prepare(o);
@@ -156,7 +165,7 @@ describe("wireguard mode choice", () => {
 
   test("without --wg-peer, --wg-address selects zero-config: the offer carries this side's key", async () => {
     const state = freshState();
-    const prepared = prepare({ "wg-address": "198.18.201.1/24" });
+    const prepared = preparedAsIs({ "wg-address": "198.18.201.1/24" });
     const offering = await makeOffer(prepared, {
       logger,
       signal: new AbortController().signal,
@@ -169,9 +178,15 @@ describe("wireguard mode choice", () => {
     });
   });
 
+  test("with --wg-peer an address without a prefix is still taken, as before zero-config", () => {
+    expect(refusal({ "wg-peer": WG_ALICE, "wg-address": "198.18.201.1", "wg-up": "wireguard-go" })).toBe(
+      "accepted",
+    );
+  });
+
   test("with --wg-peer the keys are the user's: no offer, no key made", async () => {
     const state = freshState();
-    const prepared = prepare({ "wg-peer": (await wgKeys(freshState(), TUNNEL)).publicKey });
+    const prepared = preparedAsIs({ "wg-peer": (await wgKeys(freshState(), TUNNEL)).publicKey });
     const o = { logger, signal: new AbortController().signal, stateDir: state, tunnel: TUNNEL };
     expect(await makeOffer(prepared, o)).toBeUndefined();
     expect(() => statSync(join(state, "keys"))).toThrow();
@@ -181,7 +196,7 @@ describe("wireguard mode choice", () => {
     [{}, "--wg-peer PUBKEY (the partner's public key) is required, or --wg-address CIDR"],
     [{ "wg-address": "198.18.201.1/24", "wg-config": "/x" }, "--wg-config is for keys given by hand"],
     [{ "wg-address": "198.18.201.1/24", "wg-up": "wg-quick" }, "--wg-up wg-quick is for keys given by hand"],
-    [{ "wg-address": "198.18.201.1" }, "--wg-address: is not an address with its prefix"],
+    [{ "wg-address": "198.18.201.1" }, "--wg-address 198.18.201.1 is not an address with its prefix"],
   ])("refuses %o", (o, message) => {
     expect(refusal(o)).toContain(message);
   });
