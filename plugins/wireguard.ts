@@ -13,6 +13,7 @@ import {
 import {
   decodeWgOffer,
   encodeWgOffer,
+  hostRoute,
   isCidr,
   WG_KEY,
   type WgOffer,
@@ -333,7 +334,7 @@ export default defineHook({
 /**
  * Zero-config setup against the partner's offer: the interface (kernel WireGuard where `ip link add ... type
  * wireguard` works, else wireguard-go), this side's address, `wg set` with this side's key file and the
- * partner's key, endpoint and one address, then link up.
+ * partner's key, endpoint and one address, then link up and a route to the partner's address.
  */
 async function setupZeroConfig(
   result: PunchResult,
@@ -366,6 +367,9 @@ async function setupZeroConfig(
     }),
   );
   o.run(["ip", "link", "set", iface, "up"]);
+  // A route to the partner's one address, for when it lies outside this side's prefix (a /32 each, say);
+  // inside it, the more specific route changes nothing. It goes with the interface.
+  o.run(["ip", "route", "replace", hostRoute(partner.address), "dev", iface]);
   logger.info(
     `${iface}: ${options["wg-address"]}, listen-port ${result.lport}, partner ${partner.address} at ${result.raddr}`,
   );

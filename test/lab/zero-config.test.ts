@@ -61,11 +61,12 @@ function startSide(
   return lab.spawn(me.host, hook === "wireguard" ? [...PRIVATE_WG_RUN, ...argv] : argv);
 }
 
+/** Each side a /32: no prefix route covers the partner, so ping also proves the route netpunch adds. */
 const wgArgs = (address: string) => [
   "--wg-interface",
   WG.iface,
   "--wg-address",
-  `${address}/24`,
+  `${address}/32`,
   "--wg-handshake-timeout",
   "15",
 ];
