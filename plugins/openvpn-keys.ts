@@ -12,7 +12,7 @@ import {
   encodeOffer,
   keyDir,
   type PunchResult,
-  readIfThere,
+  readKeyFile,
   writePrivateFile,
 } from "../src/hooks/index.ts";
 
@@ -79,8 +79,13 @@ export async function openvpnCert(
   const dir = keyDir(stateDir, tunnel);
   const certFile = join(dir, "openvpn.crt");
   const keyFile = join(dir, "openvpn.key");
-  let certPem = readIfThere(certFile);
-  if (certPem === undefined || readIfThere(keyFile) === undefined) {
+  const pem = (label: string) => (text: string) =>
+    text.startsWith(`-----BEGIN ${label}-----`) && text.endsWith(`-----END ${label}-----`);
+  let certPem = readKeyFile(certFile, pem("CERTIFICATE"), "a PEM certificate");
+  const keyPem = readKeyFile(keyFile, pem("PRIVATE KEY"), "a PEM private key");
+  // Both or neither: the key is written first, so a crash between the two leaves a key without its
+  // certificate, never offered; a new pair replaces it.
+  if (certPem === undefined || keyPem === undefined) {
     const made = await make();
     writePrivateFile(keyFile, made.keyPem); // the key first: a certificate never sits without its key
     writePrivateFile(certFile, made.certPem);

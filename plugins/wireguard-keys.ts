@@ -10,7 +10,7 @@ import {
   encodeOffer,
   keyDir,
   type PunchResult,
-  readIfThere,
+  readKeyFile,
   writePrivateFile,
 } from "../src/hooks/index.ts";
 
@@ -69,8 +69,8 @@ export async function wgKeys(
   make: () => Promise<string> = newWgPrivateKey,
 ): Promise<WgKeys> {
   const privateKeyFile = join(keyDir(stateDir, tunnel), "wireguard.key");
-  let priv = readIfThere(privateKeyFile)?.trim();
-  if (priv === undefined || !WG_KEY.test(priv)) {
+  let priv = readKeyFile(privateKeyFile, (text) => WG_KEY.test(text), "a WireGuard private key");
+  if (priv === undefined) {
     priv = await make();
     writePrivateFile(privateKeyFile, `${priv}\n`);
   }

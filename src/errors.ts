@@ -448,6 +448,13 @@ export const Fail = {
       "give the hook a state directory and a tunnel name",
     );
   },
+  badKeyFile(file: string, what: string): NetpunchError {
+    return new NetpunchError(
+      "E_STATE",
+      `${file} does not hold ${what}`,
+      "restore it from a backup, or remove it to make a new key (the partner must then forget its pin of the old one)",
+    );
+  },
   stateUnusable(path: string, what: string, cause: unknown): NetpunchError {
     return new NetpunchError(
       "E_STATE",

@@ -27,6 +27,7 @@ export {
   keyDir,
   PRIVATE_FILE_MODE,
   readIfThere,
+  readKeyFile,
   tunnelId,
   writePrivateFile,
   zeroConfigPlace,

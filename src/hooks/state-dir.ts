@@ -110,3 +110,17 @@ export function zeroConfigPlace(
   if (ctx.stateDir === undefined || ctx.tunnel === undefined) throw Fail.noStateDir(hook);
   return { stateDir: ctx.stateDir, tunnel: ctx.tunnel };
 }
+
+/**
+ * A key file's trimmed text, or undefined when there is none (make one). A file that is there but fails
+ * `valid` is E_STATE, never replaced: a new key would be refused by the partner's pin, so the user decides.
+ */
+export function readKeyFile(
+  file: string,
+  valid: (text: string) => boolean,
+  what: string,
+): string | undefined {
+  const text = readIfThere(file)?.trim();
+  if (text !== undefined && !valid(text)) throw Fail.badKeyFile(file, what);
+  return text;
+}

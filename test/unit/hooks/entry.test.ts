@@ -35,6 +35,7 @@ describe("the netpunch/hooks entry", () => {
         "keyDir",
         "pinnedFingerprint",
         "readIfThere",
+        "readKeyFile",
         "tunnelId",
         "writePrivateFile",
         "zeroConfigPlace",

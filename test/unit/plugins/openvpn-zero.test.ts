@@ -3,7 +3,7 @@
 // and the partner's fingerprint, no key), and when the mode is chosen or refused.
 import { afterAll, describe, expect, test } from "bun:test";
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ParsedArgs } from "citty";
@@ -57,6 +57,13 @@ describe("openvpn zero-config certificate", () => {
     expect(cert.fingerprint).toMatch(FINGERPRINT);
     expect(await openvpnCert(state, TUNNEL)).toEqual(cert);
     expect((await openvpnCert(state, "home/other")).fingerprint).not.toBe(cert.fingerprint);
+  });
+
+  test("a certificate file that holds no certificate is E_STATE, not silently replaced", async () => {
+    const state = freshState();
+    const { certFile } = await openvpnCert(state, TUNNEL);
+    writeFileSync(certFile, "garbage\n");
+    await expect(openvpnCert(state, TUNNEL)).rejects.toThrow(`${certFile} does not hold a PEM certificate`);
   });
 
   test("certFingerprint is SHA-256 over the DER, in OpenVPN's AB:CD form", () => {

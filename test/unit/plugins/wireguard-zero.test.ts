@@ -2,7 +2,7 @@
 // made once), its offer both ways, the `wg set` command line (a key file, never a key), and when the mode is
 // chosen or refused.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ParsedArgs } from "citty";
@@ -66,6 +66,16 @@ describe("wireguard zero-config keys", () => {
     expect(await wgKeys(state, TUNNEL)).toEqual(first);
     expect((await wgKeys(state, "home/backup")).publicKey).not.toBe(first.publicKey);
   });
+});
+
+test("a key file that holds no key is E_STATE, not silently replaced (the partner's pin would refuse a new one)", async () => {
+  const state = freshState();
+  const { privateKeyFile } = await wgKeys(state, TUNNEL);
+  writeFileSync(privateKeyFile, "garbage\n");
+  await expect(wgKeys(state, TUNNEL)).rejects.toThrow(
+    `${privateKeyFile} does not hold a WireGuard private key`,
+  );
+  expect(readFileSync(privateKeyFile, "utf8")).toBe("garbage\n");
 });
 
 describe("wireguard offer", () => {
