@@ -74,7 +74,14 @@ export function checkPartnerOffer(
   const read = offering.hook.partnerFingerprint;
   if (!read)
     throw Fail.hookFailed(offering.hook.name, "offers but cannot read an offer", "no partnerFingerprint");
-  const fingerprint = read(result.partnerOffer, o.tunnel);
+  let fingerprint: string;
+  try {
+    fingerprint = read(result.partnerOffer, o.tunnel);
+  } catch (e) {
+    throw e instanceof NetpunchError
+      ? e
+      : Fail.hookFailed(offering.hook.name, "could not read the partner's offer", e);
+  }
   const outcome = checkPin(o.stateDir, o.tunnel, fingerprint);
   if (outcome === "first-use")
     o.logger.info(`tunnel ${o.tunnel}: pinned the partner's key ${fingerprint} (first use)`);

@@ -147,6 +147,20 @@ describe("offers in the hooks' lifecycle", () => {
   });
 });
 
+test("a hook's partnerFingerprint that throws a plain error is that hook's E_HOOK", async () => {
+  const hook: AnyHook = {
+    ...keyed("fake", "OURS"),
+    partnerFingerprint() {
+      throw new Error("cannot parse");
+    },
+  };
+  const o = { logger, signal, stateDir: freshState(), tunnel: TUNNEL };
+  const offering = await makeOffer(checkHookOptions([hook], parsed, []), o);
+  expect(() => checkPartnerOffer(offering, withPartner("K"), o)).toThrow(
+    `hook "fake" could not read the partner's offer: cannot parse`,
+  );
+});
+
 describe("a hook file that offers", () => {
   const hookFile = (body: string) => {
     const file = join(freshState(), "hook.ts");
