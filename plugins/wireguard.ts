@@ -8,7 +8,18 @@ import {
   type PunchResult,
   runChild,
   sleep,
+  zeroConfigPlace,
 } from "../src/hooks/index.ts";
+import {
+  decodeWgOffer,
+  encodeWgOffer,
+  hostRoute,
+  isCidr,
+  WG_KEY,
+  type WgOffer,
+  wgKeys,
+  wgZeroSetArgv,
+} from "./wireguard-keys.ts";
 
 export interface WgSetOptions {
   iface: string;
@@ -90,16 +101,21 @@ export function latestHandshake(output: string, peer: string): number {
   return 0;
 }
 
-const WG_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/; // 32 bytes of base64
-
 /** What setup leaves for cleanup in the hook's per-punch state. */
 interface WgState {
   /** Stops the wireguard-go daemon, if setup started one, and forgets the abort listener. */
   stop?: () => void;
   /** The wireguard-go child, which cleanup waits for. */
   daemon?: Promise<unknown>;
+  /** Zero-config: the partner's key (the peer whose handshake run waits for). */
+  peer?: string;
+  /** Zero-config on kernel WireGuard: setup made the interface, cleanup deletes it. */
+  kernelLink?: boolean;
 }
 const wg = (state: Record<string, unknown>) => state as WgState;
+
+/** Zero-config when no partner key is given: netpunch makes the keys and exchanges them as offers. */
+const zeroConfig = (options: { "wg-peer"?: string }): boolean => options["wg-peer"] === undefined;
 
 function runCommand(argv: string[]): string {
   const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe", env: childEnv() });
@@ -117,7 +133,8 @@ export default defineHook({
     "wg-peer": {
       type: "string",
       valueHint: "PUBKEY",
-      description: "the partner's public key (as in wg show)",
+      description:
+        "the partner's public key (as in wg show); leave out, with --wg-address, for zero-config keys",
     },
     "wg-keepalive": {
       type: "string",
@@ -140,7 +157,8 @@ export default defineHook({
     "wg-address": {
       type: "string",
       valueHint: "CIDR",
-      description: "with --wg-up wireguard-go: the interface address, e.g. 198.18.201.1/24",
+      description:
+        "the interface address, e.g. 198.18.201.1/24; without --wg-peer: zero-config, netpunch makes the keys and offers its public key and this address",
     },
     "wg-handshake-timeout": {
       type: "string",
@@ -159,14 +177,14 @@ export default defineHook({
       description: "end (and let --loop re-punch) once the last handshake is this old",
     },
   },
+  tunnelOptions: { interface: "wg-interface", address: "wg-address" },
   check: v.object({
     "wg-interface": v.pipe(
       v.string("is required"),
       v.regex(/^[A-Za-z0-9_.=-]{1,15}$/, "is not an interface name"),
     ),
-    "wg-peer": v.pipe(
-      v.string("is required"),
-      v.regex(WG_KEY, "is not a WireGuard public key (44 base64 characters)"),
+    "wg-peer": v.optional(
+      v.pipe(v.string(), v.regex(WG_KEY, "is not a WireGuard public key (44 base64 characters)")),
     ),
     "wg-keepalive": v.pipe(
       v.string(),
@@ -182,8 +200,18 @@ export default defineHook({
   }),
   preflight({ args }) {
     if (args["wg-interface"] === undefined) return "--wg-interface IFACE is required";
-    if (args["wg-peer"] === undefined) return "--wg-peer PUBKEY (the partner's public key) is required";
+    const zero = zeroConfig(args);
+    if (zero && args["wg-address"] === undefined)
+      return "--wg-peer PUBKEY (the partner's public key) is required, or --wg-address CIDR for zero-config keys";
+    // Only zero-config offers the address, so only there must it carry its prefix (the partner's allowed-ips
+    // come from it); with keys by hand it goes to `ip address add` as it always did.
+    if (zero && !isCidr(args["wg-address"] ?? ""))
+      return `--wg-address ${args["wg-address"]} is not an address with its prefix, e.g. 198.18.201.1/24`;
     const cfg = args["wg-config"];
+    if (zero && cfg !== undefined)
+      return "--wg-config is for keys given by hand: zero-config (no --wg-peer) makes its own";
+    if (zero && args["wg-up"] === "wg-quick")
+      return "--wg-up wg-quick is for keys given by hand: zero-config (no --wg-peer) brings the interface up itself";
     if (cfg !== undefined && !existsSync(cfg)) return `--wg-config ${cfg} does not exist`;
     const up = args["wg-up"];
     const sudo = args["wg-sudo"] === true;
@@ -193,14 +221,25 @@ export default defineHook({
       (sudo ? missingProgram("sudo", "sudo") : undefined) ??
       missingProgram("wg", "wireguard-tools") ??
       (up === "wg-quick" ? missingProgram("wg-quick", "wireguard-tools") : undefined) ??
+      (zero ? missingProgram("ip", "iproute2") : undefined) ??
       (up === "wireguard-go"
         ? (missingProgram("wireguard-go", "wireguard-go") ?? missingProgram("ip", "iproute2"))
         : undefined)
     );
   },
+  // Zero-config: this host's public key and tunnel address, for the partner; the keys are made on first use.
+  async offer({ options, stateDir, tunnel }) {
+    const address = options["wg-address"];
+    if (!zeroConfig(options) || address === undefined) return undefined;
+    return encodeWgOffer({ key: (await wgKeys(stateDir, tunnel)).publicKey, address });
+  },
+  partnerFingerprint(partnerOffer, tunnel) {
+    return decodeWgOffer(partnerOffer, tunnel).key; // a WireGuard public key is its own fingerprint
+  },
   // Setup brings the interface up and points it at the partner; run waits for the handshake and stays while
   // it is fresh; cleanup takes down what setup brought up, whatever ended the run.
-  async setup(result, { options, logger, signal, state }) {
+  async setup(result, ctx) {
+    const { options, logger, signal, state } = ctx;
     const iface = options["wg-interface"];
     const mode = options["wg-up"];
     const run = (argv: string[]) => runCommand(withSudo(argv, options["wg-sudo"] === true));
@@ -211,7 +250,7 @@ export default defineHook({
       signal.removeEventListener("abort", stopOwn);
       own.abort();
     };
-    if (mode === "wireguard-go") {
+    const startGo = async () => {
       wg(state).daemon = runChild({
         argv: withSudo(wireguardGoArgv(iface), options["wg-sudo"] === true),
         logger,
@@ -224,7 +263,13 @@ export default defineHook({
       const ready = () =>
         existsSync(`/sys/class/net/${iface}`) && existsSync(`${WG_SOCKET_DIR}/${iface}.sock`);
       for (let i = 0; i < 50 && !ready(); i++) await sleep(100, signal);
+    };
+    const peer = options["wg-peer"];
+    if (peer === undefined) {
+      await setupZeroConfig(result, ctx, { run, startGo });
+      return;
     }
+    if (mode === "wireguard-go") await startGo();
     for (const cmd of wgUpCommands({
       mode,
       iface,
@@ -232,16 +277,16 @@ export default defineHook({
       address: options["wg-address"],
     }))
       run(cmd);
-    run(wgSetArgv(result, { iface, peer: options["wg-peer"], keepalive: options["wg-keepalive"] }));
+    run(wgSetArgv(result, { iface, peer, keepalive: options["wg-keepalive"] }));
     logger.info(`${iface}: listen-port ${result.lport}, peer endpoint ${result.raddr}`);
   },
-  async run(result, { options, logger, signal }) {
+  async run(result, { options, logger, signal, state }) {
     const iface = options["wg-interface"];
+    const peer = wg(state).peer ?? options["wg-peer"] ?? "";
     const run = (argv: string[]) => runCommand(withSudo(argv, options["wg-sudo"] === true));
     const started = Date.now();
     const deadline = started + options["wg-handshake-timeout"] * 1000;
-    const handshake = () =>
-      latestHandshake(run(["wg", "show", iface, "latest-handshakes"]), options["wg-peer"]);
+    const handshake = () => latestHandshake(run(["wg", "show", iface, "latest-handshakes"]), peer);
     while (!signal.aborted && handshake() === 0) {
       if (Date.now() > deadline) {
         const secs = options["wg-handshake-timeout"];
@@ -270,19 +315,72 @@ export default defineHook({
     }
   },
   async cleanup(_result, { options, logger, state }) {
-    if (options["wg-up"] === "wg-quick") {
+    const sudo = options["wg-sudo"] === true;
+    const quietly = (argv: string[]) => {
       try {
-        runCommand(
-          withSudo(
-            ["wg-quick", "down", options["wg-config"] ?? options["wg-interface"]],
-            options["wg-sudo"] === true,
-          ),
-        );
+        runCommand(withSudo(argv, sudo));
       } catch (e) {
         logger.warn((e as Error).message); // the interface may be half up; the next round's `up` says more
       }
-    }
+    };
+    if (options["wg-up"] === "wg-quick")
+      quietly(["wg-quick", "down", options["wg-config"] ?? options["wg-interface"]]);
+    if (wg(state).kernelLink) quietly(["ip", "link", "del", options["wg-interface"]]);
     wg(state).stop?.();
     await wg(state).daemon;
   },
 });
+
+/**
+ * Zero-config setup against the partner's offer: the interface (kernel WireGuard where `ip link add ... type
+ * wireguard` works, else wireguard-go), this side's address, `wg set` with this side's key file and the
+ * partner's key, endpoint and one address, then link up and a route to the partner's address.
+ */
+async function setupZeroConfig(
+  result: PunchResult,
+  ctx: {
+    options: { "wg-interface": string; "wg-address"?: string; "wg-keepalive": number; "wg-up": string };
+    logger: { info(m: string): void; debug(m: string): void };
+    state: Record<string, unknown>;
+    stateDir?: string;
+    tunnel?: string;
+  },
+  o: { run: (argv: string[]) => string; startGo: () => Promise<void> },
+): Promise<void> {
+  const { options, logger, state } = ctx;
+  const { stateDir, tunnel } = zeroConfigPlace("wireguard", ctx);
+  const iface = options["wg-interface"];
+  const partner: WgOffer = decodeWgOffer(result.partnerOffer, tunnel);
+  const keys = await wgKeys(stateDir, tunnel);
+  wg(state).peer = partner.key;
+  if (options["wg-up"] === "wireguard-go" || !tryKernelLink(iface, o.run)) {
+    logger.debug(`${iface}: no kernel WireGuard here, starting wireguard-go`);
+    await o.startGo();
+  } else wg(state).kernelLink = true;
+  o.run(["ip", "address", "add", options["wg-address"] ?? "", "dev", iface]);
+  o.run(
+    wgZeroSetArgv(result, {
+      iface,
+      privateKeyFile: keys.privateKeyFile,
+      partner,
+      keepalive: options["wg-keepalive"],
+    }),
+  );
+  o.run(["ip", "link", "set", iface, "up"]);
+  // A route to the partner's one address, for when it lies outside this side's prefix (a /32 each, say);
+  // inside it, the more specific route changes nothing. It goes with the interface.
+  o.run(["ip", "route", "replace", hostRoute(partner.address), "dev", iface]);
+  logger.info(
+    `${iface}: ${options["wg-address"]}, listen-port ${result.lport}, partner ${partner.address} at ${result.raddr}`,
+  );
+}
+
+/** True when the kernel made the interface (`ip link add IFACE type wireguard`); false where it has no module. */
+function tryKernelLink(iface: string, run: (argv: string[]) => string): boolean {
+  try {
+    run(["ip", "link", "add", iface, "type", "wireguard"]);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -16,6 +16,9 @@ export type ErrorCode =
   | "E_PUNCH_FAILED" // matched, but no direct path was proven (exit 1)
   | "E_HOOK" // a hook failed or is unknown (exit 1, or 2 when unknown)
   | "E_NOT_RUNNING" // status: no `netpunch up` answers on the status socket (exit 1)
+  | "E_OFFER" // the partner's zero-config offer is missing, malformed, or of another hook or version (exit 1)
+  | "E_PIN_MISMATCH" // the partner offered another key than the one pinned for this tunnel (exit 1)
+  | "E_STATE" // the state directory (keys, pins) cannot be read or written (exit 1)
   | "E_ABORTED" // the caller's AbortSignal fired
   | "E_INTERNAL"; // a bug: printed by the CLI with the stack for a report (exit 1)
 
@@ -488,6 +491,90 @@ export const Fail = {
       "E_NOT_RUNNING",
       `the process on ${path} did not answer with a status document of this version`,
       "it may be another netpunch version; run the status command of the netpunch that runs it",
+    );
+  },
+  // Zero-config keys (src/hooks/offer.ts, pins.ts, state-dir.ts). `detail.tunnel` lets the CLI name its command.
+  offerMissing(hook: string, tunnel: string): NetpunchError {
+    return new NetpunchError(
+      "E_OFFER",
+      `tunnel ${tunnel}: the partner sent no ${hook} offer (its key and tunnel address)`,
+      `run a netpunch of this version on the partner, with the ${hook} hook in its zero-config mode too`,
+      { detail: { tunnel } },
+    );
+  },
+  offerMalformed(hook: string, tunnel: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_OFFER",
+      `tunnel ${tunnel}: the partner's ${hook} offer is malformed: ${why}`,
+      "the partner runs a netpunch that speaks another offer format, or a broken one; upgrade both to one version",
+      { detail: { tunnel } },
+    );
+  },
+  offerOtherHook(hook: string, tunnel: string, theirs: string): NetpunchError {
+    return new NetpunchError(
+      "E_OFFER",
+      `tunnel ${tunnel}: the partner offered for the ${theirs} hook, this side runs ${hook}`,
+      "give both sides of the tunnel the same hook",
+      { detail: { tunnel } },
+    );
+  },
+  offerOtherVersion(hook: string, tunnel: string, theirs: number, ours: number): NetpunchError {
+    return new NetpunchError(
+      "E_OFFER",
+      `tunnel ${tunnel}: the partner's ${hook} offer is version ${theirs}, this side reads version ${ours}`,
+      "run the same netpunch version on both sides",
+      { detail: { tunnel } },
+    );
+  },
+  offerTooLarge(hook: string, bytes: number, max: number): NetpunchError {
+    return new NetpunchError(
+      "E_OFFER",
+      `the ${hook} hook's offer is ${bytes} bytes, more than the ${max} an offer may carry`,
+      "this is a bug in the hook: an offer carries a key and an address, not a file",
+    );
+  },
+  offerTwice(hooks: readonly string[]): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `hooks ${hooks.map((h) => `"${h}"`).join(" and ")} both make an offer; one punch carries one`,
+      "use one zero-config hook per tunnel",
+    );
+  },
+  pinMismatch(tunnel: string, pinned: string, offered: string, file: string): NetpunchError {
+    return new NetpunchError(
+      "E_PIN_MISMATCH",
+      `tunnel ${tunnel}: the partner offered key ${offered}, but key ${pinned} is pinned for it (${file}); refusing the tunnel`,
+      "if the partner really made a new key (a reinstall, a lost state directory), remove the pinned key to accept the new one on the next punch; otherwise someone holding the shared secret may be in the middle",
+      { detail: { tunnel, pinned, offered, file } },
+    );
+  },
+  badTunnelName(tunnel: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `tunnel identity "${tunnel}" is not CONFIG/TUNNEL`,
+      "name both with 1-64 letters, digits and . _ @ : + - (not . or ..)",
+    );
+  },
+  noStateDir(hook: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `the ${hook} hook's zero-config mode keeps its key and the partner's pin in a state directory, and none was given`,
+      "give the hook a state directory and a tunnel name",
+    );
+  },
+  badKeyFile(file: string, what: string): NetpunchError {
+    return new NetpunchError(
+      "E_STATE",
+      `${file} does not hold ${what}`,
+      "restore it from a backup, or remove it to make a new key (the partner must then forget its pin of the old one)",
+    );
+  },
+  stateUnusable(path: string, what: string, cause: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_STATE",
+      `cannot ${what} ${path}: ${(cause as NodeJS.ErrnoException)?.code ?? (cause as Error)?.message ?? String(cause)}`,
+      "the state directory must be writable by netpunch (root's /var/lib/netpunch, or systemd's StateDirectory)",
+      { cause },
     );
   },
 };

@@ -26,6 +26,10 @@ export function cliHint(e: NetpunchError): string | undefined {
       return e.detail.reason === "config-not-found"
         ? "write it there (packaging/home.toml.example is a start), or give its path: netpunch up ./home.toml"
         : undefined;
+    case "E_PIN_MISMATCH": {
+      const [config, tunnel] = String(e.detail.tunnel ?? "").split("/");
+      return `if the partner really made a new key (a reinstall, a lost state directory), run \`netpunch forget ${config} ${tunnel}\` to accept the new key at the next punch; otherwise someone holding the shared secret may be in the middle`;
+    }
     default:
       return undefined;
   }
@@ -196,6 +200,13 @@ export const CliFail = {
   /** A --loop run stopped by a signal between rounds (the CLI reports no message for it, only the exit). */
   interrupted(): NetpunchError {
     return new NetpunchError("E_ABORTED", "interrupted", "");
+  },
+  nothingPinned(tunnel: string, file: string): NetpunchError {
+    return new NetpunchError(
+      "E_STATE",
+      `no key is pinned for tunnel ${tunnel} (no ${file})`,
+      "check the config and tunnel names, and --state-dir: netpunch pins a key at the tunnel's first punch",
+    );
   },
 };
 

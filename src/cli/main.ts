@@ -76,6 +76,7 @@ export function commandsFor(
     doctor: lazyCommand(async () => (await import("./doctor.ts")).doctorCommand(ctx.signal)),
     keygen: lazyCommand(async () => (await import("./keygen.ts")).keygenCommand),
     status: lazyCommand(async () => (await import("./status.ts")).statusCommand),
+    forget: lazyCommand(async () => (await import("./forget.ts")).forgetCommand),
     help: helpCommand,
     a: seedA(selected, ctx),
     b: seedB(selected, ctx),

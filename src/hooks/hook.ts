@@ -39,6 +39,25 @@ export interface HookContext<A extends ArgsDef = ArgsDef, C = undefined> {
    * The same object in all three; a fresh one at every punch (`--loop`).
    */
   state: Record<string, unknown>;
+  /**
+   * Where zero-config hooks keep this host's keys and the partners' pins (undefined when the caller gave
+   * none: a hook that needs it refuses its zero-config mode).
+   */
+  stateDir?: string;
+  /** The tunnel's stable identity, "CONFIG/TUNNEL" (`connect`: "connect/SESSION"), naming its keys and pin. */
+  tunnel?: string;
+}
+
+/** What a hook's `offer` gets: its options, and where its keys live. */
+export interface OfferContext<A extends ArgsDef = ArgsDef, C = undefined> {
+  options: HookOptions<A, C>;
+  args: ParsedArgs<A>;
+  logger: ConsolaInstance;
+  signal: AbortSignal;
+  /** The state directory: the hook keeps its own keys under it (see src/hooks/state-dir.ts keyDir). */
+  stateDir: string;
+  /** The tunnel's identity, "CONFIG/TUNNEL". */
+  tunnel: string;
 }
 
 /**
@@ -67,6 +86,22 @@ export interface NetpunchHook<
    * packet is sent. Returns a problem to report as a usage error, or nothing.
    */
   preflight?(ctx: { args: ParsedArgs<A>; extraArgs: string[] }): string | undefined;
+  /**
+   * Which of this hook's options take a config tunnel's `interface` and `address` (e.g. wg-interface,
+   * wg-address), so `netpunch up` can hand them over by meaning rather than by the hook's option names.
+   */
+  tunnelOptions?: { interface?: string; address?: string };
+  /**
+   * Zero-config: the bytes to hand the partner before the punch (encodeOffer: a public key, a tunnel
+   * address), or undefined when these options need no offer (keys given by hand). Called once per punch,
+   * before it; makes this host's keys on first use. The partner's arrives as `result.partnerOffer`.
+   */
+  offer?(ctx: OfferContext<A, C>): Uint8Array | undefined | Promise<Uint8Array | undefined>;
+  /**
+   * With `offer`: checks the partner's offer (decodeOffer, throwing E_OFFER) and returns the fingerprint of
+   * the partner's key, which is pinned on first use and must match the pin later.
+   */
+  partnerFingerprint?(partnerOffer: Uint8Array | undefined, tunnel: string): string;
   /** Prepares what `run` needs (brings an interface up); a failure skips every `run`. */
   setup?(result: PunchResult, ctx: HookContext<A, C>): void | Promise<void>;
   /** Gets the result; a long-running hook returns when its tunnel ends or `ctx.signal` aborts. */

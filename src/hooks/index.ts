@@ -14,8 +14,22 @@ export {
   type HookContext,
   type NetpunchHook,
   type NetpunchPlugin,
+  type OfferContext,
   type PluginContext,
 } from "./hook.ts";
+export { decodeOffer, encodeOffer, OFFER_MAX_BYTES, OFFER_VERSION } from "./offer.ts";
+export { pinnedFingerprint } from "./pins.ts";
 export { fillTemplate, resultEnv, TEMPLATE_FIELDS, templateProblem } from "./result-env.ts";
 export { sleep } from "./sleep.ts";
+export {
+  connectTunnelId,
+  defaultStateDir,
+  keyDir,
+  PRIVATE_FILE_MODE,
+  readIfThere,
+  readKeyFile,
+  tunnelId,
+  writePrivateFile,
+  zeroConfigPlace,
+} from "./state-dir.ts";
 export { missingProgram } from "./which.ts";

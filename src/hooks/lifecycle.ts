@@ -2,13 +2,90 @@ import type { ConsolaInstance } from "consola";
 import { Fail, NetpunchError } from "../errors.ts";
 import type { PunchResult } from "../types.ts";
 import { childEnv } from "./env.ts";
-import type { AnyHook, HookContext } from "./hook.ts";
+import type { AnyHook, HookContext, OfferContext } from "./hook.ts";
+import { checkPin, type PinOutcome } from "./pins.ts";
 import { resultEnv } from "./result-env.ts";
 import type { PreparedHook } from "./run.ts";
 
 export interface HookRun {
   logger: ConsolaInstance;
   signal: AbortSignal;
+  /** The state directory and the tunnel's identity, for the hooks' zero-config mode (HookContext). */
+  stateDir?: string;
+  tunnel?: string;
+}
+
+/** What a zero-config punch needs besides the hooks: where keys and pins live, and whose tunnel this is. */
+export interface OfferRun {
+  logger: ConsolaInstance;
+  signal: AbortSignal;
+  stateDir: string;
+  /** "CONFIG/TUNNEL" (src/hooks/state-dir.ts tunnelId, connectTunnelId). */
+  tunnel: string;
+}
+
+/** This side's offer and the hook that made it: `bytes` go to connect({ offer }). */
+export interface Offering {
+  hook: AnyHook;
+  bytes: Uint8Array;
+}
+
+/**
+ * Before the punch: asks every hook that declares `offer` for its bytes (making its keys on first use).
+ * Returns undefined when none offers (keys given by hand); two hooks offering is E_USAGE, since one punch
+ * carries one offer. A failure is the hook's E_HOOK, or its NetpunchError as it is.
+ */
+export async function makeOffer(prepared: PreparedHook[], o: OfferRun): Promise<Offering | undefined> {
+  const offers: Offering[] = [];
+  for (const p of prepared) {
+    if (!p.hook.offer) continue;
+    const ctx: OfferContext = {
+      options: p.options as OfferContext["options"],
+      args: p.args,
+      logger: o.logger.withTag(p.hook.name),
+      signal: o.signal,
+      stateDir: o.stateDir,
+      tunnel: o.tunnel,
+    };
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await p.hook.offer(ctx);
+    } catch (e) {
+      throw e instanceof NetpunchError ? e : Fail.hookFailed(p.hook.name, "could not make its offer", e);
+    }
+    if (bytes !== undefined) offers.push({ hook: p.hook, bytes });
+  }
+  if (offers.length > 1) throw Fail.offerTwice(offers.map((x) => x.hook.name));
+  return offers[0];
+}
+
+/**
+ * After the punch, before any hook's setup: checks the partner's offer with the hook that made ours, and
+ * pins the partner's key on first use. Throws E_OFFER (missing, malformed, another hook or version) or
+ * E_PIN_MISMATCH (another key than the pinned one); the tunnel must then not start. Without an offering
+ * of ours there is nothing to check: undefined.
+ */
+export function checkPartnerOffer(
+  offering: Offering | undefined,
+  result: PunchResult,
+  o: Omit<OfferRun, "signal">,
+): PinOutcome | undefined {
+  if (!offering) return undefined;
+  const read = offering.hook.partnerFingerprint;
+  if (!read)
+    throw Fail.hookFailed(offering.hook.name, "offers but cannot read an offer", "no partnerFingerprint");
+  let fingerprint: string;
+  try {
+    fingerprint = read(result.partnerOffer, o.tunnel);
+  } catch (e) {
+    throw e instanceof NetpunchError
+      ? e
+      : Fail.hookFailed(offering.hook.name, "could not read the partner's offer", e);
+  }
+  const outcome = checkPin(o.stateDir, o.tunnel, fingerprint);
+  if (outcome === "first-use")
+    o.logger.info(`tunnel ${o.tunnel}: pinned the partner's key ${fingerprint} (first use)`);
+  return outcome;
 }
 
 /**
@@ -54,6 +131,8 @@ function contextFor(p: PreparedHook, result: PunchResult, o: HookRun): HookConte
     extraArgs: p.extraArgs,
     env: childEnv(resultEnv(result)),
     state: {},
+    stateDir: o.stateDir,
+    tunnel: o.tunnel,
   };
 }
 

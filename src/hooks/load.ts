@@ -13,15 +13,24 @@ export interface BuiltinHook {
 }
 
 /** What a module must export to be a hook; checked, because it comes from outside. */
-const HookShape = v.object({
-  name: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9._-]*$/i, "letters, digits and . _ - only")),
-  description: v.string(),
-  args: v.optional(v.record(v.string(), v.object({ type: v.optional(v.string()) }))),
-  passthrough: v.optional(v.string()),
-  setup: v.optional(v.function()),
-  run: v.function(),
-  cleanup: v.optional(v.function()),
-});
+const HookShape = v.pipe(
+  v.object({
+    name: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9._-]*$/i, "letters, digits and . _ - only")),
+    description: v.string(),
+    args: v.optional(v.record(v.string(), v.object({ type: v.optional(v.string()) }))),
+    passthrough: v.optional(v.string()),
+    tunnelOptions: v.optional(
+      v.object({ interface: v.optional(v.string()), address: v.optional(v.string()) }),
+    ),
+    offer: v.optional(v.function()),
+    partnerFingerprint: v.optional(v.function()),
+    setup: v.optional(v.function()),
+    run: v.function(),
+    cleanup: v.optional(v.function()),
+  }),
+  // A hook that offers must read the partner's offer too: its key is what gets pinned.
+  v.check((h) => !h.offer || h.partnerFingerprint !== undefined, "offer needs partnerFingerprint"),
+);
 
 /** A --hook value that names a file rather than a built-in or a package (the config loader resolves it too). */
 export const looksLikePath = (spec: string) =>
