@@ -6,6 +6,7 @@ import { configName, defaultStateDir, tunnelId } from "../hooks/state-dir.ts";
 import { checkArgs, logArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
+import { configPlace } from "./status.ts";
 
 export const forgetArgs = {
   config: {
@@ -18,7 +19,7 @@ export const forgetArgs = {
     type: "string",
     valueHint: "DIR",
     description:
-      "where the pins are (default: $STATE_DIRECTORY, else /var/lib/netpunch for root, else ~/.local/state/netpunch)",
+      "where the pins are (default: the config's state_dir; $STATE_DIRECTORY, else /var/lib/netpunch for root, else ~/.local/state/netpunch)",
   },
   quiet: logArgs.quiet,
 } as const;
@@ -29,11 +30,12 @@ export const forgetCommand = defineCommand({
     description: "forget a tunnel's pinned partner key, so its next punch accepts (and pins) a new one",
   },
   args: forgetArgs,
-  run({ args, rawArgs }) {
+  async run({ args, rawArgs }) {
     checkArgs(rawArgs, forgetArgs);
     const logger = makeLogger({ quiet: args.quiet });
-    const stateDir = args["state-dir"] || defaultStateDir();
-    const tunnel = tunnelId(configName(args.config), args.tunnel);
+    const found = await configPlace(args.config);
+    const stateDir = args["state-dir"] || found?.stateDir || defaultStateDir();
+    const tunnel = tunnelId(found?.name ?? configName(args.config), args.tunnel);
     const file = pinFile(stateDir, tunnel);
     const removed = forgetPin(stateDir, tunnel);
     if (removed === undefined) throw CliFail.nothingPinned(tunnel, file);

@@ -183,6 +183,14 @@ export const CliFail = {
     );
   },
   /** `status` without CONFIG found no running `netpunch up` in the runtime directory. */
+  /** `up` of a config whose every tunnel says `enabled = false`: nothing to keep up. */
+  noTunnels(file: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `${file}: no tunnel is enabled`,
+      "add a [tunnel.NAME] table, or set enabled = true in one",
+    );
+  },
   nothingRunning(dir: string): NetpunchError {
     return new NetpunchError(
       "E_NOT_RUNNING",

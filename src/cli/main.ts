@@ -71,6 +71,7 @@ export function commandsFor(
   return {
     serve: lazyCommand(async () => (await import("./serve.ts")).serveCommand(ctx.signal)),
     connect: connectCommand(selected, ctx.signal),
+    up: lazyCommand(async () => (await import("./up.ts")).upCommand(ctx.signal)),
     hooks: hooksCommand(builtinHooks, selected),
     plugins: pluginsCommand(builtinHooks, selected),
     doctor: lazyCommand(async () => (await import("./doctor.ts")).doctorCommand(ctx.signal)),

@@ -4,10 +4,11 @@ import { checkSameFamily, formatEndpoint, parseAddress } from "../addr.ts";
 import { Backoff } from "../backoff.ts";
 import { NetpunchError } from "../errors.ts";
 import { withholdSecret } from "../hooks/env.ts";
-import { runHooks } from "../hooks/lifecycle.ts";
+import { checkPartnerOffer, makeOffer, runHooks } from "../hooks/lifecycle.ts";
 import { type AnyHook, type BuiltinHook, hookSpecs, loadHook, passthroughArgs } from "../hooks/load.ts";
 import { checkHookOptions, mergedHookArgs, type PreparedHook } from "../hooks/run.ts";
 import { sleep } from "../hooks/sleep.ts";
+import { connectTunnelId, defaultStateDir } from "../hooks/state-dir.ts";
 import type { PortMapping } from "../portmap/index.ts";
 import { type ConnectOptions, connect } from "../punch/connect.ts";
 import { freeUdpPort } from "../transport/udp.ts";
@@ -145,13 +146,23 @@ export function punchOptions(p: PeerRun & { mapped?: Endpoint }): ConnectOptions
 }
 
 async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHook[]): Promise<void> {
+  // `connect`'s keys and pins: the state directory's, under "connect/SESSION".
+  const place = { logger: p.logger, stateDir: defaultStateDir(), tunnel: connectTunnelId(p.session) };
   let pauses = new Backoff(ROUND_RETRY);
   for (let round = 1; ; round++) {
     const started = Date.now();
     let failed: NetpunchError | undefined;
     try {
-      const result = await connect({ ...punchOptions(p), signal: p.signal, onEvent: eventLogger(p.logger) });
-      await runHooks(hooks, result, { logger: p.logger, signal: p.signal });
+      // A zero-config hook offers its key (made on first use); the partner's is checked and pinned first.
+      const offering = await makeOffer(hooks, { ...place, signal: p.signal });
+      const result = await connect({
+        ...punchOptions(p),
+        ...(offering ? { offer: offering.bytes } : {}),
+        signal: p.signal,
+        onEvent: eventLogger(p.logger),
+      });
+      checkPartnerOffer(offering, result, place);
+      await runHooks(hooks, result, { ...place, signal: p.signal });
       if (!p.loop || p.signal.aborted) return;
       p.logger.info("the hooks have ended; punching again (--loop)");
     } catch (e) {

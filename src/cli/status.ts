@@ -5,6 +5,7 @@ import { readStatus, statusSockets } from "../up/status-client.ts";
 import type { StatusDocument } from "../up/status-document.ts";
 import type { TunnelRow } from "../up/supervise-all.ts";
 import { checkArgs } from "./common.ts";
+import { configDirs } from "./config/load.ts";
 import { CliFail } from "./hints.ts";
 
 export const statusArgs = {
@@ -33,8 +34,9 @@ export const statusCommand = defineCommand({
   args: statusArgs,
   async run({ args, rawArgs }) {
     checkArgs(rawArgs, statusArgs);
-    const dir = args["runtime-dir"] || defaultRuntimeDir();
-    const config = args.config ? configName(String(args.config)) : undefined;
+    const found = args.config ? await configPlace(String(args.config)) : undefined;
+    const dir = args["runtime-dir"] || found?.runtimeDir || defaultRuntimeDir();
+    const config = args.config ? (found?.name ?? configName(String(args.config))) : undefined;
     const docs: StatusDocument[] = [];
     if (config !== undefined) docs.push(await readStatus(statusSocketPath(dir, config)));
     else {
@@ -55,6 +57,21 @@ export const statusCommand = defineCommand({
     process.stdout.write(statusText(docs, Date.now()));
   },
 });
+
+/**
+ * The config's own directories when its file is found (the runtime_dir it gives `up`), else none: a config
+ * that `up` found elsewhere (another user's XDG directory) is still asked for by name in the default place.
+ */
+export async function configPlace(
+  spec: string,
+): Promise<{ name: string; stateDir: string; runtimeDir: string } | undefined> {
+  try {
+    return await configDirs(spec);
+  } catch (e) {
+    if (isNetpunchError(e) && e.detail.reason === "config-not-found") return undefined;
+    throw e;
+  }
+}
 
 const COLUMNS = ["tunnel", "state", "path", "remote", "rtt", "up since", "rounds", "last error"] as const;
 

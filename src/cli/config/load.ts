@@ -46,6 +46,34 @@ export async function loadConfig(nameOrPath: string, o: LoadOptions = {}): Promi
   });
 }
 
+/**
+ * Only where a config keeps its state and its status socket, for the commands that talk to a running `up` or
+ * its pins (`status`, `forget`): the file found as `up` finds it, its state_dir and runtime_dir checked, with
+ * systemd's variables winning as for `up`; the secret is not read.
+ */
+export async function configDirs(
+  nameOrPath: string,
+  o: Pick<LoadOptions, "env" | "cwd" | "uid" | "exists" | "readFile"> = {},
+): Promise<{ file: string; name: string; stateDir: string; runtimeDir: string }> {
+  const env = o.env ?? process.env;
+  const home = env.HOME || homedir();
+  const { file, name } = findConfig(nameOrPath, {
+    env,
+    cwd: o.cwd ?? process.cwd(),
+    home,
+    exists: o.exists ?? existsSync,
+  });
+  const raw = parseToml(file, await readText(file, o.readFile));
+  const dirs = upDirs({
+    env,
+    uid: o.uid ?? process.getuid?.() ?? -1,
+    home,
+    stateDir: checkKey(file, raw, "state_dir") as string | undefined,
+    runtimeDir: checkKey(file, raw, "runtime_dir") as string | undefined,
+  });
+  return { file, name, ...dirs };
+}
+
 async function readText(file: string, readFile?: (path: string) => Promise<string>): Promise<string> {
   try {
     return await (readFile ?? ((p) => Bun.file(p).text()))(file);

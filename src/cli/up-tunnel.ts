@@ -1,0 +1,122 @@
+import { type ParsedArgs, parseArgs } from "citty";
+import type { ConsolaInstance } from "consola";
+import { builtinHooks } from "../../plugins/index.ts";
+import { NetpunchError } from "../errors.ts";
+import { checkPartnerOffer, makeOffer, type Offering, runHooks } from "../hooks/lifecycle.ts";
+import { type AnyHook, passthroughArgs } from "../hooks/load.ts";
+import { pinnedFingerprint } from "../hooks/pins.ts";
+import { checkHookOptions } from "../hooks/run.ts";
+import { tunnelId } from "../hooks/state-dir.ts";
+import type { PortMapping } from "../portmap/index.ts";
+import { connect } from "../punch/connect.ts";
+import type { Endpoint } from "../types.ts";
+import type { SupervisedTunnel } from "../up/supervise-all.ts";
+import type { TunnelConfig, UpConfig } from "./config/types.ts";
+import { connectArgs, peerOptions } from "./connect.ts";
+import { cliHint } from "./hints.ts";
+import { eventLogger } from "./logger.ts";
+import { askGateway, checkPeerAddresses, type PeerRun, punchOptions, selectHooks } from "./peer.ts";
+
+/** One tunnel of `up`, ready to supervise; `close` undoes what its start did (a gateway's port mapping). */
+export interface PreparedTunnel {
+  supervised: SupervisedTunnel;
+  /** The network interfaces the tunnel's programs make: their addresses are not the host's changing. */
+  interfaces: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Makes a tunnel of the config into what the supervisor runs, from the same pieces as `connect`: its table is
+ * a connect command line (config/tunnel.ts), parsed by connect's own options and its hook's, checked before
+ * any packet (a bad option or a missing program fails `up` at once, as it fails `connect`). Each round makes
+ * the hook's offer (its keys, on first use), punches with it, checks and pins the partner's offer, then runs
+ * the hooks until the tunnel ends.
+ */
+export async function prepareTunnel(
+  config: UpConfig,
+  t: TunnelConfig,
+  logger: ConsolaInstance,
+  signal: AbortSignal,
+): Promise<PreparedTunnel> {
+  const selected = await selectHooks(t.argv, connectArgs, { builtins: builtinHooks });
+  const argv = [...zeroConfigArgs(t, selected.hooks), ...t.argv];
+  const defs = { ...connectArgs, ...selected.args };
+  // connect's --server is required and single; the tunnel's servers (one or more) are given below.
+  const args = parseArgs(["--server", t.servers[0] ?? "", ...argv], defs) as ParsedArgs<typeof connectArgs>;
+  const run: PeerRun = {
+    ...peerOptions(args, config.secret, t.servers),
+    hooks: selected.hooks,
+    args,
+    rawArgs: argv,
+    logger,
+    signal,
+  };
+  const hooks = checkHookOptions(selected.hooks, args as unknown as ParsedArgs, passthroughArgs(argv));
+  checkPeerAddresses(run);
+  const id = tunnelId(config.name, t.name);
+  const place = { logger, stateDir: config.stateDir, tunnel: id };
+  let mapping: PortMapping | undefined;
+  let local = run.local;
+  if (run.portMap) ({ mapping, local } = await askGateway(run));
+  const peer: PeerRun & { mapped?: Endpoint } = { ...run, local, mapped: mapping?.external };
+  const events = eventLogger(logger);
+  let offering: Offering | undefined;
+  return {
+    interfaces: [t.interface],
+    close: async () => {
+      await mapping?.remove();
+    },
+    supervised: {
+      name: t.name,
+      session: t.session,
+      role: t.role,
+      partnerKey: () => pinnedFingerprint(config.stateDir, id),
+      job: {
+        async punch(roundSignal, onEvent) {
+          offering = await makeOffer(hooks, { ...place, signal: roundSignal }).catch(withCliHint);
+          return connect({
+            ...punchOptions(peer),
+            ...(offering ? { offer: offering.bytes } : {}),
+            signal: roundSignal,
+            onEvent: (e) => {
+              events(e);
+              onEvent(e);
+            },
+          }).catch(withCliHint);
+        },
+        async tunnel(result, roundSignal) {
+          try {
+            checkPartnerOffer(offering, result, place);
+            await runHooks(hooks, result, { ...place, signal: roundSignal });
+          } catch (e) {
+            withCliHint(e);
+          }
+          return roundSignal.aborted ? "stopped" : `${hooks.map((h) => h.hook.name).join(", ")} ended`;
+        },
+      },
+    },
+  };
+}
+
+/** Rethrows a NetpunchError with the CLI's hint (which may name a command) in place of the library's. */
+function withCliHint(e: unknown): never {
+  if (!(e instanceof NetpunchError)) throw e;
+  const hint = cliHint(e);
+  if (!hint) throw e;
+  throw new NetpunchError(e.code, e.message, hint, { cause: e, detail: e.detail });
+}
+
+/**
+ * The tunnel's `interface` and `address` as its hook's own options, for the hooks that take them (their
+ * `tunnelOptions`: the zero-config WireGuard and OpenVPN), unless the table set those options itself.
+ */
+function zeroConfigArgs(t: TunnelConfig, hooks: readonly AnyHook[]): string[] {
+  const given = (opt: string) => t.argv.some((a) => a === `--${opt}` || a.startsWith(`--${opt}=`));
+  const out: string[] = [];
+  for (const { tunnelOptions: names } of hooks) {
+    if (names?.interface && !given(names.interface)) out.push(`--${names.interface}`, t.interface);
+    if (names?.address && t.address !== undefined && !given(names.address))
+      out.push(`--${names.address}`, t.address);
+  }
+  return out;
+}
