@@ -101,6 +101,25 @@ export function latestHandshake(output: string, peer: string): number {
   return 0;
 }
 
+/** Bytes received from the peer (0 = none yet) from `wg show IFACE transfer` ("PEER RX TX" lines). Pure. */
+export function receivedBytes(output: string, peer: string): number {
+  for (const line of output.split("\n")) {
+    const [key, rx] = line.trim().split(/\s+/);
+    if (key === peer) return Number(rx) || 0;
+  }
+  return 0;
+}
+
+/**
+ * How long the partner may send nothing before the path counts as gone: it sends a keepalive every
+ * `keepalive` seconds when it has nothing else to send, so three missed in a row (loss alone hardly
+ * explains that) mean it, or the path, is gone; never under MIN_SILENT_S, which covers a busy host's pause.
+ */
+export const silentLimitS = (keepalive: number, silent?: number): number =>
+  silent ?? Math.max(MIN_SILENT_S, SILENT_KEEPALIVES * keepalive);
+const SILENT_KEEPALIVES = 3;
+const MIN_SILENT_S = 10;
+
 /** What setup leaves for cleanup in the hook's per-punch state. */
 interface WgState {
   /** Stops the wireguard-go daemon, if setup started one, and forgets the abort listener. */
@@ -176,6 +195,12 @@ export default defineHook({
       default: "180",
       description: "end (and let --loop re-punch) once the last handshake is this old",
     },
+    "wg-silent": {
+      type: "string",
+      valueHint: "SECONDS",
+      description:
+        "end (and let --loop or up re-punch) once nothing has come from the partner for this long (default: 3 keepalives, at least 10)",
+    },
   },
   tunnelOptions: { interface: "wg-interface", address: "wg-address" },
   check: v.object({
@@ -197,6 +222,7 @@ export default defineHook({
     "wg-up": v.picklist(["none", "wg-quick", "wireguard-go"], "must be none, wg-quick or wireguard-go"),
     "wg-handshake-timeout": v.pipe(v.string(), v.transform(Number), v.number(), v.minValue(1)),
     "wg-stale": v.pipe(v.string(), v.transform(Number), v.number(), v.minValue(10)),
+    "wg-silent": v.optional(v.pipe(v.string(), v.transform(Number), v.number(), v.minValue(MIN_SILENT_S))),
   }),
   preflight({ args }) {
     if (args["wg-interface"] === undefined) return "--wg-interface IFACE is required";
@@ -300,8 +326,13 @@ export default defineHook({
     logger.success(
       `${iface}: handshake with ${result.raddr} after ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
-    // Stay while the handshake is fresh: WireGuard re-handshakes every 2 minutes while traffic flows.
+    // Stay while the handshake is fresh (WireGuard re-handshakes every 2 minutes while traffic flows) and the
+    // partner is heard: its keepalives alone make the received bytes grow every --wg-keepalive seconds.
     const staleMs = options["wg-stale"] * 1000;
+    const silentMs = silentLimitS(options["wg-keepalive"], options["wg-silent"]) * 1000;
+    const received = () => receivedBytes(run(["wg", "show", iface, "transfer"]), peer);
+    let rx = received();
+    let heardAt = Date.now();
     while (!signal.aborted) {
       await sleep(2_000, signal);
       if (signal.aborted) break;
@@ -309,6 +340,14 @@ export default defineHook({
       if (Date.now() - last * 1000 > staleMs) {
         logger.warn(
           `${iface}: last handshake ${Math.round(Date.now() / 1000 - last)} s ago; the path is gone`,
+        );
+        return;
+      }
+      const now = received();
+      if (now !== rx) [rx, heardAt] = [now, Date.now()];
+      else if (Date.now() - heardAt > silentMs) {
+        logger.warn(
+          `${iface}: nothing from the partner for ${Math.round((Date.now() - heardAt) / 1000)} s; the path is gone`,
         );
         return;
       }

@@ -7,7 +7,13 @@ import * as v from "valibot";
 import { execArgv } from "../../../plugins/exec.ts";
 import { openvpnArgv } from "../../../plugins/openvpn.ts";
 import { socatArgv } from "../../../plugins/socat-forward.ts";
-import { latestHandshake, wgSetArgv, wgUpCommands } from "../../../plugins/wireguard.ts";
+import {
+  latestHandshake,
+  receivedBytes,
+  silentLimitS,
+  wgSetArgv,
+  wgUpCommands,
+} from "../../../plugins/wireguard.ts";
 import { defineHook, definePlugin } from "../../../src/hooks/hook.ts";
 import { type AnyHook, hookSpecs, passthroughArgs } from "../../../src/hooks/load.ts";
 import { fillTemplate, resultEnv, TEMPLATE_FIELDS, templateProblem } from "../../../src/hooks/result-env.ts";
@@ -192,6 +198,21 @@ describe("wireguard", () => {
     expect(wgUpCommands({ mode: "wireguard-go", iface: "wgnp" })).toEqual([
       ["ip", "link", "set", "wgnp", "up"],
     ]);
+  });
+
+  test("receivedBytes: the peer's received bytes from wg show transfer, 0 for none or another peer", () => {
+    const OTHER = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=";
+    const out = `${OTHER}\t100\t200\n${PEER}\t4242\t9000\n`;
+    expect(receivedBytes(out, PEER)).toBe(4242);
+    expect(receivedBytes(out, OTHER)).toBe(100);
+    expect(receivedBytes(`${OTHER}\t100\t200\n`, PEER)).toBe(0);
+    expect(receivedBytes("", PEER)).toBe(0);
+  });
+
+  test("silentLimitS: three keepalives, never under 10 s, unless given", () => {
+    expect(silentLimitS(25)).toBe(75);
+    expect(silentLimitS(2)).toBe(10);
+    expect(silentLimitS(25, 30)).toBe(30);
   });
 
   test("latestHandshake: the peer's timestamp, 0 for never or for another peer", () => {
