@@ -2,7 +2,6 @@
 // this user may read it (dirs 0700, files 0600), and a file is replaced atomically (a crash leaves the old
 // file or the new, never half of one).
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import * as v from "valibot";
 import { Fail } from "../errors.ts";
@@ -12,24 +11,7 @@ export const PRIVATE_DIR_MODE = 0o700;
 /** Files (keys, pins): only this user may read or write them. */
 export const PRIVATE_FILE_MODE = 0o600;
 
-/** Root's state directory when systemd gives none (the FHS place for a daemon's state). */
-const SYSTEM_STATE_DIR = "/var/lib/netpunch";
-
-/**
- * Where state lives when the caller names no directory: systemd's $STATE_DIRECTORY (its first entry: the
- * unit may list several), else /var/lib/netpunch for root, else $XDG_STATE_HOME/netpunch or
- * ~/.local/state/netpunch. Pure but for its inputs.
- */
-export function defaultStateDir(
-  env: Record<string, string | undefined> = process.env,
-  uid: number | undefined = process.getuid?.(),
-  home: string = homedir(),
-): string {
-  const systemd = env.STATE_DIRECTORY?.split(":")[0];
-  if (systemd) return systemd;
-  if (uid === 0) return SYSTEM_STATE_DIR;
-  return join(env.XDG_STATE_HOME || join(home, ".local", "state"), "netpunch");
-}
+export { defaultStateDir } from "../sys/dirs.ts";
 
 /** One part of a tunnel's identity: a file name that cannot climb out of its directory. */
 const SEGMENT = v.pipe(

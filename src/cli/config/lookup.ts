@@ -1,5 +1,6 @@
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { Fail } from "../../errors.ts";
+import { xdgDir } from "../../sys/dirs.ts";
 
 /** Where the system's configs live, after the user's own. */
 export const SYSTEM_CONFIG_DIR = "/etc/netpunch";
@@ -29,12 +30,6 @@ export interface LookupEnv {
 
 /** An argument with a "/" or ending in ".toml" is a path; anything else a name looked up in the config dirs. */
 export const isConfigPath = (arg: string): boolean => arg.includes("/") || arg.endsWith(".toml");
-
-/** An XDG base directory: the variable when it holds an absolute path (the spec says to ignore a relative one). */
-export function xdgDir(env: Record<string, string | undefined>, variable: string, fallback: string): string {
-  const value = env[variable];
-  return value !== undefined && isAbsolute(value) ? value : fallback;
-}
 
 /** Every place `arg` may be, in the order they are tried. Pure. */
 export function configPlaces(arg: string, o: Omit<LookupEnv, "exists">): string[] {

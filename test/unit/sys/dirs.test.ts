@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { upDirs } from "../../../../src/cli/config/dirs.ts";
+import { upDirs } from "../../../src/sys/dirs.ts";
 
 const home = "/home/ana";
 

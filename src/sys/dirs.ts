@@ -1,5 +1,11 @@
-import { join } from "node:path";
-import { xdgDir } from "./lookup.ts";
+import { homedir } from "node:os";
+import { isAbsolute, join } from "node:path";
+
+/** An XDG base directory: the variable when it holds an absolute path (the spec says to ignore a relative one). */
+export function xdgDir(env: Record<string, string | undefined>, variable: string, fallback: string): string {
+  const value = env[variable];
+  return value !== undefined && isAbsolute(value) ? value : fallback;
+}
 
 /** Where netpunch keeps what lasts (keys, pins) and what lives only while it runs (the status socket), as root. */
 export const SYSTEM_STATE_DIR = "/var/lib/netpunch";
@@ -41,3 +47,21 @@ export function upDirs(o: {
       systemdDir(o.env, "RUNTIME_DIRECTORY") ?? o.runtimeDir ?? (root ? SYSTEM_RUNTIME_DIR : userRuntime),
   };
 }
+
+/** This process's directories when no config names any (`connect`'s keys and pins, `status`, `forget`). */
+const processDirs = (env: Record<string, string | undefined>, uid: number, home: string): UpDirs =>
+  upDirs({ env, uid, home });
+
+/** The state directory (keys, pins) by the rules of upDirs, for a caller without a config. */
+export const defaultStateDir = (
+  env: Record<string, string | undefined> = process.env,
+  uid: number = process.getuid?.() ?? -1,
+  home: string = env.HOME || homedir(),
+): string => processDirs(env, uid, home).stateDir;
+
+/** The runtime directory (status sockets) by the rules of upDirs, for a caller without a config. */
+export const defaultRuntimeDir = (
+  env: Record<string, string | undefined> = process.env,
+  uid: number = process.getuid?.() ?? -1,
+  home: string = env.HOME || homedir(),
+): string => processDirs(env, uid, home).runtimeDir;
