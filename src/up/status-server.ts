@@ -2,6 +2,7 @@ import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import type { Socket } from "bun";
 import { Fail } from "../errors.ts";
 import { statusSocketPath } from "./paths.ts";
+import { socketAnswers } from "./status-client.ts";
 import type { StatusDocument } from "./status-document.ts";
 
 /** The runtime directory's mode when we create it: only its owner may even see which configs run. */
@@ -98,17 +99,6 @@ async function clearStale(path: string): Promise<void> {
     return; // nothing there
   }
   if (!isSocket) throw Fail.statusSocketBusy(path, false);
-  if (await answers(path)) throw Fail.statusSocketBusy(path, true);
+  if (await socketAnswers(path)) throw Fail.statusSocketBusy(path, true);
   unlinkSync(path);
-}
-
-/** Whether a process accepts connections on the unix socket `path`. */
-async function answers(path: string): Promise<boolean> {
-  try {
-    const s = await Bun.connect({ unix: path, socket: { data() {} } });
-    s.end();
-    return true;
-  } catch {
-    return false;
-  }
 }
