@@ -1,7 +1,7 @@
 // packaging/netpunch.service: systemd accepts it, it is hardened, and its ExecStart line really starts the
 // server with the secret from the credential directory and stops gracefully on SIGTERM.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compiled } from "../support/binary.ts";
@@ -73,7 +73,8 @@ const upSetting = (key: string) => [...UP_UNIT.matchAll(new RegExp(`^${key}=(.*)
 test("netpunch-up@: runs `netpunch up %i` with state and runtime directories and CAP_NET_ADMIN alone", () => {
   expect(upSetting("ExecStart")).toEqual(["/usr/local/bin/netpunch up %i"]);
   expect(upSetting("StateDirectory")).toEqual(["netpunch"]);
-  expect(upSetting("RuntimeDirectory")).toEqual(["netpunch"]);
+  // netpunch's status sockets first ($RUNTIME_DIRECTORY's first entry), and wireguard-go's control sockets.
+  expect(upSetting("RuntimeDirectory")).toEqual(["netpunch wireguard"]);
   // Shared by every instance (status finds every socket there), so one stopping must not remove it.
   expect(upSetting("RuntimeDirectoryPreserve")).toEqual(["yes"]);
   expect(upSetting("RuntimeDirectoryMode")).toEqual(["0700"]);
@@ -107,4 +108,49 @@ test("netpunch-up@: systemd-analyze verifies an instance and rates its exposure 
   // executable memory for Bun's JIT. 0.1 of slack for another systemd's weights: dropping any one of the
   // hardening settings (0.2 each, most of them) fails this.
   expect(level).toBeLessThanOrEqual(3.8);
+});
+
+test("netpunch-up@: its ExecStart finds the instance's config, serves its status in $RUNTIME_DIRECTORY, stops on SIGTERM", async () => {
+  const bin = await compiled("linux-x64");
+  const dir = mkdtempSync(join(tmpdir(), "netpunch-up-exec-"));
+  const [config, state, run, wgRun] = ["config/netpunch", "state", "run", "wireguard"].map((d) => {
+    const p = join(dir, d);
+    mkdirSync(p, { recursive: true, mode: 0o700 });
+    return p;
+  }) as [string, string, string, string];
+  writeFileSync(join(dir, "secret"), "unit-up-secret\n", { mode: 0o600 });
+  const probe = await Bun.udpSocket({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.port; // nobody answers there: the tunnel keeps waiting for its server, as after a reboot
+  probe.close();
+  writeFileSync(
+    join(config, "home.toml"),
+    `server = "127.0.0.1:${port}"\nsecret_file = "${join(dir, "secret")}"\n\n[tunnel.office]\nrole = "a"\nsession = "unit"\nhook = "exec"\nargs = ["true"]\n`,
+  );
+  const argv = (upSetting("ExecStart")[0] ?? "")
+    .split(" ")
+    .map((a) => a.replace("/usr/local/bin/netpunch", bin).replace("%i", "home"));
+  // What systemd gives the unit: its directories (RuntimeDirectory's two, colon-separated), and here the
+  // config in an XDG directory instead of /etc/netpunch, which a test must not write.
+  const env = {
+    ...process.env,
+    XDG_CONFIG_HOME: join(dir, "config"),
+    STATE_DIRECTORY: state,
+    RUNTIME_DIRECTORY: `${run}:${wgRun}`,
+  };
+  const up = Bun.spawn(argv, { env, stderr: "pipe", stdout: "ignore" });
+  const sock = join(run, "home.sock");
+  for (let i = 0; i < 50 && !existsSync(sock); i++) await Bun.sleep(100); // 5 s at most
+  const status = Bun.spawnSync([bin, "status", "home", "--json"], { env, stdout: "pipe", stderr: "pipe" });
+  up.kill("SIGTERM");
+  expect(await up.exited).toBe(0);
+  const log = await new Response(up.stderr).text();
+  expect(status.exitCode, log + status.stderr.toString()).toBe(0);
+  const doc = JSON.parse(status.stdout.toString()) as {
+    config: string;
+    tunnels: { name: string; state: string }[];
+  };
+  expect(doc.config).toBe("home");
+  expect(doc.tunnels.map((t) => t.name)).toEqual(["office"]);
+  expect(existsSync(sock)).toBe(false); // removed on the way out
+  expect(log).not.toContain("unit-up-secret");
 });
