@@ -107,6 +107,14 @@ const EXAMPLES: readonly (readonly [string, readonly string[]])[] = [
     ],
   ],
   [
+    "Tunnels that stay up (a config file per host; README: Tunnels as a service):",
+    [
+      "netpunch up home          # every tunnel of /etc/netpunch/home.toml, supervised",
+      "netpunch status home      # their state, path, RTT, rounds, last error",
+      "netpunch forget home office   # accept the partner's new key at the next punch",
+    ],
+  ],
+  [
     "Seed-compatible forms (the original netpunch):",
     ["netpunch c SECRET :10001", "netpunch a SECRET :10000 server:10001"],
   ],
