@@ -90,31 +90,26 @@ export async function waitStatus(
 export const tunnelState = (tunnels: TunnelStatusLine[], name: string): TunnelStatusLine | undefined =>
   tunnels.find((t) => t.name === name);
 
-/** The PIDs in a namespace whose command name is `comm` (e.g. wireguard-go, openvpn): ours, by PID. */
-export function pidsNamed(ns: string, comm: string): number[] {
+/** The PIDs in a namespace whose /proc/PID/FILE passes `ok`: ours, by PID, never by name alone. */
+function pidsWhere(ns: string, file: "comm" | "cmdline", ok: (text: string) => boolean): number[] {
   const out = Bun.spawnSync(["ip", "netns", "pids", ns]).stdout.toString().trim();
   return out
     .split(/\s+/)
     .filter(Boolean)
     .map(Number)
     .filter((pid) => {
-      const r = Bun.spawnSync(["cat", `/proc/${pid}/comm`], { stdout: "pipe", stderr: "ignore" });
-      return r.stdout.toString().trim() === comm;
+      const r = Bun.spawnSync(["cat", `/proc/${pid}/${file}`], { stdout: "pipe", stderr: "ignore" });
+      return ok(r.stdout.toString());
     });
 }
 
+/** The PIDs in a namespace whose command name is `comm` (e.g. wireguard-go, openvpn). */
+export const pidsNamed = (ns: string, comm: string): number[] =>
+  pidsWhere(ns, "comm", (t) => t.trim() === comm);
+
 /** The PIDs in a namespace whose command line (arguments joined by spaces) is `cmdline`. */
-export function pidsWithArgs(ns: string, cmdline: string): number[] {
-  const out = Bun.spawnSync(["ip", "netns", "pids", ns]).stdout.toString().trim();
-  return out
-    .split(/\s+/)
-    .filter(Boolean)
-    .map(Number)
-    .filter((pid) => {
-      const r = Bun.spawnSync(["cat", `/proc/${pid}/cmdline`], { stdout: "pipe", stderr: "ignore" });
-      return r.stdout.toString().split("\0").filter(Boolean).join(" ") === cmdline;
-    });
-}
+export const pidsWithArgs = (ns: string, cmdline: string): number[] =>
+  pidsWhere(ns, "cmdline", (t) => t.split("\0").filter(Boolean).join(" ") === cmdline);
 
 /** Pings `ip` from the host until one answer comes (at most `tries` rounds of 1 s): true when one did. */
 export function pingsWithin(lab: Lab, host: Host, ip: string, tries = 20): boolean {

@@ -92,6 +92,28 @@ export const encodeWgOffer = (o: WgOffer): Uint8Array => encodeOffer(WG_HOOK, o)
 export const decodeWgOffer = (bytes: Uint8Array | undefined, tunnel: string): WgOffer =>
   decodeOffer(bytes, WG_HOOK, tunnel, WG_OFFER);
 
+export interface WgSetOptions {
+  iface: string;
+  peer: string;
+  keepalive: number;
+  /** Zero-config: this side's private key, from its file (never on the command line). */
+  privateKeyFile?: string;
+  /** Zero-config: the one address the partner may send from through the tunnel. */
+  allowedIps?: string;
+}
+
+/** `wg set`: the interface listens on the punched port and sends to the partner's mapped address. Pure. */
+export function wgSetArgv(r: PunchResult, o: WgSetOptions): string[] {
+  const endpoint = isIP(r.rhost) === 6 ? `[${r.rhost}]:${r.rport}` : `${r.rhost}:${r.rport}`;
+  return [
+    ...["wg", "set", o.iface, "listen-port", String(r.lport)],
+    ...(o.privateKeyFile !== undefined ? ["private-key", o.privateKeyFile] : []),
+    ...["peer", o.peer, "endpoint", endpoint],
+    ...(o.allowedIps !== undefined ? ["allowed-ips", o.allowedIps] : []),
+    ...["persistent-keepalive", String(o.keepalive)],
+  ];
+}
+
 export interface WgZeroSetOptions {
   iface: string;
   privateKeyFile: string;
@@ -103,23 +125,11 @@ export interface WgZeroSetOptions {
  * Zero-config `wg set`: this side's key from its file (never on the command line), the punched port, and
  * the partner's key, endpoint and one address. Pure.
  */
-export function wgZeroSetArgv(r: PunchResult, o: WgZeroSetOptions): string[] {
-  const endpoint = isIP(r.rhost) === 6 ? `[${r.rhost}]:${r.rport}` : `${r.rhost}:${r.rport}`;
-  return [
-    "wg",
-    "set",
-    o.iface,
-    "listen-port",
-    String(r.lport),
-    "private-key",
-    o.privateKeyFile,
-    "peer",
-    o.partner.key,
-    "endpoint",
-    endpoint,
-    "allowed-ips",
-    hostRoute(o.partner.address),
-    "persistent-keepalive",
-    String(o.keepalive),
-  ];
-}
+export const wgZeroSetArgv = (r: PunchResult, o: WgZeroSetOptions): string[] =>
+  wgSetArgv(r, {
+    iface: o.iface,
+    peer: o.partner.key,
+    keepalive: o.keepalive,
+    privateKeyFile: o.privateKeyFile,
+    allowedIps: hostRoute(o.partner.address),
+  });

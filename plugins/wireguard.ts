@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from "node:fs";
-import { isIP } from "node:net";
 import * as v from "valibot";
 import {
   childEnv,
@@ -18,32 +17,11 @@ import {
   WG_KEY,
   type WgOffer,
   wgKeys,
+  wgSetArgv,
   wgZeroSetArgv,
 } from "./wireguard-keys.ts";
 
-export interface WgSetOptions {
-  iface: string;
-  peer: string;
-  keepalive: number;
-}
-
-/** `wg set`: the interface listens on the punched port and sends to the partner's mapped address. Pure. */
-export function wgSetArgv(r: PunchResult, o: WgSetOptions): string[] {
-  const endpoint = isIP(r.rhost) === 6 ? `[${r.rhost}]:${r.rport}` : `${r.rhost}:${r.rport}`;
-  return [
-    "wg",
-    "set",
-    o.iface,
-    "listen-port",
-    String(r.lport),
-    "peer",
-    o.peer,
-    "endpoint",
-    endpoint,
-    "persistent-keepalive",
-    String(o.keepalive),
-  ];
-}
+export { type WgSetOptions, wgSetArgv } from "./wireguard-keys.ts";
 
 /** Commands that bring the interface up before `wg set`, per --wg-up mode. Pure. */
 export function wgUpCommands(o: {
