@@ -5,7 +5,7 @@ import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, type Proc, run, secretFile, startServer, stopAll } from "./cli.ts";
+import { freePort, type Proc, run, secretFile, startServer, stopAll, waitFor } from "./cli.ts";
 
 // Real processes, sockets and the supervisor's real 1 s backoff.
 setDefaultTimeout(60_000);
@@ -143,7 +143,7 @@ test("two configs come up, show in status, come back after the tunnel's program 
     until(fb, (rows) => isUp(rows) && (rows[0]?.rounds ?? 0) >= 2),
   ]);
   expect(back[0]?.repunches).toBe(1);
-  expect(a.errSoFar()).toContain("sleep exited");
+  await waitFor(a, /sleep exited/); // the log says why the tunnel ended
 
   const programs = [...descendants(a.proc.pid, "sleep 301"), ...descendants(b.proc.pid, "sleep 302")];
   expect(programs).toHaveLength(2);
