@@ -46,6 +46,8 @@ export interface PeerRun {
   role: Role;
   /** One or more, raced (connect() registers with every one at once). */
   servers: readonly string[];
+  /** Instead of `servers`: the server's WebSocket, where UDP is blocked (connect({ serverTcp })). */
+  serverTcp?: { url: string; ca?: string };
   local: string;
   secret: Uint8Array;
   session: string;
@@ -129,6 +131,7 @@ export async function askGateway(p: PeerRun): Promise<{ mapping: PortMapping | u
 export function punchOptions(p: PeerRun & { mapped?: Endpoint }): ConnectOptions {
   return {
     server: p.servers,
+    ...(p.serverTcp ? { serverTcp: p.serverTcp } : {}),
     local: p.local,
     secret: p.secret,
     role: p.role,

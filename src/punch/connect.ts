@@ -286,7 +286,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
       (transport) => {
         if (s.settled) return transport.close();
         channel.transport = transport;
-        emit({ type: "listening", local: transport.local });
+        if (!tcp) emit({ type: "listening", local: transport.local }); // a WebSocket has no UDP port
         machine = new PeerMachine({
           session,
           role: opts.role,
