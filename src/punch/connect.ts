@@ -338,9 +338,9 @@ async function tcpServer(
   }
   if (url.protocol !== "ws:" && url.protocol !== "wss:")
     throw Fail.badServerUrl(o.url, "not ws:// or wss://");
-  if (!url.port) throw Fail.badServerUrl(o.url, "no port");
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  const resolved = await resolve({ host, port: Number(url.port) });
+  // The URL class leaves the scheme's default port (80, 443) out; only the host matters here anyway.
+  const resolved = await resolve({ host, port: Number(url.port || (url.protocol === "wss:" ? 443 : 80)) });
   return { server: { host: resolved.host, port: TO_SERVER }, options: o };
 }
 

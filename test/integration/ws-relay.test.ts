@@ -2,10 +2,11 @@
 // `--server-tcp` (plain, then TLS with a certificate made here and `--tls-ca`), peer b over UDP; each runs a
 // stand-in tunnel (the exec hook and test/fixtures/udp-exchange.ts) that must hear the other through the relay.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { selfSignedFiles } from "../support/tls-cert.ts";
 import { freePort, type Proc, run, secretFile, stopAll, waitFor } from "./cli.ts";
 
 setDefaultTimeout(40_000);
@@ -24,32 +25,8 @@ async function freeTcpPort(): Promise<number> {
   return port;
 }
 
-/** A self-signed certificate for 127.0.0.1 (its SAN), and its key, as PEM files. */
-async function certificate(): Promise<{ cert: string; key: string }> {
-  await import("reflect-metadata");
-  const x509 = await import("@peculiar/x509");
-  const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
-  const keys = await crypto.subtle.generateKey(alg, true, ["sign", "verify"]);
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: "01",
-    name: "CN=127.0.0.1",
-    notBefore: new Date(Date.now() - 86_400_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-    signingAlgorithm: alg,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.SubjectAlternativeNameExtension([{ type: "ip", value: "127.0.0.1" }]),
-    ],
-  });
-  const pkcs8 = Buffer.from(await crypto.subtle.exportKey("pkcs8", keys.privateKey)).toString("base64");
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)?.join("\n")}\n-----END PRIVATE KEY-----\n`;
-  const cert = join(scratch, "cert.pem");
-  const key = join(scratch, "key.pem");
-  writeFileSync(cert, `${certificate.toString("pem")}\n`);
-  writeFileSync(key, keyPem, { mode: 0o600 });
-  return { cert, key };
-}
+/** A self-signed certificate for 127.0.0.1, as PEM files. */
+const certificate = () => selfSignedFiles(scratch, "127.0.0.1");
 
 /** The stand-in tunnel each peer's exec hook runs; it writes what it heard to `file`. */
 const tunnel = (role: string, file: string) => [
