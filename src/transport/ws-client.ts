@@ -27,8 +27,9 @@ export function openWsClient(
   onError?: ErrorHandler,
 ): Promise<Transport> {
   return new Promise((resolve, reject) => {
-    // Bun's WebSocket takes TLS options as a second argument (its own extension of the constructor).
-    const ws = new WebSocket(o.url, { tls: o.ca ? { ca: o.ca } : undefined } as unknown as string[]);
+    // Bun's WebSocket takes TLS options in its second argument (Bun.WebSocketOptions); no compression:
+    // tunnels carry encrypted bytes.
+    const ws = new WebSocket(o.url, { ...(o.ca ? { tls: { ca: o.ca } } : {}), perMessageDeflate: false });
     ws.binaryType = "arraybuffer";
     let open = false;
     const transport: Transport = {
