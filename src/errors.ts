@@ -162,6 +162,22 @@ export const Fail = {
   badAddress(what: string, input: string, why: string, hint: string): NetpunchError {
     return new NetpunchError("E_ADDRESS", `${what} "${input}" is not a valid address: ${why}`, hint);
   },
+  /** A WebSocket server's URL (ws:// or wss://) that cannot be one. */
+  badServerUrl(input: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_ADDRESS",
+      `server URL "${input}" is not usable: ${why}`,
+      "give ws://HOST:PORT or wss://HOST:PORT, e.g. wss://203.0.113.7:443",
+    );
+  },
+  /** The WebSocket to the server did not open (refused, TLS not trusted, not a WebSocket server). */
+  wsUnreachable(url: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_SERVER_SILENT",
+      `no WebSocket to the server at ${url}: ${why}`,
+      "check that the server runs with a TCP listener on that port, and for wss:// that its certificate is trusted (a CA file for a self-signed one)",
+    );
+  },
   familyMismatch(local: string, server: string, l: 4 | 6, s: 4 | 6, port: number): NetpunchError {
     return new NetpunchError(
       "E_ADDRESS",

@@ -16,4 +16,5 @@ export * from "./rendezvous/store.ts";
 export { type StunBindingOptions, type StunBindingResult, stunBinding } from "./stun/client.ts";
 export { type Clock, systemClock } from "./sys/clock.ts";
 export { type Random, systemRandom } from "./sys/random.ts";
+export type { WsServerOptions } from "./transport/ws-server.ts";
 export type * from "./types.ts";

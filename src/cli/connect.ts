@@ -5,6 +5,7 @@ import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
 import { commandParts, type HookSelection, type PeerRun, runPeer } from "./peer.ts";
 import { resolveSecret } from "./secret.ts";
+import { readPem } from "./serve.ts";
 
 export const connectArgs = {
   role: {
@@ -16,9 +17,19 @@ export const connectArgs = {
   server: {
     type: "string",
     valueHint: "HOST:PORT",
-    required: true,
     description:
       "the rendezvous server; repeatable: registers with every one at once, the first match wins, one that is down costs nothing",
+  },
+  "server-tcp": {
+    type: "string",
+    valueHint: "URL",
+    description:
+      "instead of --server, where UDP is blocked: the server's WebSocket (ws://HOST:PORT or wss://HOST:PORT); relayed over it",
+  },
+  "tls-ca": {
+    type: "string",
+    valueHint: "FILE",
+    description: "with a wss:// --server-tcp: trust this CA or self-signed certificate (PEM)",
   },
   local: {
     type: "string",
@@ -89,7 +100,14 @@ export function peerOptions(
 ): Omit<PeerRun, "hooks" | "args" | "rawArgs" | "logger" | "signal"> {
   const role = v.safeParse(Role, args.role);
   if (!role.success) throw CliFail.badRole(args.role);
+  const url = args["server-tcp"];
+  if (servers.length === 0 && url === undefined) throw CliFail.serverChoice("none");
+  if (servers.length > 0 && url !== undefined) throw CliFail.serverChoice("both");
+  if (args["tls-ca"] !== undefined && url === undefined)
+    throw CliFail.tlsOptions("--tls-ca needs --server-tcp");
+  const ca = args["tls-ca"] !== undefined ? readPem("tls-ca", args["tls-ca"]) : undefined;
   return {
+    ...(url !== undefined ? { serverTcp: { url, ...(ca !== undefined ? { ca } : {}) } } : {}),
     role: role.output,
     servers,
     local: String(args.local),

@@ -63,6 +63,32 @@ export const CliFail = {
       flag === "timeout" ? "leave --timeout out to wait forever" : `give at most --${flag} ${maxSeconds}`,
     );
   },
+  /** connect needs a server: over UDP (--server) or over a WebSocket (--server-tcp), not both. */
+  serverChoice(given: "none" | "both"): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      given === "none" ? "no server given" : "--server and --server-tcp together",
+      given === "none"
+        ? "give --server HOST:PORT (UDP) or, where UDP is blocked, --server-tcp wss://HOST:PORT"
+        : "--server-tcp is for a network that drops UDP: give one of them (UDP is not tried beside it yet)",
+    );
+  },
+  /** Both halves of the TLS listener, or neither; and no TLS option without a TCP listener. */
+  tlsOptions(why: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      why,
+      "e.g. --relay-tcp 0.0.0.0:443 --tls-cert cert.pem --tls-key key.pem",
+    );
+  },
+  /** A certificate, key or CA file that cannot be read. */
+  unreadableFile(flag: string, file: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--${flag} ${file} cannot be read: ${why}`,
+      `give --${flag} a readable PEM file`,
+    );
+  },
   notPositiveInteger(flag: string, value: string, example: string): NetpunchError {
     return new NetpunchError(
       "E_USAGE",

@@ -46,6 +46,8 @@ export interface PeerRun {
   role: Role;
   /** One or more, raced (connect() registers with every one at once). */
   servers: readonly string[];
+  /** Instead of `servers`: the server's WebSocket, where UDP is blocked (connect({ serverTcp })). */
+  serverTcp?: { url: string; ca?: string };
   local: string;
   secret: Uint8Array;
   session: string;
@@ -129,6 +131,7 @@ export async function askGateway(p: PeerRun): Promise<{ mapping: PortMapping | u
 export function punchOptions(p: PeerRun & { mapped?: Endpoint }): ConnectOptions {
   return {
     server: p.servers,
+    ...(p.serverTcp ? { serverTcp: p.serverTcp } : {}),
     local: p.local,
     secret: p.secret,
     role: p.role,
@@ -155,14 +158,20 @@ async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHo
     try {
       // A zero-config hook offers its key (made on first use); the partner's is checked and pinned first.
       const offering = await makeOffer(hooks, { ...place, signal: p.signal });
+      // What a round leaves open for its tunnel (the WebSocket bridge of --server-tcp) ends with the round.
+      const round = new AbortController();
       const result = await connect({
         ...punchOptions(p),
         ...(offering ? { offer: offering.bytes } : {}),
-        signal: p.signal,
+        signal: AbortSignal.any([p.signal, round.signal]),
         onEvent: eventLogger(p.logger),
       });
-      checkPartnerOffer(offering, result, place);
-      await runHooks(hooks, result, { ...place, signal: p.signal });
+      try {
+        checkPartnerOffer(offering, result, place);
+        await runHooks(hooks, result, { ...place, signal: p.signal });
+      } finally {
+        round.abort();
+      }
       if (!p.loop || p.signal.aborted) return;
       p.logger.info("the hooks have ended; punching again (--loop)");
     } catch (e) {

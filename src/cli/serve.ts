@@ -1,13 +1,23 @@
+import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
 import * as v from "valibot";
 import { formatEndpoint, parseAddress } from "../addr.ts";
 import { DEFAULT_LIMITS } from "../rendezvous/core.ts";
 import { DEFAULT_RELAY_LIMITS } from "../rendezvous/relay-session.ts";
 import type { ServerStats } from "../rendezvous/server.ts";
+import type { WsServerOptions } from "../transport/ws-server.ts";
 import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { eventLogger, makeLogger } from "./logger.ts";
 import { resolveSecret } from "./secret.ts";
+
+/** @default 60 s: as --relay-idle; a peer's keepalive (15 s) keeps a live connection well inside it. */
+const DEFAULT_TCP_IDLE_S = 60;
+/** Bun's WebSocket idle timer: 0 (off) or 8..960 s; 0 is not offered (a silent connection would stay forever). */
+const MIN_TCP_IDLE_S = 8;
+const MAX_TCP_IDLE_S = 960;
+/** @default 65,537 bytes: the largest UDP datagram (65,535) and the 2-byte port in front of it. */
+const DEFAULT_TCP_MAX_MESSAGE = 65_537;
 
 export const serveArgs = {
   listen: {
@@ -58,6 +68,34 @@ export const serveArgs = {
     valueHint: "SECONDS",
     default: "60",
     description: "close a relay once either peer has sent nothing for this long",
+  },
+  "relay-tcp": {
+    type: "string",
+    valueHint: "[HOST]:PORT",
+    description:
+      "also take peers over a WebSocket on this TCP address (e.g. 0.0.0.0:443), for networks that drop UDP; with --relay",
+  },
+  "tls-cert": {
+    type: "string",
+    valueHint: "FILE",
+    description: "with --relay-tcp: the certificate chain (PEM): the WebSocket is served over TLS (wss://)",
+  },
+  "tls-key": {
+    type: "string",
+    valueHint: "FILE",
+    description: "with --tls-cert: its private key (PEM)",
+  },
+  "tcp-idle": {
+    type: "string",
+    valueHint: "SECONDS",
+    default: String(DEFAULT_TCP_IDLE_S),
+    description: "close a WebSocket connection silent this long (8 to 960)",
+  },
+  "tcp-max-message": {
+    type: "string",
+    valueHint: "BYTES",
+    default: String(DEFAULT_TCP_MAX_MESSAGE),
+    description: "the largest WebSocket message taken; a larger one closes its connection",
   },
   "max-sessions": {
     type: "string",
@@ -110,6 +148,46 @@ const int = (value: string, flag: string, example: string) => {
   return r.output;
 };
 
+export type TcpArgs = { listen?: string; cert?: string; key?: string; idle: string; maxMessage: string };
+
+/** The WebSocket listener's options (serve({ tcp })), checked; undefined without --relay-tcp. */
+export function tcpOptions(o: TcpArgs): WsServerOptions | undefined {
+  const idleTimeoutS = int(o.idle, "tcp-idle", String(DEFAULT_TCP_IDLE_S));
+  if (idleTimeoutS < MIN_TCP_IDLE_S || idleTimeoutS > MAX_TCP_IDLE_S)
+    throw CliFail.notPositiveInteger(
+      "tcp-idle",
+      o.idle,
+      `${DEFAULT_TCP_IDLE_S} (${MIN_TCP_IDLE_S} to ${MAX_TCP_IDLE_S})`,
+    );
+  const maxMessageBytes = int(o.maxMessage, "tcp-max-message", String(DEFAULT_TCP_MAX_MESSAGE));
+  if ((o.cert === undefined) !== (o.key === undefined))
+    throw CliFail.tlsOptions("--tls-cert and --tls-key go together");
+  if (o.listen === undefined) {
+    if (o.cert !== undefined) throw CliFail.tlsOptions("--tls-cert needs --relay-tcp");
+    return undefined;
+  }
+  const parsed = parseAddress(o.listen, "--relay-tcp address", { allowEmptyHost: true });
+  const tls =
+    o.cert !== undefined && o.key !== undefined
+      ? { cert: readPem("tls-cert", o.cert), key: readPem("tls-key", o.key) }
+      : undefined;
+  return {
+    listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
+    ...(tls ? { tls } : {}),
+    idleTimeoutS,
+    maxMessageBytes,
+  };
+}
+
+/** A PEM file's text; a usage error naming the option when it cannot be read. */
+export function readPem(flag: string, file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw CliFail.unreadableFile(flag, file, (e as NodeJS.ErrnoException).code ?? String(e));
+  }
+}
+
 type RelayArgs = { maxSessions: string; rate: string; totalRate?: string; idle: string; ports?: string };
 
 function relayOptions(o: RelayArgs) {
@@ -132,6 +210,7 @@ export async function runServer(o: {
   limits?: { maxSessions: string; maxPerAddress: string };
   relay?: RelayArgs;
   relayOn?: boolean;
+  tcp?: TcpArgs;
   altPort?: string;
   stun?: boolean;
   quiet?: boolean;
@@ -147,6 +226,7 @@ export async function runServer(o: {
   // Checked even without --relay: a typo in a relay option is an error, not silently ignored.
   const relayChecked = o.relay ? relayOptions(o.relay) : undefined;
   const relay = o.relayOn ? relayChecked : undefined;
+  const tcp = o.tcp ? tcpOptions(o.tcp) : undefined;
   const limits = o.limits && {
     maxSessions: int(o.limits.maxSessions, "max-sessions", String(DEFAULT_LIMITS.maxSessions)),
     maxPerAddress: int(o.limits.maxPerAddress, "max-per-address", String(DEFAULT_LIMITS.maxPerAddress)),
@@ -160,6 +240,7 @@ export async function runServer(o: {
     signal: o.signal,
     onEvent: eventLogger(logger),
     relay,
+    ...(tcp ? { tcp } : {}),
     stun: o.stun === true,
     altPort:
       o.altPort !== undefined
@@ -169,6 +250,10 @@ export async function runServer(o: {
   logger.info(
     `rendezvous server listening on UDP ${formatEndpoint(server.local)}${relay ? " (relay on)" : ""}${o.altPort ? `, NAT probing on UDP port ${o.altPort}` : ""}`,
   );
+  if (server.localTcp)
+    logger.info(
+      `rendezvous server listening on TCP ${formatEndpoint(server.localTcp)} (WebSocket${tcp?.tls ? " over TLS" : ""})${relay ? "" : "; without --relay a peer on it cannot be relayed"}`,
+    );
   // Statistics are operational output: they show even with --quiet, which hides per-session chatter.
   const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const timer = statsMs ? setInterval(() => say(statsLine(server.stats())), statsMs) : undefined;
@@ -199,6 +284,13 @@ export const serveCommand = (signal: AbortSignal) =>
           ports: args["relay-ports"],
         },
         relayOn: args.relay === true,
+        tcp: {
+          listen: args["relay-tcp"],
+          cert: args["tls-cert"],
+          key: args["tls-key"],
+          idle: args["tcp-idle"],
+          maxMessage: args["tcp-max-message"],
+        },
         quiet: args.quiet,
         verbose: args.verbose,
         signal,

@@ -12,12 +12,15 @@ import { resolveServer } from "../sys/dns.ts";
 import { type Random, systemRandom, toHex } from "../sys/random.ts";
 import { settleOnce } from "../sys/settle.ts";
 import type { TransportFactory } from "../transport/types.ts";
-import { openUdp } from "../transport/udp.ts";
+import { freeUdpPort, openUdp } from "../transport/udp.ts";
+import { openWsClient } from "../transport/ws-client.ts";
+import { TO_SERVER } from "../transport/ws-frame.ts";
 import type { CandidateKind, Endpoint, EventHandler, PunchResult, Role } from "../types.ts";
 import { type InterfaceAddress, lanCandidates } from "./candidates.ts";
 import type { PeerTimings } from "./config.ts";
 import { type PeerAction, PeerMachine } from "./machine.ts";
 import { socketOf } from "./path.ts";
+import { openTcpBridge, type TcpBridge } from "./tcp-bridge.ts";
 
 export interface ConnectOptions {
   /**
@@ -48,6 +51,14 @@ export interface ConnectOptions {
    */
   offer?: Uint8Array;
   timings?: Partial<PeerTimings>;
+  /**
+   * Reach the server over a WebSocket instead of UDP, for a network that drops UDP: "ws://HOST:PORT" or
+   * "wss://HOST:PORT", `ca` (PEM text) to trust a self-signed certificate. `server` is then not used. No
+   * punch goes over TCP, so the pair goes straight to the server's relay, over the same WebSocket; the
+   * result's RHOST:RPORT is a loopback UDP bridge to it (`local`'s port, or a free one, is where the tunnel
+   * binds), which lives until `signal` aborts or the WebSocket closes.
+   */
+  serverTcp?: { url: string; ca?: string };
   signal?: AbortSignal;
   onEvent?: EventHandler;
   /** For tests: a transport other than real UDP. */
@@ -93,7 +104,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   // Parsed first, all of them: a malformed address is a mistake to report, not a server that is down.
   const parsed = given.map((x) => toEndpoint(x as string | Endpoint, "server address", false));
   const local = toEndpoint(opts.local ?? ":0", "local address", true);
-  const servers = await resolveServers(parsed, local, opts.resolve ?? resolveServer);
+  const tcp = opts.serverTcp && (await tcpServer(opts.serverTcp, opts.resolve ?? resolveServer));
+  const servers = tcp ? [tcp.server] : await resolveServers(parsed, local, opts.resolve ?? resolveServer);
   const server = servers[0] as Endpoint;
   const family = isIP(server.host) === 6 ? 6 : 4;
   const bindHost = local.host || (family === 6 ? "::" : "0.0.0.0");
@@ -101,6 +113,9 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
 
   const emit = opts.onEvent ?? (() => {});
   const factory = opts.transport ?? openUdp;
+  const openMain: TransportFactory = tcp
+    ? (_bind, onDatagram, onError) => openWsClient({ ...tcp.options, server }, onDatagram, onError)
+    : factory;
   const time = opts.clock ?? systemClock;
   const random = opts.random ?? systemRandom;
   // Settles once: on the machine's done or fail, a socket error, or the caller's abort (the machine keeps every
@@ -113,6 +128,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     let cancelTimer: () => void = () => {};
     let refused = 0; // ICMP port unreachable while registering: nothing listens on the server's port
     let heardAnything = false;
+    // A punch over a WebSocket hands its connection to the tunnel's bridge, which outlives the punch.
+    let bridge: TcpBridge | undefined;
     const key = deriveKey(opts.secret);
     // One guard for every socket of this peer, and every server's time (PeerMachine.clockOffset says why).
     const replay = new ReplayGuard();
@@ -170,7 +187,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     // Cleanups run last first: goodbye to the server (an abort; a finished machine has nothing to say, and it
     // never waits for an answer), then the timer, then the sockets.
     s.defer(() => {
-      for (const ch of sockets) ch.transport?.close();
+      for (const ch of sockets) if (!(bridge && ch === channel)) ch.transport?.close();
     });
     s.defer(() => cancelTimer());
     s.defer(() => {
@@ -189,6 +206,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         } else if (a.kind === "event") emit(a.event);
         else if (a.kind === "fail") return fail(a.error);
         else if (a.kind === "open-sockets") void openExtra(a.count);
+        else if (tcp) return void bridgeTo(a.outcome);
         else {
           // The socket that won is the one the hook must bind: a birthday socket's port, not --local's.
           const winner = sockets[socketOf(a.outcome.path)] ?? channel;
@@ -222,19 +240,53 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         );
     };
 
-    factory(
+    /** Over a WebSocket only the relay can have won: the tunnel gets a loopback bridge to it. */
+    const bridgeTo = async (outcome: Extract<PeerAction, { kind: "done" }>["outcome"]) => {
+      const ws = channel.transport;
+      if (outcome.path.kind !== "relay" || !ws) return; // nothing else is reachable over TCP
+      try {
+        const tunnelPort = local.port || (await freeUdpPort(LOOPBACK));
+        const b = await openTcpBridge({ ws, relay: outcome.path.relay, tunnelPort, factory });
+        if (s.settled) return b.close();
+        bridge = b;
+        opts.signal?.addEventListener("abort", () => b.close(), { once: true });
+        const result: PunchResult = {
+          role: opts.role,
+          session,
+          laddr: formatEndpoint({ host: LOOPBACK, port: tunnelPort }),
+          lhost: LOOPBACK,
+          lport: tunnelPort,
+          raddr: formatEndpoint(b.local),
+          rhost: b.local.host,
+          rport: b.local.port,
+          via: viaOf(outcome.kind),
+          candidate: outcome.kind,
+          rttMs: outcome.rttMs,
+          publicAddr: "",
+        };
+        if (outcome.partnerOffer) result.partnerOffer = fromHex(outcome.partnerOffer);
+        s.resolve(result);
+        emit({ type: "connected", result });
+      } catch (e) {
+        fail(e instanceof Error ? e : new Error(String(e)));
+      }
+    };
+
+    openMain(
       { host: bindHost, port: local.port },
       (data, from) => {
         if (!s.settled) channel.receive(data, from);
+        else bridge?.receive(data);
       },
       (code) => {
         if (code === "ECONNREFUSED") refused++;
+        if (code === "ECONNRESET") bridge?.close(); // the WebSocket closed: the bridge has nowhere to go
       },
     ).then(
       (transport) => {
         if (s.settled) return transport.close();
         channel.transport = transport;
-        emit({ type: "listening", local: transport.local });
+        if (!tcp) emit({ type: "listening", local: transport.local }); // a WebSocket has no UDP port
         machine = new PeerMachine({
           session,
           role: opts.role,
@@ -246,16 +298,50 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           mapped: opts.mapped,
           offer,
           lanCandidates:
-            opts.lan === false
+            opts.lan === false || tcp
               ? []
               : lanCandidates({ port: transport.local.port, bindHost, server, family }, opts.interfaces?.()),
-          timings: { ...opts.timings, ...(opts.timeoutMs !== undefined ? { waitMs: opts.timeoutMs } : {}) },
+          timings: {
+            ...opts.timings,
+            ...(tcp ? TCP_TIMINGS : {}),
+            ...(opts.timeoutMs !== undefined ? { waitMs: opts.timeoutMs } : {}),
+          },
         });
         apply(machine.step({ type: "start", now: time.now() }));
       },
       (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))),
     );
   });
+}
+
+const LOOPBACK = "127.0.0.1";
+
+/**
+ * Over a WebSocket no punch can succeed (nothing of ours goes out as UDP): ask for the relay at once and
+ * open no birthday sockets.
+ */
+const TCP_TIMINGS: Partial<PeerTimings> = { relayAfterMs: 0, birthdaySockets: 0 };
+
+/**
+ * The server of a WebSocket URL, as the peer machine knows it: the URL's host, resolved, at port TO_SERVER
+ * (ws-frame.ts: the rendezvous; relay ports are the other values).
+ */
+async function tcpServer(
+  o: { url: string; ca?: string },
+  resolve: (addr: Endpoint) => Promise<Endpoint>,
+): Promise<{ server: Endpoint; options: { url: string; ca?: string } }> {
+  let url: URL;
+  try {
+    url = new URL(o.url);
+  } catch {
+    throw Fail.badServerUrl(o.url, "not a URL");
+  }
+  if (url.protocol !== "ws:" && url.protocol !== "wss:")
+    throw Fail.badServerUrl(o.url, "not ws:// or wss://");
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  // The URL class leaves the scheme's default port (80, 443) out; only the host matters here anyway.
+  const resolved = await resolve({ host, port: Number(url.port || (url.protocol === "wss:" ? 443 : 80)) });
+  return { server: { host: resolved.host, port: TO_SERVER }, options: o };
 }
 
 /**

@@ -12,6 +12,14 @@ import { batchSends } from "../transport/batch.ts";
 import { addressesFor, openPerAddress, ReplyRoutes } from "../transport/per-address.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
+import { TO_SERVER } from "../transport/ws-frame.ts";
+import {
+  openWsServer,
+  type WsServer,
+  type WsServerOptions,
+  withWs,
+  wsBridged,
+} from "../transport/ws-server.ts";
 import type { DropReason, Endpoint, EventHandler } from "../types.ts";
 import {
   DEFAULT_LIMITS,
@@ -52,6 +60,11 @@ export interface ServeOptions {
   stun?: boolean;
   /** Offer relays to pairs that cannot punch through (off unless given). */
   relay?: { maxSessions?: number; ports?: { low: number; high: number } } & Partial<RelayLimits>;
+  /**
+   * Also take peers over a WebSocket (plain, or over TLS with `tcp.tls`), for networks that drop UDP: the
+   * same rendezvous and relays, each message one datagram (src/transport/ws-frame.ts). Off unless given.
+   */
+  tcp?: WsServerOptions;
   /** For tests: a transport other than real UDP. */
   transport?: TransportFactory;
   /** For tests: this host's addresses, which a wildcard `listen` binds one by one. @default the interfaces' */
@@ -77,6 +90,8 @@ export interface ServerStats {
 
 export interface RendezvousServer {
   readonly local: Endpoint;
+  /** Where the WebSocket listener listens (serve({ tcp })), its port chosen when 0 was asked. */
+  readonly localTcp?: Endpoint;
   stats(): ServerStats;
   /** Stops listening and clears every timer; idempotent. */
   close(): void;
@@ -155,7 +170,17 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
 
   const key = deriveKey(opts.secret);
   const oldKey = deriveKeyV1(opts.secret);
-  const transportFactory = opts.transport ?? openUdp;
+  // First, so the relays' sockets can take their share of its messages; closed last (deferred first).
+  let ws: WsServer | undefined;
+  try {
+    ws = opts.tcp ? openWsServer(opts.tcp) : undefined;
+  } catch (e) {
+    close();
+    throw e;
+  }
+  if (ws) onClose(() => ws.close());
+  const udpFactory = opts.transport ?? openUdp;
+  const transportFactory = ws ? wsBridged(udpFactory, ws) : udpFactory;
   const relays = opts.relay
     ? new RelayManager({
         host: opts.listen.host,
@@ -262,7 +287,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   let alt: { channel: SecureChannel; transport: Transport } | undefined;
   try {
     const main = await openPerAddress(
-      transportFactory,
+      udpFactory,
       opts.listen,
       (data, from) => {
         stats.packetsIn++;
@@ -272,13 +297,17 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     );
     // Replies of one event-loop turn leave in one sendMany (udp.ts: one sendmmsg).
     const batched = batchSends(main);
-    transport = batched;
+    transport = ws ? withWs(batched, TO_SERVER, ws) : batched;
+    ws?.route(TO_SERVER, (data, from) => {
+      stats.packetsIn++;
+      channel.receive(data, from);
+    });
     onClose(() => batched.close());
     channel.transport = transport;
     if (opts.altPort) {
       const altChannel = portChannel("alt");
       const altTransport = await openPerAddress(
-        transportFactory,
+        udpFactory,
         { host: opts.listen.host, port: opts.altPort },
         (data, from) => {
           stats.packetsIn++;
@@ -330,6 +359,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
 
   return {
     local: transport.local,
+    ...(ws ? { localTcp: ws.local } : {}),
     stats: () => ({
       ...stats,
       dropped: { ...stats.dropped },
