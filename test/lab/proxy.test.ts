@@ -1,0 +1,92 @@
+// Proxy mode across two real MASQUERADE NATs: each peer punches, keeps its socket (--proxy) and starts
+// wireguard-go pointed at netpunch's loopback endpoint; the tunnel's datagrams cross as DATA over the punched
+// path, pings go both ways, and keep going after a gateway forgets its conntrack entries. Ctrl-C then stops
+// everything. Needs root: `bun test --timeout 60000 test/lab/proxy.test.ts`.
+import { expect } from "bun:test";
+import { type Host, type Lab, labPerTest } from "../../lab/lab.ts";
+import {
+  emptyWithin,
+  exitWithin,
+  peerArgv,
+  secretFile,
+  startServer,
+  waitStderr,
+} from "../../lab/netpunch.ts";
+import { serverAndPair } from "../../lab/placements.ts";
+import { hasLink, IFACE, keyPair, PRIVATE_WG_RUN, setconfFile } from "../../lab/wg.ts";
+
+const TUNNEL = { a: "198.18.201.1", b: "198.18.201.2" } as const;
+
+const labs = labPerTest();
+
+const ping = (lab: Lab, from: Host, to: string) => {
+  const r = lab.exec(from, ["ping", "-c", "3", "-W", "2", to]);
+  return r.code === 0 ? "ok" : r.stdout + r.stderr;
+};
+
+labs.test(
+  "connect --proxy --hook wireguard between two MASQUERADE NATs: ping both ways, also after a conntrack flush",
+  async () => {
+    const lab = labs.create();
+    const secret = secretFile();
+    const keys = labs.tempDir("netpunch-proxy-");
+    const { server, serverIp, a: placedA, b: placedB } = await serverAndPair(lab, "nat", "nat");
+    const [a, b] = [placedA.host, placedB.host];
+    await startServer(lab, server, secret);
+
+    const ka = keyPair(lab, a);
+    const kb = keyPair(lab, b);
+    const start = (host: Host, role: "a" | "b", partnerPub: string, config: string, address: string) =>
+      lab.spawn(host, [
+        ...PRIVATE_WG_RUN,
+        ...peerArgv(role, serverIp, secret, [
+          "--timeout",
+          "20",
+          "--proxy",
+          "--hook",
+          "wireguard",
+          "--wg-interface",
+          IFACE,
+          "--wg-peer",
+          partnerPub,
+          "--wg-up",
+          "wireguard-go",
+          "--wg-config",
+          config,
+          "--wg-address",
+          address,
+          "--wg-handshake-timeout",
+          "20",
+        ]),
+      ]);
+    const pa = start(a, "a", kb.pub, setconfFile(keys, "a", ka.priv, kb.pub, TUNNEL.b), `${TUNNEL.a}/24`);
+    const pb = start(b, "b", ka.pub, setconfFile(keys, "b", kb.priv, ka.pub, TUNNEL.a), `${TUNNEL.b}/24`);
+    await Promise.all([waitStderr(pa, /handshake with/, 30_000), waitStderr(pb, /handshake with/, 30_000)]);
+    // WireGuard talks to netpunch on loopback, not to the partner: only the proxy can carry the handshake.
+    expect(pa.output().stderr).toMatch(
+      /proxy: the tunnel binds 127\.0\.0\.1:\d+ and sends to 127\.0\.0\.1:\d+/,
+    );
+    expect(pa.output().stderr).toMatch(
+      new RegExp(`${IFACE}: listen-port \\d+, peer endpoint 127\\.0\\.0\\.1:`),
+    );
+
+    expect([ping(lab, a, TUNNEL.b), ping(lab, b, TUNNEL.a)]).toEqual(["ok", "ok"]);
+    // a's gateway forgets every mapping: a's next datagram makes a new one, and the tunnel goes on.
+    if (!placedA.gateway) throw new Error("a has no gateway");
+    lab.flushConntrack(placedA.gateway);
+    expect([ping(lab, a, TUNNEL.b), ping(lab, b, TUNNEL.a)]).toEqual(["ok", "ok"]);
+
+    pa.kill("SIGINT");
+    pb.kill("SIGINT");
+    const [codeA, codeB] = await Promise.all([exitWithin(pa, 10_000), exitWithin(pb, 10_000)]);
+    const log = `--- a ---\n${pa.output().stderr}\n--- b ---\n${pb.output().stderr}`;
+    expect(
+      {
+        exit: [codeA, codeB],
+        leftInNamespace: [await emptyWithin(a.ns), await emptyWithin(b.ns)],
+        wgInterface: [hasLink(a.ns, IFACE), hasLink(b.ns, IFACE)],
+      },
+      log,
+    ).toEqual({ exit: [0, 0], leftInNamespace: ["", ""], wgInterface: [false, false] });
+  },
+);
