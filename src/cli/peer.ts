@@ -100,6 +100,8 @@ export async function runPeer(p: PeerRun): Promise<void> {
   const args = p.args as ParsedArgs;
   const extraArgs = passthroughArgs(p.rawArgs);
   const hooks = checkHookOptions(p.hooks, args, extraArgs); // before any packet
+  // The exec hook's --exec-replace would end this process, and the proxy with it.
+  if (p.proxy && args["exec-replace"] === true) throw CliFail.proxyReplaced();
   checkPeerAddresses(p); // before the gateway is asked for a port, too
   withholdSecret(p.secret); // no hook's child gets it
   const { mapping, local } = p.portMap ? await askGateway(p) : { mapping: undefined, local: p.local };

@@ -66,4 +66,25 @@ describe("connect --proxy", () => {
       expect(`${o.stdout}${o.stderr}`).toContain(`heard: from ${partner}`);
     }
   });
+
+  test("--proxy with --exec-replace is a usage error before any packet", async () => {
+    const p = run([
+      "connect",
+      "--role",
+      "a",
+      "--server",
+      `127.0.0.1:${serverPort}`,
+      "--secret-file",
+      SECRET,
+      "--proxy",
+      "--hook",
+      "exec",
+      "--exec-replace",
+      "--",
+      "true",
+    ]);
+    const o = await outcome(p);
+    expect(o.code).toBe(2);
+    expect(o.stderr).toContain("--proxy and --exec-replace exclude each other");
+  });
 });
