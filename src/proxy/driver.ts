@@ -35,7 +35,7 @@ export interface ProxyOptions {
 }
 
 /** A running proxy: what the tunnel is told, and how to stop it. */
-export interface Proxy {
+export interface RunningProxy {
   /** netpunch's loopback address: the tunnel sends here (the result's RHOST/RPORT). */
   readonly local: Endpoint;
   /** The tunnel's own address (the result's LPORT, on the same host): the only source taken in. */
@@ -60,7 +60,7 @@ export interface Proxy {
  * const proxy = await startProxy({ punched: punched! });
  * // the tunnel binds 127.0.0.1:proxy.tunnel.port and sends to proxy.local
  */
-export async function startProxy(o: ProxyOptions): Promise<Proxy> {
+export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   const clock = o.clock ?? systemClock;
   const random = o.random ?? systemRandom;
   const host = o.host ?? "127.0.0.1";

@@ -1,8 +1,8 @@
-// Proxy mode on the simulated internet: two real connect() drivers keep their punched sockets and run the
+// RunningProxy mode on the simulated internet: two real connect() drivers keep their punched sockets and run the
 // real proxy driver (src/proxy/driver.ts) on the fake clock; "tunnels" are plain sockets on each host that
 // bind LPORT and send to RHOST:RPORT, as the built-in hooks do.
 import { afterEach, describe, expect, test } from "bun:test";
-import { type Proxy, startProxy } from "../../src/proxy/driver.ts";
+import { type RunningProxy, startProxy } from "../../src/proxy/driver.ts";
 import type { PunchedSocket } from "../../src/punch/connect.ts";
 import type { RendezvousServer } from "../../src/rendezvous/server.ts";
 import type { NatOptions } from "../../src/transport/nat-box.ts";
@@ -11,9 +11,9 @@ import type { PunchResult } from "../../src/types.ts";
 import { type Placed, type Side, Sim } from "./world.ts";
 
 let server: RendezvousServer | undefined;
-const open: { close(): void }[] = [];
+const running: { close(): void }[] = [];
 afterEach(() => {
-  for (const x of open.splice(0)) x.close();
+  for (const x of running.splice(0)) x.close();
   server?.close();
   server = undefined;
 });
@@ -27,7 +27,7 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 
 interface Side1 {
   placed: Placed;
-  proxy: Proxy;
+  proxy: RunningProxy;
   result: PunchResult;
   tunnel: Transport;
   heard: string[];
@@ -55,7 +55,7 @@ async function proxied(
     const pl = placed[i] as Placed;
     const socket = punched[i];
     if (!socket || !p.result) throw new Error("no punched socket");
-    let proxy: Proxy | undefined;
+    let proxy: RunningProxy | undefined;
     void startProxy({
       punched: socket,
       host: pl.host.ip,
@@ -69,7 +69,7 @@ async function proxied(
     });
     await sim.runUntil(() => proxy !== undefined, 0);
     if (!proxy) throw new Error("proxy did not start");
-    open.push(proxy);
+    running.push(proxy);
     const heard: string[] = [];
     let tunnel: Transport | undefined;
     void pl.host
@@ -79,7 +79,7 @@ async function proxied(
       });
     await sim.runUntil(() => tunnel !== undefined, 0);
     if (!tunnel) throw new Error("tunnel socket did not bind");
-    open.push(tunnel);
+    running.push(tunnel);
     out.push({ placed: pl, proxy, result: p.result, tunnel, heard });
   }
   return { sim, a: out[0] as Side1, b: out[1] as Side1 };
@@ -143,7 +143,7 @@ describe("proxy mode", () => {
       a: ["later from b"],
       b: ["later from a"],
     });
-    for (const x of open.splice(0)) x.close();
+    for (const x of running.splice(0)) x.close();
     server?.close();
 
     // The same, with keepalives rarer than the NAT's timeout: the mappings expire and the datagrams are filtered.
