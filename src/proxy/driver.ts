@@ -1,4 +1,4 @@
-import { NONCE_LEN } from "../protocol/constants.ts";
+import { MAX_DATA_PAYLOAD, NONCE_LEN } from "../protocol/constants.ts";
 import type { Data } from "../protocol/messages.ts";
 import { open, seal } from "../protocol/packet.ts";
 import type { PunchedSocket } from "../punch/connect.ts";
@@ -67,7 +67,14 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   const { punched } = o;
   const emit = o.onEvent ?? (() => {});
   const link = new ProxyLink(punched.remote, punched.pairId, punched.role, clock.now(), o.timings);
-  const tunnel = { host, port: o.tunnelPort ?? (await freeUdpPort(host)) };
+  let tunnelPort = o.tunnelPort;
+  try {
+    tunnelPort ??= await freeUdpPort(host);
+  } catch (e) {
+    punched.transport.close();
+    throw e;
+  }
+  const tunnel = { host, port: tunnelPort };
   let closed = false;
   let cancelTimer: () => void = () => {};
 
@@ -102,6 +109,8 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       // Only the tunnel's own socket: another local program cannot send through the punched path.
       if (from.port !== tunnel.port || from.host !== tunnel.host)
         return emit({ type: "proxy-dropped", from, reason: "not-the-tunnel" });
+      // Larger would not fit one UDP datagram once sealed (the partner could not receive it whole).
+      if (data.length > MAX_DATA_PAYLOAD) return emit({ type: "proxy-dropped", from, reason: "too-large" });
       sendData(data);
     });
   } catch (e) {

@@ -2,6 +2,7 @@
 // tunnel, and what never does.
 import { describe, expect, test } from "bun:test";
 import { deriveKey } from "../../../src/protocol/auth.ts";
+import { MAX_DATA_PACKET, MAX_DATA_PAYLOAD } from "../../../src/protocol/constants.ts";
 import type { Message } from "../../../src/protocol/messages.ts";
 import { open, seal } from "../../../src/protocol/packet.ts";
 import { type ProxyEvent, startProxy } from "../../../src/proxy/driver.ts";
@@ -113,6 +114,15 @@ describe("startProxy", () => {
     expect(s.toTunnel.map((x) => ({ to: x.to, data: [...x.data] }))).toEqual([{ to: TUNNEL, data: [9, 8] }]);
   });
 
+  test("the largest datagram seals to exactly MAX_DATA_PACKET and opens again", async () => {
+    const s = await setup();
+    s.tunnelSends(new Uint8Array(MAX_DATA_PAYLOAD).fill(3));
+    expect(s.toPartner[0]?.data.length).toBe(MAX_DATA_PACKET);
+    expect((decoded(s.toPartner[0] as Sent) as { payload: Uint8Array }).payload.length).toBe(
+      MAX_DATA_PAYLOAD,
+    );
+  });
+
   test("keepalives at exactly keepaliveMs of silence, moved by traffic, never to the tunnel", async () => {
     const s = await setup(15_000);
     s.clock.advanceTo(T0 + 10_000);
@@ -139,6 +149,7 @@ describe("startProxy", () => {
     s.partnerSends(data(3, Uint8Array.of(1)));
     s.partnerSends(data(3, Uint8Array.of(1))); // replayed
     s.tunnelSends(Uint8Array.of(5), { host: LOOP, port: 51821 });
+    s.tunnelSends(new Uint8Array(MAX_DATA_PAYLOAD + 1));
     expect(s.toTunnel.length).toBe(1);
     expect(s.toPartner).toEqual([]);
     expect(s.events.map((e) => (e.type === "proxy-dropped" ? e.reason : e.type))).toEqual([
@@ -148,6 +159,7 @@ describe("startProxy", () => {
       "reflected",
       "replay",
       "not-the-tunnel",
+      "too-large",
     ]);
   });
 
