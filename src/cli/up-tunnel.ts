@@ -13,7 +13,7 @@ import type { Endpoint, PunchResult } from "../types.ts";
 import type { SupervisedTunnel } from "../up/supervise-all.ts";
 import type { TunnelConfig, UpConfig } from "./config/types.ts";
 import { connectArgs, peerOptions } from "./connect.ts";
-import { cliHint } from "./hints.ts";
+import { CliFail, cliHint } from "./hints.ts";
 import { eventLogger } from "./logger.ts";
 import {
   askGateway,
@@ -59,6 +59,8 @@ export async function prepareTunnel(
     signal,
   };
   const hooks = checkHookOptions(selected.hooks, args as unknown as ParsedArgs, passthroughArgs(argv));
+  // The exec hook's exec-replace would end up's process, and the proxy with it.
+  if (run.proxy && (args as unknown as ParsedArgs)["exec-replace"] === true) throw CliFail.proxyReplaced();
   checkPeerAddresses(run);
   const id = tunnelId(config.name, t.name);
   const place = { logger, stateDir: config.stateDir, tunnel: id };

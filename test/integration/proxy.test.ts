@@ -2,8 +2,10 @@
 // stand-in tunnel (test/fixtures/proxy-tunnel.ts) that binds LPORT and sends to RHOST:RPORT, which are
 // netpunch's loopback endpoint, not the partner's port: the datagrams cross only through the proxies.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, type Proc, run, secretFile, startServer, stopAll } from "./cli.ts";
+import { freePort, type Proc, run, secretFile, startServer, stopAll, waitFor } from "./cli.ts";
 
 setDefaultTimeout(60_000);
 
@@ -86,5 +88,53 @@ describe("connect --proxy", () => {
     const o = await outcome(p);
     expect(o.code).toBe(2);
     expect(o.stderr).toContain("--proxy and --exec-replace exclude each other");
+  });
+});
+
+/** An up config with one tunnel in proxy mode that runs the stand-in tunnel (or `extra` lines). */
+function upConfig(dir: string, role: "a" | "b", heardFile: string, extra: string[] = []): string {
+  const file = join(dir, `${role}.toml`);
+  writeFileSync(
+    file,
+    [
+      `server = "127.0.0.1:${serverPort}"`,
+      `secret_file = ${JSON.stringify(SECRET)}`,
+      `state_dir = ${JSON.stringify(join(dir, role, "state"))}`,
+      `runtime_dir = ${JSON.stringify(join(dir, role, "run"))}`,
+      "",
+      "[tunnel.proxied]",
+      `role = "${role}"`,
+      `session = "up-proxy-${process.pid}"`,
+      "lan = false",
+      "proxy = true",
+      'hook = "exec"',
+      `args = [${JSON.stringify(process.execPath)}, ${JSON.stringify(TUNNEL)}, ${JSON.stringify(heardFile)}]`,
+      ...extra,
+      "",
+    ].join("\n"),
+  );
+  return file;
+}
+
+describe("up with proxy = true", () => {
+  test("the tunnel's datagrams cross through both proxies", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "netpunch-up-proxy-"));
+    const heard = { a: join(dir, "heard-a.txt"), b: join(dir, "heard-b.txt") };
+    const ups = (["a", "b"] as const).map((role) => run(["up", upConfig(dir, role, heard[role])]));
+    for (const p of ups)
+      await waitFor(p, /proxy: the tunnel binds 127\.0\.0\.1:\d+ and sends to 127\.0\.0\.1:\d+/, 20_000);
+    // Bounded: the stand-in tunnel hears its partner within seconds or gives up after 15 s.
+    for (let i = 0; i < 200 && !(existsSync(heard.a) && existsSync(heard.b)); i++) await Bun.sleep(100);
+    for (const p of ups) p.proc.kill("SIGTERM");
+    await Promise.all(ups.map((p) => p.done(10_000)));
+    expect(readFileSync(heard.a, "utf8")).toContain("heard: from b");
+    expect(readFileSync(heard.b, "utf8")).toContain("heard: from a");
+  });
+
+  test("with exec-replace = true it is a usage error", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "netpunch-up-proxy-"));
+    const p = run(["up", upConfig(dir, "a", join(dir, "never.txt"), ["exec-replace = true"])]);
+    expect(await p.done()).toBe(2);
+    expect(await p.stderr).toContain("--proxy and --exec-replace exclude each other");
   });
 });
