@@ -26,6 +26,7 @@ export function jsonLine(r: PunchResult): string {
     candidate: r.candidate,
     rttMs: r.rttMs,
     publicAddr: r.publicAddr,
+    ...(r.proxy ? { proxy: true } : {}),
     ...(r.partnerOffer ? { partnerOffer: Buffer.from(r.partnerOffer).toString("base64") } : {}),
   });
 }

@@ -7,9 +7,12 @@ export { type MapPortOptions, mapPort, type PortMapping } from "./portmap/index.
 /** The most bytes `ConnectOptions.offer` may have (what the rendezvous packets have room for). */
 export { MAX_OFFER_LEN } from "./protocol/constants.ts";
 export type { NatInfo } from "./protocol/messages.ts";
+// Proxy mode's data plane over the socket connect({ keepSocket }) hands over.
+export { type ProxyEvent, type ProxyOptions, type RunningProxy, startProxy } from "./proxy/driver.ts";
+export { DEFAULT_LINK_TIMINGS, type LinkCounters, type LinkTimings } from "./proxy/link.ts";
 export type { InterfaceAddress } from "./punch/candidates.ts";
 export { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./punch/config.ts";
-export { type ConnectOptions, connect } from "./punch/connect.ts";
+export { type ConnectOptions, connect, type PunchedSocket } from "./punch/connect.ts";
 export { type RendezvousServer, type ServeOptions, type ServerStats, serve } from "./rendezvous/server.ts";
 // Everything a store needs, for a shared one written outside (store.ts exports nothing else).
 export * from "./rendezvous/store.ts";

@@ -43,6 +43,11 @@ export interface PunchResult {
    * when it made none. Authenticated with the shared secret only: anyone holding it could have written it.
    */
   partnerOffer?: Uint8Array;
+  /**
+   * Proxy mode: netpunch carries the tunnel's datagrams, so laddr/lhost/lport are the loopback address the
+   * tunnel binds and raddr/rhost/rport netpunch's loopback endpoint; `via` still says which path they take.
+   */
+  proxy?: true;
 }
 
 /** Progress reports; the library never logs on its own, callers decide what to show. */

@@ -76,6 +76,11 @@ export const connectArgs = {
     description:
       "ask the gateway to forward a public port to --local (PCP, NAT-PMP or UPnP-IGD) and offer it as a candidate",
   },
+  proxy: {
+    type: "boolean",
+    description:
+      "keep the punched socket and carry the tunnel's datagrams over it: the hook talks to netpunch on loopback (keepalives, NAT rebinding followed)",
+  },
   lan: {
     type: "boolean",
     default: true,
@@ -119,6 +124,7 @@ export function peerOptions(
     lan: args.lan !== false,
     relay: args.relay !== false,
     portMap: args["port-map"] === true,
+    proxy: args.proxy === true,
     relayAfterMs: secondsOption(args["relay-after"], "relay-after"),
     loop: args.loop === true,
   };

@@ -103,6 +103,13 @@ export const CliFail = {
       "e.g. --relay-ports 20000-20099",
     );
   },
+  proxyReplaced(): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      "--proxy and --exec-replace exclude each other: the proxy lives in the netpunch process the command would replace",
+      "drop --exec-replace (the exec hook then supervises the command), or drop --proxy",
+    );
+  },
   badRole(role: unknown): NetpunchError {
     return new NetpunchError(
       "E_USAGE",

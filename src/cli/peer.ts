@@ -10,9 +10,10 @@ import { checkHookOptions, mergedHookArgs, type PreparedHook } from "../hooks/ru
 import { sleep } from "../hooks/sleep.ts";
 import { connectTunnelId, defaultStateDir } from "../hooks/state-dir.ts";
 import type { PortMapping } from "../portmap/index.ts";
-import { type ConnectOptions, connect } from "../punch/connect.ts";
+import { startProxy } from "../proxy/driver.ts";
+import { type ConnectOptions, connect, type PunchedSocket } from "../punch/connect.ts";
 import { freeUdpPort } from "../transport/udp.ts";
-import type { Endpoint, Role } from "../types.ts";
+import type { Endpoint, PunchResult, Role } from "../types.ts";
 import { HEALTHY_ROUND_MS, RETRYABLE_CODES, ROUND_RETRY } from "../up/retry.ts";
 import { CliFail } from "./hints.ts";
 import { eventLogger } from "./logger.ts";
@@ -60,6 +61,8 @@ export interface PeerRun {
   loop: boolean;
   /** Ask the gateway for a port mapping (PCP/NAT-PMP) and offer it as a candidate. */
   portMap?: boolean;
+  /** Proxy mode: keep the punched socket and give the hooks a loopback endpoint (src/proxy). */
+  proxy?: boolean;
   /** The selected hooks, run after each punch. */
   hooks: AnyHook[];
   /** Every parsed option; each hook reads its own. */
@@ -99,6 +102,8 @@ export async function runPeer(p: PeerRun): Promise<void> {
   const args = p.args as ParsedArgs;
   const extraArgs = passthroughArgs(p.rawArgs);
   const hooks = checkHookOptions(p.hooks, args, extraArgs); // before any packet
+  // The exec hook's --exec-replace would end this process, and the proxy with it.
+  if (p.proxy && args["exec-replace"] === true) throw CliFail.proxyReplaced();
   checkPeerAddresses(p); // before the gateway is asked for a port, too
   withholdSecret(p.secret); // no hook's child gets it
   const { mapping, local } = p.portMap ? await askGateway(p) : { mapping: undefined, local: p.local };
@@ -148,6 +153,43 @@ export function punchOptions(p: PeerRun & { mapped?: Endpoint }): ConnectOptions
   };
 }
 
+/**
+ * Proxy mode: the proxy runs for the life of the hooks, which get its loopback endpoint in place of the
+ * partner's (the path stays in `via`); its sockets close when they end, or fail, or on the signal.
+ */
+export async function runProxied(
+  punched: PunchedSocket,
+  result: PunchResult,
+  run: (r: PunchResult) => Promise<void>,
+  p: Pick<PeerRun, "logger">,
+): Promise<void> {
+  const proxy = await startProxy({
+    punched,
+    onEvent: (e) => {
+      if (e.type === "proxy-moved")
+        p.logger.info(`the partner moved to ${formatEndpoint(e.to)} (NAT rebinding); following`);
+      else p.logger.debug(`proxy: dropped a datagram from ${formatEndpoint(e.from)} (${e.reason})`);
+    },
+  });
+  try {
+    p.logger.info(
+      `proxy: the tunnel binds ${formatEndpoint(proxy.tunnel)} and sends to ${formatEndpoint(proxy.local)}; netpunch carries it to ${result.raddr} (${result.via})`,
+    );
+    await run({
+      ...result,
+      laddr: formatEndpoint(proxy.tunnel),
+      lhost: proxy.tunnel.host,
+      lport: proxy.tunnel.port,
+      raddr: formatEndpoint(proxy.local),
+      rhost: proxy.local.host,
+      rport: proxy.local.port,
+      proxy: true,
+    });
+  } finally {
+    proxy.close();
+  }
+}
+
 async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHook[]): Promise<void> {
   // `connect`'s keys and pins: the state directory's, under "connect/SESSION".
   const place = { logger: p.logger, stateDir: defaultStateDir(), tunnel: connectTunnelId(p.session) };
@@ -160,15 +202,30 @@ async function punchAndRun(p: PeerRun & { mapped?: Endpoint }, hooks: PreparedHo
       const offering = await makeOffer(hooks, { ...place, signal: p.signal });
       // What a round leaves open for its tunnel (the WebSocket bridge of --server-tcp) ends with the round.
       const round = new AbortController();
+      let punched: PunchedSocket | undefined;
       const result = await connect({
         ...punchOptions(p),
         ...(offering ? { offer: offering.bytes } : {}),
+        ...(p.proxy
+          ? {
+              keepSocket: (s: PunchedSocket) => {
+                punched = s;
+              },
+            }
+          : {}),
         signal: AbortSignal.any([p.signal, round.signal]),
         onEvent: eventLogger(p.logger),
       });
       try {
-        checkPartnerOffer(offering, result, place);
-        await runHooks(hooks, result, { ...place, signal: p.signal });
+        try {
+          checkPartnerOffer(offering, result, place);
+        } catch (e) {
+          punched?.transport.close();
+          throw e;
+        }
+        if (punched)
+          await runProxied(punched, result, (r) => runHooks(hooks, r, { ...place, signal: p.signal }), p);
+        else await runHooks(hooks, result, { ...place, signal: p.signal });
       } finally {
         round.abort();
       }

@@ -8,14 +8,21 @@ import { pinnedFingerprint } from "../hooks/pins.ts";
 import { checkHookOptions } from "../hooks/run.ts";
 import { tunnelId } from "../hooks/state-dir.ts";
 import type { PortMapping } from "../portmap/index.ts";
-import { connect } from "../punch/connect.ts";
-import type { Endpoint } from "../types.ts";
+import { connect, type PunchedSocket } from "../punch/connect.ts";
+import type { Endpoint, PunchResult } from "../types.ts";
 import type { SupervisedTunnel } from "../up/supervise-all.ts";
 import type { TunnelConfig, UpConfig } from "./config/types.ts";
 import { connectArgs, peerOptions } from "./connect.ts";
-import { cliHint } from "./hints.ts";
+import { CliFail, cliHint } from "./hints.ts";
 import { eventLogger } from "./logger.ts";
-import { askGateway, checkPeerAddresses, type PeerRun, punchOptions, selectHooks } from "./peer.ts";
+import {
+  askGateway,
+  checkPeerAddresses,
+  type PeerRun,
+  punchOptions,
+  runProxied,
+  selectHooks,
+} from "./peer.ts";
 
 /** One tunnel of `up`, ready to supervise; `close` undoes what its start did (a gateway's port mapping). */
 export interface PreparedTunnel {
@@ -52,6 +59,8 @@ export async function prepareTunnel(
     signal,
   };
   const hooks = checkHookOptions(selected.hooks, args as unknown as ParsedArgs, passthroughArgs(argv));
+  // The exec hook's exec-replace would end up's process, and the proxy with it.
+  if (run.proxy && (args as unknown as ParsedArgs)["exec-replace"] === true) throw CliFail.proxyReplaced();
   checkPeerAddresses(run);
   const id = tunnelId(config.name, t.name);
   const place = { logger, stateDir: config.stateDir, tunnel: id };
@@ -61,6 +70,8 @@ export async function prepareTunnel(
   const peer: PeerRun & { mapped?: Endpoint } = { ...run, local, mapped: mapping?.external };
   const events = eventLogger(logger);
   let offering: Offering | undefined;
+  // Proxy mode: the socket the last round kept, taken by its tunnel.
+  let punched: PunchedSocket | undefined;
   return {
     interfaces: [t.interface],
     close: async () => {
@@ -74,9 +85,17 @@ export async function prepareTunnel(
       job: {
         async punch(roundSignal, onEvent) {
           offering = await makeOffer(hooks, { ...place, signal: roundSignal }).catch(withCliHint);
+          punched = undefined;
           return connect({
             ...punchOptions(peer),
             ...(offering ? { offer: offering.bytes } : {}),
+            ...(peer.proxy
+              ? {
+                  keepSocket: (s: PunchedSocket) => {
+                    punched = s;
+                  },
+                }
+              : {}),
             signal: roundSignal,
             onEvent: (e) => {
               events(e);
@@ -86,8 +105,16 @@ export async function prepareTunnel(
         },
         async tunnel(result, roundSignal) {
           try {
-            checkPartnerOffer(offering, result, place);
-            await runHooks(hooks, result, { ...place, signal: roundSignal });
+            const kept = punched;
+            punched = undefined;
+            try {
+              checkPartnerOffer(offering, result, place);
+            } catch (e) {
+              kept?.transport.close();
+              throw e;
+            }
+            const run = (r: PunchResult) => runHooks(hooks, r, { ...place, signal: roundSignal });
+            await (kept ? runProxied(kept, result, run, { logger }) : run(result));
           } catch (e) {
             withCliHint(e);
           }

@@ -56,7 +56,19 @@ export const MessageType = {
   leave: 17,
   // 20-23: the relay's return-routability check (relayChallenge), more relay messages to come.
   relayChallenge: 20,
+  // 24: proxy mode's data plane (src/proxy): the tunnel's datagrams, and keepalives (an empty payload).
+  data: 24,
 } as const;
+
+/**
+ * The largest DATA packet: a UDP datagram's most over IPv4 (65535 - 20 IP - 8 UDP), so any datagram the tunnel
+ * sends fits whole. Control messages stay under MAX_PACKET; only DATA may be larger (the tunnel chose its size).
+ */
+export const MAX_DATA_PACKET = 65_507;
+/** What DATA adds to a tunnel datagram: header 24, pair id 16, sender role 1, sequence 8, tag 16. */
+export const DATA_OVERHEAD = HEADER_LEN + 16 + 1 + 8 + TAG_LEN;
+/** The most payload one DATA carries. */
+export const MAX_DATA_PAYLOAD = MAX_DATA_PACKET - DATA_OVERHEAD;
 
 /**
  * RELAY_REQUEST and RELAY_BIND are padded so the OFFER/CHALLENGE/BOUND answers are smaller (no amplification).

@@ -1,7 +1,7 @@
 import { isIP } from "../addr.ts";
 import type { Endpoint } from "../types.ts";
 import type { Reader, Writer } from "./bytes.ts";
-import { MAX_OFFER_LEN, OfferFormat } from "./constants.ts";
+import { MAX_DATA_PAYLOAD, MAX_OFFER_LEN, OfferFormat } from "./constants.ts";
 import { bytesToIp, ipToBytes } from "./ip.ts";
 import { ANNOUNCED_KINDS, kindCode, kindOfCode, WIRE_KINDS, type WireKind } from "./kinds.ts";
 import type { NatInfo } from "./messages.ts";
@@ -48,6 +48,17 @@ export const u64: FieldCodec<number> = {
   read: (r) => r.u64(),
   valid: (v) => v <= Number.MAX_SAFE_INTEGER,
   describe: (label) => `${label} u64`,
+};
+
+/**
+ * The rest of the packet, as it is: a tunnel's datagram (DATA's payload). Read as a view of the packet, no
+ * copy; it must be the last field.
+ */
+export const rest: FieldCodec<Uint8Array> = {
+  write: (w, v) => void w.bytes(v),
+  read: (r) => r.bytes(r.remaining),
+  valid: (v) => v.length <= MAX_DATA_PAYLOAD,
+  describe: (label) => `${label} (the rest)`,
 };
 
 /** `n` raw bytes carried as lowercase hex: ids, nonces, cookies, tokens. */

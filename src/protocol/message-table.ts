@@ -26,6 +26,7 @@ import {
   offer,
   optional,
   refine,
+  rest,
   text,
   u16,
   u32,
@@ -175,6 +176,17 @@ export const MESSAGES = {
       ["peerId", PEER_ID, "sender's peer id"],
       ["rttMs", u32, "sender's measured RTT in ms"],
     ],
+  },
+  data: {
+    code: MessageType.data,
+    schema: m.DataSchema,
+    fields: [
+      ["pairId", PAIR_ID, "pair id"],
+      ["from", char(ROLES), "sender's role"],
+      ["seq", u64, "sequence", "per sender, from 0"],
+      ["payload", rest, "the tunnel's datagram", "empty: keepalive"],
+    ],
+    note: "proxy mode only, peer to peer after the punch, never answered; the one message that may exceed 1200 bytes (up to 65507)",
   },
   probe: {
     code: MessageType.probe,

@@ -1,5 +1,11 @@
 import * as v from "valibot";
-import { MAX_CANDIDATES, MAX_OFFER_LEN, MAX_SESSION_LEN, RELAY_TOKEN_LEN } from "./constants.ts";
+import {
+  MAX_CANDIDATES,
+  MAX_DATA_PAYLOAD,
+  MAX_OFFER_LEN,
+  MAX_SESSION_LEN,
+  RELAY_TOKEN_LEN,
+} from "./constants.ts";
 import { ANNOUNCED_KINDS, WIRE_KINDS } from "./kinds.ts";
 
 /** Valibot schemas for every decoded message: what came off the wire is checked before anyone uses it. */
@@ -105,6 +111,21 @@ export const MatchAckSchema = v.object({
 export const PingSchema = v.object({ type: v.literal("ping"), pairId: PairId, peerId: PeerId, seq: U32 });
 export const PongSchema = v.object({ type: v.literal("pong"), pairId: PairId, peerId: PeerId, seq: U32 });
 export const CloseSchema = v.object({ type: v.literal("close"), pairId: PairId, peerId: PeerId, rttMs: U32 });
+/**
+ * Proxy mode (src/proxy): one datagram of the tunnel, peer to peer, after the punch. `from` is the sender's
+ * role (a packet reflected back to its sender is refused), `seq` its counter (the receiver's sliding window
+ * drops replays), `payload` the tunnel's bytes; an empty payload is a keepalive. Never answered.
+ */
+export const DataSchema = v.object({
+  type: v.literal("data"),
+  pairId: PairId,
+  from: v.picklist(["a", "b"]),
+  seq: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(Number.MAX_SAFE_INTEGER)),
+  payload: v.pipe(
+    v.custom<Uint8Array>((x) => x instanceof Uint8Array),
+    v.maxLength(MAX_DATA_PAYLOAD),
+  ),
+});
 
 /** A peer asks the server for a relay for its pair, once direct punching has not worked. */
 export const RelayRequestSchema = v.object({
@@ -199,6 +220,7 @@ export const MessageSchema = v.variant("type", [
   PingSchema,
   PongSchema,
   CloseSchema,
+  DataSchema,
   RelayRequestSchema,
   RelayOfferSchema,
   RelayBindSchema,
@@ -224,6 +246,7 @@ export type RelayRequest = v.InferOutput<typeof RelayRequestSchema>;
 export type Ping = v.InferOutput<typeof PingSchema>;
 export type Pong = v.InferOutput<typeof PongSchema>;
 export type Close = v.InferOutput<typeof CloseSchema>;
+export type Data = v.InferOutput<typeof DataSchema>;
 export type RelayOffer = v.InferOutput<typeof RelayOfferSchema>;
 export type RelayBind = v.InferOutput<typeof RelayBindSchema>;
 export type RelayChallenge = v.InferOutput<typeof RelayChallengeSchema>;

@@ -2,7 +2,17 @@ import type { DropReason } from "../types.ts";
 import { tagInto, verifyTag } from "./auth.ts";
 import { decodeBody, validMessage, writeBody } from "./body.ts";
 import { Reader, Writer } from "./bytes.ts";
-import { HEADER_LEN, MAGIC, MAX_PACKET, NONCE_LEN, OLD_VERSION, TAG_LEN, VERSION } from "./constants.ts";
+import {
+  HEADER_LEN,
+  MAGIC,
+  MAX_DATA_PACKET,
+  MAX_PACKET,
+  MessageType,
+  NONCE_LEN,
+  OLD_VERSION,
+  TAG_LEN,
+  VERSION,
+} from "./constants.ts";
 import type { Message } from "./messages.ts";
 
 /**
@@ -53,8 +63,9 @@ export type OpenResult = { ok: true; frame: Frame } | { ok: false; reason: DropR
  * the right secret is reported as such ("old-version") instead of as a wrong secret; it is never answered.
  */
 export function open(key: Uint8Array, packet: Uint8Array, oldKey?: Uint8Array): OpenResult {
-  if (packet.length < HEADER_LEN + TAG_LEN || packet.length > MAX_PACKET)
-    return { ok: false, reason: "malformed" };
+  // Only DATA (the tunnel's own datagrams, proxy mode) may be larger than a control message.
+  const max = packet[3] === MessageType.data ? MAX_DATA_PACKET : MAX_PACKET;
+  if (packet.length < HEADER_LEN + TAG_LEN || packet.length > max) return { ok: false, reason: "malformed" };
   if (packet[0] !== MAGIC[0] || packet[1] !== MAGIC[1]) return { ok: false, reason: "malformed" };
   const signed = packet.subarray(0, packet.length - TAG_LEN);
   const got = packet.subarray(packet.length - TAG_LEN);

@@ -11,7 +11,7 @@ import { type Clock, systemClock } from "../sys/clock.ts";
 import { resolveServer } from "../sys/dns.ts";
 import { type Random, systemRandom, toHex } from "../sys/random.ts";
 import { settleOnce } from "../sys/settle.ts";
-import type { TransportFactory } from "../transport/types.ts";
+import type { DatagramHandler, Transport, TransportFactory } from "../transport/types.ts";
 import { freeUdpPort, openUdp } from "../transport/udp.ts";
 import { openWsClient } from "../transport/ws-client.ts";
 import { TO_SERVER } from "../transport/ws-frame.ts";
@@ -59,6 +59,11 @@ export interface ConnectOptions {
    * binds), which lives until `signal` aborts or the WebSocket closes.
    */
   serverTcp?: { url: string; ca?: string };
+  /**
+   * Proxy mode (src/proxy): the winning socket is handed over here, open, just before connect() resolves,
+   * instead of being closed; whoever takes it closes it. @default absent: closed, for the tunnel to bind
+   */
+  keepSocket?: (socket: PunchedSocket) => void;
   signal?: AbortSignal;
   onEvent?: EventHandler;
   /** For tests: a transport other than real UDP. */
@@ -74,6 +79,19 @@ export interface ConnectOptions {
    * @default os.networkInterfaces()
    */
   interfaces?: () => InterfaceAddress[];
+}
+
+/** The socket that won, kept open for proxy mode's data plane. */
+export interface PunchedSocket {
+  transport: Transport;
+  /** Where the partner's packets go: its punched address, or our port at the server's relay. */
+  remote: Endpoint;
+  pairId: string;
+  role: Role;
+  /** The key every packet is sealed with (derived from the secret). */
+  key: Uint8Array;
+  /** Where the socket's datagrams go from now on; until this is called, they are dropped. */
+  listen(handler: DatagramHandler): void;
 }
 
 function toEndpoint(
@@ -138,6 +156,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     const clock = (peer: Endpoint, msg: Message) => time.now() + (machine?.clockOffset(peer, msg) ?? 0);
     // sockets[0] punches; sockets[1..] are the extra birthday sockets, opened on the machine's request.
     const sockets: SecureChannel[] = [];
+    // Proxy mode: the socket kept open after the punch, and who reads it from then on.
+    let kept: { index: number; handler?: DatagramHandler } | undefined;
     const newChannel = (index: number) =>
       new SecureChannel(
         key,
@@ -166,7 +186,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         Array.from({ length: count }, (_, i) => {
           const ch = newChannel(i + 1);
           return factory({ host: bindHost, port: 0 }, (data, from) => {
-            if (!s.settled) ch.receive(data, from);
+            if (kept?.index === i + 1) kept.handler?.(data, from);
+            else if (!s.settled) ch.receive(data, from);
           }).then((t) => {
             ch.transport = t;
             return ch;
@@ -187,7 +208,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     // Cleanups run last first: goodbye to the server (an abort; a finished machine has nothing to say, and it
     // never waits for an answer), then the timer, then the sockets.
     s.defer(() => {
-      for (const ch of sockets) if (!(bridge && ch === channel)) ch.transport?.close();
+      for (const [i, ch] of sockets.entries())
+        if (kept?.index !== i && !(bridge && ch === channel)) ch.transport?.close();
     });
     s.defer(() => cancelTimer());
     s.defer(() => {
@@ -226,6 +248,20 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
             publicAddr: a.outcome.publicAddr ? formatEndpoint(a.outcome.publicAddr) : "",
           };
           if (a.outcome.partnerOffer) result.partnerOffer = fromHex(a.outcome.partnerOffer);
+          if (opts.keepSocket && winner.transport) {
+            const k: { index: number; handler?: DatagramHandler } = { index: socketOf(a.outcome.path) };
+            kept = k;
+            opts.keepSocket({
+              transport: winner.transport,
+              remote: a.outcome.remote,
+              pairId: a.outcome.pairId,
+              role: opts.role,
+              key,
+              listen: (handler) => {
+                k.handler = handler;
+              },
+            });
+          }
           s.resolve(result);
           emit({ type: "connected", result });
           return;
@@ -275,7 +311,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     openMain(
       { host: bindHost, port: local.port },
       (data, from) => {
-        if (!s.settled) channel.receive(data, from);
+        if (kept?.index === 0) kept.handler?.(data, from);
+        else if (!s.settled) channel.receive(data, from);
         else bridge?.receive(data);
       },
       (code) => {

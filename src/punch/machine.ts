@@ -35,6 +35,8 @@ export interface PunchOutcome {
   path: Path;
   /** The partner's offer (hex), from the MATCH of the pair that won, if it made one. */
   partnerOffer?: string;
+  /** The pair that won (proxy mode's DATA names it). */
+  pairId: string;
 }
 
 export type PeerAction =
@@ -343,7 +345,7 @@ export class PeerMachine {
         // (the driver stops reading actions there).
         this.sayLeave();
         this.finished = true;
-        const outcome: PunchOutcome = { remote: ep, kind, rttMs, publicAddr, path };
+        const outcome: PunchOutcome = { remote: ep, kind, rttMs, publicAddr, path, pairId: pair.pairId };
         if (pair.partnerOffer) outcome.partnerOffer = pair.partnerOffer;
         this.out.push({ kind: "done", outcome });
       } else if (a.kind === "open-sockets") {

@@ -61,8 +61,8 @@ export class Sim {
     return seededRandom(this.seed * 7_919 + ++this.streams);
   }
 
-  /** Puts a host on the internet, behind a NAT, behind two (carrier-grade), or behind a symmetric NAT. */
-  place(name: number, side: Side, link: LinkOptions = {}): Placed {
+  /** Puts a host on the internet, behind a NAT, behind two (carrier-grade), or behind a symmetric NAT (`link` may also set the outer NAT's options). */
+  place(name: number, side: Side, link: LinkOptions & NatOptions = {}): Placed {
     const pub = `198.18.${name}.1`;
     const lan = `198.19.${name}.10`; // LANs, like every address here, from the benchmarking range 198.18.0.0/15
     if (side === "public") {

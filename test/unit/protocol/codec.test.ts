@@ -187,6 +187,11 @@ describe("round trip", () => {
     ["ping, seq 0", { type: "ping", pairId: PAIR, peerId: PEER, seq: 0 }],
     ["pong, seq 2^32-1", { type: "pong", pairId: PAIR, peerId: PEER, seq: 0xffffffff }],
     ["close", { type: "close", pairId: PAIR, peerId: PEER, rttMs: 123456 }],
+    ["data, keepalive", { type: "data", pairId: PAIR, from: "a", seq: 0, payload: new Uint8Array(0) }],
+    [
+      "data, payload",
+      { type: "data", pairId: PAIR, from: "b", seq: 2 ** 40 + 7, payload: Uint8Array.of(9, 0, 255) },
+    ],
     ["partnerNat", { type: "partnerNat", to: PEER, pairId: PAIR, nat: { mapping: "random", step: 977 } }],
     ["unmatch", { type: "unmatch", to: PEER, pairId: PAIR }],
     ["relayRequest", { type: "relayRequest", session: "lab-1", pairId: PAIR, peerId: PEER }],

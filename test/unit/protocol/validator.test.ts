@@ -88,6 +88,8 @@ const VECTORS: Message[] = [
   { type: "ping", pairId: PAIR, peerId: PEER, seq: 0 },
   { type: "pong", pairId: PAIR, peerId: PEER, seq: 0xffffffff },
   { type: "close", pairId: PAIR, peerId: PEER, rttMs: 12 },
+  { type: "data", pairId: PAIR, from: "a", seq: 0, payload: new Uint8Array(0) },
+  { type: "data", pairId: PAIR, from: "b", seq: 2 ** 40, payload: Uint8Array.of(1, 2, 3) },
   { type: "probe", probeId: 7, fromOtherPort: true },
   { type: "probeReply", probeId: 7, observed: { host: "198.51.100.1", port: 9 }, receivedOn: 1, altPort: 0 },
   { type: "relayRequest", session: "s", pairId: PAIR, peerId: PEER },

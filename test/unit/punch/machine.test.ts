@@ -448,6 +448,7 @@ describe("punching", () => {
         rttMs: 30,
         publicAddr: MY_PUBLIC,
         path: { kind: "direct", socket: 0 },
+        pairId: PAIR,
       },
     });
     expect(p.sent("ping", 1030)).toEqual([]); // no more PINGs once chosen
@@ -471,6 +472,7 @@ describe("punching", () => {
           rttMs: 30,
           publicAddr: MY_PUBLIC,
           path: { kind: "direct", socket: 0 },
+          pairId: PAIR,
         },
       });
       expect(sendsIn(out).at(-1)?.msg.type).toBe("matchAck"); // finished: the last MATCH_ACK, as always
@@ -544,7 +546,14 @@ describe("punching", () => {
     p.matched([pub(), lan()]);
     const out = p.recv(P_LAN, close(12), 1020);
     expect(doneIn(out)).toEqual([
-      { remote: P_LAN, kind: "lan", rttMs: 12, publicAddr: MY_PUBLIC, path: { kind: "direct", socket: 0 } },
+      {
+        remote: P_LAN,
+        kind: "lan",
+        rttMs: 12,
+        publicAddr: MY_PUBLIC,
+        path: { kind: "direct", socket: 0 },
+        pairId: PAIR,
+      },
     ]);
     // Exactly one CLOSE back on that path, so the chooser can stop its burst.
     const toPartner = sendsIn(out).filter((x) => x.to.host !== SERVER.host);
@@ -582,6 +591,7 @@ describe("punching", () => {
         rttMs: 30,
         publicAddr: MY_PUBLIC,
         path: { kind: "direct", socket: 0 },
+        pairId: PAIR,
       },
     ]);
   });
@@ -591,7 +601,14 @@ describe("punching", () => {
     p.matched([pub()]);
     const X = { host: "203.0.113.20", port: 50001 };
     expect(doneIn(p.recv(X, close(7), 1020))).toEqual([
-      { remote: X, kind: "reflexive", rttMs: 7, publicAddr: MY_PUBLIC, path: { kind: "direct", socket: 0 } },
+      {
+        remote: X,
+        kind: "reflexive",
+        rttMs: 7,
+        publicAddr: MY_PUBLIC,
+        path: { kind: "direct", socket: 0 },
+        pairId: PAIR,
+      },
     ]);
   });
 
@@ -615,6 +632,7 @@ describe("punching", () => {
       rttMs: 45,
       publicAddr: MY_PUBLIC,
       path: { kind: "direct", socket: 0 },
+      pairId: PAIR,
     });
     for (const c of p.sent("close")) expect(c.to).toEqual(P_LAN);
   });
@@ -750,6 +768,7 @@ describe("both sides choose at once, differently", () => {
       rttMs: 8,
       publicAddr: MY_PUBLIC,
       path: { kind: "direct", socket: 0 },
+      pairId: PAIR,
     });
     // From then on b's CLOSEs confirm a's path (at least one, so a learns b agrees).
     const after = p.sent("close", 1012);
@@ -765,6 +784,7 @@ describe("both sides choose at once, differently", () => {
       rttMs: 10,
       publicAddr: MY_PUBLIC,
       path: { kind: "direct", socket: 0 },
+      pairId: PAIR,
     });
     expect(p.sent("close").filter((c) => c.to.port !== P_LAN.port || c.to.host !== P_LAN.host)).toEqual([]);
   });
@@ -775,7 +795,14 @@ describe("both sides choose at once, differently", () => {
       p.matched([pub(), lan()]);
       p.recv(P_LAN, pong(1), 1010);
       expect(doneIn(p.recv(P_LAN, close(8), 1012))).toEqual([
-        { remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC, path: { kind: "direct", socket: 0 } },
+        {
+          remote: P_LAN,
+          kind: "lan",
+          rttMs: 10,
+          publicAddr: MY_PUBLIC,
+          path: { kind: "direct", socket: 0 },
+          pairId: PAIR,
+        },
       ]);
     });
   }
@@ -786,7 +813,14 @@ describe("both sides choose at once, differently", () => {
     p.recv(P_LAN, pong(1), 1010);
     expect(doneIn(p.recv(P_PUB, close(8), 1011))).toEqual([]);
     expect(doneIn(p.recv(P_LAN, close(8), 1013))).toEqual([
-      { remote: P_LAN, kind: "lan", rttMs: 10, publicAddr: MY_PUBLIC, path: { kind: "direct", socket: 0 } },
+      {
+        remote: P_LAN,
+        kind: "lan",
+        rttMs: 10,
+        publicAddr: MY_PUBLIC,
+        path: { kind: "direct", socket: 0 },
+        pairId: PAIR,
+      },
     ]);
   });
 });

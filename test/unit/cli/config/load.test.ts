@@ -1,12 +1,12 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type ArgsDef, parseArgs } from "citty";
+import { type ArgsDef, type ParsedArgs, parseArgs } from "citty";
 import { builtinHooks } from "../../../../plugins/index.ts";
 import { checkArgs } from "../../../../src/cli/common.ts";
 import { loadConfig } from "../../../../src/cli/config/index.ts";
 import type { TunnelConfig } from "../../../../src/cli/config/types.ts";
-import { connectArgs } from "../../../../src/cli/connect.ts";
+import { connectArgs, peerOptions } from "../../../../src/cli/connect.ts";
 import { loadHook, passthroughArgs } from "../../../../src/hooks/load.ts";
 import { mergedHookArgs } from "../../../../src/hooks/run.ts";
 import { configDir, SECRET, TOP, withTunnel } from "./fixture.ts";
@@ -267,5 +267,18 @@ describe("the sample config", () => {
       ["backup", "openvpn", "np-backup", "198.18.202.2/30"],
     ]); // printer is disabled
     for (const t of config.tunnels) await asConnectParses(t);
+  });
+});
+
+describe("proxy mode in a tunnel", () => {
+  test("proxy = true becomes --proxy, which connect parses and peerOptions turns into PeerRun.proxy", async () => {
+    const t = await onlyTunnel(withTunnel("proxy = true"));
+    expect(t.argv.slice(8)).toEqual(["--proxy"]);
+    const { args } = await asConnectParses(t);
+    expect(args.proxy).toBe(true);
+    const run = peerOptions(args as ParsedArgs<typeof connectArgs>, new Uint8Array(32), [
+      "198.51.100.7:10001",
+    ]);
+    expect(run.proxy).toBe(true);
   });
 });

@@ -1,0 +1,140 @@
+// Proxy mode through the real CLI on loopback: `connect --proxy --hook print --json --hook exec` runs a
+// stand-in tunnel (test/fixtures/proxy-tunnel.ts) that binds LPORT and sends to RHOST:RPORT, which are
+// netpunch's loopback endpoint, not the partner's port: the datagrams cross only through the proxies.
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, type Proc, run, secretFile, startServer, stopAll, waitFor } from "./cli.ts";
+
+setDefaultTimeout(60_000);
+
+const SECRET = secretFile("proxy-secret");
+const TUNNEL = join(import.meta.dir, "../fixtures/proxy-tunnel.ts");
+const { p: server, port: serverPort } = await startServer(SECRET);
+
+afterAll(async () => {
+  server.proc.kill("SIGTERM");
+  await server.done(5_000);
+  stopAll();
+});
+
+async function outcome(p: Proc) {
+  const code = await p.done();
+  return { code, stdout: await p.stdout, stderr: await p.stderr };
+}
+
+describe("connect --proxy", () => {
+  test("the tunnels talk through netpunch's loopback endpoints; --json says proxy and the path", async () => {
+    const session = `proxy-${process.pid}`;
+    const ports = { a: await freePort(), b: await freePort() };
+    const start = (role: "a" | "b") =>
+      run([
+        "connect",
+        "--role",
+        role,
+        "--session",
+        session,
+        "--server",
+        `127.0.0.1:${serverPort}`,
+        "--local",
+        `127.0.0.1:${ports[role]}`,
+        "--secret-file",
+        SECRET,
+        "--no-lan",
+        "--timeout",
+        "10",
+        "--proxy",
+        "--hook",
+        "print",
+        "--json",
+        "--hook",
+        "exec",
+        "--",
+        process.execPath,
+        TUNNEL,
+      ]);
+    const [oa, ob] = await Promise.all([outcome(start("a")), outcome(start("b"))]);
+    expect([oa.code, ob.code], `${oa.stderr}\n${ob.stderr}`).toEqual([0, 0]);
+    for (const [o, me, partner] of [
+      [oa, "a", "b"],
+      [ob, "b", "a"],
+    ] as const) {
+      const line = JSON.parse(o.stdout.split("\n").find((l) => l.startsWith("{")) ?? "{}");
+      expect(line).toMatchObject({ proxy: true, via: "direct", rhost: "127.0.0.1", lhost: "127.0.0.1" });
+      // The hook's endpoints are netpunch's, never the partner's punched port.
+      expect(line.rport).not.toBe(ports[partner]);
+      expect(line.lport).not.toBe(ports[me]);
+      expect(`${o.stdout}${o.stderr}`).toContain(`heard: from ${partner}`);
+    }
+  });
+
+  test("--proxy with --exec-replace is a usage error before any packet", async () => {
+    const p = run([
+      "connect",
+      "--role",
+      "a",
+      "--server",
+      `127.0.0.1:${serverPort}`,
+      "--secret-file",
+      SECRET,
+      "--proxy",
+      "--hook",
+      "exec",
+      "--exec-replace",
+      "--",
+      "true",
+    ]);
+    const o = await outcome(p);
+    expect(o.code).toBe(2);
+    expect(o.stderr).toContain("--proxy and --exec-replace exclude each other");
+  });
+});
+
+/** An up config with one tunnel in proxy mode that runs the stand-in tunnel (or `extra` lines). */
+function upConfig(dir: string, role: "a" | "b", heardFile: string, extra: string[] = []): string {
+  const file = join(dir, `${role}.toml`);
+  writeFileSync(
+    file,
+    [
+      `server = "127.0.0.1:${serverPort}"`,
+      `secret_file = ${JSON.stringify(SECRET)}`,
+      `state_dir = ${JSON.stringify(join(dir, role, "state"))}`,
+      `runtime_dir = ${JSON.stringify(join(dir, role, "run"))}`,
+      "",
+      "[tunnel.proxied]",
+      `role = "${role}"`,
+      `session = "up-proxy-${process.pid}"`,
+      "lan = false",
+      "proxy = true",
+      'hook = "exec"',
+      `args = [${JSON.stringify(process.execPath)}, ${JSON.stringify(TUNNEL)}, ${JSON.stringify(heardFile)}]`,
+      ...extra,
+      "",
+    ].join("\n"),
+  );
+  return file;
+}
+
+describe("up with proxy = true", () => {
+  test("the tunnel's datagrams cross through both proxies", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "netpunch-up-proxy-"));
+    const heard = { a: join(dir, "heard-a.txt"), b: join(dir, "heard-b.txt") };
+    const ups = (["a", "b"] as const).map((role) => run(["up", upConfig(dir, role, heard[role])]));
+    for (const p of ups)
+      await waitFor(p, /proxy: the tunnel binds 127\.0\.0\.1:\d+ and sends to 127\.0\.0\.1:\d+/, 20_000);
+    // Bounded: the stand-in tunnel hears its partner within seconds or gives up after 15 s.
+    for (let i = 0; i < 200 && !(existsSync(heard.a) && existsSync(heard.b)); i++) await Bun.sleep(100);
+    for (const p of ups) p.proc.kill("SIGTERM");
+    await Promise.all(ups.map((p) => p.done(10_000)));
+    expect(readFileSync(heard.a, "utf8")).toContain("heard: from b");
+    expect(readFileSync(heard.b, "utf8")).toContain("heard: from a");
+  });
+
+  test("with exec-replace = true it is a usage error", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "netpunch-up-proxy-"));
+    const p = run(["up", upConfig(dir, "a", join(dir, "never.txt"), ["exec-replace = true"])]);
+    expect(await p.done()).toBe(2);
+    expect(await p.stderr).toContain("--proxy and --exec-replace exclude each other");
+  });
+});
