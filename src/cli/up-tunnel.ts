@@ -50,8 +50,9 @@ export async function prepareTunnel(
   const selected = await selectHooks(t.argv, connectArgs, { builtins: builtinHooks });
   const argv = [...zeroConfigArgs(t, selected.hooks), ...t.argv];
   const defs = { ...connectArgs, ...selected.args };
-  // connect's --server is required and single; the tunnel's servers (one or more) are given below.
-  const args = parseArgs(["--server", t.servers[0] ?? "", ...argv], defs) as ParsedArgs<typeof connectArgs>;
+  // The tunnel's servers (one or more, or none beside a --server-tcp in argv) are given to peerOptions below.
+  const server = t.servers[0] !== undefined ? ["--server", t.servers[0]] : [];
+  const args = parseArgs([...server, ...argv], defs) as ParsedArgs<typeof connectArgs>;
   const run: PeerRun = {
     ...peerOptions(args, config.secret, t.servers),
     hooks: selected.hooks,
