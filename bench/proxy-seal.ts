@@ -70,10 +70,14 @@ function measure(): [string, number, number][] {
 }
 
 measure();
-console.log("proxy mode per datagram, one core:");
+console.log("proxy mode per datagram, one core (x: time per datagram over the same size's copy, this run):");
+const baseline = new Map<number, number>();
 for (const [name, size, rate] of measure()) {
   const gbit = (rate * size * 8) / 1e9;
+  // Each size's copy comes first (measure's order): it is the baseline of the rows after it.
+  if (!baseline.has(size)) baseline.set(size, rate);
+  const ratio = (baseline.get(size) ?? rate) / rate;
   console.log(
-    `  ${name.padEnd(30)} ${Math.round(rate).toLocaleString("en").padStart(12)}/s  ${(1e6 / rate).toFixed(2).padStart(7)} µs  ${gbit.toFixed(2)} Gbit/s of payload`,
+    `  ${name.padEnd(30)} ${Math.round(rate).toLocaleString("en").padStart(12)}/s  ${(1e6 / rate).toFixed(2).padStart(7)} µs  ${`x${ratio.toFixed(0)}`.padStart(6)}  ${gbit.toFixed(2)} Gbit/s of payload`,
   );
 }

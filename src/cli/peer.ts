@@ -10,7 +10,7 @@ import { checkHookOptions, mergedHookArgs, type PreparedHook } from "../hooks/ru
 import { sleep } from "../hooks/sleep.ts";
 import { connectTunnelId, defaultStateDir } from "../hooks/state-dir.ts";
 import type { PortMapping } from "../portmap/index.ts";
-import { startProxy } from "../proxy/driver.ts";
+import { type RunningProxy, startProxy } from "../proxy/driver.ts";
 import { type ConnectOptions, connect, type PunchedSocket } from "../punch/connect.ts";
 import { freeUdpPort } from "../transport/udp.ts";
 import type { Endpoint, PunchResult, Role } from "../types.ts";
@@ -156,12 +156,14 @@ export function punchOptions(p: PeerRun & { mapped?: Endpoint }): ConnectOptions
 /**
  * Proxy mode: the proxy runs for the life of the hooks, which get its loopback endpoint in place of the
  * partner's (the path stays in `via`); its sockets close when they end, or fail, or on the signal.
+ * `onProxy` gets the running proxy (its live counters and remote, for `up`'s status), then undefined once
+ * it is closed.
  */
 export async function runProxied(
   punched: PunchedSocket,
   result: PunchResult,
   run: (r: PunchResult) => Promise<void>,
-  p: Pick<PeerRun, "logger">,
+  p: Pick<PeerRun, "logger"> & { onProxy?: (proxy: RunningProxy | undefined) => void },
 ): Promise<void> {
   const proxy = await startProxy({
     punched,
@@ -172,6 +174,7 @@ export async function runProxied(
     },
   });
   try {
+    p.onProxy?.(proxy);
     p.logger.info(
       `proxy: the tunnel binds ${formatEndpoint(proxy.tunnel)} and sends to ${formatEndpoint(proxy.local)}; netpunch carries it to ${result.raddr} (${result.via})`,
     );
@@ -186,6 +189,7 @@ export async function runProxied(
       proxy: true,
     });
   } finally {
+    p.onProxy?.(undefined);
     proxy.close();
   }
 }

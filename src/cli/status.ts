@@ -74,15 +74,40 @@ export async function configPlace(
 }
 
 const COLUMNS = ["tunnel", "state", "path", "remote", "rtt", "up since", "rounds", "last error"] as const;
+/** Shown before "last error" only in a config with a tunnel whose proxy runs (the others' tables stay as they were). */
+const PROXY_COLUMN = "proxy traffic";
 
 /** The human view: one table per running config. Pure: the time comes in. */
 export function statusText(docs: readonly StatusDocument[], now: number): string {
   return docs
     .map((d) => {
-      const rows = d.tunnels.map((t) => cells(t, now));
-      return `${d.config} (pid ${d.pid}):\n${table([COLUMNS, ...rows])}`;
+      const proxied = d.tunnels.some((t) => t.proxy);
+      const withProxy = (r: readonly string[], cell: string) =>
+        proxied ? [...r.slice(0, -1), cell, ...r.slice(-1)] : [...r];
+      const head = withProxy(COLUMNS, PROXY_COLUMN);
+      const rows = d.tunnels.map((t) => withProxy(cells(t, now), traffic(t)));
+      return `${d.config} (pid ${d.pid}):\n${table([head, ...rows])}`;
     })
     .join("\n");
+}
+
+/** "out 12 (1.5 KiB), in 10 (980 B), 1 move": tunnel datagrams and their bytes each way; "-" without a proxy. */
+function traffic(t: TunnelRow): string {
+  const p = t.proxy;
+  if (!p) return "-";
+  const moves = p.moves === 1 ? "1 move" : `${p.moves} moves`;
+  return `out ${p.packetsOut} (${bytes(p.bytesOut)}), in ${p.packetsIn} (${bytes(p.bytesIn)}), ${moves}`;
+}
+
+/** "980 B", "1.5 KiB", "12.3 MiB", "4.0 GiB": one decimal above bytes. */
+export function bytes(n: number): string {
+  const KIB = 1024;
+  if (n < KIB) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / KIB;
+  let i = 0;
+  for (; v >= KIB && i < units.length - 1; i++) v /= KIB;
+  return `${v.toFixed(1)} ${units[i]}`;
 }
 
 function cells(t: TunnelRow, now: number): string[] {

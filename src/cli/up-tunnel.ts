@@ -1,6 +1,7 @@
 import { type ParsedArgs, parseArgs } from "citty";
 import type { ConsolaInstance } from "consola";
 import { builtinHooks } from "../../plugins/index.ts";
+import { formatEndpoint } from "../addr.ts";
 import { NetpunchError } from "../errors.ts";
 import { checkPartnerOffer, makeOffer, type Offering, runHooks } from "../hooks/lifecycle.ts";
 import { type AnyHook, passthroughArgs } from "../hooks/load.ts";
@@ -8,9 +9,10 @@ import { pinnedFingerprint } from "../hooks/pins.ts";
 import { checkHookOptions } from "../hooks/run.ts";
 import { tunnelId } from "../hooks/state-dir.ts";
 import type { PortMapping } from "../portmap/index.ts";
+import type { RunningProxy } from "../proxy/driver.ts";
 import { connect, type PunchedSocket } from "../punch/connect.ts";
 import type { Endpoint, PunchResult } from "../types.ts";
-import type { SupervisedTunnel } from "../up/supervise-all.ts";
+import type { ProxyStatus, SupervisedTunnel } from "../up/supervise-all.ts";
 import type { TunnelConfig, UpConfig } from "./config/types.ts";
 import { connectArgs, peerOptions } from "./connect.ts";
 import { CliFail, cliHint } from "./hints.ts";
@@ -48,8 +50,9 @@ export async function prepareTunnel(
   const selected = await selectHooks(t.argv, connectArgs, { builtins: builtinHooks });
   const argv = [...zeroConfigArgs(t, selected.hooks), ...t.argv];
   const defs = { ...connectArgs, ...selected.args };
-  // connect's --server is required and single; the tunnel's servers (one or more) are given below.
-  const args = parseArgs(["--server", t.servers[0] ?? "", ...argv], defs) as ParsedArgs<typeof connectArgs>;
+  // The tunnel's servers (one or more, or none beside a --server-tcp in argv) are given to peerOptions below.
+  const server = t.servers[0] !== undefined ? ["--server", t.servers[0]] : [];
+  const args = parseArgs([...server, ...argv], defs) as ParsedArgs<typeof connectArgs>;
   const run: PeerRun = {
     ...peerOptions(args, config.secret, t.servers),
     hooks: selected.hooks,
@@ -72,6 +75,8 @@ export async function prepareTunnel(
   let offering: Offering | undefined;
   // Proxy mode: the socket the last round kept, taken by its tunnel.
   let punched: PunchedSocket | undefined;
+  // Proxy mode: the running proxy, read live by the status row.
+  let proxy: RunningProxy | undefined;
   return {
     interfaces: [t.interface],
     close: async () => {
@@ -82,6 +87,7 @@ export async function prepareTunnel(
       session: t.session,
       role: t.role,
       partnerKey: () => pinnedFingerprint(config.stateDir, id),
+      proxy: () => proxy && proxyStatus(proxy),
       job: {
         async punch(roundSignal, onEvent) {
           offering = await makeOffer(hooks, { ...place, signal: roundSignal }).catch(withCliHint);
@@ -114,7 +120,14 @@ export async function prepareTunnel(
               throw e;
             }
             const run = (r: PunchResult) => runHooks(hooks, r, { ...place, signal: roundSignal });
-            await (kept ? runProxied(kept, result, run, { logger }) : run(result));
+            await (kept
+              ? runProxied(kept, result, run, {
+                  logger,
+                  onProxy: (p) => {
+                    proxy = p;
+                  },
+                })
+              : run(result));
           } catch (e) {
             withCliHint(e);
           }
@@ -122,6 +135,19 @@ export async function prepareTunnel(
         },
       },
     },
+  };
+}
+
+/** The proxy's counts as of now, for the status row (keepalives and replays stay the proxy's own). */
+function proxyStatus(p: RunningProxy): ProxyStatus {
+  const c = p.counters;
+  return {
+    packetsIn: c.packetsIn,
+    packetsOut: c.packetsOut,
+    bytesIn: c.bytesIn,
+    bytesOut: c.bytesOut,
+    moves: c.moves,
+    remote: formatEndpoint(p.remote),
   };
 }
 

@@ -13,6 +13,7 @@ export { readStatus, statusSockets } from "./status-client.ts";
 export { type StatusDocument, statusDocument } from "./status-document.ts";
 export { type StatusServer, serveStatus } from "./status-server.ts";
 export {
+  type ProxyStatus,
   type SupervisedTunnel,
   type Supervision,
   superviseAll,

@@ -47,6 +47,10 @@ const RowSchema = v.object({
   repunches: Count,
   lastError: v.optional(v.object({ code: Text, message: Text })),
   partnerKey: v.optional(Text),
+  // Optional, so a document without it (an older `up`) still parses, and an older client ignores it.
+  proxy: v.optional(
+    v.object({ packetsIn: Count, packetsOut: Count, bytesIn: Count, bytesOut: Count, moves: Count }),
+  ),
 });
 
 export const StatusDocumentSchema = v.object({

@@ -11,6 +11,20 @@ export interface SupervisedTunnel {
   job: TunnelJob;
   /** The partner's pinned key, as its fingerprint, once known; shown by `status`. */
   partnerKey?: () => string | undefined;
+  /** Proxy mode: what the running proxy counted, and where the partner is now; undefined while none runs. */
+  proxy?: () => ProxyStatus | undefined;
+}
+
+/** A proxy-mode tunnel's traffic: tunnel datagrams (not keepalives) and their payload bytes, each way. */
+export interface ProxyStatus {
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** The partner's moves to a new address (NAT rebindings) the proxy followed. */
+  moves: number;
+  /** Where the partner is now ("HOST:PORT"): the punch's address, or the last one it moved to. */
+  remote: string;
 }
 
 /** One row of `netpunch status`: the supervisor's status and what the config says of the tunnel. */
@@ -19,6 +33,8 @@ export interface TunnelRow extends TunnelStatus {
   session: string;
   role: Role;
   partnerKey?: string;
+  /** Proxy mode, while the proxy runs; `remote` is then its `remote` (it follows a rebinding). */
+  proxy?: Omit<ProxyStatus, "remote">;
 }
 
 export interface SuperviseAllOptions {
@@ -82,5 +98,15 @@ function row(t: SupervisedTunnel, s: TunnelStatus): TunnelRow {
   } catch {
     partnerKey = undefined; // an unreadable pin store shows no key rather than no status
   }
-  return { name: t.name, session: t.session, role: t.role, ...s, ...(partnerKey ? { partnerKey } : {}) };
+  const base = {
+    name: t.name,
+    session: t.session,
+    role: t.role,
+    ...s,
+    ...(partnerKey ? { partnerKey } : {}),
+  };
+  const p = s.state === "up" ? t.proxy?.() : undefined;
+  if (!p) return base;
+  const { remote, ...proxy } = p;
+  return { ...base, remote, proxy };
 }

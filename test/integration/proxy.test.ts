@@ -116,6 +116,31 @@ function upConfig(dir: string, role: "a" | "b", heardFile: string, extra: string
   return file;
 }
 
+interface ProxyRow {
+  state: string;
+  remote?: string;
+  proxy?: { packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number; moves: number };
+}
+
+/** Polls `status a --json` every 200 ms (at most 20 s) until its one row is `ok`; throws otherwise. */
+async function proxyRow(runtimeDir: string, ok: (r: ProxyRow) => boolean): Promise<ProxyRow> {
+  const MAIN = join(import.meta.dir, "../../src/cli/main.ts");
+  let last = "";
+  for (let i = 0; i < 100; i++) {
+    const r = Bun.spawnSync([process.execPath, MAIN, "status", "a", "--runtime-dir", runtimeDir, "--json"], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    last = r.stdout.toString() + r.stderr.toString();
+    if (r.exitCode === 0) {
+      const row = (JSON.parse(r.stdout.toString()) as { tunnels: ProxyRow[] }).tunnels[0];
+      if (row && ok(row)) return row;
+    }
+    await Bun.sleep(200);
+  }
+  throw new Error(`status never matched: ${last}`);
+}
+
 describe("up with proxy = true", () => {
   test("the tunnel's datagrams cross through both proxies", async () => {
     const dir = mkdtempSync(join(tmpdir(), "netpunch-up-proxy-"));
@@ -123,6 +148,17 @@ describe("up with proxy = true", () => {
     const ups = (["a", "b"] as const).map((role) => run(["up", upConfig(dir, role, heard[role])]));
     for (const p of ups)
       await waitFor(p, /proxy: the tunnel binds 127\.0\.0\.1:\d+ and sends to 127\.0\.0\.1:\d+/, 20_000);
+    // `status` shows the proxy's traffic both ways while the tunnel is up (a later round's, if this one ended).
+    const row = await proxyRow(
+      join(dir, "a", "run"),
+      (r) => (r.proxy?.packetsIn ?? 0) > 0 && (r.proxy?.packetsOut ?? 0) > 0,
+    );
+    expect(row.state).toBe("up");
+    // The stand-in sends "from a" (6 bytes) and hears "from b" (6 bytes) per datagram.
+    expect(row.proxy?.bytesOut).toBe(6 * (row.proxy?.packetsOut ?? 0));
+    expect(row.proxy?.bytesIn).toBe(6 * (row.proxy?.packetsIn ?? 0));
+    expect(row.proxy?.moves).toBe(0);
+    expect(row.remote).toMatch(/^127\.0\.0\.1:\d+$/);
     // Bounded: the stand-in tunnel hears its partner within seconds or gives up after 15 s.
     for (let i = 0; i < 200 && !(existsSync(heard.a) && existsSync(heard.b)); i++) await Bun.sleep(100);
     for (const p of ups) p.proc.kill("SIGTERM");

@@ -2,7 +2,7 @@
 // `--server-tcp` (plain, then TLS with a certificate made here and `--tls-ca`), peer b over UDP; each runs a
 // stand-in tunnel (the exec hook and test/fixtures/udp-exchange.ts) that must hear the other through the relay.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -153,5 +153,76 @@ describe("relay over a WebSocket (serve --relay-tcp, connect --server-tcp)", () 
     const p = run(["connect", "--role", "a", "--secret-file", secretPath, ...more]);
     expect(await p.done()).toBe(2);
     expect(await p.stderr).toContain(message);
+  });
+});
+
+describe("up with server_tcp and tls_ca", () => {
+  test("the config's wss:// server and CA reach the tunnel's connect: it meets a UDP peer over the relay", async () => {
+    const tls = await certificate();
+    const udp = await freePort();
+    const tcp = await freeTcpPort();
+    const server = run([
+      "serve",
+      "--listen",
+      `127.0.0.1:${udp}`,
+      "--relay",
+      "--relay-tcp",
+      `127.0.0.1:${tcp}`,
+      "--tls-cert",
+      tls.cert,
+      "--tls-key",
+      tls.key,
+      "--secret-file",
+      secretPath,
+    ]);
+    await waitFor(server, /listening on TCP/);
+    const session = "ws-up";
+    const heard = { a: join(scratch, `${session}-a.txt`), b: join(scratch, `${session}-b.txt`) };
+    const file = join(scratch, "ws-up.toml");
+    writeFileSync(
+      file,
+      [
+        `server_tcp = "wss://127.0.0.1:${tcp}"`,
+        `tls_ca = ${JSON.stringify(tls.cert)}`,
+        `secret_file = ${JSON.stringify(secretPath)}`,
+        `state_dir = ${JSON.stringify(join(scratch, "ws-up-state"))}`,
+        `runtime_dir = ${JSON.stringify(join(scratch, "ws-up-run"))}`,
+        "",
+        "[tunnel.relayed]",
+        'role = "a"',
+        `session = "${session}"`,
+        'hook = "exec"',
+        `args = ${JSON.stringify([process.execPath, EXCHANGE, "a", "{rhost}", "{rport}", heard.a])}`,
+        "",
+      ].join("\n"),
+    );
+    const up = run(["up", file, "--verbose"]);
+    const b = run([
+      "connect",
+      "--role",
+      "b",
+      "--server",
+      `127.0.0.1:${udp}`,
+      "--relay-after",
+      "0.1",
+      "--secret-file",
+      secretPath,
+      "--session",
+      session,
+      "--timeout",
+      "20",
+      ...tunnel("b", heard.b),
+    ]);
+    const code = await b.done(30_000);
+    // Bounded: a's stand-in writes what it heard within its last sends (or gives up).
+    for (let i = 0; i < 100 && !existsSync(heard.a); i++) await Bun.sleep(100);
+    up.proc.kill("SIGTERM");
+    await up.done(10_000);
+    server.proc.kill("SIGTERM");
+    await server.done();
+    expect(code, await logs(up, b, server)).toBe(0);
+    expect(readFileSync(heard.a, "utf8")).toBe("from b");
+    expect(readFileSync(heard.b, "utf8")).toBe("from a");
+    expect(await up.stderr).toContain("(relay, rtt");
   });
 });

@@ -9,9 +9,9 @@ import { upDirs } from "../../sys/dirs.ts";
 import { makeLogger } from "../logger.ts";
 import { resolveSecret } from "../secret.ts";
 import { findConfig } from "./lookup.ts";
-import { TOP_KEYS, TUNNEL_KEYS, TUNNEL_NAME } from "./schema.ts";
+import { SERVER_TCP_ALONE, TOP_KEYS, TUNNEL_KEYS, TUNNEL_NAME } from "./schema.ts";
 import { closest } from "./suggest.ts";
-import { hookCache, hookSpec, readTunnel } from "./tunnel.ts";
+import { hookCache, hookSpec, readTunnel, type TunnelContext } from "./tunnel.ts";
 import type { LoadOptions, TunnelConfig, UpConfig } from "./types.ts";
 
 /**
@@ -41,8 +41,14 @@ export async function loadConfig(nameOrPath: string, o: LoadOptions = {}): Promi
       stateDir: top.state_dir,
       runtimeDir: top.runtime_dir,
     });
-    const tunnels = await readTunnels(file, raw.tunnel, top.server, o, cwd);
-    return { file, name, servers: top.server, secret, stateDir, runtimeDir, tunnels };
+    const tlsCa = top.tls_ca !== undefined ? resolve(dirname(file), top.tls_ca) : undefined;
+    const upstream = {
+      servers: top.server ?? [],
+      ...(top.server_tcp !== undefined ? { serverTcp: top.server_tcp } : {}),
+      ...(tlsCa !== undefined ? { tlsCa } : {}),
+    };
+    const tunnels = await readTunnels(file, raw.tunnel, upstream, o, cwd);
+    return { file, name, ...upstream, secret, stateDir, runtimeDir, tunnels };
   });
 }
 
@@ -91,7 +97,14 @@ function parseToml(file: string, text: string): Record<string, unknown> {
   }
 }
 
-type Top = { server: string[]; secret_file: string; state_dir?: string; runtime_dir?: string };
+type Top = {
+  server?: string[];
+  server_tcp?: string;
+  tls_ca?: string;
+  secret_file: string;
+  state_dir?: string;
+  runtime_dir?: string;
+};
 
 /** One top-level key against its schema: its value, or undefined for an optional key not given. */
 function checkKey(file: string, raw: Record<string, unknown>, key: keyof typeof TOP_KEYS): unknown {
@@ -106,7 +119,8 @@ function checkKey(file: string, raw: Record<string, unknown>, key: keyof typeof 
 }
 
 const REQUIRED_EXAMPLE: Partial<Record<keyof typeof TOP_KEYS, string>> = {
-  server: 'e.g. server = "rendezvous.example:10001"',
+  server:
+    'e.g. server = "rendezvous.example:10001" (or, where UDP is blocked, server_tcp = "wss://rendezvous.example:443")',
   secret_file: 'e.g. secret_file = "/etc/netpunch/secret" (made by netpunch keygen)',
 };
 
@@ -129,11 +143,21 @@ function checkTopKeys(file: string, raw: Record<string, unknown>): void {
   }
 }
 
-/** The top level's own keys, each against its schema; `tunnel` is read after. */
+/** The top level's own keys, each against its schema, and one server of the two kinds; `tunnel` is read after. */
 function checkTop(file: string, raw: Record<string, unknown>): Top {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(TOP_KEYS) as (keyof typeof TOP_KEYS)[]) out[key] = checkKey(file, raw, key);
-  return out as Top;
+  const top = out as Top;
+  const fail = (key: string, why: string, hint?: string): never => {
+    throw Fail.configInvalid(file, undefined, key, why, hint);
+  };
+  if (top.server === undefined && top.server_tcp === undefined)
+    fail("server", "is required", REQUIRED_EXAMPLE.server);
+  if (top.server !== undefined && top.server_tcp !== undefined)
+    fail("server_tcp", "excludes server: give one of them", SERVER_TCP_ALONE);
+  if (top.tls_ca !== undefined && top.server_tcp === undefined)
+    fail("tls_ca", "needs server_tcp (the CA is for a wss:// server)");
+  return top;
 }
 
 function readSecret(file: string, secretFile: string, o: LoadOptions): Uint8Array {
@@ -148,7 +172,7 @@ function readSecret(file: string, secretFile: string, o: LoadOptions): Uint8Arra
 async function readTunnels(
   file: string,
   raw: unknown,
-  servers: string[],
+  upstream: Pick<TunnelContext, "servers" | "serverTcp" | "tlsCa">,
   o: LoadOptions,
   cwd: string,
 ): Promise<TunnelConfig[]> {
@@ -166,9 +190,9 @@ async function readTunnels(
 
   const builtins = o.builtins ?? builtinHooks;
   let builtinOptions: Promise<ReadonlyMap<string, ArgsDef>> | undefined;
-  const ctx = {
+  const ctx: TunnelContext = {
     file,
-    servers,
+    ...upstream,
     hookSpec: (value: string) => hookSpec(value, file, builtins),
     hook: hookCache(builtins, cwd),
     builtinOptions: () => {

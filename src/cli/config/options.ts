@@ -16,9 +16,17 @@ export const NOT_PER_TUNNEL: Readonly<Record<string, string>> = {
   loop: "netpunch up always punches again when a tunnel ends",
 };
 
+/**
+ * connect's options that are a tunnel's own keys under another name, spelt like the top level's (server_tcp,
+ * tls_ca): the hyphenated name is an unknown key, and the suggestion names the right one.
+ */
+const RENAMED = new Set(["server-tcp", "tls-ca"]);
+
 /** connect's options a tunnel table sets by their long names (those with a key of their own aside). */
 export const connectTunnelOptions: ArgsDef = Object.fromEntries(
-  Object.entries(connectArgs).filter(([name]) => !(name in TUNNEL_KEYS) && !(name in NOT_PER_TUNNEL)),
+  Object.entries(connectArgs).filter(
+    ([name]) => !(name in TUNNEL_KEYS) && !(name in NOT_PER_TUNNEL) && !RENAMED.has(name),
+  ),
 );
 
 /** `--name value`, or `--name=value` for a value that starts with "-" (a value "--" would end the options). */

@@ -47,12 +47,40 @@ export const Servers = v.pipe(
   v.check((s) => new Set(s).size === s.length, "lists a server twice"),
 );
 
+/** Why a WebSocket server's URL is not one (connect's --server-tcp), or undefined; the URL is not quoted. */
+export function wsUrlProblem(s: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    return 'is not a URL: write "wss://HOST:PORT" (or "ws://HOST:PORT")';
+  }
+  if (url.protocol !== "ws:" && url.protocol !== "wss:") return "must start with wss:// or ws://";
+  if (url.hostname === "") return "names no host";
+  return undefined;
+}
+
+/** Why server_tcp stands alone, as connect's --server-tcp does. */
+export const SERVER_TCP_ALONE = "server_tcp is for a network that drops UDP: UDP is not tried beside it yet";
+
+/** `server_tcp`: the server's WebSocket, for a network that drops UDP (connect's --server-tcp). */
+const ServerUrl = v.pipe(
+  v.string('must be "wss://HOST:PORT" or "ws://HOST:PORT" (a string)'),
+  v.check(
+    (s) => wsUrlProblem(s) === undefined,
+    (i) => wsUrlProblem(String(i.input)) ?? "",
+  ),
+);
+
 const Path = (what: string) =>
   v.pipe(v.string(`must be ${what} (a string)`), v.minLength(1, `must be ${what}, not empty`));
 
 /** The top level's own keys. `tunnel` is read on its own (a table of tables). */
 export const TOP_KEYS = {
-  server: { schema: Servers, required: true },
+  // One of server and server_tcp is required (load.ts checkTop): connect takes exactly one of them.
+  server: { schema: Servers, required: false },
+  server_tcp: { schema: ServerUrl, required: false },
+  tls_ca: { schema: Path("the path of a PEM file"), required: false },
   secret_file: { schema: Path("the path of the secret file"), required: true },
   state_dir: {
     schema: v.pipe(Path("a directory"), v.check(isAbsolute, "must be an absolute path")),
@@ -126,6 +154,8 @@ export const TUNNEL_KEYS = {
     required: false,
   },
   server: { schema: Servers, required: false },
+  server_tcp: { schema: ServerUrl, required: false },
+  tls_ca: { schema: Path("the path of a PEM file"), required: false },
   enabled: { schema: v.boolean("must be true or false"), required: false },
 } as const satisfies Record<string, { schema: v.GenericSchema; required: boolean }>;
 

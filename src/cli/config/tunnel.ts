@@ -6,7 +6,7 @@ import { type AnyHook, type BuiltinHook, loadHook, looksLikePath } from "../../h
 import { mergedHookArgs } from "../../hooks/run.ts";
 import { connectArgs } from "../connect.ts";
 import { connectOptionProblem, connectTunnelOptions, NOT_PER_TUNNEL, optionArgv } from "./options.ts";
-import { defaultInterface, TUNNEL_KEYS } from "./schema.ts";
+import { defaultInterface, SERVER_TCP_ALONE, TUNNEL_KEYS } from "./schema.ts";
 import { closest } from "./suggest.ts";
 import type { TunnelConfig } from "./types.ts";
 
@@ -14,8 +14,11 @@ import type { TunnelConfig } from "./types.ts";
 export interface TunnelContext {
   /** The config file, named in every error. */
   file: string;
-  /** The file's top-level servers, for a tunnel without its own. */
+  /** The file's top-level servers, for a tunnel without its own (none when the top level has server_tcp). */
   servers: string[];
+  /** The file's top-level server_tcp and tls_ca (an absolute path), for a tunnel without a server of its own. */
+  serverTcp?: string;
+  tlsCa?: string;
   /** The `hook` value as the spec to load and to write in argv (hookSpec). */
   hookSpec: (value: string) => string;
   /** Loads a hook by its spec, once per spec. */
@@ -78,6 +81,7 @@ export async function readTunnel(
   const session = own.session as string;
   const local = own.local ?? String(connectArgs.local.default);
   const hookValue = ctx.hookSpec(own.hook ?? String(connectArgs.hook.default));
+  const upstream = serverOf(own, ctx, fail);
 
   // 2. The hook, whose options the table may hold too.
   let hook: AnyHook;
@@ -95,7 +99,17 @@ export async function readTunnel(
 
   // 3. Every other key: a connect option or the hook's, turned into command-line words in file order.
   const options: ArgsDef = { ...connectTunnelOptions, ...hookArgs };
-  const argv = ["--role", role, "--session", session, "--local", local, "--hook", hookValue];
+  const argv = [
+    "--role",
+    role,
+    "--session",
+    session,
+    "--local",
+    local,
+    "--hook",
+    hookValue,
+    ...upstream.argv,
+  ];
   const given: string[] = [];
   for (const [key, value] of Object.entries(t)) {
     if (key in TUNNEL_KEYS) continue;
@@ -124,13 +138,40 @@ export async function readTunnel(
     name,
     role,
     session,
-    servers: own.server ?? ctx.servers,
+    servers: upstream.servers,
     local,
     hook: hookValue,
     interface: own.interface ?? defaultInterface(name),
     ...(own.address !== undefined ? { address: own.address } : {}),
     argv,
   };
+}
+
+/**
+ * The tunnel's server: its own `server` or `server_tcp` (one of them), else the file's; `tls_ca` goes with a
+ * server_tcp, the tunnel's own or else the file's (a tunnel naming its own server_tcp does not inherit the
+ * file's CA). A server_tcp becomes connect's --server-tcp and --tls-ca in argv, with no UDP servers.
+ */
+function serverOf(
+  own: { server?: string[]; server_tcp?: string; tls_ca?: string },
+  ctx: Pick<TunnelContext, "file" | "servers" | "serverTcp" | "tlsCa">,
+  fail: (key: string, why: string, hint?: string) => never,
+): { servers: string[]; argv: string[] } {
+  if (own.server !== undefined && own.server_tcp !== undefined)
+    fail("server_tcp", "excludes server: give one of them", SERVER_TCP_ALONE);
+  const url = own.server_tcp ?? (own.server === undefined ? ctx.serverTcp : undefined);
+  const ca =
+    own.tls_ca !== undefined
+      ? resolve(dirname(ctx.file), own.tls_ca)
+      : own.server_tcp === undefined
+        ? ctx.tlsCa
+        : undefined;
+  if (url === undefined) {
+    if (own.tls_ca !== undefined) fail("tls_ca", "needs server_tcp (the CA is for a wss:// server)");
+    return { servers: own.server ?? ctx.servers, argv: [] };
+  }
+  // A URL starts with ws(s):// and an absolute path with "/": neither is taken for an option.
+  return { servers: [], argv: ["--server-tcp", url, ...(ca !== undefined ? ["--tls-ca", ca] : [])] };
 }
 
 /** Runs the hook's `check` over the tunnel's options as connect would parse them; reports given keys only. */

@@ -7,8 +7,11 @@ export interface UpConfig {
   file: string;
   /** The file's name without .toml: names the status socket and the pins. */
   name: string;
-  /** The rendezvous servers, at least one, as written. */
+  /** The rendezvous servers, as written: at least one, or none when the file gives server_tcp. */
   servers: string[];
+  /** The server's WebSocket (server_tcp), where UDP is blocked; and tls_ca, as an absolute path. */
+  serverTcp?: string;
+  tlsCa?: string;
   secret: Uint8Array;
   stateDir: string;
   runtimeDir: string;
@@ -21,7 +24,7 @@ export interface TunnelConfig {
   name: string;
   role: "a" | "b";
   session: string;
-  /** The tunnel's own servers, or the file's. */
+  /** The tunnel's own servers, or the file's; none when it goes by server_tcp (then in argv, --server-tcp). */
   servers: string[];
   local: string;
   /** A built-in's or package's name, or the absolute path of a hook file (a relative one is the config's). */
@@ -30,7 +33,8 @@ export interface TunnelConfig {
   /** This side's tunnel address, as CIDR. */
   address?: string;
   /**
-   * The tunnel as a `connect` command line, without --server/--secret: e.g. ["--role", "a", "--session",
+   * The tunnel as a `connect` command line, without --server/--secret (with --server-tcp and --tls-ca for a
+   * server_tcp): e.g. ["--role", "a", "--session",
    * "home-office", "--local", ":51820", "--hook", "wireguard", "--wg-keepalive", "25", "--", "extra"];
    * parsing it with connect's own option parser gives what `connect` would run.
    */

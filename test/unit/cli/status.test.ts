@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { duration, statusText } from "../../../src/cli/status.ts";
+import { bytes, duration, statusText } from "../../../src/cli/status.ts";
 import type { StatusDocument } from "../../../src/up/status-document.ts";
 import { serveStatus } from "../../../src/up/status-server.ts";
 import { cliSuite, runCli } from "../../support/cli.ts";
@@ -68,6 +68,29 @@ describe("statusText: a table a person reads", () => {
         "",
       ].join("\n"),
     );
+  });
+
+  test("a config with a proxied tunnel gets a proxy traffic column; its other tunnels show -", () => {
+    const [office, backup] = HOME.tunnels;
+    if (!office || !backup) throw new Error("fixture");
+    const proxied = doc("home", [
+      { ...office, proxy: { packetsIn: 10, packetsOut: 12, bytesIn: 980, bytesOut: 1_536, moves: 1 } },
+      backup,
+    ]);
+    const lines = statusText([proxied], T0).split("\n");
+    expect(lines[1]).toMatch(/ rounds +proxy traffic +last error$/);
+    expect(lines[2]).toContain("3 (2 re-punches)  out 12 (1.5 KiB), in 10 (980 B), 1 move  -");
+    expect(lines[3]).toMatch(/ 1 +- +\[E_PIN_MISMATCH\]/);
+  });
+
+  test.each([
+    [0, "0 B"],
+    [1_023, "1023 B"],
+    [1_024, "1.0 KiB"],
+    [5 * 1024 * 1024 + 300 * 1024, "5.3 MiB"],
+    [3 * 1024 ** 4, "3.0 TiB"],
+  ])("bytes(%p) is %p", (n, text) => {
+    expect(bytes(n)).toBe(text);
   });
 
   test.each([

@@ -6,9 +6,9 @@ import { NetpunchError } from "../../../src/errors.ts";
 import { ManualClock } from "../../../src/sys/clock.ts";
 import { ADDRESS_POLL_MS, type InterfaceTable, watchAddresses } from "../../../src/up/addresses.ts";
 import { readStatus } from "../../../src/up/status-client.ts";
-import { statusDocument } from "../../../src/up/status-document.ts";
+import { parseStatusDocument, statusDocument } from "../../../src/up/status-document.ts";
 import { serveStatus } from "../../../src/up/status-server.ts";
-import { superviseAll } from "../../../src/up/supervise-all.ts";
+import { type ProxyStatus, superviseAll } from "../../../src/up/supervise-all.ts";
 import { FakeJob, RESULT, settle, T0 } from "./support.ts";
 
 describe("superviseAll: several tunnels in one process, each on its own", () => {
@@ -114,6 +114,60 @@ describe("superviseAll's rows through the status socket", () => {
       await s.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("superviseAll: a proxy-mode tunnel's row", () => {
+  test("while up it carries the proxy's live counts, and its remote is the proxy's (after a rebinding)", async () => {
+    const clock = new ManualClock(T0);
+    const job = new FakeJob();
+    let live: ProxyStatus | undefined;
+    const s = superviseAll({
+      clock,
+      tunnels: [{ name: "office", session: "home-office", role: "a", job, proxy: () => live }],
+    });
+    live = { packetsIn: 1, packetsOut: 1, bytesIn: 1, bytesOut: 1, moves: 0, remote: "198.51.100.7:1" };
+    // Not up yet: a proxy left from nothing is not shown.
+    expect(s.rows()[0]?.proxy).toBeUndefined();
+    job.lastPunch.resolve(RESULT);
+    await settle();
+    live = undefined;
+    expect(s.rows()[0]).toMatchObject({ state: "up", remote: RESULT.raddr });
+    expect(s.rows()[0]?.proxy).toBeUndefined();
+    live = {
+      packetsIn: 3,
+      packetsOut: 4,
+      bytesIn: 300,
+      bytesOut: 400,
+      moves: 1,
+      remote: "198.51.100.7:41000",
+    };
+    const row = s.rows()[0];
+    expect(row?.remote).toBe("198.51.100.7:41000");
+    expect(row?.proxy).toEqual({ packetsIn: 3, packetsOut: 4, bytesIn: 300, bytesOut: 400, moves: 1 });
+    // Counted on: each read is the proxy's count of that moment.
+    live = { ...live, packetsOut: 5, bytesOut: 500 };
+    expect(s.rows()[0]?.proxy).toMatchObject({ packetsOut: 5, bytesOut: 500 });
+    // The row survives the status document's round trip, proxy and all.
+    const doc = parseStatusDocument(JSON.stringify(statusDocument("home", s.rows(), clock.now())));
+    expect(doc?.tunnels).toEqual(s.rows());
+    await s.stop();
+  });
+});
+
+describe("parseStatusDocument: the optional proxy field", () => {
+  const row = { name: "t", session: "s", role: "a", state: "up", since: T0, rounds: 1, repunches: 0 };
+  const docOf = (r: object) => JSON.stringify({ version: 1, config: "home", pid: 7, now: T0, tunnels: [r] });
+  const PROXY = { packetsIn: 1, packetsOut: 2, bytesIn: 30, bytesOut: 40, moves: 0 };
+
+  test("a row without it parses (an `up` from before it), one with it keeps it", () => {
+    expect(parseStatusDocument(docOf(row))?.tunnels[0]?.proxy).toBeUndefined();
+    expect(parseStatusDocument(docOf({ ...row, proxy: PROXY }))?.tunnels[0]?.proxy).toEqual(PROXY);
+  });
+
+  test("a count that is negative, fractional or missing is no status document", () => {
+    for (const bad of [{ ...PROXY, bytesIn: -1 }, { ...PROXY, moves: 0.5 }, { packetsIn: 1 }])
+      expect(parseStatusDocument(docOf({ ...row, proxy: bad }))).toBeUndefined();
   });
 });
 
