@@ -46,11 +46,15 @@ export async function readStatus(
 /**
  * Bun's client (1.4.5) fails about one connection in three to a live unix socket whose server answers and
  * closes at once, with ECONNRESET in `connect`, before any byte: the server did accept, so the attempt is
- * worth repeating. 8 tries leave one failure in some ten thousand; a dead socket answers ECONNREFUSED at once.
+ * worth repeating, as is any failure but ECONNREFUSED/ENOENT (nobody listens), which a dead socket answers
+ * at once. 12 tries, with growing pauses, leave about one failure in a million at the rate above.
  */
-const STATUS_TRIES = 8;
-/** The pause before the Nth retry is N times this: 5 ms, 10 ms, ... at most 140 ms in all. */
+const STATUS_TRIES = 12;
+/** The pause before the Nth retry is N times this: 5 ms, 10 ms, ... at most 330 ms in all. */
 const RETRY_PAUSE_MS = 5;
+
+/** What a connect to a unix socket says when no process listens on it (a dead process's socket, or none). */
+const DEAD: ReadonlySet<string> = new Set(["ECONNREFUSED", "ENOENT"]);
 
 /** Whether something accepts connections on the unix socket `path` (ECONNREFUSED or ENOENT: nothing does). */
 export async function socketAnswers(path: string): Promise<boolean> {
@@ -62,7 +66,7 @@ export async function socketAnswers(path: string): Promise<boolean> {
       );
     });
     if (code === undefined) return true;
-    if (code === "ECONNREFUSED" || code === "ENOENT") return false;
+    if (DEAD.has(code)) return false;
     await Bun.sleep(RETRY_PAUSE_MS * (i + 1));
   }
   return true; // always reset, never refused: a process is there, accepting and closing at once
@@ -89,10 +93,12 @@ async function readOnce(
       settle(undefined);
     });
     let socket: { end(): void } | undefined;
-    const failed = (e: unknown) =>
-      settle(
-        (e as NodeJS.ErrnoException | undefined)?.code === "ECONNRESET" && size === 0 ? "reset" : undefined,
-      );
+    // Only "nobody listens" is final; a connection lost before any byte (a reset, a full backlog on a busy
+    // machine) is worth another try.
+    const failed = (e: unknown) => {
+      const code = (e as NodeJS.ErrnoException | undefined)?.code;
+      settle(size === 0 && !DEAD.has(code ?? "") ? "reset" : undefined);
+    };
     Bun.connect({
       unix: path,
       socket: {
