@@ -49,6 +49,27 @@ export const PRIVATE_WG_RUN = [
   "sh",
 ];
 
+/** The wireguard hook's options for a lab peer with explicit keys, run by wireguard-go: what every lab test passes. */
+export const wgHookArgs = (o: { partnerPub: string; config: string; address: string }): string[] => [
+  "--timeout",
+  "20",
+  "--hook",
+  "wireguard",
+  "--wg-interface",
+  IFACE,
+  "--wg-peer",
+  o.partnerPub,
+  "--wg-up",
+  "wireguard-go",
+  "--wg-config",
+  o.config,
+  "--wg-address",
+  o.address,
+  "--wg-handshake-timeout",
+  "20",
+];
+
+/** A `connect` peer with the wireguard hook (wgHookArgs, then `extra`), with its own /run/wireguard. */
 export function startWgPeer(
   l: Lab,
   host: Host,
@@ -56,27 +77,11 @@ export function startWgPeer(
   serverIp: string,
   secret: string,
   o: { partnerPub: string; config: string; address: string },
+  extra: string[] = [],
 ): LabProcess {
   return l.spawn(host, [
     ...PRIVATE_WG_RUN,
-    ...peerArgv(role, serverIp, secret, [
-      "--timeout",
-      "20",
-      "--hook",
-      "wireguard",
-      "--wg-interface",
-      IFACE,
-      "--wg-peer",
-      o.partnerPub,
-      "--wg-up",
-      "wireguard-go",
-      "--wg-config",
-      o.config,
-      "--wg-address",
-      o.address,
-      "--wg-handshake-timeout",
-      "20",
-    ]),
+    ...peerArgv(role, serverIp, secret, [...extra, ...wgHookArgs(o)]),
   ]);
 }
 

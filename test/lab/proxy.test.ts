@@ -4,16 +4,9 @@
 // follow a gateway that maps a new port. Ctrl-C then stops everything. Needs root: `bun test --timeout 60000 test/lab/proxy.test.ts`.
 import { expect } from "bun:test";
 import { type Host, type Lab, labPerTest } from "../../lab/lab.ts";
-import {
-  emptyWithin,
-  exitWithin,
-  peerArgv,
-  secretFile,
-  startServer,
-  waitStderr,
-} from "../../lab/netpunch.ts";
+import { emptyWithin, exitWithin, secretFile, startServer, waitStderr } from "../../lab/netpunch.ts";
 import { serverAndPair } from "../../lab/placements.ts";
-import { hasLink, IFACE, keyPair, PRIVATE_WG_RUN, setconfFile } from "../../lab/wg.ts";
+import { hasLink, IFACE, keyPair, setconfFile, startWgPeer } from "../../lab/wg.ts";
 
 const TUNNEL = { a: "198.18.201.1", b: "198.18.201.2" } as const;
 
@@ -30,28 +23,7 @@ function startProxied(
   config: string,
   address: string,
 ) {
-  return lab.spawn(host, [
-    ...PRIVATE_WG_RUN,
-    ...peerArgv(role, serverIp, secret, [
-      "--timeout",
-      "20",
-      "--proxy",
-      "--hook",
-      "wireguard",
-      "--wg-interface",
-      IFACE,
-      "--wg-peer",
-      partnerPub,
-      "--wg-up",
-      "wireguard-go",
-      "--wg-config",
-      config,
-      "--wg-address",
-      address,
-      "--wg-handshake-timeout",
-      "20",
-    ]),
-  ]);
+  return startWgPeer(lab, host, role, serverIp, secret, { partnerPub, config, address }, ["--proxy"]);
 }
 
 const ping = (lab: Lab, from: Host, to: string) => {

@@ -17,7 +17,7 @@ import {
   waitStderr,
 } from "../../lab/netpunch.ts";
 import { serverAndPair } from "../../lab/placements.ts";
-import { IFACE, keyPair, PRIVATE_WG_RUN, setconfFile, startWgPeer } from "../../lab/wg.ts";
+import { keyPair, PRIVATE_WG_RUN, setconfFile, startWgPeer, wgHookArgs } from "../../lab/wg.ts";
 import { selfSignedFiles } from "../support/tls-cert.ts";
 
 const labs = labPerTest();
@@ -139,27 +139,15 @@ labs.test(
     const { l, dir, serverIp, secret, a, b, wsPeer } = await udpBlocked();
     const ka = keyPair(l, a);
     const kb = keyPair(l, b);
-    const wg = (config: string, partnerPub: string, address: string) => [
-      "--timeout",
-      "20",
-      "--hook",
-      "wireguard",
-      "--wg-interface",
-      IFACE,
-      "--wg-peer",
-      partnerPub,
-      "--wg-up",
-      "wireguard-go",
-      "--wg-config",
-      config,
-      "--wg-address",
-      address,
-      "--wg-handshake-timeout",
-      "20",
-    ];
     const pa = l.spawn(a, [
       ...PRIVATE_WG_RUN,
-      ...wsPeer(wg(setconfFile(dir, "a", ka.priv, kb.pub, "198.18.202.2"), kb.pub, "198.18.202.1/24")),
+      ...wsPeer(
+        wgHookArgs({
+          config: setconfFile(dir, "a", ka.priv, kb.pub, "198.18.202.2"),
+          partnerPub: kb.pub,
+          address: "198.18.202.1/24",
+        }),
+      ),
     ]);
     const pb = startWgPeer(l, b, "b", serverIp, secret, {
       partnerPub: ka.pub,
