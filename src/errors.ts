@@ -19,11 +19,19 @@ export type ErrorCode =
   | "E_OFFER" // the partner's zero-config offer is missing, malformed, or of another hook or version (exit 1)
   | "E_PIN_MISMATCH" // the partner offered another key than the one pinned for this tunnel (exit 1)
   | "E_STATE" // the state directory (keys, pins) cannot be read or written (exit 1)
+  | "E_CODE" // pair: a pairing code that is not NUMBER-WORD-WORD from the word list (exit 2)
+  | "E_PAIR" // pair: the code was wrong, expired or spent, or the pairing was tampered with (exit 1)
   | "E_ABORTED" // the caller's AbortSignal fired
   | "E_INTERNAL"; // a bug: printed by the CLI with the stack for a report (exit 1)
 
 // E_NO_ALT_PORT: the server asked for cannot do what was asked, like a bad argument (exit 2 since 0.1).
-const USAGE_CODES: ReadonlySet<ErrorCode> = new Set(["E_USAGE", "E_ADDRESS", "E_SECRET", "E_NO_ALT_PORT"]);
+const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
+  "E_USAGE",
+  "E_ADDRESS",
+  "E_SECRET",
+  "E_NO_ALT_PORT",
+  "E_CODE",
+]);
 
 /** Thrown for every expected failure; `hint` says what the user can do about it. */
 export class NetpunchError extends Error {
@@ -591,6 +599,48 @@ export const Fail = {
       `cannot ${what} ${path}: ${(cause as NodeJS.ErrnoException)?.code ?? (cause as Error)?.message ?? String(cause)}`,
       "the state directory must be writable by netpunch (root's /var/lib/netpunch, or systemd's StateDirectory)",
       { cause },
+    );
+  },
+  /** A pairing code that does not parse; `why` says which part, with a suggestion when one word is near. */
+  badCode(why: string): NetpunchError {
+    return new NetpunchError(
+      "E_CODE",
+      `the pairing code is not usable: ${why}`,
+      "type the code exactly as the other host printed it: a number and words joined by -, e.g. 7-guitar-meadow",
+      { detail: { reason: "bad-code" } },
+    );
+  },
+  /**
+   * Pairing failed after the two sides met: the partner proved another key (`wrong-code`: a mistyped or
+   * guessed code, or messages altered on the way), or its proof never came (`no-confirmation`).
+   */
+  pairFailed(reason: "wrong-code" | "no-confirmation" | "bad-message"): NetpunchError {
+    const message =
+      reason === "wrong-code"
+        ? "pairing failed: the other side used another code (or someone altered the messages); the code is spent"
+        : reason === "bad-message"
+          ? "pairing failed: the other side's pairing message is malformed (another netpunch version, or tampering); the code is spent"
+          : "pairing failed: the other side did not confirm the key in time; the code is spent";
+    return new NetpunchError("E_PAIR", message, "start again on the first host for a new code", {
+      detail: { reason },
+    });
+  },
+  /** Nobody waits with this code's number: it expired, was spent, or was mistyped. */
+  nobodyWaiting(nameplate: number, seconds: number): NetpunchError {
+    return new NetpunchError(
+      "E_PAIR",
+      `nobody waits with code ${nameplate}-... (waited ${seconds} s): the code expired, was spent, or its number is mistyped`,
+      "check the number, or start again on the first host for a new code",
+      { detail: { reason: "nobody-waiting" } },
+    );
+  },
+  /** The first host's code was not taken up in time. */
+  codeExpired(seconds: number): NetpunchError {
+    return new NetpunchError(
+      "E_PAIR",
+      `nobody used the code within ${seconds} s; it has expired`,
+      "start again for a new code, and type it on the other host sooner (or wait longer)",
+      { detail: { reason: "code-expired" } },
     );
   },
 };
