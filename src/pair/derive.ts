@@ -24,9 +24,11 @@ export const derivePairKey = (isk: Uint8Array, sid: Uint8Array): Uint8Array =>
 /** The rendezvous session the two sides first meet in: named by the nameplate alone (public). */
 export const codeSession = (nameplate: number): string => `pair-v1-${nameplate}`;
 
-/** The session of the confirmation exchange: from the PAKE's public sid_output, which both sides share. */
-export const confirmSession = (sid: Uint8Array): string =>
-  `pair-v1-${hex(sid.subarray(0, SESSION_ID_BYTES))}`;
+/**
+ * The session of the confirmation exchange: the nameplate's too, not anything of the messages, so that the
+ * two sides meet there even when the server altered a message (and both then see it, at once).
+ */
+export const confirmSession = (nameplate: number): string => `pair-v1-${nameplate}-confirm`;
 
 /** The session the paired tunnel meets in under `up`: from the pair key, so only the pair knows it in advance. */
 export const tunnelSession = (pairKey: Uint8Array): string =>

@@ -33,7 +33,7 @@ const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 /**
  * CPace's inputs from a code: PRS, the secret, is its words; CI binds the protocol, its version and the
  * nameplate (so a code's words under another number are another password); sid is empty, since nothing
- * unique is shared before the messages (the draft's sid_output then names the session, see derive.ts).
+ * unique is shared before the messages (the draft's sid_output then salts the pair key, see derive.ts).
  */
 export function pakeInputs(code: PairCode): { prs: Uint8Array; ci: Uint8Array; sid: Uint8Array } {
   return {
