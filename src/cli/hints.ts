@@ -26,6 +26,8 @@ export function cliHint(e: NetpunchError): string | undefined {
       return e.detail.reason === "config-not-found"
         ? "write it there (packaging/home.toml.example is a start), or give its path: netpunch up ./home.toml"
         : undefined;
+    case "E_PAIR":
+      return PAIR_HINTS[String(e.detail.reason)] ?? e.hint;
     case "E_PIN_MISMATCH": {
       const [config, tunnel] = String(e.detail.tunnel ?? "").split("/");
       return `if the partner really made a new key (a reinstall, a lost state directory), run \`netpunch forget ${config} ${tunnel}\` to accept the new key at the next punch; otherwise someone holding the shared secret may be in the middle`;
@@ -41,6 +43,16 @@ const HOOK_HINTS: Readonly<Record<string, string>> = {
   "hooks-failed": "each hook's failure is listed; run with --verbose for details",
   "command-not-found": "check the command after --",
   "no-execve": "run netpunch on Bun 1.4 or a release binary, or drop --exec-replace",
+};
+
+/** A failed pairing, by its `detail.reason`, as the pair command's options say it. */
+const PAIR_HINTS: Readonly<Record<string, string>> = {
+  "wrong-code": "run netpunch pair on the first host again for a new code, and type it exactly",
+  "no-confirmation": "run netpunch pair on the first host again for a new code",
+  "bad-message": "run the same netpunch version on both hosts, then netpunch pair again for a new code",
+  "nobody-waiting": "check the number; or run netpunch pair (without a code) on the first host for a new one",
+  "code-expired": "run netpunch pair again for a new code, or give it longer with --timeout SECONDS",
+  mismatch: "give both hosts the same --hook, and --address in one subnet (or on neither), then pair again",
 };
 
 /** The doctor's explanation of a verdict, with the option that provides what it calls for. */
@@ -241,6 +253,65 @@ export const CliFail = {
   /** A --loop run stopped by a signal between rounds (the CLI reports no message for it, only the exit). */
   interrupted(): NetpunchError {
     return new NetpunchError("E_ABORTED", "interrupted", "");
+  },
+  badPairName(name: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--name "${name}" is not a usable name`,
+      "1-32 letters, digits, _ and -: it names the config (NAME.toml) and its tunnel",
+    );
+  },
+  badPairHook(hook: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--hook ${hook} cannot be paired`,
+      "give --hook wireguard or --hook openvpn",
+    );
+  },
+  badCodeWords(words: string): NetpunchError {
+    return new NetpunchError("E_USAGE", `--words ${words} is neither 2 nor 3`, "give --words 2 or --words 3");
+  },
+  badPairAddress(address: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--address ${address} ${why}`,
+      "e.g. --address 198.18.201.1/24 here and --address 198.18.201.2/24 on the other host, or neither",
+    );
+  },
+  badIpv4Range(range: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--ipv4-range ${range} is not an IPv4 range of at least a /30`,
+      "e.g. --ipv4-range 198.18.0.0/16, the same on both hosts",
+    );
+  },
+  openvpnNeedsIpv4(): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      "an openvpn tunnel needs IPv4 addresses, and no --address or --ipv4-range is given",
+      "give --ipv4-range 198.18.0.0/16 on both hosts (or --address on each)",
+    );
+  },
+  pairConfigExists(file: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `${file} already exists; pairing never replaces a config`,
+      "give another --name (or --config FILE), or remove that file first",
+    );
+  },
+  pairAlreadyPinned(tunnel: string, stateDir: string): NetpunchError {
+    const [config, name] = tunnel.split("/");
+    return new NetpunchError(
+      "E_USAGE",
+      `tunnel ${tunnel} already has a pinned partner key in ${stateDir}`,
+      `give another --name, or run \`netpunch forget ${config} ${name}\` to pair it anew`,
+    );
+  },
+  /** Both sides proved the key, but their tunnels do not fit together (checked on both sides alike). */
+  pairMismatch(why: string): NetpunchError {
+    return new NetpunchError("E_PAIR", `pairing failed: ${why}; nothing was written`, undefined, {
+      detail: { reason: "mismatch" },
+    });
   },
   nothingPinned(tunnel: string, file: string): NetpunchError {
     return new NetpunchError(

@@ -72,6 +72,7 @@ export function commandsFor(
     serve: lazyCommand(async () => (await import("./serve.ts")).serveCommand(ctx.signal)),
     connect: connectCommand(selected, ctx.signal),
     up: lazyCommand(async () => (await import("./up.ts")).upCommand(ctx.signal)),
+    pair: lazyCommand(async () => (await import("./pair.ts")).pairCommand(ctx.signal)),
     hooks: hooksCommand(builtinHooks, selected),
     plugins: pluginsCommand(builtinHooks, selected),
     doctor: lazyCommand(async () => (await import("./doctor.ts")).doctorCommand(ctx.signal)),
@@ -112,6 +113,13 @@ const EXAMPLES: readonly (readonly [string, readonly string[]])[] = [
       "netpunch up home          # every tunnel of /etc/netpunch/home.toml, supervised",
       "netpunch status home      # their state, path, RTT, rounds, last error",
       "netpunch forget home office   # accept the partner's new key at the next punch",
+    ],
+  ],
+  [
+    "Pairing by a short code (README: Pairing by a short code):",
+    [
+      "netpunch pair --server 198.51.100.7:10001 --secret-file secret.txt --name office   # prints 7-guitar-meadow",
+      "netpunch pair --server 198.51.100.7:10001 --secret-file secret.txt --name home 7-guitar-meadow",
     ],
   ],
   [
