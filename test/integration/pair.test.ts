@@ -6,6 +6,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { certFingerprint } from "../../plugins/openvpn-keys.ts";
 import { wgPublicKey } from "../../plugins/wireguard-keys.ts";
 import { loadConfig } from "../../src/cli/config/load.ts";
 import { sameSubnet } from "../../src/pair/derive.ts";
@@ -118,6 +119,22 @@ describe("netpunch pair", () => {
     expect(ta?.session).toMatch(/^np-[0-9a-f]{32}$/);
     expect(ca.stateDir).toBe(a.state);
     expect(ta?.address).toMatch(/^fd[0-9a-f:]+::1\/64$/);
+    expect(sameSubnet(ta?.address as string, tb?.address as string)).toBe(true);
+  });
+
+  test("openvpn with --ipv4-range: each side pins the other's certificate fingerprint; the /30 is shared", async () => {
+    const a = side("ovpn-a");
+    const b = side("ovpn-b");
+    const more = ["--hook", "openvpn", "--ipv4-range", "198.18.0.0/16"];
+    const first = await firstHost(a, "va", more);
+    const second = pairProc(b, "vb", [...more, first.code]);
+    expect(await Promise.all([first.p.done(30_000), second.done(30_000)])).toEqual([0, 0]);
+    const read = (s: ReturnType<typeof side>, f: string) => readFileSync(join(s.state, f), "utf8");
+    expect(read(a, "pins/va/va").trim()).toBe(certFingerprint(read(b, "keys/vb/vb/openvpn.crt")));
+    expect(read(b, "pins/vb/vb").trim()).toBe(certFingerprint(read(a, "keys/va/va/openvpn.crt")));
+    const [ta, tb] = [(await loadConfig(a.config)).tunnels[0], (await loadConfig(b.config)).tunnels[0]];
+    expect(ta).toMatchObject({ hook: "openvpn", role: "a" });
+    expect(ta?.address).toMatch(/^198\.18\.\d+\.\d+\/30$/);
     expect(sameSubnet(ta?.address as string, tb?.address as string)).toBe(true);
   });
 
