@@ -3,6 +3,9 @@ export { type ErrorCode, isNetpunchError, NetpunchError } from "./errors.ts";
 export type { HookContext, NetpunchHook, NetpunchPlugin, PluginContext } from "./hooks/hook.ts";
 export { defineHook, definePlugin } from "./hooks/hook.ts";
 export { type DoctorOptions, type DoctorReport, doctor } from "./nat/doctor.ts";
+// Pairing by a short code: the code, and the PAKE through the rendezvous that proves it (src/pair).
+export { formatCode, newCode, type PairCode, parseCode } from "./pair/code.ts";
+export { type Paired, type PairOptions, pair } from "./pair/run.ts";
 export { type MapPortOptions, mapPort, type PortMapping } from "./portmap/index.ts";
 /** The most bytes `ConnectOptions.offer` may have (what the rendezvous packets have room for). */
 export { MAX_OFFER_LEN } from "./protocol/constants.ts";

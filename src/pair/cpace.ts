@@ -7,7 +7,12 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { sha512 } from "@noble/hashes/sha2.js";
 
 const Point = ristretto255.Point;
-type RistrettoPoint = InstanceType<typeof Point>;
+/** What CPace needs of a ristretto255 element (noble's point class is not a type it exports). */
+export interface RistrettoPoint {
+  multiply(scalar: bigint): RistrettoPoint;
+  toBytes(): Uint8Array;
+  is0(): boolean;
+}
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
