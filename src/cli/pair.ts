@@ -46,7 +46,8 @@ export const pairArgs = {
   code: {
     type: "positional",
     required: false,
-    description: "the code the other host printed (e.g. 7-guitar-meadow); without it, make a code and wait",
+    description:
+      "the code the other host printed (e.g. 7-guitar-meadow), or - to read it from stdin (out of ps); without it, make a code and wait",
   },
   server: { type: "string", valueHint: "HOST:PORT", required: true, description: "the rendezvous server" },
   "secret-file": {
@@ -149,7 +150,7 @@ export const pairCommand = (signal: AbortSignal) =>
       const spec = addressSpec(hook, args.address, args["ipv4-range"]);
       const joining = args.code !== undefined && args.code !== "";
       const code: PairCode = joining
-        ? parseCode(String(args.code))
+        ? parseCode(args.code === "-" ? await firstLine(process.stdin) : String(args.code))
         : newCode((n) => systemRandom.bytes(n), words);
       const role: Role = joining ? "b" : "a";
       const timeoutMs =
@@ -228,4 +229,14 @@ export const pairCommand = (signal: AbortSignal) =>
 function writeConfig(file: string, text: string): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeSecretFile(file, text, false);
+}
+
+/** The first line of `input` (a code typed or piped in: other local users see a command line, not stdin). */
+async function firstLine(input: AsyncIterable<Uint8Array | string>): Promise<string> {
+  let text = "";
+  for await (const chunk of input) {
+    text += typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk);
+    if (text.includes("\n")) break;
+  }
+  return text.split("\n")[0] ?? "";
 }

@@ -11,7 +11,7 @@ import { wgPublicKey } from "../../plugins/wireguard-keys.ts";
 import { loadConfig } from "../../src/cli/config/load.ts";
 import { sameSubnet } from "../../src/pair/derive.ts";
 import { WORDS } from "../../src/pair/words.ts";
-import { type Proc, run, secretFile, startServer, stopAll, waitFor } from "./cli.ts";
+import { CLI, type Proc, run, secretFile, startServer, stopAll, waitFor } from "./cli.ts";
 
 setDefaultTimeout(60_000);
 const made: string[] = [];
@@ -136,6 +136,31 @@ describe("netpunch pair", () => {
     expect(ta).toMatchObject({ hook: "openvpn", role: "a" });
     expect(ta?.address).toMatch(/^198\.18\.\d+\.\d+\/30$/);
     expect(sameSubnet(ta?.address as string, tb?.address as string)).toBe(true);
+  });
+
+  test("CODE - reads the code from stdin, out of other users' sight (ps)", async () => {
+    const a = side("stdin-a");
+    const b = side("stdin-b");
+    const first = await firstHost(a, "sa");
+    const joiner = Bun.spawn(
+      [process.execPath, CLI, "pair", "--server", SERVER, "--secret-file", SECRET, "--name", "sb"].concat([
+        "--config",
+        b.config,
+        "--state-dir",
+        b.state,
+        "-",
+      ]),
+      { stdin: new Blob([`${first.code}\n`]), stdout: "pipe", stderr: "pipe" },
+    );
+    const kill = setTimeout(() => joiner.kill("SIGKILL"), 30_000);
+    const [codeA, codeB] = await Promise.all([first.p.done(30_000), joiner.exited]);
+    clearTimeout(kill);
+    expect({ codeA, codeB, err: await new Response(joiner.stderr).text() }).toMatchObject({
+      codeA: 0,
+      codeB: 0,
+    });
+    expect(await new Response(joiner.stdout).text()).toBe(`${b.config}\n`);
+    expect(existsSync(b.config)).toBe(true);
   });
 
   test("a wrong code fails on both sides with exit 1, and neither writes anything", async () => {
