@@ -8,7 +8,7 @@ import { dirname, resolve } from "node:path";
 import { defineCommand } from "citty";
 import { isCidr } from "../../plugins/wireguard-keys.ts";
 import { checkPin, pinnedFingerprint } from "../hooks/pins.ts";
-import { tunnelId, writePrivateFile } from "../hooks/state-dir.ts";
+import { configName, tunnelId, writePrivateFile } from "../hooks/state-dir.ts";
 import { DEFAULT_CODE_WORDS, formatCode, newCode, type PairCode, parseCode } from "../pair/code.ts";
 import { ipv4Address, parseIpv4Range, sameSubnet, tunnelSession, ulaAddress } from "../pair/derive.ts";
 import {
@@ -161,7 +161,8 @@ export const pairCommand = (signal: AbortSignal) =>
       const uid = process.getuid?.() ?? -1;
       const configFile = resolve(args.config ?? defaultPairConfig(name, env, uid, env.HOME || homedir()));
       const stateDir = resolve(args["state-dir"] ?? defaultStateDir(env, uid));
-      const tunnel = tunnelId(name, name);
+      // As up names it: the config's name (its file's, which --config may make another than NAME) and NAME.
+      const tunnel = tunnelId(configName(configFile), name);
       // Refused before any packet: a pairing never replaces a config or a pin.
       if (existsSync(configFile)) throw CliFail.pairConfigExists(configFile);
       if (pinnedFingerprint(stateDir, tunnel) !== undefined)

@@ -130,10 +130,13 @@ describe("netpunch pair", () => {
     const second = pairProc(b, "vb", [...more, first.code]);
     expect(await Promise.all([first.p.done(30_000), second.done(30_000)])).toEqual([0, 0]);
     const read = (s: ReturnType<typeof side>, f: string) => readFileSync(join(s.state, f), "utf8");
-    expect(read(a, "pins/va/va").trim()).toBe(certFingerprint(read(b, "keys/vb/vb/openvpn.crt")));
-    expect(read(b, "pins/vb/vb").trim()).toBe(certFingerprint(read(a, "keys/va/va/openvpn.crt")));
-    const [ta, tb] = [(await loadConfig(a.config)).tunnels[0], (await loadConfig(b.config)).tunnels[0]];
-    expect(ta).toMatchObject({ hook: "openvpn", role: "a" });
+    // --config names the file ovpn-a.toml, so up knows the tunnel as ovpn-a/va: pair keeps its keys there.
+    expect(read(a, "pins/ovpn-a/va").trim()).toBe(certFingerprint(read(b, "keys/ovpn-b/vb/openvpn.crt")));
+    expect(read(b, "pins/ovpn-b/vb").trim()).toBe(certFingerprint(read(a, "keys/ovpn-a/va/openvpn.crt")));
+    const [ca, cb] = [await loadConfig(a.config), await loadConfig(b.config)];
+    expect([ca.name, cb.name]).toEqual(["ovpn-a", "ovpn-b"]);
+    const [ta, tb] = [ca.tunnels[0], cb.tunnels[0]];
+    expect(ta).toMatchObject({ name: "va", hook: "openvpn", role: "a" });
     expect(ta?.address).toMatch(/^198\.18\.\d+\.\d+\/30$/);
     expect(sameSubnet(ta?.address as string, tb?.address as string)).toBe(true);
   });

@@ -67,12 +67,13 @@ describe("netpunch pair refuses before any packet", () => {
   });
 
   test("a tunnel that already has a pin is refused, pointing at forget", async () => {
-    mkdirSync(join(dir, "pinned", "state", "pins", "pinned"), { recursive: true });
-    writeFileSync(join(dir, "pinned", "state", "pins", "pinned", "pinned"), "Xb4=\n");
+    // The config is c.toml, so up (and pair) know the tunnel as c/pinned.
+    mkdirSync(join(dir, "pinned", "state", "pins", "c"), { recursive: true });
+    writeFileSync(join(dir, "pinned", "state", "pins", "c", "pinned"), "Xb4=\n");
     const r = await runCli(...base("pinned"));
     expect(r.code).toBe(2);
     expect(r.err).toContain("already has a pinned partner key");
-    expect(r.err).toContain("netpunch forget pinned pinned");
+    expect(r.err).toContain("netpunch forget c pinned");
     expect(existsSync(join(dir, "pinned", "c.toml"))).toBe(false);
   });
 });
