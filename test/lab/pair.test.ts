@@ -6,8 +6,16 @@ import { expect } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { labPerTest } from "../../lab/lab.ts";
-import { BUN, CLI, exitWithin, SERVER_PORT, secretFile, startServer } from "../../lab/netpunch.ts";
-import { serverAndPair } from "../../lab/placements.ts";
+import {
+  BUN,
+  CLI,
+  exitWithin,
+  SERVER_PORT,
+  secretFile,
+  startServer,
+  waitStderr,
+} from "../../lab/netpunch.ts";
+import { place, serverAndPair } from "../../lab/placements.ts";
 import { pidsNamed, pingsWithin } from "../../lab/up.ts";
 import { PRIVATE_WG_RUN } from "../../lab/wg.ts";
 import { loadConfig } from "../../src/cli/config/load.ts";
@@ -111,3 +119,57 @@ labs.test("a wrong code across two NATs: both sides fail with exit 1 and write n
   expect((await pa.stderr()) + (await pb.stderr())).toContain("[E_PAIR]");
   expect(Bun.spawnSync(["find", dir, "-type", "f"]).stdout.toString()).toBe("");
 });
+
+labs.test(
+  "a third host with the server's secret, in the paired tunnel's session with a key of its own: up on A refuses its offer (pin)",
+  async () => {
+    const lab = labs.create();
+    const secret = secretFile();
+    const dir = labs.tempDir("netpunch-pair-lab-");
+    const { server: serverHost, serverIp, a, b } = await serverAndPair(lab, "nat", "nat");
+    const c = await place(lab, "c", "nat", "203.0.113");
+    await startServer(lab, serverHost, secret);
+    const server = `${serverIp}:${SERVER_PORT}`;
+    const argv = (name: string, more: string[] = []) => [
+      ...[BUN, CLI, "pair", "--server", server, "--secret-file", secret, "--name", name],
+      ...["--config", join(dir, name, `${name}.toml`), "--state-dir", join(dir, name, "state"), ...more],
+    ];
+    const pa = lab.spawn(a.host, argv("office"));
+    const code = (await pa.waitFor(/^\d+-[a-z]+-[a-z]+\n/, 20_000)).trim();
+    const pb = lab.spawn(b.host, argv("home", [code]));
+    expect(await Promise.all([exitWithin(pa, 30_000), exitWithin(pb, 30_000)])).toEqual([0, 0]);
+    const configA = await loadConfig(join(dir, "office", "office.toml"));
+    const tunnel = configA.tunnels[0];
+
+    // B stays away. C holds the server's secret and knows the session (the server sees it in clear), and
+    // takes B's role with a WireGuard key of its own.
+    const ua = lab.spawn(a.host, [...PRIVATE_WG_RUN, BUN, CLI, "up", configA.file, "--verbose"], {
+      env: { RUNTIME_DIRECTORY: join(dir, "office", "run") },
+    });
+    const pc = lab.spawn(
+      c.host,
+      [
+        ...PRIVATE_WG_RUN,
+        ...[BUN, CLI, "connect", "--role", "b", "--server", server, "--secret-file", secret],
+        ...[
+          "--session",
+          tunnel?.session as string,
+          "--hook",
+          "wireguard",
+          "--wg-interface",
+          "np-c",
+          "--wg-address",
+          "fd00:db8::2/64",
+        ],
+      ],
+      { env: { STATE_DIRECTORY: join(dir, "intruder", "state") } },
+    );
+    await waitStderr(ua, /E_PIN_MISMATCH/, 30_000);
+    expect(ua.output().stderr).toContain("[E_PIN_MISMATCH] tunnel office/office: the partner offered key ");
+    expect(pidsNamed(a.host.ns, "wireguard-go")).toEqual([]);
+    pc.kill("SIGTERM");
+    ua.kill("SIGTERM");
+    expect(await exitWithin(ua, 10_000)).toBe(0);
+    await exitWithin(pc, 10_000);
+  },
+);
