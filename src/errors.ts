@@ -19,6 +19,7 @@ export type ErrorCode =
   | "E_OFFER" // the partner's zero-config offer is missing, malformed, or of another hook or version (exit 1)
   | "E_PIN_MISMATCH" // the partner offered another key than the one pinned for this tunnel (exit 1)
   | "E_STATE" // the state directory (keys, pins) cannot be read or written (exit 1)
+  | "E_STORE" // the shared rendezvous store (Redis) cannot be reached or refused an operation (exit 1)
   | "E_ABORTED" // the caller's AbortSignal fired
   | "E_INTERNAL"; // a bug: printed by the CLI with the stack for a report (exit 1)
 
@@ -540,6 +541,22 @@ export const Fail = {
       `tunnel ${tunnel}: the partner's ${hook} offer is version ${theirs}, this side reads version ${ours}`,
       "run the same netpunch version on both sides",
       { detail: { tunnel } },
+    );
+  },
+  storeDown(where: string, why: string, cause?: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_STORE",
+      `the rendezvous store ${where} cannot be reached: ${why}`,
+      "check that Redis runs there and accepts this server (address, password, TLS); the server retries by itself",
+      { cause, detail: { where } },
+    );
+  },
+  storeConflict(session: string, tries: number): NetpunchError {
+    return new NetpunchError(
+      "E_STORE",
+      `session ${session} changed in the store under ${tries} attempts in a row to update it`,
+      "servers sharing a store race for one session this hard only in a storm of its packets; the peers retry",
+      { detail: { session } },
     );
   },
   offerTooLarge(hook: string, bytes: number, max: number): NetpunchError {

@@ -96,6 +96,20 @@ export const CliFail = {
       `e.g. --${flag} ${example}`,
     );
   },
+  badStore(where: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--store ${where} is not a store: ${why}`,
+      "e.g. --store memory, --store redis://203.0.113.5:6379/0 or --store rediss://user@203.0.113.5:6380/0 --store-password-file FILE",
+    );
+  },
+  unreadablePasswordFile(file: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--store-password-file ${file} cannot be read: ${why}`,
+      "give it a file holding the Redis password on one line",
+    );
+  },
   badPortRange(text: string): NetpunchError {
     return new NetpunchError(
       "E_USAGE",

@@ -3,6 +3,7 @@ import { defineCommand } from "citty";
 import * as v from "valibot";
 import { formatEndpoint, parseAddress } from "../addr.ts";
 import { DEFAULT_LIMITS } from "../rendezvous/core.ts";
+import type { StoreStats } from "../rendezvous/redis-link.ts";
 import { DEFAULT_RELAY_LIMITS } from "../rendezvous/relay-session.ts";
 import type { ServerStats } from "../rendezvous/server.ts";
 import type { WsServerOptions } from "../transport/ws-server.ts";
@@ -10,6 +11,7 @@ import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { eventLogger, makeLogger } from "./logger.ts";
 import { resolveSecret } from "./secret.ts";
+import { openStore, parseStore, storeArgs } from "./store.ts";
 
 /** @default 60 s: as --relay-idle; a peer's keepalive (15 s) keeps a live connection well inside it. */
 const DEFAULT_TCP_IDLE_S = 60;
@@ -114,19 +116,23 @@ export const serveArgs = {
     valueHint: "SECONDS",
     description: "log statistics (sessions, pairs made, packets, drops by reason) this often",
   },
+  ...storeArgs,
   ...secretArgs,
   ...logArgs,
 } as const;
 
-/** One log line of server statistics; also printed at shutdown. Pure. */
-export function statsLine(s: ServerStats): string {
+/** One log line of server statistics (and the shared store's, since the last line); also printed at shutdown. Pure. */
+export function statsLine(s: ServerStats, store?: StoreStats): string {
   const drops = Object.entries(s.dropped)
     .map(([reason, n]) => `${reason} ${n}`)
     .join(", ");
   const relayed =
     s.relays || s.relayedBytes ? `, ${s.relays} relays open, ${s.relayedBytes} bytes relayed` : "";
   const stun = s.stunAnswered ? `, ${s.stunAnswered} STUN answers` : "";
-  return `stats: ${s.sessions} sessions waiting, ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out${relayed}${stun}, dropped: ${drops || "none"}`;
+  const shared = store
+    ? `; store ${store.up ? "up" : "DOWN"}: ${store.ops} ops, mean ${store.meanMs.toFixed(2)} ms, max ${store.maxMs.toFixed(2)} ms, ${store.errors} errors`
+    : "";
+  return `stats: ${s.sessions} sessions waiting, ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out${relayed}${stun}, dropped: ${drops || "none"}${shared}`;
 }
 
 const PositiveInt = v.pipe(v.string(), v.transform(Number), v.number(), v.integer(), v.minValue(1));
@@ -213,6 +219,9 @@ export async function runServer(o: {
   tcp?: TcpArgs;
   altPort?: string;
   stun?: boolean;
+  /** --store and --store-password-file: memory unless given. */
+  store?: string;
+  storePasswordFile?: string;
   quiet?: boolean;
   verbose?: boolean;
   seed?: boolean;
@@ -231,9 +240,12 @@ export async function runServer(o: {
     maxSessions: int(o.limits.maxSessions, "max-sessions", String(DEFAULT_LIMITS.maxSessions)),
     maxPerAddress: int(o.limits.maxPerAddress, "max-per-address", String(DEFAULT_LIMITS.maxPerAddress)),
   };
+  const storeChoice = parseStore(o.store ?? "memory", o.storePasswordFile);
   // Imported here: the server is start-up time only for the commands that serve.
   const { serve } = await import("../rendezvous/server.ts");
+  const shared = await openStore(storeChoice, logger);
   const server = await serve({
+    ...(shared ? { store: shared.store } : {}),
     ...(limits ? { limits } : {}),
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
     secret,
@@ -256,10 +268,15 @@ export async function runServer(o: {
     );
   // Statistics are operational output: they show even with --quiet, which hides per-session chatter.
   const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const timer = statsMs ? setInterval(() => say(statsLine(server.stats())), statsMs) : undefined;
-  await server.closed;
-  clearInterval(timer);
-  say(`stopped (graceful); ${statsLine(server.stats())}`);
+  const line = () => statsLine(server.stats(), shared?.link.takeStats());
+  const timer = statsMs ? setInterval(() => say(line()), statsMs) : undefined;
+  try {
+    await server.closed;
+  } finally {
+    clearInterval(timer);
+    shared?.link.close();
+  }
+  say(`stopped (graceful); ${line()}`);
 }
 
 export const serveCommand = (signal: AbortSignal) =>
@@ -276,6 +293,8 @@ export const serveCommand = (signal: AbortSignal) =>
         limits: { maxSessions: args["max-sessions"], maxPerAddress: args["max-per-address"] },
         altPort: args["alt-port"],
         stun: args.stun,
+        store: args.store,
+        storePasswordFile: args["store-password-file"],
         relay: {
           maxSessions: args["relay-max-sessions"],
           rate: args["relay-rate"],

@@ -18,6 +18,12 @@ export interface Registration {
   candidates: Register["candidates"];
   /** The peer's NAT behaviour, once it has probed (it tells the partner which strategy to use). */
   nat?: NatInfo;
+  /**
+   * The server that took its latest REGISTER (its id, among servers sharing a store): the only one that can
+   * reach it through its NAT, so every packet to it (its MATCH, an UNMATCH) leaves from that server, which
+   * also owns its MATCH retransmissions. Absent in records of a server alone (it holds every peer).
+   */
+  server?: string;
   /** Its hook's offer (hex, at most MAX_OFFER_LEN bytes), from its latest REGISTER: the partner's MATCH carries it. */
   offer?: string;
   lastSeen: number;
