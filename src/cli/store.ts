@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { RedisLink } from "../rendezvous/redis-link.ts";
 import { RedisStore } from "../rendezvous/redis-store.ts";
+import { RedisBus } from "../rendezvous/server-bus.ts";
 import { CliFail } from "./hints.ts";
 
 export const storeArgs = {
@@ -91,6 +92,7 @@ const redactText = (text: string): string => text.replace(/\/\/[^@/]*@/, "//***@
 /** What serve() is given for a shared store, and the link the CLI closes and reads statistics from. */
 export interface SharedStore {
   store: RedisStore;
+  bus: RedisBus;
   link: RedisLink;
 }
 
@@ -115,5 +117,5 @@ export async function openStore(
   });
   await link.connect();
   logger.info(`sessions in the shared store ${choice.where}`);
-  return { store: new RedisStore(link), link };
+  return { store: new RedisStore(link), bus: new RedisBus(link), link };
 }

@@ -19,6 +19,7 @@ const WakeAt = v.union([
     v.transform((s) => Number(s)),
   ),
 ]);
+const RetrySchema = v.object({ at: Time, delayMs: Time });
 const RoleFlags = v.object({ a: v.boolean(), b: v.boolean() });
 
 const RegistrationSchema = v.object({
@@ -49,8 +50,7 @@ export const SessionRecordSchema = v.object({
       owner: Id,
       acked: RoleFlags,
       createdAt: Time,
-      nextRetryAt: Time,
-      retryDelayMs: Time,
+      retry: v.object({ a: RetrySchema, b: RetrySchema }),
     }),
   ),
 });
@@ -59,6 +59,7 @@ export const RecentPairSchema = v.object({
   session: v.string(),
   peers: v.object({ a: Id, b: Id }),
   addrs: v.object({ a: EndpointSchema, b: EndpointSchema }),
+  servers: v.optional(v.object({ a: v.optional(Id), b: v.optional(Id) })),
 });
 
 /** A record as JSON text; wakeAt's infinities as strings (JSON.stringify would make them null). */
@@ -96,5 +97,7 @@ export const parseRecord = (text: string): SessionRecord | undefined => {
 /** A remembered pair as the store keeps it: with its `until`. */
 const HeldPairSchema = v.object({ until: Time, pair: RecentPairSchema });
 
-export const parseHeldPair = (text: string): { until: number; pair: RecentPair } | undefined =>
-  parsed(HeldPairSchema, text);
+export const parseHeldPair = (text: string): { until: number; pair: RecentPair } | undefined => {
+  const held = parsed(HeldPairSchema, text);
+  return held && { until: held.until, pair: compact(held.pair) };
+};

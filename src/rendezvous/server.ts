@@ -32,6 +32,7 @@ import {
 import { CreditLedger } from "./credit.ts";
 import { RelayManager } from "./relay.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./relay-session.ts";
+import type { ServerBus } from "./server-bus.ts";
 import { MemoryStore, type RendezvousStore } from "./store.ts";
 
 export interface ServeOptions {
@@ -42,6 +43,11 @@ export interface ServeOptions {
   signal?: AbortSignal;
   onEvent?: EventHandler;
   store?: RendezvousStore;
+  /**
+   * How servers sharing `store` hand each other packets for the peers each holds (a MATCH, an UNMATCH):
+   * needed with a shared store (RedisBus with a RedisStore), pointless without one.
+   */
+  bus?: ServerBus;
   timings?: Partial<RendezvousTimings>;
   /**
    * The replay memory for the server's ports, and another for its relays. @default in-memory ReplayGuards;
@@ -139,6 +145,8 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     stunAnswered: 0,
   };
   const store = opts.store ?? new MemoryStore();
+  // Servers sharing a store tell their pairs and peers apart by it: only a peer's holder sends to it.
+  const serverId = toHex(random.bytes(SERVER_ID_BYTES));
   const core = new RendezvousCore({
     store,
     randomHex: (n) => toHex(random.bytes(n)),
@@ -149,8 +157,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     announceAfter: clock.now() + DEFAULT_REPLAY_WINDOW_MS,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
     altPort: opts.altPort,
-    // Servers sharing a store tell their pairs apart by it: only a pair's maker retransmits its MATCH.
-    serverId: toHex(random.bytes(SERVER_ID_BYTES)),
+    serverId,
   });
   const ledger = new CreditLedger();
 
@@ -241,6 +248,14 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
             },
             () => offer("full"),
           );
+      } else if (a.kind === "notify") {
+        opts.bus?.publish(a.server, { kind: "match", session: a.session, role: a.role, pairId: a.pairId });
+      } else if (
+        a.via !== undefined &&
+        opts.bus &&
+        (a.msg.type === "unmatch" || a.msg.type === "partnerNat")
+      ) {
+        opts.bus.publish(a.via, { kind: "send", to: a.to, msg: a.msg });
       } else send(a.to, a.msg);
     }
   };
@@ -334,6 +349,20 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     const sent = via.send(from, reply, (bytes) => ledger.spend(from, bytes));
     if (sent) stats.packetsOut++;
     else countDrop(from, "no-credit");
+  }
+
+  // Packets other servers hand over for the peers this one holds.
+  if (opts.bus) {
+    try {
+      const stop = await opts.bus.listen(serverId, (n) => {
+        if (n.kind === "match") handle(core.onNotice(n.session, n.role, n.pairId, clock.now()));
+        else send(n.to, n.msg);
+      });
+      onClose(stop);
+    } catch (e) {
+      close();
+      throw e;
+    }
   }
 
   let lastSweep = clock.now();
