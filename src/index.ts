@@ -13,11 +13,12 @@ export { DEFAULT_LINK_TIMINGS, type LinkCounters, type LinkTimings } from "./pro
 export type { InterfaceAddress } from "./punch/candidates.ts";
 export { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./punch/config.ts";
 export { type ConnectOptions, connect, type PunchedSocket } from "./punch/connect.ts";
-export { type RendezvousServer, type ServeOptions, type ServerStats, serve } from "./rendezvous/server.ts";
 // Several servers on one Redis: the store, the link it runs over, and the bus between the servers.
 export { RedisLink, type RedisLinkOptions, type StoreStats } from "./rendezvous/redis-link.ts";
 export { RedisStore, type RedisStoreOptions } from "./rendezvous/redis-store.ts";
+export { type RendezvousServer, type ServeOptions, type ServerStats, serve } from "./rendezvous/server.ts";
 export { MemoryBus, type Notice, RedisBus, type ServerBus } from "./rendezvous/server-bus.ts";
+export { MemoryNonces, RedisNonces, type SharedNonces } from "./rendezvous/shared-nonces.ts";
 // Everything a store needs, for a shared one written outside (store.ts exports nothing else).
 export * from "./rendezvous/store.ts";
 export { type StunBindingOptions, type StunBindingResult, stunBinding } from "./stun/client.ts";

@@ -245,7 +245,7 @@ export async function runServer(o: {
   const { serve } = await import("../rendezvous/server.ts");
   const shared = await openStore(storeChoice, logger);
   const server = await serve({
-    ...(shared ? { store: shared.store, bus: shared.bus } : {}),
+    ...(shared ? { store: shared.store, bus: shared.bus, nonces: shared.nonces } : {}),
     ...(limits ? { limits } : {}),
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
     secret,

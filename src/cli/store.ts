@@ -4,6 +4,7 @@ import type { ConsolaInstance } from "consola";
 import { RedisLink } from "../rendezvous/redis-link.ts";
 import { RedisStore } from "../rendezvous/redis-store.ts";
 import { RedisBus } from "../rendezvous/server-bus.ts";
+import { RedisNonces } from "../rendezvous/shared-nonces.ts";
 import { CliFail } from "./hints.ts";
 
 export const storeArgs = {
@@ -93,6 +94,7 @@ const redactText = (text: string): string => text.replace(/\/\/[^@/]*@/, "//***@
 export interface SharedStore {
   store: RedisStore;
   bus: RedisBus;
+  nonces: RedisNonces;
   link: RedisLink;
 }
 
@@ -117,5 +119,5 @@ export async function openStore(
   });
   await link.connect();
   logger.info(`sessions in the shared store ${choice.where}`);
-  return { store: new RedisStore(link), bus: new RedisBus(link), link };
+  return { store: new RedisStore(link), bus: new RedisBus(link), nonces: new RedisNonces(link), link };
 }

@@ -1,6 +1,8 @@
+import { isNetpunchError } from "../errors.ts";
 import { deriveKey, deriveKeyV1 } from "../protocol/auth.ts";
 import { SecureChannel } from "../protocol/channel.ts";
 import type { Message, RelayOfferStatus } from "../protocol/messages.ts";
+import type { Frame } from "../protocol/packet.ts";
 import { DEFAULT_REPLAY_WINDOW_MS, ReplayGuard, type ReplayWindow } from "../protocol/replay.ts";
 import { systemInterfaces } from "../punch/candidates.ts";
 import { isStun } from "../stun/codec.ts";
@@ -33,6 +35,7 @@ import { CreditLedger } from "./credit.ts";
 import { RelayManager } from "./relay.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./relay-session.ts";
 import type { ServerBus } from "./server-bus.ts";
+import type { SharedNonces } from "./shared-nonces.ts";
 import { MemoryStore, type RendezvousStore } from "./store.ts";
 
 export interface ServeOptions {
@@ -48,6 +51,11 @@ export interface ServeOptions {
    * needed with a shared store (RedisBus with a RedisStore), pointless without one.
    */
   bus?: ServerBus;
+  /**
+   * The nonce memory of servers sharing `store` (RedisNonces): a packet one of them accepted is a replay
+   * at every other. Asked only after this server's own window (`replay`) accepted the packet.
+   */
+  nonces?: SharedNonces;
   timings?: Partial<RendezvousTimings>;
   /**
    * The replay memory for the server's ports, and another for its relays. @default in-memory ReplayGuards;
@@ -92,6 +100,8 @@ export interface ServerStats {
   relayedBytes: number;
   /** STUN Binding requests answered (serve --stun). */
   stunAnswered: number;
+  /** Ticks and counts that could not reach the shared store (packets that could not are in `dropped`). */
+  storeFailures: number;
 }
 
 export interface RendezvousServer {
@@ -143,6 +153,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     relays: 0,
     relayedBytes: 0,
     stunAnswered: 0,
+    storeFailures: 0,
   };
   const store = opts.store ?? new MemoryStore();
   // Servers sharing a store tell their pairs and peers apart by it: only a peer's holder sends to it.
@@ -173,6 +184,16 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   const countDrop = (from: Endpoint, reason: DropReason) => {
     stats.dropped[reason] = (stats.dropped[reason] ?? 0) + 1;
     emit({ type: "dropped", from, reason });
+  };
+  /**
+   * A store that cannot be reached (E_STORE: Redis down) costs only what needed it: the packet is dropped
+   * and counted (its peer retransmits, and is served once the store is back), a tick is skipped (the due
+   * times are in the records). Any other failure of the store is a bug or a broken store: it closes the server.
+   */
+  const storeFailed = (e: unknown, from?: Endpoint) => {
+    if (!isNetpunchError(e) || e.code !== "E_STORE") return fail(e);
+    if (from) countDrop(from, "store-down");
+    else stats.storeFailures++;
   };
 
   const key = deriveKey(opts.secret);
@@ -217,17 +238,23 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   let counts = 0;
   const recount = () => {
     const asked = ++counts;
-    store.count().then((n) => {
-      if (asked === counts) stats.sessions = n;
-    }, fail);
+    store.count().then(
+      (n) => {
+        if (asked === counts) stats.sessions = n;
+      },
+      (e: unknown) => storeFailed(e),
+    );
   };
   /** Carries out what the core decided, once its store has answered; a failing store closes the server. */
-  const handle = (decided: Promise<ServerAction[]>, tick = false) =>
-    decided.then((actions) => {
-      if (settler?.settled ?? true) return; // the store answered after close(): nothing more goes out
-      run(actions);
-      if (tick || actions.some((a) => a.kind === "event" && a.event.type !== "dropped")) recount();
-    }, fail);
+  const handle = (decided: Promise<ServerAction[]>, tick = false, from?: Endpoint) =>
+    decided.then(
+      (actions) => {
+        if (settler?.settled ?? true) return; // the store answered after close(): nothing more goes out
+        run(actions);
+        if (tick || actions.some((a) => a.kind === "event" && a.event.type !== "dropped")) recount();
+      },
+      (e: unknown) => storeFailed(e, from),
+    );
 
   const run = (actions: ServerAction[]) => {
     for (const a of actions) {
@@ -271,16 +298,34 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       key,
       {
         onFrame(from, frame) {
-          ledger.earn(from, frame.size, clock.now());
-          if (frame.msg.type === "probe")
+          if (frame.msg.type === "probe") {
+            ledger.earn(from, frame.size, clock.now());
             return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, port);
-          if (port === "main") handle(core.onFrame(from, frame, clock.now()));
-          else countDrop(from, "unexpected");
+          }
+          if (port !== "main") return countDrop(from, "unexpected");
+          // Fresh here; with servers sharing a store it must be new to all of them too (one SET NX).
+          if (!opts.nonces || !frame.fresh) return deliver(from, frame);
+          opts.nonces.claim(frame.nonce).then(
+            (isNew) => {
+              if (settler?.settled ?? true) return;
+              if (!isNew) {
+                frame.fresh = false;
+                if (!stateless(frame.msg)) return countDrop(from, "replay");
+              }
+              deliver(from, frame);
+            },
+            (e: unknown) => storeFailed(e, from),
+          );
         },
         onDrop: countDrop,
       },
       { replay, exempt: stateless, oldKey, clock: () => clock.now(), randomBytes: (n) => random.bytes(n) },
     );
+  /** An authenticated frame for the core: it earns its sender credit, then the core decides. */
+  function deliver(from: Endpoint, frame: Frame): void {
+    ledger.earn(from, frame.size, clock.now());
+    handle(core.onFrame(from, frame, clock.now()), false, from);
+  }
   const channel = portChannel("main");
   /** STUN (serve --stun) shares the port: its packets start with two zero bits and the magic cookie. */
   const stun = (data: Uint8Array, from: Endpoint, via: () => Transport | undefined): boolean => {

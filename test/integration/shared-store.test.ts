@@ -1,13 +1,17 @@
 // Several `netpunch serve` processes sharing one real redis-server (a child on loopback): peers registered at
 // different servers meet, replays are refused across servers, and a Redis restart mid-wait costs nothing.
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { deriveKey } from "../../src/protocol/auth.ts";
+import type { Message } from "../../src/protocol/messages.ts";
+import { open, seal } from "../../src/protocol/packet.ts";
 import { type RedisChild, startRedis, stopAllRedis } from "../support/redis.ts";
 import { freePort, type Proc, run, secretFile, stopAll, waitFor } from "./cli.ts";
 
 // Real processes, sockets and Redis: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
 
-const SECRET = secretFile("integration-secret for servers sharing a store");
+const SECRET_TEXT = "integration-secret for servers sharing a store";
+const SECRET = secretFile(SECRET_TEXT);
 let redis: RedisChild;
 
 beforeAll(async () => {
@@ -74,4 +78,66 @@ test("peer a only at server 1, peer b only at server 2, one Redis: each is told 
   expect(log2).toContain("peer b registered from 127.0.0.1");
   expect(log2).toContain("1 pairs made");
   expect(log1).toContain(`sessions in the shared store ${redis.url}`);
+});
+
+/** A peer's socket, by hand: it seals REGISTERs as a peer does and keeps what the servers answer. */
+async function handPeer() {
+  const key = deriveKey(SECRET_TEXT);
+  const answers: { port: number; msg: Message }[] = [];
+  const sock = await Bun.udpSocket({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      data(_s, data, port) {
+        const opened = open(key, new Uint8Array(data));
+        if (opened.ok) answers.push({ port, msg: opened.frame.msg });
+      },
+    },
+  });
+  const register = (cookie?: string): Message => ({
+    type: "register",
+    session: "replayed",
+    role: "a",
+    peerId: "0123456789abcdef",
+    candidates: [],
+    ...(cookie ? { cookie } : {}),
+  });
+  const sealed = (msg: Message) =>
+    seal(key, msg, { timestamp: Date.now(), nonce: crypto.getRandomValues(new Uint8Array(12)) });
+  /** Waits (bounded) for the next answer from `port`. */
+  async function answerFrom(port: number, after: number): Promise<Message> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const found = answers.slice(after).find((a) => a.port === port);
+      if (found) return found.msg;
+      if (Date.now() > deadline) throw new Error(`no answer from ${port}`);
+      await Bun.sleep(10);
+    }
+  }
+  return { sock, register, sealed, answers, answerFrom };
+}
+
+test("a REGISTER accepted by server 1 is a replay at server 2 (shared nonces): dropped there, counted", async () => {
+  const [one, two] = [await server(), await server()];
+  const me = await handPeer();
+  // The first REGISTER gets a challenge with a cookie; the second, with it, registers at server 1.
+  me.sock.send(me.sealed(me.register()), one.port, "127.0.0.1");
+  const challenge = await me.answerFrom(one.port, 0);
+  if (challenge.type !== "registered") throw new Error(`not a challenge: ${challenge.type}`);
+  const packet = me.sealed(me.register(challenge.cookie));
+  const before = me.answers.length;
+  me.sock.send(packet, one.port, "127.0.0.1");
+  const waiting = await me.answerFrom(one.port, before);
+  expect(waiting.type === "registered" && waiting.status).toBe("waiting");
+  // The attacker's copy of that very packet, at server 2, within the time window: a replay, not answered.
+  me.sock.send(packet, two.port, "127.0.0.1");
+  // A fresh first REGISTER after it is answered: server 2 handled the replay before it, and said nothing.
+  const mark = me.answers.length;
+  me.sock.send(me.sealed(me.register()), two.port, "127.0.0.1");
+  const next = await me.answerFrom(two.port, mark);
+  expect(next.type === "registered" && next.status).toBe("challenge");
+  expect(me.answers.slice(mark).filter((a) => a.port === two.port)).toHaveLength(1);
+  me.sock.close();
+  const [, log2] = await stop(one, two);
+  expect(log2).toContain("dropped: replay 1");
 });
