@@ -141,3 +141,26 @@ test("a REGISTER accepted by server 1 is a replay at server 2 (shared nonces): d
   const [, log2] = await stop(one, two);
   expect(log2).toContain("dropped: replay 1");
 });
+
+test("Redis killed and started again (empty) while a waits: the servers say so once each way, and a meets b", async () => {
+  const [one, two] = [await server("--stats-interval", "1"), await server()];
+  const a = peer("a", one.port, "outage", "--timeout", "50");
+  await waitFor(a, /waiting for the partner/);
+  await redis.stop();
+  await waitFor(one.p, /is down/);
+  await redis.start();
+  await waitFor(one.p, /is back/);
+  await waitFor(two.p, /is back/);
+  // Redis came back empty: a is in the store again after its next keepalive (15 s), its cookie still good.
+  const b = peer("b", two.port, "outage", "--timeout", "50");
+  expect([await a.done(40_000), await b.done(40_000)]).toEqual([0, 0]);
+  const [ra, rb] = [json(await a.stdout), json(await b.stdout)];
+  expect([ra.rport, rb.rport]).toEqual([rb.lport, ra.lport]);
+  const [log1, log2] = await stop(one, two);
+  for (const log of [log1 ?? "", log2 ?? ""]) {
+    expect(log.match(/store redis:\/\/\S+ is down \(/g)).toHaveLength(1);
+    expect(log.match(/store redis:\/\/\S+ is back/g)).toHaveLength(1);
+  }
+  // --stats-interval: the store's commands since the last line, their time and its errors.
+  expect(log1).toMatch(/; store up: \d+ ops, mean \d+\.\d\d ms, max \d+\.\d\d ms, \d+ errors/);
+});

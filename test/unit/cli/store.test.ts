@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { statsLine } from "../../../src/cli/serve.ts";
 import { parseStore } from "../../../src/cli/store.ts";
 import type { NetpunchError } from "../../../src/errors.ts";
 
@@ -83,5 +84,32 @@ describe("parseStore", () => {
     expect(failure(() => parseStore("memory", file("b"))).message).toContain("needs a redis:// store");
     expect(failure(() => parseStore("redis://127.0.0.1/0", file("\n"))).message).toContain("it is empty");
     expect(failure(() => parseStore("redis://127.0.0.1/0", "/nonexistent/pw")).message).toContain("ENOENT");
+  });
+});
+
+describe("the stats line with a shared store", () => {
+  const server = {
+    packetsIn: 4,
+    packetsOut: 2,
+    pairsMade: 1,
+    sessions: 3,
+    dropped: { "store-down": 2 },
+    relays: 0,
+    relayedBytes: 0,
+    stunAnswered: 0,
+    storeFailures: 5,
+  };
+  test("says whether the store is up, its operations, their mean and worst time and its errors", () => {
+    expect(statsLine(server, { ops: 120, errors: 0, meanMs: 0.4251, maxMs: 3, up: true })).toBe(
+      "stats: 3 sessions waiting, 1 pairs made, 4 packets in, 2 out, dropped: store-down 2; store up: 120 ops, mean 0.43 ms, max 3.00 ms, 0 errors",
+    );
+    expect(statsLine(server, { ops: 0, errors: 20, meanMs: 0, maxMs: 0, up: false })).toEndWith(
+      "; store DOWN: 0 ops, mean 0.00 ms, max 0.00 ms, 20 errors",
+    );
+  });
+  test("without one (memory) the line is as before", () => {
+    expect(statsLine(server)).toBe(
+      "stats: 3 sessions waiting, 1 pairs made, 4 packets in, 2 out, dropped: store-down 2",
+    );
   });
 });
