@@ -152,8 +152,16 @@ export class RedisLink implements RedisCommands {
     if (this.closed) return;
     try {
       if (!this.client.connected) await this.client.connect();
-      if (this.sub && !this.sub.connected) await this.sub.connect();
-      for (const [channel, listener] of this.subs) await this.sub?.subscribe(channel, listener);
+      // The subscriptions are made again from scratch: a connection that dropped has lost them (Redis keeps
+      // none for it), and Bun's client keeps its listeners, so subscribing without unsubscribing first would
+      // deliver every notice twice.
+      if (this.sub) {
+        if (!this.sub.connected) await this.sub.connect();
+        for (const [channel, listener] of this.subs) {
+          await this.sub.unsubscribe(channel);
+          await this.sub.subscribe(channel, listener);
+        }
+      }
       await this.client.send("PING", []);
     } catch {
       return this.scheduleReconnect();
