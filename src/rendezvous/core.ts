@@ -245,7 +245,18 @@ export class RendezvousCore {
       }
 
       const out: ServerAction[] = [];
-      const moved = same && mine !== undefined && !sameEndpoint(mine.addr, from);
+      // A peer that lists several servers registers with each from its one socket, and behind a symmetric
+      // NAT each server sees another port: that is not a move (a rebinding), which only its holder can see.
+      const viaOther = same && mine?.server !== undefined && mine.server !== this.serverId;
+      const seenElsewhere = viaOther && mine !== undefined && !sameEndpoint(mine.addr, from);
+      if (rec.pair && seenElsewhere && mine) {
+        // Paired while another server holds it (that one retransmits its MATCH): answer this copy from here,
+        // to the address seen here, and change nothing, or each server's copy would undo the other's pair.
+        const here = { ...mine, addr: from, echo: nonce, server: this.serverId };
+        const view: SessionRecord = { ...rec, slots: { ...rec.slots, [msg.role]: here } };
+        return [KEEP, [this.matchFor(msg.session, view, msg.role, now)]];
+      }
+      const moved = same && mine !== undefined && !viaOther && !sameEndpoint(mine.addr, from);
       if (!same || moved)
         out.push(event({ type: "server-registration", session: msg.session, role: msg.role, from }));
       this.place(rec, msg, from, nonce, now, true);

@@ -14,7 +14,7 @@ import {
   startServer,
   waitStderr,
 } from "../../lab/netpunch.ts";
-import { place } from "../../lab/placements.ts";
+import { place, type Side } from "../../lab/placements.ts";
 
 const labs = labPerTest({ timeoutMs: 90_000 });
 /** Redis's own port, inside the first server's namespace. */
@@ -40,16 +40,16 @@ async function startRedis(lab: Lab, host: Host, ip: string): Promise<LabProcess>
   return p;
 }
 
-/** Two server hosts and one Redis; a behind a NAT in 192.0.2.0/24, b in 198.51.100.0/24. */
-async function cluster() {
+/** Two server hosts and one Redis; a (192.0.2.0/24) and b (198.51.100.0/24) behind NATs unless told. */
+async function cluster(sides: [Side, Side] = ["nat", "nat"]) {
   const lab = labs.create();
   const secret = secretFile();
   const srv1 = lab.host("srv1");
   const ip1 = await lab.attachPublic(srv1);
   const srv2 = lab.host("srv2");
   const ip2 = await lab.attachPublic(srv2);
-  const a = await place(lab, "a", "nat", "192.0.2");
-  const b = await place(lab, "b", "nat", "198.51.100");
+  const a = await place(lab, "a", sides[0], "192.0.2");
+  const b = await place(lab, "b", sides[1], "198.51.100");
   await startRedis(lab, srv1, ip1);
   const store = `redis://${ip1}:${REDIS_PORT}/0`;
   const s1 = await startServer(lab, srv1, secret, ["--store", store]);
@@ -101,5 +101,24 @@ labs.test(
     expect([ob.json.rhost, ob.json.rport]).toEqual([a.publicIp, PEER_PORT]);
     const [ra, rb] = [oa.json, ob.json];
     await provePath(lab, a.host, b.host, `${ra.rhost}:${ra.rport}`, `${rb.rhost}:${rb.rport}`, ip2);
+  },
+);
+
+labs.test(
+  "a behind a symmetric NAT (another port for each server) and b on a public address, both listing both servers: one pair, one path",
+  async () => {
+    const { lab, secret, a, b, ip1, ip2, s1, s2 } = await cluster(["symmetric", "public"]);
+    const both = (ip: string) => ["--server", `${ip}:${SERVER_PORT}`];
+    const pa = startPeer(lab, a.host, "a", ip1, secret, both(ip2));
+    await waitStderr(pa, /waiting for the partner/);
+    const pb = startPeer(lab, b.host, "b", ip1, secret, both(ip2));
+    const [oa, ob] = await Promise.all([finish(pa), finish(pb)]);
+    expect(oa.json.rhost).toBe(b.publicIp);
+    expect(ob.json.rhost).toBe(a.publicIp);
+    // One store: one pair for both servers, however many copies of each REGISTER each server saw.
+    const made = [s1, s2].reduce((n, s) => n + (s.output().stderr.match(/paired a=/g)?.length ?? 0), 0);
+    expect(made).toBe(1);
+    const [ra, rb] = [oa.json, ob.json];
+    await provePath(lab, b.host, a.host, `${rb.rhost}:${rb.rport}`, `${ra.rhost}:${ra.rport}`);
   },
 );

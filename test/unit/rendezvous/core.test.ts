@@ -543,6 +543,27 @@ describe("two servers sharing one store", () => {
     expect(await two.tick(600)).toEqual([]);
   });
 
+  test("behind a symmetric NAT each server sees another port: a copy of the REGISTER at the other server keeps the pair", async () => {
+    const { store, one, two } = twoServers();
+    const A_AT_TWO = { host: A_ADDR.host, port: A_ADDR.port + 7 };
+    await registerWithCookie(one, A_ADDR, register("a", A_ID), 0);
+    // The same peer, from the same socket, at the second server: its NAT gave that flow another port.
+    const atTwo = await registerWithCookie(two, A_AT_TWO, register("a", A_ID), 10);
+    expect(events(atTwo)).toEqual([]); // not a new registration, not a move
+    const paired = sends(await registerWithCookie(one, B_ADDR, register("b", B_ID), 20));
+    const m = paired.find((x) => x.msg.type === "match");
+    if (m?.msg.type !== "match") throw new Error("no match");
+    const pairId = m.msg.pairId;
+    // A's next copy reaches server one, which does not hold it now: one answers with the same pair's MATCH,
+    // to the port it sees, and undoes nothing (no UNMATCH, no new pair).
+    const copy = await registerWithCookie(one, A_ADDR, register("a", A_ID), 30);
+    expect(sends(copy).map((x) => [x.to, x.msg.type, x.msg.type === "match" && x.msg.pairId])).toEqual([
+      [A_ADDR, "match", pairId],
+    ]);
+    const rec = await store.get("s1");
+    expect([rec?.pair?.pairId, rec?.slots.a?.addr, rec?.slots.a?.server]).toEqual([pairId, A_AT_TWO, "two"]);
+  });
+
   test("at the ack timeout either server undoes the pair (its owner may be gone), and only one of them does", async () => {
     const { one, two } = twoServers({ ackTimeoutMs: 6_000 });
     const pairId = await pair(one, 0);
