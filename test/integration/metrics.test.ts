@@ -2,7 +2,7 @@
 // promtool parses what /metrics serves, no label carries a session name, an address or the secret, and
 // /healthz answers. The socket-gone 503 is a library-level test on a real UDP socket.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serve } from "../../src/rendezvous/server.ts";
@@ -31,19 +31,23 @@ async function get(port: number, path: string): Promise<{ status: number; body: 
   return { status: r.status, body: await r.text() };
 }
 
-/** `promtool check metrics` on `text`: its exit code and what it said. Missing promtool is a failure. */
-function promtool(text: string): { code: number; out: string } {
+/** promtool with `args` (and `stdin`): its exit code and what it said. Missing promtool is a failure. */
+function promtoolRun(args: string[], stdin?: string): { code: number; out: string } {
   const bin = Bun.which("promtool");
   if (!bin)
     throw new Error(
       "promtool is not installed: apt-get install --no-install-recommends prometheus (scripts/setup.sh does)",
     );
-  const r = Bun.spawnSync([bin, "check", "metrics"], {
-    stdin: new TextEncoder().encode(text),
+  const r = Bun.spawnSync([bin, ...args], {
+    stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin),
+    stdout: "pipe",
     stderr: "pipe",
   });
   return { code: r.exitCode, out: r.stdout.toString() + r.stderr.toString() };
 }
+
+/** `promtool check metrics` on an exposition: it prints nothing for one without problems. */
+const promtool = (text: string) => promtoolRun(["check", "metrics"], text);
 
 /** The value of the one sample `name{labels}` (labels as written), or undefined. */
 function sample(text: string, series: string): number | undefined {
@@ -151,6 +155,32 @@ describe("serve --metrics", () => {
     } finally {
       taken.stop(true);
     }
+  });
+});
+
+describe("README: the scrape job and the example alerts", () => {
+  const readme = readFileSync(join(import.meta.dir, "../../README.md"), "utf8");
+  const section = readme.slice(
+    readme.indexOf("### Metrics and health"),
+    readme.indexOf("## Tunnels as a service"),
+  );
+  const yaml = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+  const dir = mkdtempSync(join(tmpdir(), "netpunch-metrics-readme-"));
+
+  test("promtool check config accepts the prometheus.yml snippet", () => {
+    const file = join(dir, "prometheus.yml");
+    writeFileSync(file, yaml.find((y) => y.includes("scrape_configs:")) ?? "");
+    expect(promtoolRun(["check", "config", file]).code).toBe(0);
+  });
+
+  test("promtool check rules accepts both alerts, and they name metrics that exist", () => {
+    const rules = yaml.find((y) => y.includes("groups:")) ?? "";
+    const file = join(dir, "alerts.yml");
+    writeFileSync(file, rules);
+    const r = promtoolRun(["check", "rules", file]);
+    expect(r.out).toContain("SUCCESS: 2 rules found");
+    expect(r.code).toBe(0);
+    expect(rules).toContain("netpunch_event_loop_lag_max_seconds");
   });
 });
 
