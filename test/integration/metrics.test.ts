@@ -5,7 +5,11 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { deriveKey } from "../../src/protocol/auth.ts";
+import { open } from "../../src/protocol/packet.ts";
+import { connect as punch } from "../../src/punch/connect.ts";
 import { serve } from "../../src/rendezvous/server.ts";
+import { MemoryNetwork } from "../../src/transport/memory.ts";
 import type { Transport } from "../../src/transport/types.ts";
 import { openUdp } from "../../src/transport/udp.ts";
 import { connect, freePort, run, secretFile, stopAll, waitFor } from "./cli.ts";
@@ -181,6 +185,50 @@ describe("README: the scrape job and the example alerts", () => {
     expect(r.out).toContain("SUCCESS: 2 rules found");
     expect(r.code).toBe(0);
     expect(rules).toContain("netpunch_event_loop_lag_max_seconds");
+  });
+});
+
+describe("the server's counters behind the metrics", () => {
+  test("a lost MATCH is sent again and counted as a retransmission; the pair is still made", async () => {
+    const net = new MemoryNetwork();
+    const SERVER = { host: "198.51.100.7", port: 10001 };
+    const key = deriveKey(SECRET_TEXT);
+    let lost = 0;
+    // The first MATCH to b is lost on the way: b cannot acknowledge what it never got.
+    net.drop = (r) => {
+      if (lost > 0 || r.from.host !== SERVER.host || r.to.host !== "198.18.0.20") return false;
+      const m = open(key, r.data);
+      if (!m.ok || m.frame.msg.type !== "match") return false;
+      lost++;
+      return true;
+    };
+    const server = await serve({
+      listen: SERVER,
+      secret: SECRET_TEXT,
+      transport: (b, h) => Promise.resolve(net.bind({ host: SERVER.host, port: b.port }, h)),
+    });
+    try {
+      const peer = (role: "a" | "b", host: string) =>
+        punch({
+          server: SERVER,
+          secret: SECRET_TEXT,
+          role,
+          session: "retransmitted",
+          lan: false,
+          // b's own REGISTER retries come long after the server's first MATCH retransmission (200 ms), so
+          // only that retransmission can bring b its MATCH.
+          timings: { registerRetryMs: 3_000, registerRetryMaxMs: 3_000 },
+          transport: async (b, h) => net.bind({ host, port: b.port || 40_000 }, h),
+        });
+      const [a, b] = await Promise.all([peer("a", "203.0.113.10"), peer("b", "198.18.0.20")]);
+      expect([a.session, b.session]).toEqual(["retransmitted", "retransmitted"]);
+      expect(lost).toBe(1);
+      const stats = server.stats();
+      expect(stats.matchRetransmits).toBeGreaterThanOrEqual(1);
+      expect(stats.pairsMade).toBe(1);
+    } finally {
+      server.close();
+    }
   });
 });
 
