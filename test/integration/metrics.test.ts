@@ -5,6 +5,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { serveMetrics } from "../../src/metrics/http.ts";
 import { deriveKey } from "../../src/protocol/auth.ts";
 import { open } from "../../src/protocol/packet.ts";
 import { connect as punch } from "../../src/punch/connect.ts";
@@ -246,9 +247,24 @@ describe("health: the library's server", () => {
     });
     try {
       expect(await server.health()).toEqual({ ok: true });
-      expect(opened.length).toBe(1);
-      opened[0]?.close(); // the socket goes away while the server still runs
-      expect(await server.health()).toEqual({ ok: false, reason: "the UDP socket is closed" });
+      // Over HTTP too, as a load balancer or the blackbox exporter sees it.
+      const http = serveMetrics({
+        listen: { host: "127.0.0.1", port: 0 },
+        metrics: () => "",
+        health: () => server.health(),
+      });
+      try {
+        expect(await get(http.local.port, "/healthz")).toEqual({ status: 200, body: "ok\n" });
+        expect(opened.length).toBe(1);
+        opened[0]?.close(); // the socket goes away while the server still runs
+        expect(await server.health()).toEqual({ ok: false, reason: "the UDP socket is closed" });
+        expect(await get(http.local.port, "/healthz")).toEqual({
+          status: 503,
+          body: "the UDP socket is closed\n",
+        });
+      } finally {
+        http.close();
+      }
     } finally {
       server.close();
     }
