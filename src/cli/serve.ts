@@ -271,9 +271,9 @@ export async function runServer(o: {
     await server.closed;
   } finally {
     running?.close();
+    clearInterval(timer);
     server.close(); // a listener that failed to start leaves no server behind
   }
-  clearInterval(timer);
   say(`stopped (graceful); ${statsLine(server.stats())}`);
 }
 
