@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { TUNNEL_NAME } from "../../../src/cli/config/schema.ts";
 import { formatExposition } from "../../../src/metrics/exposition.ts";
 import { LAG_SAMPLE_MS, LAG_WINDOW, LagMeter } from "../../../src/metrics/lag.ts";
 import { processFamilies } from "../../../src/metrics/process.ts";
@@ -89,6 +90,16 @@ describe("tunnelFamilies", () => {
     expect(text).not.toContain("never-in-a-label");
     expect(text).not.toContain("198.51.100.7");
     expect(text).not.toContain("netpunch_tunnel_proxy");
+  });
+
+  test("a config's tunnel names are label values as they are; anything else would be escaped", () => {
+    expect(TUNNEL_NAME.test("office-2_b")).toBe(true);
+    const plain = formatExposition(tunnelFamilies([row({ name: "office-2_b" })], new LastUp()));
+    expect(plain).toContain('netpunch_tunnel_rounds_total{tunnel="office-2_b"} 2\n');
+    // Not a name the config takes (TUNNEL_NAME refuses it), but the format's escaping holds anyway.
+    expect(TUNNEL_NAME.test('a"b\\c')).toBe(false);
+    const odd = formatExposition(tunnelFamilies([row({ name: 'a"b\\c' })], new LastUp()));
+    expect(odd).toContain('netpunch_tunnel_rounds_total{tunnel="a\\"b\\\\c"} 2\n');
   });
 
   test("the last time up stays after the tunnel drops", () => {
