@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 BUN_VERSION=1.4.5
 # The NAT lab, and the real tunnel programs the hook tests drive.
-# qemu-user and the arm64 C library run the arm64 binary in the tests.
+# qemu-user and the arm64 C library run the arm64 binary in the tests. prometheus ships promtool, which
+# checks what serve --metrics and up --metrics print (the tests need only promtool, not the server).
 LAB_PACKAGES=(iproute2 iptables nftables conntrack socat iputils-ping python3 openvpn wireguard-tools wireguard-go
-  qemu-user libc6-arm64-cross coturn miniupnpd)
+  qemu-user libc6-arm64-cross coturn miniupnpd prometheus)
 
 if ! command -v bun >/dev/null 2>&1; then
   echo "setup: installing Bun $BUN_VERSION with npm" >&2
