@@ -24,6 +24,14 @@ if [ "$(id -u)" = 0 ] && [ "$(uname -s)" = Linux ] && command -v apt-get >/dev/n
   if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # coturn, miniupnpd, prometheus and redis-server would start as services on install; the tests start
+    # their own instances, on loopback or in namespaces. policy-rc.d's 101 tells the packages not to start
+    # (Debian's invoke-rc.d rule); a machine that has none gets one for the install only.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get update -qq >&2
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
   fi
