@@ -1,0 +1,85 @@
+// The bench's side of bench/lib/proxy-traffic.ts's unix socket: each traffic program, wherever it was
+// started (by the bench, or by a netpunch exec hook the bench cannot talk to), connects and says hello with
+// its tag; the bench then asks it one JSON-line command at a time.
+import type { Socket } from "bun";
+
+/** One connected traffic program. */
+export interface Traffic {
+  readonly pid: number;
+  /** The port it bound (LPORT) and the one it sends to (RPORT). */
+  readonly lport: number;
+  readonly rport: number;
+  ask<T>(command: object): Promise<T>;
+}
+
+interface Conn {
+  socket: Socket<{ buf: string }>;
+  waiting: ((line: string) => void)[];
+}
+
+export class Control {
+  private readonly hellos = new Map<string, Traffic>();
+  private readonly wanted = new Map<string, (t: Traffic) => void>();
+  private readonly server: Bun.UnixSocketListener<{ buf: string }>;
+
+  constructor(readonly path: string) {
+    const conns = new WeakMap<Socket<{ buf: string }>, Conn>();
+    this.server = Bun.listen<{ buf: string }>({
+      unix: path,
+      socket: {
+        open: (s) => {
+          s.data = { buf: "" };
+          conns.set(s, { socket: s, waiting: [] });
+        },
+        data: (s, chunk) => {
+          s.data.buf += chunk.toString();
+          const conn = conns.get(s);
+          for (let nl = s.data.buf.indexOf("\n"); nl >= 0 && conn; nl = s.data.buf.indexOf("\n")) {
+            const line = s.data.buf.slice(0, nl);
+            s.data.buf = s.data.buf.slice(nl + 1);
+            const w = conn.waiting.shift();
+            if (w) w(line);
+            else this.hello(conn, line);
+          }
+        },
+      },
+    });
+  }
+
+  private hello(conn: Conn, line: string): void {
+    const h = JSON.parse(line) as { hello: string; pid: number; lport: number; rport: number };
+    const t: Traffic = {
+      pid: h.pid,
+      lport: h.lport,
+      rport: h.rport,
+      ask: <T>(command: object) =>
+        new Promise<T>((resolve) => {
+          conn.waiting.push((l) => resolve(JSON.parse(l) as T));
+          conn.socket.write(`${JSON.stringify(command)}\n`);
+        }),
+    };
+    const w = this.wanted.get(h.hello);
+    if (w) w(t);
+    else this.hellos.set(h.hello, t);
+  }
+
+  /** The traffic program tagged `tag`, once it has said hello; rejects after `timeoutMs`. */
+  wait(tag: string, timeoutMs: number): Promise<Traffic> {
+    const t = this.hellos.get(tag);
+    if (t) return Promise.resolve(t);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no traffic program "${tag}" after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.wanted.set(tag, (x) => {
+        clearTimeout(timer);
+        resolve(x);
+      });
+    });
+  }
+
+  close(): void {
+    this.server.stop(true);
+  }
+}
