@@ -17,7 +17,9 @@
 // once and each step goes to each path in turn (--repeat N rounds, interleaved), so a disturbance from
 // outside hits them alike: compare the ratios within one run, not absolute numbers across runs.
 // Usage: bun bench/proxy.ts [--quick] [--sizes S,S] [--rates R,R] [--seconds S] [--pings N] [--repeat N]
-//                           [--only kernel,bun-fwd,direct,relay,relay+proxy,ws] [--wss]
+//                           [--only kernel,bun-fwd,direct,relay,relay+proxy,ws] [--wss] [--rcvbuf BYTES]
+// --rcvbuf gives every socket of every process that receive buffer (bench/rcvbuf-preload.ts): what a larger
+// buffer would do for the proxies, which keep the kernel's default (net.core.rmem_default) today.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,13 +48,14 @@ const { values } = parseArgs({
     repeat: { type: "string", default: "1" },
     only: { type: "string" },
     wss: { type: "boolean", default: false },
+    rcvbuf: { type: "string" },
   },
 });
 const quick = values.quick === true;
 const SIZES = (values.sizes ?? "1400,100").split(",").map(Number);
 /** 90,000 datagrams/s of 1400 bytes is 1 Gbit/s of payload, issue 13's goal; 0 is flat out. */
 const RATES = (values.rates ?? (quick ? "0" : "30000,90000,0")).split(",").map(Number);
-const SECONDS = Number(values.seconds ?? (quick ? "0.5" : "1"));
+const SECONDS = Number(values.seconds ?? (quick ? "0.4" : "0.8"));
 const PINGS = Number(values.pings ?? (quick ? "100" : "300"));
 const REPEAT = Number(values.repeat);
 const ONLY = values.only?.split(",");
@@ -133,7 +136,9 @@ const secretFile = join(dir, "secret");
 /** A strong secret (32+ bytes: no scrypt), so start-up is not part of anything measured. */
 writeFileSync(secretFile, "bench-proxy-secret-0123456789abcdefghijkl", { mode: 0o600 });
 const control = new Control(join(dir, "control.sock"));
-const bench = { procs, control, secretFile };
+// Every child inherits it; bench/rcvbuf-preload.ts, preloaded into each Bun process, reads it.
+if (values.rcvbuf) process.env.BENCH_RCVBUF = values.rcvbuf;
+const bench = { procs, control, secretFile, rcvbuf: values.rcvbuf !== undefined };
 const stop = async () => {
   await procs.stopAll();
   control.close();
@@ -148,7 +153,8 @@ const rtts = new Map<string, number[]>();
 try {
   console.log(
     `bench/proxy: loopback, ${navigator.hardwareConcurrency} cores (shared with whatever else runs), ` +
-      `steps of ${SECONDS} s, ${PINGS} round trips per size, ${REPEAT} round(s)`,
+      `steps of ${SECONDS} s, ${PINGS} round trips per size, ${REPEAT} round(s), ` +
+      `SO_RCVBUF ${values.rcvbuf ?? "the default"}`,
   );
   const server = await startServer(bench);
   const udp = (proxy: boolean, relay: boolean) => ({ via: "udp" as const, proxy, relay });
@@ -238,6 +244,11 @@ const best = (path: string, size: number) =>
   bestStep(steps.filter((s) => s.path === path && s.size === size));
 console.log(
   `summary: each path's best step (median of ${REPEAT} round(s)); RTT in ms, one round trip at a time ${PING_GAP_MS} ms apart`,
+);
+console.log(
+  "  (peer us: CPU per delivered datagram of the processes that carry it, both sides together; cores: their\n" +
+    "  CPU-seconds per second; Gbit/s/core: payload delivered per CPU-second of them, issue 13's goal >= 1 at\n" +
+    "  1400 B; added: RTT minus the kernel's, both directions together, so one direction's is half)",
 );
 console.log(columns(SUMMARY_HEAD, SUMMARY_WIDTHS));
 for (const size of SIZES) {

@@ -12,6 +12,7 @@ const CLI = join(import.meta.dir, "../../src/cli/main.ts");
 const TRAFFIC = join(import.meta.dir, "proxy-traffic.ts");
 const NO_DIRECT = join(import.meta.dir, "no-direct-preload.ts");
 const BARE = join(import.meta.dir, "bare-proxy.ts");
+const RCVBUF = join(import.meta.dir, "../rcvbuf-preload.ts");
 const HOST = "127.0.0.1";
 /** A pair meets in about a second on loopback; this bounds a start that went wrong. */
 const MEET_MS = 20_000;
@@ -26,7 +27,10 @@ export interface Path {
   name: string;
   a: Traffic;
   b: Traffic;
-  /** The netpunch peers between the two programs (none for the kernel path). */
+  /**
+   * The processes between the two programs that carry the datagrams (netpunch peers in proxy mode or on the
+   * WebSocket bridge, or the bare forwarders); none for the kernel path and a hand-off to the relay.
+   */
   peers: number[];
   /** The server, when the path crosses its relay. */
   server?: number;
@@ -36,7 +40,15 @@ export interface Bench {
   procs: Processes;
   control: Control;
   secretFile: string;
+  /** SO_RCVBUF for every socket of every process (bench/rcvbuf-preload.ts, $BENCH_RCVBUF); unset: the default. */
+  rcvbuf: boolean;
 }
+
+/** `bun`, with the receive-buffer preload when asked for, and `preloads` of the caller's. */
+const bun = (b: Bench, ...preloads: string[]) => [
+  process.execPath,
+  ...[...(b.rcvbuf ? [RCVBUF] : []), ...preloads].flatMap((p) => ["--preload", p]),
+];
 
 export interface Server {
   proc: Started;
@@ -49,7 +61,7 @@ export async function startServer(b: Bench, tls?: { cert: string; key: string })
   const udp = await freeUdpPort(HOST);
   const tcp = await freeTcpPort();
   const proc = b.procs.start([
-    process.execPath,
+    ...bun(b),
     CLI,
     "serve",
     "--listen",
@@ -83,7 +95,7 @@ export async function kernelPath(b: Bench): Promise<Path> {
     ["a", "b"],
     ["b", "a"],
   ] as const)
-    b.procs.start([process.execPath, TRAFFIC, b.control.path, `kernel-${me}`], {
+    b.procs.start([...bun(b), TRAFFIC, b.control.path, `kernel-${me}`], {
       NETPUNCH_LHOST: HOST,
       NETPUNCH_LPORT: String(ports[me]),
       NETPUNCH_RHOST: HOST,
@@ -107,11 +119,11 @@ export async function bareForwarderPath(b: Bench): Promise<Path> {
   const fwds = (["a", "b"] as const).map((me) => {
     const [mine, theirs] = me === "a" ? [sides.a, sides.b] : [sides.b, sides.a];
     const fwd = b.procs.start([
-      process.execPath,
+      ...bun(b),
       BARE,
       ...[mine.local, mine.tunnel, mine.outer, theirs.outer].map(String),
     ]);
-    b.procs.start([process.execPath, TRAFFIC, b.control.path, `bun-fwd-${me}`], {
+    b.procs.start([...bun(b), TRAFFIC, b.control.path, `bun-fwd-${me}`], {
       NETPUNCH_LHOST: HOST,
       NETPUNCH_LPORT: String(mine.tunnel),
       NETPUNCH_RHOST: HOST,
@@ -149,8 +161,7 @@ export async function netpunchPath(
     const partner = role === "a" ? ports.b : ports.a;
     return b.procs.start(
       [
-        process.execPath,
-        ...(plan.relay ? ["--preload", NO_DIRECT] : []),
+        ...bun(b, ...(plan.relay ? [NO_DIRECT] : [])),
         CLI,
         "connect",
         "--role",
@@ -173,7 +184,7 @@ export async function netpunchPath(
         "--hook",
         "exec",
         "--",
-        process.execPath,
+        ...bun(b),
         TRAFFIC,
         b.control.path,
         `${name}-${role}`,
@@ -207,5 +218,8 @@ export async function netpunchPath(
         `${name}: peer ${role} reports ${JSON.stringify(line)}, not via ${want}:\n${p.out().stderr}`,
       );
   }
-  return { name, a: ta, b: tb, peers: [pa.pid, pb.pid], server: server.proc.pid };
+  // A peer that handed its port to the tunnel only waits for the hook: its CPU is not the path's.
+  const carries = (plan: PeerPlan) => plan.proxy || plan.via === "ws";
+  const peers = [...(carries(plans.a) ? [pa.pid] : []), ...(carries(plans.b) ? [pb.pid] : [])];
+  return { name, a: ta, b: tb, peers, server: server.proc.pid };
 }

@@ -51,6 +51,8 @@ export interface StepFigures {
 const IDLE_CORES = 0.02;
 
 export function figures(s: StepSample): StepFigures {
+  // A thread that ends during the step takes its time out of the sum of the live ones: never below zero.
+  s = { ...s, peerCpuUs: Math.max(0, s.peerCpuUs), serverCpuUs: Math.max(0, s.serverCpuUs) };
   const seconds = s.sendMs / 1000;
   const pps = s.delivered / seconds;
   const delivered = Math.max(1, s.delivered);

@@ -63,6 +63,8 @@ describe("bench/proxy arithmetic", () => {
   test("figures: peers that hardly ran (a hand-off to the relay) get no per-core figure", () => {
     expect(figures(sample({ peerCpuUs: 5_000 })).gbitPerCore).toBeNaN();
     expect(figures(sample({ delivered: 0, sent: 0 })).loss).toBe(0);
+    // A thread that ended mid-step leaves the live threads' sum a little lower: that is no negative CPU.
+    expect(figures(sample({ serverCpuUs: -600 })).serverUs).toBe(0);
   });
 
   test("bestStep: the offered rate with the highest median delivered rate, with its median figures", () => {
