@@ -3,6 +3,12 @@
 // its tag; the bench then asks it one JSON-line command at a time.
 import type { Socket } from "bun";
 
+/**
+ * The longest any command may take: a step is at most seconds long, and the slowest, 300 round trips each
+ * lost (200 ms apiece), a minute. Past it, or when the program is gone, the bench fails instead of hanging.
+ */
+const ASK_MS = 90_000;
+
 /** One connected traffic program. */
 export interface Traffic {
   readonly pid: number;
@@ -14,7 +20,7 @@ export interface Traffic {
 
 interface Conn {
   socket: Socket<{ buf: string }>;
-  waiting: ((line: string) => void)[];
+  waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[];
 }
 
 export class Control {
@@ -38,9 +44,13 @@ export class Control {
             const line = s.data.buf.slice(0, nl);
             s.data.buf = s.data.buf.slice(nl + 1);
             const w = conn.waiting.shift();
-            if (w) w(line);
+            if (w) w.resolve(line);
             else this.hello(conn, line);
           }
+        },
+        close: (s) => {
+          for (const w of conns.get(s)?.waiting.splice(0) ?? [])
+            w.reject(new Error("a traffic program is gone"));
         },
       },
     });
@@ -53,8 +63,21 @@ export class Control {
       lport: h.lport,
       rport: h.rport,
       ask: <T>(command: object) =>
-        new Promise<T>((resolve) => {
-          conn.waiting.push((l) => resolve(JSON.parse(l) as T));
+        new Promise<T>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`no answer to ${JSON.stringify(command)}`)),
+            ASK_MS,
+          );
+          conn.waiting.push({
+            resolve: (l) => {
+              clearTimeout(timer);
+              resolve(JSON.parse(l) as T);
+            },
+            reject: (e) => {
+              clearTimeout(timer);
+              reject(e);
+            },
+          });
           conn.socket.write(`${JSON.stringify(command)}\n`);
         }),
     };
