@@ -6,16 +6,18 @@
 //   direct      two `netpunch connect --proxy` peers on a direct path (DATA sealed per datagram)
 //   relay       the server's UDP relay (`serve --relay`), the tunnels talking to it themselves (no proxy)
 //   relay+proxy two --proxy peers whose pair ended on the UDP relay
-//   ws          peer a on the WebSocket relay (`--server-tcp ws://`, its loopback bridge), b on UDP
+//   ws          peer a on the WebSocket relay (`--server-tcp ws://`, its loopback bridge), b on UDP (no
+//               proxy on either: the bridge carries bare datagrams, and --server-tcp takes no --proxy yet)
 //   wss         the same over TLS (--wss)
 // The relayed pairs meet on the relay because their direct datagrams are dropped (bench/lib/no-direct-
 // preload.ts): on loopback nothing else stops a direct path, and connect has no option to refuse one.
 // Per size and offered rate (0: as fast as the sender can): delivered datagrams/s and Mbit/s, loss, CPU per
-// datagram of the netpunch peers and of the server (/proc/PID/task/*/schedstat), the cores the peers kept
-// busy and the payload carried per CPU-second of the peers (Gbit/s per core); then request/response RTTs,
-// one at a time at a low rate, p50/p99, and the latency each path adds to the kernel's. Every path is up at
-// once and each step goes to each path in turn (--repeat N rounds, interleaved), so a disturbance from
-// outside hits them alike: compare the ratios within one run, not absolute numbers across runs.
+// datagram of the processes that carry the datagrams and of the server (/proc/PID/task/*/schedstat), the
+// cores they kept busy and the payload carried per CPU-second of them (Gbit/s per core); then request/
+// response RTTs, one at a time at a low rate, p50/p99, and the latency each path adds to the kernel's.
+// Every path is up at once and each step goes to each path in turn (--repeat N rounds, interleaved), so a
+// disturbance from outside hits them alike: compare the ratios within one run, not absolute numbers across
+// runs.
 // Usage: bun bench/proxy.ts [--quick] [--sizes S,S] [--rates R,R] [--seconds S] [--pings N] [--repeat N]
 //                           [--only kernel,bun-fwd,direct,relay,relay+proxy,ws] [--wss] [--rcvbuf BYTES]
 // --rcvbuf gives every socket of every process that receive buffer (bench/rcvbuf-preload.ts): what a larger
@@ -144,8 +146,10 @@ const stop = async () => {
   control.close();
   rmSync(dir, { recursive: true, force: true });
 };
+/** A shell's exit code for a process ended by SIGINT (128 + 2) and SIGTERM (128 + 15). */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.once(signal, () => void stop().then(() => process.exit(130)));
+  process.once(signal, () => void stop().then(() => process.exit(SIGNAL_EXIT[signal])));
 
 const paths: Path[] = [];
 const steps: Step[] = [];
@@ -243,7 +247,8 @@ try {
 const best = (path: string, size: number) =>
   bestStep(steps.filter((s) => s.path === path && s.size === size));
 console.log(
-  `summary: each path's best step (median of ${REPEAT} round(s)); RTT in ms, one round trip at a time ${PING_GAP_MS} ms apart`,
+  `summary: each path's best step (median of ${REPEAT} round(s)); ` +
+    `RTT in ms, one round trip at a time ${PING_GAP_MS} ms apart`,
 );
 console.log(
   "  (peer us: CPU per delivered datagram of the processes that carry it, both sides together; cores: their\n" +

@@ -1,8 +1,8 @@
 // The paths bench/proxy.ts compares, each a pair of traffic programs (bench/lib/proxy-traffic.ts) and the
 // real processes between them: none (the kernel's loopback, the baseline), two `netpunch connect --proxy`
 // peers on a direct path, the same on the server's UDP relay, the UDP relay without the proxy (the tunnels
-// talk to the relay port themselves), two bare Bun forwarders in the proxies' place (the floor), and a peer on the WebSocket relay (its loopback bridge) with a UDP
-// partner.
+// talk to the relay port themselves), two bare Bun forwarders in the proxies' place (the floor), and a peer
+// on the WebSocket relay (its loopback bridge) with a UDP partner.
 import { join } from "node:path";
 import { freeUdpPort } from "../../src/transport/udp.ts";
 import type { Control, Traffic } from "./control.ts";
@@ -40,7 +40,7 @@ export interface Bench {
   procs: Processes;
   control: Control;
   secretFile: string;
-  /** SO_RCVBUF for every socket of every process (bench/rcvbuf-preload.ts, $BENCH_RCVBUF); unset: the default. */
+  /** Every socket of every process gets SO_RCVBUF $BENCH_RCVBUF (bench/rcvbuf-preload.ts); else the default. */
   rcvbuf: boolean;
 }
 
