@@ -10,8 +10,10 @@ import type { WsServerOptions } from "../transport/ws-server.ts";
 import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { eventLogger, makeLogger } from "./logger.ts";
+import { metricsArgs } from "./metrics-option.ts";
 import { resolveSecret } from "./secret.ts";
-import { openStore, parseStore, storeArgs } from "./store.ts";
+import { serverMetrics } from "./serve-metrics.ts";
+import { connectStore, parseStore, sharedStore, storeArgs } from "./store.ts";
 
 /** @default 60 s: as --relay-idle; a peer's keepalive (15 s) keeps a live connection well inside it. */
 const DEFAULT_TCP_IDLE_S = 60;
@@ -116,6 +118,7 @@ export const serveArgs = {
     valueHint: "SECONDS",
     description: "log statistics (sessions, pairs made, packets, drops by reason) this often",
   },
+  ...metricsArgs,
   ...storeArgs,
   ...secretArgs,
   ...logArgs,
@@ -225,6 +228,8 @@ export async function runServer(o: {
   quiet?: boolean;
   verbose?: boolean;
   seed?: boolean;
+  /** serve --metrics [HOST]:PORT: Prometheus metrics and /healthz (src/cli/serve-metrics.ts). */
+  metrics?: string;
   /** Stops the server (SIGINT/SIGTERM). */
   signal: AbortSignal;
 }) {
@@ -241,11 +246,16 @@ export async function runServer(o: {
     maxPerAddress: int(o.limits.maxPerAddress, "max-per-address", String(DEFAULT_LIMITS.maxPerAddress)),
   };
   const storeChoice = parseStore(o.store ?? "memory", o.storePasswordFile);
+  // Made, not yet connected: the metrics count its operations too.
+  const shared = sharedStore(storeChoice, logger);
+  // Checked before anything binds; the store it instruments is the server's.
+  const metrics = o.metrics !== undefined ? serverMetrics(o.metrics, shared?.store) : undefined;
   // Imported here: the server is start-up time only for the commands that serve.
   const { serve } = await import("../rendezvous/server.ts");
-  const shared = await openStore(storeChoice, logger);
+  if (shared) await connectStore(shared, storeChoice, logger);
   const server = await serve({
     ...(shared ? { store: shared.store, bus: shared.bus, nonces: shared.nonces } : {}),
+    ...(metrics ? { store: metrics.store } : {}),
     ...(limits ? { limits } : {}),
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
     secret,
@@ -270,10 +280,14 @@ export async function runServer(o: {
   const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const line = () => statsLine(server.stats(), shared?.link.takeStats());
   const timer = statsMs ? setInterval(() => say(line()), statsMs) : undefined;
+  let running: ReturnType<NonNullable<typeof metrics>["start"]> | undefined;
   try {
+    running = metrics?.start(server, logger);
     await server.closed;
   } finally {
+    running?.close();
     clearInterval(timer);
+    server.close(); // a listener that failed to start leaves no server behind
     shared?.link.close();
   }
   say(`stopped (graceful); ${line()}`);
@@ -310,6 +324,7 @@ export const serveCommand = (signal: AbortSignal) =>
           idle: args["tcp-idle"],
           maxMessage: args["tcp-max-message"],
         },
+        metrics: args.metrics,
         quiet: args.quiet,
         verbose: args.verbose,
         signal,

@@ -99,13 +99,10 @@ export interface SharedStore {
 }
 
 /**
- * Connects to the chosen Redis (E_STORE, exit 1, when it cannot be reached at start); undefined for memory.
- * An outage later is logged once when it starts and once when it ends, with the redacted URL.
+ * The shared store's parts for the chosen Redis, not yet connected (connectStore does); undefined for
+ * memory. An outage later is logged once when it starts and once when it ends, with the redacted URL.
  */
-export async function openStore(
-  choice: StoreChoice,
-  logger: ConsolaInstance,
-): Promise<SharedStore | undefined> {
+export function sharedStore(choice: StoreChoice, logger: ConsolaInstance): SharedStore | undefined {
   if (choice.kind === "memory") return undefined;
   const link = new RedisLink({
     url: choice.url,
@@ -117,7 +114,15 @@ export async function openStore(
             `store ${choice.where} is down (${why}): registrations are refused until it is back; retrying every second`,
           ),
   });
-  await link.connect();
-  logger.info(`sessions in the shared store ${choice.where}`);
   return { store: new RedisStore(link), bus: new RedisBus(link), nonces: new RedisNonces(link), link };
+}
+
+/** Connects the shared store: E_STORE (exit 1), naming the redacted URL, when Redis cannot be reached now. */
+export async function connectStore(
+  shared: SharedStore,
+  choice: StoreChoice,
+  logger: ConsolaInstance,
+): Promise<void> {
+  await shared.link.connect();
+  if (choice.kind === "redis") logger.info(`sessions in the shared store ${choice.where}`);
 }

@@ -1,4 +1,5 @@
 import { Fail } from "../errors.ts";
+import type { Health, HealthReporting } from "../metrics/health.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
 import { parseHeldPair, parseRecord, recordText } from "./record-schema.ts";
 import { COMPARE_AND_SET, type RedisCommands, SWEEP } from "./redis-scripts.ts";
@@ -60,7 +61,7 @@ const score = (n: number): string =>
  * A record that is not valid (not JSON, or not of the record's shape) is taken as absent: the next update
  * replaces it, and `corrupt` counts it.
  */
-export class RedisStore implements RendezvousStore {
+export class RedisStore implements RendezvousStore, HealthReporting {
   private readonly p: string;
   private readonly clock: Clock;
   private readonly queue = new SessionQueue();
@@ -94,6 +95,12 @@ export class RedisStore implements RendezvousStore {
     const rec = parseRecord(text);
     if (!rec) this.corrupt++;
     return rec;
+  }
+
+  /** For /healthz (serve --metrics): Redis answers a PING, or the reason it does not (E_STORE's message). */
+  async health(): Promise<Health> {
+    await this.redis.send("PING", []);
+    return { ok: true };
   }
 
   async get(session: string): Promise<Snapshot<SessionRecord> | undefined> {

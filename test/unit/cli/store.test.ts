@@ -97,6 +97,10 @@ describe("the stats line with a shared store", () => {
     relays: 0,
     relayedBytes: 0,
     stunAnswered: 0,
+    matchRetransmits: 0,
+    relaysOpened: 0,
+    relaysRefused: { off: 0, full: 0, limit: 0 },
+    relayedBytesToward: { a: 0, b: 0 },
     storeFailures: 5,
   };
   test("says whether the store is up, its operations, their mean and worst time and its errors", () => {
