@@ -55,8 +55,11 @@ export class RedisLink implements RedisCommands {
   constructor(private readonly o: RedisLinkOptions) {
     this.clock = o.clock ?? systemClock;
     this.client = new RedisClient(o.url, this.clientOptions());
-    // A connection that drops while idle is noticed too, not only by the next command.
-    this.client.onclose = (e) => this.lost(e?.message ?? "connection closed");
+    // A connection that drops while idle is noticed too, not only by the next command. A close reported
+    // late, for an attempt that failed before the one that connected, is not a loss.
+    this.client.onclose = (e) => {
+      if (!this.client.connected) this.lost(e?.message ?? "connection closed");
+    };
   }
 
   private clientOptions() {
@@ -103,7 +106,10 @@ export class RedisLink implements RedisCommands {
     this.subs.set(channel, listener);
     if (!this.sub) {
       this.sub = await this.client.duplicate();
-      this.sub.onclose = (e) => this.lost(e?.message ?? "connection closed");
+      const sub = this.sub;
+      sub.onclose = (e) => {
+        if (!sub.connected) this.lost(e?.message ?? "connection closed");
+      };
     }
     await this.sub.subscribe(channel, listener);
   }

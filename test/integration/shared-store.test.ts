@@ -149,8 +149,8 @@ test("Redis killed and started again (empty) while a waits: the servers say so o
   await redis.stop();
   await waitFor(one.p, /is down/);
   await redis.start();
-  await waitFor(one.p, /is back/);
-  await waitFor(two.p, /is back/);
+  await waitFor(one.p, /is back: sessions are shared again/);
+  await waitFor(two.p, /is back: sessions are shared again/);
   // Redis came back empty: a is in the store again after its next keepalive (15 s), its cookie still good.
   const b = peer("b", two.port, "outage", "--timeout", "50");
   expect([await a.done(40_000), await b.done(40_000)]).toEqual([0, 0]);
@@ -159,8 +159,54 @@ test("Redis killed and started again (empty) while a waits: the servers say so o
   const [log1, log2] = await stop(one, two);
   for (const log of [log1 ?? "", log2 ?? ""]) {
     expect(log.match(/store redis:\/\/\S+ is down \(/g)).toHaveLength(1);
-    expect(log.match(/store redis:\/\/\S+ is back/g)).toHaveLength(1);
+    expect(log.match(/store redis:\/\/\S+ is back:/g)).toHaveLength(1);
   }
   // --stats-interval: the store's commands since the last line, their time and its errors.
   expect(log1).toMatch(/; store up: \d+ ops, mean \d+\.\d\d ms, max \d+\.\d\d ms, \d+ errors/);
 });
+
+test("serve --metrics with a Redis store: /healthz says 503 while Redis is down (password hidden), 200 once back", async () => {
+  const mport = freeTcp();
+  const withPassword = redis.url.replace("redis://", "redis://:never-shown@");
+  const port = await freePort();
+  // Redis has no password here; Bun's client sends AUTH only when Redis asks for one.
+  const s = run([
+    "serve",
+    "--listen",
+    `127.0.0.1:${port}`,
+    "--secret-file",
+    SECRET,
+    "--store",
+    withPassword,
+    "--metrics",
+    `127.0.0.1:${mport}`,
+  ]);
+  await waitFor(s, /listening on UDP/);
+  const health = async () => {
+    const r = await fetch(`http://127.0.0.1:${mport}/healthz`);
+    return { status: r.status, body: await r.text() };
+  };
+  expect(await health()).toEqual({ status: 200, body: "ok\n" });
+  await redis.stop();
+  await waitFor(s, /is down/);
+  const down = await health();
+  expect(down.status).toBe(503);
+  expect(down.body).toContain("redis://:***@127.0.0.1");
+  expect(down.body).not.toContain("never-shown");
+  await redis.start();
+  await waitFor(s, /is back: sessions are shared again/);
+  expect(await health()).toEqual({ status: 200, body: "ok\n" });
+  const metrics = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
+  expect(metrics).not.toContain("never-shown");
+  s.proc.kill("SIGTERM");
+  expect(await s.done()).toBe(0);
+  expect(await s.stderr).not.toContain("never-shown");
+});
+
+/** A TCP port that was free a moment ago. */
+function freeTcp(): number {
+  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = l.port;
+  l.stop(true);
+  return port;
+}
