@@ -1,6 +1,8 @@
 // Several `netpunch serve` processes sharing one real redis-server (a child on loopback): peers registered at
 // different servers meet, replays are refused across servers, and a Redis restart mid-wait costs nothing.
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { deriveKey } from "../../src/protocol/auth.ts";
 import type { Message } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
@@ -165,11 +167,13 @@ test("Redis killed and started again (empty) while a waits: the servers say so o
   expect(log1).toMatch(/; store up: \d+ ops, mean \d+\.\d\d ms, max \d+\.\d\d ms, \d+ errors/);
 });
 
-test("serve --metrics with a Redis store: /healthz says 503 while Redis is down (password hidden), 200 once back", async () => {
+test("a Redis that wants a password, given by --store-password-file; /healthz says 503 while it is down, 200 once back", async () => {
+  const password = "never-shown-anywhere";
+  const guarded = await startRedis(password);
+  const pwFile = join(dirname(SECRET), "redis-password");
+  writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
   const mport = freeTcp();
-  const withPassword = redis.url.replace("redis://", "redis://:never-shown@");
   const port = await freePort();
-  // Redis has no password here; Bun's client sends AUTH only when Redis asks for one.
   const s = run([
     "serve",
     "--listen",
@@ -177,7 +181,9 @@ test("serve --metrics with a Redis store: /healthz says 503 while Redis is down 
     "--secret-file",
     SECRET,
     "--store",
-    withPassword,
+    `redis://default@127.0.0.1:${guarded.port}/0`,
+    "--store-password-file",
+    pwFile,
     "--metrics",
     `127.0.0.1:${mport}`,
   ]);
@@ -187,20 +193,43 @@ test("serve --metrics with a Redis store: /healthz says 503 while Redis is down 
     return { status: r.status, body: await r.text() };
   };
   expect(await health()).toEqual({ status: 200, body: "ok\n" });
-  await redis.stop();
+  await guarded.stop();
   await waitFor(s, /is down/);
   const down = await health();
   expect(down.status).toBe(503);
-  expect(down.body).toContain("redis://:***@127.0.0.1");
-  expect(down.body).not.toContain("never-shown");
-  await redis.start();
+  expect(down.body).toContain(`redis://default:***@127.0.0.1:${guarded.port}/0 cannot be reached`);
+  await guarded.start();
   await waitFor(s, /is back: sessions are shared again/);
   expect(await health()).toEqual({ status: 200, body: "ok\n" });
   const metrics = await (await fetch(`http://127.0.0.1:${mport}/metrics`)).text();
-  expect(metrics).not.toContain("never-shown");
   s.proc.kill("SIGTERM");
   expect(await s.done()).toBe(0);
-  expect(await s.stderr).not.toContain("never-shown");
+  for (const text of [down.body, metrics, await s.stderr]) expect(text).not.toContain(password);
+  await guarded.stop();
+});
+
+test("a wrong Redis password: serve exits 1 with E_STORE, naming the store without the password", async () => {
+  const guarded = await startRedis("the-right-one");
+  const pwFile = join(dirname(SECRET), "wrong-password");
+  writeFileSync(pwFile, "the-wrong-one\n", { mode: 0o600 });
+  const s = run([
+    "serve",
+    "--listen",
+    `127.0.0.1:${await freePort()}`,
+    "--secret-file",
+    SECRET,
+    "--store",
+    `redis://127.0.0.1:${guarded.port}/0`,
+    "--store-password-file",
+    pwFile,
+  ]);
+  expect(await s.done()).toBe(1);
+  const err = await s.stderr;
+  expect(err).toContain(
+    `[E_STORE] the rendezvous store redis://:***@127.0.0.1:${guarded.port}/0 cannot be reached`,
+  );
+  expect(err).not.toContain("the-wrong-one");
+  await guarded.stop();
 });
 
 /** A TCP port that was free a moment ago. */

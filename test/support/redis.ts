@@ -1,4 +1,5 @@
-// A real redis-server as a child process on a free loopback port, without persistence, stopped by its PID.
+// A real redis-server as a child process on a free loopback port, without persistence (a password if asked),
+// stopped by its PID.
 import type { Subprocess } from "bun";
 
 /** @default 10 s: redis-server is ready in milliseconds; a loaded CI machine gets room. */
@@ -24,15 +25,24 @@ function freeTcpPort(): number {
   return port;
 }
 
-async function spawnRedis(port: number): Promise<Subprocess<"ignore", "pipe", "inherit">> {
+async function spawnRedis(port: number, password?: string): Promise<Subprocess<Blob, "pipe", "inherit">> {
   if (!Bun.which("redis-server"))
     throw new Error(
       "redis-server is not installed: these tests run a real one (as root: bash scripts/setup.sh, or apt-get install redis-server)",
     );
-  const proc = Bun.spawn(
-    ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    { stdin: "ignore", stdout: "pipe", stderr: "inherit" },
-  );
+  // The configuration on stdin ("redis-server -"): a password never goes on a command line.
+  const config = [
+    `port ${port}`,
+    "bind 127.0.0.1",
+    'save ""',
+    "appendonly no",
+    ...(password ? [`requirepass ${password}`] : []),
+  ].join("\n");
+  const proc = Bun.spawn(["redis-server", "-"], {
+    stdin: new Blob([`${config}\n`]),
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   children.add(proc);
   void proc.exited.then(() => children.delete(proc));
   let out = "";
@@ -55,9 +65,10 @@ async function spawnRedis(port: number): Promise<Subprocess<"ignore", "pipe", "i
   return proc;
 }
 
-export async function startRedis(): Promise<RedisChild> {
+/** @param password makes Redis require it (AUTH), given on its stdin. */
+export async function startRedis(password?: string): Promise<RedisChild> {
   const port = freeTcpPort();
-  let proc: Subprocess | undefined = await spawnRedis(port);
+  let proc: Subprocess | undefined = await spawnRedis(port, password);
   return {
     port,
     url: `redis://127.0.0.1:${port}/0`,
@@ -69,7 +80,7 @@ export async function startRedis(): Promise<RedisChild> {
       await p.exited;
     },
     async start() {
-      if (!proc) proc = await spawnRedis(port);
+      if (!proc) proc = await spawnRedis(port, password);
     },
   };
 }
