@@ -187,7 +187,8 @@ test("a Redis that wants a password, given by --store-password-file; /healthz sa
     "--metrics",
     `127.0.0.1:${mport}`,
   ]);
-  await waitFor(s, /listening on UDP/);
+  // The metrics listener starts after the UDP socket: its own log line says it listens.
+  await waitFor(s, /health on \/healthz/);
   const health = async () => {
     const r = await fetch(`http://127.0.0.1:${mport}/healthz`);
     return { status: r.status, body: await r.text() };
