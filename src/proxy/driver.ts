@@ -5,6 +5,7 @@ import { type Frame, open, seal } from "../protocol/packet.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
 import type { PunchedSocket } from "../punch/connect.ts";
 import { MAX_DIRECT_TARGETS } from "../punch/machine.ts";
+import { RelayClient } from "../punch/relay-client.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
 import { type Random, systemRandom } from "../sys/random.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
@@ -97,12 +98,22 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     startedAt,
     o.timings,
   );
-  // The relay client the punch left, if any: ready, or still asking or binding (driven on below).
-  let relaySetup = punched.relay;
+  // The relay client the punch left, if any: ready, or still asking or binding (driven on below). A punch
+  // that proved a direct path before its first tick asked for none: ask now (the server still knows the
+  // pair for a minute).
+  let relaySetup =
+    punched.relay ??
+    (punched.relayAllowed && !onRelay
+      ? new RelayClient(punched.server, {
+          session: punched.session,
+          pairId: punched.pairId,
+          peerId: punched.peerId,
+        })
+      : undefined);
   if (relaySetup?.phase === "ready" || onRelay) {
     link.relay = relaySetup?.endpoint ?? punched.remote;
     relaySetup = undefined;
-  } else if (relaySetup?.phase !== "requesting" && relaySetup?.phase !== "binding") relaySetup = undefined;
+  } else if (relaySetup?.phase === "refused") relaySetup = undefined;
   const chooser = new PathChooser(
     onRelay ? "relay" : "direct",
     link.relay !== undefined,
@@ -180,7 +191,10 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       if (now - startedAt >= link.timings.relaySetupMs) {
         relaySetup = undefined;
         emit({ type: "proxy-relay", state: "gave-up" });
-      } else for (const step of relaySetup.tick(now)) sendControl(step.msg, step.to);
+      } else {
+        const steps = relaySetup.phase === "idle" ? relaySetup.start(now) : relaySetup.tick(now);
+        for (const step of steps) sendControl(step.msg, step.to);
+      }
     }
     if (now >= chooser.nextProbeAt()) {
       const msg = ping(chooser.probeSent(now));

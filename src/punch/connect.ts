@@ -93,6 +93,10 @@ export interface PunchedSocket {
   key: Uint8Array;
   /** How the punch ended: straight to the partner, or through the server's relay (`remote` is then our port there). */
   path: "direct" | "relay";
+  /** The session, and whether the relay may be used (not with timings.relay false): the proxy asks for one
+   * itself when the punch ended before it had. */
+  session: string;
+  relayAllowed: boolean;
   /** Our peer id and the partner's: the proxy's probes (PING/PONG of the pair) carry and check them. */
   peerId: string;
   partnerId: string;

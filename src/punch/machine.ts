@@ -42,6 +42,9 @@ export interface PunchOutcome {
 
 /** What proxy mode takes over from the pair that won (PeerMachine.handover). */
 export interface ProxyHandover {
+  session: string;
+  /** Whether the relay may be used (timings.relay): the proxy asks for one itself if the punch had not. */
+  relayAllowed: boolean;
   peerId: string;
   partnerId: string;
   directTargets: Endpoint[];
@@ -205,6 +208,8 @@ export class PeerMachine {
     const link = this.pairLink.get(pairId);
     if (!pair || !link) return undefined;
     const h: ProxyHandover = {
+      session: this.setup.session,
+      relayAllowed: this.t.relay,
       peerId: this.setup.peerId,
       partnerId: pair.partnerId,
       directTargets: pair.directTargets(MAX_DIRECT_TARGETS),

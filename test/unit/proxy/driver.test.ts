@@ -60,6 +60,8 @@ async function setup(keepaliveMs = 15_000, over: Partial<PunchedSocket> = {}) {
     role: "a",
     key: KEY,
     path: "direct",
+    session: "s",
+    relayAllowed: false,
     peerId: OURS,
     partnerId: THEIRS,
     directTargets: [PARTNER],
@@ -314,6 +316,23 @@ describe("startProxy: probes and paths", () => {
         .filter((p) => p.to === RELAY || p.to.port === RELAY.port)
         .map((p) => p.at),
     ).toEqual([15_000, 30_000, 45_000]);
+  });
+
+  test("a punch that proved direct before asking for the relay: the proxy asks the pair's server itself", async () => {
+    const asks = await setup(15_000, { relayAllowed: true });
+    asks.clock.advanceTo(T0);
+    expect(sentOf(asks, "relayRequest")).toEqual([
+      {
+        at: 0,
+        to: SERVER,
+        msg: { type: "relayRequest", session: "s", pairId: PAIR, peerId: OURS },
+        size: expect.any(Number),
+      },
+    ]);
+    // --no-relay: never.
+    const never = await setup(15_000, { relayAllowed: false });
+    never.clock.advanceTo(T0 + 5_000);
+    expect(sentOf(never, "relayRequest")).toEqual([]);
   });
 
   test("a relay that never gets bound is given up after 30 s, with no more BINDs", async () => {
