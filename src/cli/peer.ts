@@ -181,7 +181,9 @@ export async function runProxied(
         p.logger.info(
           e.state === "ready"
             ? "proxy: the relay is ready to fall back to"
-            : "proxy: no relay to fall back to (the server refused it, or the partner never bound)",
+            : e.state === "rebinding"
+              ? "proxy: the relay stopped answering; binding there again (our NAT may have given us a new port)"
+              : "proxy: no relay to fall back to (the server refused it, or the partner never bound)",
         );
       else p.logger.debug(`proxy: dropped a datagram from ${formatEndpoint(e.from)} (${e.reason})`);
     },

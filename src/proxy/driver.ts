@@ -13,6 +13,7 @@ import { freeUdpPort, openUdp } from "../transport/udp.ts";
 import type { Endpoint } from "../types.ts";
 import { type LinkCounters, type LinkTimings, ProxyLink } from "./link.ts";
 import { PathChooser, type PathTimings, type ProxyPath, type SwitchRecord } from "./paths.ts";
+import { RelayWatch, type RelayWatchTimings } from "./relay-watch.ts";
 
 /**
  * What the proxy tells its caller (the CLI logs them): a rebinding followed, a datagram refused, a move
@@ -22,7 +23,7 @@ export type ProxyEvent =
   | { type: "proxy-moved"; to: Endpoint }
   | { type: "proxy-dropped"; from: Endpoint; reason: string }
   | { type: "proxy-path"; path: ProxyPath; reason: string; at: number }
-  | { type: "proxy-relay"; state: "ready" | "gave-up" };
+  | { type: "proxy-relay"; state: "ready" | "gave-up" | "rebinding" };
 
 export interface ProxyOptions {
   /** The punched socket, from connect({ keepSocket }). */
@@ -37,6 +38,8 @@ export interface ProxyOptions {
   timings?: Partial<LinkTimings>;
   /** When to probe the direct path and switch (paths.ts). */
   pathTimings?: Partial<PathTimings>;
+  /** How the relay is watched, and when it counts as lost (relay-watch.ts). */
+  relayWatch?: Partial<RelayWatchTimings>;
   onEvent?: (e: ProxyEvent) => void;
   /** For tests: the loopback socket's transport. @default real UDP */
   transport?: TransportFactory;
@@ -110,9 +113,16 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
           peerId: punched.peerId,
         })
       : undefined);
+  // Kept once ready: it binds again if the relay stops forwarding for us.
+  let relayClient: RelayClient | undefined;
+  let setupStartedAt = startedAt;
+  // Watches the relay once it is ready (relay-watch.ts).
+  let watch: RelayWatch | undefined;
   if (relaySetup?.phase === "ready" || onRelay) {
     link.relay = relaySetup?.endpoint ?? punched.remote;
+    relayClient = relaySetup;
     relaySetup = undefined;
+    watch = new RelayWatch(startedAt, o.relayWatch);
   } else if (relaySetup?.phase === "refused") relaySetup = undefined;
   const chooser = new PathChooser(
     onRelay ? "relay" : "direct",
@@ -124,8 +134,8 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   const targets: Endpoint[] = punched.directTargets.slice(0, MAX_DIRECT_TARGETS);
   // The partner's PINGs, PONGs and the relay's answers are checked for freshness and replay, in the pair's time.
   const guard = new ReplayGuard({ maxEntries: CONTROL_NONCES });
-  let relayKeepAt = startedAt + link.timings.relayKeepMs;
-  let relaySeq = RELAY_SEQ_BASE;
+  /** No new binding attempt before this, after one that failed. */
+  let rebindAfter = startedAt;
   let tunnelPort = o.tunnelPort;
   try {
     tunnelPort ??= await freeUdpPort(host);
@@ -174,24 +184,49 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   const decide = (now: number) => {
     const sw = chooser.step(now);
     if (!sw) return;
-    if (sw.to === "direct") relayKeepAt = now + link.timings.relayKeepMs;
     emit({ type: "proxy-path", path: sw.to, reason: sw.reason, at: sw.at });
   };
 
-  const relayReady = (ep: Endpoint) => {
+  /** The relay is somewhere to fall back to while bound and answering. */
+  const relayUsable = () => link.relay !== undefined && watch !== undefined && !watch.lost && !relaySetup;
+
+  const relayReady = (client: RelayClient, ep: Endpoint, now: number) => {
     link.relay = ep;
+    relayClient = client;
     relaySetup = undefined;
+    if (watch) watch.reset(now);
+    else watch = new RelayWatch(now, o.relayWatch);
     chooser.setRelayReady(true);
     emit({ type: "proxy-relay", state: "ready" });
+  };
+
+  const gaveUp = (now: number) => {
+    relaySetup = undefined;
+    rebindAfter = now + link.timings.relaySetupMs;
+    chooser.setRelayReady(relayUsable());
+    emit({ type: "proxy-relay", state: "gave-up" });
+  };
+
+  /** The relay's probes; once they go unanswered, bind again (our NAT may have given us a new port). */
+  const tickRelay = (now: number) => {
+    if (!watch || !link.relay) return;
+    watch.step(now);
+    if (watch.lost && !relaySetup && relayClient && now >= rebindAfter) {
+      relaySetup = relayClient;
+      setupStartedAt = now;
+      emit({ type: "proxy-relay", state: "rebinding" });
+      for (const step of relayClient.rebind(now)) sendControl(step.msg, step.to);
+    }
+    chooser.setRelayReady(relayUsable());
+    if (now >= watch.nextProbeAt(chooser.current === "relay"))
+      sendControl(ping(watch.probeSent(now)), link.relay);
   };
 
   const tick = () => {
     const now = clock.now();
     if (relaySetup) {
-      if (now - startedAt >= link.timings.relaySetupMs) {
-        relaySetup = undefined;
-        emit({ type: "proxy-relay", state: "gave-up" });
-      } else {
+      if (now - setupStartedAt >= link.timings.relaySetupMs) gaveUp(now);
+      else {
         const steps = relaySetup.phase === "idle" ? relaySetup.start(now) : relaySetup.tick(now);
         for (const step of steps) sendControl(step.msg, step.to);
       }
@@ -200,11 +235,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       const msg = ping(chooser.probeSent(now));
       for (const to of probeTargets()) sendControl(msg, to);
     }
-    if (link.relay && chooser.current === "direct" && now >= relayKeepAt) {
-      sendControl(ping(relaySeq), link.relay);
-      relaySeq = relaySeq >= MAX_U32 ? RELAY_SEQ_BASE : relaySeq + 1;
-      relayKeepAt = now + link.timings.relayKeepMs;
-    }
+    tickRelay(now);
     decide(now);
     if (link.keepaliveDue(now)) sendData(EMPTY);
   };
@@ -213,11 +244,11 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   // then finds it not due and re-arms), so the data path never touches the timer.
   const arm = () => {
     cancelTimer();
-    const relayAt = relaySetup
-      ? Math.min(relaySetup.wakeAt(), startedAt + link.timings.relaySetupMs)
+    const setupAt = relaySetup
+      ? Math.min(relaySetup.wakeAt(), setupStartedAt + link.timings.relaySetupMs)
       : Infinity;
-    const keepAt = link.relay && chooser.current === "direct" ? relayKeepAt : Infinity;
-    const at = Math.min(link.keepaliveAt(), chooser.wakeAt(), relayAt, keepAt);
+    const watchAt = watch ? watch.wakeAt(chooser.current === "relay") : Infinity;
+    const at = Math.min(link.keepaliveAt(), chooser.wakeAt(), setupAt, watchAt);
     cancelTimer = clock.setTimer(Math.max(0, at - clock.now()), () => {
       if (closed) return;
       tick();
@@ -260,7 +291,11 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
         chooser.nudge();
         return arm();
       }
-      if (fromRelay || !probeTargets().some((t) => sameEndpoint(t, from))) return;
+      if (fromRelay) {
+        if (watch?.answered(msg.seq)) chooser.setRelayReady(relayUsable());
+        return;
+      }
+      if (!probeTargets().some((t) => sameEndpoint(t, from))) return;
       if (!chooser.answered(msg.seq, now)) return;
       // The first direct address that answers is the partner's, until a rebinding moves it.
       if (!chooser.directAlive || !link.remote) link.remote = { host: from.host, port: from.port };
@@ -278,11 +313,8 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
         for (const step of setup.onOffer(msg, now)) sendControl(step.msg, step.to);
       else if (msg.type === "relayChallenge")
         for (const step of setup.onChallenge(msg, now)) sendControl(step.msg, step.to);
-      else if (setup.onBound(msg.ready) && setup.endpoint) relayReady(setup.endpoint);
-      if (setup.phase === "refused") {
-        relaySetup = undefined;
-        emit({ type: "proxy-relay", state: "gave-up" });
-      }
+      else if (setup.onBound(msg.ready) && setup.endpoint) relayReady(setup, setup.endpoint, now);
+      if (setup.phase === "refused") gaveUp(now);
       return arm();
     }
     emit({ type: "proxy-dropped", from, reason: "control" });
@@ -338,8 +370,5 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
  * the partner's probes come at most a few a second, so this is room for ten times that.
  */
 const CONTROL_NONCES = 4_096;
-/** The relay's keepalive PINGs are numbered from here, apart from the direct probes' (which count from 0). */
-const RELAY_SEQ_BASE = 0x8000_0000;
-const MAX_U32 = 0xffff_ffff;
 
 const EMPTY = new Uint8Array(0);

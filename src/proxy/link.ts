@@ -9,12 +9,6 @@ import { SequenceWindow } from "./window.ts";
  */
 export interface LinkTimings {
   /**
-   * @default 15_000: while the direct path carries the tunnel, a PING through the relay this often keeps the
-   * relay's session (closed after 60 s without traffic from either side) and our NAT's mapping to it (30 s,
-   * like any) alive, so the fallback has somewhere to go; the partner's PONG keeps its side alive too.
-   */
-  relayKeepMs: number;
-  /**
    * @default 30_000: how long the proxy goes on binding a relay the punch left half-bound: the relay closes
    * a session whose second peer has not bound by then (its bindMs).
    */
@@ -29,7 +23,6 @@ export interface LinkTimings {
 
 export const DEFAULT_LINK_TIMINGS: LinkTimings = {
   keepaliveMs: 15_000,
-  relayKeepMs: 15_000,
   relaySetupMs: 30_000,
 };
 

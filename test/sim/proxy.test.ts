@@ -34,6 +34,8 @@ interface Side1 {
   heard: string[];
   /** The proxy's moves between direct and relay, as its events said. */
   switches: { at: number; to: string }[];
+  /** The proxy's relay events: ready, rebinding, gave-up. */
+  relayEvents: string[];
 }
 
 /**
@@ -84,6 +86,7 @@ async function proxied(
   const placed = [sim.place(1, sides[0], o.nat?.[0]), sim.place(2, sides[1], o.nat?.[1])] as const;
   const punched: (PunchedSocket | undefined)[] = [undefined, undefined];
   const switches: { at: number; to: string }[][] = [[], []];
+  const relayEvents: string[][] = [[], []];
   const wall = o.wall;
   const peers = (["a", "b"] as const).map((role, i) => {
     const host = (placed[i] as Placed).host;
@@ -107,6 +110,7 @@ async function proxied(
       punched: socket,
       onEvent: (e) => {
         if (e.type === "proxy-path") switches[i]?.push({ at: e.at, to: e.path });
+        if (e.type === "proxy-relay") relayEvents[i]?.push(e.state);
       },
       host: pl.host.ip,
       tunnelPort: TUNNEL_PORT,
@@ -131,7 +135,15 @@ async function proxied(
     await sim.runUntil(() => tunnel !== undefined, 0);
     if (!tunnel) throw new Error("tunnel socket did not bind");
     running.push(tunnel);
-    out.push({ placed: pl, proxy, result: p.result, tunnel, heard, switches: switches[i] ?? [] });
+    out.push({
+      placed: pl,
+      proxy,
+      result: p.result,
+      tunnel,
+      heard,
+      switches: switches[i] ?? [],
+      relayEvents: relayEvents[i] ?? [],
+    });
   }
   return { sim, a: out[0] as Side1, b: out[1] as Side1 };
 }
@@ -338,5 +350,21 @@ describe("proxy mode: relay first, then direct; fallback; hysteresis", () => {
     wall.blocked = true;
     await sim.runUntil(() => a.proxy.path === "relay" && b.proxy.path === "relay", 10_000);
     expect(await exchange(sim, a, b, "kept")).toEqual({ a: ["kept from b"], b: ["kept from a"] });
+  });
+});
+
+describe("proxy mode: our own NAT rebinding on the relay path", () => {
+  test("two symmetric NATs, a's gateway forgets it: a binds at the relay again from its new port and the tunnel goes on", async () => {
+    const { sim, a, b } = await proxied(["symmetric", "symmetric"]);
+    expect([a.proxy.path, b.proxy.path]).toEqual(["relay", "relay"]);
+    expect(await stream(sim, a, b, "before", 1_000)).toEqual({ a: 10, b: 10 });
+    a.placed.gateway?.flush();
+    // The tunnel keeps sending through the cut; a's relay probes go unanswered (from a new port the relay
+    // has not bound), so a binds again, and the datagrams cross again.
+    await stream(sim, a, b, "cut", 8_000);
+    expect(a.relayEvents).toContain("rebinding");
+    expect(a.relayEvents.at(-1)).toBe("ready");
+    expect(await stream(sim, a, b, "after", 2_000)).toEqual({ a: 20, b: 20 });
+    expect([a.proxy.path, a.proxy.relayReady, b.proxy.relayReady]).toEqual(["relay", true, true]);
   });
 });
