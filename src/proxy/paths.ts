@@ -135,6 +135,8 @@ export class PathChooser {
   /** The gap of the unproven path's probe rounds, growing 1.5x per round. */
   private searchGap: number;
   private fallbacks = 0;
+  /** The partner's probe reached us since our last probe (nudge). */
+  private nudged = false;
   switches = 0;
   last: SwitchRecord | undefined;
 
@@ -176,7 +178,10 @@ export class PathChooser {
   /** When the next probe of the direct path is due. */
   nextProbeAt(): number {
     if (this.lastProbeAt === undefined) return this.v.since;
-    return this.lastProbeAt + this.gap();
+    const due = this.lastProbeAt + this.gap();
+    // Nudged: soon, but never closer than confirmMs to the last probe, so two sides nudging each other
+    // cannot drive their probes faster than that.
+    return this.nudged ? Math.min(due, this.lastProbeAt + this.t.confirmMs) : due;
   }
 
   private gap(): number {
@@ -202,6 +207,7 @@ export class PathChooser {
     if (this.searching() && this.lastProbeAt !== undefined)
       this.searchGap = Math.min(this.searchGap * 1.5, this.t.probeMaxMs);
     this.lastProbeAt = now;
+    this.nudged = false;
     const seq = this.seq;
     this.seq = (this.seq + 1) >>> 0; // a u32 on the wire
     this.outstanding.set(seq, now);
@@ -218,13 +224,15 @@ export class PathChooser {
   }
 
   /**
-   * The partner's probe reached us on a direct address: the path may have just opened, so probe again now
-   * rather than at the end of a long gap (a PONG still proves it, not this).
+   * The partner's probe reached us on a direct address: the path may have just opened, so probe again soon
+   * (at most confirmMs after our last probe) rather than at the end of a long gap; a PONG still proves it,
+   * not this. Only while the direct path is being looked for: a proven one (in use, or held after a
+   * fallback) keeps its pace, else the two sides' probes would answer each other as fast as the path goes.
    */
   nudge(): void {
-    if (this.v.current === "direct" && this.v.unanswered === 0) return;
+    if (!this.searching()) return;
     this.searchGap = this.t.probeMs;
-    this.lastProbeAt = undefined; // due at once
+    this.nudged = true;
   }
 
   /** Counts the misses due by `now`, then decides; returns the switch made, if any. */

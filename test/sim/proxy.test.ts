@@ -323,6 +323,20 @@ describe("proxy mode: relay first, then direct; fallback; hysteresis", () => {
     expect((a.switches[1]?.at ?? 0) - (a.switches[0]?.at ?? 0)).toBeGreaterThanOrEqual(10_000);
     expect((a.switches[1]?.at ?? Infinity) - back).toBeLessThanOrEqual(20_000);
     expect(a.switches.map((x) => x.to)).toEqual(["relay", "direct"]);
+    // While held, the probes keep a proven path's pace (a PING and a PONG a second each way), however
+    // the two sides' probes reach each other.
+    const [fell, rose] = [a.switches[0]?.at ?? 0, a.switches[1]?.at ?? 0];
+    const probes = sim.net.trace.filter(
+      (r) =>
+        r.what === "send" &&
+        r.at > back &&
+        r.at < rose &&
+        r.from.host === a.placed.lanIp &&
+        r.to.host === b.placed.publicIp,
+    );
+    expect(rose).toBeGreaterThan(fell);
+    // At most a PING and a PONG a second, plus the search's (nudged ones 200 ms apart) before three answered.
+    expect(probes.length).toBeLessThanOrEqual(4 * Math.ceil((rose - back) / 1000) + 4);
     expect(await stream(sim, a, b, "again", 2_000)).toEqual({ a: 20, b: 20 });
   });
 

@@ -199,16 +199,59 @@ describe("PathChooser", () => {
     expect(c.view.streak).toBe(0);
   });
 
-  test("nudge: the partner's probe makes the next one due at once, from the first gap", () => {
+  test("nudge: the partner's probe brings the next one forward, to 200 ms after the last, from the first gap", () => {
     const c = new PathChooser("relay", true, T);
     for (let now = T; now < T + 30_000; now += 10) {
       if (now >= c.nextProbeAt()) c.probeSent(now);
       c.step(now);
     }
-    expect(c.nextProbeAt()).toBeGreaterThan(T + 30_000);
+    const last = c.nextProbeAt();
+    expect(last).toBeGreaterThan(T + 30_000);
     c.nudge();
+    expect(c.nextProbeAt()).toBeLessThan(last);
     expect(c.nextProbeAt()).toBeLessThanOrEqual(T + 30_000);
     c.probeSent(T + 30_000);
-    expect(c.nextProbeAt()).toBe(T + 30_000 + D.probeMs);
+    // The search starts over: the first gap, grown once by this probe.
+    expect(c.nextProbeAt()).toBe(T + 30_000 + D.probeMs * 1.5);
+    c.nudge();
+    expect(c.nextProbeAt()).toBe(T + 30_000 + D.confirmMs);
+  });
+
+  test("nudge does nothing to a proven path: in use, or held after a fallback", () => {
+    const inUse = new PathChooser("direct", true, T);
+    inUse.probeSent(T);
+    inUse.answered(0, T + 5);
+    inUse.nudge();
+    expect(inUse.nextProbeAt()).toBe(T + D.aliveMs);
+    // Held: 3 answers on the relay within the hold.
+    const held = new PathChooser("direct", true, T);
+    const { log } = drive(held, T, T + 9_000, (now) => now < T + 1_000 || now >= T + 5_500);
+    expect(log.map((l) => l.to)).toEqual(["relay"]);
+    expect(held.view.streak).toBeGreaterThanOrEqual(D.upgradeAfter);
+    const before = held.nextProbeAt();
+    held.nudge();
+    expect(held.nextProbeAt()).toBe(before);
+  });
+
+  test("two sides nudging each other on every probe stay at most 5 probes a second each", () => {
+    const a = new PathChooser("relay", true, T);
+    const b = new PathChooser("relay", true, T);
+    let sent = 0;
+    // Every probe reaches the other side at once (and nudges it); no PONG ever comes back (one-way path).
+    for (let now = T; now <= T + 60_000; now += 1) {
+      for (const [me, other] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        if (now >= me.nextProbeAt()) {
+          me.probeSent(now);
+          sent++;
+          other.nudge();
+        }
+        me.step(now);
+      }
+    }
+    expect(sent).toBeLessThanOrEqual(2 * 5 * 60 + 2);
+    expect(sent).toBeGreaterThan(100); // the nudges did bring the probes forward
   });
 });
