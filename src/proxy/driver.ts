@@ -134,8 +134,9 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   const targets: Endpoint[] = punched.directTargets.slice(0, MAX_DIRECT_TARGETS);
   // The partner's PINGs, PONGs and the relay's answers are checked for freshness and replay, in the pair's time.
   const guard = new ReplayGuard({ maxEntries: CONTROL_NONCES });
-  /** No new binding attempt before this, after one that failed. */
+  /** No new binding attempt before this, after one that failed; the pause doubles per failure. */
   let rebindAfter = startedAt;
+  let rebindPause = link.timings.relaySetupMs;
   let tunnelPort = o.tunnelPort;
   try {
     tunnelPort ??= await freeUdpPort(host);
@@ -196,13 +197,15 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     relaySetup = undefined;
     if (watch) watch.reset(now);
     else watch = new RelayWatch(now, o.relayWatch);
+    rebindPause = link.timings.relaySetupMs;
     chooser.setRelayReady(true);
     emit({ type: "proxy-relay", state: "ready" });
   };
 
   const gaveUp = (now: number) => {
     relaySetup = undefined;
-    rebindAfter = now + link.timings.relaySetupMs;
+    rebindAfter = now + rebindPause;
+    rebindPause = Math.min(rebindPause * 2, MAX_REBIND_PAUSE_MS);
     chooser.setRelayReady(relayUsable());
     emit({ type: "proxy-relay", state: "gave-up" });
   };
@@ -248,7 +251,8 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       ? Math.min(relaySetup.wakeAt(), setupStartedAt + link.timings.relaySetupMs)
       : Infinity;
     const watchAt = watch ? watch.wakeAt(chooser.current === "relay") : Infinity;
-    const at = Math.min(link.keepaliveAt(), chooser.wakeAt(), setupAt, watchAt);
+    const rebindAt = watch?.lost && !relaySetup && relayClient ? rebindAfter : Infinity;
+    const at = Math.min(link.keepaliveAt(), chooser.wakeAt(), setupAt, watchAt, rebindAt);
     cancelTimer = clock.setTimer(Math.max(0, at - clock.now()), () => {
       if (closed) return;
       tick();
@@ -370,5 +374,10 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
  * the partner's probes come at most a few a second, so this is room for ten times that.
  */
 const CONTROL_NONCES = 4_096;
+/**
+ * @default 600_000: the longest pause between attempts to bind a relay that stopped answering (the server
+ * may be gone for good): 30 s of BINDs every 250 ms, then 30 s, 60 s, ... up to 10 minutes of quiet.
+ */
+const MAX_REBIND_PAUSE_MS = 600_000;
 
 const EMPTY = new Uint8Array(0);

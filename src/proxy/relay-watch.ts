@@ -50,8 +50,11 @@ export class RelayWatch {
     return this.misses >= this.t.lostAfter;
   }
 
+  /** Every inUseMs while in use or after a miss; every idleMs while unused, or once lost (rebinding is the
+   * driver's business then, and a relay that is gone is not worth a probe a second). */
   nextProbeAt(inUse: boolean): number {
-    return this.lastProbeAt + (inUse || this.misses > 0 ? this.t.inUseMs : this.t.idleMs);
+    const fast = !this.lost && (inUse || this.misses > 0);
+    return this.lastProbeAt + (fast ? this.t.inUseMs : this.t.idleMs);
   }
 
   probeSent(now: number): number {

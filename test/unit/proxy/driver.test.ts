@@ -335,6 +335,24 @@ describe("startProxy: probes and paths", () => {
     expect(sentOf(never, "relayRequest")).toEqual([]);
   });
 
+  test("on the relay, three unanswered PINGs through it: bind again; a relay that stays silent is tried again after 30 s, then 60 s", async () => {
+    const s = await setup(15_000, { path: "relay", remote: RELAY, relay: readyRelay() });
+    s.clock.advanceTo(T0 + 200_000);
+    const binds = sentOf(s, "relayBind").map((b) => b.at);
+    // Lost at 4 s (probes at 1, 2, 3 s, each missed a second later), BINDs every 250 ms for 30 s, then a
+    // pause of 30 s, 30 s of BINDs, a pause of 60 s.
+    expect(binds[0]).toBe(4_000);
+    expect(binds.filter((t) => t < 34_000)).toHaveLength(120);
+    expect(binds.filter((t) => t >= 34_000 && t < 64_000)).toEqual([]);
+    expect(binds.find((t) => t >= 64_000)).toBe(64_000);
+    expect(binds.filter((t) => t >= 94_000 && t < 154_000)).toEqual([]);
+    expect(binds.find((t) => t >= 154_000)).toBe(154_000);
+    expect(
+      s.events.filter((e) => e.type === "proxy-relay").map((e) => (e as { state: string }).state),
+    ).toEqual(["rebinding", "gave-up", "rebinding", "gave-up", "rebinding", "gave-up"]);
+    expect(s.proxy.relayReady).toBe(false);
+  });
+
   test("a relay that never gets bound is given up after 30 s, with no more BINDs", async () => {
     const relay = new RelayClient(SERVER, { session: "s", pairId: PAIR, peerId: OURS });
     relay.start(T0);

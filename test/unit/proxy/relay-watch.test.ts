@@ -34,6 +34,8 @@ describe("RelayWatch", () => {
     w.probeSent(T + 32_000);
     w.step(T + 33_000);
     expect([w.misses, w.lost]).toEqual([3, true]);
+    // Lost: probed only every idleMs, in use or not (the driver binds again meanwhile).
+    expect([w.nextProbeAt(true), w.nextProbeAt(false)]).toEqual([T + 47_000, T + 47_000]);
     // An answer (a late PONG of a probe still out) or a new binding brings it back.
     const s = w.probeSent(T + 33_000);
     w.answered(s);
