@@ -3,6 +3,7 @@ import * as v from "valibot";
 import {
   defineHook,
   drainPunchedPort,
+  MAX_SECONDS,
   missingProgram,
   type PunchResult,
   parseAddress,
@@ -90,7 +91,13 @@ export default defineHook({
     "forward-to": address("--forward-to"),
     "forward-listen": address("--forward-listen"),
     "forward-idle": v.optional(
-      v.pipe(v.string(), v.transform(Number), v.number("a number of seconds"), v.minValue(1)),
+      v.pipe(
+        v.string(),
+        v.transform(Number),
+        v.number("a number of seconds"),
+        v.minValue(1),
+        v.maxValue(MAX_SECONDS, `is more than ${MAX_SECONDS} seconds (24 days)`),
+      ),
     ),
   }),
   preflight({ args }) {

@@ -3,6 +3,7 @@ import * as v from "valibot";
 import {
   childEnv,
   defineHook,
+  MAX_SECONDS,
   missingProgram,
   type PunchResult,
   runChild,
@@ -121,6 +122,16 @@ function runCommand(argv: string[]): string {
   return r.stdout.toString();
 }
 
+/** A number of seconds from `min` to netpunch's MAX_SECONDS (24 days), like every duration option. */
+const seconds = (min: number) =>
+  v.pipe(
+    v.string(),
+    v.transform(Number),
+    v.number(),
+    v.minValue(min),
+    v.maxValue(MAX_SECONDS, `is more than ${MAX_SECONDS} seconds (24 days)`),
+  );
+
 export default defineHook({
   name: "wireguard",
   description:
@@ -198,9 +209,9 @@ export default defineHook({
       v.maxValue(65535),
     ),
     "wg-up": v.picklist(["none", "wg-quick", "wireguard-go"], "must be none, wg-quick or wireguard-go"),
-    "wg-handshake-timeout": v.pipe(v.string(), v.transform(Number), v.number(), v.minValue(1)),
-    "wg-stale": v.pipe(v.string(), v.transform(Number), v.number(), v.minValue(10)),
-    "wg-silent": v.optional(v.pipe(v.string(), v.transform(Number), v.number(), v.minValue(MIN_SILENT_S))),
+    "wg-handshake-timeout": seconds(1),
+    "wg-stale": seconds(10),
+    "wg-silent": v.optional(seconds(MIN_SILENT_S)),
   }),
   preflight({ args }) {
     if (args["wg-interface"] === undefined) return "--wg-interface IFACE is required";

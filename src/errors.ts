@@ -203,6 +203,15 @@ export const Fail = {
       { cause },
     );
   },
+  /** The metrics and health listener (serve/up --metrics) could not listen. */
+  metricsListen(where: string, why: string, cause?: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_BIND",
+      `cannot listen for metrics on TCP ${where}: ${why}`,
+      "choose a free TCP port on an address of this host",
+      { cause },
+    );
+  },
   bindFailed(where: string, why: string, cause?: unknown): NetpunchError {
     return new NetpunchError(
       "E_BIND",

@@ -1,5 +1,6 @@
 import type { ArgsDef } from "citty";
 import * as v from "valibot";
+import { MAX_SECONDS } from "../sys/clock.ts";
 import { CliFail } from "./hints.ts";
 
 export const logArgs = {
@@ -34,14 +35,8 @@ export const secretArgs = {
   },
 } as const satisfies ArgsDef;
 
-/**
- * The longest any seconds option may be: 24 days. setTimeout and setInterval take a signed 32-bit count of
- * milliseconds (at most 2^31-1, about 24.8 days); a longer delay fires after 1 ms, so --stats-interval 30d
- * would log every millisecond. A round number below that limit.
- */
-export const MAX_SECONDS = 24 * 86_400;
-/** The most setTimeout/setInterval can wait, in ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+// The bounds of every seconds option (timers take a signed 32-bit count of ms) live with the clock.
+export { MAX_SECONDS, MAX_TIMER_MS } from "../sys/clock.ts";
 
 const Seconds = v.pipe(v.string(), v.transform(Number), v.number(), v.finite(), v.minValue(0.001));
 

@@ -43,6 +43,10 @@ const HOOK_HINTS: Readonly<Record<string, string>> = {
   "no-execve": "run netpunch on Bun 1.4 or a release binary, or drop --exec-replace",
 };
 
+/** Written when a shutdown hangs: a hook went on after its abort signal (runtime.ts, STUCK_EXIT_MS). */
+export const stuckAfterSignal = (sig: string, seconds: number): string =>
+  `netpunch: still running ${seconds} s after ${sig} (a hook did not stop on its abort signal); exiting`;
+
 /** The doctor's explanation of a verdict, with the option that provides what it calls for. */
 export const cliExplanation = (verdict: string, text: string): string =>
   verdict === "relay" ? `${text} (serve --relay)` : text;

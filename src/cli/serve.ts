@@ -9,7 +9,9 @@ import type { WsServerOptions } from "../transport/ws-server.ts";
 import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { eventLogger, makeLogger } from "./logger.ts";
+import { metricsArgs } from "./metrics-option.ts";
 import { resolveSecret } from "./secret.ts";
+import { serverMetrics } from "./serve-metrics.ts";
 
 /** @default 60 s: as --relay-idle; a peer's keepalive (15 s) keeps a live connection well inside it. */
 const DEFAULT_TCP_IDLE_S = 60;
@@ -114,6 +116,7 @@ export const serveArgs = {
     valueHint: "SECONDS",
     description: "log statistics (sessions, pairs made, packets, drops by reason) this often",
   },
+  ...metricsArgs,
   ...secretArgs,
   ...logArgs,
 } as const;
@@ -216,6 +219,8 @@ export async function runServer(o: {
   quiet?: boolean;
   verbose?: boolean;
   seed?: boolean;
+  /** serve --metrics [HOST]:PORT: Prometheus metrics and /healthz (src/cli/serve-metrics.ts). */
+  metrics?: string;
   /** Stops the server (SIGINT/SIGTERM). */
   signal: AbortSignal;
 }) {
@@ -231,9 +236,12 @@ export async function runServer(o: {
     maxSessions: int(o.limits.maxSessions, "max-sessions", String(DEFAULT_LIMITS.maxSessions)),
     maxPerAddress: int(o.limits.maxPerAddress, "max-per-address", String(DEFAULT_LIMITS.maxPerAddress)),
   };
+  // Checked before anything binds; the store it instruments is the server's.
+  const metrics = o.metrics !== undefined ? serverMetrics(o.metrics) : undefined;
   // Imported here: the server is start-up time only for the commands that serve.
   const { serve } = await import("../rendezvous/server.ts");
   const server = await serve({
+    ...(metrics ? { store: metrics.store } : {}),
     ...(limits ? { limits } : {}),
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
     secret,
@@ -257,8 +265,15 @@ export async function runServer(o: {
   // Statistics are operational output: they show even with --quiet, which hides per-session chatter.
   const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const timer = statsMs ? setInterval(() => say(statsLine(server.stats())), statsMs) : undefined;
-  await server.closed;
-  clearInterval(timer);
+  let running: ReturnType<NonNullable<typeof metrics>["start"]> | undefined;
+  try {
+    running = metrics?.start(server, logger);
+    await server.closed;
+  } finally {
+    running?.close();
+    clearInterval(timer);
+    server.close(); // a listener that failed to start leaves no server behind
+  }
   say(`stopped (graceful); ${statsLine(server.stats())}`);
 }
 
@@ -291,6 +306,7 @@ export const serveCommand = (signal: AbortSignal) =>
           idle: args["tcp-idle"],
           maxMessage: args["tcp-max-message"],
         },
+        metrics: args.metrics,
         quiet: args.quiet,
         verbose: args.verbose,
         signal,

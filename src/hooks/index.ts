@@ -2,6 +2,8 @@
 
 export { type ParsedAddress, parseAddress } from "../addr.ts";
 export { type ErrorCode, isNetpunchError, NetpunchError } from "../errors.ts";
+/** The longest seconds option netpunch takes (24 days): a hook bounds its own duration options by it. */
+export { MAX_SECONDS } from "../sys/clock.ts";
 export type { PunchResult } from "../types.ts";
 export { CHILD_TIMINGS, type ChildExit, type ChildOptions, runChild } from "./child.ts";
 export { DRAIN_TIMINGS, type DrainReport, type DrainTimings, drainPunchedPort } from "./drain.ts";

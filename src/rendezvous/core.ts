@@ -228,7 +228,9 @@ export class RendezvousCore {
       const rec: SessionRecord = existing ?? { slots: {} };
       const mine = rec.slots[msg.role];
       const same = mine?.peerId === msg.peerId;
-      if (mine?.proven && !same && now - mine.lastSeen < this.t.holdMs) {
+      // A holder that never acknowledged its MATCH (unresponsive) is not live: it left without a LEAVE (a
+      // SIGKILL) or lost its mapping, and a new peer (its own next attempt, say) takes the role at once.
+      if (mine?.proven && !mine.unresponsive && !same && now - mine.lastSeen < this.t.holdMs) {
         return [KEEP, [this.registered(from, msg, nonce, "busy", now)]];
       }
       if (!mine || !same || mine.addr.host !== from.host) {

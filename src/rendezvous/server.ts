@@ -1,3 +1,4 @@
+import { firstFailure, HEALTHY, type Health, reportsHealth } from "../metrics/health.ts";
 import { deriveKey, deriveKeyV1 } from "../protocol/auth.ts";
 import { SecureChannel } from "../protocol/channel.ts";
 import type { Message, RelayOfferStatus } from "../protocol/messages.ts";
@@ -20,7 +21,7 @@ import {
   withWs,
   wsBridged,
 } from "../transport/ws-server.ts";
-import type { DropReason, Endpoint, EventHandler } from "../types.ts";
+import type { DropReason, Endpoint, EventHandler, Role } from "../types.ts";
 import {
   DEFAULT_LIMITS,
   DEFAULT_TIMINGS,
@@ -86,6 +87,15 @@ export interface ServerStats {
   relayedBytes: number;
   /** STUN Binding requests answered (serve --stun). */
   stunAnswered: number;
+  /** MATCHes sent again because a peer had not acknowledged its first (README step 2). */
+  matchRetransmits: number;
+  /** Relays opened so far, and requests refused by why (no --relay, every slot taken, the requester's limit). */
+  relaysOpened: number;
+  relaysRefused: Record<Exclude<RelayOfferStatus, "ok">, number>;
+  /** Bytes relayed toward each role's peer (a's datagrams count toward b). */
+  relayedBytesToward: Record<Role, number>;
+  /** Nonces the replay windows hold now (ports and relays); undefined for a shared one that cannot say. */
+  replayNonces?: number;
 }
 
 export interface RendezvousServer {
@@ -93,6 +103,11 @@ export interface RendezvousServer {
   /** Where the WebSocket listener listens (serve({ tcp })), its port chosen when 0 was asked. */
   readonly localTcp?: Endpoint;
   stats(): ServerStats;
+  /**
+   * Whether the server serves: not once it has closed, nor when one of its sockets is gone; a store that
+   * can tell (HealthReporting: a shared store's PING) is asked too, each call. Never rejects.
+   */
+  health(): Promise<Health>;
   /** Stops listening and clears every timer; idempotent. */
   close(): void;
   /**
@@ -137,6 +152,10 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     relays: 0,
     relayedBytes: 0,
     stunAnswered: 0,
+    matchRetransmits: 0,
+    relaysOpened: 0,
+    relaysRefused: { off: 0, full: 0, limit: 0 },
+    relayedBytesToward: { a: 0, b: 0 },
   };
   const store = opts.store ?? new MemoryStore();
   const core = new RendezvousCore({
@@ -181,11 +200,12 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   if (ws) onClose(() => ws.close());
   const udpFactory = opts.transport ?? openUdp;
   const transportFactory = ws ? wsBridged(udpFactory, ws) : udpFactory;
+  const relayReplay = opts.replay?.relay ?? new ReplayGuard();
   const relays = opts.relay
     ? new RelayManager({
         host: opts.listen.host,
         key,
-        replay: opts.replay?.relay ?? new ReplayGuard(),
+        replay: relayReplay,
         transport: transportFactory,
         maxSessions: opts.relay.maxSessions ?? 16,
         ports: opts.relay.ports,
@@ -218,6 +238,9 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   const handle = (decided: Promise<ServerAction[]>, tick = false) =>
     decided.then((actions) => {
       if (settler?.settled ?? true) return; // the store answered after close(): nothing more goes out
+      // A tick sends a MATCH only to a peer that has not acknowledged the first one: a retransmission.
+      if (tick)
+        for (const a of actions) if (a.kind === "send" && a.msg.type === "match") stats.matchRetransmits++;
       run(actions);
       if (tick || actions.some((a) => a.kind === "event" && a.event.type !== "dropped")) recount();
     }, fail);
@@ -230,8 +253,10 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         else emit(a.event);
       } else if (a.kind === "relay") {
         // The status tells the peer why there is no port (off, full, its limit), so it stops asking.
-        const offer = (status: RelayOfferStatus, port = 0) =>
+        const offer = (status: RelayOfferStatus, port = 0) => {
+          if (status !== "ok") stats.relaysRefused[status]++;
           send(a.reply, { type: "relayOffer", pairId: a.pairId, to: a.peerId, status, port });
+        };
         if (!relays) offer("off");
         else
           relays.offer(a.pairId, a.peers, a.reply, routes.hostFor(a.reply)).then(
@@ -283,6 +308,8 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     every: (ms: number, fn: () => void) => every(clock, ms, fn),
   };
   let transport: Transport;
+  /** The server's own ports, which a health check looks at: closed under it, the server no longer serves. */
+  const sockets: { what: string; transport: Transport }[] = [];
   // The second port answers only PROBEs: comparing what the two ports see tells a peer its NAT's behaviour.
   let alt: { channel: SecureChannel; transport: Transport } | undefined;
   try {
@@ -303,6 +330,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       channel.receive(data, from);
     });
     onClose(() => batched.close());
+    sockets.push({ what: "UDP", transport: batched });
     channel.transport = transport;
     if (opts.altPort) {
       const altChannel = portChannel("alt");
@@ -319,6 +347,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       onClose(() => altBatched.close());
       altChannel.transport = altBatched;
       alt = { channel: altChannel, transport: altBatched };
+      sockets.push({ what: "alt-port UDP", transport: altBatched });
     }
   } catch (e) {
     close(); // closes what was opened
@@ -360,12 +389,32 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   return {
     local: transport.local,
     ...(ws ? { localTcp: ws.local } : {}),
-    stats: () => ({
-      ...stats,
-      dropped: { ...stats.dropped },
-      relays: relays?.active ?? 0,
-      relayedBytes: relays?.relayedBytes ?? 0,
-    }),
+    stats: () => {
+      // ReplayGuard says how many nonces it holds; a shared window may not (then the gauge is left out).
+      const held = [replay, ...(relays ? [relayReplay] : [])].map((w) => (w as { size?: unknown }).size);
+      const replayNonces = held.every((n) => typeof n === "number")
+        ? held.reduce<number>((sum, n) => sum + (n as number), 0)
+        : undefined;
+      return {
+        ...stats,
+        dropped: { ...stats.dropped },
+        relays: relays?.active ?? 0,
+        relayedBytes: relays?.relayedBytes ?? 0,
+        relaysOpened: relays?.opened ?? 0,
+        relaysRefused: { ...stats.relaysRefused },
+        relayedBytesToward: { ...(relays?.relayedBytesToward ?? stats.relayedBytesToward) },
+        ...(replayNonces !== undefined ? { replayNonces } : {}),
+      };
+    },
+    health: () =>
+      firstFailure([
+        () => (settler?.settled !== false ? { ok: false, reason: "the server has stopped" } : HEALTHY),
+        () => {
+          const gone = sockets.find((s) => s.transport.open === false);
+          return gone ? { ok: false, reason: `the ${gone.what} socket is closed` } : HEALTHY;
+        },
+        () => (reportsHealth(store) ? store.health() : HEALTHY),
+      ]),
     close,
     closed,
   };

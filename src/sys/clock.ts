@@ -17,6 +17,16 @@ export interface TimerOptions {
   unref?: boolean;
 }
 
+/** The most setTimeout/setInterval can wait, in ms: a signed 32-bit count; a longer delay fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The longest any seconds option may be, the CLI's and the built-in hooks' alike: 24 days, a round number
+ * below MAX_TIMER_MS (about 24.8 days), so no option can arm a timer that fires at once and then every
+ * millisecond (a 30-day stats interval once did).
+ */
+export const MAX_SECONDS = 24 * 86_400;
+
 /** The host's clock and timers: what the drivers use unless told otherwise. */
 export const systemClock: Clock = {
   now: () => Date.now(),

@@ -17,7 +17,7 @@ const RTF_GATEWAY = 0x2;
 
 /**
  * Parses Linux /proc/net/route. Addresses there are the raw 32-bit value printed as hex in host byte
- * order, so on little-endian machines "0102000A" is 10.0.2.1.
+ * order, so on little-endian machines "010212C6" is 198.18.2.1.
  */
 export function parseProcNetRoute(text: string, littleEndian = endianness() === "LE"): RouteEntry[] {
   const hexToIp = (hex: string): string | undefined => {

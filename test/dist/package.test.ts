@@ -1,7 +1,7 @@
 // The npm package: `npm pack` makes a tarball whose bin works with bunx and `bun install -g`, and whose
 // library API and types work for a project that installs it. Dependencies come from the npm registry.
 import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -55,15 +55,20 @@ describe("the packed tarball", () => {
     expect(files.filter((f) => f.startsWith("package/test/") || f.startsWith("package/bench/"))).toEqual([]);
   });
 
-  test("holds the MIT LICENSE that package.json names, and a CHANGELOG whose first entry is this version", () => {
+  test("holds the MIT LICENSE that package.json names, its repository, and a CHANGELOG whose first entry is this version", () => {
     const files = sh(["tar", "tzf", tgz]).out.split("\n");
     expect(files).toContain("package/LICENSE");
     expect(files).toContain("package/CHANGELOG.md");
     const pkg = JSON.parse(sh(["tar", "xzOf", tgz, "package/package.json"]).out) as {
       version: string;
       license: string;
+      repository?: { type: string; url: string };
     };
     expect(pkg.license).toBe("MIT");
+    // The repository the systemd units' Documentation= points at.
+    expect(pkg.repository).toEqual({ type: "git", url: "git+https://github.com/netpunch/netpunch.git" });
+    const unit = readFileSync(join(import.meta.dir, "../../packaging/netpunch-up@.service"), "utf8");
+    expect(unit).toContain("Documentation=https://github.com/netpunch/netpunch#");
     expect(sh(["tar", "xzOf", tgz, "package/LICENSE"]).out).toStartWith("MIT License\n");
     const changelog = sh(["tar", "xzOf", tgz, "package/CHANGELOG.md"]).out;
     expect(/^## (\S+)/m.exec(changelog)?.[1]).toBe(pkg.version);

@@ -13,8 +13,15 @@ afterAll(stopAll);
 
 const SECRET = secretFile("up-it-secret");
 
-/** Writes DIR/NAME.toml: one exec tunnel that holds `sleep SECONDS` while it is up. */
-function config(dir: string, name: string, port: number, role: "a" | "b", seconds: number): string {
+/** Writes DIR/NAME.toml: one exec tunnel that holds `sleep SECONDS` (or runs `args`) while it is up. */
+function config(
+  dir: string,
+  name: string,
+  port: number,
+  role: "a" | "b",
+  seconds: number,
+  args = ["sleep", String(seconds)],
+): string {
   const file = join(dir, `${name}.toml`);
   writeFileSync(
     file,
@@ -29,7 +36,7 @@ function config(dir: string, name: string, port: number, role: "a" | "b", second
       'session = "up-it"',
       "lan = false",
       'hook = "exec"',
-      `args = ["sleep", "${seconds}"]`,
+      `args = ${JSON.stringify(args)}`,
       "",
     ].join("\n"),
   );
@@ -153,4 +160,39 @@ test("two configs come up, show in status, come back after the tunnel's program 
   expect(status(fa).code).toBe(1); // the socket went with the process
   server.proc.kill("SIGTERM");
   expect(await server.done()).toBe(0);
+});
+
+test("the tunnel's program gets neither NETPUNCH_SECRET nor a copy of the config's secret in its environment", async () => {
+  const { p: server, port } = await startServer(SECRET);
+  const dir = mkdtempSync(join(tmpdir(), "netpunch-up-"));
+  const out = { a: join(dir, "env-a"), b: join(dir, "env-b") };
+  const dump = (f: string) => ["sh", "-c", `env > '${f}.tmp' && mv '${f}.tmp' '${f}'; sleep 303`];
+  const fa = config(dir, "home", port, "a", 303, dump(out.a));
+  const fb = config(dir, "office", port, "b", 303, dump(out.b));
+  // The secret file's text, in netpunch's own environment by name and copied into another variable.
+  const env = { NETPUNCH_SECRET: "up-it-secret", NP_TEST_COPY: "copy-up-it-secret" };
+  const ups = [run(["up", fa], env), run(["up", fb], env)] as const;
+  const isUp = (rows: Row[]) => rows[0]?.state === "up";
+  await Promise.all([until(fa, isUp), until(fb, isUp)]);
+  const read = async (f: string) => {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      try {
+        return readFileSync(f, "utf8");
+      } catch {
+        await Bun.sleep(50);
+      }
+    }
+    throw new Error(`${f} never written`);
+  };
+  for (const f of [out.a, out.b]) {
+    const text = await read(f);
+    expect(text).toContain("NETPUNCH_LPORT=");
+    expect(text).not.toContain("NETPUNCH_SECRET");
+    expect(text).not.toContain("up-it-secret");
+  }
+  for (const p of ups) p.proc.kill("SIGTERM");
+  expect(await Promise.all(ups.map((p) => p.done()))).toEqual([0, 0]);
+  server.proc.kill("SIGTERM");
+  await server.done();
 });

@@ -2,7 +2,7 @@
 // next round punches and tunnels again), and socat-forward hands neither side a netpunch packet.
 // Needs root: `bun test test/lab/children.test.ts`.
 import { expect } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Host, type LabProcess, labPerTest } from "../../lab/lab.ts";
 import {
@@ -11,12 +11,14 @@ import {
   exitWithin,
   openvpnHook,
   openvpnStaticKey,
+  peerArgv,
   secretFile,
   startPeer,
   startServer,
   waitStderr,
 } from "../../lab/netpunch.ts";
 import { serverAndPair } from "../../lab/placements.ts";
+import { keyPair, PRIVATE_WG_RUN, setconfFile, wgHookArgs } from "../../lab/wg.ts";
 
 // Real processes, tunnels and namespaces: far slower than bun test's 5 s default.
 const labs = labPerTest({ timeoutMs: 90_000 });
@@ -140,5 +142,85 @@ labs.test(
     const codes = [await exitWithin(pa, 10_000), await exitWithin(pb, 10_000)];
     await exitWithin(echo, 5_000);
     expect(codes, `--- a ---\n${pa.output().stderr}\n--- b ---\n${pb.output().stderr}`).toEqual([0, 0]);
+  },
+);
+
+labs.test(
+  "openvpn, wireguard-go and socat run with no NETPUNCH_SECRET and no copy of the secret in their environment",
+  async () => {
+    const l = labs.create();
+    const text = `lab-env-secret-${crypto.randomUUID()}`; // 51 bytes: no short-secret warning
+    const secret = secretFile(text);
+    // Both ways a secret can sit in netpunch's own environment: by name, and copied into another variable.
+    const env = { NETPUNCH_SECRET: text, NP_TEST_COPY: `copy-${text}-copy` };
+    const { server, serverIp, a, b } = await serverAndPair(l, "nat", "nat");
+    await startServer(l, server, secret);
+    const keys = labs.tempDir("netpunch-env-");
+    const ka = keyPair(l, a.host);
+    const kb = keyPair(l, b.host);
+    const ovpn = openvpnStaticKey();
+    // Each is stopped once its tunnel is up (a stop mid-setup is a hook failure, exit 1).
+    const runs: { program: string; ready: RegExp; hook: (role: "a" | "b") => string[]; wrap?: string[] }[] = [
+      {
+        program: "openvpn",
+        ready: new RegExp(READY.source),
+        hook: (role) =>
+          role === "a"
+            ? openvpnHook(ovpn, "198.18.200.1", "198.18.200.2")
+            : openvpnHook(ovpn, "198.18.200.2", "198.18.200.1"),
+      },
+      {
+        program: "wireguard-go",
+        ready: /handshake with/,
+        wrap: PRIVATE_WG_RUN,
+        hook: (role) =>
+          role === "a"
+            ? wgHookArgs({
+                partnerPub: kb.pub,
+                config: setconfFile(keys, "a", ka.priv, kb.pub, "198.18.201.2"),
+                address: "198.18.201.1/24",
+              })
+            : wgHookArgs({
+                partnerPub: ka.pub,
+                config: setconfFile(keys, "b", kb.priv, ka.pub, "198.18.201.1"),
+                address: "198.18.201.2/24",
+              }),
+      },
+      {
+        program: "socat",
+        ready: /started socat/,
+        hook: (role) => [
+          "--hook",
+          "socat-forward",
+          ...(role === "a"
+            ? ["--forward-to", `127.0.0.1:${SERVICE_PORT}`]
+            : ["--forward-listen", `127.0.0.1:${LISTEN_PORT}`]),
+        ],
+      },
+    ];
+    const seen: Record<string, { secretName: boolean; secretBytes: boolean; hasPath: boolean }[]> = {};
+    for (const { program, ready, hook, wrap = [] } of runs) {
+      const peer = (h: Host, role: "a" | "b") =>
+        l.spawn(h, [...wrap, ...peerArgv(role, serverIp, secret, hook(role))], { env });
+      const pa = peer(a.host, "a");
+      const pb = peer(b.host, "b");
+      const started = new RegExp(`started ${program} \\(pid (\\d+)\\)`);
+      await Promise.all([waitStderr(pa, ready, 30_000), waitStderr(pb, ready, 30_000)]);
+      seen[program] = [pa, pb].map((p) => {
+        const pid = p.output().stderr.match(started)?.[1];
+        const environ = readFileSync(`/proc/${pid}/environ`, "utf8");
+        return {
+          secretName: environ.includes("NETPUNCH_SECRET"),
+          secretBytes: environ.includes(text),
+          hasPath: /(^|\0)PATH=/.test(environ),
+        };
+      });
+      pa.kill("SIGTERM");
+      pb.kill("SIGTERM");
+      const codes = [await exitWithin(pa, 10_000), await exitWithin(pb, 10_000)];
+      expect(codes, `--- a ---\n${pa.output().stderr}\n--- b ---\n${pb.output().stderr}`).toEqual([0, 0]);
+    }
+    const clean = { secretName: false, secretBytes: false, hasPath: true };
+    expect(seen).toEqual({ openvpn: [clean, clean], "wireguard-go": [clean, clean], socat: [clean, clean] });
   },
 );

@@ -1,5 +1,6 @@
 // The openvpn hook across two real NATs, with the real openvpn from Debian and a static key: ping through
-// the tunnel both ways, --loop re-punching after the tunnel process dies, and Ctrl-C leaving nothing behind.
+// the tunnel both ways, --loop re-punching after the tunnel process dies, Ctrl-C leaving nothing behind, and
+// proxy mode (openvpn talks to netpunch on loopback; netpunch carries its datagrams over the punched path).
 import { expect } from "bun:test";
 import { type Host, type Lab, type LabProcess, labPerTest } from "../../lab/lab.ts";
 import {
@@ -82,6 +83,28 @@ labs.test(
     pingThrough(l, a, TUN_B);
     pingThrough(l, b, TUN_A);
 
+    pa.kill("SIGTERM");
+    pb.kill("SIGTERM");
+    expect(await pa.exited).toBe(0);
+    expect(await pb.exited).toBe(0);
+    nothingLeft(l, a, b);
+  },
+);
+
+labs.test(
+  "--proxy: openvpn binds a loopback port and talks to netpunch, which carries its datagrams through both NATs",
+  async () => {
+    const { l, a, b, peer } = await twoNats();
+    const pa = peer(a, "a", TUN_A, TUN_B, ["--proxy"]);
+    const pb = peer(b, "b", TUN_B, TUN_A, ["--proxy"]);
+    await Promise.all([tunnelUp(pa), tunnelUp(pb)]);
+    pingThrough(l, a, TUN_B);
+    pingThrough(l, b, TUN_A);
+    // openvpn's peer is netpunch's loopback port, not the partner: the tunnel never sees the NAT's address.
+    expect(pa.output().stderr).toMatch(/\[openvpn\] .*UDPv4 link remote: \[AF_INET\]127\.0\.0\.1:\d+/);
+    expect(pa.output().stderr).toMatch(
+      /proxy: the tunnel binds 127\.0\.0\.1:\d+ and sends to 127\.0\.0\.1:\d+/,
+    );
     pa.kill("SIGTERM");
     pb.kill("SIGTERM");
     expect(await pa.exited).toBe(0);

@@ -14,8 +14,8 @@ import type { SimHost } from "../../src/transport/memory.ts";
 import type { Transport } from "../../src/transport/types.ts";
 import { MASQUERADE, Sim, T0 } from "./world.ts";
 
-const GATEWAY = "192.168.1.1";
-const CLIENT = "192.168.1.10";
+const GATEWAY = "198.18.1.1";
+const CLIENT = "198.18.1.10";
 const PUBLIC = "198.18.1.1";
 const LOCAL_PORT = 10_000;
 const LOCATION = `http://${GATEWAY}:5000/rootDesc.xml`;

@@ -84,6 +84,24 @@ describe("two peers and a server", () => {
     expectNoAmplification(sim.net.trace);
   });
 
+  test("a peer waiting 5.5 minutes reports still-waiting after 1, 2 and 5 minutes, then connects when b comes", async () => {
+    const sim = new Sim(1);
+    server = await sim.serve(PLAIN);
+    const a = sim.place(1, "nat");
+    const b = sim.place(2, "nat");
+    const pa = sim.connect(a.host, "a");
+    await sim.run(330_000);
+    const reports = pa.events.flatMap((e) =>
+      e.type === "still-waiting" ? [{ ...e, waitedMs: Math.round(e.waitedMs / 60_000) }] : [],
+    );
+    expect(reports).toEqual(
+      [1, 2, 5].map((min) => ({ type: "still-waiting", session: "sim", partnerRole: "b", waitedMs: min })),
+    );
+    const pb = sim.connect(b.host, "b");
+    await sim.runUntil(() => pa.done && pb.done, 60_000);
+    await expectPair(sim, [pa, pb], [a, b], "direct");
+  });
+
   test("NAT filtering: a's first PINGs die at b's NAT until b has pinged a, and the peers still connect", async () => {
     const sim = new Sim(1);
     server = await sim.serve(PLAIN);

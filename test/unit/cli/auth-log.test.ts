@@ -4,7 +4,9 @@ import { AUTH_LOG, AuthFailureLog } from "../../../src/cli/auth-log.ts";
 import { eventLogger } from "../../../src/cli/logger.ts";
 
 const MIN = 60_000;
-const spoofed = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:${1024 + (i % 60_000)}`;
+/** The i-th spoofed source, i < 131,072: all of 198.18.0.0/15 (addresses for tests), port varying too. */
+const spoofed = (i: number) =>
+  `198.${18 + ((i >> 16) & 1)}.${(i >> 8) & 255}.${i & 255}:${1024 + (i % 60_000)}`;
 const REAL = "198.51.100.7:40000";
 
 /** Drives an AuthFailureLog on a fake clock, ticking every 5 s as the CLI does, recording [time, line]. */

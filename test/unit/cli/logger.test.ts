@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { makeLogger, preloadLogger } from "../../../src/cli/logger.ts";
+import { eventLogger, makeLogger, preloadLogger } from "../../../src/cli/logger.ts";
 import { captureOutput } from "../support.ts";
 
 describe("makeLogger: consola, created when first needed", () => {
@@ -38,5 +38,24 @@ describe("makeLogger: consola, created when first needed", () => {
     const r = await captureOutput(() => log.info("after the preload"));
     expect(r.err).toContain("after the preload");
     expect(typeof log.withTag).toBe("function"); // the rest of consola's API, for hooks
+  });
+});
+
+describe("eventLogger: a long wait is said at info level", () => {
+  test("still-waiting becomes 'still waiting for role b in session \"X\", 2 min', shown without --verbose", async () => {
+    const log = makeLogger({});
+    const r = await captureOutput(() =>
+      eventLogger(log)({ type: "still-waiting", session: "X", partnerRole: "b", waitedMs: 120_000 }),
+    );
+    expect(r.err).toContain('still waiting for role b in session "X", 2 min');
+    const quiet = await captureOutput(() =>
+      eventLogger(makeLogger({ quiet: true }))({
+        type: "still-waiting",
+        session: "X",
+        partnerRole: "b",
+        waitedMs: 120_000,
+      }),
+    );
+    expect(quiet.err).toBe(""); // info: -q hides it
   });
 });

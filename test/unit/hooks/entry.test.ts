@@ -15,6 +15,7 @@ describe("the netpunch/hooks entry", () => {
       [
         "CHILD_TIMINGS",
         "DRAIN_TIMINGS",
+        "MAX_SECONDS",
         "NetpunchError",
         "TEMPLATE_FIELDS",
         "childEnv",

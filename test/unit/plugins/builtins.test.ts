@@ -5,6 +5,7 @@ import { describe, expect, test } from "bun:test";
 import type { ArgsDef, ParsedArgs } from "citty";
 import * as v from "valibot";
 import { execArgv } from "../../../plugins/exec.ts";
+import { builtinHooks } from "../../../plugins/index.ts";
 import { openvpnArgv } from "../../../plugins/openvpn.ts";
 import { socatArgv } from "../../../plugins/socat-forward.ts";
 import {
@@ -18,6 +19,7 @@ import { defineHook, definePlugin } from "../../../src/hooks/hook.ts";
 import { type AnyHook, hookSpecs, passthroughArgs } from "../../../src/hooks/load.ts";
 import { fillTemplate, resultEnv, TEMPLATE_FIELDS, templateProblem } from "../../../src/hooks/result-env.ts";
 import { checkHookOptions, mergedHookArgs } from "../../../src/hooks/run.ts";
+import { MAX_SECONDS } from "../../../src/sys/clock.ts";
 import type { PunchResult } from "../../../src/types.ts";
 import { sampleResult } from "../../support/result.ts";
 import { netpunchError } from "../support.ts";
@@ -540,4 +542,34 @@ test("regression: a package hook is only what is installed on disk: Bun's auto-i
   mkdirSync(nested, { recursive: true });
   expect(installedPackage("netpunch-plugin-x", nested)).toBe(join(pkg, "main.js"));
   expect(installedPackage("../etc", empty)).toBeUndefined();
+});
+
+// Issue 8 item 13: every duration option is bounded, the built-in hooks' too (MAX_SECONDS, 24 days, as the
+// CLI's). Their own check schemas, as checkHookOptions runs them, with every other option at its default.
+describe("the built-in hooks' duration options are bounded by MAX_SECONDS", () => {
+  const defaults = (h: AnyHook) =>
+    Object.fromEntries(
+      Object.entries((h.args ?? {}) as ArgsDef).flatMap(([k, d]) =>
+        "default" in d && d.default !== undefined ? [[k, d.default]] : [],
+      ),
+    );
+  test.each([
+    ["wireguard", "wg-handshake-timeout", { "wg-interface": "wg0" }],
+    ["wireguard", "wg-stale", { "wg-interface": "wg0" }],
+    ["wireguard", "wg-silent", { "wg-interface": "wg0" }],
+    ["socat-forward", "forward-idle", { "forward-to": "127.0.0.1:9" }],
+  ] as const)(
+    "%s --%s: MAX_SECONDS is taken, one second more is refused naming it",
+    async (name, flag, need) => {
+      const hook = await builtinHooks.find((b) => b.name === name)?.load();
+      if (!hook?.check) throw new Error(`${name} has no check`);
+      const check = (value: number) =>
+        v.safeParse(hook.check as v.GenericSchema, { ...defaults(hook), ...need, [flag]: String(value) });
+      expect(check(MAX_SECONDS).success).toBe(true);
+      const over = check(MAX_SECONDS + 1);
+      expect(over.success).toBe(false);
+      expect(over.issues?.[0]?.path?.[0]?.key).toBe(flag);
+      expect(over.issues?.[0]?.message).toContain("24 days");
+    },
+  );
 });

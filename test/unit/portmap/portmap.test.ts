@@ -24,10 +24,10 @@ describe("parseProcNetRoute / defaultGatewayFromRoutes", () => {
   // As Linux prints it (little-endian x86): header line, tab-separated columns, trailing blanks.
   const ROUTE = [
     "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT           ",
-    "wlan0\t00000000\t0102A8C0\t0003\t0\t0\t600\t00000000\t0\t0\t0            ",
+    "wlan0\t00000000\t010212C6\t0003\t0\t0\t600\t00000000\t0\t0\t0            ",
     "eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0            ",
     "eth0\t000200C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\t0\t0\t0            ",
-    "wlan0\t0002A8C0\t00000000\t0001\t0\t0\t600\t00FFFFFF\t0\t0\t0            ",
+    "wlan0\t000212C6\t00000000\t0001\t0\t0\t600\t00FFFFFF\t0\t0\t0            ",
     "",
   ].join("\n");
 
@@ -37,7 +37,7 @@ describe("parseProcNetRoute / defaultGatewayFromRoutes", () => {
     expect(routes[0]).toEqual({
       iface: "wlan0",
       destination: "0.0.0.0",
-      gateway: "192.168.2.1",
+      gateway: "198.18.2.1",
       mask: "0.0.0.0",
       flags: 3,
       metric: 600,

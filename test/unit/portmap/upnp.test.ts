@@ -98,7 +98,7 @@ describe("SSDP", () => {
   });
 
   test("multicast for a LAN gateway, unicast port 1900 for a loopback one", () => {
-    expect(ssdpTargetFor("192.168.1.1")).toEqual(SSDP_MULTICAST);
+    expect(ssdpTargetFor("198.18.1.1")).toEqual(SSDP_MULTICAST);
     expect(ssdpTargetFor("127.0.0.1")).toEqual({ host: "127.0.0.1", port: 1900 });
   });
 });
@@ -189,12 +189,12 @@ describe("localAddressFor", () => {
       { address: "fe80::1", netmask: "ffff:ffff:ffff:ffff::", family: "IPv6", internal: false },
       { address: "192.0.2.10", netmask: "255.255.255.0", family: "IPv4", internal: false },
     ],
-    wlan0: [{ address: "10.1.2.3", netmask: "255.255.0.0", family: "IPv4", internal: false }],
+    wlan0: [{ address: "198.19.2.3", netmask: "255.255.0.0", family: "IPv4", internal: false }],
   } as unknown as ReturnType<typeof networkInterfaces>;
 
   test("the address in the gateway's subnet", () => {
     expect(localAddressFor("192.0.2.1", ifaces)).toBe("192.0.2.10");
-    expect(localAddressFor("10.1.200.1", ifaces)).toBe("10.1.2.3");
+    expect(localAddressFor("198.19.200.1", ifaces)).toBe("198.19.2.3");
     expect(localAddressFor("127.0.0.1", ifaces)).toBe("127.0.0.1");
   });
 

@@ -1,7 +1,9 @@
 // The peer machine's fallbacks on a fake clock: NAT probing, birthday probing from both sides, and the relay
 // at once when both NATs are symmetric.
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { Match, Message, NatInfo } from "../../../src/protocol/messages.ts";
+import { UNANSWERED_BUDGET } from "../../../src/punch/budget.ts";
+import { DEFAULT_PEER_TIMINGS } from "../../../src/punch/config.ts";
 import { type PeerAction, PeerMachine } from "../../../src/punch/machine.ts";
 import { socketOf } from "../../../src/punch/path.ts";
 import type { Endpoint } from "../../../src/types.ts";
@@ -85,6 +87,11 @@ function matchFor(p: ReturnType<typeof peer>, extra: Partial<Match> = {}): Messa
 
 /** Registered (the server announces its alt port), our probe answered with `viaAlt`, then matched. */
 function matched(p: ReturnType<typeof peer>, viaAlt: Endpoint, partnerNat?: NatInfo) {
+  matchedWith(p, viaAlt, partnerNat ? { partnerNat } : {});
+}
+
+/** As matched, with any MATCH fields replaced (an insider's forged MATCH). */
+function matchedWith(p: ReturnType<typeof peer>, viaAlt: Endpoint, extra: Partial<Match>) {
   p.step({ type: "start", now: 0 });
   p.recv(
     SERVER,
@@ -111,7 +118,7 @@ function matched(p: ReturnType<typeof peer>, viaAlt: Endpoint, partnerNat?: NatI
     },
     20,
   );
-  p.recv(SERVER, matchFor(p, partnerNat ? { partnerNat } : {}), 1000);
+  p.recv(SERVER, matchFor(p, extra), 1000);
 }
 
 test("symmetric us, easy partner: 256 extra sockets PING the partner; the socket that wins is the result", () => {
@@ -259,4 +266,42 @@ test("the partner's behaviour learned mid-punch (PARTNER_NAT) starts the matchin
   expect(p.events().map((e) => e.type)).not.toContain("strategy");
   p.recv(SERVER, { type: "partnerNat", to: ME, pairId: PAIR, nat: { mapping: "random", step: 3 } }, 200);
   expect(p.events()).toContainEqual(expect.objectContaining({ type: "strategy", strategy: "easy" }));
+});
+
+// Issue 8 item 1: however the spray is triggered, an address that never answers gets a bounded amount. An
+// insider (who holds the secret) forges a MATCH naming a victim as the partner; without the secret a MATCH
+// is refused outright, and plain punching stays within UNANSWERED_BUDGET (security-peer.test.ts). A birthday
+// strategy adds its one allowance (sprayCount) on top, never more, however many sockets PING the victim
+// (without the budget the birthday sockets alone send it over 5,000).
+describe("an insider's MATCH naming a victim: the budget bounds every strategy", () => {
+  const VICTIM_IP = "192.0.2.99";
+  const toVictim = (p: ReturnType<typeof peer>) =>
+    p.sends("ping").filter((s) => s.to.host === VICTIM_IP).length;
+  const lie = (partnerNat?: NatInfo): Partial<Match> => ({
+    candidates: [{ kind: "public", host: VICTIM_IP, port: 5000 }],
+    ...(partnerNat ? { partnerNat } : {}),
+  });
+  const bound = UNANSWERED_BUDGET + DEFAULT_PEER_TIMINGS.sprayCount;
+
+  test.each([
+    ["easy us, the MATCH says nothing of the partner's NAT (the spray after sprayAfterMs)", MINE, undefined],
+    ["easy us, the MATCH says the partner is symmetric", MINE, { mapping: "random", step: 7 } as NatInfo],
+    [
+      "symmetric us, the MATCH says the partner is easy (256 sockets every 500 ms)",
+      { ...MINE, port: 51234 },
+      { mapping: "independent", step: 0 } as NatInfo,
+    ],
+  ] as const)(
+    "%s: more than plain punching, never more than UNANSWERED_BUDGET + sprayCount",
+    (_, via, nat) => {
+      const p = peer();
+      matchedWith(p, via, lie(nat));
+      if (p.log.some(({ a }) => a.kind === "open-sockets"))
+        p.step({ type: "sockets", now: 1010, count: DEFAULT_PEER_TIMINGS.birthdaySockets });
+      p.runUntil(30_000);
+      const sent = toVictim(p);
+      expect(sent).toBeGreaterThan(UNANSWERED_BUDGET); // the strategy did start: the bound is what held it
+      expect(sent).toBeLessThanOrEqual(bound);
+    },
+  );
 });

@@ -408,6 +408,22 @@ describe("MATCH retransmission", () => {
   });
 });
 
+test("a holder that never acknowledged is not live: a new peer for its role is paired at once, not told busy", async () => {
+  const { core, ids, reg } = setup({ holdMs: 20_000, ackTimeoutMs: 6_000 });
+  const pairId = await pair(core, 0);
+  await core.onFrame(A_ADDR, frameOf(ack(pairId, A_ID)), 50); // A is alive; B was SIGKILLed (no LEAVE)
+  await core.tick(6_000); // UNMATCH to A; B marked unresponsive
+  await reg(A_ADDR, register("a", A_ID), 6_010); // A waits again, as its machine does
+  // B's own next attempt, 7 s after B was last heard (within holdMs): it takes the role and the pair.
+  const b2 = { host: "203.0.113.20", port: 40009 };
+  const out = await reg(b2, register("b", "b2b2b2b2b2b2b2b2"), 7_000);
+  expect(ids).toHaveLength(2);
+  expect(sends(out).map((s) => [s.to, s.msg.type])).toEqual([
+    [A_ADDR, "match"],
+    [b2, "match"],
+  ]);
+});
+
 describe("one session at a time", () => {
   /** Yields this many times before marking a peer done: the round trips of a shared store, say. */
   const SLOW_STEPS = 10;
