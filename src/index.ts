@@ -10,6 +10,16 @@ export type { NatInfo } from "./protocol/messages.ts";
 // Proxy mode's data plane over the socket connect({ keepSocket }) hands over.
 export { type ProxyEvent, type ProxyOptions, type RunningProxy, startProxy } from "./proxy/driver.ts";
 export { DEFAULT_LINK_TIMINGS, type LinkCounters, type LinkTimings } from "./proxy/link.ts";
+export {
+  choosePath,
+  DEFAULT_PATH_TIMINGS,
+  PathChooser,
+  type PathSwitch,
+  type PathTimings,
+  type PathView,
+  type ProxyPath,
+  type SwitchRecord,
+} from "./proxy/paths.ts";
 export type { InterfaceAddress } from "./punch/candidates.ts";
 export { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./punch/config.ts";
 export { type ConnectOptions, connect, type PunchedSocket } from "./punch/connect.ts";
