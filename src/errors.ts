@@ -21,6 +21,7 @@ export type ErrorCode =
   | "E_STATE" // the state directory (keys, pins) cannot be read or written (exit 1)
   | "E_CODE" // pair: a pairing code that is not NUMBER-WORD-WORD from the word list (exit 2)
   | "E_PAIR" // pair: the code was wrong, expired or spent, or the pairing was tampered with (exit 1)
+  | "E_STORE" // the shared rendezvous store (Redis) cannot be reached or refused an operation (exit 1)
   | "E_ABORTED" // the caller's AbortSignal fired
   | "E_INTERNAL"; // a bug: printed by the CLI with the stack for a report (exit 1)
 
@@ -208,6 +209,15 @@ export const Fail = {
       "E_BIND",
       `not allowed to bind UDP ${where}`,
       "ports below 1024 need root or CAP_NET_BIND_SERVICE",
+      { cause },
+    );
+  },
+  /** The metrics and health listener (serve/up --metrics) could not listen. */
+  metricsListen(where: string, why: string, cause?: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_BIND",
+      `cannot listen for metrics on TCP ${where}: ${why}`,
+      "choose a free TCP port on an address of this host",
       { cause },
     );
   },
@@ -548,6 +558,22 @@ export const Fail = {
       `tunnel ${tunnel}: the partner's ${hook} offer is version ${theirs}, this side reads version ${ours}`,
       "run the same netpunch version on both sides",
       { detail: { tunnel } },
+    );
+  },
+  storeDown(where: string, why: string, cause?: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_STORE",
+      `the rendezvous store ${where} cannot be reached: ${why}`,
+      "check that Redis runs there and accepts this server (address, password, TLS); the server retries by itself",
+      { cause, detail: { where } },
+    );
+  },
+  storeConflict(session: string, tries: number): NetpunchError {
+    return new NetpunchError(
+      "E_STORE",
+      `session ${session} changed in the store under ${tries} attempts in a row to update it`,
+      "servers sharing a store race for one session this hard only in a storm of its packets; the peers retry",
+      { detail: { session } },
     );
   },
   offerTooLarge(hook: string, bytes: number, max: number): NetpunchError {

@@ -13,10 +13,25 @@ export type { NatInfo } from "./protocol/messages.ts";
 // Proxy mode's data plane over the socket connect({ keepSocket }) hands over.
 export { type ProxyEvent, type ProxyOptions, type RunningProxy, startProxy } from "./proxy/driver.ts";
 export { DEFAULT_LINK_TIMINGS, type LinkCounters, type LinkTimings } from "./proxy/link.ts";
+export {
+  choosePath,
+  DEFAULT_PATH_TIMINGS,
+  PathChooser,
+  type PathSwitch,
+  type PathTimings,
+  type PathView,
+  type ProxyPath,
+  type SwitchRecord,
+} from "./proxy/paths.ts";
 export type { InterfaceAddress } from "./punch/candidates.ts";
 export { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./punch/config.ts";
 export { type ConnectOptions, connect, type PunchedSocket } from "./punch/connect.ts";
+// Several servers on one Redis: the store, the link it runs over, and the bus between the servers.
+export { RedisLink, type RedisLinkOptions, type StoreStats } from "./rendezvous/redis-link.ts";
+export { RedisStore, type RedisStoreOptions } from "./rendezvous/redis-store.ts";
 export { type RendezvousServer, type ServeOptions, type ServerStats, serve } from "./rendezvous/server.ts";
+export { MemoryBus, type Notice, RedisBus, type ServerBus } from "./rendezvous/server-bus.ts";
+export { MemoryNonces, RedisNonces, type SharedNonces } from "./rendezvous/shared-nonces.ts";
 // Everything a store needs, for a shared one written outside (store.ts exports nothing else).
 export * from "./rendezvous/store.ts";
 export { type StunBindingOptions, type StunBindingResult, stunBinding } from "./stun/client.ts";

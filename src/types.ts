@@ -105,6 +105,8 @@ export type DropReason =
   /** Authenticated with the right secret by a wire version 1 peer: it must be upgraded. */
   | "old-version"
   /** An answer to nothing we asked (an unknown echo or probe id, a MATCH for another peer or phase). */
-  | "unsolicited";
+  | "unsolicited"
+  /** The server's shared store (Redis) could not be reached: the packet was not handled; the peer retransmits. */
+  | "store-down";
 
 export type EventHandler = (event: NetpunchEvent) => void;

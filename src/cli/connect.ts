@@ -68,8 +68,9 @@ export const connectArgs = {
   "relay-after": {
     type: "string",
     valueHint: "SECONDS",
-    default: "3",
-    description: "ask for the relay after this long without a direct path",
+    // No citty default: without the option connect() picks 3 s, or 0 with --proxy (the relay at once).
+    description:
+      "ask for the relay after this long without a direct path (default: 3; with --proxy 0, the relay at once beside the punch)",
   },
   "port-map": {
     type: "boolean",

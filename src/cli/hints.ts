@@ -55,6 +55,10 @@ const PAIR_HINTS: Readonly<Record<string, string>> = {
   mismatch: "give both hosts the same --hook, and --address in one subnet (or on neither), then pair again",
 };
 
+/** Written when a shutdown hangs: a hook went on after its abort signal (runtime.ts, STUCK_EXIT_MS). */
+export const stuckAfterSignal = (sig: string, seconds: number): string =>
+  `netpunch: still running ${seconds} s after ${sig} (a hook did not stop on its abort signal); exiting`;
+
 /** The doctor's explanation of a verdict, with the option that provides what it calls for. */
 export const cliExplanation = (verdict: string, text: string): string =>
   verdict === "relay" ? `${text} (serve --relay)` : text;
@@ -106,6 +110,20 @@ export const CliFail = {
       "E_USAGE",
       `--${flag} "${value}" is not a positive whole number`,
       `e.g. --${flag} ${example}`,
+    );
+  },
+  badStore(where: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--store ${where} is not a store: ${why}`,
+      "e.g. --store memory, --store redis://203.0.113.5:6379/0 or --store rediss://user@203.0.113.5:6380/0 --store-password-file FILE",
+    );
+  },
+  unreadablePasswordFile(file: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--store-password-file ${file} cannot be read: ${why}`,
+      "give it a file holding the Redis password on one line",
     );
   },
   badPortRange(text: string): NetpunchError {

@@ -170,6 +170,21 @@ export async function runProxied(
     onEvent: (e) => {
       if (e.type === "proxy-moved")
         p.logger.info(`the partner moved to ${formatEndpoint(e.to)} (NAT rebinding); following`);
+      else if (e.type === "proxy-path")
+        // One line per switch: what a script (or the lab) waits for, and what an operator reads later.
+        p.logger.info(
+          e.path === "direct"
+            ? `proxy: moved to direct (${e.reason})`
+            : `proxy: direct path lost, back to the relay (${e.reason})`,
+        );
+      else if (e.type === "proxy-relay")
+        p.logger.info(
+          e.state === "ready"
+            ? "proxy: the relay is ready to fall back to"
+            : e.state === "rebinding"
+              ? "proxy: the relay stopped answering; binding there again (our NAT may have given us a new port)"
+              : "proxy: no relay to fall back to (the server refused it, or the partner never bound)",
+        );
       else p.logger.debug(`proxy: dropped a datagram from ${formatEndpoint(e.from)} (${e.reason})`);
     },
   });
@@ -178,6 +193,7 @@ export async function runProxied(
     p.logger.info(
       `proxy: the tunnel binds ${formatEndpoint(proxy.tunnel)} and sends to ${formatEndpoint(proxy.local)}; netpunch carries it to ${result.raddr} (${result.via})`,
     );
+    if (proxy.path === "relay") p.logger.info("proxy: on the relay; probing for a direct path");
     await run({
       ...result,
       laddr: formatEndpoint(proxy.tunnel),

@@ -1,5 +1,6 @@
 import { constants } from "node:os";
-import { stopAllChildrenNow } from "../hooks/child.ts";
+import { CHILD_TIMINGS, stopAllChildrenNow } from "../hooks/child.ts";
+import { stuckAfterSignal } from "./hints.ts";
 
 /**
  * Process-wide cancellation: SIGINT/SIGTERM abort `signal`, and every command passes it down so sockets,
@@ -30,6 +31,14 @@ export interface CommandContext {
  */
 export const FORCE_EXIT_MS = 1_000;
 
+/**
+ * @default CHILD_TIMINGS.graceMs + 5_000: after one signal, every built-in hook's children have had their grace
+ * and their SIGKILL by then, and the shutdown ends in milliseconds; a process still running is held by a
+ * third-party hook that ignores its abort signal, and netpunch exits anyway rather than hang until a second
+ * signal nobody may send (a service manager waits, then SIGKILLs, leaving the children).
+ */
+export const STUCK_EXIT_MS = CHILD_TIMINGS.graceMs + 5_000;
+
 /** 128 + the signal's number, as a shell reports death by that signal: 130 for SIGINT, 143 for SIGTERM. */
 export const signalExitCode = (sig: NodeJS.Signals): number => 128 + (constants.signals[sig] ?? 2);
 
@@ -42,6 +51,11 @@ export function installSignalHandlers(): Shutdown {
       if (!controller.signal.aborted) {
         by = sig;
         controller.abort();
+        setTimeout(() => {
+          process.stderr.write(`${stuckAfterSignal(sig, STUCK_EXIT_MS / 1000)}\n`);
+          stopAllChildrenNow();
+          process.exit(signalExitCode(sig));
+        }, STUCK_EXIT_MS).unref();
         return;
       }
       // A second signal means "now": the children's groups get SIGKILL instead of the rest of their grace.

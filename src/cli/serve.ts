@@ -3,13 +3,17 @@ import { defineCommand } from "citty";
 import * as v from "valibot";
 import { formatEndpoint, parseAddress } from "../addr.ts";
 import { DEFAULT_LIMITS } from "../rendezvous/core.ts";
+import type { StoreStats } from "../rendezvous/redis-link.ts";
 import { DEFAULT_RELAY_LIMITS } from "../rendezvous/relay-session.ts";
 import type { ServerStats } from "../rendezvous/server.ts";
 import type { WsServerOptions } from "../transport/ws-server.ts";
 import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { eventLogger, makeLogger } from "./logger.ts";
+import { metricsArgs } from "./metrics-option.ts";
 import { resolveSecret } from "./secret.ts";
+import { serverMetrics } from "./serve-metrics.ts";
+import { connectStore, parseStore, sharedStore, storeArgs } from "./store.ts";
 
 /** @default 60 s: as --relay-idle; a peer's keepalive (15 s) keeps a live connection well inside it. */
 const DEFAULT_TCP_IDLE_S = 60;
@@ -114,19 +118,24 @@ export const serveArgs = {
     valueHint: "SECONDS",
     description: "log statistics (sessions, pairs made, packets, drops by reason) this often",
   },
+  ...metricsArgs,
+  ...storeArgs,
   ...secretArgs,
   ...logArgs,
 } as const;
 
-/** One log line of server statistics; also printed at shutdown. Pure. */
-export function statsLine(s: ServerStats): string {
+/** One log line of server statistics (and the shared store's, since the last line); also printed at shutdown. Pure. */
+export function statsLine(s: ServerStats, store?: StoreStats): string {
   const drops = Object.entries(s.dropped)
     .map(([reason, n]) => `${reason} ${n}`)
     .join(", ");
   const relayed =
     s.relays || s.relayedBytes ? `, ${s.relays} relays open, ${s.relayedBytes} bytes relayed` : "";
   const stun = s.stunAnswered ? `, ${s.stunAnswered} STUN answers` : "";
-  return `stats: ${s.sessions} sessions waiting, ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out${relayed}${stun}, dropped: ${drops || "none"}`;
+  const shared = store
+    ? `; store ${store.up ? "up" : "DOWN"}: ${store.ops} ops, mean ${store.meanMs.toFixed(2)} ms, max ${store.maxMs.toFixed(2)} ms, ${store.errors} errors`
+    : "";
+  return `stats: ${s.sessions} sessions waiting, ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out${relayed}${stun}, dropped: ${drops || "none"}${shared}`;
 }
 
 const PositiveInt = v.pipe(v.string(), v.transform(Number), v.number(), v.integer(), v.minValue(1));
@@ -213,9 +222,14 @@ export async function runServer(o: {
   tcp?: TcpArgs;
   altPort?: string;
   stun?: boolean;
+  /** --store and --store-password-file: memory unless given. */
+  store?: string;
+  storePasswordFile?: string;
   quiet?: boolean;
   verbose?: boolean;
   seed?: boolean;
+  /** serve --metrics [HOST]:PORT: Prometheus metrics and /healthz (src/cli/serve-metrics.ts). */
+  metrics?: string;
   /** Stops the server (SIGINT/SIGTERM). */
   signal: AbortSignal;
 }) {
@@ -231,9 +245,17 @@ export async function runServer(o: {
     maxSessions: int(o.limits.maxSessions, "max-sessions", String(DEFAULT_LIMITS.maxSessions)),
     maxPerAddress: int(o.limits.maxPerAddress, "max-per-address", String(DEFAULT_LIMITS.maxPerAddress)),
   };
+  const storeChoice = parseStore(o.store ?? "memory", o.storePasswordFile);
+  // Made, not yet connected: the metrics count its operations too.
+  const shared = sharedStore(storeChoice, logger);
+  // Checked before anything binds; the store it instruments is the server's.
+  const metrics = o.metrics !== undefined ? serverMetrics(o.metrics, shared?.store) : undefined;
   // Imported here: the server is start-up time only for the commands that serve.
   const { serve } = await import("../rendezvous/server.ts");
+  if (shared) await connectStore(shared, storeChoice, logger);
   const server = await serve({
+    ...(shared ? { store: shared.store, bus: shared.bus, nonces: shared.nonces } : {}),
+    ...(metrics ? { store: metrics.store } : {}),
     ...(limits ? { limits } : {}),
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
     secret,
@@ -256,10 +278,19 @@ export async function runServer(o: {
     );
   // Statistics are operational output: they show even with --quiet, which hides per-session chatter.
   const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const timer = statsMs ? setInterval(() => say(statsLine(server.stats())), statsMs) : undefined;
-  await server.closed;
-  clearInterval(timer);
-  say(`stopped (graceful); ${statsLine(server.stats())}`);
+  const line = () => statsLine(server.stats(), shared?.link.takeStats());
+  const timer = statsMs ? setInterval(() => say(line()), statsMs) : undefined;
+  let running: ReturnType<NonNullable<typeof metrics>["start"]> | undefined;
+  try {
+    running = metrics?.start(server, logger);
+    await server.closed;
+  } finally {
+    running?.close();
+    clearInterval(timer);
+    server.close(); // a listener that failed to start leaves no server behind
+    shared?.link.close();
+  }
+  say(`stopped (graceful); ${line()}`);
 }
 
 export const serveCommand = (signal: AbortSignal) =>
@@ -276,6 +307,8 @@ export const serveCommand = (signal: AbortSignal) =>
         limits: { maxSessions: args["max-sessions"], maxPerAddress: args["max-per-address"] },
         altPort: args["alt-port"],
         stun: args.stun,
+        store: args.store,
+        storePasswordFile: args["store-password-file"],
         relay: {
           maxSessions: args["relay-max-sessions"],
           rate: args["relay-rate"],
@@ -291,6 +324,7 @@ export const serveCommand = (signal: AbortSignal) =>
           idle: args["tcp-idle"],
           maxMessage: args["tcp-max-message"],
         },
+        metrics: args.metrics,
         quiet: args.quiet,
         verbose: args.verbose,
         signal,

@@ -120,13 +120,22 @@ function cells(t: TunnelRow, now: number): string[] {
   return [
     t.name,
     state,
-    t.path ?? "-",
+    pathCell(t),
     t.remote ?? "-",
     t.rttMs !== undefined ? `${t.rttMs} ms` : "-",
     t.upSince !== undefined ? `${clockTime(t.upSince)} (${duration(now - t.upSince)})` : "-",
     t.repunches ? `${t.rounds} (${t.repunches} re-punches)` : String(t.rounds),
     t.lastError ? `[${t.lastError.code}] ${t.lastError.message}` : "-",
   ];
+}
+
+/** "relay", or with a proxy that moved: "direct (2 switches, last 03:40:12Z)" (`--json` says why). */
+function pathCell(t: TunnelRow): string {
+  const path = t.path ?? "-";
+  const n = t.proxy?.switches ?? 0;
+  const last = t.proxy?.lastSwitch;
+  if (n === 0 || !last) return path;
+  return `${path} (${n === 1 ? "1 switch" : `${n} switches`}, last ${clockTime(last.at)})`;
 }
 
 /** Columns padded to their widest cell; the last one is not padded (it may be long). */

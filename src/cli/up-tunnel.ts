@@ -148,6 +148,10 @@ function proxyStatus(p: RunningProxy): ProxyStatus {
     bytesOut: c.bytesOut,
     moves: c.moves,
     remote: formatEndpoint(p.remote),
+    path: p.path,
+    switches: p.switches,
+    ...(p.lastSwitch ? { lastSwitch: { ...p.lastSwitch } } : {}),
+    relayReady: p.relayReady,
   };
 }
 

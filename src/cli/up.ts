@@ -2,6 +2,8 @@ import { defineCommand } from "citty";
 import type { ConsolaInstance } from "consola";
 import { isNetpunchError } from "../errors.ts";
 import { withholdSecret } from "../hooks/env.ts";
+import { HEALTHY } from "../metrics/health.ts";
+import { LastUp, tunnelFamilies } from "../metrics/tunnels.ts";
 import { systemClock } from "../sys/clock.ts";
 import { watchAddresses } from "../up/addresses.ts";
 import { RETRYABLE_CODES } from "../up/retry.ts";
@@ -12,6 +14,7 @@ import { checkArgs, logArgs } from "./common.ts";
 import { loadConfig } from "./config/load.ts";
 import { CliFail } from "./hints.ts";
 import { logFormatArgs, logFormatOption, makeFormatLogger } from "./logger.ts";
+import { metricsArgs, metricsListen, type RunningMetrics, startMetrics } from "./metrics-option.ts";
 import { type PreparedTunnel, prepareTunnel } from "./up-tunnel.ts";
 
 export const upArgs = {
@@ -22,6 +25,7 @@ export const upArgs = {
     description:
       "a config's name, looked up as NAME.toml in $XDG_CONFIG_HOME/netpunch, then /etc/netpunch; or a .toml file's path",
   },
+  ...metricsArgs,
   ...logFormatArgs,
   ...logArgs,
 } as const;
@@ -49,11 +53,18 @@ export const upCommand = (signal: AbortSignal) =>
         quiet: args.quiet,
         verbose: args.verbose,
       });
-      await runUp(String(args.config), logger, signal);
+      await runUp(String(args.config), logger, signal, args.metrics);
     },
   });
 
-async function runUp(spec: string, logger: ConsolaInstance, signal: AbortSignal): Promise<void> {
+async function runUp(
+  spec: string,
+  logger: ConsolaInstance,
+  signal: AbortSignal,
+  metricsAddress?: string,
+): Promise<void> {
+  // Checked before the config is read: a typo in the option is the first thing said.
+  const metricsAt = metricsAddress !== undefined ? metricsListen(metricsAddress) : undefined;
   const config = await loadConfig(spec, { logger });
   if (config.tunnels.length === 0) throw CliFail.noTunnels(config.file);
   withholdSecret(config.secret); // no hook's child gets it
@@ -65,7 +76,18 @@ async function runUp(spec: string, logger: ConsolaInstance, signal: AbortSignal)
     document: () => statusDocument(config.name, supervision?.rows() ?? [], Date.now()),
   });
   const prepared: PreparedTunnel[] = [];
+  const lastUp = new LastUp();
+  let metrics: RunningMetrics | undefined;
   try {
+    if (metricsAt)
+      metrics = startMetrics({
+        listen: metricsAt,
+        logger,
+        families: () => tunnelFamilies(supervision?.rows() ?? [], lastUp),
+        // Serving while the tunnels are supervised; a tunnel's own trouble shows in its state, not here.
+        health: async () =>
+          supervision ? HEALTHY : { ok: false, reason: "netpunch up is preparing its tunnels" },
+      });
     for (const t of config.tunnels)
       prepared.push(await prepareTunnel(config, t, logger.withTag(t.name), signal));
     const own = new Set(prepared.flatMap((p) => p.interfaces));
@@ -76,6 +98,7 @@ async function runUp(spec: string, logger: ConsolaInstance, signal: AbortSignal)
       addressChanges: watcher.subscribe,
       signal,
       retryable,
+      onStatus: (name, s) => lastUp.onStatus(name, s),
       onLog: (name, level, message) => logger.withTag(name)[level](message),
     });
     logger.info(
@@ -84,6 +107,7 @@ async function runUp(spec: string, logger: ConsolaInstance, signal: AbortSignal)
     await supervision.done;
     watcher.close();
   } finally {
+    metrics?.close();
     for (const p of prepared) await p.close();
     status.close();
   }

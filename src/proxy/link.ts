@@ -9,6 +9,11 @@ import { SequenceWindow } from "./window.ts";
  */
 export interface LinkTimings {
   /**
+   * @default 30_000: how long the proxy goes on binding a relay the punch left half-bound: the relay closes
+   * a session whose second peer has not bound by then (its bindMs).
+   */
+  relaySetupMs: number;
+  /**
    * @default 15_000: a keepalive when we have sent nothing for this long. Linux conntrack forgets a UDP
    * mapping nobody answered after 30 s (udp_timeout, LAB-NOTES); 15 s refreshes it twice within that, so one
    * lost keepalive costs nothing. The relay's idle timeout (60 s) is longer still.
@@ -16,7 +21,10 @@ export interface LinkTimings {
   keepaliveMs: number;
 }
 
-export const DEFAULT_LINK_TIMINGS: LinkTimings = { keepaliveMs: 15_000 };
+export const DEFAULT_LINK_TIMINGS: LinkTimings = {
+  keepaliveMs: 15_000,
+  relaySetupMs: 30_000,
+};
 
 export interface LinkCounters {
   /** The tunnel's datagrams and their bytes, each way (keepalives are not counted). */
@@ -32,8 +40,11 @@ export interface LinkCounters {
 }
 
 export type ReceiveVerdict =
-  /** Deliver the payload (an empty one is a keepalive: nothing to deliver); `moved` when the path moved. */
-  | { deliver: true; moved?: Endpoint }
+  /**
+   * Deliver the payload (an empty one is a keepalive: nothing to deliver); `moved` when the direct address
+   * moved (a rebinding), `learned` when it was not known before (the punch ended on the relay).
+   */
+  | { deliver: true; moved?: Endpoint; learned?: Endpoint }
   | { deliver: false; reason: "replay" | "stale" | "foreign-pair" | "reflected" };
 
 export class ProxyLink {
@@ -51,9 +62,15 @@ export class ProxyLink {
     moves: 0,
   };
 
+  /** Our port at the server's relay once it is ready: what comes from there came through the relay. */
+  relay: Endpoint | undefined = undefined;
+
   constructor(
-    /** Where the partner is: its punched address, or our port at the relay. */
-    public remote: Endpoint,
+    /**
+     * The partner's direct address: the punched one, or undefined when the punch ended on the relay (until
+     * a probe's answer or the partner's DATA comes straight from it).
+     */
+    public remote: Endpoint | undefined,
     readonly pairId: string,
     readonly role: Role,
     now: number,
@@ -90,8 +107,9 @@ export class ProxyLink {
   }
 
   /**
-   * An authenticated DATA from `from`. Only the newest sequence number moves the path, so a late or replayed
-   * copy from an old address never takes it back; on the relay every packet comes from the relay's port.
+   * An authenticated DATA from `from`. Only the newest sequence number moves the direct address, so a late or
+   * replayed copy from an old address never takes it back; what comes from the relay's port moves nothing.
+   * One window for both paths: a datagram sent on one and replayed on the other is a replay.
    */
   receive(
     msg: { pairId: string; from: Role; seq: number; payload: Uint8Array },
@@ -109,7 +127,12 @@ export class ProxyLink {
       this.counters.packetsIn++;
       this.counters.bytesIn += msg.payload.length;
     }
-    if (verdict === "newest" && !sameEndpoint(from, this.remote)) {
+    if (this.relay && sameEndpoint(from, this.relay)) return { deliver: true };
+    if (verdict === "newest" && !this.remote) {
+      this.remote = { host: from.host, port: from.port };
+      return { deliver: true, learned: this.remote };
+    }
+    if (verdict === "newest" && this.remote && !sameEndpoint(from, this.remote)) {
       this.remote = { host: from.host, port: from.port };
       this.counters.moves++;
       return { deliver: true, moved: this.remote };

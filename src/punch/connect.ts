@@ -20,6 +20,7 @@ import { type InterfaceAddress, lanCandidates } from "./candidates.ts";
 import type { PeerTimings } from "./config.ts";
 import { type PeerAction, PeerMachine } from "./machine.ts";
 import { socketOf } from "./path.ts";
+import type { RelayClient } from "./relay-client.ts";
 import { openTcpBridge, type TcpBridge } from "./tcp-bridge.ts";
 
 export interface ConnectOptions {
@@ -90,6 +91,26 @@ export interface PunchedSocket {
   role: Role;
   /** The key every packet is sealed with (derived from the secret). */
   key: Uint8Array;
+  /** How the punch ended: straight to the partner, or through the server's relay (`remote` is then our port there). */
+  path: "direct" | "relay";
+  /** The session, and whether the relay may be used (not with timings.relay false): the proxy asks for one
+   * itself when the punch ended before it had. */
+  session: string;
+  relayAllowed: boolean;
+  /** Our peer id and the partner's: the proxy's probes (PING/PONG of the pair) carry and check them. */
+  peerId: string;
+  partnerId: string;
+  /** Where the partner may be reached straight from this socket (its candidates, proven ones first). */
+  directTargets: Endpoint[];
+  /**
+   * The pair's relay client, if the relay was asked for, in whatever phase the punch left it (asking, binding,
+   * ready): the proxy drives it on, to have the relay to fall back to.
+   */
+  relay?: RelayClient;
+  /** The server that made the pair (relay requests go there). */
+  server: Endpoint;
+  /** Our clock plus this is the pair's server's time: the pair's control packets are sealed and checked in it. */
+  clockOffsetMs: number;
   /** Where the socket's datagrams go from now on; until this is called, they are dropped. */
   listen(handler: DatagramHandler): void;
 }
@@ -248,7 +269,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
             publicAddr: a.outcome.publicAddr ? formatEndpoint(a.outcome.publicAddr) : "",
           };
           if (a.outcome.partnerOffer) result.partnerOffer = fromHex(a.outcome.partnerOffer);
-          if (opts.keepSocket && winner.transport) {
+          const handover = machine?.handover(a.outcome.pairId);
+          if (opts.keepSocket && winner.transport && handover) {
             const k: { index: number; handler?: DatagramHandler } = { index: socketOf(a.outcome.path) };
             kept = k;
             opts.keepSocket({
@@ -257,6 +279,10 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
               pairId: a.outcome.pairId,
               role: opts.role,
               key,
+              path: a.outcome.path.kind,
+              ...handover,
+              // A birthday socket reaches only the partner's one address it won on.
+              directTargets: socketOf(a.outcome.path) === 0 ? handover.directTargets : [a.outcome.remote],
               listen: (handler) => {
                 k.handler = handler;
               },
@@ -339,6 +365,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
               ? []
               : lanCandidates({ port: transport.local.port, bindHost, server, family }, opts.interfaces?.()),
           timings: {
+            ...(opts.keepSocket && !tcp ? PROXY_TIMINGS : {}),
             ...opts.timings,
             ...(tcp ? TCP_TIMINGS : {}),
             ...(opts.timeoutMs !== undefined ? { waitMs: opts.timeoutMs } : {}),
@@ -352,6 +379,13 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
 }
 
 const LOOPBACK = "127.0.0.1";
+
+/**
+ * Proxy mode asks for the relay at once, beside the punch: whichever path is proven first carries the tunnel
+ * (the proxy moves it to a direct path proven later), and the relay stays bound to fall back to. An explicit
+ * relayAfterMs still wins.
+ */
+const PROXY_TIMINGS: Partial<PeerTimings> = { relayAfterMs: 0 };
 
 /**
  * Over a WebSocket no punch can succeed (nothing of ours goes out as UDP): ask for the relay at once and

@@ -61,6 +61,10 @@ export class Fallbacks {
   get relayEndpoint(): Endpoint | undefined {
     return this.relay?.endpoint;
   }
+  /** The relay client, in whatever phase it is (proxy mode drives it on after the punch). */
+  get relayClient(): RelayClient | undefined {
+    return this.relay;
+  }
 
   /** Learned after the match: the partner registered before we probed, so tell it through the server. */
   announce(nat: NatInfo, view: PunchView, now: number): FallbackAction[] {

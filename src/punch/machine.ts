@@ -8,6 +8,7 @@ import { SendBudget } from "./budget.ts";
 import { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./config.ts";
 import { type PairAction, PairMachine } from "./pair-machine.ts";
 import { type Path, PUNCHING } from "./path.ts";
+import type { RelayClient } from "./relay-client.ts";
 import { type PeerIdentity, type RendezvousAction, RendezvousClient } from "./rendezvous-client.ts";
 
 export interface PeerSetup extends Omit<PeerIdentity, "server"> {
@@ -38,6 +39,22 @@ export interface PunchOutcome {
   /** The pair that won (proxy mode's DATA names it). */
   pairId: string;
 }
+
+/** What proxy mode takes over from the pair that won (PeerMachine.handover). */
+export interface ProxyHandover {
+  session: string;
+  /** Whether the relay may be used (timings.relay): the proxy asks for one itself if the punch had not. */
+  relayAllowed: boolean;
+  peerId: string;
+  partnerId: string;
+  directTargets: Endpoint[];
+  relay?: RelayClient;
+  server: Endpoint;
+  clockOffsetMs: number;
+}
+
+/** The most direct addresses proxy mode probes: a partner has few (LAN, public, mapped, a reflexive one). */
+export const MAX_DIRECT_TARGETS = 8;
 
 export type PeerAction =
   /**
@@ -178,6 +195,29 @@ export class PeerMachine {
       ("pairId" in msg ? this.pairLink.get(msg.pairId) : undefined) ??
       this.links.find((l) => sameEndpoint(peer, l.client.server) || isAlt(l, peer));
     return link ? (link.offsetMs ?? 0) : (this.firstClock?.offsetMs ?? 0);
+  }
+
+  /**
+   * What proxy mode needs of a pair once the punch is done (connect({ keepSocket })): our id and the
+   * partner's (its probes carry and check them), where the partner may be reached straight from the punching
+   * socket, the pair's relay client in whatever phase (the proxy drives it on), the pair's server and the
+   * offset of its time (the proxy seals and checks its probes in it). Undefined for an unknown pair.
+   */
+  handover(pairId: string): ProxyHandover | undefined {
+    const pair = this.pairs.get(pairId);
+    const link = this.pairLink.get(pairId);
+    if (!pair || !link) return undefined;
+    const h: ProxyHandover = {
+      session: this.setup.session,
+      relayAllowed: this.t.relay,
+      peerId: this.setup.peerId,
+      partnerId: pair.partnerId,
+      directTargets: pair.directTargets(MAX_DIRECT_TARGETS),
+      server: link.client.server,
+      clockOffsetMs: link.offsetMs ?? 0,
+    };
+    if (pair.relayClient) h.relay = pair.relayClient;
+    return h;
   }
 
   step(input: PeerInput): StepOutput {

@@ -6,6 +6,7 @@ import type { SendBudget } from "./budget.ts";
 import type { PeerTimings } from "./config.ts";
 import { type FallbackAction, Fallbacks, type PunchView } from "./fallbacks.ts";
 import { bestPath, type Path, type ProvenPath, PUNCHING, samePath } from "./path.ts";
+import type { RelayClient } from "./relay-client.ts";
 
 export interface PairSetup {
   pairId: string;
@@ -107,6 +108,23 @@ export class PairMachine {
   /** Our port at the server's relay, once offered: its BIND answers and relayed packets come from there. */
   get relayEndpoint(): Endpoint | undefined {
     return this.fallbacks.relayEndpoint;
+  }
+  /** The relay client, if the relay was asked for: proxy mode takes it over once the punch is done. */
+  get relayClient(): RelayClient | undefined {
+    return this.fallbacks.relayClient;
+  }
+  /**
+   * Where the partner may be reached straight from the punching socket, for proxy mode's probes after the
+   * punch: the paths proven on that socket first, then its candidates (not the relay), at most `max`.
+   */
+  directTargets(max: number): Endpoint[] {
+    const out: Endpoint[] = [];
+    const add = (e: Endpoint) => {
+      if (out.length < max && !out.some((x) => sameEndpoint(x, e))) out.push({ host: e.host, port: e.port });
+    };
+    for (const s of this.successes) if (samePath(s.path, PUNCHING)) add(s.ep);
+    for (const c of this.candidates) if (c.kind !== "relay") add(c);
+    return out;
   }
   /** Whether a path has been proven: the pair is not given up for an UNMATCH then. */
   get reachedPartner(): boolean {

@@ -82,6 +82,18 @@ export class RelayClient {
     return this.tick(now);
   }
 
+  /**
+   * Binds again at the same relay port (proxy mode, once the relay stopped forwarding for us: our NAT may
+   * have given us a new port). The relay challenges the new address and moves the binding once it echoes.
+   */
+  rebind(now: number): RelayStep {
+    if (!this.endpoint || (this.state !== "ready" && this.state !== "binding")) return [];
+    this.state = "binding";
+    this.token = undefined;
+    this.bind.now();
+    return this.tick(now);
+  }
+
   /** True when this makes the relay usable (both peers bound). */
   onBound(ready: boolean): boolean {
     if (this.state !== "binding" || !ready) return false;

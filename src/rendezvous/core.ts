@@ -74,7 +74,13 @@ export interface RendezvousLimits {
 export const DEFAULT_LIMITS: RendezvousLimits = { maxSessions: 100_000, maxPerAddress: 256 };
 
 export type ServerAction =
-  | { kind: "send"; to: Endpoint; msg: Message }
+  /**
+   * `via`: the server holding the peer `to` is another one (its id): the packet must leave from there, the
+   * only server the peer's NAT lets in, so the driver hands it over (a ServerBus).
+   */
+  | { kind: "send"; to: Endpoint; msg: Message; via?: string }
+  /** Server `server` holds peer `role` of the pair: it must send that peer its MATCH (built there, with its cookie). */
+  | { kind: "notify"; server: string; session: string; role: Role; pairId: string }
   | { kind: "event"; event: NetpunchEvent }
   /** Peer `peerId` of a known pair asks for a relay; the driver owns sockets, so it allocates and answers. */
   | { kind: "relay"; pairId: string; peers: Record<Role, string>; peerId: string; reply: Endpoint };
@@ -241,7 +247,18 @@ export class RendezvousCore {
       }
 
       const out: ServerAction[] = [];
-      const moved = same && mine !== undefined && !sameEndpoint(mine.addr, from);
+      // A peer that lists several servers registers with each from its one socket, and behind a symmetric
+      // NAT each server sees another port: that is not a move (a rebinding), which only its holder can see.
+      const viaOther = same && mine?.server !== undefined && mine.server !== this.serverId;
+      const seenElsewhere = viaOther && mine !== undefined && !sameEndpoint(mine.addr, from);
+      if (rec.pair && seenElsewhere && mine) {
+        // Paired while another server holds it (that one retransmits its MATCH): answer this copy from here,
+        // to the address seen here, and change nothing, or each server's copy would undo the other's pair.
+        const here = { ...mine, addr: from, echo: nonce, server: this.serverId };
+        const view: SessionRecord = { ...rec, slots: { ...rec.slots, [msg.role]: here } };
+        return [KEEP, [this.matchFor(msg.session, view, msg.role, now)]];
+      }
+      const moved = same && mine !== undefined && !viaOther && !sameEndpoint(mine.addr, from);
       if (!same || moved)
         out.push(event({ type: "server-registration", session: msg.session, role: msg.role, from }));
       this.place(rec, msg, from, nonce, now, true);
@@ -253,11 +270,14 @@ export class RendezvousCore {
         // pair waits for news that never comes.
         const learned = msg.nat && !sameNat(msg.nat, mine?.nat);
         if (learned && msg.nat && partner)
-          out.push({
-            kind: "send",
-            to: partner.addr,
-            msg: { type: "partnerNat", to: partner.peerId, pairId: rec.pair.pairId, nat: msg.nat },
-          });
+          out.push(
+            this.sendTo(partner, {
+              type: "partnerNat",
+              to: partner.peerId,
+              pairId: rec.pair.pairId,
+              nat: msg.nat,
+            }),
+          );
         return [rec, [...out, this.matchFor(msg.session, rec, msg.role, now)]];
       }
       // A new peer, or one whose address changed mid-announcement (its NAT rebound): (re)announce to both.
@@ -326,6 +346,7 @@ export class RendezvousCore {
       nat: msg.nat ?? (same ? mine?.nat : undefined),
       echo: nonce,
       proven,
+      server: this.serverId,
       // Every REGISTER of a run carries the offer, so the latest one is the offer: a REGISTER without one
       // takes it back. Stored only when present (the store leaves out undefined).
       offer: msg.offer,
@@ -345,7 +366,7 @@ export class RendezvousCore {
       if (pair) {
         delete rec.pair;
         const partner = rec.slots[other(msg.role)];
-        if (partner) out.push(...this.unmatchTo(partner.addr, partner.peerId, pair.pairId));
+        if (partner) out.push(...this.unmatchTo(partner, pair.pairId));
       }
       delete rec.slots[msg.role];
       out.push(event({ type: "server-left", session: msg.session, role: msg.role }));
@@ -361,25 +382,64 @@ export class RendezvousCore {
   private pairUp(session: string, rec: SessionRecord, now: number, changed: Role): ServerAction[] {
     const old = rec.pair;
     const stay = rec.slots[other(changed)];
-    const undo: ServerAction[] = old && stay ? this.unmatchTo(stay.addr, stay.peerId, old.pairId) : [];
-    rec.pair = {
+    const undo: ServerAction[] = old && stay ? this.unmatchTo(stay, old.pairId) : [];
+    const first = { at: now + this.t.matchRetryMs, delayMs: this.t.matchRetryMs };
+    const pair = {
       pairId: this.o.randomHex(16),
       owner: this.serverId,
       acked: { a: false, b: false },
       createdAt: now,
-      nextRetryAt: now + this.t.matchRetryMs,
-      retryDelayMs: this.t.matchRetryMs,
+      retry: { a: { ...first }, b: { ...first } },
     };
+    rec.pair = pair;
     const { a, b } = rec.slots;
     if (!a || !b) throw new Error(`pairUp(${session}) without two peers`);
     const out: ServerAction[] = [...undo, event({ type: "server-pair", session, a: a.addr, b: b.addr })];
-    for (const role of ROLES) out.push(this.matchFor(session, rec, role, now));
+    // A peer another server holds gets its MATCH from there, built there (its cookie, its time).
+    for (const role of ROLES) {
+      const holder = this.holder(rec, role);
+      out.push(
+        holder === this.serverId
+          ? this.matchFor(session, rec, role, now)
+          : { kind: "notify", server: holder, session, role, pairId: pair.pairId },
+      );
+    }
     return out;
   }
 
-  private unmatchTo(to: Endpoint, peerId: string, pairId: string): ServerAction[] {
-    const msg: Message = { type: "unmatch", to: peerId, pairId };
-    return Array.from({ length: UNMATCH_COPIES }, () => ({ kind: "send" as const, to, msg }));
+  /** The server that holds peer `role` (took its latest REGISTER), which alone sends to it. */
+  private holder(rec: Snapshot<SessionRecord>, role: Role): string {
+    return rec.slots[role]?.server ?? rec.pair?.owner ?? this.serverId;
+  }
+
+  /** `msg` to the peer in `slot`, from the server holding it. */
+  private sendTo(slot: { addr: Endpoint; server?: string }, msg: Message): ServerAction {
+    const via = slot.server;
+    return via !== undefined && via !== this.serverId
+      ? { kind: "send", to: slot.addr, msg, via }
+      : { kind: "send", to: slot.addr, msg };
+  }
+
+  private unmatchTo(
+    slot: { addr: Endpoint; peerId: string; server?: string },
+    pairId: string,
+  ): ServerAction[] {
+    const msg: Message = { type: "unmatch", to: slot.peerId, pairId };
+    return Array.from({ length: UNMATCH_COPIES }, () => this.sendTo(slot, msg));
+  }
+
+  /**
+   * Another server paired the peer `role` this server holds (a notify action there): send it its MATCH, if the
+   * pair is still the same, unacknowledged, and the peer still ours. Reads only; the pair's owner writes.
+   */
+  async onNotice(session: string, role: Role, pairId: string, now: number): Promise<ServerAction[]> {
+    return this.queue.run(session, async () => {
+      const rec = await this.o.store.get(session);
+      const pair = rec?.pair;
+      if (!rec || pair?.pairId !== pairId || pair.acked[role]) return [];
+      if (this.holder(rec, role) !== this.serverId) return [];
+      return [this.matchFor(session, rec, role, now)];
+    });
   }
 
   private async onMatchAck(
@@ -398,7 +458,11 @@ export class RendezvousCore {
       const { a, b } = rec.slots;
       if (!rec.pair.acked.a || !rec.pair.acked.b || !a || !b) return [rec, undefined];
       // Both acknowledged: the session ends; what outlives it is written next.
-      return [undefined, { session, peers: { a: a.peerId, b: b.peerId }, addrs: { a: a.addr, b: b.addr } }];
+      const servers = { ...(a.server ? { a: a.server } : {}), ...(b.server ? { b: b.server } : {}) };
+      return [
+        undefined,
+        { session, peers: { a: a.peerId, b: b.peerId }, addrs: { a: a.addr, b: b.addr }, servers },
+      ];
     });
     return done ? this.finish(pairId, done, now) : [];
   }
@@ -417,7 +481,7 @@ export class RendezvousCore {
 
   /** Pass a peer's late-learned NAT behaviour to its partner, which may then pick a better strategy. */
   private async onNatUpdate(from: Endpoint, msg: NatUpdate, now: number): Promise<ServerAction[]> {
-    type Partner = { addr: Endpoint; peerId: string };
+    type Partner = { addr: Endpoint; peerId: string; server?: string };
     let partner = await this.change(msg.session, (live): Decision<Partner | undefined> => {
       if (live?.pair?.pairId !== msg.pairId || !live.slots.a || !live.slots.b) return [KEEP, undefined];
       const role = ROLES.find((r) => live.slots[r]?.peerId === msg.peerId);
@@ -425,17 +489,23 @@ export class RendezvousCore {
       const theirs = role ? live.slots[other(role)] : undefined;
       if (!mine || !theirs) return [KEEP, undefined];
       mine.nat = msg.nat;
-      return [live, { addr: theirs.addr, peerId: theirs.peerId }];
+      return [live, { addr: theirs.addr, peerId: theirs.peerId, server: theirs.server }];
     });
     if (!partner) {
       const recent = await this.o.store.recentPair(msg.pairId, now);
       const role = ROLES.find((r) => recent?.peers[r] === msg.peerId);
-      if (recent && role) partner = { addr: recent.addrs[other(role)], peerId: recent.peers[other(role)] };
+      if (recent && role) {
+        const theirs = other(role);
+        partner = {
+          addr: recent.addrs[theirs],
+          peerId: recent.peers[theirs],
+          server: recent.servers?.[theirs],
+        };
+      }
     }
     if (!partner) return [drop(from, "unexpected")];
-    const to = partner.peerId;
     return [
-      { kind: "send", to: partner.addr, msg: { type: "partnerNat", to, pairId: msg.pairId, nat: msg.nat } },
+      this.sendTo(partner, { type: "partnerNat", to: partner.peerId, pairId: msg.pairId, nat: msg.nat }),
     ];
   }
 
@@ -484,21 +554,31 @@ export class RendezvousCore {
   /** Whether `tick` has anything to do for this session at `now`; it asks again of the fresh record. */
   private due(rec: Snapshot<SessionRecord>, now: number): boolean {
     const pair = rec.pair;
-    if (pair) {
-      const mine = pair.owner === this.serverId;
-      return now - pair.createdAt >= this.t.ackTimeoutMs || (mine && now >= pair.nextRetryAt);
-    }
+    if (pair) return now - pair.createdAt >= this.t.ackTimeoutMs || this.retransmits(rec, now).length > 0;
     return ROLES.every((r) => !rec.slots[r]) || ROLES.some((r) => this.expired(rec.slots[r], now));
   }
 
+  /** The roles whose MATCH this server retransmits at `now`: unacknowledged, due, held by this server. */
+  private retransmits(rec: Snapshot<SessionRecord>, now: number): Role[] {
+    const pair = rec.pair;
+    if (!pair) return [];
+    return ROLES.filter(
+      (r) => !pair.acked[r] && now >= pair.retry[r].at && this.holder(rec, r) === this.serverId,
+    );
+  }
+
   /**
-   * The earliest time `due` can be true for `rec`: the pair's next MATCH or its ack timeout, else the first
-   * slot's expiry. A pair another server owns still wakes at its retry time (that owner may write the record
-   * later than this server reads it); `due` then finds nothing to do.
+   * The earliest time `due` can be true for `rec`: a peer's next MATCH or the pair's ack timeout, else the
+   * first slot's expiry. A peer another server holds still wakes the record at its retry time (for every
+   * server: the holder may change); `due` then finds nothing to do for the others.
    */
   private wakeAt(rec: SessionRecord): number {
     const pair = rec.pair;
-    if (pair) return Math.min(pair.nextRetryAt, pair.createdAt + this.t.ackTimeoutMs);
+    if (pair) {
+      let at = pair.createdAt + this.t.ackTimeoutMs;
+      for (const r of ROLES) if (!pair.acked[r]) at = Math.min(at, pair.retry[r].at);
+      return at;
+    }
     let at = Number.POSITIVE_INFINITY;
     for (const role of ROLES) {
       const slot = rec.slots[role];
@@ -520,10 +600,13 @@ export class RendezvousCore {
     // Any server undoes a pair at its timeout (the owner may be gone); the atomic update lets only one.
     if (pair && now - pair.createdAt >= this.t.ackTimeoutMs) return [rec, this.unpair(session, rec)];
     if (pair) {
-      const out = ROLES.flatMap((role) => (pair.acked[role] ? [] : [this.matchFor(session, rec, role, now)]));
-      // The wait lives in the session record, not in a Backoff: a shared store holds it.
-      pair.retryDelayMs = grow(this.matchRetry, pair.retryDelayMs);
-      pair.nextRetryAt = now + pair.retryDelayMs;
+      const out: ServerAction[] = [];
+      for (const role of this.retransmits(rec, now)) {
+        out.push(this.matchFor(session, rec, role, now));
+        // The wait lives in the session record, not in a Backoff: a shared store holds it.
+        const delayMs = grow(this.matchRetry, pair.retry[role].delayMs);
+        pair.retry[role] = { at: now + delayMs, delayMs };
+      }
       return [rec, out];
     }
     const out: ServerAction[] = [];
@@ -548,7 +631,7 @@ export class RendezvousCore {
     for (const role of ROLES) {
       const slot = rec.slots[role];
       if (!slot) continue;
-      if (pair.acked[role]) out.push(...this.unmatchTo(slot.addr, slot.peerId, pair.pairId));
+      if (pair.acked[role]) out.push(...this.unmatchTo(slot, pair.pairId));
       // Announced on probation and never answered: a replay, or a peer that left. Forget it.
       else if (!slot.proven) delete rec.slots[role];
       else slot.unresponsive = true;

@@ -133,6 +133,8 @@ export class RelaySession {
   private readonly lastHeard: Partial<Record<Role, number>> = {};
   readonly created: number;
   bytes = 0;
+  /** What `bytes` counts, by the role whose datagrams they were (the metrics' bytes each way). */
+  readonly bytesFrom: Record<Role, number> = { a: 0, b: 0 };
 
   constructor(
     readonly pairId: string,
@@ -188,6 +190,7 @@ export class RelaySession {
     this.bucket.spend(size);
     total?.spend(size);
     this.bytes += size;
+    this.bytesFrom[fromRole] += size;
     this.lastHeard[fromRole] = now;
     return to.toHere;
   }

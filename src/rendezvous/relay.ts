@@ -46,6 +46,12 @@ interface Relay {
 
 const EMPTY = new Uint8Array(0);
 
+/** Adds a session's bytes to `toward`, by where they went: what a sent, b received, and back. */
+const addToward = (toward: Record<Role, number>, s: RelaySession): void => {
+  toward.b += s.bytesFrom.a;
+  toward.a += s.bytesFrom.b;
+};
+
 const isRelayBind = (d: Uint8Array) =>
   d.length > 4 &&
   d[0] === MAGIC[0] &&
@@ -74,6 +80,10 @@ export class RelayManager {
   /** All pairs' bytes together, when the operator caps them (limits.totalBytesPerSecond). */
   private readonly total: ByteBucket | undefined;
   relayedBytes = 0;
+  /** Relays opened so far (a port bound for a pair). */
+  opened = 0;
+  /** Bytes toward each role of the relays closed so far; the open ones are added when read. */
+  private readonly closedToward: Record<Role, number> = { a: 0, b: 0 };
 
   constructor(private readonly o: RelayManagerOptions) {
     this.clock = o.clock ?? systemClock;
@@ -86,6 +96,13 @@ export class RelayManager {
 
   get active(): number {
     return this.relays.size;
+  }
+
+  /** Bytes forwarded toward each role's peer, over every relay open or closed (a's datagrams go to b). */
+  get relayedBytesToward(): Record<Role, number> {
+    const out = { ...this.closedToward };
+    for (const r of this.relays.values()) addToward(out, r.session);
+    return out;
   }
 
   /**
@@ -137,6 +154,7 @@ export class RelayManager {
     }
     relay = { session, transport, outbox: [], queued: 0 };
     this.relays.set(pairId, relay);
+    this.opened++;
     return transport.local.port;
   }
 
@@ -208,6 +226,7 @@ export class RelayManager {
     const closed: string[] = [];
     for (const [pairId, r] of this.relays) {
       if (!r.session.expired(now)) continue;
+      addToward(this.closedToward, r.session);
       r.transport.close();
       this.relays.delete(pairId);
       this.holdings.delete(pairId);
@@ -218,7 +237,10 @@ export class RelayManager {
 
   close(): void {
     this.flush(); // what arrived before close still goes out, as it did when every datagram was sent at once
-    for (const r of this.relays.values()) r.transport.close();
+    for (const r of this.relays.values()) {
+      addToward(this.closedToward, r.session);
+      r.transport.close();
+    }
     this.relays.clear();
     this.holdings.clear();
   }

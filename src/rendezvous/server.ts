@@ -1,6 +1,9 @@
+import { isNetpunchError } from "../errors.ts";
+import { firstFailure, HEALTHY, type Health, reportsHealth } from "../metrics/health.ts";
 import { deriveKey, deriveKeyV1 } from "../protocol/auth.ts";
 import { SecureChannel } from "../protocol/channel.ts";
 import type { Message, RelayOfferStatus } from "../protocol/messages.ts";
+import type { Frame } from "../protocol/packet.ts";
 import { DEFAULT_REPLAY_WINDOW_MS, ReplayGuard, type ReplayWindow } from "../protocol/replay.ts";
 import { systemInterfaces } from "../punch/candidates.ts";
 import { isStun } from "../stun/codec.ts";
@@ -20,7 +23,7 @@ import {
   withWs,
   wsBridged,
 } from "../transport/ws-server.ts";
-import type { DropReason, Endpoint, EventHandler } from "../types.ts";
+import type { DropReason, Endpoint, EventHandler, Role } from "../types.ts";
 import {
   DEFAULT_LIMITS,
   DEFAULT_TIMINGS,
@@ -32,6 +35,8 @@ import {
 import { CreditLedger } from "./credit.ts";
 import { RelayManager } from "./relay.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./relay-session.ts";
+import type { ServerBus } from "./server-bus.ts";
+import type { SharedNonces } from "./shared-nonces.ts";
 import { MemoryStore, type RendezvousStore } from "./store.ts";
 
 export interface ServeOptions {
@@ -42,6 +47,16 @@ export interface ServeOptions {
   signal?: AbortSignal;
   onEvent?: EventHandler;
   store?: RendezvousStore;
+  /**
+   * How servers sharing `store` hand each other packets for the peers each holds (a MATCH, an UNMATCH):
+   * needed with a shared store (RedisBus with a RedisStore), pointless without one.
+   */
+  bus?: ServerBus;
+  /**
+   * The nonce memory of servers sharing `store` (RedisNonces): a packet one of them accepted is a replay
+   * at every other. Asked only after this server's own window (`replay`) accepted the packet.
+   */
+  nonces?: SharedNonces;
   timings?: Partial<RendezvousTimings>;
   /**
    * The replay memory for the server's ports, and another for its relays. @default in-memory ReplayGuards;
@@ -86,6 +101,20 @@ export interface ServerStats {
   relayedBytes: number;
   /** STUN Binding requests answered (serve --stun). */
   stunAnswered: number;
+  /** MATCHes sent again because a peer had not acknowledged its first (README step 2). */
+  matchRetransmits: number;
+  /** Relays opened so far, and requests refused by why (no --relay, every slot taken, the requester's limit). */
+  relaysOpened: number;
+  relaysRefused: Record<Exclude<RelayOfferStatus, "ok">, number>;
+  /** Bytes relayed toward each role's peer (a's datagrams count toward b). */
+  relayedBytesToward: Record<Role, number>;
+  /** Nonces the replay windows hold now (ports and relays); undefined for a shared one that cannot say. */
+  replayNonces?: number;
+  /**
+   * Ticks and counts that could not reach the shared store (packets that could not are in `dropped`);
+   * serve() always sets it.
+   */
+  storeFailures?: number;
 }
 
 export interface RendezvousServer {
@@ -93,6 +122,11 @@ export interface RendezvousServer {
   /** Where the WebSocket listener listens (serve({ tcp })), its port chosen when 0 was asked. */
   readonly localTcp?: Endpoint;
   stats(): ServerStats;
+  /**
+   * Whether the server serves: not once it has closed, nor when one of its sockets is gone; a store that
+   * can tell (HealthReporting: a shared store's PING) is asked too, each call. Never rejects.
+   */
+  health(): Promise<Health>;
   /** Stops listening and clears every timer; idempotent. */
   close(): void;
   /**
@@ -137,8 +171,15 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     relays: 0,
     relayedBytes: 0,
     stunAnswered: 0,
+    matchRetransmits: 0,
+    relaysOpened: 0,
+    relaysRefused: { off: 0, full: 0, limit: 0 },
+    relayedBytesToward: { a: 0, b: 0 },
+    storeFailures: 0,
   };
   const store = opts.store ?? new MemoryStore();
+  // Servers sharing a store tell their pairs and peers apart by it: only a peer's holder sends to it.
+  const serverId = toHex(random.bytes(SERVER_ID_BYTES));
   const core = new RendezvousCore({
     store,
     randomHex: (n) => toHex(random.bytes(n)),
@@ -149,8 +190,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     announceAfter: clock.now() + DEFAULT_REPLAY_WINDOW_MS,
     limits: { ...DEFAULT_LIMITS, ...opts.limits },
     altPort: opts.altPort,
-    // Servers sharing a store tell their pairs apart by it: only a pair's maker retransmits its MATCH.
-    serverId: toHex(random.bytes(SERVER_ID_BYTES)),
+    serverId,
   });
   const ledger = new CreditLedger();
 
@@ -167,6 +207,16 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     stats.dropped[reason] = (stats.dropped[reason] ?? 0) + 1;
     emit({ type: "dropped", from, reason });
   };
+  /**
+   * A store that cannot be reached (E_STORE: Redis down) costs only what needed it: the packet is dropped
+   * and counted (its peer retransmits, and is served once the store is back), a tick is skipped (the due
+   * times are in the records). Any other failure of the store is a bug or a broken store: it closes the server.
+   */
+  const storeFailed = (e: unknown, from?: Endpoint) => {
+    if (!isNetpunchError(e) || e.code !== "E_STORE") return fail(e);
+    if (from) countDrop(from, "store-down");
+    else stats.storeFailures = (stats.storeFailures ?? 0) + 1;
+  };
 
   const key = deriveKey(opts.secret);
   const oldKey = deriveKeyV1(opts.secret);
@@ -181,11 +231,12 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   if (ws) onClose(() => ws.close());
   const udpFactory = opts.transport ?? openUdp;
   const transportFactory = ws ? wsBridged(udpFactory, ws) : udpFactory;
+  const relayReplay = opts.replay?.relay ?? new ReplayGuard();
   const relays = opts.relay
     ? new RelayManager({
         host: opts.listen.host,
         key,
-        replay: opts.replay?.relay ?? new ReplayGuard(),
+        replay: relayReplay,
         transport: transportFactory,
         maxSessions: opts.relay.maxSessions ?? 16,
         ports: opts.relay.ports,
@@ -210,17 +261,26 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   let counts = 0;
   const recount = () => {
     const asked = ++counts;
-    store.count().then((n) => {
-      if (asked === counts) stats.sessions = n;
-    }, fail);
+    store.count().then(
+      (n) => {
+        if (asked === counts) stats.sessions = n;
+      },
+      (e: unknown) => storeFailed(e),
+    );
   };
   /** Carries out what the core decided, once its store has answered; a failing store closes the server. */
-  const handle = (decided: Promise<ServerAction[]>, tick = false) =>
-    decided.then((actions) => {
-      if (settler?.settled ?? true) return; // the store answered after close(): nothing more goes out
-      run(actions);
-      if (tick || actions.some((a) => a.kind === "event" && a.event.type !== "dropped")) recount();
-    }, fail);
+  const handle = (decided: Promise<ServerAction[]>, tick = false, from?: Endpoint) =>
+    decided.then(
+      (actions) => {
+        if (settler?.settled ?? true) return; // the store answered after close(): nothing more goes out
+        // A tick sends a MATCH only to a peer that has not acknowledged the first one: a retransmission.
+        if (tick)
+          for (const a of actions) if (a.kind === "send" && a.msg.type === "match") stats.matchRetransmits++;
+        run(actions);
+        if (tick || actions.some((a) => a.kind === "event" && a.event.type !== "dropped")) recount();
+      },
+      (e: unknown) => storeFailed(e, from),
+    );
 
   const run = (actions: ServerAction[]) => {
     for (const a of actions) {
@@ -230,8 +290,10 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         else emit(a.event);
       } else if (a.kind === "relay") {
         // The status tells the peer why there is no port (off, full, its limit), so it stops asking.
-        const offer = (status: RelayOfferStatus, port = 0) =>
+        const offer = (status: RelayOfferStatus, port = 0) => {
+          if (status !== "ok") stats.relaysRefused[status]++;
           send(a.reply, { type: "relayOffer", pairId: a.pairId, to: a.peerId, status, port });
+        };
         if (!relays) offer("off");
         else
           relays.offer(a.pairId, a.peers, a.reply, routes.hostFor(a.reply)).then(
@@ -241,6 +303,14 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
             },
             () => offer("full"),
           );
+      } else if (a.kind === "notify") {
+        opts.bus?.publish(a.server, { kind: "match", session: a.session, role: a.role, pairId: a.pairId });
+      } else if (
+        a.via !== undefined &&
+        opts.bus &&
+        (a.msg.type === "unmatch" || a.msg.type === "partnerNat")
+      ) {
+        opts.bus.publish(a.via, { kind: "send", to: a.to, msg: a.msg });
       } else send(a.to, a.msg);
     }
   };
@@ -256,16 +326,34 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       key,
       {
         onFrame(from, frame) {
-          ledger.earn(from, frame.size, clock.now());
-          if (frame.msg.type === "probe")
+          if (frame.msg.type === "probe") {
+            ledger.earn(from, frame.size, clock.now());
             return probe(from, frame.msg.probeId, frame.msg.fromOtherPort, port);
-          if (port === "main") handle(core.onFrame(from, frame, clock.now()));
-          else countDrop(from, "unexpected");
+          }
+          if (port !== "main") return countDrop(from, "unexpected");
+          // Fresh here; with servers sharing a store it must be new to all of them too (one SET NX).
+          if (!opts.nonces || !frame.fresh) return deliver(from, frame);
+          opts.nonces.claim(frame.nonce).then(
+            (isNew) => {
+              if (settler?.settled ?? true) return;
+              if (!isNew) {
+                frame.fresh = false;
+                if (!stateless(frame.msg)) return countDrop(from, "replay");
+              }
+              deliver(from, frame);
+            },
+            (e: unknown) => storeFailed(e, from),
+          );
         },
         onDrop: countDrop,
       },
       { replay, exempt: stateless, oldKey, clock: () => clock.now(), randomBytes: (n) => random.bytes(n) },
     );
+  /** An authenticated frame for the core: it earns its sender credit, then the core decides. */
+  function deliver(from: Endpoint, frame: Frame): void {
+    ledger.earn(from, frame.size, clock.now());
+    handle(core.onFrame(from, frame, clock.now()), false, from);
+  }
   const channel = portChannel("main");
   /** STUN (serve --stun) shares the port: its packets start with two zero bits and the magic cookie. */
   const stun = (data: Uint8Array, from: Endpoint, via: () => Transport | undefined): boolean => {
@@ -283,6 +371,8 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     every: (ms: number, fn: () => void) => every(clock, ms, fn),
   };
   let transport: Transport;
+  /** The server's own ports, which a health check looks at: closed under it, the server no longer serves. */
+  const sockets: { what: string; transport: Transport }[] = [];
   // The second port answers only PROBEs: comparing what the two ports see tells a peer its NAT's behaviour.
   let alt: { channel: SecureChannel; transport: Transport } | undefined;
   try {
@@ -303,6 +393,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       channel.receive(data, from);
     });
     onClose(() => batched.close());
+    sockets.push({ what: "UDP", transport: batched });
     channel.transport = transport;
     if (opts.altPort) {
       const altChannel = portChannel("alt");
@@ -319,6 +410,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       onClose(() => altBatched.close());
       altChannel.transport = altBatched;
       alt = { channel: altChannel, transport: altBatched };
+      sockets.push({ what: "alt-port UDP", transport: altBatched });
     }
   } catch (e) {
     close(); // closes what was opened
@@ -334,6 +426,20 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     const sent = via.send(from, reply, (bytes) => ledger.spend(from, bytes));
     if (sent) stats.packetsOut++;
     else countDrop(from, "no-credit");
+  }
+
+  // Packets other servers hand over for the peers this one holds.
+  if (opts.bus) {
+    try {
+      const stop = await opts.bus.listen(serverId, (n) => {
+        if (n.kind === "match") handle(core.onNotice(n.session, n.role, n.pairId, clock.now()));
+        else send(n.to, n.msg);
+      });
+      onClose(stop);
+    } catch (e) {
+      close();
+      throw e;
+    }
   }
 
   let lastSweep = clock.now();
@@ -360,12 +466,32 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   return {
     local: transport.local,
     ...(ws ? { localTcp: ws.local } : {}),
-    stats: () => ({
-      ...stats,
-      dropped: { ...stats.dropped },
-      relays: relays?.active ?? 0,
-      relayedBytes: relays?.relayedBytes ?? 0,
-    }),
+    stats: () => {
+      // ReplayGuard says how many nonces it holds; a shared window may not (then the gauge is left out).
+      const held = [replay, ...(relays ? [relayReplay] : [])].map((w) => (w as { size?: unknown }).size);
+      const replayNonces = held.every((n) => typeof n === "number")
+        ? held.reduce<number>((sum, n) => sum + (n as number), 0)
+        : undefined;
+      return {
+        ...stats,
+        dropped: { ...stats.dropped },
+        relays: relays?.active ?? 0,
+        relayedBytes: relays?.relayedBytes ?? 0,
+        relaysOpened: relays?.opened ?? 0,
+        relaysRefused: { ...stats.relaysRefused },
+        relayedBytesToward: { ...(relays?.relayedBytesToward ?? stats.relayedBytesToward) },
+        ...(replayNonces !== undefined ? { replayNonces } : {}),
+      };
+    },
+    health: () =>
+      firstFailure([
+        () => (settler?.settled !== false ? { ok: false, reason: "the server has stopped" } : HEALTHY),
+        () => {
+          const gone = sockets.find((s) => s.transport.open === false);
+          return gone ? { ok: false, reason: `the ${gone.what} socket is closed` } : HEALTHY;
+        },
+        () => (reportsHealth(store) ? store.health() : HEALTHY),
+      ]),
     close,
     closed,
   };

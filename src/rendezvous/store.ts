@@ -8,6 +8,8 @@ export interface RecentPair {
   peers: Record<Role, string>;
   /** Where each peer was last seen, to pass it news from its partner. */
   addrs: Record<Role, Endpoint>;
+  /** The server that held each peer (Registration.server), which news to it must leave from. */
+  servers?: Partial<Record<Role, string>>;
 }
 
 /** One peer waiting in a session. */
@@ -18,6 +20,12 @@ export interface Registration {
   candidates: Register["candidates"];
   /** The peer's NAT behaviour, once it has probed (it tells the partner which strategy to use). */
   nat?: NatInfo;
+  /**
+   * The server that took its latest REGISTER (its id, among servers sharing a store): the only one that can
+   * reach it through its NAT, so every packet to it (its MATCH, an UNMATCH) leaves from that server, which
+   * also owns its MATCH retransmissions. Absent in records of a server alone (it holds every peer).
+   */
+  server?: string;
   /** Its hook's offer (hex, at most MAX_OFFER_LEN bytes), from its latest REGISTER: the partner's MATCH carries it. */
   offer?: string;
   lastSeen: number;
@@ -43,15 +51,16 @@ export interface SessionRecord {
   wakeAt?: number;
   pair?: {
     pairId: string;
-    /**
-     * The server that made the pair, and the only one that retransmits its MATCH: servers sharing a store
-     * would otherwise each send every retransmission.
-     */
+    /** The server that made the pair; it retransmits the MATCH of every peer whose slot names no server. */
     owner: string;
     acked: Record<Role, boolean>;
     createdAt: number;
-    nextRetryAt: number;
-    retryDelayMs: number;
+    /**
+     * Each peer's next MATCH retransmission and the wait before the one after. Only the server holding the
+     * peer (its slot's `server`, else the owner) retransmits it: one sender per peer, however many servers
+     * share the store, and the one whose packets the peer's NAT lets in.
+     */
+    retry: Record<Role, { at: number; delayMs: number }>;
   };
 }
 

@@ -24,7 +24,15 @@ export function batchSends(
 ): BatchedTransport {
   const sendMany = t.sendMany?.bind(t);
   if (!sendMany)
-    return { local: t.local, send: (data, to) => t.send(data, to), close: () => t.close(), flush: () => {} };
+    return {
+      local: t.local,
+      send: (data, to) => t.send(data, to),
+      close: () => t.close(),
+      flush: () => {},
+      get open() {
+        return t.open;
+      },
+    };
   let queue: Datagram[] = [];
   let open = true;
   const flush = () => {
@@ -51,6 +59,9 @@ export function batchSends(
       flush();
       open = false;
       t.close();
+    },
+    get open() {
+      return open && t.open !== false;
     },
   };
 }

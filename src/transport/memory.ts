@@ -56,6 +56,9 @@ export class MemoryNetwork {
         open = false;
         this.sockets.delete(key);
       },
+      get open() {
+        return open;
+      },
     };
   }
 }
@@ -253,6 +256,9 @@ export class SimHost {
         if (!open) return;
         open = false;
         this.sockets.delete(port);
+      },
+      get open() {
+        return open;
       },
     };
   };

@@ -147,5 +147,9 @@ export async function openPerAddress(
       for (const t of sockets.values()) t.close();
       sockets.clear();
     },
+    /** Open while one of its sockets is: a peer can still reach the server at that address. */
+    get open() {
+      return !closed && [...sockets.values()].some((t) => t.open !== false);
+    },
   };
 }

@@ -12,6 +12,8 @@ export interface Transport {
   sendMany?(datagrams: readonly Datagram[]): number;
   /** Releases the port at once, so a hook can bind it. */
   close(): void;
+  /** False once the socket is closed (a health check asks); absent where the transport cannot tell. */
+  readonly open?: boolean;
 }
 
 /** A datagram to send, and where to. */

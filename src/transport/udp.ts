@@ -118,6 +118,9 @@ export async function openUdp(
     send,
     sendMany,
     close: () => life.close(),
+    get open() {
+      return life.open;
+    },
   };
 }
 

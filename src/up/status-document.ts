@@ -30,6 +30,7 @@ export const statusDocument = (config: string, tunnels: TunnelRow[], now: number
 const Time = v.pipe(v.number(), v.finite());
 const Count = v.pipe(v.number(), v.integer(), v.minValue(0));
 const Text = v.pipe(v.string(), v.maxLength(4_000));
+const ProxyPathSchema = v.picklist(["direct", "relay"]);
 
 const RowSchema = v.object({
   name: Text,
@@ -49,7 +50,18 @@ const RowSchema = v.object({
   partnerKey: v.optional(Text),
   // Optional, so a document without it (an older `up`) still parses, and an older client ignores it.
   proxy: v.optional(
-    v.object({ packetsIn: Count, packetsOut: Count, bytesIn: Count, bytesOut: Count, moves: Count }),
+    v.object({
+      packetsIn: Count,
+      packetsOut: Count,
+      bytesIn: Count,
+      bytesOut: Count,
+      moves: Count,
+      // Optional too: an `up` from before the proxy moved between paths has none of them.
+      path: v.optional(ProxyPathSchema),
+      switches: v.optional(Count),
+      lastSwitch: v.optional(v.object({ at: Time, to: ProxyPathSchema, reason: Text })),
+      relayReady: v.optional(v.boolean()),
+    }),
   ),
 });
 

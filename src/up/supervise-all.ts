@@ -25,6 +25,13 @@ export interface ProxyStatus {
   moves: number;
   /** Where the partner is now ("HOST:PORT"): the punch's address, or the last one it moved to. */
   remote: string;
+  /** The path carrying the tunnel now (the proxy moves it between the two); absent from an older `up`. */
+  path?: "direct" | "relay";
+  /** Moves between direct and relay so far, and the last one (when, ms since the epoch; where to; why). */
+  switches?: number;
+  lastSwitch?: { at: number; to: "direct" | "relay"; reason: string };
+  /** Whether the relay is bound on both sides: there is somewhere to fall back to. */
+  relayReady?: boolean;
 }
 
 /** One row of `netpunch status`: the supervisor's status and what the config says of the tunnel. */
@@ -108,5 +115,14 @@ function row(t: SupervisedTunnel, s: TunnelStatus): TunnelRow {
   const p = s.state === "up" ? t.proxy?.() : undefined;
   if (!p) return base;
   const { remote, ...proxy } = p;
-  return { ...base, remote, proxy };
+  return { ...base, remote, ...(p.path ? { path: proxiedPath(s.path, p.path) } : {}), proxy };
+}
+
+/**
+ * The row's path once the proxy has moved the tunnel: "relay" on the relay; on a direct path the punch's own
+ * kind (lan, birthday...) when the punch ended direct, else "direct".
+ */
+function proxiedPath(punched: TunnelStatus["path"], now: "direct" | "relay"): TunnelStatus["path"] {
+  if (now === "relay") return "relay";
+  return punched && punched !== "relay" ? punched : "direct";
 }

@@ -4,7 +4,8 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, type Proc, run, secretFile, startServer, stopAll } from "./cli.ts";
+import { STUCK_EXIT_MS } from "../../src/cli/runtime.ts";
+import { freePort, type Proc, run, secretFile, startServer, stopAll, waitFor } from "./cli.ts";
 
 // Real processes, sockets and (in the lab) namespaces: far slower than bun test's 5 s default.
 setDefaultTimeout(60_000);
@@ -123,6 +124,24 @@ describe("third-party hooks", () => {
     expect([oa.code, ob.code], `${oa.stderr}\n${ob.stderr}`).toEqual([0, 0]);
     expect(oa.stdout).toBe(`hi 127.0.0.1:${ports.b}\n`);
     expect(ob.stdout).toBe(`hi 127.0.0.1:${ports.a}\n`);
+  });
+
+  test("a hook that ignores its abort signal: one SIGTERM still ends netpunch (143), saying why", async () => {
+    const { a, b } = await pair(() => ["--hook", "./test/fixtures/stubborn-hook.ts"], ROOT);
+    await Promise.all([waitFor(a, /connected/i), waitFor(b, /connected/i)]);
+    await Bun.sleep(200); // the hooks have started: stdout says so below
+    a.proc.kill("SIGTERM");
+    b.proc.kill("SIGINT");
+    // Bounded: the forced exit comes STUCK_EXIT_MS after the signal; done() SIGKILLs past its own limit.
+    const [oa, ob] = await Promise.all([a.done(STUCK_EXIT_MS + 15_000), b.done(STUCK_EXIT_MS + 15_000)]);
+    expect([oa, ob]).toEqual([143, 130]);
+    for (const [p, sig] of [
+      [a, "SIGTERM"],
+      [b, "SIGINT"],
+    ] as const) {
+      expect(await p.stdout).toContain("stubborn hook running");
+      expect(await p.stderr).toContain(`still running ${STUCK_EXIT_MS / 1000} s after ${sig}`);
+    }
   });
 
   test("an installed package: --hook hello finds node_modules/netpunch-plugin-hello in the current directory", async () => {

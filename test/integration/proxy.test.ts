@@ -92,12 +92,18 @@ describe("connect --proxy", () => {
 });
 
 /** An up config with one tunnel in proxy mode that runs the stand-in tunnel (or `extra` lines). */
-function upConfig(dir: string, role: "a" | "b", heardFile: string, extra: string[] = []): string {
+function upConfig(
+  dir: string,
+  role: "a" | "b",
+  heardFile: string,
+  extra: string[] = [],
+  port = serverPort,
+): string {
   const file = join(dir, `${role}.toml`);
   writeFileSync(
     file,
     [
-      `server = "127.0.0.1:${serverPort}"`,
+      `server = "127.0.0.1:${port}"`,
       `secret_file = ${JSON.stringify(SECRET)}`,
       `state_dir = ${JSON.stringify(join(dir, role, "state"))}`,
       `runtime_dir = ${JSON.stringify(join(dir, role, "run"))}`,
@@ -118,8 +124,18 @@ function upConfig(dir: string, role: "a" | "b", heardFile: string, extra: string
 
 interface ProxyRow {
   state: string;
+  path?: string;
   remote?: string;
-  proxy?: { packetsIn: number; packetsOut: number; bytesIn: number; bytesOut: number; moves: number };
+  proxy?: {
+    packetsIn: number;
+    packetsOut: number;
+    bytesIn: number;
+    bytesOut: number;
+    moves: number;
+    path?: string;
+    switches?: number;
+    relayReady?: boolean;
+  };
 }
 
 /** Polls `status a --json` every 200 ms (at most 20 s) until its one row is `ok`; throws otherwise. */
@@ -172,5 +188,28 @@ describe("up with proxy = true", () => {
     const p = run(["up", upConfig(dir, "a", join(dir, "never.txt"), ["exec-replace = true"])]);
     expect(await p.done()).toBe(2);
     expect(await p.stderr).toContain("--proxy and --exec-replace exclude each other");
+  });
+});
+
+describe("up with proxy = true and a server with a relay", () => {
+  test("the relay asked for beside the punch gets bound in the background; status shows the path and no switch", async () => {
+    const port = await freePort();
+    const relayServer = run(["serve", "--listen", `127.0.0.1:${port}`, "--secret-file", SECRET, "--relay"]);
+    await waitFor(relayServer, /listening on UDP/);
+    const dir = mkdtempSync(join(tmpdir(), "netpunch-up-proxy-relay-"));
+    const heard = { a: join(dir, "heard-a.txt"), b: join(dir, "heard-b.txt") };
+    const ups = (["a", "b"] as const).map((role) => run(["up", upConfig(dir, role, heard[role], [], port)]));
+    try {
+      for (const p of ups) await waitFor(p, /proxy: the relay is ready to fall back to/, 20_000);
+      // Loopback has a direct path at once: the punch ends direct, and the proxy stays there.
+      const row = await proxyRow(join(dir, "a", "run"), (r) => r.proxy?.relayReady === true);
+      expect(row).toMatchObject({ state: "up", path: "direct" });
+      expect(row.proxy).toMatchObject({ path: "direct", switches: 0, relayReady: true });
+    } finally {
+      for (const p of ups) p.proc.kill("SIGTERM");
+      await Promise.all(ups.map((p) => p.done(10_000)));
+      relayServer.proc.kill("SIGTERM");
+      await relayServer.done(5_000);
+    }
   });
 });

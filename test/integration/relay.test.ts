@@ -122,9 +122,16 @@ test("two peers with no direct path meet through the relay, which then carries t
   const { a, b, relayEp, tunnelA, tunnelB } = await relayedPair();
   expect([a.via, b.via]).toEqual(["relay", "relay"]);
   expect(b.rport).toBe(relayEp.port);
+  const before = server?.stats();
   tunnelA.t.send(new TextEncoder().encode("wg handshake"), relayEp);
   await settle();
   expect(tunnelB.got.map((d) => new TextDecoder().decode(d))).toEqual(["wg handshake"]);
+  // The server's stats (serve --metrics): one relay, the 12 bytes counted toward b, nothing back toward a.
+  const after = server?.stats();
+  expect([after?.relays, after?.relaysOpened]).toEqual([1, 1]);
+  expect((after?.relayedBytesToward.b ?? 0) - (before?.relayedBytesToward.b ?? 0)).toBe(12);
+  expect(after?.relayedBytesToward.a).toBe(before?.relayedBytesToward.a);
+  expect(after?.relayedBytes).toBe((after?.relayedBytesToward.a ?? 0) + (after?.relayedBytesToward.b ?? 0));
 });
 
 // Audit (a): an insider bound a spoofed victim address and the relay sent that victim 10 MB in 10 s.
@@ -180,6 +187,11 @@ test("one address holds at most its share of relays; honest pairs still get one;
     expect.stringContaining("every slot is taken"),
   ]);
   expect(relayState(fa)).toContain("full");
+  const stats = server?.stats();
+  expect(stats?.relaysOpened).toBe(MAX_RELAYS_PER_SOURCE_IP + 1);
+  expect(stats?.relaysRefused.limit).toBeGreaterThan(0);
+  expect(stats?.relaysRefused.full).toBeGreaterThan(0);
+  expect(stats?.relaysRefused.off).toBe(0);
 });
 
 test("a server without --relay answers off, and the failure says to start it with serve --relay", async () => {
@@ -196,6 +208,9 @@ test("a server without --relay answers off, and the failure says to start it wit
   expect(ea).toContain("start it with serve --relay");
   expect(eb).toContain("start it with serve --relay");
   expect(pa.events).toContainEqual({ type: "relay", state: "off" });
+  const refused = server?.stats().relaysRefused;
+  expect(refused?.off).toBeGreaterThan(0);
+  expect([refused?.full, refused?.limit, server?.stats().relaysOpened]).toEqual([0, 0, 0]);
 });
 
 // Audit (c): an outsider spoofing a bound address had 15.9 MB of junk forwarded to the partner and kept the

@@ -83,6 +83,30 @@ describe("statusText: a table a person reads", () => {
     expect(lines[3]).toMatch(/ 1 +- +\[E_PIN_MISMATCH\]/);
   });
 
+  test("a proxy that moved the tunnel shows its switches beside the path; one that never moved shows the path alone", () => {
+    const [office, backup] = HOME.tunnels;
+    if (!office || !backup) throw new Error("fixture");
+    const counts = { packetsIn: 1, packetsOut: 1, bytesIn: 1, bytesOut: 1, moves: 0 };
+    const at = T0 - 60_000;
+    const moved = doc("home", [
+      {
+        ...office,
+        path: "direct",
+        proxy: {
+          ...counts,
+          path: "direct",
+          switches: 2,
+          lastSwitch: { at, to: "direct", reason: "3 probes answered in a row" },
+          relayReady: true,
+        },
+      },
+      { ...backup, path: "relay", proxy: { ...counts, path: "relay", switches: 0, relayReady: true } },
+    ]);
+    const lines = statusText([moved], T0).split("\n");
+    expect(lines[2]).toContain(`direct (2 switches, last ${new Date(at).toISOString().slice(11, 19)}Z)`);
+    expect(lines[3]).toMatch(/^ {2}backup +failed +relay +- /);
+  });
+
   test.each([
     [0, "0 B"],
     [1_023, "1023 B"],

@@ -7,6 +7,7 @@ import type { Message } from "../../../src/protocol/messages.ts";
 import { open, seal } from "../../../src/protocol/packet.ts";
 import { type ProxyEvent, startProxy } from "../../../src/proxy/driver.ts";
 import type { PunchedSocket } from "../../../src/punch/connect.ts";
+import { RelayClient } from "../../../src/punch/relay-client.ts";
 import { ManualClock } from "../../../src/sys/clock.ts";
 import { seededRandom } from "../../../src/sys/random.ts";
 import type { DatagramHandler, Transport, TransportFactory } from "../../../src/transport/types.ts";
@@ -18,6 +19,9 @@ const PAIR = "00112233445566778899aabbccddeeff";
 const PARTNER = { host: "203.0.113.20", port: 40000 };
 const LOOP = "127.0.0.1";
 const TUNNEL = { host: LOOP, port: 51820 };
+const SERVER = { host: "198.51.100.7", port: 10001 };
+const OURS = "a0a0a0a0a0a0a0a0";
+const THEIRS = "b0b0b0b0b0b0b0b0";
 
 interface Sent {
   at: number;
@@ -40,7 +44,7 @@ function fakeTransport(local: Endpoint, sent: Sent[], clock: ManualClock): Trans
   return t;
 }
 
-async function setup(keepaliveMs = 15_000) {
+async function setup(keepaliveMs = 15_000, over: Partial<PunchedSocket> = {}) {
   const clock = new ManualClock(T0);
   const toPartner: Sent[] = [];
   const toTunnel: Sent[] = [];
@@ -55,9 +59,18 @@ async function setup(keepaliveMs = 15_000) {
     pairId: PAIR,
     role: "a",
     key: KEY,
+    path: "direct",
+    session: "s",
+    relayAllowed: false,
+    peerId: OURS,
+    partnerId: THEIRS,
+    directTargets: [PARTNER],
+    server: SERVER,
+    clockOffsetMs: 0,
     listen: (h) => {
       fromPartner = h;
     },
+    ...over,
   };
   const factory: TransportFactory = async (bind, onDatagram) => {
     fromTunnel = onDatagram;
@@ -75,6 +88,19 @@ async function setup(keepaliveMs = 15_000) {
   });
   const partnerSends = (msg: Message, from: Endpoint = PARTNER, key = KEY) =>
     fromPartner(seal(key, msg, { timestamp: clock.now(), nonce: new Uint8Array(12) }), from);
+  let nonces = 0;
+  /** Sealed like the partner's control packets: a fresh nonce each (unless `nonce` replays one). */
+  const partnerControl = (
+    msg: Message,
+    from: Endpoint = PARTNER,
+    o: { nonce?: number; at?: number } = {},
+  ) => {
+    const nonce = new Uint8Array(12);
+    new DataView(nonce.buffer).setUint32(8, o.nonce ?? ++nonces);
+    const packet = seal(KEY, msg, { timestamp: o.at ?? clock.now(), nonce });
+    fromPartner(packet, from);
+    return packet.length;
+  };
   return {
     clock,
     proxy,
@@ -85,6 +111,7 @@ async function setup(keepaliveMs = 15_000) {
     loop: () => loopT as Transport & { closed: boolean },
     tunnelSends: (data: Uint8Array, from: Endpoint = TUNNEL) => fromTunnel(data, from),
     partnerSends,
+    partnerControl,
   };
 }
 
@@ -128,8 +155,11 @@ describe("startProxy", () => {
     s.clock.advanceTo(T0 + 10_000);
     s.tunnelSends(Uint8Array.of(1));
     s.clock.advanceTo(T0 + 60_000);
+    // DATA only: the direct path's probes (PINGs, every second) are the next tests' business.
     expect(
-      s.toPartner.map((x) => [x.at - T0, (decoded(x) as { payload: Uint8Array }).payload.length]),
+      s.toPartner
+        .filter((x) => decoded(x).type === "data")
+        .map((x) => [x.at - T0, (decoded(x) as { payload: Uint8Array }).payload.length]),
     ).toEqual([
       [10_000, 1],
       [25_000, 0],
@@ -177,3 +207,180 @@ describe("startProxy", () => {
     expect([s.punchedT.closed, s.loop().closed, s.clock.size]).toEqual([true, true, 0]);
   });
 });
+
+const RELAY = { host: "198.51.100.7", port: 20_000 };
+const ping = (seq: number, peerId = THEIRS, pairId = PAIR): Message => ({
+  type: "ping",
+  pairId,
+  peerId,
+  seq,
+});
+const pong = (seq: number): Message => ({ type: "pong", pairId: PAIR, peerId: THEIRS, seq });
+const sentOf = (s: { toPartner: Sent[] }, type: string) =>
+  s.toPartner
+    .filter((x) => decoded(x).type === type)
+    .map((x) => ({ at: x.at - T0, to: x.to, msg: decoded(x), size: x.data.length }));
+
+describe("startProxy: probes and paths", () => {
+  test("the partner's fresh PING of our pair gets one PONG of the same size back to its source; nothing else does", async () => {
+    const s = await setup();
+    const size = s.partnerControl(ping(7));
+    const pongs = sentOf(s, "pong");
+    expect(pongs).toEqual([
+      { at: 0, to: PARTNER, msg: { type: "pong", pairId: PAIR, peerId: OURS, seq: 7 }, size },
+    ]);
+    s.partnerControl(ping(7), PARTNER, { nonce: 1 }); // replayed
+    s.partnerControl(ping(8, "c0c0c0c0c0c0c0c0")); // another peer of the secret
+    s.partnerControl(ping(9, THEIRS, "ff".repeat(16))); // another pair
+    s.partnerControl(ping(10), PARTNER, { at: T0 - 60_000 }); // far too old
+    expect(sentOf(s, "pong")).toHaveLength(1);
+    expect(s.toTunnel).toEqual([]);
+    expect(s.events.map((e) => (e.type === "proxy-dropped" ? e.reason : e.type))).toEqual([
+      "replay",
+      "control",
+      "control",
+      "stale",
+    ]);
+  });
+
+  test("on the direct path: one PING a second to the partner; unanswered, faster, then back to the relay", async () => {
+    const s = await setup(15_000, { relay: readyRelay() });
+    expect(s.proxy.relayReady).toBe(true);
+    // Answered for 5 s: one probe a second, to the partner only.
+    answering(s, 4_990);
+    const early = sentOf(s, "ping").filter((p) => p.to.port === PARTNER.port);
+    expect(early.map((p) => p.at)).toEqual([0, 1_000, 2_000, 3_000, 4_000]);
+    // Then silence: a miss 1 s after the probe at 5 s, probes every 200 ms from then, and at the 8th miss
+    // (4.2 s after the last answer, at 4 s) the relay takes over.
+    s.clock.advanceTo(T0 + 12_000);
+    expect(s.proxy.path).toBe("relay");
+    expect(s.events).toContainEqual({
+      type: "proxy-path",
+      path: "relay",
+      reason: "no answer on the direct path for 4 s",
+      at: T0 + 8_200,
+    });
+    const fast = sentOf(s, "ping").filter((p) => p.to.port === PARTNER.port && p.at > 5_000 && p.at <= 8_200);
+    // Each miss counts 1 s after its probe: the 8th is the probe of 7.2 s, and the probes go on till then.
+    expect(fast.map((p) => p.at)).toEqual(Array.from({ length: 12 }, (_, i) => 6_000 + i * 200));
+    expect(s.proxy.switches).toBe(1);
+    s.tunnelSends(Uint8Array.of(4));
+    expect(s.toPartner.at(-1)?.to).toEqual(RELAY);
+  });
+
+  test("starting on the relay: DATA goes to the relay, probes to the direct addresses; three answers move it", async () => {
+    const s = await setup(15_000, { path: "relay", remote: RELAY, relay: readyRelay() });
+    expect([s.proxy.path, s.proxy.remote]).toEqual(["relay", RELAY]);
+    s.clock.advanceTo(T0);
+    s.tunnelSends(Uint8Array.of(1));
+    expect(s.toPartner.at(-1)?.to).toEqual(RELAY);
+    // The partner's DATA through the relay is delivered and moves nothing.
+    s.partnerSends(data(0, Uint8Array.of(2)), RELAY);
+    expect(s.toTunnel).toHaveLength(1);
+    const probes = () => sentOf(s, "ping").filter((p) => p.to.port === PARTNER.port);
+    expect(probes().map((p) => p.at)).toEqual([0]);
+    s.partnerControl(pong(0));
+    s.clock.advanceTo(T0 + 200);
+    s.partnerControl(pong(1));
+    s.clock.advanceTo(T0 + 400);
+    expect(s.proxy.path).toBe("relay"); // two answers: not yet
+    s.partnerControl(pong(2));
+    expect(s.proxy.path).toBe("direct");
+    expect(s.events.filter((e) => e.type === "proxy-path")).toEqual([
+      { type: "proxy-path", path: "direct", reason: "3 probes answered in a row", at: T0 + 400 },
+    ]);
+    s.tunnelSends(Uint8Array.of(3));
+    expect(s.toPartner.at(-1)?.to).toEqual(PARTNER);
+    // A PONG from anywhere else (a forger with the secret at another address) counts for nothing.
+    s.clock.advanceTo(T0 + 1_400);
+    s.partnerControl(pong(3), { host: "192.0.2.66", port: 9 });
+    expect(s.proxy.remote).toEqual(PARTNER);
+  });
+
+  test("a relay the punch left binding is bound by the proxy, then kept alive by a PING every 15 s while unused (from when it was bound)", async () => {
+    const relay = new RelayClient(SERVER, { session: "s", pairId: PAIR, peerId: OURS });
+    relay.start(T0);
+    relay.onOffer({ type: "relayOffer", pairId: PAIR, to: OURS, status: "ok", port: RELAY.port }, T0);
+    const s = await setup(15_000, { relay });
+    expect(s.proxy.relayReady).toBe(false);
+    s.clock.advanceTo(T0 + 250);
+    const binds = sentOf(s, "relayBind");
+    expect(binds.map((b) => b.to)).toEqual([RELAY]);
+    s.partnerControl({ type: "relayBound", pairId: PAIR, ready: true }, RELAY);
+    expect(s.proxy.relayReady).toBe(true);
+    expect(s.events).toContainEqual({ type: "proxy-relay", state: "ready" });
+    answering(s, 46_000);
+    expect(s.proxy.path).toBe("direct");
+    expect(
+      sentOf(s, "ping")
+        .filter((p) => p.to === RELAY || p.to.port === RELAY.port)
+        .map((p) => p.at),
+    ).toEqual([15_250, 30_250, 45_250]);
+  });
+
+  test("a punch that proved direct before asking for the relay: the proxy asks the pair's server itself", async () => {
+    const asks = await setup(15_000, { relayAllowed: true });
+    asks.clock.advanceTo(T0);
+    expect(sentOf(asks, "relayRequest")).toEqual([
+      {
+        at: 0,
+        to: SERVER,
+        msg: { type: "relayRequest", session: "s", pairId: PAIR, peerId: OURS },
+        size: expect.any(Number),
+      },
+    ]);
+    // --no-relay: never.
+    const never = await setup(15_000, { relayAllowed: false });
+    never.clock.advanceTo(T0 + 5_000);
+    expect(sentOf(never, "relayRequest")).toEqual([]);
+  });
+
+  test("on the relay, three unanswered PINGs through it: bind again; a relay that stays silent is tried again after 30 s, then 60 s", async () => {
+    const s = await setup(15_000, { path: "relay", remote: RELAY, relay: readyRelay() });
+    s.clock.advanceTo(T0 + 200_000);
+    const binds = sentOf(s, "relayBind").map((b) => b.at);
+    // Lost at 4 s (probes at 1, 2, 3 s, each missed a second later), BINDs every 250 ms for 30 s, then a
+    // pause of 30 s, 30 s of BINDs, a pause of 60 s.
+    expect(binds[0]).toBe(4_000);
+    expect(binds.filter((t) => t < 34_000)).toHaveLength(120);
+    expect(binds.filter((t) => t >= 34_000 && t < 64_000)).toEqual([]);
+    expect(binds.find((t) => t >= 64_000)).toBe(64_000);
+    expect(binds.filter((t) => t >= 94_000 && t < 154_000)).toEqual([]);
+    expect(binds.find((t) => t >= 154_000)).toBe(154_000);
+    expect(
+      s.events.filter((e) => e.type === "proxy-relay").map((e) => (e as { state: string }).state),
+    ).toEqual(["rebinding", "gave-up", "rebinding", "gave-up", "rebinding", "gave-up"]);
+    expect(s.proxy.relayReady).toBe(false);
+  });
+
+  test("a relay that never gets bound is given up after 30 s, with no more BINDs", async () => {
+    const relay = new RelayClient(SERVER, { session: "s", pairId: PAIR, peerId: OURS });
+    relay.start(T0);
+    relay.onOffer({ type: "relayOffer", pairId: PAIR, to: OURS, status: "ok", port: RELAY.port }, T0);
+    const s = await setup(15_000, { relay });
+    s.clock.advanceTo(T0 + 60_000);
+    const binds = sentOf(s, "relayBind");
+    expect(binds.at(-1)?.at).toBeLessThan(30_000);
+    expect(s.events).toContainEqual({ type: "proxy-relay", state: "gave-up" });
+    expect(s.proxy.relayReady).toBe(false);
+  });
+});
+
+/** Advances the clock to T0 + `untilMs` in 10 ms steps, the partner answering each probe at once. */
+function answering(s: Awaited<ReturnType<typeof setup>>, untilMs: number) {
+  for (let t = s.clock.now() - T0; t <= untilMs; t += 10) {
+    s.clock.advanceTo(T0 + t);
+    // The partner answers each PING, straight or through the relay (which forwards its PONG back).
+    for (const p of sentOf(s, "ping").filter((x) => x.at === t))
+      s.partnerControl(pong((p.msg as { seq: number }).seq), p.to.port === PARTNER.port ? PARTNER : RELAY);
+  }
+}
+
+/** A relay client both peers have bound (what the punch hands over when the relay was ready). */
+function readyRelay(): RelayClient {
+  const relay = new RelayClient(SERVER, { session: "s", pairId: PAIR, peerId: OURS });
+  relay.start(T0);
+  relay.onOffer({ type: "relayOffer", pairId: PAIR, to: OURS, status: "ok", port: RELAY.port }, T0);
+  relay.onBound(true);
+  return relay;
+}

@@ -116,6 +116,7 @@ describe("registration", () => {
       lastSeen: 1010,
       echo: "0c0b0a090807060504030201",
       proven: true,
+      server: "local", // the server that took it (one alone: "local")
     });
   });
 
@@ -498,6 +499,87 @@ describe("two servers sharing one store", () => {
     expect([await one.tick(5_000), await two.tick(5_000)]).toEqual([[], []]);
   });
 
+  /** A registers with server one, B with server two: two pairs them. */
+  async function across(one: RendezvousCore, two: RendezvousCore) {
+    await registerWithCookie(one, A_ADDR, register("a", A_ID), 0);
+    const out = await registerWithCookie(two, B_ADDR, register("b", B_ID), 0);
+    const match = sends(out).find((s) => s.msg.type === "match");
+    if (match?.msg.type !== "match") throw new Error("no match");
+    return { out, pairId: match.msg.pairId };
+  }
+
+  test("peers on two servers: the pairing server MATCHes its own peer and asks the other's holder to MATCH it", async () => {
+    const { one, two } = twoServers();
+    const { out, pairId } = await across(one, two);
+    expect(out.filter((a) => a.kind === "notify")).toEqual([
+      { kind: "notify", server: "one", session: "s1", role: "a", pairId },
+    ]);
+    expect(sends(out).map((s) => [s.to, s.msg.type, s.via])).toEqual([[B_ADDR, "match", undefined]]);
+    // Server one builds A's MATCH itself (its cookie, its time), once per notice while A has not acknowledged.
+    const toA = sends(await one.onNotice("s1", "a", pairId, 10));
+    expect(
+      toA.map((s) => [s.to, s.msg.type === "match" && s.msg.to, s.msg.type === "match" && s.msg.partnerId]),
+    ).toEqual([[A_ADDR, A_ID, B_ID]]);
+    // Not for a peer it does not hold, nor for another pair, nor once acknowledged.
+    expect(await two.onNotice("s1", "a", pairId, 10)).toEqual([]);
+    expect(await one.onNotice("s1", "a", "ff".repeat(16), 10)).toEqual([]);
+    await one.onFrame(A_ADDR, frameOf(ack(pairId, A_ID)), 20);
+    expect(await one.onNotice("s1", "a", pairId, 30)).toEqual([]);
+  });
+
+  test("each server retransmits the MATCH of the peer it holds, and only that one", async () => {
+    const { one, two } = twoServers();
+    await across(one, two);
+    const seen: [string, number, Endpoint][] = [];
+    for (let t = 100; t <= 1_400; t += 100) {
+      for (const s of sends(await one.tick(t))) if (s.msg.type === "match") seen.push(["one", t, s.to]);
+      for (const s of sends(await two.tick(t))) if (s.msg.type === "match") seen.push(["two", t, s.to]);
+    }
+    expect(seen).toEqual([
+      ["one", 200, A_ADDR],
+      ["two", 200, B_ADDR],
+      ["one", 600, A_ADDR],
+      ["two", 600, B_ADDR],
+      ["one", 1_400, A_ADDR],
+      ["two", 1_400, B_ADDR],
+    ]);
+  });
+
+  test("a peer that registers again at another server is held there: its retransmissions move with it", async () => {
+    const { one, two } = twoServers();
+    const { pairId } = await across(one, two);
+    // B's next REGISTER (it listed both servers) reaches server one, which answers with B's MATCH.
+    const again = await registerWithCookie(one, B_ADDR, register("b", B_ID), 100);
+    const matches = sends(again).filter((s) => s.msg.type === "match");
+    expect(matches.map((s) => [s.to, s.via, s.msg.type === "match" && s.msg.pairId])).toEqual([
+      [B_ADDR, undefined, pairId],
+    ]);
+    const at200 = [...sends(await one.tick(200)), ...sends(await two.tick(200))];
+    expect(at200.filter((s) => s.msg.type === "match").map((s) => s.to)).toEqual([A_ADDR, B_ADDR]);
+    expect(await two.tick(600)).toEqual([]);
+  });
+
+  test("behind a symmetric NAT each server sees another port: a copy of the REGISTER at the other server keeps the pair", async () => {
+    const { store, one, two } = twoServers();
+    const A_AT_TWO = { host: A_ADDR.host, port: A_ADDR.port + 7 };
+    await registerWithCookie(one, A_ADDR, register("a", A_ID), 0);
+    // The same peer, from the same socket, at the second server: its NAT gave that flow another port.
+    const atTwo = await registerWithCookie(two, A_AT_TWO, register("a", A_ID), 10);
+    expect(events(atTwo)).toEqual([]); // not a new registration, not a move
+    const paired = sends(await registerWithCookie(one, B_ADDR, register("b", B_ID), 20));
+    const m = paired.find((x) => x.msg.type === "match");
+    if (m?.msg.type !== "match") throw new Error("no match");
+    const pairId = m.msg.pairId;
+    // A's next copy reaches server one, which does not hold it now: one answers with the same pair's MATCH,
+    // to the port it sees, and undoes nothing (no UNMATCH, no new pair).
+    const copy = await registerWithCookie(one, A_ADDR, register("a", A_ID), 30);
+    expect(sends(copy).map((x) => [x.to, x.msg.type, x.msg.type === "match" && x.msg.pairId])).toEqual([
+      [A_ADDR, "match", pairId],
+    ]);
+    const rec = await store.get("s1");
+    expect([rec?.pair?.pairId, rec?.slots.a?.addr, rec?.slots.a?.server]).toEqual([pairId, A_AT_TWO, "two"]);
+  });
+
   test("at the ack timeout either server undoes the pair (its owner may be gone), and only one of them does", async () => {
     const { one, two } = twoServers({ ackTimeoutMs: 6_000 });
     const pairId = await pair(one, 0);
@@ -505,7 +587,13 @@ describe("two servers sharing one store", () => {
     expect(events(await two.tick(5_999))).toEqual([]);
     const [byTwo, byOne] = await Promise.all([two.tick(6_000), one.tick(6_000)]);
     expect(events(byTwo)).toEqual([{ type: "server-gave-up", session: "s1" }]);
-    const unmatch = { kind: "send", to: A_ADDR, msg: { type: "unmatch", to: A_ID, pairId } } as const;
+    // A registered with server one: its UNMATCH is handed to one, the only server its NAT lets in.
+    const unmatch = {
+      kind: "send",
+      to: A_ADDR,
+      msg: { type: "unmatch", to: A_ID, pairId },
+      via: "one",
+    } as const;
     expect(sends(byTwo)).toEqual([unmatch, unmatch, unmatch]);
     expect(byOne).toEqual([]);
   });

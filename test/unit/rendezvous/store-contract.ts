@@ -27,8 +27,7 @@ const paired = (): SessionRecord => ({
     owner: "server-1",
     acked: { a: false, b: false },
     createdAt: 0,
-    nextRetryAt: 200,
-    retryDelayMs: 200,
+    retry: { a: { at: 200, delayMs: 200 }, b: { at: 200, delayMs: 200 } },
   },
 });
 const write = (store: RendezvousStore, session: string, rec: SessionRecord) =>

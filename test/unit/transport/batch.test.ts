@@ -81,3 +81,30 @@ describe("batchSends", () => {
     expect(calls).toEqual([["send", 1], ["close"]]);
   });
 });
+
+describe("open: what a health check reads", () => {
+  test.each([true, false])(
+    "follows the inner socket, and is false once closed (sendMany: %p)",
+    (withMany) => {
+      let innerOpen = true;
+      const inner: Transport = {
+        local: TO,
+        send: () => true,
+        close: () => {
+          innerOpen = false;
+        },
+        get open() {
+          return innerOpen;
+        },
+        ...(withMany ? { sendMany: (ds: readonly Datagram[]) => ds.length } : {}),
+      };
+      const t = batchSends(inner, () => {});
+      expect(t.open).toBe(true);
+      innerOpen = false; // closed under it
+      expect(t.open).toBe(false);
+      innerOpen = true;
+      t.close();
+      expect(t.open).toBe(false);
+    },
+  );
+});

@@ -106,3 +106,25 @@ describe("one socket per address behind a wildcard", () => {
     expect(r.hostFor({ host: "198.18.0.1", port: 1 })).toBe("a");
   });
 });
+
+describe("open: what a health check reads", () => {
+  test("open while any address's socket is; closed once they all are, or once it is closed", async () => {
+    const net = new MemoryNetwork((fn) => fn());
+    const inner: ReturnType<MemoryNetwork["bind"]>[] = [];
+    const factory = async (bind: Endpoint, on: (d: Uint8Array, f: Endpoint) => void) => {
+      const s = net.bind(bind, on);
+      inner.push(s);
+      return s;
+    };
+    const o = { addresses: () => ["198.51.100.7", "198.51.100.8"], routes: new ReplyRoutes() };
+    const t = await openPerAddress(factory, { host: "0.0.0.0", port: 10001 }, () => {}, o);
+    expect(t.open).toBe(true);
+    inner[0]?.close();
+    expect(t.open).toBe(true); // a peer can still reach the other address
+    inner[1]?.close();
+    expect(t.open).toBe(false);
+    const u = await openPerAddress(factory, { host: "0.0.0.0", port: 10002 }, () => {}, o);
+    u.close();
+    expect(u.open).toBe(false);
+  });
+});

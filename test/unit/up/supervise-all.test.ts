@@ -155,6 +155,43 @@ describe("superviseAll: a proxy-mode tunnel's row", () => {
   });
 });
 
+describe("superviseAll: the row's path follows the proxy", () => {
+  test.each([
+    ["direct", "relay", "relay"],
+    ["relay", "direct", "direct"],
+    ["lan", "direct", "lan"],
+    ["relay", "relay", "relay"],
+  ] as const)("punched %s, the proxy now on %s: the row says %s", async (via, now, shown) => {
+    const clock = new ManualClock(T0);
+    const job = new FakeJob();
+    const live: ProxyStatus = {
+      packetsIn: 0,
+      packetsOut: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      moves: 0,
+      remote: "198.51.100.7:41000",
+      path: now,
+      switches: 1,
+      lastSwitch: { at: T0, to: now, reason: "3 probes answered in a row" },
+      relayReady: true,
+    };
+    const s = superviseAll({
+      clock,
+      tunnels: [{ name: "office", session: "home-office", role: "a", job, proxy: () => live }],
+    });
+    job.lastPunch.resolve({ ...RESULT, via });
+    await settle();
+    const row = s.rows()[0];
+    expect(row?.path).toBe(shown);
+    expect(row?.proxy).toMatchObject({ path: now, switches: 1, relayReady: true });
+    // The new fields survive the status document's round trip.
+    const doc = parseStatusDocument(JSON.stringify(statusDocument("home", s.rows(), clock.now())));
+    expect(doc?.tunnels).toEqual(s.rows());
+    await s.stop();
+  });
+});
+
 describe("parseStatusDocument: the optional proxy field", () => {
   const row = { name: "t", session: "s", role: "a", state: "up", since: T0, rounds: 1, repunches: 0 };
   const docOf = (r: object) => JSON.stringify({ version: 1, config: "home", pid: 7, now: T0, tunnels: [r] });
@@ -165,8 +202,14 @@ describe("parseStatusDocument: the optional proxy field", () => {
     expect(parseStatusDocument(docOf({ ...row, proxy: PROXY }))?.tunnels[0]?.proxy).toEqual(PROXY);
   });
 
-  test("a count that is negative, fractional or missing is no status document", () => {
-    for (const bad of [{ ...PROXY, bytesIn: -1 }, { ...PROXY, moves: 0.5 }, { packetsIn: 1 }])
+  test("a count that is negative, fractional or missing, or an unknown path, is no status document", () => {
+    for (const bad of [
+      { ...PROXY, bytesIn: -1 },
+      { ...PROXY, moves: 0.5 },
+      { packetsIn: 1 },
+      { ...PROXY, path: "carrier-pigeon" },
+      { ...PROXY, switches: -1 },
+    ])
       expect(parseStatusDocument(docOf({ ...row, proxy: bad }))).toBeUndefined();
   });
 });

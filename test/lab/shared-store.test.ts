@@ -1,0 +1,124 @@
+// Several servers on one Redis across real kernel NAT: the real CLI, two server hosts sharing one real
+// redis-server (in the first server's namespace), peers behind iptables MASQUERADE, whose NATs let in only
+// the servers they sent to. Needs root (CI runs as root): `bun test test/lab/shared-store.test.ts`.
+import { expect } from "bun:test";
+import type { Host, Lab, LabProcess } from "../../lab/lab.ts";
+import { labPerTest } from "../../lab/lab.ts";
+import {
+  finish,
+  PEER_PORT,
+  provePath,
+  SERVER_PORT,
+  secretFile,
+  startPeer,
+  startServer,
+  waitStderr,
+} from "../../lab/netpunch.ts";
+import { place, type Side } from "../../lab/placements.ts";
+
+const labs = labPerTest({ timeoutMs: 90_000 });
+/** Redis's own port, inside the first server's namespace. */
+const REDIS_PORT = 6379;
+
+/** redis-server on `ip` (and loopback) in `host`'s namespace, no persistence; resolves once it is ready. */
+async function startRedis(lab: Lab, host: Host, ip: string): Promise<LabProcess> {
+  const p = lab.spawn(host, [
+    "redis-server",
+    "--port",
+    String(REDIS_PORT),
+    "--bind",
+    `127.0.0.1 ${ip}`,
+    // Reached from the second server's namespace over the lab's own network, without a password.
+    "--protected-mode",
+    "no",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+  ]);
+  await p.waitFor("Ready to accept connections", 10_000);
+  return p;
+}
+
+/** Two server hosts and one Redis; a (192.0.2.0/24) and b (198.51.100.0/24) behind NATs unless told. */
+async function cluster(sides: [Side, Side] = ["nat", "nat"]) {
+  const lab = labs.create();
+  const secret = secretFile();
+  const srv1 = lab.host("srv1");
+  const ip1 = await lab.attachPublic(srv1);
+  const srv2 = lab.host("srv2");
+  const ip2 = await lab.attachPublic(srv2);
+  const a = await place(lab, "a", sides[0], "192.0.2");
+  const b = await place(lab, "b", sides[1], "198.51.100");
+  await startRedis(lab, srv1, ip1);
+  const store = `redis://${ip1}:${REDIS_PORT}/0`;
+  const s1 = await startServer(lab, srv1, secret, ["--store", store]);
+  const s2 = await startServer(lab, srv2, secret, ["--store", store]);
+  return { lab, secret, a, b, ip1, ip2, s1, s2 };
+}
+
+labs.test("a registers only with server 1, b only with server 2, one Redis: they connect", async () => {
+  const { lab, secret, a, b, ip1, ip2, s2 } = await cluster();
+  const pa = startPeer(lab, a.host, "a", ip1, secret);
+  await waitStderr(pa, /waiting for the partner/);
+  const pb = startPeer(lab, b.host, "b", ip2, secret);
+  const [oa, ob] = await Promise.all([finish(pa), finish(pb)]);
+  expect([oa.json.rhost, oa.json.rport]).toEqual([b.publicIp, PEER_PORT]);
+  expect([ob.json.rhost, ob.json.rport]).toEqual([a.publicIp, PEER_PORT]);
+  // Server 2 made the pair; a's MATCH came from server 1, the only server a's NAT lets in.
+  expect(s2.output().stderr).toContain("peer b registered from");
+  expect(s2.output().stderr).not.toContain("peer a registered");
+  const [ra, rb] = [oa.json, ob.json];
+  await provePath(lab, a.host, b.host, `${ra.rhost}:${ra.rport}`, `${rb.rhost}:${rb.rport}`, ip1);
+  await provePath(lab, b.host, a.host, `${rb.rhost}:${rb.rport}`, `${ra.rhost}:${ra.rport}`, ip2);
+});
+
+labs.test(
+  "server 1 killed (SIGKILL) while a waits with both servers listed; b arrives at server 2: they connect",
+  async () => {
+    const { lab, secret, a, b, ip1, ip2, s1 } = await cluster();
+    const pa = startPeer(lab, a.host, "a", ip1, secret, [
+      "--server",
+      `${ip2}:${SERVER_PORT}`,
+      "--timeout",
+      "60",
+    ]);
+    await waitStderr(
+      pa,
+      new RegExp(`waiting for the partner in session "default" at ${ip2.replaceAll(".", "\\.")}`),
+    );
+    await waitStderr(
+      pa,
+      new RegExp(`waiting for the partner in session "default" at ${ip1.replaceAll(".", "\\.")}`),
+    );
+    s1.kill("SIGKILL");
+    expect(await s1.exited).not.toBe(0);
+    // a is still in the store; b registers only at server 2, which pairs them and tells a itself (at once,
+    // or at a's next keepalive there if server 1 held a last).
+    const pb = startPeer(lab, b.host, "b", ip2, secret, ["--timeout", "60"]);
+    const [oa, ob] = await Promise.all([finish(pa, 70_000), finish(pb, 70_000)]);
+    expect([oa.json.rhost, oa.json.rport]).toEqual([b.publicIp, PEER_PORT]);
+    expect([ob.json.rhost, ob.json.rport]).toEqual([a.publicIp, PEER_PORT]);
+    const [ra, rb] = [oa.json, ob.json];
+    await provePath(lab, a.host, b.host, `${ra.rhost}:${ra.rport}`, `${rb.rhost}:${rb.rport}`, ip2);
+  },
+);
+
+labs.test(
+  "a behind a symmetric NAT (another port for each server) and b on a public address, both listing both servers: one pair, one path",
+  async () => {
+    const { lab, secret, a, b, ip1, ip2, s1, s2 } = await cluster(["symmetric", "public"]);
+    const both = (ip: string) => ["--server", `${ip}:${SERVER_PORT}`];
+    const pa = startPeer(lab, a.host, "a", ip1, secret, both(ip2));
+    await waitStderr(pa, /waiting for the partner/);
+    const pb = startPeer(lab, b.host, "b", ip1, secret, both(ip2));
+    const [oa, ob] = await Promise.all([finish(pa), finish(pb)]);
+    expect(oa.json.rhost).toBe(b.publicIp);
+    expect(ob.json.rhost).toBe(a.publicIp);
+    // One store: one pair for both servers, however many copies of each REGISTER each server saw.
+    const made = [s1, s2].reduce((n, s) => n + (s.output().stderr.match(/paired a=/g)?.length ?? 0), 0);
+    expect(made).toBe(1);
+    const [ra, rb] = [oa.json, ob.json];
+    await provePath(lab, b.host, a.host, `${rb.rhost}:${rb.rport}`, `${ra.rhost}:${ra.rport}`);
+  },
+);

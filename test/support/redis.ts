@@ -1,0 +1,93 @@
+// A real redis-server as a child process on a free loopback port, without persistence (a password if asked),
+// stopped by its PID.
+import type { Subprocess } from "bun";
+
+/** @default 10 s: redis-server is ready in milliseconds; a loaded CI machine gets room. */
+const READY_MS = 10_000;
+
+export interface RedisChild {
+  readonly port: number;
+  /** redis://127.0.0.1:PORT/0 */
+  readonly url: string;
+  /** Kills the server (SIGKILL, as a crash); its data is gone (no persistence). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port, empty. */
+  start(): Promise<void>;
+}
+
+const children = new Set<Subprocess>();
+
+/** A TCP port that was free a moment ago (listen on :0 and release). */
+function freeTcpPort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
+async function spawnRedis(port: number, password?: string): Promise<Subprocess<Blob, "pipe", "inherit">> {
+  if (!Bun.which("redis-server"))
+    throw new Error(
+      "redis-server is not installed: these tests run a real one (as root: bash scripts/setup.sh, or apt-get install redis-server)",
+    );
+  // The configuration on stdin ("redis-server -"): a password never goes on a command line.
+  const config = [
+    `port ${port}`,
+    "bind 127.0.0.1",
+    'save ""',
+    "appendonly no",
+    ...(password ? [`requirepass ${password}`] : []),
+  ].join("\n");
+  const proc = Bun.spawn(["redis-server", "-"], {
+    stdin: new Blob([`${config}\n`]),
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  children.add(proc);
+  void proc.exited.then(() => children.delete(proc));
+  let out = "";
+  const dec = new TextDecoder();
+  const reader = proc.stdout.getReader();
+  const deadline = Date.now() + READY_MS;
+  while (!out.includes("Ready to accept connections")) {
+    const left = deadline - Date.now();
+    const next = await Promise.race([reader.read(), Bun.sleep(Math.max(0, left)).then(() => undefined)]);
+    if (!next || next.done) {
+      proc.kill("SIGKILL");
+      throw new Error(`redis-server on port ${port} did not get ready:\n${out}`);
+    }
+    out += dec.decode(next.value, { stream: true });
+  }
+  // Keep draining its log so that it never blocks on a full pipe.
+  void (async () => {
+    for (;;) if ((await reader.read()).done) return;
+  })();
+  return proc;
+}
+
+/** @param password makes Redis require it (AUTH), given on its stdin. */
+export async function startRedis(password?: string): Promise<RedisChild> {
+  const port = freeTcpPort();
+  let proc: Subprocess | undefined = await spawnRedis(port, password);
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}/0`,
+    async stop() {
+      const p = proc;
+      proc = undefined;
+      if (!p) return;
+      p.kill("SIGKILL");
+      await p.exited;
+    },
+    async start() {
+      if (!proc) proc = await spawnRedis(port, password);
+    },
+  };
+}
+
+/** Every redis-server these helpers started and that still runs, by PID (for afterAll). */
+export async function stopAllRedis(): Promise<void> {
+  const all = [...children];
+  for (const p of all) p.kill("SIGKILL");
+  await Promise.all(all.map((p) => p.exited));
+}
