@@ -160,6 +160,23 @@ export const Fail = {
       { detail: { bytes: bytes ?? -1, max } },
     );
   },
+  badPairKey(bytes: number | undefined, want: number): NetpunchError {
+    const what = bytes === undefined ? "not a Uint8Array" : `${bytes} bytes`;
+    return new NetpunchError(
+      "E_USAGE",
+      `the pair key is ${what}; a pair key is ${want} bytes`,
+      "pass the pair key as netpunch pair wrote it (its file holds the bytes in base64)",
+      { detail: { bytes: bytes ?? -1, want } },
+    );
+  },
+  offerForged(session: string): NetpunchError {
+    return new NetpunchError(
+      "E_OFFER",
+      `session ${session}: the partner's offer does not carry the pair key's MAC; refusing it`,
+      "someone holding the server's secret (its operator, another user of the server) may have changed it on the way; or the partner's pair key is another (pair the two hosts again)",
+      { detail: { session } },
+    );
+  },
   badSession(session: string, why: string): NetpunchError {
     return new NetpunchError(
       "E_USAGE",

@@ -3,6 +3,7 @@ import * as v from "valibot";
 import { checkArgs, logArgs, loopArgs, optionValues, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
+import { readPairKey } from "./pair-key.ts";
 import { commandParts, type HookSelection, type PeerRun, runPeer } from "./peer.ts";
 import { resolveSecret } from "./secret.ts";
 import { readPem } from "./serve.ts";
@@ -88,6 +89,12 @@ export const connectArgs = {
     description: "offer this host's LAN addresses as candidates",
     negativeDescription: "offer only the public address the server sees",
   },
+  "pair-key-file": {
+    type: "string",
+    valueHint: "FILE",
+    description:
+      "the pair key netpunch pair wrote: the peers' packets and offers are authenticated with it, the secret only admits to the server",
+  },
   ...loopArgs,
   ...secretArgs,
   ...logArgs,
@@ -118,6 +125,7 @@ export function peerOptions(
     servers,
     local: String(args.local),
     secret,
+    ...(args["pair-key-file"] !== undefined ? { pairKey: readPairKey(args["pair-key-file"]) } : {}),
     session: String(args.session),
     timeoutMs: secondsOption(args.timeout, "timeout"),
     punchMs: secondsOption(args["punch-timeout"], "punch-timeout"),

@@ -204,6 +204,13 @@ export const CliFail = {
       "two STUN addresses are enough to compare mappings",
     );
   },
+  pairKeyFile(file: string, why: string): NetpunchError {
+    return new NetpunchError(
+      "E_SECRET",
+      `cannot use the pair key file ${file}: ${why}`,
+      "give the file netpunch pair wrote (STATE/keys/CONFIG/TUNNEL/pair.key, 32 bytes in base64); if it is lost, pair the two hosts again",
+    );
+  },
   noSecret(): NetpunchError {
     return new NetpunchError(
       "E_SECRET",

@@ -25,10 +25,6 @@ export function defaultPairConfig(
   return join(xdgDir(env, "XDG_CONFIG_HOME", join(home, ".config")), "netpunch", `${name}.toml`);
 }
 
-/** The pair key's file: STATE/keys/CONFIG/TUNNEL/pair.key (base64), beside the tunnel's own keys. */
-export const pairKeyFile = (stateDir: string, tunnel: string): string =>
-  join(keyDir(stateDir, tunnel), "pair.key");
-
 /** This side's key for the tunnel: its 32 public bytes for the offer, and how to keep it once paired. */
 export interface TunnelKey {
   /** WireGuard's public key, or the SHA-256 of OpenVPN's certificate. */
@@ -86,6 +82,8 @@ export interface PairConfig {
   configName: string;
   role: Role;
   session: string;
+  /** The pair key's file: the tunnel's peer packets and offers are authenticated with it. */
+  pairKeyFile: string;
   hook: PairHook;
   address: string;
   /** For the comment: when it was paired, and the partner's pinned key. */
@@ -110,6 +108,7 @@ export function pairConfigText(c: PairConfig): string {
     `role = ${str(c.role)}`,
     `session = ${str(c.session)}`,
     `hook = ${str(c.hook)}`,
+    `pair_key_file = ${str(c.pairKeyFile)}`,
     `address = ${str(c.address)}`,
     "",
   ].join("\n");

@@ -26,13 +26,8 @@ import { checkArgs, logArgs, secondsOption } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { writeSecretFile } from "./keygen.ts";
 import { makeLogger } from "./logger.ts";
-import {
-  defaultPairConfig,
-  pairConfigText,
-  pairKeyFile,
-  partnerFingerprint,
-  tunnelKey,
-} from "./pair-files.ts";
+import { defaultPairConfig, pairConfigText, partnerFingerprint, tunnelKey } from "./pair-files.ts";
+import { pairKeyFile } from "./pair-key.ts";
 import { resolveSecret } from "./secret.ts";
 
 /** @default 600 s: a code lives ten minutes, long enough to read it to someone, short enough to be fresh. */
@@ -203,7 +198,8 @@ export const pairCommand = (signal: AbortSignal) =>
       const fingerprint = partnerFingerprint(hook, partner.key);
 
       await key.save();
-      writePrivateFile(pairKeyFile(stateDir, tunnel), `${Buffer.from(paired.pairKey).toString("base64")}\n`);
+      const keyFile = pairKeyFile(stateDir, tunnel);
+      writePrivateFile(keyFile, `${Buffer.from(paired.pairKey).toString("base64")}\n`);
       checkPin(stateDir, tunnel, fingerprint);
       const text = pairConfigText({
         server: args.server,
@@ -213,6 +209,7 @@ export const pairCommand = (signal: AbortSignal) =>
         configName: args.config ? configFile : name,
         role,
         session: tunnelSession(paired.pairKey),
+        pairKeyFile: keyFile,
         hook,
         address: mine,
         date: new Date().toISOString(),

@@ -51,6 +51,8 @@ export interface PeerRun {
   serverTcp?: { url: string; ca?: string };
   local: string;
   secret: Uint8Array;
+  /** The pair key of a pair made by `netpunch pair` (connect({ pairKey })). */
+  pairKey?: Uint8Array;
   session: string;
   timeoutMs: number | undefined;
   punchMs: number | undefined;
@@ -139,6 +141,7 @@ export function punchOptions(p: PeerRun & { mapped?: Endpoint }): ConnectOptions
     ...(p.serverTcp ? { serverTcp: p.serverTcp } : {}),
     local: p.local,
     secret: p.secret,
+    ...(p.pairKey ? { pairKey: p.pairKey } : {}),
     role: p.role,
     session: p.session,
     timeoutMs: p.timeoutMs,

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { type ParsedArgs, parseArgs } from "citty";
 import type { ConsolaInstance } from "consola";
 import { builtinHooks } from "../../plugins/index.ts";
@@ -17,6 +18,7 @@ import type { TunnelConfig, UpConfig } from "./config/types.ts";
 import { connectArgs, peerOptions } from "./connect.ts";
 import { CliFail, cliHint } from "./hints.ts";
 import { eventLogger } from "./logger.ts";
+import { pairKeyFile } from "./pair-key.ts";
 import {
   askGateway,
   checkPeerAddresses,
@@ -48,7 +50,8 @@ export async function prepareTunnel(
   signal: AbortSignal,
 ): Promise<PreparedTunnel> {
   const selected = await selectHooks(t.argv, connectArgs, { builtins: builtinHooks });
-  const argv = [...zeroConfigArgs(t, selected.hooks), ...t.argv];
+  const id = tunnelId(config.name, t.name);
+  const argv = [...zeroConfigArgs(t, selected.hooks), ...pairKeyArgs(t, config.stateDir, id), ...t.argv];
   const defs = { ...connectArgs, ...selected.args };
   // The tunnel's servers (one or more, or none beside a --server-tcp in argv) are given to peerOptions below.
   const server = t.servers[0] !== undefined ? ["--server", t.servers[0]] : [];
@@ -65,7 +68,6 @@ export async function prepareTunnel(
   // The exec hook's exec-replace would end up's process, and the proxy with it.
   if (run.proxy && (args as unknown as ParsedArgs)["exec-replace"] === true) throw CliFail.proxyReplaced();
   checkPeerAddresses(run);
-  const id = tunnelId(config.name, t.name);
   const place = { logger, stateDir: config.stateDir, tunnel: id };
   let mapping: PortMapping | undefined;
   let local = run.local;
@@ -161,6 +163,16 @@ function withCliHint(e: unknown): never {
   const hint = cliHint(e);
   if (!hint) throw e;
   throw new NetpunchError(e.code, e.message, hint, { cause: e, detail: e.detail });
+}
+
+/**
+ * The pair key `netpunch pair` left for the tunnel in the state directory, as --pair-key-file, unless the
+ * table names one (pair_key_file): a paired tunnel's peer packets and offers are then the pair's alone.
+ */
+function pairKeyArgs(t: TunnelConfig, stateDir: string, id: string): string[] {
+  if (t.argv.some((a) => a === "--pair-key-file" || a.startsWith("--pair-key-file="))) return [];
+  const file = pairKeyFile(stateDir, id);
+  return existsSync(file) ? ["--pair-key-file", file] : [];
 }
 
 /**

@@ -3,6 +3,7 @@ import type { DropReason, Endpoint } from "../types.ts";
 import { NONCE_LEN } from "./constants.ts";
 import type { Message } from "./messages.ts";
 import { type Frame, open, seal } from "./packet.ts";
+import { isPeerMessage, isPeerType } from "./peer-key.ts";
 import { ReplayGuard, type ReplayWindow } from "./replay.ts";
 
 export interface ChannelHooks {
@@ -28,6 +29,11 @@ export interface ChannelOptions {
   exempt?: (msg: Message) => boolean;
   /** Wire version 1's key: a v1 packet that authenticates with it is an old peer, not a forgery. */
   oldKey?: Uint8Array;
+  /**
+   * A pair's own key (peer-key.ts): the peers' messages to each other (PING, PONG, CLOSE, DATA) are sealed
+   * and must authenticate with it, everything else with the channel's key. @default the channel's key
+   */
+  peerKey?: Uint8Array;
   /** Random bytes for nonces. @default the OS's CSPRNG (Web Crypto's getRandomValues) */
   randomBytes?: (n: number) => Uint8Array;
 }
@@ -61,14 +67,16 @@ export class SecureChannel {
    */
   send(to: Endpoint, msg: Message, allow?: (bytes: number) => boolean, nonce?: Uint8Array): boolean {
     nonce ??= (this.o.randomBytes ?? osRandomBytes)(NONCE_LEN);
-    const packet = seal(this.key, msg, { timestamp: this.clock(to, msg), nonce });
+    const key = this.o.peerKey && isPeerMessage(msg.type) ? this.o.peerKey : this.key;
+    const packet = seal(key, msg, { timestamp: this.clock(to, msg), nonce });
     if (allow && !allow(packet.length)) return false;
     return this.transport?.send(packet, to) ?? false;
   }
 
   /** Feed every datagram the transport receives here. */
   receive(data: Uint8Array, from: Endpoint): void {
-    const opened = open(this.key, data, this.o.oldKey);
+    const key = this.o.peerKey && isPeerType(data[3]) ? this.o.peerKey : this.key;
+    const opened = open(key, data, this.o.oldKey);
     if (!opened.ok) return this.hooks.onDrop(from, opened.reason);
     const frame = opened.frame;
     const verdict = this.replay.check(frame.nonce, frame.timestamp, this.clock(from, frame.msg));

@@ -2,6 +2,7 @@ import { sameEndpoint } from "../addr.ts";
 import { MAX_DATA_PAYLOAD, NONCE_LEN } from "../protocol/constants.ts";
 import type { Data, Message } from "../protocol/messages.ts";
 import { type Frame, open, seal } from "../protocol/packet.ts";
+import { keyOfMessage, keyOfPacket, type PacketKeys } from "../protocol/peer-key.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
 import type { PunchedSocket } from "../punch/connect.ts";
 import { MAX_DIRECT_TARGETS } from "../punch/machine.ts";
@@ -153,6 +154,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     (chooser.current === "relay" ? (link.relay ?? link.remote) : (link.remote ?? link.relay)) ??
     punched.remote;
 
+  const keys: PacketKeys = { peer: punched.key, server: punched.serverKey };
   const sendData = (payload: Uint8Array) => {
     const now = clock.now();
     const msg: Data = {
@@ -171,7 +173,10 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   /** A control packet (PING, PONG, the relay's), sealed in the pair's server's time like the punch's. */
   const sendControl = (msg: Message, to: Endpoint) => {
     const timestamp = clock.now() + punched.clockOffsetMs;
-    punched.transport.send(seal(punched.key, msg, { timestamp, nonce: random.bytes(NONCE_LEN) }), to);
+    punched.transport.send(
+      seal(keyOfMessage(keys, msg), msg, { timestamp, nonce: random.bytes(NONCE_LEN) }),
+      to,
+    );
   };
   const ping = (seq: number): Message => ({ type: "ping", pairId: link.pairId, peerId: punched.peerId, seq });
 
@@ -326,7 +331,8 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
 
   punched.listen((data, from) => {
     if (closed) return;
-    const opened = open(punched.key, data);
+    // DATA, PING and PONG are the pair's (its own key); the relay's answers the server's.
+    const opened = open(keyOfPacket(keys, data), data);
     if (!opened.ok) return emit({ type: "proxy-dropped", from, reason: opened.reason });
     const msg = opened.frame.msg;
     // Control traffic (PING, PONG, a late CLOSE, a server's packet) is told apart by its type.

@@ -6,6 +6,7 @@ import { SecureChannel } from "../protocol/channel.ts";
 import { MAX_OFFER_LEN } from "../protocol/constants.ts";
 import { CANDIDATE_KINDS } from "../protocol/kinds.ts";
 import { type Message, OfferBytes, SessionName } from "../protocol/messages.ts";
+import { derivePeerKey, macOffer, OFFER_MAC_LEN, openOffer } from "../protocol/peer-key.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
 import { resolveServer } from "../sys/dns.ts";
@@ -51,6 +52,15 @@ export interface ConnectOptions {
    * secret (the server operator too) can read and replace it, so offer public values only.
    */
   offer?: Uint8Array;
+  /**
+   * The pair key of a pair made by `netpunch pair` (32 bytes, shared by the two peers alone): the peers'
+   * packets to each other (PING, PONG, CLOSE, DATA) are then sealed with a key derived from it, not with the
+   * secret, and the offer carries its MAC (16 of its MAX_OFFER_LEN bytes), so someone holding only the
+   * server's secret (its operator, another pair of the server) can neither punch with us nor change the
+   * partner's offer: a partner's offer without the right MAC fails connect() with E_OFFER. The secret then
+   * only admits the peer to the server. @default absent: the secret authenticates everything
+   */
+  pairKey?: Uint8Array;
   timings?: Partial<PeerTimings>;
   /**
    * Reach the server over a WebSocket instead of UDP, for a network that drops UDP: "ws://HOST:PORT" or
@@ -89,8 +99,13 @@ export interface PunchedSocket {
   remote: Endpoint;
   pairId: string;
   role: Role;
-  /** The key every packet is sealed with (derived from the secret). */
+  /**
+   * The key of the pair's own packets (DATA, PING, PONG): derived from the pair key when there is one, else
+   * from the secret (then the same bytes as serverKey).
+   */
   key: Uint8Array;
+  /** The key of the packets to and from the server and its relay (RELAY_*), derived from the secret. */
+  serverKey: Uint8Array;
   /** How the punch ended: straight to the partner, or through the server's relay (`remote` is then our port there). */
   path: "direct" | "relay";
   /** The session, and whether the relay may be used (not with timings.relay false): the proxy asks for one
@@ -136,9 +151,25 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   if (!checked.success) {
     throw Fail.badSession(session, checked.issues[0].message);
   }
-  if (opts.offer !== undefined && !v.is(OfferBytes, opts.offer))
-    throw Fail.badOffer(opts.offer instanceof Uint8Array ? opts.offer.length : undefined, MAX_OFFER_LEN);
-  const offer = opts.offer ? toHex(opts.offer) : undefined;
+  // With a pair key the offer's MAC takes OFFER_MAC_LEN of the bytes an offer may have.
+  const room = opts.pairKey ? MAX_OFFER_LEN - OFFER_MAC_LEN : MAX_OFFER_LEN;
+  if (opts.offer !== undefined && (!v.is(OfferBytes, opts.offer) || opts.offer.length > room))
+    throw Fail.badOffer(opts.offer instanceof Uint8Array ? opts.offer.length : undefined, room);
+  const pairKey = opts.pairKey;
+  if (pairKey !== undefined && (!(pairKey instanceof Uint8Array) || pairKey.length !== PAIR_KEY_LEN))
+    throw Fail.badPairKey(pairKey instanceof Uint8Array ? pairKey.length : undefined, PAIR_KEY_LEN);
+  const sent = opts.offer && pairKey ? macOffer(pairKey, session, opts.role, opts.offer) : opts.offer;
+  const offer = sent ? toHex(sent) : undefined;
+  const partnerRole: Role = opts.role === "a" ? "b" : "a";
+  /** The partner's offer as the hook made it; with a pair key, only when its MAC is the partner's. */
+  const partnerOffer = (hex: string | undefined): Uint8Array | undefined => {
+    if (hex === undefined) return undefined;
+    const bytes = fromHex(hex);
+    if (!pairKey) return bytes;
+    const opened = openOffer(pairKey, session, partnerRole, bytes);
+    if (!opened) throw Fail.offerForged(session);
+    return opened;
+  };
   const given = typeof opts.server === "string" || "host" in opts.server ? [opts.server] : opts.server;
   // Parsed first, all of them: a malformed address is a mistake to report, not a server that is down.
   const parsed = given.map((x) => toEndpoint(x as string | Endpoint, "server address", false));
@@ -170,6 +201,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
     // A punch over a WebSocket hands its connection to the tunnel's bridge, which outlives the punch.
     let bridge: TcpBridge | undefined;
     const key = deriveKey(opts.secret);
+    // The pair's own packets: with the pair's key when there is one (peer-key.ts), chosen by type.
+    const peerKey = pairKey ? derivePeerKey(pairKey) : key;
     // One guard for every socket of this peer, and every server's time (PeerMachine.clockOffset says why).
     const replay = new ReplayGuard();
     // Packets are sealed and checked in a server's time once it has told us the offset: each server's packets
@@ -198,7 +231,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           },
           onDrop: (from, reason) => emit({ type: "dropped", from, reason }),
         },
-        { replay, clock, exempt: checkedByMachine, randomBytes: (n) => random.bytes(n) },
+        { replay, clock, exempt: checkedByMachine, randomBytes: (n) => random.bytes(n), peerKey },
       );
     const channel = newChannel(0);
     sockets.push(channel);
@@ -268,7 +301,13 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
             rttMs: a.outcome.rttMs,
             publicAddr: a.outcome.publicAddr ? formatEndpoint(a.outcome.publicAddr) : "",
           };
-          if (a.outcome.partnerOffer) result.partnerOffer = fromHex(a.outcome.partnerOffer);
+          let theirs: Uint8Array | undefined;
+          try {
+            theirs = partnerOffer(a.outcome.partnerOffer);
+          } catch (e) {
+            return fail(e as Error);
+          }
+          if (theirs) result.partnerOffer = theirs;
           const handover = machine?.handover(a.outcome.pairId);
           if (opts.keepSocket && winner.transport && handover) {
             const k: { index: number; handler?: DatagramHandler } = { index: socketOf(a.outcome.path) };
@@ -278,7 +317,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
               remote: a.outcome.remote,
               pairId: a.outcome.pairId,
               role: opts.role,
-              key,
+              key: peerKey,
+              serverKey: key,
               path: a.outcome.path.kind,
               ...handover,
               // A birthday socket reaches only the partner's one address it won on.
@@ -307,6 +347,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
       const ws = channel.transport;
       if (outcome.path.kind !== "relay" || !ws) return; // nothing else is reachable over TCP
       try {
+        // Checked before the bridge is opened: a forged offer ends the punch with nothing left open.
+        const theirs = partnerOffer(outcome.partnerOffer);
         const tunnelPort = local.port || (await freeUdpPort(LOOPBACK));
         const b = await openTcpBridge({ ws, relay: outcome.path.relay, tunnelPort, factory });
         if (s.settled) return b.close();
@@ -326,7 +368,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           rttMs: outcome.rttMs,
           publicAddr: "",
         };
-        if (outcome.partnerOffer) result.partnerOffer = fromHex(outcome.partnerOffer);
+        if (theirs) result.partnerOffer = theirs;
         s.resolve(result);
         emit({ type: "connected", result });
       } catch (e) {
@@ -379,6 +421,9 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
 }
 
 const LOOPBACK = "127.0.0.1";
+
+/** A pair key's bytes: 32, as `netpunch pair` makes it (src/pair/derive.ts, PAIR_KEY_BYTES). */
+const PAIR_KEY_LEN = 32;
 
 /**
  * Proxy mode asks for the relay at once, beside the punch: whichever path is proven first carries the tunnel

@@ -121,7 +121,7 @@ labs.test("a wrong code across two NATs: both sides fail with exit 1 and write n
 });
 
 labs.test(
-  "a third host with the server's secret, in the paired tunnel's session with a key of its own: up on A refuses its offer (pin)",
+  "a third host with the server's secret, in the paired tunnel's session with a key of its own: it cannot punch with A (no pair key), and nothing starts",
   async () => {
     const lab = labs.create();
     const secret = secretFile();
@@ -160,12 +160,18 @@ labs.test(
           "np-c",
           "--wg-address",
           "fd00:db8::2/64",
+          ...["--no-relay", "--punch-timeout", "5", "--timeout", "20"],
         ],
       ],
       { env: { STATE_DIRECTORY: join(dir, "intruder", "state") } },
     );
-    await waitStderr(ua, /E_PIN_MISMATCH/, 30_000);
-    expect(ua.output().stderr).toContain("[E_PIN_MISMATCH] tunnel office/office: the partner offered key ");
+    // The server matches them (it admits both), but C's PINGs and PONGs do not authenticate with the pair's
+    // key: A drops them, and C, whose punch can never succeed, gives up by its own timeouts.
+    await waitStderr(ua, /failed authentication/, 30_000);
+    expect(await exitWithin(pc, 30_000)).not.toBe(0);
+    expect(pc.output().stderr).not.toMatch(/connected: /);
+    // A never got as far as an offer: no tunnel, no pin to compare, no wireguard-go.
+    expect(ua.output().stderr).not.toMatch(/E_PIN_MISMATCH|connected: /);
     expect(pidsNamed(a.host.ns, "wireguard-go")).toEqual([]);
     pc.kill("SIGTERM");
     ua.kill("SIGTERM");

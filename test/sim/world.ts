@@ -8,6 +8,7 @@ import { ManualClock } from "../../src/sys/clock.ts";
 import { type Random, seededRandom } from "../../src/sys/random.ts";
 import { Internet, type LinkOptions, type SimHost, type SimNat } from "../../src/transport/memory.ts";
 import type { NatOptions } from "../../src/transport/nat-box.ts";
+import type { TransportFactory } from "../../src/transport/types.ts";
 import type { NetpunchEvent, PunchResult, Role } from "../../src/types.ts";
 
 /** 2023-11-14: any fixed start; the peers seal in the server's time, so only its sameness matters. */
@@ -78,8 +79,14 @@ export class Sim {
     return { host: this.net.host(lan, { behind: gateway }), publicIp: pub, lanIp: lan, gateway };
   }
 
-  /** serve() as the lab starts it: --alt-port and --relay. */
-  async serve(o: Partial<ServeOptions> = {}): Promise<RendezvousServer> {
+  /**
+   * serve() as the lab starts it: --alt-port and --relay. `wrap` stands between the server and its sockets
+   * (a test's server that alters what it sends, as its operator could).
+   */
+  async serve(
+    o: Partial<ServeOptions> = {},
+    wrap: (f: TransportFactory) => TransportFactory = (f) => f,
+  ): Promise<RendezvousServer> {
     const host = this.serverHost ?? this.net.host(SERVER_IP, this.serverLink);
     this.serverHost = host;
     const started = serve({
@@ -87,7 +94,7 @@ export class Sim {
       secret: SECRET,
       altPort: ALT_PORT,
       relay: {},
-      transport: host.transport,
+      transport: wrap(host.transport),
       clock: this.clock,
       random: this.random(),
       onEvent: (e) => this.serverEvents.push(e),

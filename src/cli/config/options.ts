@@ -20,7 +20,7 @@ export const NOT_PER_TUNNEL: Readonly<Record<string, string>> = {
  * connect's options that are a tunnel's own keys under another name, spelt like the top level's (server_tcp,
  * tls_ca): the hyphenated name is an unknown key, and the suggestion names the right one.
  */
-const RENAMED = new Set(["server-tcp", "tls-ca"]);
+const RENAMED = new Set(["server-tcp", "tls-ca", "pair-key-file"]);
 
 /** connect's options a tunnel table sets by their long names (those with a key of their own aside). */
 export const connectTunnelOptions: ArgsDef = Object.fromEntries(

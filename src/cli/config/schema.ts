@@ -157,6 +157,8 @@ export const TUNNEL_KEYS = {
   server_tcp: { schema: ServerUrl, required: false },
   tls_ca: { schema: Path("the path of a PEM file"), required: false },
   enabled: { schema: v.boolean("must be true or false"), required: false },
+  // connect's --pair-key-file, spelt like secret_file; relative to the config file's directory.
+  pair_key_file: { schema: Path("the path of the pair key file"), required: false },
 } as const satisfies Record<string, { schema: v.GenericSchema; required: boolean }>;
 
 /** The interface name a tunnel gets when its table names none: the prefix and its name, cut to Linux's limit. */

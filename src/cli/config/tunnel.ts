@@ -109,6 +109,9 @@ export async function readTunnel(
     "--hook",
     hookValue,
     ...upstream.argv,
+    ...(own.pair_key_file !== undefined
+      ? ["--pair-key-file", resolve(dirname(ctx.file), own.pair_key_file)]
+      : []),
   ];
   const given: string[] = [];
   for (const [key, value] of Object.entries(t)) {

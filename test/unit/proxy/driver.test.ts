@@ -59,6 +59,7 @@ async function setup(keepaliveMs = 15_000, over: Partial<PunchedSocket> = {}) {
     pairId: PAIR,
     role: "a",
     key: KEY,
+    serverKey: KEY,
     path: "direct",
     session: "s",
     relayAllowed: false,
