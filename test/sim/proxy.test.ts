@@ -79,8 +79,10 @@ async function proxied(
     keepaliveMs?: number;
     seed?: number;
     pathTimings?: Partial<PathTimings>;
+    /** Both sides' pair key (connect({ pairKey })): the proxy's DATA, PING and PONG are then sealed with it. */
+    pairKey?: Uint8Array;
   } = {},
-): Promise<{ sim: Sim; a: Side1; b: Side1 }> {
+): Promise<{ sim: Sim; a: Side1; b: Side1; punched: PunchedSocket[] }> {
   const sim = new Sim(o.seed ?? 1);
   server = await sim.serve();
   const placed = [sim.place(1, sides[0], o.nat?.[0]), sim.place(2, sides[1], o.nat?.[1])] as const;
@@ -96,6 +98,7 @@ async function proxied(
         punched[i] = s;
       },
       ...(wall ? { transport: wall.wrap(host.transport, () => [other.publicIp, other.lanIp]) } : {}),
+      ...(o.pairKey ? { pairKey: o.pairKey } : {}),
     });
   });
   await sim.runUntil(() => peers.every((p) => p.done), 60_000);
@@ -145,7 +148,7 @@ async function proxied(
       relayEvents: relayEvents[i] ?? [],
     });
   }
-  return { sim, a: out[0] as Side1, b: out[1] as Side1 };
+  return { sim, a: out[0] as Side1, b: out[1] as Side1, punched: punched as PunchedSocket[] };
 }
 
 /** Each tunnel sends one datagram to its proxy; returns what each tunnel heard after a second. */
@@ -268,6 +271,36 @@ async function stream(sim: Sim, a: Side1, b: Side1, tag: string, ms: number) {
   };
 }
 
+describe("proxy mode of a paired tunnel (pair key on both sides)", () => {
+  const PAIR_KEY = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
+
+  test.each([
+    ["nat", "nat"],
+    ["symmetric", "symmetric"],
+  ] as [Side, Side][])(
+    "%s / %s: the tunnels' datagrams cross, sealed with the pair's key",
+    async (sa, sb) => {
+      const { sim, a, b, punched } = await proxied([sa, sb], { pairKey: PAIR_KEY });
+      // The kept socket's packet key is the pair's, not the server's.
+      for (const s of punched) expect([...s.key]).not.toEqual([...s.serverKey]);
+      expect(await exchange(sim, a, b, "one")).toEqual({ a: ["one from b"], b: ["one from a"] });
+      expect(a.proxy.counters).toMatchObject({ packetsOut: 1, packetsIn: 1 });
+    },
+  );
+
+  test("direct blocked at first: on the relay (bound with the server's key), then direct once it opens", async () => {
+    const wall = new Wall();
+    wall.blocked = true;
+    const { sim, a, b } = await proxied(["nat", "nat"], { wall, pairKey: PAIR_KEY });
+    expect([a.proxy.path, b.proxy.path]).toEqual(["relay", "relay"]);
+    expect(await exchange(sim, a, b, "relayed")).toEqual({ a: ["relayed from b"], b: ["relayed from a"] });
+    wall.blocked = false;
+    await sim.runUntil(() => a.proxy.path === "direct" && b.proxy.path === "direct", 60_000);
+    expect([a.proxy.path, b.proxy.path]).toEqual(["direct", "direct"]);
+    expect(await exchange(sim, a, b, "direct")).toEqual({ a: ["direct from b"], b: ["direct from a"] });
+  });
+});
+
 describe("proxy mode: relay first, then direct; fallback; hysteresis", () => {
   test("direct blocked at first: the tunnel starts on the relay at once, and moves to direct once it opens", async () => {
     const wall = new Wall();
@@ -368,17 +401,26 @@ describe("proxy mode: relay first, then direct; fallback; hysteresis", () => {
 });
 
 describe("proxy mode: our own NAT rebinding on the relay path", () => {
-  test("two symmetric NATs, a's gateway forgets it: a binds at the relay again from its new port and the tunnel goes on", async () => {
-    const { sim, a, b } = await proxied(["symmetric", "symmetric"]);
-    expect([a.proxy.path, b.proxy.path]).toEqual(["relay", "relay"]);
-    expect(await stream(sim, a, b, "before", 1_000)).toEqual({ a: 10, b: 10 });
-    a.placed.gateway?.flush();
-    // The tunnel keeps sending through the cut; a's relay probes go unanswered (from a new port the relay
-    // has not bound), so a binds again, and the datagrams cross again.
-    await stream(sim, a, b, "cut", 8_000);
-    expect(a.relayEvents).toContain("rebinding");
-    expect(a.relayEvents.at(-1)).toBe("ready");
-    expect(await stream(sim, a, b, "after", 2_000)).toEqual({ a: 20, b: 20 });
-    expect([a.proxy.path, a.proxy.relayReady, b.proxy.relayReady]).toEqual(["relay", true, true]);
-  });
+  test.each([
+    ["", undefined],
+    [
+      " (a paired tunnel: RELAY_BIND on the server's key, DATA on the pair's)",
+      Uint8Array.from({ length: 32 }, (_, i) => i ^ 0x5a),
+    ],
+  ] as [string, Uint8Array | undefined][])(
+    "two symmetric NATs, a's gateway forgets it: a binds at the relay again from its new port and the tunnel goes on%s",
+    async (_, pairKey) => {
+      const { sim, a, b } = await proxied(["symmetric", "symmetric"], pairKey ? { pairKey } : {});
+      expect([a.proxy.path, b.proxy.path]).toEqual(["relay", "relay"]);
+      expect(await stream(sim, a, b, "before", 1_000)).toEqual({ a: 10, b: 10 });
+      a.placed.gateway?.flush();
+      // The tunnel keeps sending through the cut; a's relay probes go unanswered (from a new port the relay
+      // has not bound), so a binds again, and the datagrams cross again.
+      await stream(sim, a, b, "cut", 8_000);
+      expect(a.relayEvents).toContain("rebinding");
+      expect(a.relayEvents.at(-1)).toBe("ready");
+      expect(await stream(sim, a, b, "after", 2_000)).toEqual({ a: 20, b: 20 });
+      expect([a.proxy.path, a.proxy.relayReady, b.proxy.relayReady]).toEqual(["relay", true, true]);
+    },
+  );
 });
