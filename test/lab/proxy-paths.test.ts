@@ -21,7 +21,6 @@ import {
   waitStatus,
   writeConfig,
 } from "../../lab/up.ts";
-import { DEFAULT_PATH_TIMINGS } from "../../src/proxy/paths.ts";
 
 /** Two supervisors, two wireguard-go, a switch or three with holds between: more than the lab's minute. */
 const TEST_MS = 180_000;
@@ -323,10 +322,7 @@ labs.test(
       Number(back.proxy?.lastSwitch?.reason.match(/^(\d+) probes answered in a row$/)?.[1]),
     ).toBeGreaterThanOrEqual(3);
     expect(back.proxy?.switches).toBeGreaterThanOrEqual(2);
-    // The hold: the proxy's own clock stamped both switches; the move back waited out at least holdMs
-    // (a lower bound, which a slow machine only makes later).
-    const heldMs = (back.proxy?.lastSwitch?.at ?? 0) - (relayed.proxy?.lastSwitch?.at ?? 0);
-    expect(heldMs).toBeGreaterThanOrEqual(DEFAULT_PATH_TIMINGS.holdMs);
+    // The hold itself (no move back before it ends) is the fake-clock tests' to check: test/unit/proxy/paths.test.ts.
     expect(
       upgrade.lost.length,
       `lost echo requests ${upgrade.lost.join(", ")}\n${upgrade.stdout}`,
