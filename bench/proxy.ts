@@ -3,7 +3,8 @@
 // unmodified tunnel does; between the two:
 //   kernel      nothing: a bare loopback socket pair, what a tunnel handed the punched port gets (baseline)
 //   bun-fwd     two bare Bun forwarders with a proxy's sockets and nothing else: the floor for a proxy on Bun
-//   direct      two `netpunch connect --proxy` peers on a direct path (DATA sealed per datagram)
+//   direct      two `netpunch connect --proxy` peers on a direct path (DATA sealed per datagram); a pair
+//               whose relay was proven first starts there, and is measured once its proxies moved to direct
 //   relay       the server's UDP relay (`serve --relay`), the tunnels talking to it themselves (no proxy)
 //   relay+proxy two --proxy peers whose pair ended on the UDP relay
 //   ws          peer a on the WebSocket relay (`--server-tcp ws://`, its loopback bridge), b on UDP (no
@@ -154,6 +155,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const)
 const paths: Path[] = [];
 const steps: Step[] = [];
 const rtts = new Map<string, number[]>();
+const notes: string[] = [];
 try {
   console.log(
     `bench/proxy: loopback, ${navigator.hardwareConcurrency} cores (shared with whatever else runs), ` +
@@ -237,6 +239,11 @@ try {
       }
     }
   }
+  // A proxy moves between the paths on its own: a row whose pair left its path meanwhile mixes the two.
+  for (const p of paths) {
+    const off = p.check?.();
+    if (off) notes.push(`${p.name}: ${off}; its rows mix the two paths`);
+  }
 } finally {
   await stop();
 }
@@ -286,3 +293,4 @@ for (const size of SIZES) {
     console.log(columns(cells, SUMMARY_WIDTHS));
   }
 }
+for (const note of notes) console.log(`NOTE ${note}`);

@@ -22,6 +22,8 @@ const UNLIMITED_RATE = "1000000000";
 const IDLE_S = "3600";
 /** Ask for the relay at once on a pair whose direct path is blocked (the default waits 3 s). */
 const RELAY_AFTER_S = "0.1";
+/** The proxy's moves between the paths, as `connect` logs them (src/cli/peer.ts). */
+const PROXY_MOVE = /proxy: (moved to direct|direct path lost, back to the relay)/g;
 
 export interface Path {
   name: string;
@@ -34,6 +36,11 @@ export interface Path {
   peers: number[];
   /** The server, when the path crosses its relay. */
   server?: number;
+  /**
+   * Whether the path is still the one the row is named for (a proxy moves between direct and the relay on
+   * its own): undefined when it is, else what happened. None for a path that cannot move.
+   */
+  check?: () => string | undefined;
 }
 
 export interface Bench {
@@ -147,7 +154,10 @@ export interface PeerPlan {
   relay: boolean;
 }
 
-/** Two `netpunch connect` peers whose exec hooks run the traffic programs; checks the path they report. */
+/**
+ * Two `netpunch connect` peers whose exec hooks run the traffic programs; checks the path they are on (a
+ * proxy pair meant to be direct that started on the relay, once its proxies moved it).
+ */
 export async function netpunchPath(
   b: Bench,
   server: Server,
@@ -198,28 +208,53 @@ export async function netpunchPath(
     b.control.wait(`${name}-a`, MEET_MS),
     b.control.wait(`${name}-b`, MEET_MS),
   ]);
-  for (const [p, role] of [
-    [pa, "a"],
-    [pb, "b"],
-  ] as const) {
-    const line = JSON.parse(
-      (p
-        .out()
-        .stdout.split("\n")
-        .find((l) => l.startsWith("{")) ?? "{}") as string,
-    ) as {
-      via?: string;
-      proxy?: boolean;
-    };
+  const started = { a: pa, b: pb };
+  /** The path a peer's tunnel is on now: the result's, or where its proxy last moved it. */
+  const onPath = (role: "a" | "b") => {
+    const moves = [...started[role].out().stderr.matchAll(PROXY_MOVE)];
+    const last = moves.at(-1)?.[1];
+    return last === undefined ? resultOf(started[role]).via : last === "moved to direct" ? "direct" : "relay";
+  };
+  const want = (plan: PeerPlan) => (plan.relay || plan.via === "ws" ? "relay" : "direct");
+  for (const role of ["a", "b"] as const) {
+    const p = started[role];
+    const line = resultOf(p);
     const plan = plans[role];
-    const want = plan.relay || plan.via === "ws" ? "relay" : "direct";
-    if (line.via !== want || (plan.proxy && line.proxy !== true))
+    // Relay first, then direct: a proxy pair whose relay was proven before its direct path starts there
+    // and moves once 3 probes are answered; measure it only then.
+    if (plan.proxy && want(plan) === "direct" && line.via === "relay") {
+      console.log(`${name}: peer ${role} started on the relay; measuring once its proxy moves to direct`);
+      await p.waitFor(/proxy: moved to direct/, MEET_MS);
+    }
+    if (onPath(role) !== want(plan) || (plan.proxy && line.proxy !== true))
       throw new Error(
-        `${name}: peer ${role} reports ${JSON.stringify(line)}, not via ${want}:\n${p.out().stderr}`,
+        `${name}: peer ${role} reports ${JSON.stringify(line)} and is on ${onPath(role)}, not ${want(plan)}:\n${p.out().stderr}`,
       );
   }
+  const check = () => {
+    const off = (["a", "b"] as const).filter((role) => onPath(role) !== want(plans[role]));
+    return off.length === 0
+      ? undefined
+      : `peer ${off.join(" and ")} moved off ${want(plans[off[0] ?? "a"])} during the run (its proxy's log)`;
+  };
   // A peer that handed its port to the tunnel only waits for the hook: its CPU is not the path's.
   const carries = (plan: PeerPlan) => plan.proxy || plan.via === "ws";
   const peers = [...(carries(plans.a) ? [pa.pid] : []), ...(carries(plans.b) ? [pb.pid] : [])];
-  return { name, a: ta, b: tb, peers, server: server.proc.pid };
+  return {
+    name,
+    a: ta,
+    b: tb,
+    peers,
+    server: server.proc.pid,
+    ...(plans.a.proxy || plans.b.proxy ? { check } : {}),
+  };
+}
+
+/** A peer's result line (print --json): the path it reports and whether it runs a proxy. */
+function resultOf(p: Started): { via?: string; proxy?: boolean } {
+  const line = p
+    .out()
+    .stdout.split("\n")
+    .find((l) => l.startsWith("{"));
+  return line ? (JSON.parse(line) as { via?: string; proxy?: boolean }) : {};
 }
