@@ -6,6 +6,7 @@ import type { NetpunchError } from "../../src/errors.ts";
 import { deriveKey } from "../../src/protocol/auth.ts";
 import { NONCE_LEN } from "../../src/protocol/constants.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
+import type { ConnectOptions } from "../../src/punch/connect.ts";
 import type { RendezvousServer } from "../../src/rendezvous/server.ts";
 import type { TransportFactory } from "../../src/transport/types.ts";
 import type { PunchResult } from "../../src/types.ts";
@@ -131,5 +132,42 @@ describe("a server that changes an offer on the way", () => {
     const changed = [...B_OFFER];
     changed[0] = (changed[0] ?? 0) ^ 1;
     expect(offerOf(pa.result)).toEqual(changed);
+  });
+});
+
+describe("refused before any packet", () => {
+  test.each([
+    [
+      "an offer with no room left for the MAC",
+      { pairKey: PAIR_KEY, offer: new Uint8Array(177) },
+      "177 bytes; an offer is 1 to 176 bytes",
+    ],
+    [
+      "a pair key of 16 bytes",
+      { pairKey: new Uint8Array(16) },
+      "the pair key is 16 bytes; a pair key is 32 bytes",
+    ],
+  ] as [string, Partial<ConnectOptions>, string][])("%s: E_USAGE", async (_name, o, said) => {
+    const sim = new Sim(1);
+    server = await sim.serve();
+    const a = sim.place(1, "nat");
+    const pa = sim.connect(a.host, "a", o);
+    await sim.runUntil(() => pa.done, 1_000);
+    const e = pa.error as NetpunchError;
+    expect(e.code).toBe("E_USAGE");
+    expect(e.message).toContain(said);
+    expect(sim.net.trace.filter((r) => r.what === "send")).toEqual([]);
+  });
+
+  test("an offer of 176 bytes with the pair key goes (192 with its MAC), and arrives whole", async () => {
+    const sim = new Sim(2);
+    server = await sim.serve();
+    const a = sim.place(1, "nat");
+    const b = sim.place(2, "nat");
+    const big = Uint8Array.from({ length: 176 }, (_, i) => i);
+    const pa = sim.connect(a.host, "a", { pairKey: PAIR_KEY, offer: big });
+    const pb = sim.connect(b.host, "b", { pairKey: PAIR_KEY });
+    await sim.runUntil(() => pa.done && pb.done, RUN_LIMIT_MS);
+    expect(offerOf(pb.result)).toEqual([...big]);
   });
 });
