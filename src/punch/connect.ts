@@ -360,6 +360,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           localPort: transport.local.port,
           mapped: opts.mapped,
           offer,
+          // Proxy mode is the socket kept: the partner must run it too (the server tells each the other's).
+          proxy: opts.keepSocket !== undefined,
           lanCandidates:
             opts.lan === false || tcp
               ? []

@@ -154,6 +154,7 @@ export class PeerMachine {
           lanCandidates: setup.lanCandidates,
           mapped: setup.mapped,
           offer: setup.offer,
+          proxy: setup.proxy,
           localPort: setup.localPort ?? 0,
           random,
           nonce,
@@ -301,6 +302,10 @@ export class PeerMachine {
     const { actions, fresh } = link.client.onMatch(from, msg, now, this.pairs.has(msg.pairId));
     this.apply(link, actions, now);
     if (!fresh || this.finished) return;
+    // The partner's mode is not ours: neither tunnel could read what the other sends. Both peers get their
+    // MATCH at once and fail here; our LEAVE undoes the pair at the server (its MATCH is acknowledged).
+    if ((msg.partnerProxy === true) !== (this.setup.proxy === true))
+      return this.fail(Fail.modeMismatch(this.setup.session, this.setup.role, this.setup.proxy === true));
     // The same partner through another server: one punch, under both pair ids. The partner may punch under
     // either (it took either MATCH first); this way its PINGs, PONGs and CLOSEs of both reach one machine,
     // whose choice of path (role a's wins when both choose at once) is the one both sides end on.
