@@ -62,7 +62,9 @@ export interface ConnectOptions {
   serverTcp?: { url: string; ca?: string };
   /**
    * Proxy mode (src/proxy): the winning socket is handed over here, open, just before connect() resolves,
-   * instead of being closed; whoever takes it closes it. @default absent: closed, for the tunnel to bind
+   * instead of being closed; whoever takes it closes it. With `serverTcp` it is the WebSocket (the pair is
+   * on the relay; no loopback bridge is opened: startProxy carries the tunnel over it), and the result's
+   * RHOST:RPORT is our relay port on the server. @default absent: closed, for the tunnel to bind
    */
   keepSocket?: (socket: PunchedSocket) => void;
   signal?: AbortSignal;
@@ -111,6 +113,11 @@ export interface PunchedSocket {
   server: Endpoint;
   /** Our clock plus this is the pair's server's time: the pair's control packets are sealed and checked in it. */
   clockOffsetMs: number;
+  /**
+   * `transport` is the WebSocket to the server (connect({ serverTcp })): it reaches the server and the pair's
+   * relay port only (`path` is "relay", `directTargets` empty). Absent: a UDP socket.
+   */
+  websocket?: true;
   /** Where the socket's datagrams go from now on; until this is called, they are dropped. */
   listen(handler: DatagramHandler): void;
 }
@@ -249,7 +256,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         } else if (a.kind === "event") emit(a.event);
         else if (a.kind === "fail") return fail(a.error);
         else if (a.kind === "open-sockets") void openExtra(a.count);
-        else if (tcp) return void bridgeTo(a.outcome);
+        else if (tcp && !opts.keepSocket) return void bridgeTo(a.outcome);
         else {
           // The socket that won is the one the hook must bind: a birthday socket's port, not --local's.
           const winner = sockets[socketOf(a.outcome.path)] ?? channel;
@@ -266,7 +273,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
             via: viaOf(a.outcome.kind),
             candidate: a.outcome.kind,
             rttMs: a.outcome.rttMs,
-            publicAddr: a.outcome.publicAddr ? formatEndpoint(a.outcome.publicAddr) : "",
+            // Over a WebSocket the server sees a connection, not a public address of ours.
+            publicAddr: a.outcome.publicAddr && !tcp ? formatEndpoint(a.outcome.publicAddr) : "",
           };
           if (a.outcome.partnerOffer) result.partnerOffer = fromHex(a.outcome.partnerOffer);
           const handover = machine?.handover(a.outcome.pairId);
@@ -281,8 +289,13 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
               key,
               path: a.outcome.path.kind,
               ...handover,
-              // A birthday socket reaches only the partner's one address it won on.
-              directTargets: socketOf(a.outcome.path) === 0 ? handover.directTargets : [a.outcome.remote],
+              // A birthday socket reaches only the partner's one address it won on; a WebSocket, none.
+              directTargets: tcp
+                ? []
+                : socketOf(a.outcome.path) === 0
+                  ? handover.directTargets
+                  : [a.outcome.remote],
+              ...(tcp ? { websocket: true } : {}),
               listen: (handler) => {
                 k.handler = handler;
               },
