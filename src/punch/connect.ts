@@ -22,6 +22,7 @@ import { type PeerAction, PeerMachine } from "./machine.ts";
 import { socketOf } from "./path.ts";
 import type { RelayClient } from "./relay-client.ts";
 import { openTcpBridge, type TcpBridge } from "./tcp-bridge.ts";
+import { wsWithUdp } from "./ws-udp-socket.ts";
 
 export interface ConnectOptions {
   /**
@@ -62,9 +63,10 @@ export interface ConnectOptions {
   serverTcp?: { url: string; ca?: string };
   /**
    * Proxy mode (src/proxy): the winning socket is handed over here, open, just before connect() resolves,
-   * instead of being closed; whoever takes it closes it. With `serverTcp` it is the WebSocket (the pair is
-   * on the relay; no loopback bridge is opened: startProxy carries the tunnel over it), and the result's
-   * RHOST:RPORT is our relay port on the server. @default absent: closed, for the tunnel to bind
+   * instead of being closed; whoever takes it closes it. With `serverTcp` it is the WebSocket with a UDP
+   * socket beside it (`local`'s port) for direct paths (the pair is on the relay; no loopback bridge is
+   * opened: startProxy carries the tunnel), and the result's RHOST:RPORT is our relay port on the server.
+   * @default absent: closed, for the tunnel to bind
    */
   keepSocket?: (socket: PunchedSocket) => void;
   signal?: AbortSignal;
@@ -114,8 +116,9 @@ export interface PunchedSocket {
   /** Our clock plus this is the pair's server's time: the pair's control packets are sealed and checked in it. */
   clockOffsetMs: number;
   /**
-   * `transport` is the WebSocket to the server (connect({ serverTcp })): it reaches the server and the pair's
-   * relay port only (`path` is "relay", `directTargets` empty). Absent: a UDP socket.
+   * The pair met over the WebSocket to the server (connect({ serverTcp })): `transport` sends to the server
+   * and the pair's relay port over it (`path` is "relay") and anything else from a UDP socket beside it, so
+   * `directTargets` may be probed (empty when that socket could not be opened). Absent: one UDP socket.
    */
   websocket?: true;
   /** Where the socket's datagrams go from now on; until this is called, they are dropped. */
@@ -256,7 +259,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         } else if (a.kind === "event") emit(a.event);
         else if (a.kind === "fail") return fail(a.error);
         else if (a.kind === "open-sockets") void openExtra(a.count);
-        else if (tcp && !opts.keepSocket) return void bridgeTo(a.outcome);
+        else if (tcp)
+          return void (opts.keepSocket ? handOverWs(a.outcome, opts.keepSocket) : bridgeTo(a.outcome));
         else {
           // The socket that won is the one the hook must bind: a birthday socket's port, not --local's.
           const winner = sockets[socketOf(a.outcome.path)] ?? channel;
@@ -273,8 +277,7 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
             via: viaOf(a.outcome.kind),
             candidate: a.outcome.kind,
             rttMs: a.outcome.rttMs,
-            // Over a WebSocket the server sees a connection, not a public address of ours.
-            publicAddr: a.outcome.publicAddr && !tcp ? formatEndpoint(a.outcome.publicAddr) : "",
+            publicAddr: a.outcome.publicAddr ? formatEndpoint(a.outcome.publicAddr) : "",
           };
           if (a.outcome.partnerOffer) result.partnerOffer = fromHex(a.outcome.partnerOffer);
           const handover = machine?.handover(a.outcome.pairId);
@@ -289,13 +292,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
               key,
               path: a.outcome.path.kind,
               ...handover,
-              // A birthday socket reaches only the partner's one address it won on; a WebSocket, none.
-              directTargets: tcp
-                ? []
-                : socketOf(a.outcome.path) === 0
-                  ? handover.directTargets
-                  : [a.outcome.remote],
-              ...(tcp ? { websocket: true } : {}),
+              // A birthday socket reaches only the partner's one address it won on.
+              directTargets: socketOf(a.outcome.path) === 0 ? handover.directTargets : [a.outcome.remote],
               listen: (handler) => {
                 k.handler = handler;
               },
@@ -313,6 +311,59 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         cancelTimer = time.setTimer(Math.max(0, wakeAt - time.now()), () =>
           apply(m.step({ type: "tick", now: time.now() })),
         );
+    };
+
+    /**
+     * Proxy mode over a WebSocket: only the relay can have won. The proxy gets the WebSocket for the server
+     * and the relay, and beside it a UDP socket (`local`'s port, or a free one) from which it probes the
+     * partner's direct addresses and, once one is proven, carries the tunnel (ws-udp-socket.ts). Without
+     * that socket (its port is taken) the proxy stays on the WebSocket relay.
+     */
+    const handOverWs = async (
+      outcome: Extract<PeerAction, { kind: "done" }>["outcome"],
+      keepSocket: (socket: PunchedSocket) => void,
+    ) => {
+      const ws = channel.transport;
+      const handover = machine?.handover(outcome.pairId);
+      if (outcome.path.kind !== "relay" || !ws || !handover) return; // nothing else is reachable over TCP
+      const relay = outcome.path.relay;
+      const k: { index: number; handler?: DatagramHandler } = { index: 0 };
+      const udp = await factory({ host: bindHost, port: local.port }, (data, from) =>
+        k.handler?.(data, from),
+      ).catch(() => undefined);
+      if (s.settled) return udp?.close();
+      kept = k;
+      const result: PunchResult = {
+        role: opts.role,
+        session,
+        laddr: formatEndpoint({ host: bindHost, port: udp?.local.port ?? 0 }),
+        lhost: bindHost,
+        lport: udp?.local.port ?? 0,
+        raddr: formatEndpoint(outcome.remote),
+        rhost: outcome.remote.host,
+        rport: outcome.remote.port,
+        via: viaOf(outcome.kind),
+        candidate: outcome.kind,
+        rttMs: outcome.rttMs,
+        publicAddr: "", // the server saw a WebSocket connection, not an address of ours
+      };
+      if (outcome.partnerOffer) result.partnerOffer = fromHex(outcome.partnerOffer);
+      keepSocket({
+        transport: udp ? wsWithUdp({ ws, udp, server, relay }) : ws,
+        remote: outcome.remote,
+        pairId: outcome.pairId,
+        role: opts.role,
+        key,
+        path: "relay",
+        ...handover,
+        directTargets: udp ? handover.directTargets : [],
+        websocket: true,
+        listen: (handler) => {
+          k.handler = handler;
+        },
+      });
+      s.resolve(result);
+      emit({ type: "connected", result });
     };
 
     /** Over a WebSocket only the relay can have won: the tunnel gets a loopback bridge to it. */

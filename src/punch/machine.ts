@@ -2,6 +2,7 @@ import { sameEndpoint } from "../addr.ts";
 import { Fail, type NetpunchError } from "../errors.ts";
 import type { Match, Message, NatInfo, Unmatch } from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
+import { isSynthetic } from "../transport/ws-frame.ts";
 import type { CandidateKind, Endpoint, NetpunchEvent } from "../types.ts";
 
 import { SendBudget } from "./budget.ts";
@@ -213,7 +214,9 @@ export class PeerMachine {
       relayAllowed: this.t.relay,
       peerId: this.setup.peerId,
       partnerId: pair.partnerId,
-      directTargets: pair.directTargets(MAX_DIRECT_TARGETS),
+      // A WebSocket peer's "public address" is the server's name for its connection (240.0.0.0/4): no UDP
+      // reaches it, so it is never probed.
+      directTargets: pair.directTargets(MAX_DIRECT_TARGETS).filter((t) => !isSynthetic(t.host)),
       server: link.client.server,
       clockOffsetMs: link.offsetMs ?? 0,
     };

@@ -237,6 +237,41 @@ describe("proxy mode over the WebSocket (connect --proxy --server-tcp)", () => {
   });
 });
 
+describe("proxy mode over the WebSocket keeps trying UDP", () => {
+  test("the WebSocket peer probes the partner's addresses over UDP, both move to direct, and the tunnels talk", async () => {
+    const udp = await freePort();
+    const tcp = await freeTcpPort();
+    const server = run([
+      "serve",
+      "--listen",
+      `127.0.0.1:${udp}`,
+      "--relay",
+      "--relay-tcp",
+      `127.0.0.1:${tcp}`,
+      "--secret-file",
+      secretPath,
+    ]);
+    await waitFor(server, /listening on TCP/);
+    const common = ["--secret-file", secretPath, "--session", "ws-direct", "--timeout", "20", "--proxy"];
+    // The stand-in tunnel starts a few seconds late, so most of its datagrams cross after the switch.
+    const late = ["--hook", "exec", "--", "sh", "-c", `sleep 3; exec ${process.execPath} ${PROXY_TUNNEL}`];
+    const a = run(["connect", "--role", "a", "--server-tcp", `ws://127.0.0.1:${tcp}`, ...common, ...late]);
+    const b = run(["connect", "--role", "b", "--server", `127.0.0.1:${udp}`, "--no-lan", ...common, ...late]);
+    try {
+      await waitFor(a, /proxy: on the relay over the WebSocket/, 15_000);
+      for (const p of [a, b])
+        await waitFor(p, /proxy: moved to direct \(3 probes answered in a row\)/, 15_000);
+      const codes = await Promise.all([a.done(30_000), b.done(30_000)]);
+      expect(codes, await logs(a, b)).toEqual([0, 0]);
+      expect(`${await a.stdout}${await a.stderr}`).toContain("heard: from b");
+      expect(`${await b.stdout}${await b.stderr}`).toContain("heard: from a");
+    } finally {
+      server.proc.kill("SIGTERM");
+      await server.done();
+    }
+  });
+});
+
 describe("up with server_tcp and proxy = true", () => {
   test("status shows the path as ws-relay, with the proxy's traffic both ways", async () => {
     const udp = await freePort();

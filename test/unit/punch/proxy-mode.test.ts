@@ -43,7 +43,7 @@ function peer(proxy: boolean) {
     return step({ type: "frame", now, from: SERVER, frame: frameOf(msg) });
   };
   const sent = () => log.flatMap(({ a }) => (a.kind === "send" ? [a.msg] : []));
-  return { step, recv, sent, nonce: () => lastNonce };
+  return { m, step, recv, sent, nonce: () => lastNonce };
 }
 
 const registered = (echo: string): Registered => ({
@@ -111,5 +111,20 @@ describe("proxy mode in the rendezvous", () => {
     expect(out.actions.some((a) => a.kind === "fail")).toBe(false);
     expect(after[0]?.type).toBe("matchAck");
     expect(after.filter((m) => m.type === "ping").length).toBeGreaterThan(0);
+  });
+});
+
+describe("proxy mode's handover", () => {
+  test("never lists a WebSocket peer's synthetic address (240.0.0.0/4) as a direct target", () => {
+    const p = peer(true);
+    p.step({ type: "start", now: 0 });
+    p.recv(registered(p.nonce()), 30);
+    const lan = { kind: "lan" as const, host: "192.0.2.30", port: 40003 };
+    p.recv(
+      { ...match(p.nonce(), true), candidates: [{ kind: "public", host: "248.1.2.3", port: 1 }, lan] },
+      1_000,
+    );
+    const targets = p.m.handover(PAIR)?.directTargets;
+    expect(targets).toEqual([{ host: "192.0.2.30", port: 40003 }]);
   });
 });
