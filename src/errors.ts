@@ -1,4 +1,4 @@
-import type { Endpoint } from "./types.ts";
+import type { Endpoint, Role } from "./types.ts";
 
 /** Every failure netpunch reports: a stable code, one line of message, one line of hint. */
 export type ErrorCode =
@@ -17,6 +17,7 @@ export type ErrorCode =
   | "E_HOOK" // a hook failed or is unknown (exit 1, or 2 when unknown)
   | "E_NOT_RUNNING" // status: no `netpunch up` answers on the status socket (exit 1)
   | "E_OFFER" // the partner's zero-config offer is missing, malformed, or of another hook or version (exit 1)
+  | "E_MODE_MISMATCH" // one peer of a pair runs proxy mode and the other does not (exit 1)
   | "E_PIN_MISMATCH" // the partner offered another key than the one pinned for this tunnel (exit 1)
   | "E_STATE" // the state directory (keys, pins) cannot be read or written (exit 1)
   | "E_CODE" // pair: a pairing code that is not NUMBER-WORD-WORD from the word list (exit 2)
@@ -149,6 +150,23 @@ export const Fail = {
           `the rendezvous server ${at(server)} holds as many sessions from this address as one address may`,
           "stop other netpunch peers behind this public address, or ask the server's operator to raise the per-address limit",
         );
+  },
+  /**
+   * The MATCH says the partner's mode differs from ours: one peer would carry the tunnel as DATA, the other
+   * hand its socket to the tunnel, and each tunnel would get the other's packets as garbage. Both peers get
+   * this before any tunnel starts. `detail.proxy`: whether this peer runs proxy mode.
+   */
+  modeMismatch(session: string, role: Role, proxy: boolean): NetpunchError {
+    const partner = role === "a" ? "b" : "a";
+    const who = proxy
+      ? `this peer (role ${role}) runs proxy mode and its partner (role ${partner}) does not`
+      : `the partner (role ${partner}) runs proxy mode and this peer (role ${role}) does not`;
+    return new NetpunchError(
+      "E_MODE_MISMATCH",
+      `session "${session}": ${who}; their tunnels could not understand each other, so none was started`,
+      "run both peers of the session in proxy mode, or neither",
+      { detail: { proxy, partnerRole: partner } },
+    );
   },
   /** An offer (a hook's bytes for the partner) that cannot travel: empty, too large, or not bytes. */
   badOffer(bytes: number | undefined, max: number): NetpunchError {

@@ -28,6 +28,8 @@ export function cliHint(e: NetpunchError): string | undefined {
         : undefined;
     case "E_PAIR":
       return PAIR_HINTS[String(e.detail.reason)] ?? e.hint;
+    case "E_MODE_MISMATCH":
+      return "give both peers --proxy (proxy = true in an up tunnel), or neither";
     case "E_PIN_MISMATCH": {
       const [config, tunnel] = String(e.detail.tunnel ?? "").split("/");
       return `if the partner really made a new key (a reinstall, a lost state directory), run \`netpunch forget ${config} ${tunnel}\` to accept the new key at the next punch; otherwise someone holding the shared secret may be in the middle`;

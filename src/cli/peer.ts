@@ -196,7 +196,8 @@ export async function runProxied(
     p.logger.info(
       `proxy: the tunnel binds ${formatEndpoint(proxy.tunnel)} and sends to ${formatEndpoint(proxy.local)}; netpunch carries it to ${result.raddr} (${result.via})`,
     );
-    if (proxy.path === "relay") p.logger.info("proxy: on the relay; probing for a direct path");
+    if (proxy.websocket) p.logger.info("proxy: on the relay over the WebSocket");
+    else if (proxy.path === "relay") p.logger.info("proxy: on the relay; probing for a direct path");
     await run({
       ...result,
       laddr: formatEndpoint(proxy.tunnel),

@@ -154,6 +154,7 @@ function proxyStatus(p: RunningProxy): ProxyStatus {
     switches: p.switches,
     ...(p.lastSwitch ? { lastSwitch: { ...p.lastSwitch } } : {}),
     relayReady: p.relayReady,
+    ...(p.websocket ? { websocket: true } : {}),
   };
 }
 

@@ -19,10 +19,10 @@ export const MAX_SESSION_LEN = 64;
 /**
  * The most bytes a hook's offer may have (what a peer hands its partner through the rendezvous: a WireGuard
  * public key and tunnel address, an OpenVPN certificate fingerprint; README "Wire format"). 192: the largest
- * multiple of 64 that keeps the largest MATCH (nine IPv6 candidates and an offer of this size, 507 bytes)
- * within REGISTER_PADDED_LEN, so the server still answers every REGISTER with less than it carries, whether
- * or not that REGISTER had an offer of its own. A WireGuard key (32 bytes) with an IPv6 address and prefix
- * (17) takes a quarter of it; a SHA-256 fingerprint, a sixth.
+ * multiple of 64 that keeps the largest MATCH (nine IPv6 candidates, an offer of this size and the partner's
+ * proxy mode byte, 508 bytes) within REGISTER_PADDED_LEN, so the server still answers every REGISTER with
+ * less than it carries, whether or not that REGISTER had an offer of its own. A WireGuard key (32 bytes) with
+ * an IPv6 address and prefix (17) takes a quarter of it; a SHA-256 fingerprint, a sixth.
  */
 export const MAX_OFFER_LEN = 192;
 /**

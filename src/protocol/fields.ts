@@ -97,6 +97,20 @@ export const flag: FieldCodec<boolean> = {
 };
 
 /**
+ * A mode that is on, as one byte 1; wrapped in `optional` with a zero byte, so 0 is "off" and any other
+ * value is refused: the flag has one encoding, and "off" is no key at all.
+ */
+export const on: FieldCodec<true> = {
+  write: (w) => void w.u8(1),
+  read: (r) => {
+    const b = r.u8();
+    if (b !== 1) throw new RangeError(`mode flag ${b}`);
+    return true;
+  },
+  describe: (label) => `${label} u8 (1)`,
+};
+
+/**
  * One byte naming one of `names`: the first has code `first`, the next `first + 1`, and so on. The codes are
  * written out in the message table, not taken from the schema's picklist, so reordering a schema never
  * changes the wire.

@@ -24,6 +24,7 @@ import {
   list,
   nat,
   offer,
+  on,
   optional,
   refine,
   rest,
@@ -85,6 +86,8 @@ const NO_ALT_PORT = allZeros(2, "0: none");
 const NO_NAT = zeroFirstByte(3, "mapping 0: unknown");
 /** A hook's offer, or format 0: none (one byte; in REGISTER, the same byte as the padding). */
 const OFFER = optional(offer, zeroFirstByte(1, "format 0: none"));
+/** Proxy mode, or 0: the socket is handed to the tunnel (in REGISTER, the same byte as the padding). */
+const PROXY = optional(on, zeroFirstByte(1, "0: hand-off"));
 /** A session name, as messages.ts's SessionName schema takes one. */
 const SESSION = refine(text, (s) => s.length >= 1 && s.length <= MAX_SESSION_LEN && m.SESSION_CHARS.test(s));
 /** A port that is never 0 (the schema's minimum is 1). */
@@ -109,6 +112,8 @@ export const MESSAGES = {
       ["cookie", optional(hexWithLength(COOKIE_LEN), zeroFirstByte(1, "length 0: none")), "cookie"],
       // Last, so a REGISTER without an offer is the same bytes as before offers: its zero format is padding.
       ["offer", OFFER, "offer"],
+      // After the offer, so a REGISTER in hand-off mode is the same bytes as before: its zero is padding.
+      ["proxy", PROXY, "proxy mode"],
     ],
   },
   registered: {
@@ -139,6 +144,7 @@ export const MESSAGES = {
       ["altPort", optional(u16, NO_ALT_PORT), "alt port"],
       ["partnerNat", optional(nat, NO_NAT), "partner's NAT behaviour"],
       ["partnerOffer", OFFER, "partner's offer"],
+      ["partnerProxy", PROXY, "partner's proxy mode"],
     ],
   },
   matchAck: {

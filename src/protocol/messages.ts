@@ -63,6 +63,12 @@ export const RegisterSchema = v.object({
   cookie: v.optional(Cookie),
   /** The hook's offer for the partner, in every REGISTER of the run (it rides in the padding, for free). */
   offer: v.optional(Offer),
+  /**
+   * Proxy mode (src/proxy: the tunnel's datagrams cross as DATA), in every REGISTER of the run; absent: the
+   * socket is handed to the tunnel. The server tells the partner (MATCH's partnerProxy), so a pair whose
+   * peers disagree fails on both sides before any tunnel starts.
+   */
+  proxy: v.optional(v.literal(true)),
 });
 /**
  * What the server made of a REGISTER: `challenge`: send it again with this cookie, which proves that the peer
@@ -101,6 +107,8 @@ export const MatchSchema = v.object({
   partnerNat: v.optional(NatSchema),
   /** The partner's offer, from its latest REGISTER, when it made one. */
   partnerOffer: v.optional(Offer),
+  /** The partner runs proxy mode (its latest REGISTER said so); absent: it hands its socket to the tunnel. */
+  partnerProxy: v.optional(v.literal(true)),
 });
 export const MatchAckSchema = v.object({
   type: v.literal("matchAck"),

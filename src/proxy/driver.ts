@@ -65,6 +65,8 @@ export interface RunningProxy {
   readonly lastSwitch: SwitchRecord | undefined;
   /** Whether the relay is bound on both sides (there is somewhere to fall back to). */
   readonly relayReady: boolean;
+  /** Whether the punched socket is the WebSocket to the server (connect({ serverTcp })): the relay over TCP. */
+  readonly websocket: boolean;
   /** Packets and bytes each way, keepalives, replays and moves (for status). */
   readonly counters: Readonly<LinkCounters>;
   /** Closes both sockets and the timer; idempotent. */
@@ -364,6 +366,7 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     get relayReady() {
       return chooser.relayReady;
     },
+    websocket: punched.websocket === true,
     counters: link.counters,
     close() {
       if (closed) return;

@@ -23,6 +23,7 @@ import { type PeerAction, PeerMachine } from "./machine.ts";
 import { socketOf } from "./path.ts";
 import type { RelayClient } from "./relay-client.ts";
 import { openTcpBridge, type TcpBridge } from "./tcp-bridge.ts";
+import { wsWithUdp } from "./ws-udp-socket.ts";
 
 export interface ConnectOptions {
   /**
@@ -72,7 +73,10 @@ export interface ConnectOptions {
   serverTcp?: { url: string; ca?: string };
   /**
    * Proxy mode (src/proxy): the winning socket is handed over here, open, just before connect() resolves,
-   * instead of being closed; whoever takes it closes it. @default absent: closed, for the tunnel to bind
+   * instead of being closed; whoever takes it closes it. With `serverTcp` it is the WebSocket with a UDP
+   * socket beside it (`local`'s port) for direct paths (the pair is on the relay; no loopback bridge is
+   * opened: startProxy carries the tunnel), and the result's RHOST:RPORT is our relay port on the server.
+   * @default absent: closed, for the tunnel to bind
    */
   keepSocket?: (socket: PunchedSocket) => void;
   signal?: AbortSignal;
@@ -126,6 +130,12 @@ export interface PunchedSocket {
   server: Endpoint;
   /** Our clock plus this is the pair's server's time: the pair's control packets are sealed and checked in it. */
   clockOffsetMs: number;
+  /**
+   * The pair met over the WebSocket to the server (connect({ serverTcp })): `transport` sends to the server
+   * and the pair's relay port over it (`path` is "relay") and anything else from a UDP socket beside it, so
+   * `directTargets` may be probed (empty when that socket could not be opened). Absent: one UDP socket.
+   */
+  websocket?: true;
   /** Where the socket's datagrams go from now on; until this is called, they are dropped. */
   listen(handler: DatagramHandler): void;
 }
@@ -282,7 +292,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         } else if (a.kind === "event") emit(a.event);
         else if (a.kind === "fail") return fail(a.error);
         else if (a.kind === "open-sockets") void openExtra(a.count);
-        else if (tcp) return void bridgeTo(a.outcome);
+        else if (tcp)
+          return void (opts.keepSocket ? handOverWs(a.outcome, opts.keepSocket) : bridgeTo(a.outcome));
         else {
           // The socket that won is the one the hook must bind: a birthday socket's port, not --local's.
           const winner = sockets[socketOf(a.outcome.path)] ?? channel;
@@ -340,6 +351,67 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         cancelTimer = time.setTimer(Math.max(0, wakeAt - time.now()), () =>
           apply(m.step({ type: "tick", now: time.now() })),
         );
+    };
+
+    /**
+     * Proxy mode over a WebSocket: only the relay can have won. The proxy gets the WebSocket for the server
+     * and the relay, and beside it a UDP socket (`local`'s port, or a free one) from which it probes the
+     * partner's direct addresses and, once one is proven, carries the tunnel (ws-udp-socket.ts). Without
+     * that socket (its port is taken) the proxy stays on the WebSocket relay.
+     */
+    const handOverWs = async (
+      outcome: Extract<PeerAction, { kind: "done" }>["outcome"],
+      keepSocket: (socket: PunchedSocket) => void,
+    ) => {
+      const ws = channel.transport;
+      const handover = machine?.handover(outcome.pairId);
+      if (outcome.path.kind !== "relay" || !ws || !handover) return; // nothing else is reachable over TCP
+      const relay = outcome.path.relay;
+      const k: { index: number; handler?: DatagramHandler } = { index: 0 };
+      const udp = await factory({ host: bindHost, port: local.port }, (data, from) =>
+        k.handler?.(data, from),
+      ).catch(() => undefined);
+      if (s.settled) return udp?.close();
+      kept = k;
+      const result: PunchResult = {
+        role: opts.role,
+        session,
+        laddr: formatEndpoint({ host: bindHost, port: udp?.local.port ?? 0 }),
+        lhost: bindHost,
+        lport: udp?.local.port ?? 0,
+        raddr: formatEndpoint(outcome.remote),
+        rhost: outcome.remote.host,
+        rport: outcome.remote.port,
+        via: viaOf(outcome.kind),
+        candidate: outcome.kind,
+        rttMs: outcome.rttMs,
+        publicAddr: "", // the server saw a WebSocket connection, not an address of ours
+      };
+      let theirs: Uint8Array | undefined;
+      try {
+        theirs = partnerOffer(outcome.partnerOffer);
+      } catch (e) {
+        udp?.close();
+        return fail(e as Error);
+      }
+      if (theirs) result.partnerOffer = theirs;
+      keepSocket({
+        transport: udp ? wsWithUdp({ ws, udp, server, relay }) : ws,
+        remote: outcome.remote,
+        pairId: outcome.pairId,
+        role: opts.role,
+        key: peerKey,
+        serverKey: key,
+        path: "relay",
+        ...handover,
+        directTargets: udp ? handover.directTargets : [],
+        websocket: true,
+        listen: (handler) => {
+          k.handler = handler;
+        },
+      });
+      s.resolve(result);
+      emit({ type: "connected", result });
     };
 
     /** Over a WebSocket only the relay can have won: the tunnel gets a loopback bridge to it. */
@@ -402,6 +474,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
           localPort: transport.local.port,
           mapped: opts.mapped,
           offer,
+          // Proxy mode is the socket kept: the partner must run it too (the server tells each the other's).
+          proxy: opts.keepSocket !== undefined,
           lanCandidates:
             opts.lan === false || tcp
               ? []

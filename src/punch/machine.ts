@@ -2,6 +2,7 @@ import { sameEndpoint } from "../addr.ts";
 import { Fail, type NetpunchError } from "../errors.ts";
 import type { Match, Message, NatInfo, Unmatch } from "../protocol/messages.ts";
 import type { Frame } from "../protocol/packet.ts";
+import { isSynthetic } from "../transport/ws-frame.ts";
 import type { CandidateKind, Endpoint, NetpunchEvent } from "../types.ts";
 
 import { SendBudget } from "./budget.ts";
@@ -154,6 +155,7 @@ export class PeerMachine {
           lanCandidates: setup.lanCandidates,
           mapped: setup.mapped,
           offer: setup.offer,
+          proxy: setup.proxy,
           localPort: setup.localPort ?? 0,
           random,
           nonce,
@@ -212,7 +214,9 @@ export class PeerMachine {
       relayAllowed: this.t.relay,
       peerId: this.setup.peerId,
       partnerId: pair.partnerId,
-      directTargets: pair.directTargets(MAX_DIRECT_TARGETS),
+      // A WebSocket peer's "public address" is the server's name for its connection (240.0.0.0/4): no UDP
+      // reaches it, so it is never probed.
+      directTargets: pair.directTargets(MAX_DIRECT_TARGETS).filter((t) => !isSynthetic(t.host)),
       server: link.client.server,
       clockOffsetMs: link.offsetMs ?? 0,
     };
@@ -301,6 +305,10 @@ export class PeerMachine {
     const { actions, fresh } = link.client.onMatch(from, msg, now, this.pairs.has(msg.pairId));
     this.apply(link, actions, now);
     if (!fresh || this.finished) return;
+    // The partner's mode is not ours: neither tunnel could read what the other sends. Both peers get their
+    // MATCH at once and fail here; our LEAVE undoes the pair at the server (its MATCH is acknowledged).
+    if ((msg.partnerProxy === true) !== (this.setup.proxy === true))
+      return this.fail(Fail.modeMismatch(this.setup.session, this.setup.role, this.setup.proxy === true));
     // The same partner through another server: one punch, under both pair ids. The partner may punch under
     // either (it took either MATCH first); this way its PINGs, PONGs and CLOSEs of both reach one machine,
     // whose choice of path (role a's wins when both choose at once) is the one both sides end on.

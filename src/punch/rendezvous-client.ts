@@ -22,6 +22,11 @@ export interface PeerIdentity {
    * carries it: it rides in the padding, so it costs no byte, and the server always holds the latest.
    */
   offer?: string;
+  /**
+   * Proxy mode (src/proxy): every REGISTER says so, and the server tells the partner in its MATCH (and us its
+   * mode in ours), so a pair whose peers disagree fails on both sides before any tunnel starts.
+   */
+  proxy?: boolean;
 }
 
 export interface RendezvousSetup extends PeerIdentity {
@@ -292,7 +297,7 @@ export class RendezvousClient {
   }
 
   private sendRegister(now: number): void {
-    const { session, role, peerId, lanCandidates, server, mapped, offer } = this.setup;
+    const { session, role, peerId, lanCandidates, server, mapped, offer, proxy } = this.setup;
     const nat = this.probe?.nat;
     const nonce = this.setup.nonce();
     this.registers.set(nonce, now);
@@ -307,6 +312,7 @@ export class RendezvousClient {
       ...(nat ? { nat } : {}),
       ...(this.cookie ? { cookie: this.cookie } : {}),
       ...(offer ? { offer } : {}),
+      ...(proxy ? { proxy: true } : {}),
     };
     this.out.push({ kind: "send", to: server, msg, nonce });
     this.registerTries++;

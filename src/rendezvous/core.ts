@@ -350,6 +350,8 @@ export class RendezvousCore {
       // Every REGISTER of a run carries the offer, so the latest one is the offer: a REGISTER without one
       // takes it back. Stored only when present (the store leaves out undefined).
       offer: msg.offer,
+      // Likewise the latest REGISTER's mode: a peer restarted without proxy mode is held as such.
+      proxy: msg.proxy,
     };
   }
 
@@ -665,6 +667,7 @@ export class RendezvousCore {
         ...(this.o.altPort ? { altPort: this.o.altPort } : {}),
         ...(partner.nat ? { partnerNat: partner.nat } : {}),
         ...(partner.offer ? { partnerOffer: partner.offer } : {}),
+        ...(partner.proxy ? { partnerProxy: true } : {}),
       },
     };
   }

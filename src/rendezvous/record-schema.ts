@@ -34,6 +34,7 @@ const RegistrationSchema = v.object({
   ),
   nat: v.optional(NatSchema),
   offer: v.optional(v.string()),
+  proxy: v.optional(v.literal(true)),
   server: v.optional(Id),
   lastSeen: Time,
   echo: v.string(),

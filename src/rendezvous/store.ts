@@ -28,6 +28,8 @@ export interface Registration {
   server?: string;
   /** Its hook's offer (hex, at most MAX_OFFER_LEN bytes), from its latest REGISTER: the partner's MATCH carries it. */
   offer?: string;
+  /** It runs proxy mode (its latest REGISTER said so): the partner's MATCH says so, to refuse a mixed pair. */
+  proxy?: true;
   lastSeen: number;
   /** Nonce of the last REGISTER accepted from it: its MATCH echoes it, so the MATCH is bound to that run. */
   echo: string;

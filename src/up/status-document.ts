@@ -38,7 +38,7 @@ const RowSchema = v.object({
   role: v.picklist(["a", "b"]),
   state: v.picklist(["waiting", "punching", "up", "backing-off", "failed", "stopped"]),
   since: Time,
-  path: v.optional(v.picklist(["lan", "direct", "predicted", "birthday", "relay"])),
+  path: v.optional(v.picklist(["lan", "direct", "predicted", "birthday", "relay", "ws-relay"])),
   local: v.optional(Text),
   remote: v.optional(Text),
   rttMs: v.optional(v.pipe(v.number(), v.finite(), v.minValue(0))),
@@ -61,6 +61,7 @@ const RowSchema = v.object({
       switches: v.optional(Count),
       lastSwitch: v.optional(v.object({ at: Time, to: ProxyPathSchema, reason: Text })),
       relayReady: v.optional(v.boolean()),
+      websocket: v.optional(v.boolean()),
     }),
   ),
 });

@@ -32,10 +32,16 @@ export interface ProxyStatus {
   lastSwitch?: { at: number; to: "direct" | "relay"; reason: string };
   /** Whether the relay is bound on both sides: there is somewhere to fall back to. */
   relayReady?: boolean;
+  /** The relay is reached over the WebSocket to the server (server_tcp): the row's path is "ws-relay". */
+  websocket?: boolean;
 }
 
+/** A row's path: the punch's (or the proxy's) kind, or "ws-relay": the relay, over the WebSocket. */
+export type RowPath = NonNullable<TunnelStatus["path"]> | "ws-relay";
+
 /** One row of `netpunch status`: the supervisor's status and what the config says of the tunnel. */
-export interface TunnelRow extends TunnelStatus {
+export interface TunnelRow extends Omit<TunnelStatus, "path"> {
+  path?: RowPath;
   name: string;
   session: string;
   role: Role;
@@ -115,14 +121,19 @@ function row(t: SupervisedTunnel, s: TunnelStatus): TunnelRow {
   const p = s.state === "up" ? t.proxy?.() : undefined;
   if (!p) return base;
   const { remote, ...proxy } = p;
-  return { ...base, remote, ...(p.path ? { path: proxiedPath(s.path, p.path) } : {}), proxy };
+  return {
+    ...base,
+    remote,
+    ...(p.path ? { path: proxiedPath(s.path, p.path, p.websocket === true) } : {}),
+    proxy,
+  };
 }
 
 /**
- * The row's path once the proxy has moved the tunnel: "relay" on the relay; on a direct path the punch's own
- * kind (lan, birthday...) when the punch ended direct, else "direct".
+ * The row's path once the proxy has moved the tunnel: "relay" on the relay ("ws-relay" over the WebSocket);
+ * on a direct path the punch's own kind (lan, birthday...) when the punch ended direct, else "direct".
  */
-function proxiedPath(punched: TunnelStatus["path"], now: "direct" | "relay"): TunnelStatus["path"] {
-  if (now === "relay") return "relay";
+function proxiedPath(punched: TunnelStatus["path"], now: "direct" | "relay", websocket: boolean): RowPath {
+  if (now === "relay") return websocket ? "ws-relay" : "relay";
   return punched && punched !== "relay" ? punched : "direct";
 }

@@ -69,6 +69,44 @@ describe("connect --proxy", () => {
     }
   });
 
+  test("only one side in proxy mode: both exit 1 with E_MODE_MISMATCH, saying who runs it; no hook runs", async () => {
+    const session = `mismatch-${process.pid}`;
+    const dir = mkdtempSync(join(tmpdir(), "netpunch-mismatch-"));
+    const marker = (role: string) => join(dir, `hook-${role}-ran`);
+    const start = (role: "a" | "b", proxy: boolean) =>
+      run([
+        "connect",
+        "--role",
+        role,
+        "--session",
+        session,
+        "--server",
+        `127.0.0.1:${serverPort}`,
+        "--secret-file",
+        SECRET,
+        "--no-lan",
+        "--timeout",
+        "10",
+        ...(proxy ? ["--proxy"] : []),
+        "--hook",
+        "exec",
+        "--",
+        "touch",
+        marker(role),
+      ]);
+    const [oa, ob] = await Promise.all([outcome(start("a", true)), outcome(start("b", false))]);
+    expect([oa.code, ob.code], `${oa.stderr}\n${ob.stderr}`).toEqual([1, 1]);
+    expect(oa.stderr).toContain(
+      `[E_MODE_MISMATCH] session "${session}": this peer (role a) runs proxy mode and its partner (role b) does not`,
+    );
+    expect(ob.stderr).toContain(
+      `[E_MODE_MISMATCH] session "${session}": the partner (role a) runs proxy mode and this peer (role b) does not`,
+    );
+    for (const o of [oa, ob])
+      expect(o.stderr).toContain("hint: give both peers --proxy (proxy = true in an up tunnel), or neither");
+    expect([existsSync(marker("a")), existsSync(marker("b"))]).toEqual([false, false]);
+  });
+
   test("--proxy with --exec-replace is a usage error before any packet", async () => {
     const p = run([
       "connect",

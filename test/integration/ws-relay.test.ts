@@ -6,6 +6,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { statusSocketPath } from "../../src/up/paths.ts";
+import { readStatus } from "../../src/up/status-client.ts";
+import type { TunnelRow } from "../../src/up/supervise-all.ts";
 import { selfSignedFiles } from "../support/tls-cert.ts";
 import { freePort, type Proc, run, secretFile, stopAll, waitFor } from "./cli.ts";
 
@@ -153,6 +156,207 @@ describe("relay over a WebSocket (serve --relay-tcp, connect --server-tcp)", () 
     const p = run(["connect", "--role", "a", "--secret-file", secretPath, ...more]);
     expect(await p.done()).toBe(2);
     expect(await p.stderr).toContain(message);
+  });
+});
+
+const PROXY_TUNNEL = join(import.meta.dir, "../fixtures/proxy-tunnel.ts");
+
+/**
+ * Proxy mode over the WebSocket: a on `--server-tcp` (its netpunch seals the tunnel's datagrams as DATA and
+ * carries them over the WebSocket to the relay), b on UDP, both `--proxy`, each running the stand-in tunnel
+ * that binds LPORT, sends to RHOST:RPORT and prints what it hears.
+ */
+async function proxiedPair(tls?: { cert: string; key: string }) {
+  const udp = await freePort();
+  const tcp = await freeTcpPort();
+  const server = run([
+    "serve",
+    "--listen",
+    `127.0.0.1:${udp}`,
+    "--relay",
+    "--relay-tcp",
+    `127.0.0.1:${tcp}`,
+    ...(tls ? ["--tls-cert", tls.cert, "--tls-key", tls.key] : []),
+    "--secret-file",
+    secretPath,
+    "--stats-interval",
+    "1",
+  ]);
+  await waitFor(server, /listening on TCP/);
+  const session = `ws-proxy-${tls ? "tls" : "plain"}`;
+  const common = [
+    "--secret-file",
+    secretPath,
+    "--session",
+    session,
+    "--timeout",
+    "20",
+    "--verbose",
+    "--proxy",
+  ];
+  const hooks = ["--hook", "print", "--json", "--hook", "exec", "--", process.execPath, PROXY_TUNNEL];
+  const url = `${tls ? "wss" : "ws"}://127.0.0.1:${tcp}`;
+  const a = run([
+    "connect",
+    "--role",
+    "a",
+    "--server-tcp",
+    url,
+    ...(tls ? ["--tls-ca", tls.cert] : []),
+    ...common,
+    ...hooks,
+  ]);
+  const b = run(["connect", "--role", "b", "--server", `127.0.0.1:${udp}`, "--no-lan", ...common, ...hooks]);
+  const codes = await Promise.all([a.done(30_000), b.done(30_000)]);
+  server.proc.kill("SIGTERM");
+  await server.done();
+  // The stand-in's "heard" line is the exec hook's child's: logged on stderr, or on stdout.
+  const out = { a: (await a.stdout) + (await a.stderr), b: (await b.stdout) + (await b.stderr) };
+  return { codes, a, b, server, out };
+}
+
+/** The print hook's JSON line in `stdout`. */
+const resultLine = (stdout: string) => JSON.parse(stdout.split("\n").find((l) => l.startsWith("{")) ?? "{}");
+
+describe("proxy mode over the WebSocket (connect --proxy --server-tcp)", () => {
+  test.each([
+    ["ws://", false],
+    ["wss:// with --tls-ca", true],
+  ])("%s: a WebSocket proxy peer and a UDP proxy peer carry the tunnel both ways", async (_name, secure) => {
+    const { codes, a, b, server, out } = await proxiedPair(secure ? await certificate() : undefined);
+    expect(codes, await logs(a, b, server)).toEqual([0, 0]);
+    for (const role of ["a", "b"] as const) {
+      const line = resultLine(out[role]);
+      expect(line).toMatchObject({ proxy: true, via: "relay", rhost: "127.0.0.1", lhost: "127.0.0.1" });
+    }
+    // Each stand-in tunnel heard the other's datagrams, which crossed only as DATA through the proxies.
+    expect(out.a).toContain("heard: from b");
+    expect(out.b).toContain("heard: from a");
+    expect(await a.stderr).toContain("proxy: on the relay over the WebSocket");
+    expect(await server.stderr).toMatch(/[1-9]\d* bytes relayed/);
+  });
+});
+
+describe("proxy mode over the WebSocket keeps trying UDP", () => {
+  test("the WebSocket peer probes the partner's addresses over UDP, both move to direct, and the tunnels talk", async () => {
+    const udp = await freePort();
+    const tcp = await freeTcpPort();
+    const server = run([
+      "serve",
+      "--listen",
+      `127.0.0.1:${udp}`,
+      "--relay",
+      "--relay-tcp",
+      `127.0.0.1:${tcp}`,
+      "--secret-file",
+      secretPath,
+    ]);
+    await waitFor(server, /listening on TCP/);
+    const common = ["--secret-file", secretPath, "--session", "ws-direct", "--timeout", "20", "--proxy"];
+    // The stand-in tunnel starts a few seconds late, so most of its datagrams cross after the switch.
+    const late = ["--hook", "exec", "--", "sh", "-c", `sleep 3; exec ${process.execPath} ${PROXY_TUNNEL}`];
+    const a = run(["connect", "--role", "a", "--server-tcp", `ws://127.0.0.1:${tcp}`, ...common, ...late]);
+    const b = run(["connect", "--role", "b", "--server", `127.0.0.1:${udp}`, "--no-lan", ...common, ...late]);
+    try {
+      await waitFor(a, /proxy: on the relay over the WebSocket/, 15_000);
+      for (const p of [a, b])
+        await waitFor(p, /proxy: moved to direct \(3 probes answered in a row\)/, 15_000);
+      const codes = await Promise.all([a.done(30_000), b.done(30_000)]);
+      expect(codes, await logs(a, b)).toEqual([0, 0]);
+      expect(`${await a.stdout}${await a.stderr}`).toContain("heard: from b");
+      expect(`${await b.stdout}${await b.stderr}`).toContain("heard: from a");
+    } finally {
+      server.proc.kill("SIGTERM");
+      await server.done();
+    }
+  });
+});
+
+describe("up with server_tcp and proxy = true", () => {
+  test("status shows the path as ws-relay, with the proxy's traffic both ways", async () => {
+    const udp = await freePort();
+    const tcp = await freeTcpPort();
+    const server = run([
+      "serve",
+      "--listen",
+      `127.0.0.1:${udp}`,
+      "--relay",
+      "--relay-tcp",
+      `127.0.0.1:${tcp}`,
+      "--secret-file",
+      secretPath,
+    ]);
+    await waitFor(server, /listening on TCP/);
+    const session = "ws-up-proxy";
+    const heard = join(scratch, `${session}-a.txt`);
+    const runtimeDir = join(scratch, "ws-up-proxy-run");
+    const file = join(scratch, "ws-up-proxy.toml");
+    writeFileSync(
+      file,
+      [
+        `server_tcp = "ws://127.0.0.1:${tcp}"`,
+        `secret_file = ${JSON.stringify(secretPath)}`,
+        `state_dir = ${JSON.stringify(join(scratch, "ws-up-proxy-state"))}`,
+        `runtime_dir = ${JSON.stringify(runtimeDir)}`,
+        "",
+        "[tunnel.relayed]",
+        'role = "a"',
+        `session = "${session}"`,
+        "proxy = true",
+        'hook = "exec"',
+        `args = ${JSON.stringify([process.execPath, PROXY_TUNNEL, heard])}`,
+        "",
+      ].join("\n"),
+    );
+    const up = run(["up", file, "--verbose"]);
+    const b = run([
+      "connect",
+      "--role",
+      "b",
+      "--server",
+      `127.0.0.1:${udp}`,
+      "--no-lan",
+      "--proxy",
+      "--secret-file",
+      secretPath,
+      "--session",
+      session,
+      "--timeout",
+      "20",
+      "--hook",
+      "exec",
+      "--",
+      process.execPath,
+      PROXY_TUNNEL,
+    ]);
+    try {
+      // Read from up's status socket every 50 ms (at most 20 s) until the proxy has carried datagrams both
+      // ways: the stand-in tunnels end a second after they hear each other, so a separate status process
+      // could miss the round.
+      const socket = statusSocketPath(runtimeDir, "ws-up-proxy");
+      let row: TunnelRow | undefined;
+      for (let i = 0; i < 400; i++) {
+        row = await readStatus(socket).then(
+          (d) => d.tunnels[0],
+          () => undefined,
+        );
+        if ((row?.proxy?.packetsIn ?? 0) > 0 && (row?.proxy?.packetsOut ?? 0) > 0) break;
+        await Bun.sleep(50);
+      }
+      // The processes still run: what they have logged so far.
+      const soFar = [up, b, server].map((p) => p.errSoFar()).join("\n---\n");
+      expect(row, soFar).toMatchObject({ path: "ws-relay", proxy: { websocket: true } });
+      expect(row?.proxy?.packetsIn).toBeGreaterThan(0);
+      expect(row?.proxy?.packetsOut).toBeGreaterThan(0);
+      expect(await b.done(30_000)).toBe(0);
+      expect(`${await b.stdout}${await b.stderr}`).toContain("heard: from a");
+    } finally {
+      up.proc.kill("SIGTERM");
+      await up.done(10_000);
+      server.proc.kill("SIGTERM");
+      await server.done();
+    }
+    expect(readFileSync(heard, "utf8")).toContain("heard: from b");
   });
 });
 

@@ -137,7 +137,7 @@ describe("golden bytes", () => {
     expect(/^0*$/.test(without.slice(2 * 36))).toBe(true);
   });
 
-  test("MATCH: the partner's offer last; none is one zero byte", () => {
+  test("MATCH: the partner's offer, then its proxy mode (0: hand-off); no offer is one zero byte", () => {
     const head =
       PEER + // to
       ECHO +
@@ -150,16 +150,16 @@ describe("golden bytes", () => {
       "0204cb0071099c40" + // public 203.0.113.9:40000
       "0000" + // no alt port
       "000000"; // partner's NAT unknown
-    expect(body(match({ partnerOffer: "0a0b0c" }))).toBe(`${head}01030a0b0c`);
-    expect(body(match())).toBe(`${head}00`);
+    expect(body(match({ partnerOffer: "0a0b0c" }))).toBe(`${head}01030a0b0c00`);
+    expect(body(match())).toBe(`${head}0000`);
   });
 });
 
 describe("bounds", () => {
-  /** A MATCH body (type code 3) with its offer bytes replaced by `offer`. */
+  /** A MATCH body (type code 3) with its offer bytes replaced by `offer` (the proxy mode byte after it: 0). */
   const matchWith = (offer: string) => {
     const none = toHex(encodeBody(match(), OVERHEAD).body);
-    return craft({ type: MessageType.match, body: fromHex(none.slice(0, -2) + offer) });
+    return craft({ type: MessageType.match, body: fromHex(`${none.slice(0, -4)}${offer}00`) });
   };
   const reason = (packet: Uint8Array) => {
     const r = open(KEY, packet);
@@ -233,19 +233,20 @@ describe("sizes: the server never amplifies, offers or not", () => {
   test("the largest REGISTER with the largest offer still fits its padding", () => {
     const packet = sealed(largestRegister(offerOf(MAX_OFFER_LEN)));
     expect(packet.length).toBe(REGISTER_PADDED_LEN);
-    // 40 envelope + 65 session + 1 + 8 + 1 + 8 * 20 candidates + 3 NAT + 17 cookie + 2 + 192 offer
+    // 40 envelope + 65 session + 1 + 8 + 1 + 8 * 20 candidates + 3 NAT + 17 cookie + 2 + 192 offer + 1 proxy
     // An overhead as large as the padding target leaves the padding out: the bytes the fields take.
     const used = encodeBody(largestRegister(offerOf(MAX_OFFER_LEN)), REGISTER_PADDED_LEN).body.length;
-    expect(OVERHEAD + used).toBe(489);
+    expect(OVERHEAD + used).toBe(490);
   });
 
   test("the largest MATCH with the largest offer is smaller than any REGISTER, and within MAX_PACKET", () => {
     const largest = sealed(largestMatch(offerOf(MAX_OFFER_LEN)));
     // 40 envelope + 8 + 12 + 8 + 16 + 16 + 8 + 19 observed + 1 + 9 * 20 candidates + 2 + 3 + 2 + 192 offer
-    expect(largest.length).toBe(507);
+    // + 1 partner's proxy mode
+    expect(largest.length).toBe(508);
     expect(largest.length).toBeLessThan(REGISTER_PADDED_LEN);
     expect(largest.length).toBeLessThanOrEqual(MAX_PACKET);
-    expect(sealed(largestMatch()).length).toBe(507 - MAX_OFFER_LEN - 1);
+    expect(sealed(largestMatch()).length).toBe(508 - MAX_OFFER_LEN - 1);
   });
 
   test("MAX_OFFER_LEN is the largest multiple of 64 for which that holds", () => {

@@ -157,39 +157,44 @@ describe("superviseAll: a proxy-mode tunnel's row", () => {
 
 describe("superviseAll: the row's path follows the proxy", () => {
   test.each([
-    ["direct", "relay", "relay"],
-    ["relay", "direct", "direct"],
-    ["lan", "direct", "lan"],
-    ["relay", "relay", "relay"],
-  ] as const)("punched %s, the proxy now on %s: the row says %s", async (via, now, shown) => {
-    const clock = new ManualClock(T0);
-    const job = new FakeJob();
-    const live: ProxyStatus = {
-      packetsIn: 0,
-      packetsOut: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-      moves: 0,
-      remote: "198.51.100.7:41000",
-      path: now,
-      switches: 1,
-      lastSwitch: { at: T0, to: now, reason: "3 probes answered in a row" },
-      relayReady: true,
-    };
-    const s = superviseAll({
-      clock,
-      tunnels: [{ name: "office", session: "home-office", role: "a", job, proxy: () => live }],
-    });
-    job.lastPunch.resolve({ ...RESULT, via });
-    await settle();
-    const row = s.rows()[0];
-    expect(row?.path).toBe(shown);
-    expect(row?.proxy).toMatchObject({ path: now, switches: 1, relayReady: true });
-    // The new fields survive the status document's round trip.
-    const doc = parseStatusDocument(JSON.stringify(statusDocument("home", s.rows(), clock.now())));
-    expect(doc?.tunnels).toEqual(s.rows());
-    await s.stop();
-  });
+    ["direct", "relay", false, "relay"],
+    ["relay", "direct", false, "direct"],
+    ["lan", "direct", false, "lan"],
+    ["relay", "relay", false, "relay"],
+    ["relay", "relay", true, "ws-relay"],
+  ] as const)(
+    "punched %s, the proxy now on %s (over a WebSocket: %p): the row says %s",
+    async (via, now, websocket, shown) => {
+      const clock = new ManualClock(T0);
+      const job = new FakeJob();
+      const live: ProxyStatus = {
+        packetsIn: 0,
+        packetsOut: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+        moves: 0,
+        remote: "198.51.100.7:41000",
+        path: now,
+        switches: 1,
+        lastSwitch: { at: T0, to: now, reason: "3 probes answered in a row" },
+        relayReady: true,
+        ...(websocket ? { websocket: true } : {}),
+      };
+      const s = superviseAll({
+        clock,
+        tunnels: [{ name: "office", session: "home-office", role: "a", job, proxy: () => live }],
+      });
+      job.lastPunch.resolve({ ...RESULT, via });
+      await settle();
+      const row = s.rows()[0];
+      expect(row?.path).toBe(shown);
+      expect(row?.proxy).toMatchObject({ path: now, switches: 1, relayReady: true });
+      // The new fields survive the status document's round trip.
+      const doc = parseStatusDocument(JSON.stringify(statusDocument("home", s.rows(), clock.now())));
+      expect(doc?.tunnels).toEqual(s.rows());
+      await s.stop();
+    },
+  );
 });
 
 describe("parseStatusDocument: the optional proxy field", () => {
