@@ -113,7 +113,7 @@ export type RelayAnswer = { status: RelayOfferStatus; port: number; host?: strin
 /**
  * Where this request's relay is, deciding it when no server has: 1. no directory (one server): here.
  * 2. Nobody claimed the pair: this server claims it, opens its relay, and records the port (or the
- * refusal). 3. This server holds the claim: its relay again (Relays.offer gives the same port, with its
+ * refusal); a server with no relay host to record only opens its own. 3. This server holds the claim: its relay again (Relays.offer gives the same port, with its
  * admission checks for this peer). 4. Another server holds it: its host and port; no answer while it is
  * still opening (the peer asks again every 500 ms), its refusal if it refused.
  */
@@ -125,6 +125,11 @@ export async function placeRelay(
     relayHost: string | undefined;
     /** Opens (or finds) this server's relay for the pair; undefined when this server has none. */
     openHere: (() => Promise<{ status: RelayOfferStatus; port: number }>) | undefined;
+    /**
+     * The requester reaches only this server's relays (a peer over this server's WebSocket): a relay another
+     * server opened is no use to it, so it gets one here even then (its partner is not told of it).
+     */
+    onlyHere?: boolean;
   },
   pairId: string,
 ): Promise<RelayAnswer> {
@@ -134,7 +139,8 @@ export async function placeRelay(
   const mine: RelayPlace = { server: o.serverId, host: o.relayHost ?? "", port: 0, status: "ok" };
   const found = canHost ? await directory.claim(pairId, mine) : await directory.find(pairId);
   if (found === undefined) {
-    if (!canHost) return { status: "off", port: 0 };
+    // No host other servers' peers could be told: a relay here for this peer alone, as with one server.
+    if (!canHost) return openHere ? openHere() : { status: "off", port: 0 };
     let opened: { status: RelayOfferStatus; port: number };
     try {
       opened = await openHere();
@@ -144,7 +150,7 @@ export async function placeRelay(
     await directory.settle(pairId, { ...mine, port: opened.port, status: opened.status });
     return opened;
   }
-  if (found.server === o.serverId && openHere) return openHere();
+  if (openHere && (found.server === o.serverId || o.onlyHere)) return openHere();
   if (found.status !== "ok") return { status: found.status, port: 0 };
   if (found.port === 0) return undefined;
   return { status: "ok", port: found.port, host: found.host };

@@ -15,7 +15,7 @@ import { batchSends } from "../transport/batch.ts";
 import { addressesFor, openPerAddress, ReplyRoutes } from "../transport/per-address.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
-import { TO_SERVER } from "../transport/ws-frame.ts";
+import { isSynthetic, TO_SERVER } from "../transport/ws-frame.ts";
 import {
   openWsServer,
   type WsServer,
@@ -318,7 +318,12 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
             if (r.status === "ok") emit({ type: "server-relay", pairId: a.pairId, port: r.port });
             return r;
           });
-        placeRelay({ directory: opts.relayDirectory, serverId, relayHost, openHere }, a.pairId).then(
+        // A peer over our WebSocket reaches only our relays (ws-frame.ts: a message names a port of ours).
+        const onlyHere = isSynthetic(a.reply.host);
+        placeRelay(
+          { directory: opts.relayDirectory, serverId, relayHost, openHere, onlyHere },
+          a.pairId,
+        ).then(
           (r) => {
             // No answer while another server opens the pair's relay: the peer asks again in 500 ms.
             if (r && !(settler?.settled ?? true)) offer(r.status, r.port, r.host);

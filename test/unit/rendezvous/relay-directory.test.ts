@@ -129,6 +129,42 @@ for (const [name, fresh] of FIXTURES)
     });
   });
 
+describe("placeRelay: the exceptions", () => {
+  const open = (port: number) => async () => ({ status: "ok" as const, port });
+
+  test("a peer that reaches only this server's relays (WebSocket) gets one here even when another server holds the pair's", async () => {
+    const dir = new MemoryRelayDirectory();
+    await server(ONE, dir, 40_000).ask();
+    const r = await placeRelay(
+      { directory: dir, serverId: TWO.id, relayHost: TWO.host, openHere: open(41_000), onlyHere: true },
+      PAIR,
+    );
+    expect(r).toEqual({ status: "ok", port: 41_000 });
+    // The pair's place is still server 1's: its partner is told of that one.
+    expect((await dir.find(PAIR))?.server).toBe(ONE.id);
+  });
+
+  test("a WebSocket peer first: its server claims the pair, so the partner's server offers that relay", async () => {
+    const dir = new MemoryRelayDirectory();
+    const first = await placeRelay(
+      { directory: dir, serverId: ONE.id, relayHost: ONE.host, openHere: open(40_000), onlyHere: true },
+      PAIR,
+    );
+    expect(first).toEqual({ status: "ok", port: 40_000 });
+    expect(await server(TWO, dir).ask()).toEqual({ status: "ok", port: 40_000, host: ONE.host });
+  });
+
+  test("a server with relays but no host to record opens its own and claims nothing", async () => {
+    const dir = new MemoryRelayDirectory();
+    const r = await placeRelay(
+      { directory: dir, serverId: ONE.id, relayHost: undefined, openHere: open(40_000) },
+      PAIR,
+    );
+    expect(r).toEqual({ status: "ok", port: 40_000 });
+    expect(await dir.find(PAIR)).toBeUndefined();
+  });
+});
+
 describe("RedisRelayDirectory", () => {
   test("a place expires with the pair's punch (PX), and a value that does not parse is a claim being made", async () => {
     const dir = new RedisRelayDirectory(client, `{r${++n}}:`);
