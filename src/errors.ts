@@ -206,6 +206,15 @@ export const Fail = {
   badAddress(what: string, input: string, why: string, hint: string): NetpunchError {
     return new NetpunchError("E_ADDRESS", `${what} "${input}" is not a valid address: ${why}`, hint);
   },
+  /** The relay host other servers' peers are told (serve({ relay: { host } })): one IP address, not a wildcard. */
+  badRelayHost(input: string): NetpunchError {
+    return Fail.badAddress(
+      "relay host",
+      input,
+      "it is not one IP address",
+      "give the address peers reach this server's relays at (its public address behind a NAT)",
+    );
+  },
   /** A WebSocket server's URL (ws:// or wss://) that cannot be one. */
   badServerUrl(input: string, why: string): NetpunchError {
     return new NetpunchError(

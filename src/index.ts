@@ -29,6 +29,12 @@ export { type ConnectOptions, connect, type PunchedSocket } from "./punch/connec
 // Several servers on one Redis: the store, the link it runs over, and the bus between the servers.
 export { RedisLink, type RedisLinkOptions, type StoreStats } from "./rendezvous/redis-link.ts";
 export { RedisStore, type RedisStoreOptions } from "./rendezvous/redis-store.ts";
+export {
+  MemoryRelayDirectory,
+  RedisRelayDirectory,
+  type RelayDirectory,
+  type RelayPlace,
+} from "./rendezvous/relay-directory.ts";
 export { type RendezvousServer, type ServeOptions, type ServerStats, serve } from "./rendezvous/server.ts";
 export { MemoryBus, type Notice, RedisBus, type ServerBus } from "./rendezvous/server-bus.ts";
 export { MemoryNonces, RedisNonces, type SharedNonces } from "./rendezvous/shared-nonces.ts";

@@ -114,6 +114,13 @@ export const CliFail = {
       `e.g. --${flag} ${example}`,
     );
   },
+  relayHostNeeded(listen: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--relay with a shared --store on the wildcard --listen ${listen} needs --relay-host: peers held by other servers must be told where this server's relays are`,
+      "e.g. --relay-host 203.0.113.5 (this host's public IP), or --listen 203.0.113.5:10001",
+    );
+  },
   badStore(where: string, why: string): NetpunchError {
     return new NetpunchError(
       "E_USAGE",

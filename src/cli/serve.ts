@@ -4,6 +4,7 @@ import * as v from "valibot";
 import { formatEndpoint, parseAddress } from "../addr.ts";
 import { DEFAULT_LIMITS } from "../rendezvous/core.ts";
 import type { StoreStats } from "../rendezvous/redis-link.ts";
+import { publicRelayHost } from "../rendezvous/relay-directory.ts";
 import { DEFAULT_RELAY_LIMITS } from "../rendezvous/relay-session.ts";
 import type { ServerStats } from "../rendezvous/server.ts";
 import type { WsServerOptions } from "../transport/ws-server.ts";
@@ -72,6 +73,12 @@ export const serveArgs = {
     valueHint: "SECONDS",
     default: "60",
     description: "close a relay once either peer has sent nothing for this long",
+  },
+  "relay-host": {
+    type: "string",
+    valueHint: "ADDR",
+    description:
+      "with --relay and a shared --store: the address peers held by other servers bind at for this server's relays (its public IP); default: the --listen address unless a wildcard",
   },
   "relay-tcp": {
     type: "string",
@@ -197,7 +204,14 @@ export function readPem(flag: string, file: string): string {
   }
 }
 
-type RelayArgs = { maxSessions: string; rate: string; totalRate?: string; idle: string; ports?: string };
+type RelayArgs = {
+  maxSessions: string;
+  rate: string;
+  totalRate?: string;
+  idle: string;
+  ports?: string;
+  host?: string;
+};
 
 function relayOptions(o: RelayArgs) {
   return {
@@ -207,7 +221,13 @@ function relayOptions(o: RelayArgs) {
       o.totalRate !== undefined ? int(o.totalRate, "relay-total-rate", "50000000 (400 Mbit/s)") : undefined,
     ports: o.ports !== undefined ? portRange(o.ports) : undefined,
     idleMs: secondsOption(o.idle, "relay-idle") ?? 60_000,
+    ...(o.host !== undefined ? { host: checkedRelayHost(o.host) } : {}),
   };
+}
+
+/** --relay-host: one IP address (E_ADDRESS otherwise, as serve() says it). */
+function checkedRelayHost(host: string): string {
+  return publicRelayHost("", host) as string;
 }
 
 /** Runs the server until SIGINT/SIGTERM. Shared by `serve` and the seed form `c SECRET ADDR`. */
@@ -246,6 +266,9 @@ export async function runServer(o: {
     maxPerAddress: int(o.limits.maxPerAddress, "max-per-address", String(DEFAULT_LIMITS.maxPerAddress)),
   };
   const storeChoice = parseStore(o.store ?? "memory", o.storePasswordFile);
+  // Other servers' peers are told this server's relay address: a wildcard listen names none.
+  if (relay && storeChoice.kind === "redis" && publicRelayHost(parsed.host, relay.host) === undefined)
+    throw CliFail.relayHostNeeded(o.listen);
   // Made, not yet connected: the metrics count its operations too.
   const shared = sharedStore(storeChoice, logger);
   // Checked before anything binds; the store it instruments is the server's.
@@ -254,7 +277,9 @@ export async function runServer(o: {
   const { serve } = await import("../rendezvous/server.ts");
   if (shared) await connectStore(shared, storeChoice, logger);
   const server = await serve({
-    ...(shared ? { store: shared.store, bus: shared.bus, nonces: shared.nonces } : {}),
+    ...(shared
+      ? { store: shared.store, bus: shared.bus, nonces: shared.nonces, relayDirectory: shared.relays }
+      : {}),
     ...(metrics ? { store: metrics.store } : {}),
     ...(limits ? { limits } : {}),
     listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
@@ -315,6 +340,7 @@ export const serveCommand = (signal: AbortSignal) =>
           totalRate: args["relay-total-rate"],
           idle: args["relay-idle"],
           ports: args["relay-ports"],
+          host: args["relay-host"],
         },
         relayOn: args.relay === true,
         tcp: {

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
 import { RedisLink } from "../rendezvous/redis-link.ts";
 import { RedisStore } from "../rendezvous/redis-store.ts";
+import { RedisRelayDirectory } from "../rendezvous/relay-directory.ts";
 import { RedisBus } from "../rendezvous/server-bus.ts";
 import { RedisNonces } from "../rendezvous/shared-nonces.ts";
 import { CliFail } from "./hints.ts";
@@ -95,6 +96,8 @@ export interface SharedStore {
   store: RedisStore;
   bus: RedisBus;
   nonces: RedisNonces;
+  /** Where each pair's one relay is (which server opened it). */
+  relays: RedisRelayDirectory;
   link: RedisLink;
 }
 
@@ -114,7 +117,13 @@ export function sharedStore(choice: StoreChoice, logger: ConsolaInstance): Share
             `store ${choice.where} is down (${why}): registrations are refused until it is back; retrying every second`,
           ),
   });
-  return { store: new RedisStore(link), bus: new RedisBus(link), nonces: new RedisNonces(link), link };
+  return {
+    store: new RedisStore(link),
+    bus: new RedisBus(link),
+    nonces: new RedisNonces(link),
+    relays: new RedisRelayDirectory(link),
+    link,
+  };
 }
 
 /** Connects the shared store: E_STORE (exit 1), naming the redacted URL, when Redis cannot be reached now. */

@@ -146,6 +146,18 @@ export const endpoint: FieldCodec<Endpoint> = {
   layout: "family (4|6), 4 or 16 address bytes, port u16",
 };
 
+/** An IP address without a port: family (4 or 6), then 4 or 16 address bytes. */
+export const ipHost: FieldCodec<string> = {
+  write: (w, host) => void w.u8(isIP(host)).bytes(ipToBytes(host)),
+  read: (r) => {
+    const family = r.u8();
+    if (family !== 4 && family !== 6) throw new RangeError(`address family ${family}`);
+    return bytesToIp(r.bytes(family === 4 ? 4 : 16));
+  },
+  valid: (host) => isIP(host) !== 0,
+  describe: (label) => `${label} (family u8 4 or 6, then 4 or 16 bytes)`,
+};
+
 /** Mapping codes from 1; 0 is "not probed yet" (see optionalNat). */
 const NAT_MAPPINGS = ["none", "independent", "sequential", "random"] as const;
 const FIRST_NAT_CODE = 1;

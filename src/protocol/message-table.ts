@@ -21,6 +21,7 @@ import {
   flag,
   hex,
   hexWithLength,
+  ipHost,
   list,
   nat,
   offer,
@@ -234,10 +235,17 @@ export const MESSAGES = {
       ["to", PEER_ID, "recipient's peer id"],
       ["status", enumOf(OFFER_STATUS, 0), "status"],
       ["port", u16, "relay port", "non-zero exactly when ok"],
+      [
+        "host",
+        optional(ipHost, zeroFirstByte(1, "family 0: the server's own address")),
+        "relay host",
+        "only when ok",
+      ],
     ],
-    // A port exactly when the status is ok, so every offer has one meaning.
+    // A port exactly when the status is ok, a host only then, so every offer has one meaning.
     check: (offer) => {
       if ((offer.status === "ok") !== (offer.port !== 0)) throw new RangeError("relay offer status");
+      if (offer.status !== "ok" && offer.host !== undefined) throw new RangeError("relay offer host");
     },
   },
   relayBind: {

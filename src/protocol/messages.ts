@@ -143,9 +143,11 @@ export const RelayRequestSchema = v.object({
   peerId: PeerId,
 });
 /**
- * The server's answer to a RELAY_REQUEST, for peer `to`. `ok`: the relay listens on `port` of the server's
- * address. Otherwise `port` is 0 and `status` says why: `off` (this server relays nothing: serve --relay),
- * `full` (every relay slot is taken; later may work), `limit` (this peer or its address holds its share).
+ * The server's answer to a RELAY_REQUEST, for peer `to`. `ok`: the relay listens on `port` of `host`, or of
+ * the server's own address when there is no `host` (several servers on one store: the pair's one relay may
+ * be on another server, the one that opened it for the partner). Otherwise `port` is 0, there is no `host`,
+ * and `status` says why: `off` (no relay: serve --relay), `full` (every relay slot is taken; later may work),
+ * `limit` (this peer or its address holds its share).
  */
 export const RelayOfferSchema = v.object({
   type: v.literal("relayOffer"),
@@ -153,6 +155,7 @@ export const RelayOfferSchema = v.object({
   to: PeerId,
   status: v.picklist(["ok", "off", "full", "limit"]),
   port: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)),
+  host: v.optional(Host),
 });
 export type RelayOfferStatus = RelayOffer["status"];
 const RelayToken = Hex(RELAY_TOKEN_LEN);

@@ -9,7 +9,7 @@ import { type Message, OfferBytes, SessionName } from "../protocol/messages.ts";
 import { derivePeerKey, macOffer, OFFER_MAC_LEN, openOffer } from "../protocol/peer-key.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
-import { resolveServer } from "../sys/dns.ts";
+import { resolveServerAll } from "../sys/dns.ts";
 import { type Random, systemRandom, toHex } from "../sys/random.ts";
 import { settleOnce } from "../sys/settle.ts";
 import type { DatagramHandler, Transport, TransportFactory } from "../transport/types.ts";
@@ -87,8 +87,11 @@ export interface ConnectOptions {
   clock?: Clock;
   /** For tests: ids, nonces and probe choices (a simulation passes a seeded one). @default node:crypto */
   random?: Random;
-  /** For tests: how a server's host name becomes an address. @default the system resolver (sys/dns.ts) */
-  resolve?: (addr: Endpoint) => Promise<Endpoint>;
+  /**
+   * For tests: how a server's host name becomes addresses. Every address a name has is a server of its own
+   * (registered with at once, as with repeated `server`). @default every A/AAAA record (sys/dns.ts)
+   */
+  resolve?: (addr: Endpoint) => Promise<Endpoint | readonly Endpoint[]>;
   /**
    * For tests: this host's interface addresses, offered as LAN candidates when `local` is a wildcard.
    * @default os.networkInterfaces()
@@ -184,8 +187,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   // Parsed first, all of them: a malformed address is a mistake to report, not a server that is down.
   const parsed = given.map((x) => toEndpoint(x as string | Endpoint, "server address", false));
   const local = toEndpoint(opts.local ?? ":0", "local address", true);
-  const tcp = opts.serverTcp && (await tcpServer(opts.serverTcp, opts.resolve ?? resolveServer));
-  const servers = tcp ? [tcp.server] : await resolveServers(parsed, local, opts.resolve ?? resolveServer);
+  const tcp = opts.serverTcp && (await tcpServer(opts.serverTcp, opts.resolve ?? resolveServerAll));
+  const servers = tcp ? [tcp.server] : await resolveServers(parsed, local, opts.resolve ?? resolveServerAll);
   const server = servers[0] as Endpoint;
   const family = isIP(server.host) === 6 ? 6 : 4;
   const bindHost = local.host || (family === 6 ? "::" : "0.0.0.0");
@@ -518,7 +521,7 @@ const TCP_TIMINGS: Partial<PeerTimings> = { relayAfterMs: 0, birthdaySockets: 0 
  */
 async function tcpServer(
   o: { url: string; ca?: string },
-  resolve: (addr: Endpoint) => Promise<Endpoint>,
+  resolve: Resolve,
 ): Promise<{ server: Endpoint; options: { url: string; ca?: string } }> {
   let url: URL;
   try {
@@ -531,22 +534,39 @@ async function tcpServer(
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
   // The URL class leaves the scheme's default port (80, 443) out; only the host matters here anyway.
   const resolved = await resolve({ host, port: Number(url.port || (url.protocol === "wss:" ? 443 : 80)) });
-  return { server: { host: resolved.host, port: TO_SERVER }, options: o };
+  // One WebSocket connection: the name's first address (the TLS name check is the URL's, not the address's).
+  const first = (Array.isArray(resolved) ? resolved[0] : resolved) as Endpoint | undefined;
+  if (!first) throw Fail.unresolved(host);
+  return { server: { host: first.host, port: TO_SERVER }, options: o };
 }
 
+type Resolve = (addr: Endpoint) => Promise<Endpoint | readonly Endpoint[]>;
+
 /**
- * Resolves every server at once. One that does not resolve, or of another address family than the socket
- * (the local address's, else the first resolved server's: one socket serves them all), is left out while
- * another remains; with none left, the first one's own error (E_RESOLVE, or the family mismatch).
+ * Resolves every server at once; each address a name has is a server (one name with a record per server).
+ * An address given twice (two names, one host) is one server. One that does not resolve, or of another
+ * address family than the socket (the local address's, else the first resolved server's: one socket serves
+ * them all), is left out while another remains; with none left, the first one's own error (E_RESOLVE, or the
+ * family mismatch).
  */
 async function resolveServers(
   parsed: readonly Endpoint[],
   local: Endpoint,
-  resolve: (addr: Endpoint) => Promise<Endpoint>,
+  resolve: Resolve,
 ): Promise<Endpoint[]> {
   if (parsed.length === 0) throw Fail.noServer();
   const resolved = await Promise.allSettled(parsed.map((p) => resolve(p)));
-  const ok = resolved.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const seen = new Set<string>();
+  const ok = resolved
+    .flatMap((r) =>
+      r.status === "fulfilled" ? (Array.isArray(r.value) ? r.value : [r.value as Endpoint]) : [],
+    )
+    .filter((e) => {
+      const key = `${e.host}|${e.port}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
   const first = resolved[0];
   if (ok.length === 0) throw first?.status === "rejected" ? first.reason : Fail.noServer();
   const head = ok[0] as Endpoint;

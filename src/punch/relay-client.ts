@@ -1,3 +1,4 @@
+import { isIP } from "../addr.ts";
 import { Backoff } from "../backoff.ts";
 import type { Message, RelayChallenge, RelayOffer } from "../protocol/messages.ts";
 import type { Endpoint } from "../types.ts";
@@ -11,7 +12,8 @@ const BIND_RETRY = { firstMs: 250, factor: 1, maxMs: 250, maxTries: Number.POSIT
 
 /**
  * The peer's side of the relay fallback, pure: ask the server for a relay (every 500 ms until it answers),
- * then bind our mapped address at the relay port (every 250 ms until the relay says both peers are bound),
+ * then bind our mapped address at the relay port (on the server asked, or on the host the offer names: with
+ * several servers on one store, the pair's one relay is where it was first opened) (every 250 ms until the relay says both peers are bound),
  * answering the relay's challenge at once so it knows the address is ours.
  * The machine then PINGs the relay like any other candidate.
  */
@@ -20,6 +22,8 @@ export class RelayClient {
   private readonly request = new Backoff(REQUEST_RETRY);
   private readonly bind = new Backoff(BIND_RETRY);
   private port = 0;
+  /** Where the relay is: the server asked, or the host its offer named (the pair's relay on another server). */
+  private host: string;
   /** The relay's latest challenge token, echoed in every BIND from then on. */
   private token: string | undefined;
   /** Why the server refused, once it has: no relay at all, no room, or this peer's share used up. */
@@ -28,10 +32,12 @@ export class RelayClient {
   constructor(
     private readonly server: Endpoint,
     private readonly ids: { session: string; pairId: string; peerId: string },
-  ) {}
+  ) {
+    this.host = server.host;
+  }
 
   get endpoint(): Endpoint | undefined {
-    return this.port ? { host: this.server.host, port: this.port } : undefined;
+    return this.port ? { host: this.host, port: this.port } : undefined;
   }
   get phase() {
     return this.state;
@@ -66,7 +72,15 @@ export class RelayClient {
       this.refusal = offer.status;
       return [];
     }
+    // A host of the other address family than the server's cannot be reached from our one socket: as good
+    // as no relay (a server names only its own relay host, which operators give in the servers' family).
+    if (offer.host !== undefined && isIP(offer.host) !== isIP(this.server.host)) {
+      this.state = "refused";
+      this.refusal = "off";
+      return [];
+    }
     this.port = offer.port;
+    this.host = offer.host ?? this.server.host;
     this.state = "binding";
     return this.tick(now); // the first BIND at once
   }

@@ -15,7 +15,7 @@ import { batchSends } from "../transport/batch.ts";
 import { addressesFor, openPerAddress, ReplyRoutes } from "../transport/per-address.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
 import { openUdp } from "../transport/udp.ts";
-import { TO_SERVER } from "../transport/ws-frame.ts";
+import { isSynthetic, TO_SERVER } from "../transport/ws-frame.ts";
 import {
   openWsServer,
   type WsServer,
@@ -34,6 +34,7 @@ import {
 } from "./core.ts";
 import { CreditLedger } from "./credit.ts";
 import { RelayManager } from "./relay.ts";
+import { placeRelay, publicRelayHost, type RelayDirectory } from "./relay-directory.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./relay-session.ts";
 import type { ServerBus } from "./server-bus.ts";
 import type { SharedNonces } from "./shared-nonces.ts";
@@ -73,8 +74,22 @@ export interface ServeOptions {
    * (never larger than the request, which must be padded to get one).
    */
   stun?: boolean;
-  /** Offer relays to pairs that cannot punch through (off unless given). */
-  relay?: { maxSessions?: number; ports?: { low: number; high: number } } & Partial<RelayLimits>;
+  /**
+   * Offer relays to pairs that cannot punch through (off unless given). `host`: the address peers held by
+   * other servers are told to bind at, when this server opens a pair's relay (`relayDirectory`; behind a
+   * NAT or on a wildcard `listen`, this host's public address). @default `listen.host` unless a wildcard
+   */
+  relay?: {
+    maxSessions?: number;
+    ports?: { low: number; high: number };
+    host?: string;
+  } & Partial<RelayLimits>;
+  /**
+   * Where each pair's one relay is, for servers sharing `store` (RedisRelayDirectory): the server that takes
+   * a pair's first RELAY_REQUEST opens the relay, and every other offers that one (its `relay.host` and port)
+   * to the peer it holds, so peers held by different servers meet at one relay.
+   */
+  relayDirectory?: RelayDirectory;
   /**
    * Also take peers over a WebSocket (plain, or over TLS with `tcp.tls`), for networks that drop UDP: the
    * same rendezvous and relays, each message one datagram (src/transport/ws-frame.ts). Off unless given.
@@ -247,6 +262,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       })
     : undefined;
   if (relays) onClose(() => relays.close());
+  const relayHost = relays ? publicRelayHost(opts.listen.host, opts.relay?.host) : undefined;
 
   const send = (to: Endpoint, msg: Message) => {
     const sent = channel.send(to, msg, (bytes) => ledger.spend(to, bytes));
@@ -290,19 +306,30 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         else emit(a.event);
       } else if (a.kind === "relay") {
         // The status tells the peer why there is no port (off, full, its limit), so it stops asking.
-        const offer = (status: RelayOfferStatus, port = 0) => {
+        const offer = (status: RelayOfferStatus, port = 0, host?: string) => {
           if (status !== "ok") stats.relaysRefused[status]++;
-          send(a.reply, { type: "relayOffer", pairId: a.pairId, to: a.peerId, status, port });
+          const at = host === undefined ? {} : { host };
+          send(a.reply, { type: "relayOffer", pairId: a.pairId, to: a.peerId, status, port, ...at });
         };
-        if (!relays) offer("off");
-        else
-          relays.offer(a.pairId, a.peers, a.reply, routes.hostFor(a.reply)).then(
-            (r) => {
-              if (r.status === "ok") emit({ type: "server-relay", pairId: a.pairId, port: r.port });
-              offer(r.status, r.port);
-            },
-            () => offer("full"),
-          );
+        const openHere =
+          relays &&
+          (async () => {
+            const r = await relays.offer(a.pairId, a.peers, a.reply, routes.hostFor(a.reply));
+            if (r.status === "ok") emit({ type: "server-relay", pairId: a.pairId, port: r.port });
+            return r;
+          });
+        // A peer over our WebSocket reaches only our relays (ws-frame.ts: a message names a port of ours).
+        const onlyHere = isSynthetic(a.reply.host);
+        placeRelay(
+          { directory: opts.relayDirectory, serverId, relayHost, openHere, onlyHere },
+          a.pairId,
+        ).then(
+          (r) => {
+            // No answer while another server opens the pair's relay: the peer asks again in 500 ms.
+            if (r && !(settler?.settled ?? true)) offer(r.status, r.port, r.host);
+          },
+          (e: unknown) => storeFailed(e, a.reply),
+        );
       } else if (a.kind === "notify") {
         opts.bus?.publish(a.server, { kind: "match", session: a.session, role: a.role, pairId: a.pairId });
       } else if (

@@ -3,9 +3,12 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { connect } from "../../src/index.ts";
 import { deriveKey } from "../../src/protocol/auth.ts";
 import type { Message } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
+import type { TransportFactory } from "../../src/transport/types.ts";
+import { openUdp } from "../../src/transport/udp.ts";
 import { type RedisChild, startRedis, stopAllRedis } from "../support/redis.ts";
 import { freePort, type Proc, run, secretFile, stopAll, waitFor } from "./cli.ts";
 
@@ -80,6 +83,54 @@ test("peer a only at server 1, peer b only at server 2, one Redis: each is told 
   expect(log2).toContain("peer b registered from 127.0.0.1");
   expect(log2).toContain("1 pairs made");
   expect(log1).toContain(`sessions in the shared store ${redis.url}`);
+});
+
+/**
+ * Real UDP on loopback, but no datagram between the two peers' own ports (as between two symmetric NATs):
+ * only what goes through the servers and their relays passes.
+ */
+function apartFrom(partnerPort: number): TransportFactory {
+  return async (bind, onDatagram, onError) => {
+    const t = await openUdp(
+      bind,
+      (data, from) => from.port !== partnerPort && onDatagram(data, from),
+      onError,
+    );
+    return {
+      local: t.local,
+      send: (data, to) => to.port !== partnerPort && t.send(data, to),
+      close: () => t.close(),
+    };
+  };
+}
+
+test("a held by server 1, b by server 2, no direct path: both bind at the one relay one server opened", async () => {
+  const [one, two] = [await server("--relay"), await server("--relay")];
+  const [portA, portB] = [await freePort(), await freePort()];
+  const peerAt = (role: "a" | "b", server: number, local: number, partner: number) =>
+    connect({
+      server: `127.0.0.1:${server}`,
+      local: `127.0.0.1:${local}`,
+      secret: SECRET_TEXT,
+      role,
+      session: "relayed-across",
+      lan: false,
+      transport: apartFrom(partner),
+      // The relay is asked for soon (the direct path cannot work here); the punch has time to bind there.
+      timings: { relayAfterMs: 100, punchMs: 10_000 },
+    });
+  const a = peerAt("a", one.port, portA, portB);
+  await waitFor(one.p, /peer a registered/);
+  const b = peerAt("b", two.port, portB, portA);
+  const [ra, rb] = await Promise.all([a, b]);
+  expect([ra.via, rb.via]).toEqual(["relay", "relay"]);
+  // One relay port, which both peers talk to.
+  expect([ra.rhost, ra.rport]).toEqual([rb.rhost, rb.rport]);
+  const [log1, log2] = await stop(one, two);
+  const opened = [log1, log2].map((log) => log?.match(/relay for pair \w+ on UDP port (\d+)/g) ?? []);
+  // Exactly one server opened a relay, at the port both peers used.
+  expect(opened.flat()).toHaveLength(1);
+  expect(opened.flat()[0]).toContain(`UDP port ${ra.rport}`);
 });
 
 /** A peer's socket, by hand: it seals REGISTERs as a peer does and keeps what the servers answer. */
@@ -240,3 +291,16 @@ function freeTcp(): number {
   l.stop(true);
   return port;
 }
+
+test("--relay with a shared store on a wildcard --listen needs --relay-host; --relay-host must be one IP", async () => {
+  const serveWith = async (...more: string[]) => {
+    const s = run(["serve", "--secret-file", SECRET, "--store", redis.url, "--relay", ...more]);
+    return { code: await s.done(), err: await s.stderr };
+  };
+  const wildcard = await serveWith("--listen", `0.0.0.0:${await freePort()}`);
+  expect(wildcard.code).toBe(2);
+  expect(wildcard.err).toContain("[E_USAGE] --relay with a shared --store on the wildcard --listen");
+  const named = await serveWith("--listen", `0.0.0.0:${await freePort()}`, "--relay-host", "relay.example");
+  expect(named.code).toBe(2);
+  expect(named.err).toContain('[E_ADDRESS] relay host "relay.example" is not a valid address');
+});

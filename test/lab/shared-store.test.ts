@@ -40,8 +40,14 @@ async function startRedis(lab: Lab, host: Host, ip: string): Promise<LabProcess>
   return p;
 }
 
-/** Two server hosts and one Redis; a (192.0.2.0/24) and b (198.51.100.0/24) behind NATs unless told. */
-async function cluster(sides: [Side, Side] = ["nat", "nat"]) {
+/**
+ * Two server hosts and one Redis; a (192.0.2.0/24) and b (198.51.100.0/24) behind NATs unless told.
+ * `serverArgs`: more arguments for each server, given its public address.
+ */
+async function cluster(
+  sides: [Side, Side] = ["nat", "nat"],
+  serverArgs: (ip: string) => string[] = () => [],
+) {
   const lab = labs.create();
   const secret = secretFile();
   const srv1 = lab.host("srv1");
@@ -52,8 +58,8 @@ async function cluster(sides: [Side, Side] = ["nat", "nat"]) {
   const b = await place(lab, "b", sides[1], "198.51.100");
   await startRedis(lab, srv1, ip1);
   const store = `redis://${ip1}:${REDIS_PORT}/0`;
-  const s1 = await startServer(lab, srv1, secret, ["--store", store]);
-  const s2 = await startServer(lab, srv2, secret, ["--store", store]);
+  const s1 = await startServer(lab, srv1, secret, ["--store", store, ...serverArgs(ip1)]);
+  const s2 = await startServer(lab, srv2, secret, ["--store", store, ...serverArgs(ip2)]);
   return { lab, secret, a, b, ip1, ip2, s1, s2 };
 }
 
@@ -120,5 +126,33 @@ labs.test(
     expect(made).toBe(1);
     const [ra, rb] = [oa.json, ob.json];
     await provePath(lab, b.host, a.host, `${rb.rhost}:${rb.rport}`, `${ra.rhost}:${ra.rport}`);
+  },
+);
+
+labs.test(
+  "both behind symmetric NATs, a only at server 1, b only at server 2: both bind at the one relay one server opened",
+  async () => {
+    // Each server listens on every address and tells other servers' peers its public one for its relays.
+    const relayAt = (ip: string) => ["--relay", "--relay-host", ip];
+    const { lab, secret, a, b, ip1, ip2, s1, s2 } = await cluster(["symmetric", "symmetric"], relayAt);
+    const pa = startPeer(lab, a.host, "a", ip1, secret);
+    await waitStderr(pa, /waiting for the partner/);
+    const pb = startPeer(lab, b.host, "b", ip2, secret);
+    const [oa, ob] = await Promise.all([finish(pa), finish(pb)]);
+    expect([oa.json.via, ob.json.via]).toEqual(["relay", "relay"]);
+    // One relay, on one of the two servers, which both peers talk to.
+    expect([oa.json.rhost, oa.json.rport]).toEqual([ob.json.rhost, ob.json.rport]);
+    expect([ip1, ip2]).toContain(oa.json.rhost);
+    const opened = [s1, s2].map(
+      (s) => s.output().stderr.match(/relay for pair [0-9a-f]{8} on UDP port \d+/g) ?? [],
+    );
+    expect(opened.flat()).toHaveLength(1);
+    expect(opened.flat()[0]).toEndWith(`on UDP port ${oa.json.rport}`);
+    // The one whose log says so is the server at that address.
+    expect(opened[oa.json.rhost === ip1 ? 0 : 1]).toHaveLength(1);
+    // The hole is real after netpunch has exited: the relay forwards between the two bound mappings.
+    const relay = `${oa.json.rhost}:${oa.json.rport}`;
+    await provePath(lab, a.host, b.host, relay, relay);
+    await provePath(lab, b.host, a.host, relay, relay);
   },
 );

@@ -194,6 +194,45 @@ describe("two servers", () => {
     expect(elapsed(pa)).toBeLessThan(1_000);
   });
 
+  test("a name with two address records is two servers: the peers meet at the second while the first is down", async () => {
+    const sim = new Sim(11);
+    await serveSecond(sim);
+    const a = sim.place(1, "nat");
+    const b = sim.place(2, "nat");
+    // SERVER's host has no server running: the name's first record is silent.
+    const resolve = async (e: Endpoint) =>
+      e.host === "rendezvous.example"
+        ? [
+            { host: SERVER.host, port: e.port },
+            { host: SERVER2.host, port: e.port },
+          ]
+        : e;
+    const server = `rendezvous.example:${SERVER_PORT}`;
+    const pa = sim.connect(a.host, "a", { server, resolve });
+    const pb = sim.connect(b.host, "b", { server, resolve });
+    await sim.runUntil(() => pa.done && pb.done, 60_000);
+    await expectPair(sim, [pa, pb], [a, b], "direct");
+  });
+
+  test("every address record of a name is registered with, each address once", async () => {
+    const sim = new Sim(12);
+    await serveFirst(sim);
+    await serveSecond(sim);
+    const a = sim.place(1, "nat");
+    const b = sim.place(2, "nat");
+    // SERVER2 twice: one server, registered with once.
+    const resolve = async (e: Endpoint) =>
+      [SERVER2, SERVER, SERVER2].map((s) => ({ host: s.host, port: e.port }));
+    const server = `rendezvous.example:${SERVER_PORT}`;
+    const pa = sim.connect(a.host, "a", { server, resolve });
+    const waitingAt = () => pa.events.flatMap((e) => (e.type === "waiting" ? [e.server.host] : []));
+    await sim.runUntil(() => waitingAt().length >= 2, 5_000);
+    expect(waitingAt().sort()).toEqual([SERVER.host, SERVER2.host].sort());
+    const pb = sim.connect(b.host, "b", { server, resolve });
+    await sim.runUntil(() => pa.done && pb.done, 60_000);
+    await expectPair(sim, [pa, pb], [a, b], "direct");
+  });
+
   test("no server name resolves: the first one's E_RESOLVE", async () => {
     const sim = new Sim(8);
     const a = sim.place(1, "nat");

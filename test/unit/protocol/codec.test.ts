@@ -196,6 +196,10 @@ describe("round trip", () => {
     ["unmatch", { type: "unmatch", to: PEER, pairId: PAIR }],
     ["relayRequest", { type: "relayRequest", session: "lab-1", pairId: PAIR, peerId: PEER }],
     ["relayOffer, ok", { type: "relayOffer", pairId: PAIR, to: PEER, status: "ok", port: 40000 }],
+    [
+      "relayOffer, ok, another server's relay",
+      { type: "relayOffer", pairId: PAIR, to: PEER, status: "ok", port: 40000, host: "2001:db8::7" },
+    ],
     ["relayOffer, full", { type: "relayOffer", pairId: PAIR, to: PEER, status: "full", port: 0 }],
     ["relayBind, no token", { type: "relayBind", pairId: PAIR, peerId: PEER }],
     ["relayBind, token", { type: "relayBind", pairId: PAIR, peerId: PEER, token: TOKEN }],
@@ -371,10 +375,17 @@ describe("golden bytes: relay bodies", () => {
   const body = (msg: Message) => toHex(encodeBody(msg, HEADER_LEN + TAG_LEN).body);
   const padding = (used: number) => "00".repeat(RELAY_PADDED_LEN - HEADER_LEN - TAG_LEN - used);
 
-  test("RELAY_OFFER: pairId | to | status | port", () => {
+  test("RELAY_OFFER: pairId | to | status | port | host (family 0: none)", () => {
     expect(body({ type: "relayOffer", pairId: PAIR, to: PEER, status: "ok", port: 40000 })).toBe(
-      `${PAIR}${PEER}00${"9c40"}`,
+      `${PAIR}${PEER}00${"9c40"}00`,
     );
+    // Another server's relay: family 4 and its address, or family 6 and 16 bytes.
+    expect(
+      body({ type: "relayOffer", pairId: PAIR, to: PEER, status: "ok", port: 40000, host: "198.51.100.7" }),
+    ).toBe(`${PAIR}${PEER}00${"9c40"}04c6336407`);
+    expect(
+      body({ type: "relayOffer", pairId: PAIR, to: PEER, status: "ok", port: 40000, host: "2001:db8::7" }),
+    ).toBe(`${PAIR}${PEER}00${"9c40"}0620010db8${"00".repeat(11)}07`);
     const codes = (["off", "full", "limit"] as const).map((status) =>
       body({ type: "relayOffer", pairId: PAIR, to: PEER, status, port: 0 }).slice(48, 50),
     );
@@ -395,18 +406,21 @@ describe("golden bytes: relay bodies", () => {
     expect([enc.type, toHex(enc.body)]).toEqual([20, `${PAIR}${TOKEN}`]);
   });
 
-  test("RELAY_OFFER with a port but no ok, ok without a port, or an unknown status: malformed", () => {
-    const offer = (status: number, port: number) =>
+  test("RELAY_OFFER with a port but no ok, ok without a port, a host without ok, or an unknown status: malformed", () => {
+    const offer = (status: number, port: number, host = "00") =>
       craft({
         type: MessageType.relayOffer,
         body: fromHex(
-          `${PAIR}${PEER}${status.toString(16).padStart(2, "0")}${port.toString(16).padStart(4, "0")}`,
+          `${PAIR}${PEER}${status.toString(16).padStart(2, "0")}${port.toString(16).padStart(4, "0")}${host}`,
         ),
       });
     expect(reason(offer(0, 40000))).toBe("ok");
+    expect(reason(offer(0, 40000, "04c6336407"))).toBe("ok");
     expect(reason(offer(2, 40000))).toBe("malformed");
     expect(reason(offer(0, 0))).toBe("malformed");
     expect(reason(offer(4, 0))).toBe("malformed");
+    expect(reason(offer(2, 0, "04c6336407"))).toBe("malformed");
+    expect(reason(offer(0, 40000, "05c6336407"))).toBe("malformed");
   });
 });
 

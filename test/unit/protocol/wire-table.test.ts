@@ -54,7 +54,8 @@ describe("rendering", () => {
     );
     expect(describeBody(MESSAGES.relayOffer)).toBe(
       "pair id (16), recipient's peer id (8), status u8 (0 ok, 1 off, 2 full, 3 limit), relay port u16 " +
-        "(non-zero exactly when ok)",
+        "(non-zero exactly when ok), relay host (family u8 4 or 6, then 4 or 16 bytes; family 0: the server's " +
+        "own address; only when ok)",
     );
   });
 });

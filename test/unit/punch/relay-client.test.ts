@@ -37,3 +37,43 @@ describe("RelayClient.rebind", () => {
     expect(c.phase).toBe("requesting");
   });
 });
+
+describe("RelayClient: the relay on another server", () => {
+  const SERVER = { host: "198.51.100.7", port: 10_001 };
+  const OTHER = "198.51.100.8";
+  const ids = { session: "s", pairId: "00112233445566778899aabbccddeeff", peerId: "a0a0a0a0a0a0a0a0" };
+  const offer = (host?: string) => ({
+    type: "relayOffer" as const,
+    pairId: ids.pairId,
+    to: ids.peerId,
+    status: "ok" as const,
+    port: 20_000,
+    ...(host ? { host } : {}),
+  });
+
+  test("an offer naming a host: BINDs go to that host's relay port, the request still to the server", () => {
+    const c = new RelayClient(SERVER, ids);
+    expect(c.start(T).map((s) => s.to)).toEqual([SERVER]);
+    expect(c.onOffer(offer(OTHER), T)).toEqual([
+      {
+        to: { host: OTHER, port: 20_000 },
+        msg: { type: "relayBind", pairId: ids.pairId, peerId: ids.peerId },
+      },
+    ]);
+    expect(c.endpoint).toEqual({ host: OTHER, port: 20_000 });
+  });
+
+  test("an offer without a host: the relay is on the server asked", () => {
+    const c = new RelayClient(SERVER, ids);
+    c.start(T);
+    c.onOffer(offer(), T);
+    expect(c.endpoint).toEqual({ host: SERVER.host, port: 20_000 });
+  });
+
+  test("a host of the other address family (unreachable from our socket) is no relay", () => {
+    const c = new RelayClient(SERVER, ids);
+    c.start(T);
+    expect(c.onOffer(offer("2001:db8::8"), T)).toEqual([]);
+    expect([c.phase, c.refusal, c.endpoint]).toEqual(["refused", "off", undefined]);
+  });
+});

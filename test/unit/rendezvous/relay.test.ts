@@ -40,7 +40,16 @@ describe("relay messages", () => {
     expect(challenge.length).toBeLessThan(RELAY_PADDED_LEN);
     expect(offer.length).toBeLessThan(RELAY_PADDED_LEN);
     expect(bound.length).toBeLessThan(RELAY_PADDED_LEN);
-    expect(offer.length).toBe(HEADER_LEN + 16 + 8 + 1 + 2 + TAG_LEN);
+    // status, port, and the host's family (0: this server's own address).
+    expect(offer.length).toBe(HEADER_LEN + 16 + 8 + 1 + 2 + 1 + TAG_LEN);
+    // The largest offer names another server's IPv6 relay: still smaller than the request it answers.
+    const far = seal(
+      KEY,
+      { type: "relayOffer", pairId: PAIR, to: A, status: "ok", port: 40000, host: "2001:db8::7" },
+      p,
+    );
+    expect(far.length).toBe(offer.length + 16);
+    expect(far.length).toBeLessThan(RELAY_PADDED_LEN);
     for (const pkt of [req, bind, offer, bound, challenge, answer]) expect(open(KEY, pkt).ok).toBe(true);
     const o = open(KEY, bound);
     expect(o.ok && o.frame.msg).toEqual({ type: "relayBound", pairId: PAIR, ready: true });

@@ -1,0 +1,172 @@
+import * as v from "valibot";
+import { isIP, normalizeHost } from "../addr.ts";
+import { Fail } from "../errors.ts";
+import type { RelayOfferStatus } from "../protocol/messages.ts";
+import type { RedisCommands } from "./redis-scripts.ts";
+
+/**
+ * Where a pair's one relay is, when several servers share a store: the server that took the pair's first
+ * RELAY_REQUEST opens it and says so here; every other server offers that relay (its host and port) to the
+ * peer it holds, so both peers bind at one relay wherever each registered. `port` 0 with status ok: being
+ * opened right now. A refusal (full, limit) is recorded too, so the partner hears the same answer instead
+ * of opening a second relay it would wait at alone.
+ */
+export interface RelayPlace {
+  /** The id of the server that holds the relay (RendezvousCore's serverId). */
+  server: string;
+  /** The address the peers bind at: that server's public relay host (`serve --relay-host`). */
+  host: string;
+  port: number;
+  status: RelayOfferStatus;
+}
+
+export interface RelayDirectory {
+  /** Claims the pair's relay for `mine` if no server did; otherwise the claim made before (ours untouched). */
+  claim(pairId: string, mine: RelayPlace): Promise<RelayPlace | undefined>;
+  /** The pair's relay, if a server claimed it (for a server without relays of its own). */
+  find(pairId: string): Promise<RelayPlace | undefined>;
+  /** The relay is open (its port), or refused: what the partner's server will offer. */
+  settle(pairId: string, place: RelayPlace): Promise<void>;
+}
+
+/**
+ * @default 2 minutes: a pair's RELAY_REQUESTs all come within its punch (punchMs, 10 s, from the MATCH; the
+ * relay is asked for after relayAfterMs, 3 s), with room for a peer's slow retries. A pair that punches again
+ * later (a new MATCH) has a new pair id, so an expired place is never needed again: a relay whose server was
+ * lost is forgotten with it, and the pair's next attempt is placed anew, on a server that is up.
+ */
+export const RELAY_PLACE_TTL_MS = 120_000;
+
+const PlaceSchema = v.object({
+  server: v.string(),
+  host: v.pipe(v.string(), v.ip()),
+  port: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535)),
+  status: v.picklist(["ok", "off", "full", "limit"]),
+});
+
+/** A value read back from Redis is checked before it names an address peers are sent to. */
+function parsePlace(raw: unknown): RelayPlace | undefined {
+  if (typeof raw !== "string") return undefined;
+  try {
+    const r = v.safeParse(PlaceSchema, JSON.parse(raw));
+    return r.success ? r.output : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** In Redis: SET NX GET claims and reads in one command (Redis 7.0 takes NX with GET); SET XX settles. */
+export class RedisRelayDirectory implements RelayDirectory {
+  constructor(
+    private readonly redis: RedisCommands,
+    private readonly prefix = "{netpunch}:",
+    private readonly ttlMs = RELAY_PLACE_TTL_MS,
+  ) {}
+
+  private key(pairId: string): string {
+    return `${this.prefix}relay:${pairId}`;
+  }
+
+  async claim(pairId: string, mine: RelayPlace): Promise<RelayPlace | undefined> {
+    const before = await this.redis.send("SET", [
+      this.key(pairId),
+      JSON.stringify(mine),
+      "NX",
+      "GET",
+      "PX",
+      String(this.ttlMs),
+    ]);
+    if (before === null || before === undefined) return undefined;
+    // A value that does not parse (another version's, damaged) is as good as a claim being made: no answer
+    // now, the peer asks again, and the key expires.
+    return parsePlace(before) ?? { ...mine, server: "", port: 0, status: "ok" };
+  }
+
+  async find(pairId: string): Promise<RelayPlace | undefined> {
+    return parsePlace(await this.redis.send("GET", [this.key(pairId)]));
+  }
+
+  async settle(pairId: string, place: RelayPlace): Promise<void> {
+    await this.redis.send("SET", [this.key(pairId), JSON.stringify(place), "XX", "PX", String(this.ttlMs)]);
+  }
+}
+
+/** Servers in one process (tests, the simulation): a map that forgets nothing (fine for a test's length). */
+export class MemoryRelayDirectory implements RelayDirectory {
+  private readonly places = new Map<string, RelayPlace>();
+  async claim(pairId: string, mine: RelayPlace): Promise<RelayPlace | undefined> {
+    const before = this.places.get(pairId);
+    if (!before) this.places.set(pairId, mine);
+    return before;
+  }
+  async find(pairId: string): Promise<RelayPlace | undefined> {
+    return this.places.get(pairId);
+  }
+  async settle(pairId: string, place: RelayPlace): Promise<void> {
+    if (this.places.has(pairId)) this.places.set(pairId, place);
+  }
+}
+
+/** The answer a server gives one RELAY_REQUEST: an offer, or none yet (the relay is being opened elsewhere). */
+export type RelayAnswer = { status: RelayOfferStatus; port: number; host?: string } | undefined;
+
+/**
+ * Where this request's relay is, deciding it when no server has: 1. no directory (one server): here.
+ * 2. Nobody claimed the pair: this server claims it, opens its relay, and records the port (or the
+ * refusal); a server with no relay host to record only opens its own. 3. This server holds the claim: its relay again (Relays.offer gives the same port, with its
+ * admission checks for this peer). 4. Another server holds it: its host and port; no answer while it is
+ * still opening (the peer asks again every 500 ms), its refusal if it refused.
+ */
+export async function placeRelay(
+  o: {
+    directory: RelayDirectory | undefined;
+    serverId: string;
+    /** This server's public relay host; undefined: this server has no relays (or none other servers may name). */
+    relayHost: string | undefined;
+    /** Opens (or finds) this server's relay for the pair; undefined when this server has none. */
+    openHere: (() => Promise<{ status: RelayOfferStatus; port: number }>) | undefined;
+    /**
+     * The requester reaches only this server's relays (a peer over this server's WebSocket): a relay another
+     * server opened is no use to it, so it gets one here even then (its partner is not told of it).
+     */
+    onlyHere?: boolean;
+  },
+  pairId: string,
+): Promise<RelayAnswer> {
+  const { directory, openHere } = o;
+  if (!directory) return openHere ? openHere() : { status: "off", port: 0 };
+  const canHost = openHere !== undefined && o.relayHost !== undefined;
+  const mine: RelayPlace = { server: o.serverId, host: o.relayHost ?? "", port: 0, status: "ok" };
+  const found = canHost ? await directory.claim(pairId, mine) : await directory.find(pairId);
+  if (found === undefined) {
+    // No host other servers' peers could be told: a relay here for this peer alone, as with one server.
+    if (!canHost) return openHere ? openHere() : { status: "off", port: 0 };
+    let opened: { status: RelayOfferStatus; port: number };
+    try {
+      opened = await openHere();
+    } catch {
+      opened = { status: "full", port: 0 };
+    }
+    await directory.settle(pairId, { ...mine, port: opened.port, status: opened.status });
+    return opened;
+  }
+  if (openHere && (found.server === o.serverId || o.onlyHere)) return openHere();
+  if (found.status !== "ok") return { status: found.status, port: 0 };
+  if (found.port === 0) return undefined;
+  return { status: "ok", port: found.port, host: found.host };
+}
+
+/** A wildcard listen names no address: other servers' peers cannot be told one. */
+const WILDCARDS = new Set(["", "0.0.0.0", "::"]);
+
+/**
+ * The address peers held by other servers bind at for this server's relays: the one given, an IP literal,
+ * else the listen address unless it is a wildcard (then this server's relays serve only its own peers).
+ */
+export function publicRelayHost(listenHost: string, given: string | undefined): string | undefined {
+  if (given !== undefined) {
+    if (isIP(given) === 0 || WILDCARDS.has(given)) throw Fail.badRelayHost(given);
+    return normalizeHost(given);
+  }
+  return WILDCARDS.has(listenHost) ? undefined : normalizeHost(listenHost);
+}

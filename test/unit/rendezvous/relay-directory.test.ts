@@ -1,0 +1,197 @@
+// The rule that gives a pair one relay across servers (placeRelay), on both directories: in memory, and in a
+// real redis-server child (one per file, a fresh key prefix per test).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { RedisClient } from "bun";
+import type { RelayOfferStatus } from "../../../src/protocol/messages.ts";
+import {
+  MemoryRelayDirectory,
+  placeRelay,
+  publicRelayHost,
+  RELAY_PLACE_TTL_MS,
+  RedisRelayDirectory,
+  type RelayDirectory,
+} from "../../../src/rendezvous/relay-directory.ts";
+import { type RedisChild, startRedis, stopAllRedis } from "../../support/redis.ts";
+
+let redis: RedisChild;
+let client: RedisClient;
+let n = 0;
+beforeAll(async () => {
+  redis = await startRedis();
+  client = new RedisClient(redis.url);
+  await client.connect();
+});
+afterAll(async () => {
+  client?.close();
+  await stopAllRedis();
+});
+
+const FIXTURES: [string, () => RelayDirectory][] = [
+  ["MemoryRelayDirectory", () => new MemoryRelayDirectory()],
+  ["RedisRelayDirectory", () => new RedisRelayDirectory(client, `{r${++n}}:`)],
+];
+
+const PAIR = "00112233445566778899aabbccddeeff";
+const ONE = { id: "s1", host: "198.51.100.1" };
+const TWO = { id: "s2", host: "198.51.100.2" };
+
+/** A server's view: its id, its relay host, and a relay that opens at `port` (or refuses), counting opens. */
+function server(
+  s: { id: string; host: string },
+  directory: RelayDirectory,
+  port = 40_000,
+  status: RelayOfferStatus = "ok",
+) {
+  const opened: number[] = [];
+  const ask = () =>
+    placeRelay(
+      {
+        directory,
+        serverId: s.id,
+        relayHost: s.host,
+        openHere: async () => {
+          opened.push(port);
+          return status === "ok" ? { status, port } : { status, port: 0 };
+        },
+      },
+      PAIR,
+    );
+  return { ask, opened };
+}
+
+for (const [name, fresh] of FIXTURES)
+  describe(`placeRelay on ${name}: one relay per pair`, () => {
+    test("no directory (one server): its own relay, no host", async () => {
+      const r = await placeRelay(
+        {
+          directory: undefined,
+          serverId: ONE.id,
+          relayHost: ONE.host,
+          openHere: async () => ({ status: "ok", port: 40_000 }),
+        },
+        PAIR,
+      );
+      expect(r).toEqual({ status: "ok", port: 40_000 });
+    });
+
+    test("the first server asked opens the relay; the partner's server offers that host and port, opening none", async () => {
+      const dir = fresh();
+      const one = server(ONE, dir, 40_000);
+      const two = server(TWO, dir, 41_000);
+      expect(await one.ask()).toEqual({ status: "ok", port: 40_000 });
+      expect(await two.ask()).toEqual({ status: "ok", port: 40_000, host: ONE.host });
+      // Asked again (the peer's retry), each gives the same answer, and the relay is not opened elsewhere.
+      expect(await two.ask()).toEqual({ status: "ok", port: 40_000, host: ONE.host });
+      expect(await one.ask()).toEqual({ status: "ok", port: 40_000 });
+      expect([one.opened.length, two.opened]).toEqual([2, []]);
+    });
+
+    test("while the owner is still opening it: no answer yet (the peer asks again)", async () => {
+      const dir = fresh();
+      await dir.claim(PAIR, { server: ONE.id, host: ONE.host, port: 0, status: "ok" });
+      const two = server(TWO, dir);
+      expect(await two.ask()).toBeUndefined();
+      expect(two.opened).toEqual([]);
+    });
+
+    test("a refusal is recorded: the partner's server gives the same one", async () => {
+      const dir = fresh();
+      const one = server(ONE, dir, 0, "full");
+      const two = server(TWO, dir);
+      expect(await one.ask()).toEqual({ status: "full", port: 0 });
+      expect(await two.ask()).toEqual({ status: "full", port: 0 });
+      expect(two.opened).toEqual([]);
+    });
+
+    test("a relay that throws while opening is a refusal (full), recorded", async () => {
+      const dir = fresh();
+      const r = await placeRelay(
+        {
+          directory: dir,
+          serverId: ONE.id,
+          relayHost: ONE.host,
+          openHere: () => Promise.reject(new Error("bind")),
+        },
+        PAIR,
+      );
+      expect(r).toEqual({ status: "full", port: 0 });
+      expect(await dir.find(PAIR)).toEqual({ server: ONE.id, host: ONE.host, port: 0, status: "full" });
+    });
+
+    test("a server without relays (or without a host others can be told) claims nothing: another's relay, or off", async () => {
+      const dir = fresh();
+      const bare = () =>
+        placeRelay({ directory: dir, serverId: TWO.id, relayHost: undefined, openHere: undefined }, PAIR);
+      expect(await bare()).toEqual({ status: "off", port: 0 });
+      expect(await dir.find(PAIR)).toBeUndefined();
+      await server(ONE, dir).ask();
+      expect(await bare()).toEqual({ status: "ok", port: 40_000, host: ONE.host });
+    });
+  });
+
+describe("placeRelay: the exceptions", () => {
+  const open = (port: number) => async () => ({ status: "ok" as const, port });
+
+  test("a peer that reaches only this server's relays (WebSocket) gets one here even when another server holds the pair's", async () => {
+    const dir = new MemoryRelayDirectory();
+    await server(ONE, dir, 40_000).ask();
+    const r = await placeRelay(
+      { directory: dir, serverId: TWO.id, relayHost: TWO.host, openHere: open(41_000), onlyHere: true },
+      PAIR,
+    );
+    expect(r).toEqual({ status: "ok", port: 41_000 });
+    // The pair's place is still server 1's: its partner is told of that one.
+    expect((await dir.find(PAIR))?.server).toBe(ONE.id);
+  });
+
+  test("a WebSocket peer first: its server claims the pair, so the partner's server offers that relay", async () => {
+    const dir = new MemoryRelayDirectory();
+    const first = await placeRelay(
+      { directory: dir, serverId: ONE.id, relayHost: ONE.host, openHere: open(40_000), onlyHere: true },
+      PAIR,
+    );
+    expect(first).toEqual({ status: "ok", port: 40_000 });
+    expect(await server(TWO, dir).ask()).toEqual({ status: "ok", port: 40_000, host: ONE.host });
+  });
+
+  test("a server with relays but no host to record opens its own and claims nothing", async () => {
+    const dir = new MemoryRelayDirectory();
+    const r = await placeRelay(
+      { directory: dir, serverId: ONE.id, relayHost: undefined, openHere: open(40_000) },
+      PAIR,
+    );
+    expect(r).toEqual({ status: "ok", port: 40_000 });
+    expect(await dir.find(PAIR)).toBeUndefined();
+  });
+});
+
+describe("RedisRelayDirectory", () => {
+  test("a place expires with the pair's punch (PX), and a value that does not parse is a claim being made", async () => {
+    const dir = new RedisRelayDirectory(client, `{r${++n}}:`);
+    await dir.claim(PAIR, { server: ONE.id, host: ONE.host, port: 0, status: "ok" });
+    const ttl = Number(await client.send("PTTL", [`{r${n}}:relay:${PAIR}`]));
+    expect(ttl).toBeGreaterThan(RELAY_PLACE_TTL_MS - 10_000);
+    expect(ttl).toBeLessThanOrEqual(RELAY_PLACE_TTL_MS);
+    await client.send("SET", [
+      `{r${n}}:relay:${PAIR}`,
+      '{"server":"s1","host":"not an address","port":1,"status":"ok"}',
+    ]);
+    expect(await dir.find(PAIR)).toBeUndefined();
+    expect(await server(TWO, dir).ask()).toBeUndefined();
+  });
+});
+
+describe("publicRelayHost", () => {
+  test("the host given, else the listen address unless it is a wildcard", () => {
+    expect(publicRelayHost("0.0.0.0", "203.0.113.5")).toBe("203.0.113.5");
+    expect(publicRelayHost("198.51.100.1", undefined)).toBe("198.51.100.1");
+    expect(publicRelayHost("0.0.0.0", undefined)).toBeUndefined();
+    expect(publicRelayHost("::", undefined)).toBeUndefined();
+    expect(publicRelayHost("::", "2001:DB8::5")).toBe("2001:db8::5");
+  });
+
+  test("a host that is no one IP address is E_ADDRESS", () => {
+    for (const bad of ["relay.example", "0.0.0.0", "::", "198.51.100.1:3478"])
+      expect(() => publicRelayHost("0.0.0.0", bad)).toThrow(/relay host/);
+  });
+});
