@@ -26,6 +26,8 @@ const B = 0x62; // "b"
  * one allocation per 178 packets, and a slab a single queued packet still holds is a quarter of a MiB.
  */
 const SLAB_BYTES = 262_144;
+/** @default 2048 bytes: the reused buffer's first size, a DATA of any datagram under a 1500-byte MTU. */
+const SCRATCH_BYTES = 2048;
 const PAIR_HEX = /^[0-9a-f]{32}$/;
 
 /** What open() of a DATA gives the caller, or why it refused; "other": not DATA, for the generic open(). */
@@ -42,6 +44,7 @@ export type DataVerdict = "ok" | "other" | DropReason;
 export class DataCodec {
   /** The body's bytes before the sequence number, exactly as the generic codec writes `pairId` and `role`. */
   private readonly prefix: Uint8Array;
+  private scratch = new Uint8Array(0);
   private slab = new Uint8Array(0);
   private slabUsed = 0;
   /** Our pair id's bytes, when it is one a decoded packet can equal (32 lowercase hex digits). */
@@ -68,12 +71,16 @@ export class DataCodec {
   /**
    * The DATA packet carrying `payload`: the bytes of seal(key, { type: "data", pairId, from: role, seq,
    * payload }, { timestamp, nonce }), written straight into the packet returned and tagged in place.
+   * @param reuse the packet may be the same memory as the last one sealed (valid until the next seal): for a
+   * transport that is done with a datagram when send() returns (Transport.copiesOnSend). A fresh buffer per
+   * datagram, even a slab's, costs the sender's GC more than the HMAC (a large typed array is memory the
+   * engine counts toward its next collection). @default false: each packet is memory of its own
    */
-  seal(payload: Uint8Array, seq: number, timestamp: number, nonce: Uint8Array): Uint8Array {
+  seal(payload: Uint8Array, seq: number, timestamp: number, nonce: Uint8Array, reuse = false): Uint8Array {
     if (nonce.length !== NONCE_LEN) throw new RangeError(`nonce must be ${NONCE_LEN} bytes`);
     const seqAt = HEADER_LEN + this.prefix.length;
     const signed = seqAt + 8 + payload.length;
-    const p = this.claim(signed + TAG_LEN);
+    const p = reuse ? this.scratchOf(signed + TAG_LEN) : this.claim(signed + TAG_LEN);
     p[0] = MAGIC[0];
     p[1] = MAGIC[1];
     p[2] = VERSION;
@@ -85,6 +92,12 @@ export class DataCodec {
     p.set(payload, seqAt + 8);
     tagInto(this.key, p, signed);
     return p;
+  }
+
+  /** The first `n` bytes of the one buffer reused for every packet (grown when a packet is larger). */
+  private scratchOf(n: number): Uint8Array {
+    if (this.scratch.length < n) this.scratch = new Uint8Array(Math.max(n, SCRATCH_BYTES));
+    return this.scratch.subarray(0, n);
   }
 
   /**

@@ -154,12 +154,14 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     (chooser.current === "relay" ? (link.relay ?? link.remote) : (link.remote ?? link.relay)) ??
     punched.remote;
 
-  // DATA sealed and opened in place (protocol/data.ts): the same bytes and verdicts as seal()/open().
+  // DATA sealed and opened in place (protocol/data.ts): the same bytes and verdicts as seal()/open(); sealed
+  // into one reused buffer when the socket is done with a datagram once send() returns (real UDP).
   const dataCodec = new DataCodec(punched.key, link.pairId, link.role);
+  const reuse = punched.transport.copiesOnSend === true;
   const sendData = (payload: Uint8Array) => {
     const now = clock.now();
     const seq = link.send(payload.length, now);
-    punched.transport.send(dataCodec.seal(payload, seq, now, random.bytes(NONCE_LEN)), target());
+    punched.transport.send(dataCodec.seal(payload, seq, now, random.bytes(NONCE_LEN), reuse), target());
   };
 
   /** A control packet (PING, PONG, the relay's), sealed in the pair's server's time like the punch's. */
