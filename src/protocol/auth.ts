@@ -94,6 +94,18 @@ export function tagInto(key: Uint8Array, packet: Uint8Array, len: number): void 
   for (let i = 0; i < TAG_LEN; i++) packet[len + i] = d[i] ?? 0;
 }
 
+/**
+ * Whether `packet[len, len + TAG_LEN)` is the tag of `packet[0, len)`: verifyTag without the two views of the
+ * packet (DATA's fast path, data.ts), compared the same way. False when the packet is not exactly that long.
+ */
+export function verifyTagAt(key: Uint8Array, packet: Uint8Array, len: number): boolean {
+  if (packet.length !== len + TAG_LEN) return false;
+  const d = mac(key, packet, len);
+  let diff = 0;
+  for (let i = 0; i < TAG_LEN; i++) diff |= (d[i] ?? 0) ^ (packet[len + i] ?? 0);
+  return diff === 0;
+}
+
 /** Whether `got` is the tag of `data`, compared in constant time (every byte, whatever differs first). */
 export function verifyTag(key: Uint8Array, data: Uint8Array, got: Uint8Array): boolean {
   if (got.length !== TAG_LEN) return false;

@@ -1,6 +1,7 @@
 import { sameEndpoint } from "../addr.ts";
 import { MAX_DATA_PAYLOAD, NONCE_LEN } from "../protocol/constants.ts";
-import type { Data, Message } from "../protocol/messages.ts";
+import { DataCodec } from "../protocol/data.ts";
+import type { Message } from "../protocol/messages.ts";
 import { type Frame, open, seal } from "../protocol/packet.ts";
 import { keyOfMessage, keyOfPacket, type PacketKeys } from "../protocol/peer-key.ts";
 import { ReplayGuard } from "../protocol/replay.ts";
@@ -157,19 +158,14 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     punched.remote;
 
   const keys: PacketKeys = { peer: punched.key, server: punched.serverKey };
+  // DATA sealed and opened in place (protocol/data.ts): the same bytes and verdicts as seal()/open(); sealed
+  // into one reused buffer when the socket is done with a datagram once send() returns (real UDP).
+  const dataCodec = new DataCodec(punched.key, link.pairId, link.role);
+  const reuse = punched.transport.copiesOnSend === true;
   const sendData = (payload: Uint8Array) => {
     const now = clock.now();
-    const msg: Data = {
-      type: "data",
-      pairId: link.pairId,
-      from: link.role,
-      seq: link.send(payload.length, now),
-      payload,
-    };
-    punched.transport.send(
-      seal(punched.key, msg, { timestamp: now, nonce: random.bytes(NONCE_LEN) }),
-      target(),
-    );
+    const seq = link.send(payload.length, now);
+    punched.transport.send(dataCodec.seal(payload, seq, now, random.bytes(NONCE_LEN), reuse), target());
   };
 
   /** A control packet (PING, PONG, the relay's), sealed in the pair's server's time like the punch's. */
@@ -283,6 +279,15 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     throw e;
   }
 
+  /** Any packet but DATA: opened by the generic codec, then handled as control traffic. */
+  const onPacket = (data: Uint8Array, from: Endpoint) => {
+    // PING and PONG are the pair's (its own key); the relay's answers the server's.
+    const opened = open(keyOfPacket(keys, data), data);
+    if (!opened.ok) return emit({ type: "proxy-dropped", from, reason: opened.reason });
+    // (Never a DATA: its type byte sent it to the DataCodec.)
+    onControl(opened.frame.msg, opened.frame, from);
+  };
+
   /** A PING, PONG or relay answer that authenticated: fresh, of our pair, from whom it must be; else dropped. */
   const onControl = (msg: Message, frame: Frame, from: Endpoint) => {
     const now = clock.now();
@@ -333,18 +338,17 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
 
   punched.listen((data, from) => {
     if (closed) return;
-    // DATA, PING and PONG are the pair's (its own key); the relay's answers the server's.
-    const opened = open(keyOfPacket(keys, data), data);
-    if (!opened.ok) return emit({ type: "proxy-dropped", from, reason: opened.reason });
-    const msg = opened.frame.msg;
-    // Control traffic (PING, PONG, a late CLOSE, a server's packet) is told apart by its type.
-    if (msg.type !== "data") return onControl(msg, opened.frame, from);
-    const verdict = link.receive(msg, from);
+    // Control traffic (PING, PONG, a late CLOSE, a server's packet) is told apart by its type byte.
+    const opened = dataCodec.open(data);
+    if (opened === "other") return onPacket(data, from);
+    if (opened !== "ok") return emit({ type: "proxy-dropped", from, reason: opened });
+    const { payload } = dataCodec;
+    const verdict = link.receiveData(dataCodec.ourPair, dataCodec.from, dataCodec.seq, payload.length, from);
     if (!verdict.deliver) return emit({ type: "proxy-dropped", from, reason: verdict.reason });
     if (verdict.moved) emit({ type: "proxy-moved", to: verdict.moved });
     if (verdict.learned && !targets.some((t) => sameEndpoint(t, from)) && targets.length < MAX_DIRECT_TARGETS)
       targets.push({ host: from.host, port: from.port });
-    if (msg.payload.length > 0) loopback.send(msg.payload, tunnel);
+    if (payload.length > 0) loopback.send(payload, tunnel);
   });
   arm();
 

@@ -115,28 +115,42 @@ export class ProxyLink {
     msg: { pairId: string; from: Role; seq: number; payload: Uint8Array },
     from: Endpoint,
   ): ReceiveVerdict {
-    if (msg.pairId !== this.pairId) return { deliver: false, reason: "foreign-pair" };
+    return this.receiveData(msg.pairId === this.pairId, msg.from, msg.seq, msg.payload.length, from);
+  }
+
+  /**
+   * receive() of a DATA read in place (DataCodec, protocol/data.ts): whether it is of our pair, its sender,
+   * sequence number and payload size. The verdicts that move nothing are shared objects, not made per packet.
+   */
+  receiveData(ourPair: boolean, sender: Role, seq: number, bytes: number, from: Endpoint): ReceiveVerdict {
+    if (!ourPair) return FOREIGN_PAIR;
     // Our own packet sent back to us (same secret, same pair): the partner never sends as our role.
-    if (msg.from !== this.partnerRole) return { deliver: false, reason: "reflected" };
-    const verdict = this.window.check(msg.seq);
+    if (sender !== this.partnerRole) return REFLECTED;
+    const verdict = this.window.check(seq);
     if (verdict === "replay" || verdict === "stale") {
       this.counters.replays++;
-      return { deliver: false, reason: verdict };
+      return verdict === "replay" ? REPLAY : STALE;
     }
-    if (msg.payload.length > 0) {
+    if (bytes > 0) {
       this.counters.packetsIn++;
-      this.counters.bytesIn += msg.payload.length;
+      this.counters.bytesIn += bytes;
     }
-    if (this.relay && sameEndpoint(from, this.relay)) return { deliver: true };
-    if (verdict === "newest" && !this.remote) {
+    if (verdict !== "newest" || (this.relay && sameEndpoint(from, this.relay))) return DELIVER;
+    if (!this.remote) {
       this.remote = { host: from.host, port: from.port };
       return { deliver: true, learned: this.remote };
     }
-    if (verdict === "newest" && this.remote && !sameEndpoint(from, this.remote)) {
+    if (!sameEndpoint(from, this.remote)) {
       this.remote = { host: from.host, port: from.port };
       this.counters.moves++;
       return { deliver: true, moved: this.remote };
     }
-    return { deliver: true };
+    return DELIVER;
   }
 }
+
+const DELIVER: ReceiveVerdict = Object.freeze({ deliver: true });
+const FOREIGN_PAIR: ReceiveVerdict = Object.freeze({ deliver: false, reason: "foreign-pair" });
+const REFLECTED: ReceiveVerdict = Object.freeze({ deliver: false, reason: "reflected" });
+const REPLAY: ReceiveVerdict = Object.freeze({ deliver: false, reason: "replay" });
+const STALE: ReceiveVerdict = Object.freeze({ deliver: false, reason: "stale" });

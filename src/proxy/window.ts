@@ -41,20 +41,17 @@ export class SequenceWindow {
     this.top = seq;
   }
 
-  private slot(seq: number): [number, number] {
-    const i = seq % REPLAY_WINDOW;
-    return [i >>> 5, 1 << (i & (WORD - 1))];
-  }
+  // A number's bit: word i >>> 5, bit i & 31 of i = seq % REPLAY_WINDOW (no tuple per packet on this path).
   private has(seq: number): boolean {
-    const [w, b] = this.slot(seq);
-    return ((this.bits[w] ?? 0) & b) !== 0;
+    const i = seq % REPLAY_WINDOW;
+    return ((this.bits[i >>> 5] ?? 0) & (1 << (i & (WORD - 1)))) !== 0;
   }
   private set(seq: number): void {
-    const [w, b] = this.slot(seq);
-    this.bits[w] = (this.bits[w] ?? 0) | b;
+    const i = seq % REPLAY_WINDOW;
+    this.bits[i >>> 5] = (this.bits[i >>> 5] ?? 0) | (1 << (i & (WORD - 1)));
   }
   private clear(seq: number): void {
-    const [w, b] = this.slot(seq);
-    this.bits[w] = (this.bits[w] ?? 0) & ~b;
+    const i = seq % REPLAY_WINDOW;
+    this.bits[i >>> 5] = (this.bits[i >>> 5] ?? 0) & ~(1 << (i & (WORD - 1)));
   }
 }

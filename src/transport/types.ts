@@ -14,6 +14,12 @@ export interface Transport {
   close(): void;
   /** False once the socket is closed (a health check asks); absent where the transport cannot tell. */
   readonly open?: boolean;
+  /**
+   * True when send() is done with `data` once it returns (udp.ts: the kernel has copied it or dropped it), so
+   * the caller may write its next datagram into the same buffer. Absent: a send may keep `data` for later (a
+   * batch, a simulation's wire), and each datagram needs a buffer of its own.
+   */
+  readonly copiesOnSend?: boolean;
 }
 
 /** A datagram to send, and where to. */

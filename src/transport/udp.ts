@@ -117,6 +117,8 @@ export async function openUdp(
     local: { host: bind.host, port: socket.port },
     send,
     sendMany,
+    // Bun's send and sendMany hand the bytes to sendto/sendmmsg before they return; nothing is queued.
+    copiesOnSend: true,
     close: () => life.close(),
     get open() {
       return life.open;

@@ -63,3 +63,24 @@ test("sendMany sends every datagram in one call, past a pending ICMP error, and 
   expect(counts).toEqual([3, 3, 3]); // the lost one counts as sent: the kernel took it
   expect(errors).toContain("ECONNREFUSED");
 });
+
+test("copiesOnSend: a buffer rewritten as soon as send() returns arrives as it was sent (proxy mode reuses one)", async () => {
+  const got: string[] = [];
+  const receiver = await openUdp({ host: "127.0.0.1", port: 0 }, (d) =>
+    got.push(new TextDecoder().decode(d)),
+  );
+  const sender = await openUdp({ host: "127.0.0.1", port: 0 }, () => {});
+  expect(sender.copiesOnSend).toBe(true);
+  const buf = new Uint8Array(5);
+  const texts = ["one-0", "two-1", "thr-2", "fou-3"];
+  for (const t of texts) {
+    new TextEncoder().encodeInto(t, buf);
+    expect(sender.send(buf, receiver.local)).toBe(true);
+  }
+  new TextEncoder().encodeInto("xxxxx", buf);
+  // The receiver reads on the event loop; a bounded wait for all four.
+  for (let i = 0; i < 100 && got.length < texts.length; i++) await Bun.sleep(5);
+  sender.close();
+  receiver.close();
+  expect(got).toEqual(texts);
+});

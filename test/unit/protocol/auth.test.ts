@@ -1,6 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import { createHmac, hkdfSync, scryptSync } from "node:crypto";
-import { deriveKey, deriveKeyV1, STRONG_SECRET_BYTES, tag, verifyTag } from "../../../src/protocol/auth.ts";
+import {
+  deriveKey,
+  deriveKeyV1,
+  STRONG_SECRET_BYTES,
+  tag,
+  verifyTag,
+  verifyTagAt,
+} from "../../../src/protocol/auth.ts";
 import { TAG_LEN } from "../../../src/protocol/constants.ts";
 import type { Message } from "../../../src/protocol/messages.ts";
 import { open, seal } from "../../../src/protocol/packet.ts";
@@ -148,6 +155,20 @@ describe("tag", () => {
     wrong[15] = (wrong[15] ?? 0) ^ 1;
     expect(verifyTag(KEY, data, wrong)).toBe(false);
     expect(verifyTag(KEY, new Uint8Array([1, 2, 4]), t)).toBe(false);
+  });
+
+  test("verifyTagAt: the tag at the packet's end, as verifyTag; a packet of another length is refused", () => {
+    const data = new Uint8Array([1, 2, 3]);
+    const packet = new Uint8Array([...data, ...tag(KEY, data)]);
+    expect(verifyTagAt(KEY, packet, 3)).toBe(true);
+    expect(verifyTagAt(KEY, packet, 2)).toBe(false);
+    expect(verifyTagAt(KEY, new Uint8Array([...packet, 0]), 3)).toBe(false);
+    expect(verifyTagAt(KEY_V1, packet, 3)).toBe(false);
+    for (let i = 0; i < packet.length; i++) {
+      const p = packet.slice();
+      p[i] = (p[i] ?? 0) ^ 0x80;
+      expect(verifyTagAt(KEY, p, 3)).toBe(false);
+    }
   });
 });
 
