@@ -19,9 +19,8 @@ import { TO_SERVER } from "../transport/ws-frame.ts";
 import type { CandidateKind, Endpoint, EventHandler, PunchResult, Role } from "../types.ts";
 import { type InterfaceAddress, lanCandidates } from "./candidates.ts";
 import type { PeerTimings } from "./config.ts";
-import { type PeerAction, PeerMachine } from "./machine.ts";
+import { type PeerAction, PeerMachine, type ProxyHandover } from "./machine.ts";
 import { socketOf } from "./path.ts";
-import type { RelayClient } from "./relay-client.ts";
 import { openTcpBridge, type TcpBridge } from "./tcp-bridge.ts";
 import { wsWithUdp } from "./ws-udp-socket.ts";
 
@@ -99,8 +98,8 @@ export interface ConnectOptions {
   interfaces?: () => InterfaceAddress[];
 }
 
-/** The socket that won, kept open for proxy mode's data plane. */
-export interface PunchedSocket {
+/** The socket that won, kept open for proxy mode's data plane, with what the proxy takes over of the pair. */
+export interface PunchedSocket extends ProxyHandover {
   transport: Transport;
   /** Where the partner's packets go: its punched address, or our port at the server's relay. */
   remote: Endpoint;
@@ -115,24 +114,6 @@ export interface PunchedSocket {
   serverKey: Uint8Array;
   /** How the punch ended: straight to the partner, or through the server's relay (`remote` is then our port there). */
   path: "direct" | "relay";
-  /** The session, and whether the relay may be used (not with timings.relay false): the proxy asks for one
-   * itself when the punch ended before it had. */
-  session: string;
-  relayAllowed: boolean;
-  /** Our peer id and the partner's: the proxy's probes (PING/PONG of the pair) carry and check them. */
-  peerId: string;
-  partnerId: string;
-  /** Where the partner may be reached straight from this socket (its candidates, proven ones first). */
-  directTargets: Endpoint[];
-  /**
-   * The pair's relay client, if the relay was asked for, in whatever phase the punch left it (asking, binding,
-   * ready): the proxy drives it on, to have the relay to fall back to.
-   */
-  relay?: RelayClient;
-  /** The server that made the pair (relay requests go there). */
-  server: Endpoint;
-  /** Our clock plus this is the pair's server's time: the pair's control packets are sealed and checked in it. */
-  clockOffsetMs: number;
   /**
    * The pair met over the WebSocket to the server (connect({ serverTcp })): `transport` sends to the server
    * and the pair's relay port over it (`path` is "relay") and anything else from a UDP socket beside it, so

@@ -46,11 +46,19 @@ export interface ProxyHandover {
   session: string;
   /** Whether the relay may be used (timings.relay): the proxy asks for one itself if the punch had not. */
   relayAllowed: boolean;
+  /** Our peer id and the partner's: the proxy's probes (PING/PONG of the pair) carry and check them. */
   peerId: string;
   partnerId: string;
+  /** Where the partner may be reached straight from this socket (its candidates, proven ones first). */
   directTargets: Endpoint[];
+  /**
+   * The pair's relay client, if the relay was asked for, in whatever phase the punch left it (asking, binding,
+   * ready): the proxy drives it on, to have the relay to fall back to.
+   */
   relay?: RelayClient;
+  /** The server that made the pair (relay requests go there). */
   server: Endpoint;
+  /** Our clock plus this is the pair's server's time: the pair's control packets are sealed and checked in it. */
   clockOffsetMs: number;
 }
 
