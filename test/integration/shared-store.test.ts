@@ -4,10 +4,12 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { RedisClient } from "bun";
 import { connect } from "../../src/index.ts";
 import { deriveKey } from "../../src/protocol/auth.ts";
 import type { Message } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
+import { RedisRelayDirectory } from "../../src/rendezvous/relay-directory.ts";
 import type { TransportFactory } from "../../src/transport/types.ts";
 import { openUdp } from "../../src/transport/udp.ts";
 import { type RedisChild, startRedis, stopAllRedis } from "../support/redis.ts";
@@ -137,6 +139,67 @@ test("a held by server 1, b by server 2, no direct path: both bind at the one re
   // Exactly one server opened a relay, at the port both peers used.
   expect(opened.flat()).toHaveLength(1);
   expect(opened.flat()[0]).toContain(`UDP port ${ra.rport}`);
+});
+
+test("the pair's relay place names a server that died while opening it: once its beat is gone (3 s), a live server opens the relay and both peers bind there", async () => {
+  const [one, two] = [await server("--relay"), await server("--relay")];
+  const [portA, portB] = [await freePort(), await freePort()];
+  const session = "relay-server-died";
+  const peerAt = (role: "a" | "b", server: number, local: number, partner: number) =>
+    connect({
+      server: `127.0.0.1:${server}`,
+      local: `127.0.0.1:${local}`,
+      secret: SECRET_TEXT,
+      role,
+      session,
+      lan: false,
+      transport: apartFrom(partner),
+      // The relay is asked for late enough for the test to claim the pair first; the punch outlasts the
+      // dead server's beat.
+      timings: { relayAfterMs: 1_500, punchMs: 15_000 },
+    });
+  const a = peerAt("a", one.port, portA, portB);
+  await waitFor(one.p, /peer a registered/);
+  const b = peerAt("b", two.port, portB, portA);
+  // As soon as the pair is made, a third server claims its relay (and beats, as every server does) and dies
+  // before it opens it: no more beats, the place stays "being opened" for its two minutes.
+  const client = new RedisClient(redis.url);
+  await client.connect();
+  let pairId: string | undefined;
+  for (const deadline = Date.now() + 10_000; !pairId && Date.now() < deadline; await Bun.sleep(5)) {
+    const text = await client.get(`{netpunch}:s:${session}`);
+    pairId = text ? (JSON.parse(text) as { pair?: { pairId: string } }).pair?.pairId : undefined;
+  }
+  if (!pairId) throw new Error("the pair was not made");
+  const gone = { server: "died-while-opening", host: "127.0.0.1", port: 0, status: "ok" as const };
+  expect(await new RedisRelayDirectory(client).claim(pairId, gone)).toBeUndefined();
+  client.close();
+  const [ra, rb] = await Promise.all([a, b]);
+  expect([ra.via, rb.via]).toEqual(["relay", "relay"]);
+  expect([ra.rhost, ra.rport]).toEqual([rb.rhost, rb.rport]);
+  const [log1, log2] = await stop(one, two);
+  const opened = [log1, log2].map((log) => log?.match(/relay for pair \w+ on UDP port (\d+)/g) ?? []);
+  expect(opened.flat()).toHaveLength(1);
+  expect(opened.flat()[0]).toContain(`UDP port ${ra.rport}`);
+});
+
+test("a server with relays beats while it runs (its key outlives one beat's 3 s); its beat is gone 3 s after it stops", async () => {
+  const client = new RedisClient(redis.url);
+  await client.connect();
+  const beats = async () => ((await client.send("KEYS", ["{netpunch}:alive:*"])) as string[]).length;
+  // Servers of earlier tests have stopped: their beats are gone, or go within their 3 s.
+  for (const deadline = Date.now() + 5_000; (await beats()) > 0 && Date.now() < deadline; )
+    await Bun.sleep(50);
+  expect(await beats()).toBe(0);
+  const one = await server("--relay");
+  await Bun.sleep(4_000); // longer than one beat lives: only beats every second keep the key
+  const [key] = (await client.send("KEYS", ["{netpunch}:alive:*"])) as string[];
+  expect(key).toBeDefined();
+  expect(Number(await client.send("PTTL", [key as string]))).toBeGreaterThan(0);
+  await stop(one);
+  await Bun.sleep(3_500);
+  expect(await beats()).toBe(0);
+  client.close();
 });
 
 /** A peer's socket, by hand: it seals REGISTERs as a peer does and keeps what the servers answer. */
