@@ -90,6 +90,8 @@ export class RedisLink implements RedisCommands {
     try {
       await this.client.connect();
     } catch (e) {
+      // Redis answered (a password refused, say): its own words say it all, and no handshake is needed.
+      if (!isConnectionError(e)) throw Fail.storeDown(this.o.where, (e as Error).message, e);
       const u = new URL(this.o.url);
       const host = u.hostname.replace(/^\[|\]$/g, "");
       const probe = await probeTls(host, Number(u.port || REDIS_DEFAULT_PORT), this.o.ca);
