@@ -126,8 +126,8 @@ export interface ServerStats {
   /** Nonces the replay windows hold now (ports and relays); undefined for a shared one that cannot say. */
   replayNonces?: number;
   /**
-   * Ticks and counts that could not reach the shared store (packets that could not are in `dropped`);
-   * serve() always sets it.
+   * Ticks, counts and relay beats that could not reach the shared store (packets that could not are in
+   * `dropped`); serve() always sets it.
    */
   storeFailures?: number;
 }
