@@ -612,6 +612,41 @@ export const Fail = {
       { cause, detail: { where } },
     );
   },
+  /** rediss://, and Redis's certificate does not chain to a trusted CA or is not for the host named. */
+  storeUntrusted(where: string, why: string, cause?: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_STORE",
+      `the rendezvous store ${where} cannot be reached: its TLS certificate is not trusted: ${why}`,
+      "trust the CA that signed Redis's certificate (its PEM file as the store's CA), name Redis by a host or address its certificate is for, or check that this is the Redis you meant",
+      { cause, detail: { where, reason: "tls-untrusted" } },
+    );
+  },
+  /** redis:// at a port that answers in TLS. */
+  storeWantsTls(where: string, cause?: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_STORE",
+      `the rendezvous store ${where} cannot be reached: it answers in TLS, and the URL says redis:// (plain)`,
+      "use rediss:// for a Redis that speaks TLS",
+      { cause, detail: { where, reason: "tls-expected" } },
+    );
+  },
+  /** rediss:// at a port that does not answer a TLS handshake. */
+  storeNotTls(where: string, cause?: unknown): NetpunchError {
+    return new NetpunchError(
+      "E_STORE",
+      `the rendezvous store ${where} cannot be reached: it does not answer a TLS handshake, and the URL says rediss://`,
+      "use redis:// for a plain Redis, or the port of its tls-port",
+      { cause, detail: { where, reason: "not-tls" } },
+    );
+  },
+  /** A CA to trust, for a store reached without TLS: it would be ignored, or (Bun) turn TLS on unasked. */
+  storeCaWithoutTls(where: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `a CA to trust was given for the store ${where}, which is not reached over TLS`,
+      "use a rediss:// URL with a CA, or give no CA",
+    );
+  },
   storeConflict(session: string, tries: number): NetpunchError {
     return new NetpunchError(
       "E_STORE",

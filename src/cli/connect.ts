@@ -5,8 +5,8 @@ import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
 import { readPairKey } from "./pair-key.ts";
 import { commandParts, type HookSelection, type PeerRun, runPeer } from "./peer.ts";
+import { readPem } from "./pem.ts";
 import { resolveSecret } from "./secret.ts";
-import { readPem } from "./serve.ts";
 
 export const connectArgs = {
   role: {

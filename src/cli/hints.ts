@@ -28,6 +28,8 @@ export function cliHint(e: NetpunchError): string | undefined {
         : undefined;
     case "E_PAIR":
       return PAIR_HINTS[String(e.detail.reason)] ?? e.hint;
+    case "E_STORE":
+      return STORE_HINTS[String(e.detail.reason)];
     case "E_MODE_MISMATCH":
       return "give both peers --proxy (proxy = true in an up tunnel), or neither";
     case "E_PIN_MISMATCH": {
@@ -45,6 +47,14 @@ const HOOK_HINTS: Readonly<Record<string, string>> = {
   "hooks-failed": "each hook's failure is listed; run with --verbose for details",
   "command-not-found": "check the command after --",
   "no-execve": "run netpunch on Bun 1.4 or a release binary, or drop --exec-replace",
+};
+
+/** A store that cannot be reached because of TLS, by its `detail.reason`, as serve's options say it. */
+const STORE_HINTS: Readonly<Record<string, string>> = {
+  "tls-untrusted":
+    "give the CA that signed Redis's certificate with --store-ca FILE (PEM), name Redis in --store by a host or IP its certificate is for, or check that it is the Redis you meant",
+  "tls-expected": "Redis there speaks TLS: use rediss:// in --store (and --store-ca FILE for a private CA)",
+  "not-tls": "use redis:// in --store for a plain Redis, or the port Redis serves TLS on (its tls-port)",
 };
 
 /** A failed pairing, by its `detail.reason`, as the pair command's options say it. */
@@ -126,6 +136,13 @@ export const CliFail = {
       "E_USAGE",
       `--store ${where} is not a store: ${why}`,
       "e.g. --store memory, --store redis://203.0.113.5:6379/0 or --store rediss://user@203.0.113.5:6380/0 --store-password-file FILE",
+    );
+  },
+  notPemCertificate(flag: string, file: string): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      `--${flag} ${file} holds no PEM certificate (no "-----BEGIN CERTIFICATE-----" line)`,
+      `give --${flag} the CA's certificate in PEM, e.g. the ca.crt that signed Redis's tls-cert-file`,
     );
   },
   unreadablePasswordFile(file: string, why: string): NetpunchError {

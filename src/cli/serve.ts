@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { defineCommand } from "citty";
 import * as v from "valibot";
 import { formatEndpoint, parseAddress } from "../addr.ts";
@@ -12,6 +11,7 @@ import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { eventLogger, makeLogger } from "./logger.ts";
 import { metricsArgs } from "./metrics-option.ts";
+import { readPem } from "./pem.ts";
 import { resolveSecret } from "./secret.ts";
 import { serverMetrics } from "./serve-metrics.ts";
 import { connectStore, parseStore, sharedStore, storeArgs } from "./store.ts";
@@ -195,15 +195,6 @@ export function tcpOptions(o: TcpArgs): WsServerOptions | undefined {
   };
 }
 
-/** A PEM file's text; a usage error naming the option when it cannot be read. */
-export function readPem(flag: string, file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch (e) {
-    throw CliFail.unreadableFile(flag, file, (e as NodeJS.ErrnoException).code ?? String(e));
-  }
-}
-
 type RelayArgs = {
   maxSessions: string;
   rate: string;
@@ -245,6 +236,8 @@ export async function runServer(o: {
   /** --store and --store-password-file: memory unless given. */
   store?: string;
   storePasswordFile?: string;
+  /** --store-ca: the CA to trust for a rediss:// store. */
+  storeCa?: string;
   quiet?: boolean;
   verbose?: boolean;
   seed?: boolean;
@@ -265,7 +258,7 @@ export async function runServer(o: {
     maxSessions: int(o.limits.maxSessions, "max-sessions", String(DEFAULT_LIMITS.maxSessions)),
     maxPerAddress: int(o.limits.maxPerAddress, "max-per-address", String(DEFAULT_LIMITS.maxPerAddress)),
   };
-  const storeChoice = parseStore(o.store ?? "memory", o.storePasswordFile);
+  const storeChoice = parseStore(o.store ?? "memory", o.storePasswordFile, o.storeCa);
   // Other servers' peers are told this server's relay address: a wildcard listen names none.
   if (relay && storeChoice.kind === "redis" && publicRelayHost(parsed.host, relay.host) === undefined)
     throw CliFail.relayHostNeeded(o.listen);
@@ -334,6 +327,7 @@ export const serveCommand = (signal: AbortSignal) =>
         stun: args.stun,
         store: args.store,
         storePasswordFile: args["store-password-file"],
+        storeCa: args["store-ca"],
         relay: {
           maxSessions: args["relay-max-sessions"],
           rate: args["relay-rate"],

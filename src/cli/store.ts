@@ -1,12 +1,14 @@
 // serve --store: the rendezvous state in this process (memory) or in Redis, shared by several servers.
 import { readFileSync } from "node:fs";
 import type { ConsolaInstance } from "consola";
+import * as v from "valibot";
 import { RedisLink } from "../rendezvous/redis-link.ts";
 import { RedisStore } from "../rendezvous/redis-store.ts";
 import { RedisRelayDirectory } from "../rendezvous/relay-directory.ts";
 import { RedisBus } from "../rendezvous/server-bus.ts";
 import { RedisNonces } from "../rendezvous/shared-nonces.ts";
 import { CliFail } from "./hints.ts";
+import { readPem } from "./pem.ts";
 
 export const storeArgs = {
   store: {
@@ -20,6 +22,12 @@ export const storeArgs = {
     type: "string",
     valueHint: "FILE",
     description: "read the Redis password from FILE instead of the URL (preferred: the URL is visible in ps)",
+  },
+  "store-ca": {
+    type: "string",
+    valueHint: "FILE",
+    description:
+      "with a rediss:// --store: trust this CA (PEM) for Redis's certificate instead of the system's; the certificate must name the URL's host",
   },
 } as const;
 
@@ -36,13 +44,19 @@ export type StoreChoice =
       /** The same with the password as "***": what logs and errors show. */
       where: string;
       tls: boolean;
+      /** PEM text of the CA to trust for rediss:// (--store-ca). */
+      ca?: string;
     };
 
-/** `--store` and `--store-password-file`, checked; a usage error naming the flag otherwise. Pure but for the file. */
-export function parseStore(text: string, passwordFile?: string): StoreChoice {
+/**
+ * `--store`, `--store-password-file` and `--store-ca`, checked; a usage error naming the flag otherwise. Pure
+ * but for the files.
+ */
+export function parseStore(text: string, passwordFile?: string, caFile?: string): StoreChoice {
   if (text === "memory") {
     if (passwordFile !== undefined)
       throw CliFail.badStore(text, "--store-password-file needs a redis:// store");
+    if (caFile !== undefined) throw CliFail.badStore(text, "--store-ca needs a rediss:// store");
     return { kind: "memory" };
   }
   let u: URL;
@@ -64,9 +78,23 @@ export function parseStore(text: string, passwordFile?: string): StoreChoice {
       throw CliFail.badStore(where(), "the password is given twice (URL and --store-password-file)");
     u.password = encodeURIComponent(readPassword(passwordFile));
   }
+  const tls = u.protocol === "rediss:";
+  // Bun's client would turn TLS on for a redis:// URL given a CA: a CA without rediss:// is a mistake.
+  if (caFile !== undefined && !tls)
+    throw CliFail.badStore(where(), "--store-ca is for a rediss:// (TLS) store; this one is plain redis://");
+  const ca = caFile !== undefined ? readCa(caFile) : undefined;
   if (!u.port) u.port = String(DEFAULT_PORT);
   u.pathname = `/${db || "0"}`;
-  return { kind: "redis", url: u.toString(), where: redact(u), tls: u.protocol === "rediss:" };
+  return { kind: "redis", url: u.toString(), where: redact(u), tls, ...(ca !== undefined ? { ca } : {}) };
+}
+
+/** A PEM certificate (or several): the text the client is given, read and checked for its marker. */
+const PemCertificate = v.pipe(v.string(), v.includes("-----BEGIN CERTIFICATE-----"));
+
+function readCa(file: string): string {
+  const text = readPem("store-ca", file);
+  if (!v.is(PemCertificate, text)) throw CliFail.notPemCertificate("store-ca", file);
+  return text;
 }
 
 function readPassword(file: string): string {
@@ -110,6 +138,7 @@ export function sharedStore(choice: StoreChoice, logger: ConsolaInstance): Share
   const link = new RedisLink({
     url: choice.url,
     where: choice.where,
+    ...(choice.ca !== undefined ? { ca: choice.ca } : {}),
     onState: (up, why) =>
       up
         ? logger.info(`store ${choice.where} is back: sessions are shared again`)

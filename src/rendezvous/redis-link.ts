@@ -2,12 +2,19 @@ import { RedisClient } from "bun";
 import { Fail } from "../errors.ts";
 import { type Clock, systemClock } from "../sys/clock.ts";
 import type { RedisCommands } from "./redis-scripts.ts";
+import { probeTls, tlsDiagnosis } from "./redis-tls.ts";
 
 export interface RedisLinkOptions {
   /** The URL with its password, for the client only: never logged, never in an error. */
   url: string;
   /** The same URL with the password redacted: what errors and logs name. */
   where: string;
+  /**
+   * PEM text of the CA certificate(s) Redis's certificate must chain to, for a rediss:// URL: trusted
+   * instead of the system's CAs (a private CA). The certificate must also name the URL's host or IP.
+   * @default the system's CAs
+   */
+  ca?: string;
   /** Called when the link goes down (with why) and when it is back: once per change, never per command. */
   onState?: (up: boolean, why?: string) => void;
   clock?: Clock;
@@ -31,6 +38,8 @@ export interface StoreStats {
  */
 const CONNECT_TIMEOUT_MS = 2_000;
 const DEFAULT_RECONNECT_MS = 1_000;
+/** Redis's own default (redis.conf `port 6379`), which a URL without a port means. */
+const REDIS_DEFAULT_PORT = 6379;
 
 const isConnectionError = (e: unknown): boolean =>
   String((e as { code?: unknown })?.code ?? "").startsWith("ERR_REDIS_CONNECTION") ||
@@ -51,9 +60,13 @@ export class RedisLink implements RedisCommands {
   private retry: (() => void) | undefined;
   private closed = false;
   private stats = { ops: 0, errors: 0, totalMs: 0, maxMs: 0 };
+  private readonly tls: boolean;
 
   constructor(private readonly o: RedisLinkOptions) {
     this.clock = o.clock ?? systemClock;
+    this.tls = new URL(o.url).protocol === "rediss:";
+    // Bun's client would do TLS for a redis:// URL given a CA: the scheme alone says whether it is TLS.
+    if (o.ca !== undefined && !this.tls) throw Fail.storeCaWithoutTls(o.where);
     this.client = new RedisClient(o.url, this.clientOptions());
     // A connection that drops while idle is noticed too, not only by the next command. A close reported
     // late, for an attempt that failed before the one that connected, is not a loss.
@@ -63,15 +76,29 @@ export class RedisLink implements RedisCommands {
   }
 
   private clientOptions() {
-    return { enableOfflineQueue: false, autoReconnect: false, connectionTimeout: CONNECT_TIMEOUT_MS };
+    // rediss:// verifies Redis's certificate (against `ca`, else the system's CAs) and its host name; the
+    // pub/sub connection (duplicate()) takes the same options.
+    const tls = this.o.ca !== undefined ? { tls: { ca: this.o.ca } } : {};
+    return { enableOfflineQueue: false, autoReconnect: false, connectionTimeout: CONNECT_TIMEOUT_MS, ...tls };
   }
 
-  /** The first connection: rejects with E_STORE naming the redacted URL when Redis cannot be reached. */
+  /**
+   * The first connection: rejects with E_STORE naming the redacted URL when Redis cannot be reached, saying
+   * which when it is TLS's doing (a certificate not trusted, a scheme that does not match the port).
+   */
   async connect(): Promise<void> {
     try {
       await this.client.connect();
     } catch (e) {
-      throw Fail.storeDown(this.o.where, (e as Error).message, e);
+      // Redis answered (a password refused, say): its own words say it all, and no handshake is needed.
+      if (!isConnectionError(e)) throw Fail.storeDown(this.o.where, (e as Error).message, e);
+      const u = new URL(this.o.url);
+      const host = u.hostname.replace(/^\[|\]$/g, "");
+      const probe = await probeTls(host, Number(u.port || REDIS_DEFAULT_PORT), this.o.ca);
+      throw (
+        tlsDiagnosis(this.o.where, this.tls, probe, e) ??
+        Fail.storeDown(this.o.where, (e as Error).message, e)
+      );
     }
   }
 

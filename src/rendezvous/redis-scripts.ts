@@ -65,3 +65,29 @@ for _, id in ipairs(ids) do redis.call('DEL', ARGV[2] .. id) end
 if #ids > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]) end
 return #ids
 `);
+
+/**
+ * Takes a pair's relay place over from a server that is gone: KEYS the place; ARGV the place as it was read
+ * (the gone server's), this server's claim, its expiry in ms. Returns nil when this server holds it now,
+ * else the place another server wrote in between (it took over first, or the owner settled after all).
+ */
+export const TAKE_OVER_PLACE = new RedisScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return cur end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return false
+`);
+
+/**
+ * Records an opened relay (its port, or the refusal) only while the place is still this server's: KEYS the
+ * place; ARGV this server's id, the place, its expiry in ms. A server taken for gone that comes back never
+ * overwrites the place of the server that took the pair over. Returns 1 when written.
+ */
+export const SETTLE_PLACE = new RedisScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local ok, place = pcall(cjson.decode, cur)
+if not ok or type(place) ~= 'table' or place.server ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`);

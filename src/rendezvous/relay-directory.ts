@@ -2,7 +2,8 @@ import * as v from "valibot";
 import { isIP, normalizeHost } from "../addr.ts";
 import { Fail } from "../errors.ts";
 import type { RelayOfferStatus } from "../protocol/messages.ts";
-import type { RedisCommands } from "./redis-scripts.ts";
+import { type Clock, systemClock } from "../sys/clock.ts";
+import { type RedisCommands, SETTLE_PLACE, TAKE_OVER_PLACE } from "./redis-scripts.ts";
 
 /**
  * Where a pair's one relay is, when several servers share a store: the server that took the pair's first
@@ -21,21 +22,37 @@ export interface RelayPlace {
 }
 
 export interface RelayDirectory {
-  /** Claims the pair's relay for `mine` if no server did; otherwise the claim made before (ours untouched). */
+  /**
+   * Claims the pair's relay for `mine` if no server did, or if the server that did is gone (no beat for
+   * SERVER_ALIVE_TTL_MS); otherwise the claim made before (ours untouched).
+   */
   claim(pairId: string, mine: RelayPlace): Promise<RelayPlace | undefined>;
-  /** The pair's relay, if a server claimed it (for a server without relays of its own). */
+  /** The pair's relay, if a server that is up claimed it (for a server without relays of its own). */
   find(pairId: string): Promise<RelayPlace | undefined>;
-  /** The relay is open (its port), or refused: what the partner's server will offer. */
+  /** The relay is open (its port), or refused: what the partner's server will offer. Only while it is ours. */
   settle(pairId: string, place: RelayPlace): Promise<void>;
+  /** Server `server` is up, and its relays with it: every SERVER_BEAT_MS from a server that opens relays. */
+  beat(server: string): Promise<void>;
 }
 
 /**
  * @default 2 minutes: a pair's RELAY_REQUESTs all come within its punch (punchMs, 10 s, from the MATCH; the
  * relay is asked for after relayAfterMs, 3 s), with room for a peer's slow retries. A pair that punches again
- * later (a new MATCH) has a new pair id, so an expired place is never needed again: a relay whose server was
- * lost is forgotten with it, and the pair's next attempt is placed anew, on a server that is up.
+ * later (a new MATCH) has a new pair id, so an expired place is never needed again. A place whose server is
+ * gone does not wait for this: another server takes it over once the server's beat has lapsed (below).
  */
 export const RELAY_PLACE_TTL_MS = 120_000;
+
+/** @default 1_000 ms: how often a server that opens relays says it is up (one SET of a key of its own). */
+export const SERVER_BEAT_MS = 1_000;
+/**
+ * @default 3_000 ms: a server whose last beat is older is gone, and another server takes its pairs' relays
+ * over. Three beats: one or two late (a slow Redis round trip, a busy event loop) do not make a live server
+ * look dead. A pair whose relay's server died is then given a relay by a server that is up about 3 s later
+ * (its peer asks every 500 ms), inside the punch (10 s, the relay asked for after 3 s) instead of the
+ * place's two minutes.
+ */
+export const SERVER_ALIVE_TTL_MS = 3_000;
 
 const PlaceSchema = v.object({
   server: v.string(),
@@ -55,55 +72,104 @@ function parsePlace(raw: unknown): RelayPlace | undefined {
   }
 }
 
-/** In Redis: SET NX GET claims and reads in one command (Redis 7.0 takes NX with GET); SET XX settles. */
+/**
+ * In Redis: SET NX GET claims and reads in one command (Redis 7.0 takes NX with GET); a place whose server
+ * has no beat key (`alive:ID`, SERVER_ALIVE_TTL_MS) is taken over by a script that checks it is unchanged;
+ * settling is a script that writes only the settling server's own place.
+ */
 export class RedisRelayDirectory implements RelayDirectory {
   constructor(
     private readonly redis: RedisCommands,
     private readonly prefix = "{netpunch}:",
     private readonly ttlMs = RELAY_PLACE_TTL_MS,
+    private readonly aliveMs = SERVER_ALIVE_TTL_MS,
   ) {}
 
   private key(pairId: string): string {
     return `${this.prefix}relay:${pairId}`;
   }
+  private aliveKey(server: string): string {
+    return `${this.prefix}alive:${server}`;
+  }
 
   async claim(pairId: string, mine: RelayPlace): Promise<RelayPlace | undefined> {
-    const before = await this.redis.send("SET", [
-      this.key(pairId),
-      JSON.stringify(mine),
-      "NX",
-      "GET",
-      "PX",
-      String(this.ttlMs),
+    const text = JSON.stringify(mine);
+    // The claimant's own beat goes with its claim: a server that claims before its first tick is not gone.
+    const [before] = await Promise.all([
+      this.redis.send("SET", [this.key(pairId), text, "NX", "GET", "PX", String(this.ttlMs)]),
+      this.beat(mine.server),
     ]);
     if (before === null || before === undefined) return undefined;
+    const place = parsePlace(before);
     // A value that does not parse (another version's, damaged) is as good as a claim being made: no answer
     // now, the peer asks again, and the key expires.
-    return parsePlace(before) ?? { ...mine, server: "", port: 0, status: "ok" };
+    if (!place) return { ...mine, server: "", port: 0, status: "ok" };
+    if (place.server === mine.server || (await this.isUp(place.server))) return place;
+    // Its server is gone, and its relay with it: this server takes the pair, unless another did first.
+    const now = await TAKE_OVER_PLACE.run(
+      this.redis,
+      [this.key(pairId)],
+      [String(before), text, String(this.ttlMs)],
+    );
+    if (now === null || now === undefined) return undefined;
+    return parsePlace(now) ?? { ...mine, server: "", port: 0, status: "ok" };
   }
 
   async find(pairId: string): Promise<RelayPlace | undefined> {
-    return parsePlace(await this.redis.send("GET", [this.key(pairId)]));
+    const place = parsePlace(await this.redis.send("GET", [this.key(pairId)]));
+    return place && (await this.isUp(place.server)) ? place : undefined;
   }
 
   async settle(pairId: string, place: RelayPlace): Promise<void> {
-    await this.redis.send("SET", [this.key(pairId), JSON.stringify(place), "XX", "PX", String(this.ttlMs)]);
+    await SETTLE_PLACE.run(
+      this.redis,
+      [this.key(pairId)],
+      [place.server, JSON.stringify(place), String(this.ttlMs)],
+    );
+  }
+
+  async beat(server: string): Promise<void> {
+    await this.redis.send("SET", [this.aliveKey(server), "1", "PX", String(this.aliveMs)]);
+  }
+
+  private async isUp(server: string): Promise<boolean> {
+    return Number(await this.redis.send("EXISTS", [this.aliveKey(server)])) === 1;
   }
 }
 
-/** Servers in one process (tests, the simulation): a map that forgets nothing (fine for a test's length). */
+/**
+ * Servers in one process (tests, the simulation): a map that forgets no place (fine for a test's length),
+ * and each server's last beat in `clock`'s time, with the same rule for a server that is gone.
+ */
 export class MemoryRelayDirectory implements RelayDirectory {
   private readonly places = new Map<string, RelayPlace>();
+  private readonly beats = new Map<string, number>();
+  private readonly clock: Clock;
+  private readonly aliveMs: number;
+  constructor(o: { clock?: Clock; aliveMs?: number } = {}) {
+    this.clock = o.clock ?? systemClock;
+    this.aliveMs = o.aliveMs ?? SERVER_ALIVE_TTL_MS;
+  }
+  private isUp(server: string): boolean {
+    const at = this.beats.get(server);
+    return at !== undefined && this.clock.now() - at < this.aliveMs;
+  }
   async claim(pairId: string, mine: RelayPlace): Promise<RelayPlace | undefined> {
+    await this.beat(mine.server);
     const before = this.places.get(pairId);
-    if (!before) this.places.set(pairId, mine);
-    return before;
+    if (before && (before.server === mine.server || this.isUp(before.server))) return before;
+    this.places.set(pairId, mine);
+    return undefined;
   }
   async find(pairId: string): Promise<RelayPlace | undefined> {
-    return this.places.get(pairId);
+    const place = this.places.get(pairId);
+    return place && this.isUp(place.server) ? place : undefined;
   }
   async settle(pairId: string, place: RelayPlace): Promise<void> {
-    if (this.places.has(pairId)) this.places.set(pairId, place);
+    if (this.places.get(pairId)?.server === place.server) this.places.set(pairId, place);
+  }
+  async beat(server: string): Promise<void> {
+    this.beats.set(server, this.clock.now());
   }
 }
 

@@ -34,7 +34,7 @@ import {
 } from "./core.ts";
 import { CreditLedger } from "./credit.ts";
 import { RelayManager } from "./relay.ts";
-import { placeRelay, publicRelayHost, type RelayDirectory } from "./relay-directory.ts";
+import { placeRelay, publicRelayHost, type RelayDirectory, SERVER_BEAT_MS } from "./relay-directory.ts";
 import { DEFAULT_RELAY_LIMITS, type RelayLimits } from "./relay-session.ts";
 import type { ServerBus } from "./server-bus.ts";
 import type { SharedNonces } from "./shared-nonces.ts";
@@ -126,8 +126,8 @@ export interface ServerStats {
   /** Nonces the replay windows hold now (ports and relays); undefined for a shared one that cannot say. */
   replayNonces?: number;
   /**
-   * Ticks and counts that could not reach the shared store (packets that could not are in `dropped`);
-   * serve() always sets it.
+   * Ticks, counts and relay beats that could not reach the shared store (packets that could not are in
+   * `dropped`); serve() always sets it.
    */
   storeFailures?: number;
 }
@@ -469,6 +469,17 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     }
   }
 
+  // A server whose relays other servers' peers are sent to says it is up (relay-directory.ts), from the
+  // start, so that a pair whose relay's server died is given another's relay soon, not in two minutes.
+  const directory = relays && relayHost !== undefined ? opts.relayDirectory : undefined;
+  let lastBeat = Number.NEGATIVE_INFINITY;
+  const beat = (now: number) => {
+    if (!directory || now - lastBeat < SERVER_BEAT_MS) return;
+    lastBeat = now;
+    directory.beat(serverId).catch((e: unknown) => storeFailed(e));
+  };
+  beat(clock.now());
+
   let lastSweep = clock.now();
   let ticking = false;
   const stopTicks = every(clock, TICK_MS, () => {
@@ -481,6 +492,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         ticking = false;
       });
     }
+    beat(now);
     for (const pairId of relays?.tick(now) ?? []) emit({ type: "server-relay-closed", pairId });
     if (now - lastSweep > SWEEP_EVERY_MS) {
       ledger.sweep(now, CREDIT_IDLE_MS);

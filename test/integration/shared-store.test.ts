@@ -1,15 +1,19 @@
 // Several `netpunch serve` processes sharing one real redis-server (a child on loopback): peers registered at
 // different servers meet, replays are refused across servers, and a Redis restart mid-wait costs nothing.
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { RedisClient } from "bun";
 import { connect } from "../../src/index.ts";
 import { deriveKey } from "../../src/protocol/auth.ts";
 import type { Message } from "../../src/protocol/messages.ts";
 import { open, seal } from "../../src/protocol/packet.ts";
+import { RedisRelayDirectory } from "../../src/rendezvous/relay-directory.ts";
 import type { TransportFactory } from "../../src/transport/types.ts";
 import { openUdp } from "../../src/transport/udp.ts";
 import { type RedisChild, startRedis, stopAllRedis } from "../support/redis.ts";
+import { makeCa, serverCert } from "../support/redis-certs.ts";
 import { freePort, type Proc, run, secretFile, stopAll, waitFor } from "./cli.ts";
 
 // Real processes, sockets and Redis: far slower than bun test's 5 s default.
@@ -31,6 +35,10 @@ const json = (s: string) => JSON.parse(s.trim()) as { lport: number; rhost: stri
 
 /** `netpunch serve` on a free loopback port with the shared store; resolves once it listens. */
 async function server(...more: string[]): Promise<{ p: Proc; port: number }> {
+  return serverAt(redis.url, ...more);
+}
+
+async function serverAt(store: string, ...more: string[]): Promise<{ p: Proc; port: number }> {
   const port = await freePort();
   const p = run([
     "serve",
@@ -39,7 +47,7 @@ async function server(...more: string[]): Promise<{ p: Proc; port: number }> {
     "--secret-file",
     SECRET,
     "--store",
-    redis.url,
+    store,
     ...more,
   ]);
   await waitFor(p, /listening on UDP/);
@@ -131,6 +139,67 @@ test("a held by server 1, b by server 2, no direct path: both bind at the one re
   // Exactly one server opened a relay, at the port both peers used.
   expect(opened.flat()).toHaveLength(1);
   expect(opened.flat()[0]).toContain(`UDP port ${ra.rport}`);
+});
+
+test("the pair's relay place names a server that died while opening it: once its beat is gone (3 s), a live server opens the relay and both peers bind there", async () => {
+  const [one, two] = [await server("--relay"), await server("--relay")];
+  const [portA, portB] = [await freePort(), await freePort()];
+  const session = "relay-server-died";
+  const peerAt = (role: "a" | "b", server: number, local: number, partner: number) =>
+    connect({
+      server: `127.0.0.1:${server}`,
+      local: `127.0.0.1:${local}`,
+      secret: SECRET_TEXT,
+      role,
+      session,
+      lan: false,
+      transport: apartFrom(partner),
+      // The relay is asked for late enough for the test to claim the pair first; the punch outlasts the
+      // dead server's beat.
+      timings: { relayAfterMs: 1_500, punchMs: 15_000 },
+    });
+  const a = peerAt("a", one.port, portA, portB);
+  await waitFor(one.p, /peer a registered/);
+  const b = peerAt("b", two.port, portB, portA);
+  // As soon as the pair is made, a third server claims its relay (and beats, as every server does) and dies
+  // before it opens it: no more beats, the place stays "being opened" for its two minutes.
+  const client = new RedisClient(redis.url);
+  await client.connect();
+  let pairId: string | undefined;
+  for (const deadline = Date.now() + 10_000; !pairId && Date.now() < deadline; await Bun.sleep(5)) {
+    const text = await client.get(`{netpunch}:s:${session}`);
+    pairId = text ? (JSON.parse(text) as { pair?: { pairId: string } }).pair?.pairId : undefined;
+  }
+  if (!pairId) throw new Error("the pair was not made");
+  const gone = { server: "died-while-opening", host: "127.0.0.1", port: 0, status: "ok" as const };
+  expect(await new RedisRelayDirectory(client).claim(pairId, gone)).toBeUndefined();
+  client.close();
+  const [ra, rb] = await Promise.all([a, b]);
+  expect([ra.via, rb.via]).toEqual(["relay", "relay"]);
+  expect([ra.rhost, ra.rport]).toEqual([rb.rhost, rb.rport]);
+  const [log1, log2] = await stop(one, two);
+  const opened = [log1, log2].map((log) => log?.match(/relay for pair \w+ on UDP port (\d+)/g) ?? []);
+  expect(opened.flat()).toHaveLength(1);
+  expect(opened.flat()[0]).toContain(`UDP port ${ra.rport}`);
+});
+
+test("a server with relays beats while it runs (its key outlives one beat's 3 s); its beat is gone 3 s after it stops", async () => {
+  const client = new RedisClient(redis.url);
+  await client.connect();
+  const beats = async () => ((await client.send("KEYS", ["{netpunch}:alive:*"])) as string[]).length;
+  // Servers of earlier tests have stopped: their beats are gone, or go within their 3 s.
+  for (const deadline = Date.now() + 5_000; (await beats()) > 0 && Date.now() < deadline; )
+    await Bun.sleep(50);
+  expect(await beats()).toBe(0);
+  const one = await server("--relay");
+  await Bun.sleep(4_000); // longer than one beat lives: only beats every second keep the key
+  const [key] = (await client.send("KEYS", ["{netpunch}:alive:*"])) as string[];
+  expect(key).toBeDefined();
+  expect(Number(await client.send("PTTL", [key as string]))).toBeGreaterThan(0);
+  await stop(one);
+  await Bun.sleep(3_500);
+  expect(await beats()).toBe(0);
+  client.close();
 });
 
 /** A peer's socket, by hand: it seals REGISTERs as a peer does and keeps what the servers answer. */
@@ -303,4 +372,69 @@ test("--relay with a shared store on a wildcard --listen needs --relay-host; --r
   const named = await serveWith("--listen", `0.0.0.0:${await freePort()}`, "--relay-host", "relay.example");
   expect(named.code).toBe(2);
   expect(named.err).toContain('[E_ADDRESS] relay host "relay.example" is not a valid address');
+});
+
+describe("a Redis that serves TLS only (rediss://), with a private CA made by openssl", () => {
+  const password = "tls-redis-password-never-logged";
+  let tlsRedis: RedisChild;
+  let caFile: string;
+  let otherCaFile: string;
+  let pwFile: string;
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "netpunch-store-tls-"));
+    const ca = makeCa(dir, "ca");
+    otherCaFile = makeCa(dir, "other-ca").cert;
+    tlsRedis = await startRedis(password, { ...serverCert(dir, ca, "127.0.0.1"), ca: ca.cert });
+    caFile = ca.cert;
+    pwFile = join(dir, "redis-password");
+    writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
+  });
+  const store = () => tlsRedis.url.replace("//", "//default@");
+  const shown = () => tlsRedis.url.replace("//", "//default:***@");
+
+  test("--store-ca and --store-password-file: peers at two servers meet through it; no log shows the password", async () => {
+    const tls = ["--store-password-file", pwFile, "--store-ca", caFile];
+    const [one, two] = [await serverAt(store(), ...tls), await serverAt(store(), ...tls)];
+    const a = peer("a", one.port, "over-tls");
+    await waitFor(a, /waiting for the partner/);
+    const b = peer("b", two.port, "over-tls");
+    expect([await a.done(), await b.done()]).toEqual([0, 0]);
+    const [ra, rb] = [json(await a.stdout), json(await b.stdout)];
+    expect([ra.rport, rb.rport]).toEqual([rb.lport, ra.lport]);
+    const [log1, log2] = await stop(one, two);
+    expect(log1).toContain(`sessions in the shared store ${shown()}`);
+    expect(log2).toContain("1 pairs made");
+    for (const text of [log1, log2, await a.stderr, await b.stderr]) expect(text).not.toContain(password);
+  });
+
+  /** serve with this store and these options, which must fail: its exit code and stderr. */
+  async function refused(storeUrl: string, ...more: string[]) {
+    const s = run(
+      ["serve", "--listen", `127.0.0.1:${await freePort()}`, "--secret-file", SECRET].concat([
+        "--store",
+        storeUrl,
+        ...more,
+      ]),
+    );
+    return { code: await s.done(), err: await s.stderr };
+  }
+
+  test("trusting another CA: exit 1, E_STORE says the certificate is not trusted, the hint names --store-ca", async () => {
+    // The password in the URL this time: it is shown as *** there too.
+    const r = await refused(tlsRedis.url.replace("//", `//default:${password}@`), "--store-ca", otherCaFile);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(
+      `[E_STORE] the rendezvous store ${shown()} cannot be reached: its TLS certificate is not trusted: self signed certificate in certificate chain`,
+    );
+    expect(r.err).toContain("hint: give the CA that signed Redis's certificate with --store-ca FILE (PEM)");
+    expect(r.err).not.toContain(password);
+  });
+
+  test("redis:// at its TLS port: exit 1, E_STORE says it answers in TLS, the hint says rediss://", async () => {
+    const r = await refused(store().replace("rediss:", "redis:"), "--store-password-file", pwFile);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("it answers in TLS, and the URL says redis:// (plain)");
+    expect(r.err).toContain("hint: Redis there speaks TLS: use rediss:// in --store");
+    expect(r.err).not.toContain(password);
+  });
 });

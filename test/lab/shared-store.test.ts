@@ -56,11 +56,17 @@ async function cluster(
   const ip2 = await lab.attachPublic(srv2);
   const a = await place(lab, "a", sides[0], "192.0.2");
   const b = await place(lab, "b", sides[1], "198.51.100");
-  await startRedis(lab, srv1, ip1);
+  const redis = await startRedis(lab, srv1, ip1);
   const store = `redis://${ip1}:${REDIS_PORT}/0`;
   const s1 = await startServer(lab, srv1, secret, ["--store", store, ...serverArgs(ip1)]);
   const s2 = await startServer(lab, srv2, secret, ["--store", store, ...serverArgs(ip2)]);
-  return { lab, secret, a, b, ip1, ip2, s1, s2 };
+  /** Kills redis-server by its PID (SIGKILL: a crash), then starts it again on the same port, empty. */
+  const restartRedis = async () => {
+    redis.kill("SIGKILL");
+    expect(await redis.exited).not.toBe(0);
+    return startRedis(lab, srv1, ip1);
+  };
+  return { lab, secret, a, b, ip1, ip2, s1, s2, restartRedis };
 }
 
 labs.test("a registers only with server 1, b only with server 2, one Redis: they connect", async () => {
@@ -107,6 +113,33 @@ labs.test(
     expect([ob.json.rhost, ob.json.rport]).toEqual([a.publicIp, PEER_PORT]);
     const [ra, rb] = [oa.json, ob.json];
     await provePath(lab, a.host, b.host, `${ra.rhost}:${ra.rport}`, `${rb.rhost}:${rb.rport}`, ip2);
+  },
+);
+
+labs.test(
+  "Redis killed (SIGKILL) and started again empty while a waits at server 1; b arrives at server 2: they connect",
+  async () => {
+    const { lab, secret, a, b, ip1, ip2, s1, s2, restartRedis } = await cluster();
+    const pa = startPeer(lab, a.host, "a", ip1, secret, ["--timeout", "60"]);
+    await waitStderr(pa, /waiting for the partner/);
+    await waitStderr(s1, /peer a registered from/);
+    // No persistence (--save "", --appendonly no): the Redis that comes back holds no session at all.
+    await restartRedis();
+    for (const s of [s1, s2]) await waitStderr(s, /is back: sessions are shared again/, 15_000);
+    // b finds no a in the store; a's next keepalive at server 1 (15 s) registers it again, and that server
+    // pairs them: a's MATCH from the server its NAT lets in, b's handed over to server 2.
+    const pb = startPeer(lab, b.host, "b", ip2, secret, ["--timeout", "60"]);
+    const [oa, ob] = await Promise.all([finish(pa, 70_000), finish(pb, 70_000)]);
+    expect([oa.json.rhost, oa.json.rport]).toEqual([b.publicIp, PEER_PORT]);
+    expect([ob.json.rhost, ob.json.rport]).toEqual([a.publicIp, PEER_PORT]);
+    for (const s of [s1, s2]) {
+      expect(s.output().stderr.match(/store redis:\/\/\S+ is down \(/g)).toHaveLength(1);
+      expect(s.output().stderr.match(/store redis:\/\/\S+ is back:/g)).toHaveLength(1);
+    }
+    // a's registration was made again in the empty store: server 1 saw it register a second time.
+    expect(s1.output().stderr.match(/peer a registered from/g)).toHaveLength(2);
+    const [ra, rb] = [oa.json, ob.json];
+    await provePath(lab, a.host, b.host, `${ra.rhost}:${ra.rport}`, `${rb.rhost}:${rb.rport}`, ip1);
   },
 );
 

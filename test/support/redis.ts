@@ -1,5 +1,5 @@
-// A real redis-server as a child process on a free loopback port, without persistence (a password if asked),
-// stopped by its PID.
+// A real redis-server as a child process on a free loopback port, without persistence (a password, and TLS
+// only, if asked), stopped by its PID.
 import type { Subprocess } from "bun";
 
 /** @default 10 s: redis-server is ready in milliseconds; a loaded CI machine gets room. */
@@ -7,7 +7,7 @@ const READY_MS = 10_000;
 
 export interface RedisChild {
   readonly port: number;
-  /** redis://127.0.0.1:PORT/0 */
+  /** redis://127.0.0.1:PORT/0, rediss:// with TLS */
   readonly url: string;
   /** Kills the server (SIGKILL, as a crash); its data is gone (no persistence). */
   stop(): Promise<void>;
@@ -25,14 +25,35 @@ function freeTcpPort(): number {
   return port;
 }
 
-async function spawnRedis(port: number, password?: string): Promise<Subprocess<Blob, "pipe", "inherit">> {
+/** Redis serves TLS only, on its one port, with this certificate and key (PEM files); clients show none. */
+export interface RedisTls {
+  cert: string;
+  key: string;
+  /** The CA that signed `cert` (redis-server wants one even when it asks clients for no certificate). */
+  ca: string;
+}
+
+async function spawnRedis(
+  port: number,
+  password?: string,
+  tls?: RedisTls,
+): Promise<Subprocess<Blob, "pipe", "inherit">> {
   if (!Bun.which("redis-server"))
     throw new Error(
       "redis-server is not installed: these tests run a real one (as root: bash scripts/setup.sh, or apt-get install redis-server)",
     );
   // The configuration on stdin ("redis-server -"): a password never goes on a command line.
   const config = [
-    `port ${port}`,
+    ...(tls
+      ? [
+          "port 0",
+          `tls-port ${port}`,
+          `tls-cert-file ${tls.cert}`,
+          `tls-key-file ${tls.key}`,
+          `tls-ca-cert-file ${tls.ca}`,
+          "tls-auth-clients no",
+        ]
+      : [`port ${port}`]),
     "bind 127.0.0.1",
     'save ""',
     "appendonly no",
@@ -65,13 +86,16 @@ async function spawnRedis(port: number, password?: string): Promise<Subprocess<B
   return proc;
 }
 
-/** @param password makes Redis require it (AUTH), given on its stdin. */
-export async function startRedis(password?: string): Promise<RedisChild> {
+/**
+ * @param password makes Redis require it (AUTH), given on its stdin.
+ * @param tls makes its one port TLS (test/support/redis-certs.ts makes the files).
+ */
+export async function startRedis(password?: string, tls?: RedisTls): Promise<RedisChild> {
   const port = freeTcpPort();
-  let proc: Subprocess | undefined = await spawnRedis(port, password);
+  let proc: Subprocess | undefined = await spawnRedis(port, password, tls);
   return {
     port,
-    url: `redis://127.0.0.1:${port}/0`,
+    url: `${tls ? "rediss" : "redis"}://127.0.0.1:${port}/0`,
     async stop() {
       const p = proc;
       proc = undefined;
@@ -80,7 +104,7 @@ export async function startRedis(password?: string): Promise<RedisChild> {
       await p.exited;
     },
     async start() {
-      if (!proc) proc = await spawnRedis(port, password);
+      if (!proc) proc = await spawnRedis(port, password, tls);
     },
   };
 }

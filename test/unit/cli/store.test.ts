@@ -79,6 +79,33 @@ describe("parseStore", () => {
     }
   });
 
+  const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  test("--store-ca: its PEM text goes with a rediss:// store", () => {
+    expect(parseStore("rediss://203.0.113.5:6380/0", undefined, file(CA))).toEqual({
+      kind: "redis",
+      url: "rediss://203.0.113.5:6380/0",
+      where: "rediss://203.0.113.5:6380/0",
+      tls: true,
+      ca: CA,
+    });
+  });
+
+  test.each([
+    ["redis://203.0.113.5:6379/0", CA, "--store-ca is for a rediss:// (TLS) store"],
+    ["memory", CA, "--store-ca needs a rediss:// store"],
+    ["rediss://203.0.113.5:6380/0", "not a certificate\n", "holds no PEM certificate"],
+  ])("--store %s with --store-ca is refused: %s", (store, ca, why) => {
+    const e = failure(() => parseStore(store, undefined, file(ca)));
+    expect([e.code, e.exitCode]).toEqual(["E_USAGE", 2]);
+    expect(e.message).toContain(why);
+  });
+
+  test("--store-ca that cannot be read names the option and why", () => {
+    const e = failure(() => parseStore("rediss://203.0.113.5/0", undefined, "/nonexistent/ca.pem"));
+    expect(e.message).toContain("ENOENT");
+    expect(e.message).toContain("--store-ca");
+  });
+
   test("a password twice, a password file without Redis, an empty or missing file are refused", () => {
     expect(failure(() => parseStore("redis://:a@127.0.0.1/0", file("b"))).message).toContain("given twice");
     expect(failure(() => parseStore("memory", file("b"))).message).toContain("needs a redis:// store");

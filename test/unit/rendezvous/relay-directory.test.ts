@@ -11,6 +11,7 @@ import {
   RedisRelayDirectory,
   type RelayDirectory,
 } from "../../../src/rendezvous/relay-directory.ts";
+import { ManualClock } from "../../../src/sys/clock.ts";
 import { type RedisChild, startRedis, stopAllRedis } from "../../support/redis.ts";
 
 let redis: RedisChild;
@@ -34,6 +35,8 @@ const FIXTURES: [string, () => RelayDirectory][] = [
 const PAIR = "00112233445566778899aabbccddeeff";
 const ONE = { id: "s1", host: "198.51.100.1" };
 const TWO = { id: "s2", host: "198.51.100.2" };
+
+const THREE = { id: "s3", host: "198.51.100.3" };
 
 /** A server's view: its id, its relay host, and a relay that opens at `port` (or refuses), counting opens. */
 function server(
@@ -126,6 +129,94 @@ for (const [name, fresh] of FIXTURES)
       expect(await dir.find(PAIR)).toBeUndefined();
       await server(ONE, dir).ask();
       expect(await bare()).toEqual({ status: "ok", port: 40_000, host: ONE.host });
+    });
+  });
+
+/**
+ * A directory and a way to let time pass for it: the memory one on a fake clock; the Redis one with a short
+ * beat lifetime (Redis expires keys in its own time), waited for.
+ */
+const ALIVE_MS = 300;
+const LIVENESS: [string, () => { dir: RelayDirectory; pass: (ms: number) => Promise<void> }][] = [
+  [
+    "MemoryRelayDirectory (fake clock)",
+    () => {
+      const clock = new ManualClock(1_000_000);
+      return {
+        dir: new MemoryRelayDirectory({ clock, aliveMs: ALIVE_MS }),
+        pass: async (ms) => clock.advanceTo(clock.now() + ms),
+      };
+    },
+  ],
+  [
+    "RedisRelayDirectory (real Redis)",
+    () => ({
+      dir: new RedisRelayDirectory(client, `{r${++n}}:`, RELAY_PLACE_TTL_MS, ALIVE_MS),
+      pass: (ms) => Bun.sleep(ms),
+    }),
+  ],
+];
+/** Past a beat's lifetime, with room for Redis's expiry (it checks keys when they are read). */
+const GONE_MS = ALIVE_MS + 100;
+
+for (const [name, fresh] of LIVENESS)
+  describe(`placeRelay on ${name}: a relay's server that is gone`, () => {
+    test("stops beating: the partner's server takes the pair over, opens its own relay, and a third offers that one", async () => {
+      const { dir, pass } = fresh();
+      const one = server(ONE, dir, 40_000);
+      const two = server(TWO, dir, 41_000);
+      expect(await one.ask()).toEqual({ status: "ok", port: 40_000 });
+      expect(await two.ask()).toEqual({ status: "ok", port: 40_000, host: ONE.host });
+      await pass(GONE_MS); // server 1 dies: no more beats
+      expect(await two.ask()).toEqual({ status: "ok", port: 41_000 });
+      expect(two.opened).toEqual([41_000]);
+      expect(await server(THREE, dir).ask()).toEqual({ status: "ok", port: 41_000, host: TWO.host });
+      // Server 1 was only slow, and settles late: the place stays server 2's.
+      await dir.settle(PAIR, { server: ONE.id, host: ONE.host, port: 40_000, status: "ok" });
+      expect((await dir.find(PAIR))?.server).toBe(TWO.id);
+    });
+
+    test("beats on: its relay is offered however long the pair asks", async () => {
+      const { dir, pass } = fresh();
+      const one = server(ONE, dir, 40_000);
+      const two = server(TWO, dir, 41_000);
+      await one.ask();
+      for (let i = 0; i < 4; i++) {
+        await pass(ALIVE_MS / 2);
+        await dir.beat(ONE.id);
+      }
+      expect(await two.ask()).toEqual({ status: "ok", port: 40_000, host: ONE.host });
+      expect(two.opened).toEqual([]);
+    });
+
+    test("died while opening it (port 0): the partner's server stops waiting and opens its own", async () => {
+      const { dir, pass } = fresh();
+      await dir.claim(PAIR, { server: ONE.id, host: ONE.host, port: 0, status: "ok" });
+      const two = server(TWO, dir, 41_000);
+      expect(await two.ask()).toBeUndefined();
+      await pass(GONE_MS);
+      expect(await two.ask()).toEqual({ status: "ok", port: 41_000 });
+    });
+
+    test("a server without relays no longer names a gone server's relay: off, as with no claim", async () => {
+      const { dir, pass } = fresh();
+      await server(ONE, dir, 40_000).ask();
+      const bare = () =>
+        placeRelay({ directory: dir, serverId: THREE.id, relayHost: undefined, openHere: undefined }, PAIR);
+      expect(await bare()).toEqual({ status: "ok", port: 40_000, host: ONE.host });
+      await pass(GONE_MS);
+      expect(await bare()).toEqual({ status: "off", port: 0 });
+    });
+
+    test("two servers take over at once: one relay, the other waits for it", async () => {
+      const { dir, pass } = fresh();
+      await server(ONE, dir, 40_000).ask();
+      await pass(GONE_MS);
+      const [two, three] = [server(TWO, dir, 41_000), server(THREE, dir, 42_000)];
+      await Promise.all([two.ask(), three.ask()]);
+      expect([...two.opened, ...three.opened]).toHaveLength(1);
+      const holder = two.opened.length ? TWO : THREE;
+      expect(await dir.find(PAIR)).toMatchObject({ server: holder.id, status: "ok" });
     });
   });
 
