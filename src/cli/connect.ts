@@ -25,7 +25,7 @@ export const connectArgs = {
     type: "string",
     valueHint: "URL",
     description:
-      "instead of --server, where UDP is blocked: the server's WebSocket (ws://HOST:PORT or wss://HOST:PORT); relayed over it",
+      "the server's WebSocket (ws://HOST:PORT or wss://HOST:PORT), where UDP may be blocked; relayed over it. Alone: WebSocket only. With --server (the same server): UDP first, the WebSocket after 1.75 s without an answer; with --proxy, UDP is then retried and the tunnel moves to the UDP relay, then direct",
   },
   "tls-ca": {
     type: "string",
@@ -114,8 +114,7 @@ export function peerOptions(
   const role = v.safeParse(Role, args.role);
   if (!role.success) throw CliFail.badRole(args.role);
   const url = args["server-tcp"];
-  if (servers.length === 0 && url === undefined) throw CliFail.serverChoice("none");
-  if (servers.length > 0 && url !== undefined) throw CliFail.serverChoice("both");
+  if (servers.length === 0 && url === undefined) throw CliFail.serverChoice();
   if (args["tls-ca"] !== undefined && url === undefined)
     throw CliFail.tlsOptions("--tls-ca needs --server-tcp");
   const ca = args["tls-ca"] !== undefined ? readPem("tls-ca", args["tls-ca"]) : undefined;
