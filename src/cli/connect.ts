@@ -1,5 +1,7 @@
 import { defineCommand, type ParsedArgs } from "citty";
 import * as v from "valibot";
+import { DEFAULT_PEER_TIMINGS } from "../punch/config.ts";
+import { udpFirstMs } from "../punch/udp-first.ts";
 import { checkArgs, logArgs, loopArgs, optionValues, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
@@ -24,8 +26,7 @@ export const connectArgs = {
   "server-tcp": {
     type: "string",
     valueHint: "URL",
-    description:
-      "the server's WebSocket (ws://HOST:PORT or wss://HOST:PORT), where UDP may be blocked; relayed over it. Alone: WebSocket only. With --server (the same server): UDP first, the WebSocket after 1.75 s without an answer; with --proxy, UDP is then retried and the tunnel moves to the UDP relay, then direct",
+    description: `the server's WebSocket (ws://HOST:PORT or wss://HOST:PORT), where UDP may be blocked; relayed over it. Alone: WebSocket only. With --server (the same server): UDP first, the WebSocket after ${udpFirstMs(DEFAULT_PEER_TIMINGS) / 1000} s without an answer; with --proxy, UDP is then retried and the tunnel moves to the UDP relay, then direct`,
   },
   "tls-ca": {
     type: "string",
