@@ -222,7 +222,9 @@ describe("up with server and server_tcp, proxy = true: back from the WebSocket",
         }
       };
       const before = heardBy(stream.a);
-      for (let i = 0; i < 40 && heardBy(stream.a) <= before; i++) await Bun.sleep(100);
+      // (Each stand-in writes its counts twice a second: wait, at most 5 s, for both to have grown.)
+      const grown = () => heardBy(stream.a) > before && heardBy(stream.b) > 0;
+      for (let i = 0; i < 50 && !grown(); i++) await Bun.sleep(100);
       expect(heardBy(stream.a)).toBeGreaterThan(before);
       expect(heardBy(stream.b)).toBeGreaterThan(0);
     } finally {
