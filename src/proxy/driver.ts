@@ -180,9 +180,11 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     punched.transport.send(dataCodec.seal(payload, seq, now, random.bytes(NONCE_LEN), reuse), target());
   };
 
-  /** A control packet (PING, PONG, the relay's), sealed in the pair's server's time like the punch's. */
   const viaSocket = (data: Uint8Array, to: Endpoint) => punched.transport.send(data, to);
-  /** `send`: another way out than the punched socket (the UDP socket beside a WebSocket). */
+  /**
+   * A control packet (PING, PONG, the relay's), sealed in the pair's server's time like the punch's; `send`:
+   * another way out than the punched socket (the UDP socket beside a WebSocket).
+   */
   const sendControl = (msg: Message, to: Endpoint, send = viaSocket) => {
     const timestamp = clock.now() + punched.clockOffsetMs;
     send(seal(keyOfMessage(keys, msg), msg, { timestamp, nonce: random.bytes(NONCE_LEN) }), to);
