@@ -21,12 +21,19 @@ const tomlValue = (v: string | number | boolean | string[]): string =>
 export function writeConfig(
   dir: string,
   name: string,
-  o: { servers: string[]; secretFile: string; tunnels: Record<string, TunnelTable> },
+  o: {
+    servers: string[];
+    secretFile: string;
+    tunnels: Record<string, TunnelTable>;
+    /** More top-level keys (server_tcp, tls_ca). */
+    top?: Record<string, string>;
+  },
 ): string {
   const home = join(dir, name);
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const lines = [
     `server = ${tomlValue(o.servers)}`,
+    ...Object.entries(o.top ?? {}).map(([k, v]) => `${k} = ${tomlValue(v)}`),
     `secret_file = ${JSON.stringify(o.secretFile)}`,
     `state_dir = ${JSON.stringify(join(home, "state"))}`,
     `runtime_dir = ${JSON.stringify(join(home, "run"))}`,

@@ -59,6 +59,8 @@ export type NetpunchEvent =
   /** Now and then while waiting (after 1, 2, 5 minutes, then every 10), so a long wait is visible. */
   | { type: "still-waiting"; session: string; partnerRole: Role; waitedMs: number }
   | { type: "server-silent"; tries: number; server: Endpoint }
+  /** No REGISTERED over UDP in `waitedMs` (or the UDP attempt failed: `why`): registering over `url` instead. */
+  | { type: "server-fallback"; url: string; waitedMs: number; why: string }
   /** Another live peer holds our role in the session; we keep asking until it leaves or goes silent. */
   | { type: "role-busy"; session: string; role: Role }
   /** The partner never acknowledged its MATCH (it left, or its mapping was lost): waiting again. */

@@ -1,5 +1,7 @@
 import { defineCommand, type ParsedArgs } from "citty";
 import * as v from "valibot";
+import { DEFAULT_PEER_TIMINGS } from "../punch/config.ts";
+import { udpFirstMs } from "../punch/udp-first.ts";
 import { checkArgs, logArgs, loopArgs, optionValues, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
 import { makeLogger } from "./logger.ts";
@@ -24,8 +26,7 @@ export const connectArgs = {
   "server-tcp": {
     type: "string",
     valueHint: "URL",
-    description:
-      "instead of --server, where UDP is blocked: the server's WebSocket (ws://HOST:PORT or wss://HOST:PORT); relayed over it",
+    description: `the server's WebSocket (ws://HOST:PORT or wss://HOST:PORT), where UDP may be blocked; relayed over it. Alone: WebSocket only. With --server (the same server): UDP first, the WebSocket after ${udpFirstMs(DEFAULT_PEER_TIMINGS) / 1000} s without an answer; with --proxy, UDP is then retried and the tunnel moves to the UDP relay, then direct`,
   },
   "tls-ca": {
     type: "string",
@@ -114,8 +115,7 @@ export function peerOptions(
   const role = v.safeParse(Role, args.role);
   if (!role.success) throw CliFail.badRole(args.role);
   const url = args["server-tcp"];
-  if (servers.length === 0 && url === undefined) throw CliFail.serverChoice("none");
-  if (servers.length > 0 && url !== undefined) throw CliFail.serverChoice("both");
+  if (servers.length === 0 && url === undefined) throw CliFail.serverChoice();
   if (args["tls-ca"] !== undefined && url === undefined)
     throw CliFail.tlsOptions("--tls-ca needs --server-tcp");
   const ca = args["tls-ca"] !== undefined ? readPem("tls-ca", args["tls-ca"]) : undefined;

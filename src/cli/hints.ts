@@ -91,14 +91,12 @@ export const CliFail = {
       flag === "timeout" ? "leave --timeout out to wait forever" : `give at most --${flag} ${maxSeconds}`,
     );
   },
-  /** connect needs a server: over UDP (--server) or over a WebSocket (--server-tcp), not both. */
-  serverChoice(given: "none" | "both"): NetpunchError {
+  /** connect needs a server: over UDP (--server), over a WebSocket (--server-tcp), or both. */
+  serverChoice(): NetpunchError {
     return new NetpunchError(
       "E_USAGE",
-      given === "none" ? "no server given" : "--server and --server-tcp together",
-      given === "none"
-        ? "give --server HOST:PORT (UDP) or, where UDP is blocked, --server-tcp wss://HOST:PORT"
-        : "--server-tcp is for a network that drops UDP: give one of them (UDP is not tried beside it yet)",
+      "no server given",
+      "give --server HOST:PORT (UDP), or where UDP is blocked --server-tcp wss://HOST:PORT, or both (UDP first)",
     );
   },
   /** Both halves of the TLS listener, or neither; and no TLS option without a TCP listener. */

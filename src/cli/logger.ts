@@ -271,6 +271,10 @@ export function eventLogger(log: ConsolaInstance, now: () => number = Date.now):
         return log.warn(
           `no answer from the server ${formatEndpoint(e.server)} yet after ${e.tries} tries; still trying`,
         );
+      case "server-fallback":
+        return log.info(
+          `no answer from the server over UDP (${e.why}); registering over the WebSocket ${e.url} instead`,
+        );
       case "matched":
         return log.info(
           `partner found; punching ${e.candidates.map((c) => `${formatEndpoint(c)} (${c.kind})`).join(", ")}`,

@@ -188,6 +188,8 @@ export async function runProxied(
               ? "proxy: the relay stopped answering; binding there again (our NAT may have given us a new port)"
               : "proxy: no relay to fall back to (the server refused it, or the partner never bound)",
         );
+      else if (e.type === "proxy-udp")
+        p.logger.info(`proxy: the relay answers over UDP at ${formatEndpoint(e.relay)}; left the WebSocket`);
       else p.logger.debug(`proxy: dropped a datagram from ${formatEndpoint(e.from)} (${e.reason})`);
     },
   });

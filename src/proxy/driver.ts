@@ -16,6 +16,7 @@ import type { Endpoint } from "../types.ts";
 import { type LinkCounters, type LinkTimings, ProxyLink } from "./link.ts";
 import { PathChooser, type PathTimings, type ProxyPath, type SwitchRecord } from "./paths.ts";
 import { RelayWatch, type RelayWatchTimings } from "./relay-watch.ts";
+import { UdpReturn } from "./udp-return.ts";
 
 /**
  * What the proxy tells its caller (the CLI logs them): a rebinding followed, a datagram refused, a move
@@ -25,7 +26,9 @@ export type ProxyEvent =
   | { type: "proxy-moved"; to: Endpoint }
   | { type: "proxy-dropped"; from: Endpoint; reason: string }
   | { type: "proxy-path"; path: ProxyPath; reason: string; at: number }
-  | { type: "proxy-relay"; state: "ready" | "gave-up" | "rebinding" };
+  | { type: "proxy-relay"; state: "ready" | "gave-up" | "rebinding" }
+  /** The relay answered over UDP (udp-return.ts): the proxy left the WebSocket for `relay`. */
+  | { type: "proxy-udp"; relay: Endpoint };
 
 export interface ProxyOptions {
   /** The punched socket, from connect({ keepSocket }). */
@@ -66,7 +69,10 @@ export interface RunningProxy {
   readonly lastSwitch: SwitchRecord | undefined;
   /** Whether the relay is bound on both sides (there is somewhere to fall back to). */
   readonly relayReady: boolean;
-  /** Whether the punched socket is the WebSocket to the server (connect({ serverTcp })): the relay over TCP. */
+  /**
+   * Whether the relay is reached over the WebSocket to the server (connect({ serverTcp })): until the relay
+   * answers over UDP (with a UDP server given too), when the proxy leaves the WebSocket.
+   */
   readonly websocket: boolean;
   /** Packets and bytes each way, keepalives, replays and moves (for status). */
   readonly counters: Readonly<LinkCounters>;
@@ -136,6 +142,12 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   );
   // The partner's direct addresses to probe, and those its PINGs came from (at most MAX_DIRECT_TARGETS).
   const targets: Endpoint[] = punched.directTargets.slice(0, MAX_DIRECT_TARGETS);
+  // On the WebSocket with a UDP server given too: the relay's UDP port tried in the background.
+  const udpRelay = punched.websocket ? punched.udpRelay : undefined;
+  let udpReturn = udpRelay
+    ? new UdpReturn(udpRelay.at, { pairId: punched.pairId, peerId: punched.peerId })
+    : undefined;
+  let onWebSocket = punched.websocket === true;
   // The partner's PINGs, PONGs and the relay's answers are checked for freshness and replay, in the pair's time.
   const guard = new ReplayGuard({ maxEntries: CONTROL_NONCES });
   /** No new binding attempt before this, after one that failed; the pause doubles per failure. */
@@ -168,13 +180,14 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     punched.transport.send(dataCodec.seal(payload, seq, now, random.bytes(NONCE_LEN), reuse), target());
   };
 
-  /** A control packet (PING, PONG, the relay's), sealed in the pair's server's time like the punch's. */
-  const sendControl = (msg: Message, to: Endpoint) => {
+  const viaSocket = (data: Uint8Array, to: Endpoint) => punched.transport.send(data, to);
+  /**
+   * A control packet (PING, PONG, the relay's), sealed in the pair's server's time like the punch's; `send`:
+   * another way out than the punched socket (the UDP socket beside a WebSocket).
+   */
+  const sendControl = (msg: Message, to: Endpoint, send = viaSocket) => {
     const timestamp = clock.now() + punched.clockOffsetMs;
-    punched.transport.send(
-      seal(keyOfMessage(keys, msg), msg, { timestamp, nonce: random.bytes(NONCE_LEN) }),
-      to,
-    );
+    send(seal(keyOfMessage(keys, msg), msg, { timestamp, nonce: random.bytes(NONCE_LEN) }), to);
   };
   const ping = (seq: number): Message => ({ type: "ping", pairId: link.pairId, peerId: punched.peerId, seq });
 
@@ -242,6 +255,8 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       for (const to of probeTargets()) sendControl(msg, to);
     }
     tickRelay(now);
+    const bind = udpRelay && udpReturn?.tick(now);
+    if (udpRelay && bind) sendControl(bind, udpRelay.at, udpRelay.send);
     decide(now);
     if (link.keepaliveDue(now)) sendData(EMPTY);
   };
@@ -255,7 +270,8 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       : Infinity;
     const watchAt = watch ? watch.wakeAt(chooser.current === "relay") : Infinity;
     const rebindAt = watch?.lost && !relaySetup && relayClient ? rebindAfter : Infinity;
-    const at = Math.min(link.keepaliveAt(), chooser.wakeAt(), setupAt, watchAt, rebindAt);
+    const returnAt = udpReturn?.wakeAt() ?? Infinity;
+    const at = Math.min(link.keepaliveAt(), chooser.wakeAt(), setupAt, watchAt, rebindAt, returnAt);
     cancelTimer = clock.setTimer(Math.max(0, at - clock.now()), () => {
       if (closed) return;
       tick();
@@ -319,6 +335,22 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       return arm();
     }
     const setup = relaySetup;
+    const back = udpReturn;
+    if (
+      back &&
+      udpRelay &&
+      !setup &&
+      (msg.type === "relayChallenge" || msg.type === "relayBound") &&
+      sameEndpoint(from, back.relay)
+    ) {
+      const fresh = guard.check(frame.nonce, frame.timestamp, now + punched.clockOffsetMs);
+      if (fresh !== "ok") return emit({ type: "proxy-dropped", from, reason: fresh });
+      if (msg.type === "relayChallenge") {
+        const echo = back.onChallenge(msg);
+        if (echo) sendControl(echo, back.relay, udpRelay.send);
+      } else if (back.onBound(msg.ready)) leaveWebSocket(back.relay, now);
+      return arm();
+    }
     if (setup && (msg.type === "relayOffer" || msg.type === "relayChallenge" || msg.type === "relayBound")) {
       const expected = msg.type === "relayOffer" ? punched.server : setup.endpoint;
       if (!expected || !sameEndpoint(from, expected))
@@ -334,6 +366,17 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
       return arm();
     }
     emit({ type: "proxy-dropped", from, reason: "control" });
+  };
+
+  /** The relay forwards to our UDP address now: everything goes over UDP, the WebSocket is closed. */
+  const leaveWebSocket = (relay: Endpoint, now: number) => {
+    udpRelay?.leaveWebSocket();
+    udpReturn = undefined;
+    onWebSocket = false;
+    link.relay = relay;
+    watch?.reset(now);
+    chooser.setRelayReady(relayUsable());
+    emit({ type: "proxy-udp", relay });
   };
 
   punched.listen((data, from) => {
@@ -370,7 +413,9 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     get relayReady() {
       return chooser.relayReady;
     },
-    websocket: punched.websocket === true,
+    get websocket() {
+      return onWebSocket;
+    },
     counters: link.counters,
     close() {
       if (closed) return;

@@ -18,10 +18,11 @@ import { openWsClient } from "../transport/ws-client.ts";
 import { TO_SERVER } from "../transport/ws-frame.ts";
 import type { CandidateKind, Endpoint, EventHandler, PunchResult, Role } from "../types.ts";
 import { type InterfaceAddress, lanCandidates } from "./candidates.ts";
-import type { PeerTimings } from "./config.ts";
+import { DEFAULT_PEER_TIMINGS, type PeerTimings } from "./config.ts";
 import { type PeerAction, PeerMachine, type ProxyHandover } from "./machine.ts";
 import { socketOf } from "./path.ts";
 import { openTcpBridge, type TcpBridge } from "./tcp-bridge.ts";
+import { answeredOverUdp, UdpFirst, udpFirstMs } from "./udp-first.ts";
 import { wsWithUdp } from "./ws-udp-socket.ts";
 
 export interface ConnectOptions {
@@ -64,7 +65,10 @@ export interface ConnectOptions {
   timings?: Partial<PeerTimings>;
   /**
    * Reach the server over a WebSocket instead of UDP, for a network that drops UDP: "ws://HOST:PORT" or
-   * "wss://HOST:PORT", `ca` (PEM text) to trust a self-signed certificate. `server` is then not used. No
+   * "wss://HOST:PORT", `ca` (PEM text) to trust a self-signed certificate. With `server` (the same server's
+   * UDP address) as well, UDP comes first: the WebSocket is opened only when no REGISTERED came over UDP
+   * within udpFirstMs (1.75 s: three REGISTERs, udp-first.ts), with a `server-fallback` event; a peer whose
+   * UDP works never opens it. Over the WebSocket no
    * punch goes over TCP, so the pair goes straight to the server's relay, over the same WebSocket; the
    * result's RHOST:RPORT is a loopback UDP bridge to it (`local`'s port, or a free one, is where the tunnel
    * binds), which lives until `signal` aborts or the WebSocket closes.
@@ -82,6 +86,8 @@ export interface ConnectOptions {
   onEvent?: EventHandler;
   /** For tests: a transport other than real UDP. */
   transport?: TransportFactory;
+  /** For tests: how the WebSocket of `serverTcp` is opened (a simulation's stand-in). @default openWsClient */
+  openWebSocket?: typeof openWsClient;
   /** For tests: the time and the timers (a simulation passes a fake clock). @default the system clock */
   clock?: Clock;
   /** For tests: ids, nonces and probe choices (a simulation passes a seeded one). @default node:crypto */
@@ -120,6 +126,17 @@ export interface PunchedSocket extends ProxyHandover {
    * `directTargets` may be probed (empty when that socket could not be opened). Absent: one UDP socket.
    */
   websocket?: true;
+  /**
+   * With `websocket`, when a UDP server was given too (connect({ server, serverTcp }) fell back): the pair's
+   * relay port at that server's host, over UDP (`at`), which the proxy tries in the background from the UDP
+   * socket (`send`: from it, whatever the address); once the relay has bound us there, `leaveWebSocket()`
+   * sends everything from the UDP socket and closes the WebSocket.
+   */
+  udpRelay?: {
+    at: Endpoint;
+    send(data: Uint8Array, to: Endpoint): boolean;
+    leaveWebSocket(): void;
+  };
   /** Where the socket's datagrams go from now on; until this is called, they are dropped. */
   listen(handler: DatagramHandler): void;
 }
@@ -140,6 +157,55 @@ function toEndpoint(
  * console.log(result.rhost, result.rport);
  */
 export async function connect(opts: ConnectOptions): Promise<PunchResult> {
+  const given = typeof opts.server === "string" || "host" in opts.server ? [opts.server] : opts.server;
+  return opts.serverTcp && given.length > 0 ? connectUdpFirst(opts, opts.serverTcp) : connectOnce(opts);
+}
+
+/**
+ * Both a UDP server and a WebSocket (udp-first.ts): the punch over UDP, and the WebSocket only when no
+ * REGISTERED came over UDP in time (or the UDP attempt failed first); the UDP attempt is then aborted (its
+ * socket closed, so the WebSocket's UDP socket beside it can take `local`'s port) and the WebSocket one runs.
+ */
+function connectUdpFirst(opts: ConnectOptions, ws: { url: string; ca?: string }): Promise<PunchResult> {
+  const clock = opts.clock ?? systemClock;
+  const emit = opts.onEvent ?? (() => {});
+  const waitMs = udpFirstMs({ ...DEFAULT_PEER_TIMINGS, ...opts.timings });
+  const first = new UdpFirst(clock.now(), waitMs);
+  const udp = new AbortController();
+  return new Promise<PunchResult>((resolve, reject) => {
+    let cancel: () => void = () => {};
+    const fallBack = (why: string) => {
+      cancel();
+      udp.abort();
+      emit({ type: "server-fallback", url: ws.url, waitedMs: waitMs, why });
+      connectOnce(opts).then(resolve, reject);
+    };
+    cancel = clock.setTimer(waitMs, () => {
+      if (first.step(clock.now())) fallBack(`no REGISTERED in ${waitMs} ms`);
+    });
+    connectOnce({
+      ...opts,
+      serverTcp: undefined,
+      signal: opts.signal ? AbortSignal.any([opts.signal, udp.signal]) : udp.signal,
+      onEvent: (e) => {
+        if (first.phase === "websocket") return; // the UDP attempt's last words, once it is given up
+        if (answeredOverUdp(e)) {
+          first.registered();
+          cancel();
+        }
+        emit(e);
+      },
+    }).then(resolve, (err: unknown) => {
+      if (udp.signal.aborted && !opts.signal?.aborted) return; // given up for the WebSocket
+      if (!opts.signal?.aborted && first.step(clock.now(), true))
+        return fallBack(err instanceof Error ? err.message : String(err));
+      cancel();
+      reject(err);
+    });
+  });
+}
+
+async function connectOnce(opts: ConnectOptions): Promise<PunchResult> {
   const session = opts.session ?? "default";
   const checked = v.safeParse(SessionName, session);
   if (!checked.success) {
@@ -170,6 +236,11 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   const local = toEndpoint(opts.local ?? ":0", "local address", true);
   const tcp = opts.serverTcp && (await tcpServer(opts.serverTcp, opts.resolve ?? resolveServerAll));
   const servers = tcp ? [tcp.server] : await resolveServers(parsed, local, opts.resolve ?? resolveServerAll);
+  // Over the WebSocket with a UDP server given too: its host is where the relay's port is tried over UDP.
+  const udpServer =
+    tcp && parsed.length > 0
+      ? (await resolveServers(parsed, local, opts.resolve ?? resolveServerAll).catch(() => []))[0]
+      : undefined;
   const server = servers[0] as Endpoint;
   const family = isIP(server.host) === 6 ? 6 : 4;
   const bindHost = local.host || (family === 6 ? "::" : "0.0.0.0");
@@ -178,7 +249,8 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
   const emit = opts.onEvent ?? (() => {});
   const factory = opts.transport ?? openUdp;
   const openMain: TransportFactory = tcp
-    ? (_bind, onDatagram, onError) => openWsClient({ ...tcp.options, server }, onDatagram, onError)
+    ? (_bind, onDatagram, onError) =>
+        (opts.openWebSocket ?? openWsClient)({ ...tcp.options, server }, onDatagram, onError)
     : factory;
   const time = opts.clock ?? systemClock;
   const random = opts.random ?? systemRandom;
@@ -379,8 +451,9 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         return fail(e as Error);
       }
       if (theirs) result.partnerOffer = theirs;
+      const both = udp ? wsWithUdp({ ws, udp, server, relay }) : undefined;
       keepSocket({
-        transport: udp ? wsWithUdp({ ws, udp, server, relay }) : ws,
+        transport: both ?? ws,
         remote: outcome.remote,
         pairId: outcome.pairId,
         role: opts.role,
@@ -390,6 +463,15 @@ export async function connect(opts: ConnectOptions): Promise<PunchResult> {
         ...handover,
         directTargets: udp ? handover.directTargets : [],
         websocket: true,
+        ...(both && udpServer
+          ? {
+              udpRelay: {
+                at: { host: udpServer.host, port: relay.port },
+                send: both.sendUdp,
+                leaveWebSocket: both.leaveWebSocket,
+              },
+            }
+          : {}),
         listen: (handler) => {
           k.handler = handler;
         },

@@ -146,10 +146,6 @@ describe("relay over a WebSocket (serve --relay-tcp, connect --server-tcp)", () 
 
   test.each([
     [[], "no server given"],
-    [
-      ["--server", "127.0.0.1:10001", "--server-tcp", "ws://127.0.0.1:443"],
-      "--server and --server-tcp together",
-    ],
     [["--server", "127.0.0.1:10001", "--tls-ca", "ca.pem"], "--tls-ca needs --server-tcp"],
     [["--server-tcp", "http://127.0.0.1:443"], "not ws:// or wss://"],
   ])("connect %p: exit 2, %s", async (more, message) => {

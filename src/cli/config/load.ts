@@ -9,7 +9,7 @@ import { upDirs } from "../../sys/dirs.ts";
 import { makeLogger } from "../logger.ts";
 import { resolveSecret } from "../secret.ts";
 import { findConfig } from "./lookup.ts";
-import { SERVER_TCP_ALONE, TOP_KEYS, TUNNEL_KEYS, TUNNEL_NAME } from "./schema.ts";
+import { TOP_KEYS, TUNNEL_KEYS, TUNNEL_NAME } from "./schema.ts";
 import { closest } from "./suggest.ts";
 import { hookCache, hookSpec, readTunnel, type TunnelContext } from "./tunnel.ts";
 import type { LoadOptions, TunnelConfig, UpConfig } from "./types.ts";
@@ -153,8 +153,6 @@ function checkTop(file: string, raw: Record<string, unknown>): Top {
   };
   if (top.server === undefined && top.server_tcp === undefined)
     fail("server", "is required", REQUIRED_EXAMPLE.server);
-  if (top.server !== undefined && top.server_tcp !== undefined)
-    fail("server_tcp", "excludes server: give one of them", SERVER_TCP_ALONE);
   if (top.tls_ca !== undefined && top.server_tcp === undefined)
     fail("tls_ca", "needs server_tcp (the CA is for a wss:// server)");
   return top;

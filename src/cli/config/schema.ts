@@ -60,10 +60,10 @@ export function wsUrlProblem(s: string): string | undefined {
   return undefined;
 }
 
-/** Why server_tcp stands alone, as connect's --server-tcp does. */
-export const SERVER_TCP_ALONE = "server_tcp is for a network that drops UDP: UDP is not tried beside it yet";
-
-/** `server_tcp`: the server's WebSocket, for a network that drops UDP (connect's --server-tcp). */
+/**
+ * `server_tcp`: the server's WebSocket, for a network that drops UDP (connect's --server-tcp); beside
+ * `server`, tried when UDP goes unanswered.
+ */
 const ServerUrl = v.pipe(
   v.string('must be "wss://HOST:PORT" or "ws://HOST:PORT" (a string)'),
   v.check(
@@ -77,7 +77,7 @@ const Path = (what: string) =>
 
 /** The top level's own keys. `tunnel` is read on its own (a table of tables). */
 export const TOP_KEYS = {
-  // One of server and server_tcp is required (load.ts checkTop): connect takes exactly one of them.
+  // server, server_tcp or both are required (load.ts checkTop): both is UDP first, then the WebSocket.
   server: { schema: Servers, required: false },
   server_tcp: { schema: ServerUrl, required: false },
   tls_ca: { schema: Path("the path of a PEM file"), required: false },

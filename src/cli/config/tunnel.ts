@@ -6,7 +6,7 @@ import { type AnyHook, type BuiltinHook, loadHook, looksLikePath } from "../../h
 import { mergedHookArgs } from "../../hooks/run.ts";
 import { connectArgs } from "../connect.ts";
 import { connectOptionProblem, connectTunnelOptions, NOT_PER_TUNNEL, optionArgv } from "./options.ts";
-import { defaultInterface, SERVER_TCP_ALONE, TUNNEL_KEYS } from "./schema.ts";
+import { defaultInterface, TUNNEL_KEYS } from "./schema.ts";
 import { closest } from "./suggest.ts";
 import type { TunnelConfig } from "./types.ts";
 
@@ -151,18 +151,20 @@ export async function readTunnel(
 }
 
 /**
- * The tunnel's server: its own `server` or `server_tcp` (one of them), else the file's; `tls_ca` goes with a
- * server_tcp, the tunnel's own or else the file's (a tunnel naming its own server_tcp does not inherit the
- * file's CA). A server_tcp becomes connect's --server-tcp and --tls-ca in argv, with no UDP servers.
+ * The tunnel's servers: its own `server` and/or `server_tcp`, else the file's (both, when it has both: UDP
+ * first, then the WebSocket, as connect's --server with --server-tcp); a tunnel naming either of its own
+ * inherits neither. `tls_ca` goes with a server_tcp, the tunnel's own or else the file's (a tunnel naming its
+ * own server_tcp does not inherit the file's CA). A server_tcp becomes connect's --server-tcp and --tls-ca
+ * in argv.
  */
 function serverOf(
   own: { server?: string[]; server_tcp?: string; tls_ca?: string },
   ctx: Pick<TunnelContext, "file" | "servers" | "serverTcp" | "tlsCa">,
   fail: (key: string, why: string, hint?: string) => never,
 ): { servers: string[]; argv: string[] } {
-  if (own.server !== undefined && own.server_tcp !== undefined)
-    fail("server_tcp", "excludes server: give one of them", SERVER_TCP_ALONE);
-  const url = own.server_tcp ?? (own.server === undefined ? ctx.serverTcp : undefined);
+  const inherits = own.server === undefined && own.server_tcp === undefined;
+  const url = inherits ? ctx.serverTcp : own.server_tcp;
+  const servers = inherits ? ctx.servers : (own.server ?? []);
   const ca =
     own.tls_ca !== undefined
       ? resolve(dirname(ctx.file), own.tls_ca)
@@ -171,10 +173,10 @@ function serverOf(
         : undefined;
   if (url === undefined) {
     if (own.tls_ca !== undefined) fail("tls_ca", "needs server_tcp (the CA is for a wss:// server)");
-    return { servers: own.server ?? ctx.servers, argv: [] };
+    return { servers, argv: [] };
   }
   // A URL starts with ws(s):// and an absolute path with "/": neither is taken for an option.
-  return { servers: [], argv: ["--server-tcp", url, ...(ca !== undefined ? ["--tls-ca", ca] : [])] };
+  return { servers, argv: ["--server-tcp", url, ...(ca !== undefined ? ["--tls-ca", ca] : [])] };
 }
 
 /** Runs the hook's `check` over the tunnel's options as connect would parse them; reports given keys only. */

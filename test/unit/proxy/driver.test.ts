@@ -385,3 +385,96 @@ function readyRelay(): RelayClient {
   relay.onBound(true);
   return relay;
 }
+
+describe("startProxy on the WebSocket, with the relay's UDP port to try (udp-return.ts)", () => {
+  /** The punched socket of a peer that fell back: on the WebSocket relay, the relay's UDP port beside it. */
+  async function onWebSocket() {
+    const viaUdp: { at: number; to: Endpoint; msg: Message }[] = [];
+    let left = 0;
+    let clock: ManualClock | undefined;
+    const s = await setup(15_000, {
+      path: "relay",
+      remote: RELAY,
+      relay: readyRelay(),
+      websocket: true,
+      // The relay's UDP address is the WebSocket relay's (one host): only udpRelay.send reaches it over UDP.
+      udpRelay: {
+        at: RELAY,
+        send: (bytes, to) => {
+          const r = open(KEY, bytes);
+          if (r.ok) viaUdp.push({ at: (clock?.now() ?? T0) - T0, to, msg: r.frame.msg });
+          return true;
+        },
+        leaveWebSocket: () => {
+          left++;
+        },
+      },
+    });
+    clock = s.clock;
+    return { s, viaUdp, left: () => left };
+  }
+
+  test("BINDs over UDP on the direct path's search schedule; the challenge is echoed at once; RELAY_BOUND leaves the WebSocket", async () => {
+    const { s, viaUdp, left } = await onWebSocket();
+    expect(s.proxy.websocket).toBe(true);
+    s.clock.advanceTo(T0 + 3_000);
+    // 0, then 500 ms growing 1.5x: 500, 1,250, 2,375 ms; none of them over the WebSocket.
+    expect(viaUdp.map((x) => [x.at, x.msg.type, x.to])).toEqual([
+      [0, "relayBind", RELAY],
+      [500, "relayBind", RELAY],
+      [1_250, "relayBind", RELAY],
+      [2_375, "relayBind", RELAY],
+    ]);
+    expect(viaUdp[0]?.msg).toEqual({ type: "relayBind", pairId: PAIR, peerId: OURS });
+    expect(sentOf(s, "relayBind")).toEqual([]);
+    const token = "ab".repeat(16);
+    s.partnerControl({ type: "relayChallenge", pairId: PAIR, token }, RELAY);
+    expect(viaUdp.at(-1)).toEqual({
+      at: 3_000,
+      to: RELAY,
+      msg: { type: "relayBind", pairId: PAIR, peerId: OURS, token },
+    });
+    expect(left()).toBe(0);
+    s.partnerControl({ type: "relayBound", pairId: PAIR, ready: true }, RELAY);
+    expect(left()).toBe(1);
+    expect(s.proxy.websocket).toBe(false);
+    expect(s.events).toContainEqual({ type: "proxy-udp", relay: RELAY });
+    expect([s.proxy.path, s.proxy.remote]).toEqual(["relay", RELAY]);
+    // No more tries once on UDP.
+    const tries = viaUdp.length;
+    s.clock.advanceTo(T0 + 120_000);
+    expect(viaUdp).toHaveLength(tries);
+    expect(left()).toBe(1);
+  });
+
+  test("the tries back off to one per 15 s; a RELAY_BOUND with no challenge echoed, or not ready, leaves nothing", async () => {
+    const { s, viaUdp, left } = await onWebSocket();
+    s.clock.advanceTo(T0 + 120_000);
+    const gaps = viaUdp.slice(1).map((x, i) => x.at - (viaUdp[i] as { at: number }).at);
+    expect(gaps.slice(0, 4)).toEqual([500, 750, 1_125, 1_687.5]);
+    expect(Math.max(...gaps)).toBe(15_000);
+    expect(gaps.slice(-2)).toEqual([15_000, 15_000]);
+    s.partnerControl({ type: "relayBound", pairId: PAIR, ready: true }, RELAY);
+    expect(left()).toBe(0);
+    s.partnerControl({ type: "relayChallenge", pairId: PAIR, token: "cd".repeat(16) }, RELAY);
+    s.partnerControl({ type: "relayBound", pairId: PAIR, ready: false }, RELAY);
+    expect(left()).toBe(0);
+    expect(s.proxy.websocket).toBe(true);
+  });
+
+  test("a proxy on UDP alone, or on the WebSocket with no UDP server given, sends no such BIND", async () => {
+    const plain = await setup(15_000, { path: "relay", remote: RELAY, relay: readyRelay() });
+    const wsOnly = await setup(15_000, {
+      path: "relay",
+      remote: RELAY,
+      relay: readyRelay(),
+      websocket: true,
+    });
+    for (const s of [plain, wsOnly]) {
+      // (Before 4 s: then the relay's own watch, unanswered here, would bind again, over the punched socket.)
+      s.clock.advanceTo(T0 + 3_000);
+      expect(sentOf(s, "relayBind")).toEqual([]);
+    }
+    expect(wsOnly.proxy.websocket).toBe(true);
+  });
+});

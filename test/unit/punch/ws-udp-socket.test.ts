@@ -46,4 +46,24 @@ describe("wsWithUdp", () => {
     wsWithUdp({ ws: ws.t, udp: udp.t, server: SERVER, relay: RELAY }).close();
     expect([ws.closed(), udp.closed()]).toEqual([true, true]);
   });
+
+  test("sendUdp goes from the UDP socket even to the relay's endpoint (the relay's own UDP port)", () => {
+    const ws = recorder({ host: "0.0.0.0", port: 0 });
+    const udp = recorder({ host: "0.0.0.0", port: 41000 });
+    const s = wsWithUdp({ ws: ws.t, udp: udp.t, server: SERVER, relay: RELAY });
+    s.sendUdp(new Uint8Array(1), RELAY);
+    expect([ws.sent, udp.sent]).toEqual([[], [RELAY]]);
+  });
+
+  test("after leaveWebSocket every datagram leaves from the UDP socket and the WebSocket is closed", () => {
+    const ws = recorder({ host: "0.0.0.0", port: 0 });
+    const udp = recorder({ host: "0.0.0.0", port: 41000 });
+    const s = wsWithUdp({ ws: ws.t, udp: udp.t, server: SERVER, relay: RELAY });
+    s.leaveWebSocket();
+    expect([ws.closed(), udp.closed()]).toEqual([true, false]);
+    for (const to of [RELAY, PARTNER]) s.send(new Uint8Array(1), to);
+    expect([ws.sent, udp.sent]).toEqual([[], [RELAY, PARTNER]]);
+    s.close();
+    expect(udp.closed()).toBe(true);
+  });
 });

@@ -74,14 +74,34 @@ describe("server_tcp in an up config", () => {
   });
 });
 
+describe("server and server_tcp together: UDP first, then the WebSocket (connect's --server with --server-tcp)", () => {
+  test("at the top: every tunnel gets both, the UDP servers and --server-tcp with --tls-ca", async () => {
+    const config = await c.load(
+      `server = ["198.51.100.7:10001"]\nserver_tcp = "${URL_}"\ntls_ca = "ca.pem"\n${SECRET_FILE}\n${TUNNEL}`,
+    );
+    const t = config.tunnels[0] as TunnelConfig;
+    const ca = join(c.dir, "ca.pem");
+    expect(t.servers).toEqual(["198.51.100.7:10001"]);
+    expect(serverWords(t)).toEqual(["--server-tcp", URL_, "--tls-ca", ca]);
+    const run = asConnectRuns(t);
+    expect(run.servers).toEqual(["198.51.100.7:10001"]);
+    expect(run.serverTcp).toEqual({ url: URL_, ca: PEM });
+  });
+
+  test("in a tunnel: both are its own, and it inherits neither of the file's", async () => {
+    const config = await c.load(
+      `server_tcp = "ws://203.0.113.9:80"\n${SECRET_FILE}\n${TUNNEL}server = "198.51.100.7:1"\nserver_tcp = "${URL_}"\n`,
+    );
+    const t = config.tunnels[0] as TunnelConfig;
+    expect(t.servers).toEqual(["198.51.100.7:1"]);
+    expect(serverWords(t)).toEqual(["--server-tcp", URL_]);
+    expect(asConnectRuns(t)).toMatchObject({ servers: ["198.51.100.7:1"], serverTcp: { url: URL_ } });
+  });
+});
+
 describe("server_tcp's errors name the file, the table and the key", () => {
   test.each([
     [`${SECRET_FILE}\n${TUNNEL}`, "server: is required", "neither at the top"],
-    [
-      `${TOP}server_tcp = "${URL_}"\n\n${TUNNEL}`,
-      "server_tcp: excludes server: give one of them",
-      "both at the top",
-    ],
     [
       `${TOP}tls_ca = "ca.pem"\n\n${TUNNEL}`,
       "tls_ca: needs server_tcp (the CA is for a wss:// server)",
@@ -111,11 +131,6 @@ describe("server_tcp's errors name the file, the table and the key", () => {
       `server_tcp = "${URL_}"\ntls_ca = ""\n${SECRET_FILE}\n${TUNNEL}`,
       "tls_ca: must be the path of a PEM file, not empty",
       "empty CA",
-    ],
-    [
-      `${TOP}\n${TUNNEL}server = "198.51.100.7:1"\nserver_tcp = "${URL_}"\n`,
-      "[tunnel.office] server_tcp: excludes server: give one of them",
-      "both in a tunnel",
     ],
     [
       `${TOP}\n${TUNNEL}tls_ca = "ca.pem"\n`,
