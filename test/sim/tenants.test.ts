@@ -112,6 +112,25 @@ describe("two tenants, one session name", () => {
   });
 });
 
+test("both behind symmetric NATs: each tenant's pair binds at a relay with its own key, one session name", async () => {
+  const sim = new Sim(48);
+  const server = await tenantServer(sim);
+  const [a1, b1, a2, b2] = [1, 2, 3, 4].map((n) => sim.place(n, "symmetric"));
+  if (!a1 || !b1 || !a2 || !b2) throw new Error("unplaced");
+  const peers = [
+    sim.connect(a1.host, "a", { secret: ACME.secret }),
+    sim.connect(b1.host, "b", { secret: ACME.secret }),
+    sim.connect(a2.host, "a", { secret: GLOBEX.secret }),
+    sim.connect(b2.host, "b", { secret: GLOBEX.secret }),
+  ] as const;
+  await sim.runUntil(() => peers.every((p) => p.done), 60_000);
+  const [ra1] = await expectPair(sim, [peers[0], peers[1]], [a1, b1], "relay");
+  const [ra2] = await expectPair(sim, [peers[2], peers[3]], [a2, b2], "relay");
+  // Two relays, one per tenant's pair.
+  expect(ra1.raddr).not.toBe(ra2.raddr);
+  expect(server.stats().relaysOpened).toBe(2);
+});
+
 describe("setTenants (a reload)", () => {
   test("an added tenant's peers meet; a removed tenant's new packets are refused; a changed secret takes effect", async () => {
     const sim = new Sim(44);
