@@ -135,7 +135,7 @@ export const serveArgs = {
     type: "string",
     valueHint: "FILE",
     description:
-      'serve several tenants, each with its own secret, from a TOML file ([tenants.NAME] with secret_file = "PATH" or secret = "...", optional max_sessions, max_per_address); a tenant\'s peers meet only its own; SIGHUP reloads it; instead of --secret/--secret-file',
+      'serve several tenants, each with its own secret, from a TOML file ([tenants.NAME] with secret_file = "PATH" or secret = "...", optional max_sessions, max_per_address, max_relays); a tenant\'s peers meet only its own; SIGHUP reloads it; instead of --secret/--secret-file',
   },
   ...logArgs,
 } as const;

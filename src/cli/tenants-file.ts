@@ -22,6 +22,7 @@ const TenantSchema = v.strictObject({
   secret_file: v.optional(NonEmpty),
   max_sessions: v.optional(Cap),
   max_per_address: v.optional(Cap),
+  max_relays: v.optional(Cap),
 });
 
 const TenantsFileSchema = v.strictObject({ tenants: v.record(v.string(), TenantSchema) });
@@ -76,7 +77,12 @@ export function loadTenantsFile(file: string, logger: ConsolaInstance): TenantOp
       ...(t.max_sessions !== undefined ? { maxSessions: t.max_sessions } : {}),
       ...(t.max_per_address !== undefined ? { maxPerAddress: t.max_per_address } : {}),
     };
-    return { name, secret, ...(Object.keys(limits).length ? { limits } : {}) };
+    return {
+      name,
+      secret,
+      ...(Object.keys(limits).length ? { limits } : {}),
+      ...(t.max_relays !== undefined ? { maxRelays: t.max_relays } : {}),
+    };
   });
   try {
     // The raw secrets stand in for the keys: equal keys come only from equal secrets, and serve() derives

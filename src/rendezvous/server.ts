@@ -188,7 +188,11 @@ interface Tenant extends Keyed {
   core: RendezvousCore;
   main: SecureChannel;
   alt?: SecureChannel;
+  /** Its caps as one string: a reload compares them to see whether they changed. */
   limitsKey: string;
+  /** The relayed pairs this tenant may hold on this server at once, and the ones it holds (by pair id). */
+  maxRelays: number;
+  relayPairs: Set<string>;
   sessions: number;
   pairsMade: number;
   /** Counts asked of its store; the latest answer wins. */
@@ -264,6 +268,9 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
   // One replay window after start, nothing sealed before a restart can still look fresh.
   const announceAfter = clock.now() + DEFAULT_REPLAY_WINDOW_MS;
   const limitsOf = (t?: TenantOptions) => ({ ...DEFAULT_LIMITS, ...opts.limits, ...t?.limits });
+  // A tenant's relay share defaults to every relay slot (no share of its own).
+  const relayCapOf = (t?: TenantOptions) => t?.maxRelays ?? Number.POSITIVE_INFINITY;
+  const capsKey = (t?: TenantOptions) => JSON.stringify([limitsOf(t), t?.maxRelays ?? null]);
   const ledger = new CreditLedger();
 
   // Settles once: on close(), on the signal's abort, or with the error of a store that failed.
@@ -290,9 +297,15 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     else stats.storeFailures = (stats.storeFailures ?? 0) + 1;
   };
 
-  /** Each tenant's packet key, checked as a list (E_TENANTS) before any of it is used. */
-  const keysOf = (list: readonly TenantOptions[]): Uint8Array[] => {
-    const keys = list.map((t) => deriveKey(t.secret));
+  /**
+   * Each tenant's packet key, checked as a list (E_TENANTS) before any of it is used. A reload keeps the key
+   * of a secret that did not change: a short secret's scrypt costs about 100 ms, on the event loop.
+   */
+  const keysOf = (list: readonly TenantOptions[], had?: Map<string, Tenant>): Uint8Array[] => {
+    const keys = list.map((t) => {
+      const before = had?.get(t.name);
+      return before && sameSecret(before.secret, t.secret) ? before.key : deriveKey(t.secret);
+    });
     checkTenants(list, keys);
     return keys;
   };
@@ -391,8 +404,14 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         const openHere =
           relays &&
           (async () => {
+            // A tenant's share of this server's relays: a new pair beyond it is told the relay is full.
+            if (!t.relayPairs.has(a.pairId) && t.relayPairs.size >= t.maxRelays)
+              return { status: "full" as const, port: 0 };
             const r = await relays.offer(a.pairId, a.peers, a.reply, routes.hostFor(a.reply), t.key);
-            if (r.status === "ok") emit({ type: "server-relay", pairId: a.pairId, port: r.port });
+            if (r.status === "ok") {
+              t.relayPairs.add(a.pairId);
+              emit({ type: "server-relay", pairId: a.pairId, port: r.port });
+            }
             return r;
           });
         // A peer over our WebSocket reaches only our relays (ws-frame.ts: a message names a port of ours).
@@ -498,10 +517,12 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
       altPort: opts.altPort,
       serverId,
     });
-    const t = { name, key: tenantKey, secret, store, core, limitsKey: JSON.stringify(limits) } as Tenant;
-    Object.assign(t, { sessions: 0, pairsMade: 0, counts: 0, ticking: false, draining: false });
-    openChannels(t);
-    return t;
+    const rest = { sessions: 0, pairsMade: 0, counts: 0, ticking: false, draining: false };
+    const relayCap = { maxRelays: relayCapOf(o), relayPairs: new Set<string>() };
+    // Its channels need the tenant itself (their handlers name it): openChannels adds them.
+    const t = { name, key: tenantKey, secret, store, core, limitsKey: capsKey(o), ...relayCap, ...rest };
+    openChannels(t as Tenant);
+    return t as Tenant;
   };
   if (opts.tenants)
     opts.tenants.forEach((o, i) => {
@@ -629,7 +650,10 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         t.ticking = false;
       });
     }
-    for (const pairId of relays?.tick(now) ?? []) emit({ type: "server-relay-closed", pairId });
+    for (const pairId of relays?.tick(now) ?? []) {
+      for (const t of tenants.values()) t.relayPairs.delete(pairId);
+      emit({ type: "server-relay-closed", pairId });
+    }
     if (now - lastSweep > SWEEP_EVERY_MS) {
       ledger.sweep(now, CREDIT_IDLE_MS);
       lastSweep = now;
@@ -646,7 +670,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         "this server has one secret, not tenants",
         "start it with a tenant list to change tenants while it runs",
       );
-    const keys = keysOf(list);
+    const keys = keysOf(list, tenants);
     const changes: TenantChanges = { added: [], removed: [], changed: [] };
     const names = new Set(list.map((o) => o.name));
     for (const t of admitted())
@@ -665,7 +689,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         return;
       }
       const limits = limitsOf(o);
-      const limitsKey = JSON.stringify(limits);
+      const limitsKey = capsKey(o);
       const rekeyed = !sameSecret(had.secret, o.secret);
       if (!rekeyed && limitsKey === had.limitsKey) return;
       if (rekeyed) {
@@ -674,6 +698,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         openChannels(had);
       }
       had.core.setLimits(limits);
+      had.maxRelays = relayCapOf(o);
       had.limitsKey = limitsKey;
       changes.changed.push(o.name);
     });

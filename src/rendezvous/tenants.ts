@@ -31,6 +31,11 @@ export interface TenantOptions {
   secret: string | Uint8Array;
   /** This tenant's caps on sessions (all of them, per source address); each defaults to the server's. */
   limits?: Partial<RendezvousLimits>;
+  /**
+   * Relayed pairs this tenant may hold on this server at once (of the server's `relay.maxSessions`); a pair
+   * beyond it is told the relay is full. @default no share of its own: any free slot
+   */
+  maxRelays?: number;
 }
 
 /** A tenant the keyring can open packets for: its name and its packet key. */

@@ -131,6 +131,26 @@ test("both behind symmetric NATs: each tenant's pair binds at a relay with its o
   expect(server.stats().relaysOpened).toBe(2);
 });
 
+test("a tenant's relay share: its second relayed pair is told the relay is full; another tenant's pair is relayed", async () => {
+  const sim = new Sim(49);
+  const server = await tenantServer(sim, [{ ...ACME, maxRelays: 1 }, GLOBEX]);
+  const hosts = [1, 2, 3, 4, 5, 6].map((n) => sim.place(n, "symmetric"));
+  const [a1, b1, a2, b2, a3, b3] = hosts;
+  if (!a1 || !b1 || !a2 || !b2 || !a3 || !b3) throw new Error("unplaced");
+  const pair = (a: typeof a1, b: typeof a1, secret: string, session: string) =>
+    [sim.connect(a.host, "a", { secret, session }), sim.connect(b.host, "b", { secret, session })] as const;
+  const first = pair(a1, b1, ACME.secret, "one");
+  await sim.runUntil(() => first.every((p) => p.done), 60_000);
+  await expectPair(sim, [first[0], first[1]], [a1, b1], "relay");
+  const second = pair(a2, b2, ACME.secret, "two");
+  const other = pair(a3, b3, GLOBEX.secret, "two");
+  await sim.runUntil(() => [...second, ...other].every((p) => p.done), 60_000);
+  await expectPair(sim, [other[0], other[1]], [a3, b3], "relay");
+  expect(second.map((p) => p.result?.via)).toEqual([undefined, undefined]);
+  expect(second[0].events.some((e) => e.type === "relay" && e.state === "full")).toBe(true);
+  expect([server.stats().relaysOpened, server.stats().relaysRefused.full > 0]).toEqual([2, true]);
+});
+
 describe("setTenants (a reload)", () => {
   test("an added tenant's peers meet; a removed tenant's new packets are refused; a changed secret takes effect", async () => {
     const sim = new Sim(44);

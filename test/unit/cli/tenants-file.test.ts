@@ -38,11 +38,11 @@ describe("a valid file", () => {
   test("inline secrets, a secret file beside the file, caps: in file order", () => {
     file(`${LONG_B}\n`, 0o600, "globex.secret");
     const tenants = load(
-      `# two tenants\n[tenants.acme]\nsecret = "${LONG_A}"\nmax_sessions = 100\nmax_per_address = 4\n\n[tenants.globex]\nsecret_file = "globex.secret"\n`,
+      `# two tenants\n[tenants.acme]\nsecret = "${LONG_A}"\nmax_sessions = 100\nmax_per_address = 4\nmax_relays = 2\n\n[tenants.globex]\nsecret_file = "globex.secret"\n`,
     );
-    expect(tenants.map((t) => [t.name, text(t.secret), t.limits])).toEqual([
-      ["acme", LONG_A, { maxSessions: 100, maxPerAddress: 4 }],
-      ["globex", LONG_B, undefined],
+    expect(tenants.map((t) => [t.name, text(t.secret), t.limits, t.maxRelays])).toEqual([
+      ["acme", LONG_A, { maxSessions: 100, maxPerAddress: 4 }, 2],
+      ["globex", LONG_B, undefined, undefined],
     ]);
   });
 
