@@ -158,6 +158,41 @@ describe("one server, two tenants", () => {
   });
 });
 
+test("--relay-tcp: acme's a over the WebSocket meets acme's b over UDP through its relay; globex's b in the same session never", async () => {
+  const tcpPort = (() => {
+    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = l.port;
+    l.stop(true);
+    return port;
+  })();
+  const s = await server(tenantsFile(["acme", "globex"]), "--relay", "--relay-tcp", `127.0.0.1:${tcpPort}`);
+  await waitFor(s.p, /listening on TCP/);
+  const globexB = peer("globex", "b", s.port, "--timeout", "4");
+  await waitFor(globexB, /waiting for the partner/);
+  const a = run([
+    "connect",
+    "--role",
+    "a",
+    "--server-tcp",
+    `ws://127.0.0.1:${tcpPort}`,
+    "--secret-file",
+    FILES.acme,
+    "--session",
+    "same-name",
+    "--json",
+  ]);
+  await waitFor(a, /waiting for the partner/);
+  const b = peer("acme", "b", s.port, "--relay-after", "0.1");
+  expect([await a.done(), await b.done(), await globexB.done()]).toEqual([0, 0, 1]);
+  expect(await globexB.stderr).toContain("E_TIMEOUT");
+  // Both through the server's relay (a over its WebSocket), which opened a's RELAY_BIND with acme's key.
+  const via = async (p: Proc) => (JSON.parse((await p.stdout).trim()) as { via: string }).via;
+  expect([await via(a), await via(b)]).toEqual(["relay", "relay"]);
+  const [log] = await stop(s);
+  expect(log).toContain('tenant acme session "same-name": paired');
+  expect(log).not.toContain('tenant globex session "same-name": paired');
+});
+
 test("two servers on one real redis-server, same tenants file: a tenant's a at one and b at the other meet, the other tenant's never", async () => {
   const file = tenantsFile(["acme", "globex"]);
   const one = await server(file, "--store", redis.url);

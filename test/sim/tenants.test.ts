@@ -6,6 +6,7 @@ import { MemoryRelayDirectory } from "../../src/rendezvous/relay-directory.ts";
 import { type RendezvousServer, serve } from "../../src/rendezvous/server.ts";
 import { MemoryBus, type Notice } from "../../src/rendezvous/server-bus.ts";
 import { MemoryStore } from "../../src/rendezvous/store.ts";
+import type { TenantOptions } from "../../src/rendezvous/tenants.ts";
 import { expectPair } from "./support.ts";
 import { ALT_PORT, SERVER, SERVER_PORT, Sim } from "./world.ts";
 
@@ -18,7 +19,7 @@ afterEach(() => {
   for (const s of servers.splice(0)) s.close();
 });
 
-async function tenantServer(sim: Sim, tenants = [ACME, GLOBEX]) {
+async function tenantServer(sim: Sim, tenants: TenantOptions[] = [ACME, GLOBEX]) {
   const server = await sim.serve({ secret: undefined, tenants });
   servers.push(server);
   return server;
