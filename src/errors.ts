@@ -5,6 +5,7 @@ export type ErrorCode =
   | "E_USAGE" // bad command line or option value (exit 2)
   | "E_ADDRESS" // a malformed host:port (exit 2)
   | "E_SECRET" // missing or unreadable secret (exit 2)
+  | "E_TENANTS" // a multi-tenant server's tenant list (serve --secrets-file) is not valid (exit 2)
   | "E_PORT_IN_USE" // bind failed (exit 1)
   | "E_BIND" // other socket errors (exit 1)
   | "E_RESOLVE" // server host name did not resolve (exit 1)
@@ -31,6 +32,7 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
   "E_USAGE",
   "E_ADDRESS",
   "E_SECRET",
+  "E_TENANTS",
   "E_NO_ALT_PORT",
   "E_CODE",
 ]);

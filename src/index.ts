@@ -35,11 +35,19 @@ export {
   type RelayDirectory,
   type RelayPlace,
 } from "./rendezvous/relay-directory.ts";
-export { type RendezvousServer, type ServeOptions, type ServerStats, serve } from "./rendezvous/server.ts";
+export {
+  type RendezvousServer,
+  type ServeOptions,
+  type ServerStats,
+  serve,
+  type TenantChanges,
+} from "./rendezvous/server.ts";
 export { MemoryBus, type Notice, RedisBus, type ServerBus } from "./rendezvous/server-bus.ts";
 export { MemoryNonces, RedisNonces, type SharedNonces } from "./rendezvous/shared-nonces.ts";
 // Everything a store needs, for a shared one written outside (store.ts exports nothing else).
 export * from "./rendezvous/store.ts";
+// A multi-tenant server's tenants (serve({ tenants }), setTenants).
+export { MAX_TENANTS, TENANT_NAME, type TenantOptions } from "./rendezvous/tenants.ts";
 export { type StunBindingOptions, type StunBindingResult, stunBinding } from "./stun/client.ts";
 export { type Clock, systemClock } from "./sys/clock.ts";
 export { type Random, systemRandom } from "./sys/random.ts";

@@ -77,16 +77,17 @@ export type NetpunchEvent =
   /** The path works both ways; the socket stays open a little longer (CLOSE burst) before `connected`. */
   | { type: "proven"; remote: Endpoint; kind: CandidateKind }
   | { type: "connected"; result: PunchResult }
-  | { type: "server-registration"; session: string; role: Role; from: Endpoint }
-  | { type: "server-pair"; session: string; a: Endpoint; b: Endpoint }
-  | { type: "server-paired"; session: string }
+  /** `tenant`, on the server's events: whose session it is, on a multi-tenant server (serve({ tenants })). */
+  | { type: "server-registration"; session: string; role: Role; from: Endpoint; tenant?: string }
+  | { type: "server-pair"; session: string; a: Endpoint; b: Endpoint; tenant?: string }
+  | { type: "server-paired"; session: string; tenant?: string }
   /** A peer never acknowledged its MATCH: its partner was sent back to waiting. */
-  | { type: "server-gave-up"; session: string }
-  | { type: "server-expired"; session: string; role: Role }
+  | { type: "server-gave-up"; session: string; tenant?: string }
+  | { type: "server-expired"; session: string; role: Role; tenant?: string }
   /** A peer that stopped before it was paired said so (LEAVE): its role is free at once. */
-  | { type: "server-left"; session: string; role: Role }
+  | { type: "server-left"; session: string; role: Role; tenant?: string }
   /** A REGISTER was refused because the server, or its source address, holds as many sessions as allowed. */
-  | { type: "server-limit"; limit: "sessions" | "address"; from: Endpoint }
+  | { type: "server-limit"; limit: "sessions" | "address"; from: Endpoint; tenant?: string }
   | { type: "server-relay"; pairId: string; port: number }
   | { type: "server-relay-closed"; pairId: string }
   | { type: "dropped"; from: Endpoint; reason: DropReason };

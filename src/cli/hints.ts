@@ -250,9 +250,20 @@ export const CliFail = {
     );
   },
   /** The secret file could not be read; `problem` says why, and what to do about it. */
-  secretFile(file: string, problem: SecretFileProblem, cause?: unknown): NetpunchError {
+  secretFile(file: string, problem: SecretFileProblem, cause?: unknown, what = "secret file"): NetpunchError {
     const [why, hint] = secretFileWords(problem);
-    return new NetpunchError("E_SECRET", `cannot read the secret file ${file}: ${why}`, hint, { cause });
+    return new NetpunchError("E_SECRET", `cannot read the ${what} ${file}: ${why}`, hint, { cause });
+  },
+  /** serve --secrets-file: the tenants file is not valid (`why`, naming the tenant or key). */
+  tenantsFile(file: string, why: string, hint: string): NetpunchError {
+    return new NetpunchError("E_TENANTS", `the tenants file ${file} is not valid: ${why}`, hint);
+  },
+  secretsFileAndSecret(): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      "--secrets-file names every tenant's secret; --secret and --secret-file cannot be given with it",
+      "give either --secrets-file FILE (several tenants) or --secret-file FILE (one secret)",
+    );
   },
   fileExists(file: string): NetpunchError {
     return new NetpunchError(

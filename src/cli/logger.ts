@@ -204,6 +204,10 @@ export function makeFormatLogger(o: {
  * Turns library events into log lines. Authentication failures are rate-limited (see AuthFailureLog): a
  * forged flood costs a few lines a minute and a summary, and a real peer with a wrong secret is still named.
  */
+/** How a server's log line names a session: with its tenant on a multi-tenant server (never its secret). */
+const sessionOf = (e: { session: string; tenant?: string }): string =>
+  e.tenant === undefined ? `session "${e.session}"` : `tenant ${e.tenant} session "${e.session}"`;
+
 export function eventLogger(log: ConsolaInstance, now: () => number = Date.now): (e: NetpunchEvent) => void {
   const auth = new AuthFailureLog(now());
   let timer: ReturnType<typeof setInterval> | undefined;
@@ -250,7 +254,7 @@ export function eventLogger(log: ConsolaInstance, now: () => number = Date.now):
         return log.info(`still waiting for role ${e.partnerRole} in session "${e.session}", ${min} min`);
       }
       case "server-left":
-        return log.info(`session "${e.session}": peer ${e.role} left before it was paired`);
+        return log.info(`${sessionOf(e)}: peer ${e.role} left before it was paired`);
       case "role-busy":
         return log.warn(
           `role ${e.role} of session "${e.session}" is held by another live peer; waiting until it leaves or goes silent (20 s)`,
@@ -260,11 +264,13 @@ export function eventLogger(log: ConsolaInstance, now: () => number = Date.now):
           `the partner in session "${e.session}" never answered the server (it left, or its NAT mapping was lost); waiting for it again`,
         );
       case "server-limit":
-        return limited(`limit-${e.limit}`, () =>
+        return limited(`limit-${e.limit}-${e.tenant ?? ""}`, () =>
           log.warn(
-            e.limit === "sessions"
-              ? "session limit reached: refusing new sessions until some end"
-              : `per-address session limit reached for ${e.from.host}: refusing its new sessions`,
+            `${e.tenant === undefined ? "" : `tenant ${e.tenant}: `}${
+              e.limit === "sessions"
+                ? "session limit reached: refusing new sessions until some end"
+                : `per-address session limit reached for ${e.from.host}: refusing its new sessions`
+            }`,
           ),
         );
       case "server-silent":
@@ -301,19 +307,19 @@ export function eventLogger(log: ConsolaInstance, now: () => number = Date.now):
           `connected: ${e.result.laddr} <-> ${e.result.raddr} (${e.result.via}, rtt ${e.result.rttMs} ms)`,
         );
       case "server-registration":
-        return log.info(`session "${e.session}": peer ${e.role} registered from ${formatEndpoint(e.from)}`);
+        return log.info(`${sessionOf(e)}: peer ${e.role} registered from ${formatEndpoint(e.from)}`);
       case "server-pair":
-        return log.info(`session "${e.session}": paired a=${formatEndpoint(e.a)} b=${formatEndpoint(e.b)}`);
+        return log.info(`${sessionOf(e)}: paired a=${formatEndpoint(e.a)} b=${formatEndpoint(e.b)}`);
       case "server-paired":
-        return log.debug(`session "${e.session}": both peers acknowledged`);
+        return log.debug(`${sessionOf(e)}: both peers acknowledged`);
       case "server-gave-up":
-        return log.info(`session "${e.session}": a peer never acknowledged its MATCH; dropped the pair`);
+        return log.info(`${sessionOf(e)}: a peer never acknowledged its MATCH; dropped the pair`);
       case "server-relay":
         return log.info(`relay for pair ${e.pairId.slice(0, 8)} on UDP port ${e.port}`);
       case "server-relay-closed":
         return log.info(`relay for pair ${e.pairId.slice(0, 8)} closed (idle)`);
       case "server-expired":
-        return log.info(`session "${e.session}": peer ${e.role} went silent; registration expired`);
+        return log.info(`${sessionOf(e)}: peer ${e.role} went silent; registration expired`);
       case "dropped": {
         const from = formatEndpoint(e.from);
         if (e.reason === "bad-auth") return authFailed(from);

@@ -54,9 +54,18 @@ export function dropTrailingNewline(b: Uint8Array): Uint8Array {
   return b.subarray(0, b.length - (b[b.length - 2] === 0x0d ? 2 : 1));
 }
 
-function readSecretFile(file: string, logger: ConsolaInstance): Uint8Array {
+/**
+ * A file holding secrets, as bytes, with one trailing newline dropped: opened without blocking, a regular file,
+ * at most `maxBytes`, and a warning when other users may read or write it. `what` names it in messages.
+ */
+export function readSecretFile(
+  file: string,
+  logger: ConsolaInstance,
+  maxBytes = MAX_SECRET_FILE_BYTES,
+  what = "secret file",
+): Uint8Array {
   const fail = (problem: SecretFileProblem, cause?: unknown): never => {
-    throw CliFail.secretFile(file, problem, cause);
+    throw CliFail.secretFile(file, problem, cause, what);
   };
   let fd: number;
   try {
@@ -70,9 +79,9 @@ function readSecretFile(file: string, logger: ConsolaInstance): Uint8Array {
     if (!st.isFile()) fail({ notAFile: kindOf(st) });
     if ((st.mode & 0o077) !== 0)
       logger.warn(
-        `the secret file ${file} can be read or written by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}); chmod 600 ${file}`,
+        `the ${what} ${file} can be read or written by other users (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}); chmod 600 ${file}`,
       );
-    const buf = new Uint8Array(MAX_SECRET_FILE_BYTES + 1);
+    const buf = new Uint8Array(maxBytes + 1);
     let n = 0;
     for (;;) {
       let got: number;
@@ -83,7 +92,7 @@ function readSecretFile(file: string, logger: ConsolaInstance): Uint8Array {
       }
       if (got === 0) break;
       n += got;
-      if (n > MAX_SECRET_FILE_BYTES) fail({ largerThan: MAX_SECRET_FILE_BYTES });
+      if (n > maxBytes) fail({ largerThan: maxBytes });
     }
     return dropTrailingNewline(buf.slice(0, n));
   } finally {

@@ -16,12 +16,15 @@ export function serverMetrics(
   base: RendezvousStore = new MemoryStore(),
 ): {
   store: RendezvousStore;
+  /** Another store counted with `store` (a tenant's, serve --secrets-file). */
+  instrument(store: RendezvousStore): RendezvousStore;
   start(server: RendezvousServer, logger: Pick<ConsolaInstance, "info">): RunningMetrics;
 } {
   const listen = metricsListen(address);
   const storeMetrics = new StoreMetrics();
   return {
     store: instrumentStore(base, storeMetrics),
+    instrument: (store) => instrumentStore(store, storeMetrics),
     start: (server, logger) =>
       startMetrics({
         listen,

@@ -1,11 +1,13 @@
 import { defineCommand } from "citty";
 import * as v from "valibot";
 import { formatEndpoint, parseAddress } from "../addr.ts";
+import { isNetpunchError } from "../errors.ts";
 import { DEFAULT_LIMITS } from "../rendezvous/core.ts";
 import type { StoreStats } from "../rendezvous/redis-link.ts";
 import { publicRelayHost } from "../rendezvous/relay-directory.ts";
 import { DEFAULT_RELAY_LIMITS } from "../rendezvous/relay-session.ts";
-import type { ServerStats } from "../rendezvous/server.ts";
+import type { RendezvousServer, ServerStats } from "../rendezvous/server.ts";
+import { MemoryStore } from "../rendezvous/store.ts";
 import type { WsServerOptions } from "../transport/ws-server.ts";
 import { checkArgs, logArgs, secondsOption, secretArgs } from "./common.ts";
 import { CliFail } from "./hints.ts";
@@ -15,6 +17,7 @@ import { readPem } from "./pem.ts";
 import { resolveSecret } from "./secret.ts";
 import { serverMetrics } from "./serve-metrics.ts";
 import { connectStore, parseStore, sharedStore, storeArgs } from "./store.ts";
+import { loadTenantsFile } from "./tenants-file.ts";
 
 /** @default 60 s: as --relay-idle; a peer's keepalive (15 s) keeps a live connection well inside it. */
 const DEFAULT_TCP_IDLE_S = 60;
@@ -128,6 +131,12 @@ export const serveArgs = {
   ...metricsArgs,
   ...storeArgs,
   ...secretArgs,
+  "secrets-file": {
+    type: "string",
+    valueHint: "FILE",
+    description:
+      'serve several tenants, each with its own secret, from a TOML file ([tenants.NAME] with secret_file = "PATH" or secret = "...", optional max_sessions, max_per_address, max_relays); a tenant\'s peers meet only its own; SIGHUP reloads it; instead of --secret/--secret-file',
+  },
   ...logArgs,
 } as const;
 
@@ -142,7 +151,12 @@ export function statsLine(s: ServerStats, store?: StoreStats): string {
   const shared = store
     ? `; store ${store.up ? "up" : "DOWN"}: ${store.ops} ops, mean ${store.meanMs.toFixed(2)} ms, max ${store.maxMs.toFixed(2)} ms, ${store.errors} errors`
     : "";
-  return `stats: ${s.sessions} sessions waiting, ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out${relayed}${stun}, dropped: ${drops || "none"}${shared}`;
+  const tenants = s.tenants
+    ? `; tenants: ${Object.entries(s.tenants)
+        .map(([name, t]) => `${name} ${t.sessions} waiting, ${t.pairsMade} pairs`)
+        .join("; ")}`
+    : "";
+  return `stats: ${s.sessions} sessions waiting, ${s.pairsMade} pairs made, ${s.packetsIn} packets in, ${s.packetsOut} out${relayed}${stun}, dropped: ${drops || "none"}${shared}${tenants}`;
 }
 
 const PositiveInt = v.pipe(v.string(), v.transform(Number), v.number(), v.integer(), v.minValue(1));
@@ -226,6 +240,8 @@ export async function runServer(o: {
   listen: string;
   secret?: string;
   secretFile?: string;
+  /** serve --secrets-file: a multi-tenant server, reloaded on SIGHUP (src/cli/tenants-file.ts). */
+  secretsFile?: string;
   statsInterval?: string;
   limits?: { maxSessions: string; maxPerAddress: string };
   relay?: RelayArgs;
@@ -248,7 +264,12 @@ export async function runServer(o: {
 }) {
   const logger = makeLogger(o);
   const parsed = parseAddress(o.listen, "listen address", { allowEmptyHost: true });
-  const secret = resolveSecret({ secret: o.secret, secretFile: o.secretFile, logger, fromSeedArgs: o.seed });
+  if (o.secretsFile !== undefined && (o.secret !== undefined || o.secretFile !== undefined))
+    throw CliFail.secretsFileAndSecret();
+  const tenants = o.secretsFile !== undefined ? loadTenantsFile(o.secretsFile, logger) : undefined;
+  const secret = tenants
+    ? undefined
+    : resolveSecret({ secret: o.secret, secretFile: o.secretFile, logger, fromSeedArgs: o.seed });
   const statsMs = secondsOption(o.statsInterval, "stats-interval");
   // Checked even without --relay: a typo in a relay option is an error, not silently ignored.
   const relayChecked = o.relay ? relayOptions(o.relay) : undefined;
@@ -266,27 +287,66 @@ export async function runServer(o: {
   const shared = sharedStore(storeChoice, logger);
   // Checked before anything binds; the store it instruments is the server's.
   const metrics = o.metrics !== undefined ? serverMetrics(o.metrics, shared?.store) : undefined;
+  // SIGHUP reads the tenants file again; a file that is not valid keeps the tenants loaded before. The
+  // handler goes in before the server starts: Bun installs it a moment later (a SIGHUP right after
+  // "listening" was lost 1 time in 8), and one that comes while the server starts is carried out after.
+  let live: RendezvousServer | undefined;
+  let reloadAsked = false;
+  const reload = () => {
+    if (o.secretsFile === undefined) return;
+    if (!live) {
+      reloadAsked = true;
+      return;
+    }
+    try {
+      const c = live.setTenants(loadTenantsFile(o.secretsFile, logger));
+      const names = (what: string, list: string[]) => (list.length ? [`${what} ${list.join(", ")}`] : []);
+      const changed = [
+        ...names("added", c.added),
+        ...names("removed", c.removed),
+        ...names("changed", c.changed),
+      ];
+      logger.info(`tenants reloaded from ${o.secretsFile}: ${changed.join("; ") || "nothing changed"}`);
+    } catch (e) {
+      const why = isNetpunchError(e) ? e.message : String(e);
+      logger.error(`tenants not reloaded (the ones loaded before still serve): ${why}`);
+    }
+  };
+  if (tenants) process.on("SIGHUP", reload);
+  const stopReloads = () => process.off("SIGHUP", reload);
   // Imported here: the server is start-up time only for the commands that serve.
   const { serve } = await import("../rendezvous/server.ts");
-  if (shared) await connectStore(shared, storeChoice, logger);
-  const server = await serve({
-    ...(shared
-      ? { store: shared.store, bus: shared.bus, nonces: shared.nonces, relayDirectory: shared.relays }
-      : {}),
-    ...(metrics ? { store: metrics.store } : {}),
-    ...(limits ? { limits } : {}),
-    listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
-    secret,
-    signal: o.signal,
-    onEvent: eventLogger(logger),
-    relay,
-    ...(tcp ? { tcp } : {}),
-    stun: o.stun === true,
-    altPort:
-      o.altPort !== undefined
-        ? parseAddress(`:${o.altPort}`, "--alt-port", { allowEmptyHost: true }).port
-        : undefined,
-  });
+  // Each tenant's sessions under a prefix of its own on a shared store; counted by --metrics as one store.
+  const tenantStore = (name: string) => {
+    const own = shared ? shared.tenantStore(name) : new MemoryStore();
+    return metrics ? metrics.instrument(own) : own;
+  };
+  let server: RendezvousServer;
+  try {
+    if (shared) await connectStore(shared, storeChoice, logger);
+    server = await serve({
+      ...(shared
+        ? { store: shared.store, bus: shared.bus, nonces: shared.nonces, relayDirectory: shared.relays }
+        : {}),
+      ...(metrics ? { store: metrics.store } : {}),
+      ...(limits ? { limits } : {}),
+      listen: { host: parsed.host || "0.0.0.0", port: parsed.port },
+      ...(tenants ? { tenants, tenantStore } : { secret }),
+      signal: o.signal,
+      onEvent: eventLogger(logger),
+      relay,
+      ...(tcp ? { tcp } : {}),
+      stun: o.stun === true,
+      altPort:
+        o.altPort !== undefined
+          ? parseAddress(`:${o.altPort}`, "--alt-port", { allowEmptyHost: true }).port
+          : undefined,
+    });
+  } catch (e) {
+    stopReloads();
+    throw e;
+  }
+  if (tenants) logger.info(`tenants from ${o.secretsFile}: ${tenants.map((t) => t.name).join(", ")}`);
   logger.info(
     `rendezvous server listening on UDP ${formatEndpoint(server.local)}${relay ? " (relay on)" : ""}${o.altPort ? `, NAT probing on UDP port ${o.altPort}` : ""}`,
   );
@@ -294,6 +354,8 @@ export async function runServer(o: {
     logger.info(
       `rendezvous server listening on TCP ${formatEndpoint(server.localTcp)} (WebSocket${tcp?.tls ? " over TLS" : ""})${relay ? "" : "; without --relay a peer on it cannot be relayed"}`,
     );
+  live = server;
+  if (reloadAsked) reload(); // a SIGHUP that came while the server started
   // Statistics are operational output: they show even with --quiet, which hides per-session chatter.
   const say = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const line = () => statsLine(server.stats(), shared?.link.takeStats());
@@ -305,6 +367,7 @@ export async function runServer(o: {
   } finally {
     running?.close();
     clearInterval(timer);
+    stopReloads();
     server.close(); // a listener that failed to start leaves no server behind
     shared?.link.close();
   }
@@ -321,6 +384,7 @@ export const serveCommand = (signal: AbortSignal) =>
         listen: args.listen,
         secret: args.secret,
         secretFile: args["secret-file"],
+        secretsFile: args["secrets-file"],
         statsInterval: args["stats-interval"],
         limits: { maxSessions: args["max-sessions"], maxPerAddress: args["max-per-address"] },
         altPort: args["alt-port"],

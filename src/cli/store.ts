@@ -127,7 +127,15 @@ export interface SharedStore {
   /** Where each pair's one relay is (which server opened it). */
   relays: RedisRelayDirectory;
   link: RedisLink;
+  /** A tenant's store (serve --secrets-file): on the same Redis, under a prefix of its own. */
+  tenantStore(name: string): RedisStore;
 }
+
+/**
+ * Tenant NAME's keys: under the default prefix's hash tag (one Redis Cluster slot, as the scripts need), then
+ * `tenant:NAME:`, which no key of the one-secret store starts with. Tenant names have no `:` (TENANT_NAME).
+ */
+export const tenantPrefix = (name: string): string => `{netpunch}:tenant:${name}:`;
 
 /**
  * The shared store's parts for the chosen Redis, not yet connected (connectStore does); undefined for
@@ -152,6 +160,7 @@ export function sharedStore(choice: StoreChoice, logger: ConsolaInstance): Share
     nonces: new RedisNonces(link),
     relays: new RedisRelayDirectory(link),
     link,
+    tenantStore: (name) => new RedisStore(link, { prefix: tenantPrefix(name) }),
   };
 }
 

@@ -106,5 +106,25 @@ export function rendezvousFamilies(s: ServerStats): MetricFamily[] {
         s.replayNonces,
       ),
     );
+  if (s.tenants) families.push(...tenantFamilies(s.tenants));
   return families;
+}
+
+/** A multi-tenant server's sessions and pairs, one series per tenant (a tenant's name is its label). */
+function tenantFamilies(tenants: NonNullable<ServerStats["tenants"]>): MetricFamily[] {
+  const each = Object.entries(tenants);
+  return [
+    {
+      name: "netpunch_tenant_sessions_waiting",
+      help: "Sessions the server holds now for each tenant (serve --secrets-file).",
+      type: "gauge",
+      samples: each.map(([tenant, t]) => ({ labels: { tenant }, value: t.sessions })),
+    },
+    {
+      name: "netpunch_tenant_pairs_made_total",
+      help: "Pairs the server made for each tenant since it started.",
+      type: "counter",
+      samples: each.map(([tenant, t]) => ({ labels: { tenant }, value: t.pairsMade })),
+    },
+  ];
 }

@@ -134,7 +134,7 @@ type Decision<T = ServerAction[]> = [SessionChange, T];
  */
 export class RendezvousCore {
   private readonly t: RendezvousTimings;
-  private readonly limits: RendezvousLimits;
+  private limits: RendezvousLimits;
   private readonly serverId: string;
   /** Each session's packets (and ticks), one after the other. */
   private readonly queue = new SessionQueue();
@@ -152,6 +152,11 @@ export class RendezvousCore {
       maxMs: this.t.matchRetryMaxMs,
       maxTries: Number.POSITIVE_INFINITY,
     };
+  }
+
+  /** New caps (a multi-tenant server's reload): the next REGISTER is held to them; nobody held is dropped. */
+  setLimits(limits: RendezvousLimits): void {
+    this.limits = limits;
   }
 
   async onFrame(from: Endpoint, frame: Frame, now: number): Promise<ServerAction[]> {

@@ -13,6 +13,7 @@ import { ByteBucket, type RelayLimits, RelaySession } from "./relay-session.ts";
 export interface RelayManagerOptions {
   /** Address the relay sockets bind to (the server's listen host). */
   host: string;
+  /** The key RELAY_BIND is opened and answered with, unless `offer` names a pair's own (its tenant's). */
   key: Uint8Array;
   replay: ReplayWindow;
   transport: TransportFactory;
@@ -38,6 +39,8 @@ export interface RelayManagerOptions {
 /** One relay port: its pair's session, its socket, and what it will forward at the end of this turn. */
 interface Relay {
   readonly session: RelaySession;
+  /** Its pair's packet key: the server's, or its tenant's on a multi-tenant server. */
+  readonly key: Uint8Array;
   readonly transport: Transport;
   /** Reused from turn to turn: a datagram to forward costs no allocation once the relay has warmed up. */
   readonly outbox: Datagram[];
@@ -115,6 +118,8 @@ export class RelayManager {
     from: Endpoint,
     /** The server address the peer wrote to: the relay answers from it too (a host with several). */
     localHost?: string,
+    /** The pair's packet key (its tenant's): its RELAY_BINDs authenticate with it. @default options.key */
+    key: Uint8Array = this.o.key,
   ): Promise<{ status: RelayOfferStatus; port: number }> {
     const verdict = admit(this.holdings.values(), { pairId, peers, from: from.host }, this.o.maxSessions);
     if (verdict === "full" || verdict === "limit") return { status: verdict, port: 0 };
@@ -123,7 +128,7 @@ export class RelayManager {
       let opening = this.pending.get(pairId);
       if (!opening) {
         this.holdings.set(pairId, { pairId, peers, openedBy: normalizeHost(from.host) });
-        opening = this.open(pairId, peers, localHost ?? this.o.host).finally(() =>
+        opening = this.open(pairId, peers, localHost ?? this.o.host, key).finally(() =>
           this.pending.delete(pairId),
         );
         this.pending.set(pairId, opening);
@@ -133,7 +138,12 @@ export class RelayManager {
     return port ? { status: "ok", port } : { status: "full", port: 0 };
   }
 
-  private async open(pairId: string, peers: Record<Role, string>, host: string): Promise<number> {
+  private async open(
+    pairId: string,
+    peers: Record<Role, string>,
+    host: string,
+    key: Uint8Array,
+  ): Promise<number> {
     const session = new RelaySession(pairId, peers, this.o.limits, this.clock.now(), this.tokenKey);
     let relay: Relay | undefined;
     const handler = (data: Uint8Array, from: Endpoint) => {
@@ -152,7 +162,7 @@ export class RelayManager {
       this.holdings.delete(pairId);
       return 0; // the range is full: the peers are told there is no room
     }
-    relay = { session, transport, outbox: [], queued: 0 };
+    relay = { session, key, transport, outbox: [], queued: 0 };
     this.relays.set(pairId, relay);
     this.opened++;
     return transport.local.port;
@@ -168,12 +178,12 @@ export class RelayManager {
   }
 
   private onDatagram(relay: Relay, data: Uint8Array, from: Endpoint): void {
-    const { session, transport } = relay;
+    const { session, transport, key } = relay;
     const now = this.clock.now();
     // Five byte compares, for every datagram: a bound peer sends RELAY_BIND again from its bound address
     // whenever a RELAY_BOUND was lost, so a BIND can come from anywhere, at any time.
     if (isRelayBind(data)) {
-      const opened = open(this.o.key, data);
+      const opened = open(key, data);
       if (!opened.ok) return this.o.onDrop(from, opened.reason);
       const verdict = this.o.replay.check(opened.frame.nonce, opened.frame.timestamp, now);
       if (verdict !== "ok") return this.o.onDrop(from, verdict);
@@ -187,7 +197,7 @@ export class RelayManager {
         "challenge" in r
           ? { type: "relayChallenge", pairId: session.pairId, token: r.challenge }
           : { type: "relayBound", pairId: session.pairId, ready: r.ready };
-      transport.send(seal(this.o.key, reply, { timestamp: now, nonce: this.random.bytes(NONCE_LEN) }), from);
+      transport.send(seal(key, reply, { timestamp: now, nonce: this.random.bytes(NONCE_LEN) }), from);
       return;
     }
     const routed = session.route(from, data.length, now, this.total);

@@ -10,12 +10,15 @@ import type { RedisLink } from "./redis-link.ts";
 export const NoticeSchema = v.variant("kind", [
   v.object({
     kind: v.literal("match"),
+    /** A multi-tenant server's tenant the notice is for (its session is that tenant's); absent without tenants. */
+    tenant: v.optional(v.string()),
     session: v.string(),
     role: v.picklist(["a", "b"]),
     pairId: v.string(),
   }),
   v.object({
     kind: v.literal("send"),
+    tenant: v.optional(v.string()),
     to: EndpointSchema,
     msg: v.variant("type", [UnmatchSchema, PartnerNatSchema]),
   }),

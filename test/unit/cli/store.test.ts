@@ -138,6 +138,12 @@ describe("the stats line with a shared store", () => {
       "; store DOWN: 0 ops, mean 0.00 ms, max 0.00 ms, 20 errors",
     );
   });
+  test("a multi-tenant server's line ends with each tenant's counts", () => {
+    const tenants = { acme: { sessions: 2, pairsMade: 1 }, globex: { sessions: 1, pairsMade: 0 } };
+    expect(statsLine({ ...server, tenants })).toEndWith(
+      "dropped: store-down 2; tenants: acme 2 waiting, 1 pairs; globex 1 waiting, 0 pairs",
+    );
+  });
   test("without one (memory) the line is as before", () => {
     expect(statsLine(server)).toBe(
       "stats: 3 sessions waiting, 1 pairs made, 4 packets in, 2 out, dropped: store-down 2",

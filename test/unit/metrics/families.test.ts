@@ -56,6 +56,19 @@ describe("rendezvousFamilies", () => {
     expect(DROP_REASONS.length).toBe(14); // store-down came with the shared store (issue 14)
   });
 
+  test("a multi-tenant server's counts, one series per tenant; none without tenants", () => {
+    expect(text).not.toContain("netpunch_tenant_");
+    const tenants = { acme: { sessions: 2, pairsMade: 5 }, globex: { sessions: 0, pairsMade: 1 } };
+    const lines = formatExposition(rendezvousFamilies({ ...STATS, tenants })).split("\n");
+    for (const line of [
+      'netpunch_tenant_sessions_waiting{tenant="acme"} 2',
+      'netpunch_tenant_sessions_waiting{tenant="globex"} 0',
+      'netpunch_tenant_pairs_made_total{tenant="acme"} 5',
+      'netpunch_tenant_pairs_made_total{tenant="globex"} 1',
+    ])
+      expect(lines).toContain(line);
+  });
+
   test("a replay window that cannot say its size leaves the gauge out", () => {
     const { replayNonces: _, ...rest } = STATS;
     expect(formatExposition(rendezvousFamilies(rest))).not.toContain("netpunch_replay_window_nonces");

@@ -1,0 +1,99 @@
+// serve --secrets-file: the tenants of a multi-tenant server, from a TOML file, checked before any is used.
+import { dirname, resolve } from "node:path";
+import type { ConsolaInstance } from "consola";
+import * as v from "valibot";
+import { isNetpunchError } from "../errors.ts";
+import { checkTenants, MAX_TENANTS, type TenantOptions } from "../rendezvous/tenants.ts";
+import { CliFail } from "./hints.ts";
+import { readSecretFile, SHORT_SECRET_BYTES } from "./secret.ts";
+
+/**
+ * @default 256 KiB: MAX_TENANTS tenants with inline secrets and comments take a few KiB; a mistaken path
+ * (a log file, /dev/zero) fails at once instead of filling memory.
+ */
+export const MAX_TENANTS_FILE_BYTES = 256 * 1024;
+
+const Cap = v.pipe(v.number(), v.integer(), v.minValue(1));
+const NonEmpty = v.pipe(v.string(), v.minLength(1));
+
+/** One `[tenants.NAME]` table: a secret (inline or a file beside this one) and optional caps. */
+const TenantSchema = v.strictObject({
+  secret: v.optional(NonEmpty),
+  secret_file: v.optional(NonEmpty),
+  max_sessions: v.optional(Cap),
+  max_per_address: v.optional(Cap),
+  max_relays: v.optional(Cap),
+});
+
+const TenantsFileSchema = v.strictObject({ tenants: v.record(v.string(), TenantSchema) });
+
+/** A valibot issue as one line: where (tenants.acme.max_sessions) and what was wrong there. */
+function describeIssue(issue: v.BaseIssue<unknown>): string {
+  const path = (issue.path ?? []).map((p) => String(p.key)).join(".");
+  // A strict object reports a key it lacks and a key it does not know alike: the input tells them apart.
+  if (issue.kind === "schema" && issue.type === "strict_object")
+    return issue.input === undefined ? `no ${path} table` : `unknown key ${path}`;
+  return `${path || "the file"}: ${issue.message}`;
+}
+
+/**
+ * The tenants in `file`, in file order, each secret read (a `secret_file` relative to this file's
+ * directory) and the list checked as serve() checks it: E_TENANTS naming the problem, never a secret.
+ */
+export function loadTenantsFile(file: string, logger: ConsolaInstance): TenantOptions[] {
+  const bytes = readSecretFile(file, logger, MAX_TENANTS_FILE_BYTES, "tenants file");
+  const bad = (why: string, hint: string) => CliFail.tenantsFile(file, why, hint);
+  const example =
+    'e.g. [tenants.acme] with secret_file = "acme.secret" (or secret = "..."), max_sessions = 1000';
+  let parsed: unknown;
+  try {
+    parsed = Bun.TOML.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    // Bun's message names the line and column, never the value.
+    throw bad(`not TOML (${(e as Error).message})`, example);
+  }
+  const r = v.safeParse(TenantsFileSchema, parsed);
+  if (!r.success) throw bad(describeIssue(r.issues[0]), example);
+  const entries = Object.entries(r.output.tenants);
+  if (entries.length === 0) throw bad("it names no tenant", example);
+  if (entries.length > MAX_TENANTS)
+    throw bad(
+      `${entries.length} tenants, more than ${MAX_TENANTS}`,
+      `every forged packet costs one HMAC per tenant: run another server for tenants beyond ${MAX_TENANTS}`,
+    );
+  const tenants = entries.map(([name, t]): TenantOptions => {
+    if ((t.secret === undefined) === (t.secret_file === undefined))
+      throw bad(`tenant ${name} needs exactly one of secret and secret_file`, example);
+    const secret =
+      t.secret_file !== undefined
+        ? readSecretFile(resolve(dirname(file), t.secret_file), logger)
+        : new TextEncoder().encode(t.secret);
+    if (secret.length === 0) throw bad(`tenant ${name}'s secret is empty`, "netpunch keygen makes one");
+    if (secret.length < SHORT_SECRET_BYTES)
+      logger.warn(
+        `tenant ${name}'s secret is short (${secret.length} bytes, under ${SHORT_SECRET_BYTES}): it is stretched with scrypt, but a dictionary word still falls to an offline guess; \`netpunch keygen\` makes a 256-bit one`,
+      );
+    const limits = {
+      ...(t.max_sessions !== undefined ? { maxSessions: t.max_sessions } : {}),
+      ...(t.max_per_address !== undefined ? { maxPerAddress: t.max_per_address } : {}),
+    };
+    return {
+      name,
+      secret,
+      ...(Object.keys(limits).length ? { limits } : {}),
+      ...(t.max_relays !== undefined ? { maxRelays: t.max_relays } : {}),
+    };
+  });
+  try {
+    // The raw secrets stand in for the keys: equal keys come only from equal secrets, and serve() derives
+    // each key once (scrypt costs a short secret about 100 ms).
+    checkTenants(
+      tenants,
+      tenants.map((t) => t.secret as Uint8Array),
+    );
+  } catch (e) {
+    if (isNetpunchError(e) && e.code === "E_TENANTS") throw bad(e.message, e.hint ?? example);
+    throw e;
+  }
+  return tenants;
+}
