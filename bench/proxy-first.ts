@@ -198,13 +198,12 @@ console.log(
   "  run  listening   match  proven  tunnel up  first delivered  x server RTT  at  started on a/b  ends direct",
 );
 const ms = (x: number | undefined, w: number) => (x === undefined ? "-" : x.toFixed(1)).padStart(w);
-rows.forEach((r, i) =>
+for (const [i, r] of rows.entries())
   console.log(
     `  ${String(i).padStart(3)} ${ms(r.steps.listening, 10)} ${ms(r.steps.match, 7)} ${ms(r.steps.proven, 7)}` +
       ` ${ms(r.hook, 10)} ${ms(r.first, 16)} ${`${(r.first / serverRtt).toFixed(2)}x`.padStart(13)}` +
       `  ${r.at}   ${r.startedOn.padEnd(13)}  ${r.direct ? "yes" : "NO"}`,
-  ),
-);
+  );
 const firsts = rows.map((r) => r.first);
 console.log(
   `  median ${median(firsts).toFixed(1)} ms = ${(median(firsts) / serverRtt).toFixed(2)}x the server RTT ` +
