@@ -8,7 +8,9 @@
 //   relay       the server's UDP relay (`serve --relay`), the tunnels talking to it themselves (no proxy)
 //   relay+proxy two --proxy peers whose pair ended on the UDP relay
 //   ws          peer a on the WebSocket relay (`--server-tcp ws://`, its loopback bridge), b on UDP (no
-//               proxy on either: the bridge carries bare datagrams, and --server-tcp takes no --proxy yet)
+//               proxy on either: the bridge carries bare datagrams)
+//   ws+proxy    the same pair in proxy mode: a's proxy sends DATA over the WebSocket to its relay port, b's
+//               over UDP to its own (against relay+proxy, the same pair with both on UDP)
 //   wss         the same over TLS (--wss)
 //   direct-base the `direct` pair run by another tree's netpunch (--base DIR: e.g. a `git archive` of the
 //               commit before a change, with node_modules), so a change is measured against the code before
@@ -23,7 +25,8 @@
 // disturbance from outside hits them alike: compare the ratios within one run, not absolute numbers across
 // runs.
 // Usage: bun bench/proxy.ts [--quick] [--sizes S,S] [--rates R,R] [--seconds S] [--pings N] [--repeat N]
-//                           [--only kernel,bun-fwd,direct,relay,relay+proxy,ws] [--wss] [--rcvbuf BYTES]
+//                           [--only kernel,bun-fwd,direct,relay,relay+proxy,ws,ws+proxy] [--wss]
+//                           [--rcvbuf BYTES]
 //                           [--base DIR]
 // --rcvbuf gives every socket of every process that receive buffer (bench/rcvbuf-preload.ts): what a larger
 // buffer would do for the proxies, which keep the kernel's default (net.core.rmem_default) today.
@@ -187,6 +190,14 @@ try {
           b: udp(false, true),
         }),
     ],
+    [
+      "ws+proxy",
+      () =>
+        netpunchPath(bench, server, "ws+proxy", {
+          a: { via: "ws", proxy: true, relay: true },
+          b: udp(true, true),
+        }),
+    ],
   ];
   if (values.base) {
     const cli = join(values.base, "src/cli/main.ts");
@@ -322,6 +333,7 @@ const VERSUS: [string, string][] = [
   ["ws", "relay"],
   ["wss", "relay"],
   ["relay+proxy", "relay"],
+  ["ws+proxy", "relay+proxy"],
 ];
 const shown = new Set(paths.map((p) => p.name));
 const pairs = VERSUS.filter(([x, base]) => shown.has(x) && shown.has(base));
