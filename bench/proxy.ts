@@ -8,8 +8,13 @@
 //   relay       the server's UDP relay (`serve --relay`), the tunnels talking to it themselves (no proxy)
 //   relay+proxy two --proxy peers whose pair ended on the UDP relay
 //   ws          peer a on the WebSocket relay (`--server-tcp ws://`, its loopback bridge), b on UDP (no
-//               proxy on either: the bridge carries bare datagrams, and --server-tcp takes no --proxy yet)
+//               proxy on either: the bridge carries bare datagrams)
+//   ws+proxy    the same pair in proxy mode: a's proxy sends DATA over the WebSocket to its relay port, b's
+//               over UDP to its own (against relay+proxy, the same pair with both on UDP)
 //   wss         the same over TLS (--wss)
+//   direct-base the `direct` pair run by another tree's netpunch (--base DIR: e.g. a `git archive` of the
+//               commit before a change, with node_modules), so a change is measured against the code before
+//               it in the same run, interleaved, under the same disturbances
 // The relayed pairs meet on the relay because their direct datagrams are dropped (bench/lib/no-direct-
 // preload.ts): on loopback nothing else stops a direct path, and connect has no option to refuse one.
 // Per size and offered rate (0: as fast as the sender can): delivered datagrams/s and Mbit/s, loss, CPU per
@@ -20,7 +25,9 @@
 // disturbance from outside hits them alike: compare the ratios within one run, not absolute numbers across
 // runs.
 // Usage: bun bench/proxy.ts [--quick] [--sizes S,S] [--rates R,R] [--seconds S] [--pings N] [--repeat N]
-//                           [--only kernel,bun-fwd,direct,relay,relay+proxy,ws] [--wss] [--rcvbuf BYTES]
+//                           [--only kernel,bun-fwd,direct,relay,relay+proxy,ws,ws+proxy] [--wss]
+//                           [--rcvbuf BYTES]
+//                           [--base DIR]
 // --rcvbuf gives every socket of every process that receive buffer (bench/rcvbuf-preload.ts): what a larger
 // buffer would do for the proxies, which keep the kernel's default (net.core.rmem_default) today.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -38,6 +45,7 @@ import {
   fixed,
   percentile,
   ratio,
+  roundRatios,
   type StepSample,
 } from "./lib/proxy-stats.ts";
 
@@ -52,6 +60,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     wss: { type: "boolean", default: false },
     rcvbuf: { type: "string" },
+    base: { type: "string" },
   },
 });
 const quick = values.quick === true;
@@ -132,7 +141,7 @@ const SUMMARY_HEAD = [
 const SUMMARY_WIDTHS = [13, 5, 7, 7, 6, 8, 6, 7, 6, 5, 11, 7, 6, 9, 6];
 const rateName = (r: number) => (r === 0 ? "max" : String(r));
 
-const wanted = (name: string) => !ONLY || ONLY.includes(name);
+const wanted = (name: string) => !ONLY || ONLY.includes(name) || name === "direct-base";
 const procs = new Processes();
 const dir = mkdtempSync(join(tmpdir(), "netpunch-bench-proxy-"));
 const secretFile = join(dir, "secret");
@@ -181,7 +190,30 @@ try {
           b: udp(false, true),
         }),
     ],
+    [
+      "ws+proxy",
+      () =>
+        netpunchPath(bench, server, "ws+proxy", {
+          a: { via: "ws", proxy: true, relay: true },
+          b: udp(true, true),
+        }),
+    ],
   ];
+  if (values.base) {
+    const cli = join(values.base, "src/cli/main.ts");
+    starts.push([
+      "direct-base",
+      () =>
+        netpunchPath(
+          bench,
+          server,
+          "direct-base",
+          { a: udp(true, false), b: udp(true, false) },
+          undefined,
+          cli,
+        ),
+    ]);
+  }
   if (values.wss) {
     const { selfSignedFiles } = await import("../test/support/tls-cert.ts");
     const tls = await selfSignedFiles(dir, "127.0.0.1");
@@ -292,5 +324,34 @@ for (const size of SIZES) {
     ];
     console.log(columns(cells, SUMMARY_WIDTHS));
   }
+}
+// Paths against each other round by round (the same step back to back): the change against the code before
+// it, the proxy against its floor, the WebSocket relay against the UDP relay.
+const VERSUS: [string, string][] = [
+  ["direct", "direct-base"],
+  ["direct", "bun-fwd"],
+  ["ws", "relay"],
+  ["wss", "relay"],
+  ["relay+proxy", "relay"],
+  ["ws+proxy", "relay+proxy"],
+];
+const shown = new Set(paths.map((p) => p.name));
+const pairs = VERSUS.filter(([x, base]) => shown.has(x) && shown.has(base));
+if (pairs.length > 0) {
+  console.log(
+    "versus: CPU per delivered datagram (peers + server) of a path over its base's in the same round, " +
+      `min-max (median) over ${REPEAT} round(s); RTT p50 over the base's`,
+  );
+  for (const [x, base] of pairs)
+    for (const size of SIZES) {
+      const cells = RATES.map((offered) => {
+        const r = roundRatios(steps, x, base, size, offered);
+        return `${rateName(offered)}: ${r ? `${fixed(r.min, 2)}-${fixed(r.max, 2)} (${fixed(r.median, 2)})` : "-"}`;
+      });
+      const rtt = (name: string) => percentile(rtts.get(`${name} ${size}`) ?? [], 50);
+      console.log(
+        `  ${`${x} / ${base}`.padEnd(24)} ${size} B  ${cells.join("  ")}  RTT ${ratio(rtt(x), rtt(base))}`,
+      );
+    }
 }
 for (const note of notes) console.log(`NOTE ${note}`);

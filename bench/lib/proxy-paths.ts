@@ -155,7 +155,7 @@ export interface PeerPlan {
 }
 
 /**
- * Two `netpunch connect` peers whose exec hooks run the traffic programs; checks the path they are on (a
+ * Two `netpunch connect` peers (of `cli`: this tree's, or another's to compare with) whose exec hooks run the traffic programs; checks the path they are on (a
  * proxy pair meant to be direct that started on the relay, once its proxies moved it).
  */
 export async function netpunchPath(
@@ -164,6 +164,7 @@ export async function netpunchPath(
   name: string,
   plans: { a: PeerPlan; b: PeerPlan },
   tlsCa?: string,
+  cli = CLI,
 ): Promise<Path> {
   const ports = { a: await freeUdpPort(HOST), b: await freeUdpPort(HOST) };
   const peer = (role: "a" | "b") => {
@@ -172,7 +173,7 @@ export async function netpunchPath(
     return b.procs.start(
       [
         ...bun(b, ...(plan.relay ? [NO_DIRECT] : [])),
-        CLI,
+        cli,
         "connect",
         "--role",
         role,

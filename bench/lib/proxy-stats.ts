@@ -124,3 +124,43 @@ export function bestStep(
   }
   return best;
 }
+
+/** A step as bench/proxy.ts keeps it: which path, which round. */
+export interface RoundSample extends StepSample {
+  path: string;
+  round: number;
+}
+
+/**
+ * `path` against `base` round by round, at one size and offered rate: in each round both ran the same step
+ * back to back, so each round's ratio of CPU per delivered datagram (peers and server together) compares the
+ * two under the same disturbance; the range over the rounds says how far to trust it. Undefined when either
+ * has no step there.
+ */
+export function roundRatios(
+  samples: readonly RoundSample[],
+  path: string,
+  base: string,
+  size: number,
+  offered: number,
+): { min: number; max: number; median: number } | undefined {
+  const cost = (s: StepSample) => {
+    const f = figures(s);
+    return f.peerUs + f.serverUs;
+  };
+  const at = (name: string) =>
+    new Map(
+      samples
+        .filter((s) => s.path === name && s.size === size && s.offered === offered)
+        .map((s) => [s.round, s] as const),
+    );
+  const mine = at(path);
+  const theirs = at(base);
+  const ratios: number[] = [];
+  for (const [round, s] of mine) {
+    const b = theirs.get(round);
+    if (b && cost(b) > 0) ratios.push(cost(s) / cost(b));
+  }
+  if (ratios.length === 0) return undefined;
+  return { min: Math.min(...ratios), max: Math.max(...ratios), median: median(ratios) };
+}

@@ -84,3 +84,59 @@ test("copiesOnSend: a buffer rewritten as soon as send() returns arrives as it w
   receiver.close();
   expect(got).toEqual(texts);
 });
+
+test("connected to a peer: only the peer's datagrams arrive (from the peer), sends go to it alone, and survive its restart", async () => {
+  const text = (s: string) => new TextEncoder().encode(s);
+  const atPeer: string[] = [];
+  const peerHandler = (d: Uint8Array) => atPeer.push(new TextDecoder().decode(d));
+  let peer = await openUdp({ host: "127.0.0.1", port: 0 }, peerHandler);
+  const peerPort = peer.local.port;
+  const errors: string[] = [];
+  const got: string[] = [];
+  const sources: string[] = [];
+  const connected = await openUdp(
+    { host: "127.0.0.1", port: 0 },
+    (d, from) => {
+      got.push(new TextDecoder().decode(d));
+      sources.push(`${from.host}:${from.port}`);
+    },
+    (code) => errors.push(code),
+    peer.local,
+  );
+  const stranger = await openUdp({ host: "127.0.0.1", port: 0 }, () => {});
+  stranger.send(text("stranger"), connected.local);
+  peer.send(text("peer"), connected.local);
+  expect(connected.send(text("to peer"), { host: "127.0.0.1", port: peerPort })).toBe(true);
+  expect(connected.send(text("to stranger"), stranger.local)).toBe(false);
+  for (let i = 0; i < 100 && (got.length < 1 || atPeer.length < 1); i++) await Bun.sleep(5);
+  // The peer goes away (the kernel answers ICMP) and comes back on the same port: sends reach it again.
+  peer.close();
+  connected.send(text("nobody there"), { host: "127.0.0.1", port: peerPort });
+  await Bun.sleep(20);
+  peer = await openUdp({ host: "127.0.0.1", port: peerPort }, peerHandler);
+  expect(connected.send(text("back"), { host: "127.0.0.1", port: peerPort })).toBe(true);
+  for (let i = 0; i < 100 && atPeer.length < 2; i++) await Bun.sleep(5);
+  await Bun.sleep(20); // room for a stranger's datagram that should not come
+  for (const t of [connected, stranger, peer]) t.close();
+  expect(got).toEqual(["peer"]);
+  expect(sources).toEqual([`127.0.0.1:${peerPort}`]);
+  expect(atPeer).toEqual(["to peer", "back"]);
+  expect(errors).toContain("ECONNREFUSED");
+});
+
+test("each datagram's source is right when sources alternate, and frozen (one object per run of a source)", async () => {
+  const froms: { host: string; port: number; frozen: boolean }[] = [];
+  const receiver = await openUdp({ host: "127.0.0.1", port: 0 }, (_d, from) =>
+    froms.push({ ...from, frozen: Object.isFrozen(from) }),
+  );
+  const one = await openUdp({ host: "127.0.0.1", port: 0 }, () => {});
+  const two = await openUdp({ host: "127.0.0.1", port: 0 }, () => {});
+  const order = [one, one, two, one, two, two];
+  for (const [k, t] of order.entries()) {
+    t.send(Uint8Array.of(1), receiver.local);
+    // One at a time (a bounded wait for each), so they arrive in this order.
+    for (let i = 0; i < 100 && froms.length < k + 1; i++) await Bun.sleep(2);
+  }
+  for (const t of [receiver, one, two]) t.close();
+  expect(froms).toEqual(order.map((t) => ({ host: "127.0.0.1", port: t.local.port, frozen: true })));
+});

@@ -9,6 +9,7 @@ import {
   medianFigures,
   percentile,
   ratio,
+  roundRatios,
   type StepSample,
 } from "../../../bench/lib/proxy-stats.ts";
 
@@ -101,5 +102,35 @@ describe("bench/proxy arithmetic", () => {
   test("columns: first cell left-aligned, the rest right-aligned, no trailing blanks", () => {
     expect(columns(["  a", "1", "22"], [5, 3, 3])).toBe("  a     1  22");
     expect(columns(["  kernel", "1400", ""], [9, 5, 4])).toBe("  kernel   1400");
+  });
+});
+
+describe("bench/proxy round ratios", () => {
+  const at = (path: string, round: number, peerCpuUs: number, serverCpuUs = 0) => ({
+    ...sample({ peerCpuUs, serverCpuUs }),
+    path,
+    round,
+  });
+
+  test("each round's CPU per datagram over the base's in the same round: min, max, median", () => {
+    const steps = [
+      at("direct", 0, 900_000),
+      at("base", 0, 1_800_000),
+      at("direct", 1, 1_200_000),
+      at("base", 1, 1_500_000),
+      at("direct", 2, 1_000_000, 500_000),
+      at("base", 2, 1_000_000, 1_000_000),
+    ];
+    const r = roundRatios(steps, "direct", "base", 1400, 90_000);
+    expect(r?.min).toBeCloseTo(0.5, 9);
+    expect(r?.max).toBeCloseTo(0.8, 9);
+    expect(r?.median).toBeCloseTo(0.75, 9);
+  });
+
+  test("rounds, sizes or rates the base lacks are left out; nothing to compare is undefined", () => {
+    const steps = [at("direct", 0, 1_000_000), at("base", 1, 2_000_000), at("direct", 1, 1_000_000)];
+    expect(roundRatios(steps, "direct", "base", 1400, 90_000)).toEqual({ min: 0.5, max: 0.5, median: 0.5 });
+    expect(roundRatios(steps, "direct", "base", 100, 90_000)).toBeUndefined();
+    expect(roundRatios(steps, "direct", "nobody", 1400, 90_000)).toBeUndefined();
   });
 });
