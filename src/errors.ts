@@ -606,11 +606,14 @@ export const Fail = {
       { detail: { tunnel } },
     );
   },
-  storeDown(where: string, why: string, cause?: unknown): NetpunchError {
+  /** `start`: the first connection failed, and the server does not start; `later`: it retries by itself. */
+  storeDown(where: string, why: string, cause?: unknown, when: "start" | "later" = "later"): NetpunchError {
     return new NetpunchError(
       "E_STORE",
       `the rendezvous store ${where} cannot be reached: ${why}`,
-      "check that Redis runs there and accepts this server (address, password, TLS); the server retries by itself",
+      when === "start"
+        ? "check that Redis runs there and accepts this server (address, password, TLS), then start the server again"
+        : "check that Redis runs there and accepts this server (address, password, TLS); the server retries by itself",
       { cause, detail: { where } },
     );
   },

@@ -388,8 +388,20 @@ export type SecretFileProblem =
   | { read: string }
   | { largerThan: number };
 
+/** An open(2) error code in words (the code too, for a search); anything else as it came. */
+function openWords(code: string): string {
+  const words: Record<string, string> = {
+    ENOENT: "no such file",
+    EACCES: "permission denied",
+    EISDIR: "it is a directory",
+    ENOTDIR: "a part of the path is not a directory",
+    ELOOP: "too many symbolic links",
+  };
+  return words[code] !== undefined ? `${words[code]} (${code})` : code;
+}
+
 function secretFileWords(p: SecretFileProblem): [why: string, hint: string] {
-  if ("open" in p) return [p.open, "check the path and that this user may read it"];
+  if ("open" in p) return [openWords(p.open), "check the path and that this user may read it"];
   if ("notAFile" in p)
     return [
       `it is not a regular file (${p.notAFile})`,

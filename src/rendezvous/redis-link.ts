@@ -59,6 +59,8 @@ export class RedisLink implements RedisCommands {
   private down: string | undefined;
   private retry: (() => void) | undefined;
   private closed = false;
+  /** A failed first connection is connect()'s rejection to report, not an outage of a store that was up. */
+  private connectedOnce = false;
   private stats = { ops: 0, errors: 0, totalMs: 0, maxMs: 0 };
   private readonly tls: boolean;
 
@@ -89,15 +91,16 @@ export class RedisLink implements RedisCommands {
   async connect(): Promise<void> {
     try {
       await this.client.connect();
+      this.connectedOnce = true;
     } catch (e) {
       // Redis answered (a password refused, say): its own words say it all, and no handshake is needed.
-      if (!isConnectionError(e)) throw Fail.storeDown(this.o.where, (e as Error).message, e);
+      if (!isConnectionError(e)) throw Fail.storeDown(this.o.where, (e as Error).message, e, "start");
       const u = new URL(this.o.url);
       const host = u.hostname.replace(/^\[|\]$/g, "");
       const probe = await probeTls(host, Number(u.port || REDIS_DEFAULT_PORT), this.o.ca);
       throw (
         tlsDiagnosis(this.o.where, this.tls, probe, e) ??
-        Fail.storeDown(this.o.where, (e as Error).message, e)
+        Fail.storeDown(this.o.where, (e as Error).message, e, "start")
       );
     }
   }
@@ -165,7 +168,7 @@ export class RedisLink implements RedisCommands {
   }
 
   private lost(why: string): void {
-    if (this.down !== undefined || this.closed) return;
+    if (this.down !== undefined || this.closed || !this.connectedOnce) return;
     this.down = why;
     this.o.onState?.(false, why);
     this.scheduleReconnect();

@@ -62,7 +62,8 @@ export function tlsDiagnosis(
   probe: TlsProbe,
   cause: unknown,
 ): NetpunchError | undefined {
-  if (probe.kind === "refused") return Fail.storeDown(where, `connection refused (${probe.why})`, cause);
+  if (probe.kind === "refused")
+    return Fail.storeDown(where, `connection refused (${probe.why})`, cause, "start");
   if (tls && probe.kind === "silent") return Fail.storeNotTls(where, cause);
   if (tls && probe.kind === "tls" && probe.untrusted !== undefined)
     return Fail.storeUntrusted(where, probe.untrusted, cause);

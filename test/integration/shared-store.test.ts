@@ -350,6 +350,10 @@ test("a wrong Redis password: serve exits 1 with E_STORE, naming the store witho
     `[E_STORE] the rendezvous store redis://:***@127.0.0.1:${guarded.port}/0 cannot be reached`,
   );
   expect(err).not.toContain("the-wrong-one");
+  // The server never started: no outage is announced, and the hint does not promise a retry.
+  expect(err).not.toContain("is down");
+  expect(err).toContain("then start the server again");
+  expect(err).not.toContain("retries by itself");
   await guarded.stop();
 });
 

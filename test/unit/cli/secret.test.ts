@@ -103,10 +103,10 @@ describe("resolveSecret refuses what is not a small regular file", () => {
     expect(secretError(() => fromFile(dir)).message).toContain("a directory");
   });
 
-  test("a missing file names the path and the errno", () => {
+  test("a missing file names the path, says so in words, and keeps the errno", () => {
     const e = secretError(() => fromFile(join(dir, "missing")));
     expect(e.message).toContain("missing");
-    expect(e.message).toContain("ENOENT");
+    expect(e.message).toContain("no such file (ENOENT)");
   });
 
   test("an empty file (only a newline) is refused", () => {

@@ -119,6 +119,7 @@ describe("every way TLS can be wrong: E_STORE saying which, the password never s
     const e = await failure(`rediss://127.0.0.1:${port}/0`, { ca });
     expect([e.code, e.detail.reason]).toEqual(["E_STORE", undefined]);
     expect(e.message).toContain("cannot be reached: connection refused (ECONNREFUSED)");
+    expect(e.hint).toContain("start the server again");
   });
 
   test("TLS right, password wrong: the client's own error, no TLS verdict, no password", async () => {
