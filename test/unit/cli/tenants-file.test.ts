@@ -108,6 +108,35 @@ describe("a file that is not valid", () => {
     expect(`${e.message} ${e.hint}`).not.toContain(LONG_A);
   });
 
+  // A secret written wrong (unquoted, as a number, in an array) is exactly what an error must not repeat:
+  // valibot's message ends "but received 123456789", and Bun's TOML error quotes the bare word it met.
+  test.each([
+    [
+      "an unquoted secret (not TOML)",
+      `[tenants.acme]\nsecret = hunter2sekrit\n`,
+      "hunter2sekrit",
+      "not TOML",
+    ],
+    [
+      "a secret that is a number",
+      `[tenants.acme]\nsecret = 918273645\n`,
+      "918273645",
+      "tenants.acme.secret: expected string, got a number",
+    ],
+    ["a secret in an array", `[tenants.acme]\nsecret = ["hunter2sekrit"]\n`, "hunter2sekrit", "got an array"],
+    [
+      "a secret as a cap",
+      `[tenants.acme]\nsecret = "x"\nmax_sessions = "hunter2sekrit"\n`,
+      "hunter2sekrit",
+      "got a string",
+    ],
+  ])("%s: the error does not repeat the value", (_, toml, secret, why) => {
+    const e = netpunchError(() => load(toml));
+    expect(e.code).toBe("E_TENANTS");
+    expect(e.message).toContain(why);
+    expect(`${e.message} ${e.hint}`).not.toContain(secret);
+  });
+
   test(`more than ${MAX_TENANTS} tenants`, () => {
     const many = Array.from(
       { length: MAX_TENANTS + 1 },
