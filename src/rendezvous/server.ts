@@ -404,14 +404,20 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         const openHere =
           relays &&
           (async () => {
-            // A tenant's share of this server's relays: a new pair beyond it is told the relay is full.
-            if (!t.relayPairs.has(a.pairId) && t.relayPairs.size >= t.maxRelays)
-              return { status: "full" as const, port: 0 };
-            const r = await relays.offer(a.pairId, a.peers, a.reply, routes.hostFor(a.reply), t.key);
-            if (r.status === "ok") {
-              t.relayPairs.add(a.pairId);
-              emit({ type: "server-relay", pairId: a.pairId, port: r.port });
-            }
+            // A tenant's share of this server's relays: a new pair beyond it is told the relay is full. The
+            // slot is taken before the relay opens (a bind takes a moment), so that pairs asking at once
+            // cannot all pass the check; a refusal gives it back.
+            const had = t.relayPairs.has(a.pairId);
+            if (!had && t.relayPairs.size >= t.maxRelays) return { status: "full" as const, port: 0 };
+            t.relayPairs.add(a.pairId);
+            const r = await relays
+              .offer(a.pairId, a.peers, a.reply, routes.hostFor(a.reply), t.key)
+              .catch((e: unknown) => {
+                if (!had) t.relayPairs.delete(a.pairId);
+                throw e;
+              });
+            if (r.status === "ok") emit({ type: "server-relay", pairId: a.pairId, port: r.port });
+            else if (!had) t.relayPairs.delete(a.pairId);
             return r;
           });
         // A peer over our WebSocket reaches only our relays (ws-frame.ts: a message names a port of ours).

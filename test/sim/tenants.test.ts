@@ -7,6 +7,7 @@ import { type RendezvousServer, serve } from "../../src/rendezvous/server.ts";
 import { MemoryBus, type Notice } from "../../src/rendezvous/server-bus.ts";
 import { MemoryStore } from "../../src/rendezvous/store.ts";
 import type { TenantOptions } from "../../src/rendezvous/tenants.ts";
+import type { TransportFactory } from "../../src/transport/types.ts";
 import { expectPair } from "./support.ts";
 import { ALT_PORT, SERVER, SERVER_PORT, Sim } from "./world.ts";
 
@@ -150,6 +151,37 @@ test("a tenant's relay share: its second relayed pair is told the relay is full;
   expect(second.map((p) => p.result?.via)).toEqual([undefined, undefined]);
   expect(second[0].events.some((e) => e.type === "relay" && e.state === "full")).toBe(true);
   expect([server.stats().relaysOpened, server.stats().relaysRefused.full > 0]).toEqual([2, true]);
+});
+
+test("a tenant's relay share holds when its pairs ask at the same moment (the slot is taken before the relay opens)", async () => {
+  const sim = new Sim(50);
+  // A relay port takes 2 s to open (a loaded host): every pair's RELAY_REQUEST comes while the first opens.
+  const slowRelays =
+    (f: TransportFactory): TransportFactory =>
+    async (bind, ...rest) => {
+      if (bind.port !== SERVER_PORT && bind.port !== ALT_PORT)
+        await new Promise<void>((done) => sim.clock.setTimer(2_000, done));
+      return f(bind, ...rest);
+    };
+  const server = await sim.serve(
+    { secret: undefined, tenants: [{ ...ACME, maxRelays: 1 }, GLOBEX] },
+    slowRelays,
+  );
+  servers.push(server);
+  const hosts = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => sim.place(n, "symmetric"));
+  const pairs = [0, 2, 4, 6].map((i) => {
+    const [a, b] = [hosts[i], hosts[i + 1]];
+    if (!a || !b) throw new Error("unplaced");
+    const session = `s${i}`;
+    return [
+      sim.connect(a.host, "a", { secret: ACME.secret, session }),
+      sim.connect(b.host, "b", { secret: ACME.secret, session }),
+    ] as const;
+  });
+  const all = pairs.flat();
+  await sim.runUntil(() => all.every((p) => p.done), 60_000);
+  expect(all.filter((p) => p.result?.via === "relay").length).toBe(2);
+  expect(server.stats().relaysOpened).toBe(1);
 });
 
 describe("setTenants (a reload)", () => {
