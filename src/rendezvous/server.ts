@@ -411,7 +411,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
             if (!had && t.relayPairs.size >= t.maxRelays) return { status: "full" as const, port: 0 };
             t.relayPairs.add(a.pairId);
             const r = await relays
-              .offer(a.pairId, a.peers, a.reply, routes.hostFor(a.reply), t.key)
+              .offer(a.pairId, a.peers, a.reply, routes.hostFor(a.reply), () => t.key)
               .catch((e: unknown) => {
                 if (!had) t.relayPairs.delete(a.pairId);
                 throw e;

@@ -2,6 +2,9 @@
 // two tenants' peers in sessions of the same name never meet; a reload (setTenants) admits, refuses, rekeys.
 import { afterEach, describe, expect, test } from "bun:test";
 import type { NetpunchError } from "../../src/errors.ts";
+import { deriveKey } from "../../src/protocol/auth.ts";
+import { NONCE_LEN } from "../../src/protocol/constants.ts";
+import { seal } from "../../src/protocol/packet.ts";
 import { MemoryRelayDirectory } from "../../src/rendezvous/relay-directory.ts";
 import { type RendezvousServer, serve } from "../../src/rendezvous/server.ts";
 import { MemoryBus, type Notice } from "../../src/rendezvous/server-bus.ts";
@@ -182,6 +185,48 @@ test("a tenant's relay share holds when its pairs ask at the same moment (the sl
   await sim.runUntil(() => all.every((p) => p.done), 60_000);
   expect(all.filter((p) => p.result?.via === "relay").length).toBe(2);
   expect(server.stats().relaysOpened).toBe(1);
+});
+
+test("a changed secret: a relay opened before takes RELAY_BIND with the new secret only", async () => {
+  const sim = new Sim(51);
+  const server = await tenantServer(sim);
+  const [a, b, outsider] = [1, 2, 3].map((n) => sim.place(n, n === 3 ? "public" : "symmetric"));
+  if (!a || !b || !outsider) throw new Error("unplaced");
+  const pair = [
+    sim.connect(a.host, "a", { secret: ACME.secret }),
+    sim.connect(b.host, "b", { secret: ACME.secret }),
+  ] as const;
+  await sim.runUntil(() => pair.every((p) => p.done), 60_000);
+  const [ra] = await expectPair(sim, [pair[0], pair[1]], [a, b], "relay");
+  const relayPort = ra.rport;
+  const next = "acme's next secret, 32 bytes or more";
+  expect(server.setTenants([{ ...ACME, secret: next }, GLOBEX]).changed).toEqual(["acme"]);
+  // Someone still holding the old secret (the reason it was changed) sends the relay a BIND with it.
+  const socket = await outsider.host.transport({ host: "0.0.0.0", port: 0 }, () => {});
+  const bind = (secret: string) =>
+    socket.send(
+      seal(
+        deriveKey(secret),
+        { type: "relayBind", pairId: "00".repeat(16), peerId: "11".repeat(8) },
+        { timestamp: sim.clock.now(), nonce: sim.random().bytes(NONCE_LEN) },
+      ),
+      { host: SERVER.host, port: relayPort },
+    );
+  const drops = () => ({ ...server.stats().dropped });
+  const before = drops();
+  bind(ACME.secret);
+  await sim.run(1_000);
+  const afterOld = drops();
+  expect((afterOld["bad-auth"] ?? 0) - (before["bad-auth"] ?? 0)).toBe(1);
+  // With the new secret the BIND is opened (and refused for naming another pair, not for its tag).
+  bind(next);
+  await sim.run(1_000);
+  const afterNew = drops();
+  expect([
+    (afterNew["bad-auth"] ?? 0) - (afterOld["bad-auth"] ?? 0),
+    (afterNew["foreign-pair"] ?? 0) - (afterOld["foreign-pair"] ?? 0),
+  ]).toEqual([0, 1]);
+  socket.close();
 });
 
 describe("setTenants (a reload)", () => {
