@@ -1,4 +1,4 @@
-import { isNetpunchError, NetpunchError } from "../errors.ts";
+import { Fail, isNetpunchError } from "../errors.ts";
 import { firstFailure, HEALTHY, type Health, reportsHealth } from "../metrics/health.ts";
 import { deriveKey, deriveKeyV1 } from "../protocol/auth.ts";
 import { SecureChannel } from "../protocol/channel.ts";
@@ -255,12 +255,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     storeFailures: 0,
   };
   // One secret or a tenant list: a server with one secret is a server with one tenant, named "".
-  if ((opts.secret === undefined) === (opts.tenants === undefined))
-    throw new NetpunchError(
-      "E_USAGE",
-      "serve() takes a secret or a list of tenants, exactly one of them",
-      "pass `secret` for one set of peers, `tenants` for several kept apart",
-    );
+  if ((opts.secret === undefined) === (opts.tenants === undefined)) throw Fail.secretOrTenants();
   const multi = opts.tenants !== undefined;
   // Servers sharing a store tell their pairs and peers apart by it: only a peer's holder sends to it.
   const serverId = toHex(random.bytes(SERVER_ID_BYTES));
@@ -682,12 +677,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
 
   /** A reload: the new list is checked whole first (keysOf throws E_TENANTS), then applied. */
   const setTenants = (list: readonly TenantOptions[]): TenantChanges => {
-    if (!multi)
-      throw new NetpunchError(
-        "E_TENANTS",
-        "this server has one secret, not tenants",
-        "start it with a tenant list to change tenants while it runs",
-      );
+    if (!multi) throw Fail.noTenantsToChange();
     const keys = keysOf(list, tenants);
     const changes: TenantChanges = { added: [], removed: [], changed: [] };
     const names = new Set(list.map((o) => o.name));
