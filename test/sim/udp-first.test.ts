@@ -139,7 +139,8 @@ describe("connect() with a UDP server and a WebSocket", () => {
     const sim = new Sim(25);
     await sim.serve();
     const a = sim.place(1, "nat");
-    const [opened, closed]: number[][] = [[], []];
+    const opened: number[] = [];
+    const closed: number[] = [];
     const stop = new AbortController();
     const pa = sim.connect(a.host, "a", {
       server: SILENT,
