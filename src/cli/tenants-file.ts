@@ -81,6 +81,16 @@ export function loadTenantsFile(file: string, logger: ConsolaInstance): TenantOp
   const r = v.safeParse(TenantsFileSchema, parsed);
   if (!r.success) throw bad(describeIssue(r.issues[0]), example);
   const entries = Object.entries(r.output.tenants);
+  // valibot's record leaves out keys that could reach a prototype (__proto__, constructor, prototype): a
+  // tenant of that name would vanish without a word, and its peers would only ever see bad-auth.
+  const dropped = Object.keys((parsed as { tenants: object }).tenants).find(
+    (k) => !Object.hasOwn(r.output.tenants, k),
+  );
+  if (dropped !== undefined)
+    throw bad(
+      `tenant name ${dropped} cannot be used (a name JavaScript objects reserve)`,
+      "e.g. acme, team-2",
+    );
   if (entries.length === 0) throw bad("it names no tenant", example);
   if (entries.length > MAX_TENANTS)
     throw bad(

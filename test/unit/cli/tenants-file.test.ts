@@ -93,6 +93,16 @@ describe("a file that is not valid", () => {
     ],
     ["neither", "[tenants.acme]\nmax_sessions = 3\n", "exactly one of secret and secret_file"],
     ["an empty secret", `[tenants.acme]\nsecret = ""\n`, "tenants.acme.secret"],
+    [
+      "a name valibot would drop",
+      `[tenants.constructor]\nsecret = "${LONG_A}"\n`,
+      "tenant name constructor cannot be used",
+    ],
+    [
+      "__proto__ beside a good tenant",
+      `[tenants.__proto__]\nsecret = "${LONG_A}"\n[tenants.acme]\nsecret = "${LONG_B}"\n`,
+      "tenant name __proto__ cannot be used",
+    ],
     ["a name with a colon", `[tenants."a:b"]\nsecret = "${LONG_A}"\n`, "is not 1 to 32 letters"],
     [
       "two tenants, one secret",
