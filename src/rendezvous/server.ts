@@ -411,7 +411,8 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
                 if (!had) t.relayPairs.delete(a.pairId);
                 throw e;
               });
-            if (r.status === "ok") emit({ type: "server-relay", pairId: a.pairId, port: r.port });
+            if (r.status === "ok")
+              emit({ type: "server-relay", pairId: a.pairId, port: r.port, ...tenantTag(t) });
             else if (!had) t.relayPairs.delete(a.pairId);
             return r;
           });

@@ -131,9 +131,11 @@ test("both behind symmetric NATs: each tenant's pair binds at a relay with its o
   await sim.runUntil(() => peers.every((p) => p.done), 60_000);
   const [ra1] = await expectPair(sim, [peers[0], peers[1]], [a1, b1], "relay");
   const [ra2] = await expectPair(sim, [peers[2], peers[3]], [a2, b2], "relay");
-  // Two relays, one per tenant's pair.
+  // Two relays, one per tenant's pair, each event naming its tenant.
   expect(ra1.raddr).not.toBe(ra2.raddr);
   expect(server.stats().relaysOpened).toBe(2);
+  const relayed = sim.serverEvents.flatMap((e) => (e.type === "server-relay" ? [e.tenant] : []));
+  expect([...new Set(relayed)].sort()).toEqual(["acme", "globex"]);
 });
 
 test("a tenant's relay share: its second relayed pair is told the relay is full; another tenant's pair is relayed", async () => {
