@@ -644,6 +644,22 @@ export const Fail = {
       { cause, detail: { where, reason: "not-tls" } },
     );
   },
+  /** serve() given both a secret and tenants, or neither. */
+  secretOrTenants(): NetpunchError {
+    return new NetpunchError(
+      "E_USAGE",
+      "serve() takes a secret or a list of tenants, exactly one of them",
+      "pass `secret` for one set of peers, `tenants` for several kept apart",
+    );
+  },
+  /** setTenants() on a server started with one secret. */
+  noTenantsToChange(): NetpunchError {
+    return new NetpunchError(
+      "E_TENANTS",
+      "this server has one secret, not tenants",
+      "start it with a tenant list to change tenants while it runs",
+    );
+  },
   /** A CA to trust, for a store reached without TLS: it would be ignored, or (Bun) turn TLS on unasked. */
   storeCaWithoutTls(where: string): NetpunchError {
     return new NetpunchError(

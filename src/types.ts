@@ -88,7 +88,7 @@ export type NetpunchEvent =
   | { type: "server-left"; session: string; role: Role; tenant?: string }
   /** A REGISTER was refused because the server, or its source address, holds as many sessions as allowed. */
   | { type: "server-limit"; limit: "sessions" | "address"; from: Endpoint; tenant?: string }
-  | { type: "server-relay"; pairId: string; port: number }
+  | { type: "server-relay"; pairId: string; port: number; tenant?: string }
   | { type: "server-relay-closed"; pairId: string }
   | { type: "dropped"; from: Endpoint; reason: DropReason };
 

@@ -315,7 +315,9 @@ export function eventLogger(log: ConsolaInstance, now: () => number = Date.now):
       case "server-gave-up":
         return log.info(`${sessionOf(e)}: a peer never acknowledged its MATCH; dropped the pair`);
       case "server-relay":
-        return log.info(`relay for pair ${e.pairId.slice(0, 8)} on UDP port ${e.port}`);
+        return log.info(
+          `relay for ${e.tenant === undefined ? "" : `tenant ${e.tenant} `}pair ${e.pairId.slice(0, 8)} on UDP port ${e.port}`,
+        );
       case "server-relay-closed":
         return log.info(`relay for pair ${e.pairId.slice(0, 8)} closed (idle)`);
       case "server-expired":

@@ -27,13 +27,40 @@ const TenantSchema = v.strictObject({
 
 const TenantsFileSchema = v.strictObject({ tenants: v.record(v.string(), TenantSchema) });
 
-/** A valibot issue as one line: where (tenants.acme.max_sessions) and what was wrong there. */
+/**
+ * What a value in the file is, without the value: a secret written wrong (unquoted, a number, in an array)
+ * is still a secret. A number where a cap is checked is no secret (a secret is a string), so it is shown.
+ */
+function kindOfValue(input: unknown, capChecked: boolean): string {
+  if (typeof input === "number") return capChecked ? String(input) : "a number";
+  if (typeof input === "string") return input === "" ? "an empty string" : "a string";
+  if (Array.isArray(input)) return "an array";
+  if (input instanceof Date) return "a date";
+  if (typeof input === "object" && input !== null) return "a table";
+  return `a ${typeof input}`;
+}
+
+/**
+ * A valibot issue as one line: where (tenants.acme.max_sessions) and what was wrong there; never valibot's
+ * own message, which ends with the value it received.
+ */
 function describeIssue(issue: v.BaseIssue<unknown>): string {
   const path = (issue.path ?? []).map((p) => String(p.key)).join(".");
   // A strict object reports a key it lacks and a key it does not know alike: the input tells them apart.
   if (issue.kind === "schema" && issue.type === "strict_object")
     return issue.input === undefined ? `no ${path} table` : `unknown key ${path}`;
-  return `${path || "the file"}: ${issue.message}`;
+  const got = kindOfValue(issue.input, issue.kind === "validation");
+  return `${path || "the file"}: expected ${issue.expected ?? issue.type}, got ${got}`;
+}
+
+/**
+ * Bun's TOML error without what it quotes (`Strings must be quoted: "the secret"`) or anything after its
+ * first colon: the text it met there may be a secret written without quotes.
+ */
+export function tomlProblem(e: unknown): string {
+  const text = String((e as Error)?.message ?? e).replace(/^TOML Parse error:\s*/, "");
+  const head = text.split(": ")[0] ?? "";
+  return head.replace(/"[^"]*"?|'[^']*'?/g, "(...)").trim() || "a syntax error";
 }
 
 /**
@@ -49,12 +76,21 @@ export function loadTenantsFile(file: string, logger: ConsolaInstance): TenantOp
   try {
     parsed = Bun.TOML.parse(new TextDecoder().decode(bytes));
   } catch (e) {
-    // Bun's message names the line and column, never the value.
-    throw bad(`not TOML (${(e as Error).message})`, example);
+    throw bad(`not TOML (${tomlProblem(e)})`, example);
   }
   const r = v.safeParse(TenantsFileSchema, parsed);
   if (!r.success) throw bad(describeIssue(r.issues[0]), example);
   const entries = Object.entries(r.output.tenants);
+  // valibot's record leaves out keys that could reach a prototype (__proto__, constructor, prototype): a
+  // tenant of that name would vanish without a word, and its peers would only ever see bad-auth.
+  const dropped = Object.keys((parsed as { tenants: object }).tenants).find(
+    (k) => !Object.hasOwn(r.output.tenants, k),
+  );
+  if (dropped !== undefined)
+    throw bad(
+      `tenant name ${dropped} cannot be used (a name JavaScript objects reserve)`,
+      "e.g. acme, team-2",
+    );
   if (entries.length === 0) throw bad("it names no tenant", example);
   if (entries.length > MAX_TENANTS)
     throw bad(

@@ -388,6 +388,8 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
     link.relay = relay;
     watch?.reset(now);
     chooser.setRelayReady(relayUsable());
+    // The tunnel itself moves only when it rides the relay (on the direct path, its fallback moves).
+    if (chooser.current === "relay") chooser.counted({ to: "relay", reason: LEFT_WEBSOCKET }, now);
     emit({ type: "proxy-udp", relay });
   };
 
@@ -451,3 +453,6 @@ const CONTROL_NONCES = 4_096;
 const MAX_REBIND_PAUSE_MS = 600_000;
 
 const EMPTY = new Uint8Array(0);
+
+/** The switch record of the move from the WebSocket relay to the same relay over UDP (status's `reason`). */
+const LEFT_WEBSOCKET = "the relay answers over UDP: left the WebSocket";

@@ -257,6 +257,14 @@ export class PathChooser {
     this.v.streak = 0;
     this.v.current = sw.to;
     this.v.since = now;
+    return this.counted(sw, now);
+  }
+
+  /**
+   * A change of the tunnel's way that is not a switch of path (the relay reached over UDP instead of the
+   * WebSocket): counted with the switches, so that status shows every change a user would call one.
+   */
+  counted(sw: PathSwitch, now: number): SwitchRecord {
     this.switches++;
     this.last = { ...sw, at: now };
     return this.last;

@@ -21,10 +21,14 @@ export type TlsProbe =
 export function probeTls(host: string, port: number, ca: string | undefined): Promise<TlsProbe> {
   return new Promise((resolve) => {
     let done = false;
+    // Ended with the verdict, whichever it is: a server that takes the connection and never answers would
+    // otherwise keep it open (and the process alive) after connect() has failed.
+    let socket: { end(): void } | undefined;
     const finish = (p: TlsProbe) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      socket?.end();
       resolve(p);
     };
     const timer = setTimeout(() => finish({ kind: "silent" }), PROBE_TIMEOUT_MS);
@@ -47,7 +51,13 @@ export function probeTls(host: string, port: number, ca: string | undefined): Pr
           finish({ kind: "refused", why: (error as NodeJS.ErrnoException).code ?? error.message });
         },
       },
-    }).catch((e: unknown) => finish({ kind: "refused", why: String((e as Error)?.message ?? e) }));
+    }).then(
+      (s) => {
+        socket = s;
+        if (done) s.end(); // the verdict came before the connection was handed over
+      },
+      (e: unknown) => finish({ kind: "refused", why: String((e as Error)?.message ?? e) }),
+    );
   });
 }
 

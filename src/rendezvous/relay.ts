@@ -39,8 +39,8 @@ export interface RelayManagerOptions {
 /** One relay port: its pair's session, its socket, and what it will forward at the end of this turn. */
 interface Relay {
   readonly session: RelaySession;
-  /** Its pair's packet key: the server's, or its tenant's on a multi-tenant server. */
-  readonly key: Uint8Array;
+  /** Its pair's packet key: the server's, or its tenant's on a multi-tenant server (as it is now). */
+  readonly key: () => Uint8Array;
   readonly transport: Transport;
   /** Reused from turn to turn: a datagram to forward costs no allocation once the relay has warmed up. */
   readonly outbox: Datagram[];
@@ -118,8 +118,11 @@ export class RelayManager {
     from: Endpoint,
     /** The server address the peer wrote to: the relay answers from it too (a host with several). */
     localHost?: string,
-    /** The pair's packet key (its tenant's): its RELAY_BINDs authenticate with it. @default options.key */
-    key: Uint8Array = this.o.key,
+    /**
+     * The pair's packet key (its tenant's), asked at each RELAY_BIND: a tenant whose secret changed binds
+     * with the new one only, on relays opened before too. @default options.key
+     */
+    key: () => Uint8Array = () => this.o.key,
   ): Promise<{ status: RelayOfferStatus; port: number }> {
     const verdict = admit(this.holdings.values(), { pairId, peers, from: from.host }, this.o.maxSessions);
     if (verdict === "full" || verdict === "limit") return { status: verdict, port: 0 };
@@ -142,7 +145,7 @@ export class RelayManager {
     pairId: string,
     peers: Record<Role, string>,
     host: string,
-    key: Uint8Array,
+    key: () => Uint8Array,
   ): Promise<number> {
     const session = new RelaySession(pairId, peers, this.o.limits, this.clock.now(), this.tokenKey);
     let relay: Relay | undefined;
@@ -178,11 +181,12 @@ export class RelayManager {
   }
 
   private onDatagram(relay: Relay, data: Uint8Array, from: Endpoint): void {
-    const { session, transport, key } = relay;
+    const { session, transport } = relay;
     const now = this.clock.now();
     // Five byte compares, for every datagram: a bound peer sends RELAY_BIND again from its bound address
     // whenever a RELAY_BOUND was lost, so a BIND can come from anywhere, at any time.
     if (isRelayBind(data)) {
+      const key = relay.key();
       const opened = open(key, data);
       if (!opened.ok) return this.o.onDrop(from, opened.reason);
       const verdict = this.o.replay.check(opened.frame.nonce, opened.frame.timestamp, now);

@@ -1,4 +1,4 @@
-import { isNetpunchError, NetpunchError } from "../errors.ts";
+import { Fail, isNetpunchError } from "../errors.ts";
 import { firstFailure, HEALTHY, type Health, reportsHealth } from "../metrics/health.ts";
 import { deriveKey, deriveKeyV1 } from "../protocol/auth.ts";
 import { SecureChannel } from "../protocol/channel.ts";
@@ -255,12 +255,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
     storeFailures: 0,
   };
   // One secret or a tenant list: a server with one secret is a server with one tenant, named "".
-  if ((opts.secret === undefined) === (opts.tenants === undefined))
-    throw new NetpunchError(
-      "E_USAGE",
-      "serve() takes a secret or a list of tenants, exactly one of them",
-      "pass `secret` for one set of peers, `tenants` for several kept apart",
-    );
+  if ((opts.secret === undefined) === (opts.tenants === undefined)) throw Fail.secretOrTenants();
   const multi = opts.tenants !== undefined;
   // Servers sharing a store tell their pairs and peers apart by it: only a peer's holder sends to it.
   const serverId = toHex(random.bytes(SERVER_ID_BYTES));
@@ -404,14 +399,21 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         const openHere =
           relays &&
           (async () => {
-            // A tenant's share of this server's relays: a new pair beyond it is told the relay is full.
-            if (!t.relayPairs.has(a.pairId) && t.relayPairs.size >= t.maxRelays)
-              return { status: "full" as const, port: 0 };
-            const r = await relays.offer(a.pairId, a.peers, a.reply, routes.hostFor(a.reply), t.key);
-            if (r.status === "ok") {
-              t.relayPairs.add(a.pairId);
-              emit({ type: "server-relay", pairId: a.pairId, port: r.port });
-            }
+            // A tenant's share of this server's relays: a new pair beyond it is told the relay is full. The
+            // slot is taken before the relay opens (a bind takes a moment), so that pairs asking at once
+            // cannot all pass the check; a refusal gives it back.
+            const had = t.relayPairs.has(a.pairId);
+            if (!had && t.relayPairs.size >= t.maxRelays) return { status: "full" as const, port: 0 };
+            t.relayPairs.add(a.pairId);
+            const r = await relays
+              .offer(a.pairId, a.peers, a.reply, routes.hostFor(a.reply), () => t.key)
+              .catch((e: unknown) => {
+                if (!had) t.relayPairs.delete(a.pairId);
+                throw e;
+              });
+            if (r.status === "ok")
+              emit({ type: "server-relay", pairId: a.pairId, port: r.port, ...tenantTag(t) });
+            else if (!had) t.relayPairs.delete(a.pairId);
             return r;
           });
         // A peer over our WebSocket reaches only our relays (ws-frame.ts: a message names a port of ours).
@@ -676,12 +678,7 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
 
   /** A reload: the new list is checked whole first (keysOf throws E_TENANTS), then applied. */
   const setTenants = (list: readonly TenantOptions[]): TenantChanges => {
-    if (!multi)
-      throw new NetpunchError(
-        "E_TENANTS",
-        "this server has one secret, not tenants",
-        "start it with a tenant list to change tenants while it runs",
-      );
+    if (!multi) throw Fail.noTenantsToChange();
     const keys = keysOf(list, tenants);
     const changes: TenantChanges = { added: [], removed: [], changed: [] };
     const names = new Set(list.map((o) => o.name));

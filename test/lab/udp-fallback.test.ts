@@ -149,6 +149,9 @@ labs.test(
       l.exec(a.gateway, ["iptables", "-D", ...dropUdp]);
       await watchPath("direct", 60_000);
       expect(seen).toEqual(["ws-relay", "relay", "direct"]);
+      // Both moves are switches in status: the WebSocket relay to the UDP relay, then the relay to direct.
+      const proxy = (await readStatus(socket)).tunnels[0]?.proxy;
+      expect([proxy?.switches, proxy?.lastSwitch?.to]).toEqual([2, "direct"]);
       await waitStderr(up, /proxy: the relay answers over UDP at [\d.]+:\d+; left the WebSocket/, 1_000);
       // The stream goes on over the direct path, and lost at most a few datagrams on the way.
       const [sa, sb] = await flowing(onWs.heard + 40);

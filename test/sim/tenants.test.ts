@@ -2,11 +2,15 @@
 // two tenants' peers in sessions of the same name never meet; a reload (setTenants) admits, refuses, rekeys.
 import { afterEach, describe, expect, test } from "bun:test";
 import type { NetpunchError } from "../../src/errors.ts";
+import { deriveKey } from "../../src/protocol/auth.ts";
+import { NONCE_LEN } from "../../src/protocol/constants.ts";
+import { seal } from "../../src/protocol/packet.ts";
 import { MemoryRelayDirectory } from "../../src/rendezvous/relay-directory.ts";
 import { type RendezvousServer, serve } from "../../src/rendezvous/server.ts";
 import { MemoryBus, type Notice } from "../../src/rendezvous/server-bus.ts";
 import { MemoryStore } from "../../src/rendezvous/store.ts";
 import type { TenantOptions } from "../../src/rendezvous/tenants.ts";
+import type { TransportFactory } from "../../src/transport/types.ts";
 import { expectPair } from "./support.ts";
 import { ALT_PORT, SERVER, SERVER_PORT, Sim } from "./world.ts";
 
@@ -127,9 +131,11 @@ test("both behind symmetric NATs: each tenant's pair binds at a relay with its o
   await sim.runUntil(() => peers.every((p) => p.done), 60_000);
   const [ra1] = await expectPair(sim, [peers[0], peers[1]], [a1, b1], "relay");
   const [ra2] = await expectPair(sim, [peers[2], peers[3]], [a2, b2], "relay");
-  // Two relays, one per tenant's pair.
+  // Two relays, one per tenant's pair, each event naming its tenant.
   expect(ra1.raddr).not.toBe(ra2.raddr);
   expect(server.stats().relaysOpened).toBe(2);
+  const relayed = sim.serverEvents.flatMap((e) => (e.type === "server-relay" ? [e.tenant] : []));
+  expect([...new Set(relayed)].sort()).toEqual(["acme", "globex"]);
 });
 
 test("a tenant's relay share: its second relayed pair is told the relay is full; another tenant's pair is relayed", async () => {
@@ -150,6 +156,79 @@ test("a tenant's relay share: its second relayed pair is told the relay is full;
   expect(second.map((p) => p.result?.via)).toEqual([undefined, undefined]);
   expect(second[0].events.some((e) => e.type === "relay" && e.state === "full")).toBe(true);
   expect([server.stats().relaysOpened, server.stats().relaysRefused.full > 0]).toEqual([2, true]);
+});
+
+test("a tenant's relay share holds when its pairs ask at the same moment (the slot is taken before the relay opens)", async () => {
+  const sim = new Sim(50);
+  // A relay port takes 2 s to open (a loaded host): every pair's RELAY_REQUEST comes while the first opens.
+  const slowRelays =
+    (f: TransportFactory): TransportFactory =>
+    async (bind, ...rest) => {
+      if (bind.port !== SERVER_PORT && bind.port !== ALT_PORT)
+        await new Promise<void>((done) => sim.clock.setTimer(2_000, done));
+      return f(bind, ...rest);
+    };
+  const server = await sim.serve(
+    { secret: undefined, tenants: [{ ...ACME, maxRelays: 1 }, GLOBEX] },
+    slowRelays,
+  );
+  servers.push(server);
+  const hosts = [1, 2, 3, 4, 5, 6, 7, 8].map((n) => sim.place(n, "symmetric"));
+  const pairs = [0, 2, 4, 6].map((i) => {
+    const [a, b] = [hosts[i], hosts[i + 1]];
+    if (!a || !b) throw new Error("unplaced");
+    const session = `s${i}`;
+    return [
+      sim.connect(a.host, "a", { secret: ACME.secret, session }),
+      sim.connect(b.host, "b", { secret: ACME.secret, session }),
+    ] as const;
+  });
+  const all = pairs.flat();
+  await sim.runUntil(() => all.every((p) => p.done), 60_000);
+  expect(all.filter((p) => p.result?.via === "relay").length).toBe(2);
+  expect(server.stats().relaysOpened).toBe(1);
+});
+
+test("a changed secret: a relay opened before takes RELAY_BIND with the new secret only", async () => {
+  const sim = new Sim(51);
+  const server = await tenantServer(sim);
+  const [a, b, outsider] = [1, 2, 3].map((n) => sim.place(n, n === 3 ? "public" : "symmetric"));
+  if (!a || !b || !outsider) throw new Error("unplaced");
+  const pair = [
+    sim.connect(a.host, "a", { secret: ACME.secret }),
+    sim.connect(b.host, "b", { secret: ACME.secret }),
+  ] as const;
+  await sim.runUntil(() => pair.every((p) => p.done), 60_000);
+  const [ra] = await expectPair(sim, [pair[0], pair[1]], [a, b], "relay");
+  const relayPort = ra.rport;
+  const next = "acme's next secret, 32 bytes or more";
+  expect(server.setTenants([{ ...ACME, secret: next }, GLOBEX]).changed).toEqual(["acme"]);
+  // Someone still holding the old secret (the reason it was changed) sends the relay a BIND with it.
+  const socket = await outsider.host.transport({ host: "0.0.0.0", port: 0 }, () => {});
+  const bind = (secret: string) =>
+    socket.send(
+      seal(
+        deriveKey(secret),
+        { type: "relayBind", pairId: "00".repeat(16), peerId: "11".repeat(8) },
+        { timestamp: sim.clock.now(), nonce: sim.random().bytes(NONCE_LEN) },
+      ),
+      { host: SERVER.host, port: relayPort },
+    );
+  const drops = () => ({ ...server.stats().dropped });
+  const before = drops();
+  bind(ACME.secret);
+  await sim.run(1_000);
+  const afterOld = drops();
+  expect((afterOld["bad-auth"] ?? 0) - (before["bad-auth"] ?? 0)).toBe(1);
+  // With the new secret the BIND is opened (and refused for naming another pair, not for its tag).
+  bind(next);
+  await sim.run(1_000);
+  const afterNew = drops();
+  expect([
+    (afterNew["bad-auth"] ?? 0) - (afterOld["bad-auth"] ?? 0),
+    (afterNew["foreign-pair"] ?? 0) - (afterOld["foreign-pair"] ?? 0),
+  ]).toEqual([0, 1]);
+  socket.close();
 });
 
 describe("setTenants (a reload)", () => {

@@ -21,7 +21,7 @@ afterEach(() => {
 });
 
 /** The WebSocket's stand-in for `host`; `opened` gets the time of each opening, from T0. */
-function standInWs(sim: Sim, host: SimHost, opened: number[]): typeof openWsClient {
+function standInWs(sim: Sim, host: SimHost, opened: number[], closed: number[] = []): typeof openWsClient {
   return async (o, onDatagram, onError) => {
     opened.push(sim.clock.now() - T0);
     const t = await host.transport(
@@ -34,7 +34,10 @@ function standInWs(sim: Sim, host: SimHost, opened: number[]): typeof openWsClie
       send: (data, to) =>
         to.host === o.server.host &&
         t.send(data, to.port === TO_SERVER ? SERVER : { ...to, host: SERVER_IP }),
-      close: () => t.close(),
+      close: () => {
+        closed.push(sim.clock.now() - T0);
+        t.close();
+      },
     };
   };
 }
@@ -106,6 +109,51 @@ describe("connect() with a UDP server and a WebSocket", () => {
     expect(opened).toEqual([]);
     expect(log.events.map((x) => x.e.type)).not.toContain("server-fallback");
     expect(log.events.find((x) => x.e.type === "waiting" || x.e.type === "matched")?.at).toBeLessThan(1_750);
+  });
+
+  test("aborted while UDP is tried: connect() rejects, the WebSocket is never opened, UDP falls silent", async () => {
+    const sim = new Sim(24);
+    await sim.serve();
+    const a = sim.place(1, "nat");
+    const opened: number[] = [];
+    const stop = new AbortController();
+    const pa = sim.connect(a.host, "a", {
+      server: SILENT,
+      serverTcp: { url: WS_URL },
+      openWebSocket: standInWs(sim, a.host, opened),
+      signal: stop.signal,
+    });
+    await sim.run(1_000);
+    stop.abort();
+    await sim.runUntil(() => pa.done, 1_000);
+    expect(pa.error).toBeDefined();
+    await sim.run(10_000); // long past the fallback's time: its timer went with the abort
+    expect(opened).toEqual([]);
+    const late = sim.net.trace.filter(
+      (r) => r.to.host === SILENT.host && r.what === "send" && r.at - T0 > 1_000,
+    );
+    expect(late).toEqual([]);
+  });
+
+  test("aborted on the WebSocket, waiting for a partner: connect() rejects and the WebSocket is closed", async () => {
+    const sim = new Sim(25);
+    await sim.serve();
+    const a = sim.place(1, "nat");
+    const opened: number[] = [];
+    const closed: number[] = [];
+    const stop = new AbortController();
+    const pa = sim.connect(a.host, "a", {
+      server: SILENT,
+      serverTcp: { url: WS_URL },
+      openWebSocket: standInWs(sim, a.host, opened, closed),
+      signal: stop.signal,
+    });
+    await sim.run(3_000);
+    expect([opened, closed]).toEqual([[1_750], []]);
+    stop.abort();
+    await sim.runUntil(() => pa.done, 1_000);
+    expect(pa.error).toBeDefined();
+    expect(closed).toEqual([3_000]);
   });
 
   test("a REGISTERED that comes late, after the fallback, changes nothing: one WebSocket, one event", async () => {

@@ -59,3 +59,16 @@ describe("eventLogger: a long wait is said at info level", () => {
     expect(quiet.err).toBe(""); // info: -q hides it
   });
 });
+
+describe("eventLogger: a multi-tenant server's lines name the tenant", () => {
+  test("a relay opened for a tenant's pair says whose it is; without a tenant, as before", async () => {
+    const pairId = "0123456789abcdef0123456789abcdef";
+    const r = await captureOutput(() => {
+      const on = eventLogger(makeLogger({}));
+      on({ type: "server-relay", pairId, port: 20_001, tenant: "acme" });
+      on({ type: "server-relay", pairId, port: 20_002 });
+    });
+    expect(r.err).toContain("relay for tenant acme pair 01234567 on UDP port 20001");
+    expect(r.err).toContain("relay for pair 01234567 on UDP port 20002");
+  });
+});

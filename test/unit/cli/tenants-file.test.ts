@@ -93,6 +93,16 @@ describe("a file that is not valid", () => {
     ],
     ["neither", "[tenants.acme]\nmax_sessions = 3\n", "exactly one of secret and secret_file"],
     ["an empty secret", `[tenants.acme]\nsecret = ""\n`, "tenants.acme.secret"],
+    [
+      "a name valibot would drop",
+      `[tenants.constructor]\nsecret = "${LONG_A}"\n`,
+      "tenant name constructor cannot be used",
+    ],
+    [
+      "__proto__ beside a good tenant",
+      `[tenants.__proto__]\nsecret = "${LONG_A}"\n[tenants.acme]\nsecret = "${LONG_B}"\n`,
+      "tenant name __proto__ cannot be used",
+    ],
     ["a name with a colon", `[tenants."a:b"]\nsecret = "${LONG_A}"\n`, "is not 1 to 32 letters"],
     [
       "two tenants, one secret",
@@ -106,6 +116,35 @@ describe("a file that is not valid", () => {
     expect(e.message).toContain("the tenants file");
     expect(e.hint).toBeTruthy();
     expect(`${e.message} ${e.hint}`).not.toContain(LONG_A);
+  });
+
+  // A secret written wrong (unquoted, as a number, in an array) is exactly what an error must not repeat:
+  // valibot's message ends "but received 123456789", and Bun's TOML error quotes the bare word it met.
+  test.each([
+    [
+      "an unquoted secret (not TOML)",
+      `[tenants.acme]\nsecret = hunter2sekrit\n`,
+      "hunter2sekrit",
+      "not TOML",
+    ],
+    [
+      "a secret that is a number",
+      `[tenants.acme]\nsecret = 918273645\n`,
+      "918273645",
+      "tenants.acme.secret: expected string, got a number",
+    ],
+    ["a secret in an array", `[tenants.acme]\nsecret = ["hunter2sekrit"]\n`, "hunter2sekrit", "got an array"],
+    [
+      "a secret as a cap",
+      `[tenants.acme]\nsecret = "x"\nmax_sessions = "hunter2sekrit"\n`,
+      "hunter2sekrit",
+      "got a string",
+    ],
+  ])("%s: the error does not repeat the value", (_, toml, secret, why) => {
+    const e = netpunchError(() => load(toml));
+    expect(e.code).toBe("E_TENANTS");
+    expect(e.message).toContain(why);
+    expect(`${e.message} ${e.hint}`).not.toContain(secret);
   });
 
   test(`more than ${MAX_TENANTS} tenants`, () => {

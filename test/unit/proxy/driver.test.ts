@@ -440,6 +440,11 @@ describe("startProxy on the WebSocket, with the relay's UDP port to try (udp-ret
     expect(s.proxy.websocket).toBe(false);
     expect(s.events).toContainEqual({ type: "proxy-udp", relay: RELAY });
     expect([s.proxy.path, s.proxy.remote]).toEqual(["relay", RELAY]);
+    // The tunnel changed its way (WebSocket relay -> UDP relay): status counts it as a switch.
+    expect([s.proxy.switches, s.proxy.lastSwitch]).toEqual([
+      1,
+      { to: "relay", reason: "the relay answers over UDP: left the WebSocket", at: T0 + 3_000 },
+    ]);
     // No more tries once on UDP.
     const tries = viaUdp.length;
     s.clock.advanceTo(T0 + 120_000);

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NetpunchError } from "../../../src/errors.ts";
 import { RedisLink } from "../../../src/rendezvous/redis-link.ts";
+import { probeTls } from "../../../src/rendezvous/redis-tls.ts";
 import { type RedisChild, startRedis, stopAllRedis } from "../../support/redis.ts";
 import { makeCa, serverCert } from "../../support/redis-certs.ts";
 
@@ -134,4 +135,22 @@ describe("every way TLS can be wrong: E_STORE saying which, the password never s
       /a CA to trust was given for the store redis:\/\/127\.0\.0\.1:\d+\/0, which is not reached over TLS/,
     );
   });
+});
+
+test("a server that takes the connection and never answers: the probe says silent and closes its socket", async () => {
+  // Not Redis (a plain Redis answers a ClientHello with an error and hangs up): a port that accepts and then
+  // says nothing, as a stuck proxy or a firewall's tarpit does.
+  const seen = { opened: 0, closed: 0 };
+  const silent = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: { open: () => void seen.opened++, close: () => void seen.closed++, data() {} },
+  });
+  try {
+    expect(await probeTls("127.0.0.1", silent.port, ca)).toEqual({ kind: "silent" });
+    expect(seen.opened).toBe(1);
+    await until(() => seen.closed === 1);
+  } finally {
+    silent.stop(true);
+  }
 });
