@@ -247,7 +247,7 @@ describe("every error names the file, the table and the key", () => {
     const missing = await c.error(TOP.replace('"secret"', '"nosuch"'));
     expect(missing.code).toBe("E_SECRET");
     expect(missing.message).toBe(
-      `${c.file}: secret_file: cannot read the secret file ${join(c.dir, "nosuch")}: ENOENT`,
+      `${c.file}: secret_file: cannot read the secret file ${join(c.dir, "nosuch")}: no such file (ENOENT)`,
     );
     writeFileSync(join(c.dir, "empty"), "");
     const empty = await c.error(TOP.replace('"secret"', '"empty"'));
