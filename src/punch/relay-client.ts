@@ -16,9 +16,9 @@ const BIND_RETRY = { firstMs: 250, factor: 1, maxMs: 250, maxTries: Number.POSIT
 /**
  * The peer's side of the relay fallback, pure: ask the server for a relay (every 500 ms until it answers),
  * then bind our mapped address at the relay port (on the server asked, or on the host the offer names: with
- * several servers on one store, the pair's one relay is where it was first opened) (every 250 ms until the relay says both peers are bound;
- * a peer bound before its partner is told so by the relay, unasked, when the partner binds),
- * answering the relay's challenge at once so it knows the address is ours.
+ * several servers on one store, the pair's one relay is where it was first opened), every 250 ms until the
+ * relay says both peers are bound (a peer bound before its partner is told so, unasked, when the partner
+ * binds), answering the relay's challenge at once so it knows the address is ours.
  * The machine then PINGs the relay like any other candidate.
  */
 export class RelayClient {

@@ -211,8 +211,11 @@ export async function placeRelay(
      * server opened is no use to it, so it gets one here even then (its partner is not told of it).
      */
     onlyHere?: boolean;
-    /** Waits `ms` (on the server's clock) between reads of a place being opened; without it, no second read. */
-    wait?: (ms: number) => Promise<void>;
+    /**
+     * Waits `ms` (on the server's clock) between reads of a place being opened, and says whether to read on
+     * (false: the server is closing); without it, no second read.
+     */
+    wait?: (ms: number) => Promise<boolean>;
   },
   pairId: string,
 ): Promise<RelayAnswer> {
@@ -236,7 +239,7 @@ export async function placeRelay(
   if (openHere && (found.server === o.serverId || o.onlyHere)) return openHere();
   let place = found;
   for (let i = 0; place.status === "ok" && place.port === 0 && o.wait && i < OPENING_POLLS; i++) {
-    await o.wait(OPENING_POLL_MS);
+    if (!(await o.wait(OPENING_POLL_MS))) return undefined;
     const now = await directory.find(pairId);
     // Gone (its server died mid-opening, or the value is not one we read): the peer's next request claims it.
     if (!now) return undefined;

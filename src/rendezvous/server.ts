@@ -423,7 +423,8 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
             relayHost,
             openHere,
             onlyHere,
-            wait: (ms) => sleep(clock, ms),
+            // A server that closes meanwhile reads its store no more.
+            wait: (ms) => sleep(clock, ms).then(() => !(settler?.settled ?? true)),
           },
           a.pairId,
         ).then(

@@ -115,6 +115,7 @@ for (const [name, fresh] of FIXTURES)
               waits.push(ms);
               // The owner settles during the third wait: the fourth read finds the port.
               if (waits.length === 3) await dir.settle(PAIR, { ...claim, port: 40_000 });
+              return true;
             },
           },
           PAIR,
@@ -139,11 +140,34 @@ for (const [name, fresh] of FIXTURES)
           },
           wait: async () => {
             waits++;
+            return true;
           },
         },
         PAIR,
       );
       expect([r, waits, opened]).toEqual([undefined, OPENING_POLLS, []]);
+    });
+
+    test("while the owner is still opening it and this server closes: no more reads, no answer", async () => {
+      const dir = fresh();
+      const claim = { server: ONE.id, host: ONE.host, port: 0, status: "ok" as const };
+      await dir.claim(PAIR, claim);
+      let waits = 0;
+      const r = await placeRelay(
+        {
+          directory: dir,
+          serverId: TWO.id,
+          relayHost: TWO.host,
+          openHere: async () => ({ status: "ok", port: 41_000 }),
+          wait: async () => {
+            // Closed during the first wait; the owner settles meanwhile, which a further read would find.
+            await dir.settle(PAIR, { ...claim, port: 40_000 });
+            return ++waits < 1;
+          },
+        },
+        PAIR,
+      );
+      expect([r, waits]).toEqual([undefined, 1]);
     });
 
     test("a refusal is recorded: the partner's server gives the same one", async () => {
