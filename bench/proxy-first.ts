@@ -5,6 +5,7 @@
 // of peers a and b, each gateway's WAN link delaying MS ms one way (default 20), the server's not delayed;
 // a starts first and waits registered, b starts GAP later. Each run prints the path the tunnel started on
 // (the punch's result: the relay when it was proven first) and checks that both proxies end up direct.
+// It also prints when b's relay, asked for at the MATCH, was ready (three server RTTs after it at best).
 // Issue 13: about one server RTT. Needs root (network namespaces).
 // Usage: bun bench/proxy-first.ts [--runs N] [--delay MS] [--gap S] [--trace]
 // --trace prints b's log lines (--verbose) with the ms since its exec, as the bench read them: where the time goes.
@@ -45,11 +46,15 @@ const PINGS = "10";
 const CARRIES = /netpunch carries it to \S+ \((\w+)\)/;
 const MOVE = /proxy: (moved to direct|direct path lost, back to the relay)/;
 
-/** Where b's time goes, from its --verbose log: the socket bound (REGISTER out), the MATCH, the path proven. */
+/**
+ * Where b's time goes, from its --verbose log: the socket bound (REGISTER out), the MATCH, the path proven,
+ * and the relay (asked for at the MATCH) ready, during the punch or after it (the proxy's line).
+ */
 const STEPS: Step[] = [
   { name: "listening", pattern: /listening on UDP/ },
   { name: "match", pattern: /partner found/ },
   { name: "proven", pattern: /connected: / },
+  { name: "relay", pattern: /relay \S+:\d+ ready|the relay is ready to fall back to/ },
 ];
 
 if (process.getuid?.() !== 0) {
@@ -64,6 +69,8 @@ interface Row {
   first: number;
   hook: number;
   steps: Record<string, number>;
+  /** a's steps, in ms since a's exec (its MATCH and its relay ready). */
+  stepsA: Record<string, number>;
   at: "a" | "b";
   startedOn: string;
   direct: boolean;
@@ -173,6 +180,7 @@ try {
       first: earliest.t - start,
       hook: hookB.t - start,
       steps: stepTimes(runs[1], STEPS),
+      stepsA: stepTimes(runs[0], STEPS),
       at: earliest.at,
       startedOn,
       direct,
@@ -191,16 +199,17 @@ console.log(
     `after a; server RTT from b (ping, median before and after) ${serverRtt.toFixed(1)} ms`,
 );
 console.log(
-  "  (ms since b's exec: its socket bound, the MATCH, its path proven, its tunnel stand-in bound (started by the\n" +
-    "  hook), the first datagram either stand-in got from the other; at: which side got it)",
+  "  (ms since b's exec: its socket bound, the MATCH, its path proven, its relay ready, its tunnel stand-in\n" +
+    "  bound (started by the hook), the first datagram either stand-in got from the other; at: which side got it)",
 );
 console.log(
-  "  run  listening   match  proven  tunnel up  first delivered  x server RTT  at  started on a/b  ends direct",
+  "  run  listening   match  proven  relay ready  tunnel up  first delivered  x server RTT  at  started on a/b  ends direct",
 );
 const ms = (x: number | undefined, w: number) => (x === undefined ? "-" : x.toFixed(1)).padStart(w);
 for (const [i, r] of rows.entries())
   console.log(
     `  ${String(i).padStart(3)} ${ms(r.steps.listening, 10)} ${ms(r.steps.match, 7)} ${ms(r.steps.proven, 7)}` +
+      ` ${ms(r.steps.relay, 12)}` +
       ` ${ms(r.hook, 10)} ${ms(r.first, 16)} ${`${(r.first / serverRtt).toFixed(2)}x`.padStart(13)}` +
       `  ${r.at}   ${r.startedOn.padEnd(13)}  ${r.direct ? "yes" : "NO"}`,
   );
@@ -214,3 +223,18 @@ const own = rows.flatMap((r) => (r.steps.listening === undefined ? [] : [r.first
 console.log(
   `  from b's socket bound: median ${median(own).toFixed(1)} ms = ${(median(own) / serverRtt).toFixed(2)}x the server RTT`,
 );
+// The relay, asked for at the MATCH: how long after it each peer's relay was ready (three server RTTs at
+// best: REQUEST/OFFER, BIND/CHALLENGE, BIND/BOUND), each from its own log.
+const readyAfter = (steps: Record<string, number>) =>
+  steps.relay === undefined || steps.match === undefined ? [] : [steps.relay - steps.match];
+for (const [who, after] of [
+  ["a", rows.flatMap((r) => readyAfter(r.stepsA))],
+  ["b", rows.flatMap((r) => readyAfter(r.steps))],
+] as const) {
+  if (after.length === 0) continue;
+  console.log(
+    `  ${who}'s relay ready after its MATCH: median ${median(after).toFixed(1)} ms = ` +
+      `${(median(after) / serverRtt).toFixed(2)}x the server RTT ` +
+      `(min ${Math.min(...after).toFixed(1)}, max ${Math.max(...after).toFixed(1)} ms; ${after.map((x) => x.toFixed(0)).join(", ")})`,
+  );
+}

@@ -7,14 +7,18 @@ export type RelayStep = { to: Endpoint; msg: Message }[];
 
 /** @default every 500 ms: a RELAY_REQUEST is answered in one server RTT; the punch goes on meanwhile. */
 const REQUEST_RETRY = { firstMs: 500, factor: 1, maxMs: 500, maxTries: Number.POSITIVE_INFINITY };
-/** @default every 250 ms: binding is on the critical path of a relayed connect, so retry it sooner. */
+/**
+ * @default every 250 ms: binding is on the critical path of a relayed connect, so retry it sooner. Only loss
+ * waits for it: the relay answers each BIND at once, and tells the peer bound first when the second binds.
+ */
 const BIND_RETRY = { firstMs: 250, factor: 1, maxMs: 250, maxTries: Number.POSITIVE_INFINITY };
 
 /**
  * The peer's side of the relay fallback, pure: ask the server for a relay (every 500 ms until it answers),
  * then bind our mapped address at the relay port (on the server asked, or on the host the offer names: with
- * several servers on one store, the pair's one relay is where it was first opened) (every 250 ms until the relay says both peers are bound),
- * answering the relay's challenge at once so it knows the address is ours.
+ * several servers on one store, the pair's one relay is where it was first opened), every 250 ms until the
+ * relay says both peers are bound (a peer bound before its partner is told so, unasked, when the partner
+ * binds), answering the relay's challenge at once so it knows the address is ours.
  * The machine then PINGs the relay like any other candidate.
  */
 export class RelayClient {

@@ -173,6 +173,20 @@ export class MemoryRelayDirectory implements RelayDirectory {
   }
 }
 
+/**
+ * @default 10 ms: while another server opens the pair's relay (its place says port 0: it claimed the pair and
+ * has yet to bind the port and settle, one store round trip), this server reads the place again this often,
+ * and the peer it holds is offered the port once it is there instead of asking again 500 ms later. Both
+ * peers ask at the same moment (proxy mode asks at the MATCH), so one of the two servers usually finds the
+ * other's claim still opening.
+ */
+export const OPENING_POLL_MS = 10;
+/**
+ * @default 10: reads per request, 100 ms in all, enough for a store 40 ms away; beyond that the peer's own
+ * retry. It bounds what one request costs the store: 10 reads (GET and EXISTS each), once per 500 ms retry.
+ */
+export const OPENING_POLLS = 10;
+
 /** The answer a server gives one RELAY_REQUEST: an offer, or none yet (the relay is being opened elsewhere). */
 export type RelayAnswer = { status: RelayOfferStatus; port: number; host?: string } | undefined;
 
@@ -180,8 +194,9 @@ export type RelayAnswer = { status: RelayOfferStatus; port: number; host?: strin
  * Where this request's relay is, deciding it when no server has: 1. no directory (one server): here.
  * 2. Nobody claimed the pair: this server claims it, opens its relay, and records the port (or the
  * refusal); a server with no relay host to record only opens its own. 3. This server holds the claim: its relay again (Relays.offer gives the same port, with its
- * admission checks for this peer). 4. Another server holds it: its host and port; no answer while it is
- * still opening (the peer asks again every 500 ms), its refusal if it refused.
+ * admission checks for this peer). 4. Another server holds it: its host and port; while it is still
+ * opening, the place read again (OPENING_POLLS times, OPENING_POLL_MS apart, with `wait`) until it has a port,
+ * then no answer (the peer asks again every 500 ms); its refusal if it refused.
  */
 export async function placeRelay(
   o: {
@@ -196,6 +211,11 @@ export async function placeRelay(
      * server opened is no use to it, so it gets one here even then (its partner is not told of it).
      */
     onlyHere?: boolean;
+    /**
+     * Waits `ms` (on the server's clock) between reads of a place being opened, and says whether to read on
+     * (false: the server is closing); without it, no second read.
+     */
+    wait?: (ms: number) => Promise<boolean>;
   },
   pairId: string,
 ): Promise<RelayAnswer> {
@@ -217,9 +237,17 @@ export async function placeRelay(
     return opened;
   }
   if (openHere && (found.server === o.serverId || o.onlyHere)) return openHere();
-  if (found.status !== "ok") return { status: found.status, port: 0 };
-  if (found.port === 0) return undefined;
-  return { status: "ok", port: found.port, host: found.host };
+  let place = found;
+  for (let i = 0; place.status === "ok" && place.port === 0 && o.wait && i < OPENING_POLLS; i++) {
+    if (!(await o.wait(OPENING_POLL_MS))) return undefined;
+    const now = await directory.find(pairId);
+    // Gone (its server died mid-opening, or the value is not one we read): the peer's next request claims it.
+    if (!now) return undefined;
+    place = now;
+  }
+  if (place.status !== "ok") return { status: place.status, port: 0 };
+  if (place.port === 0) return undefined;
+  return { status: "ok", port: place.port, host: place.host };
 }
 
 /** A wildcard listen names no address: other servers' peers cannot be told one. */

@@ -114,8 +114,11 @@ const sameToken = (a: string, b: string) =>
 export type BindResult =
   /** Not proven yet: send RELAY_CHALLENGE with this token to the sender. Nothing is bound. */
   | { challenge: string }
-  /** The address is proven and bound: send RELAY_BOUND. */
-  | { ready: boolean }
+  /**
+   * The address is proven and bound: send RELAY_BOUND. `partner`: this bind made the pair ready, and the
+   * side bound before it (told "not ready" then) is told it is now, at its proven address, once.
+   */
+  | { ready: boolean; partner?: Endpoint }
   /** Not a peer of this pair. */
   | { drop: "foreign-peer" };
 
@@ -164,9 +167,13 @@ export class RelaySession {
       (sameToken(token, fresh) ||
         sameToken(token, relayToken(this.tokenKey, this.pairId, peerId, from, epoch - 1)));
     if (!valid) return { challenge: fresh };
+    const was = this.ready;
     if (role === "a") this.a = side(from);
     else this.b = side(from);
     this.lastHeard[role] = now;
+    // Sides are never unbound, so a pair becomes ready once: one unasked RELAY_BOUND per session at most.
+    const other = role === "a" ? this.b : this.a;
+    if (!was && other) return { ready: true, partner: other.at };
     return { ready: this.ready };
   }
 

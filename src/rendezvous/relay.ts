@@ -202,6 +202,13 @@ export class RelayManager {
           ? { type: "relayChallenge", pairId: session.pairId, token: r.challenge }
           : { type: "relayBound", pairId: session.pairId, ready: r.ready };
       transport.send(seal(key, reply, { timestamp: now, nonce: this.random.bytes(NONCE_LEN) }), from);
+      // The side that bound first was told "not ready" and would only hear otherwise on its next BIND (250
+      // ms on): tell it now. Once per session, to an address that proved it receives there with two padded
+      // BINDs (so what it got stays below what it sent: a CHALLENGE, a BOUND, this BOUND).
+      if ("partner" in r && r.partner) {
+        const ready: Message = { type: "relayBound", pairId: session.pairId, ready: true };
+        transport.send(seal(key, ready, { timestamp: now, nonce: this.random.bytes(NONCE_LEN) }), r.partner);
+      }
       return;
     }
     const routed = session.route(from, data.length, now, this.total);

@@ -10,7 +10,7 @@ import { isStun } from "../stun/codec.ts";
 import { stunAnswer } from "../stun/responder.ts";
 import { type Clock, every, systemClock } from "../sys/clock.ts";
 import { type Random, systemRandom, toHex } from "../sys/random.ts";
-import { type Settler, settleOnce } from "../sys/settle.ts";
+import { type Settler, settleOnce, sleep } from "../sys/settle.ts";
 import { batchSends } from "../transport/batch.ts";
 import { addressesFor, openPerAddress, ReplyRoutes } from "../transport/per-address.ts";
 import type { Transport, TransportFactory } from "../transport/types.ts";
@@ -419,11 +419,20 @@ export async function serve(opts: ServeOptions): Promise<RendezvousServer> {
         // A peer over our WebSocket reaches only our relays (ws-frame.ts: a message names a port of ours).
         const onlyHere = isSynthetic(a.reply.host);
         placeRelay(
-          { directory: opts.relayDirectory, serverId, relayHost, openHere, onlyHere },
+          {
+            directory: opts.relayDirectory,
+            serverId,
+            relayHost,
+            openHere,
+            onlyHere,
+            // A server that closes meanwhile reads its store no more.
+            wait: (ms) => sleep(clock, ms).then(() => !(settler?.settled ?? true)),
+          },
           a.pairId,
         ).then(
           (r) => {
-            // No answer while another server opens the pair's relay: the peer asks again in 500 ms.
+            // No answer while another server still opens the pair's relay (after OPENING_POLLS reads of
+            // its place): the peer asks again in 500 ms.
             if (r && !(settler?.settled ?? true)) offer(r.status, r.port, r.host);
           },
           (e: unknown) => storeFailed(e, a.reply),

@@ -3,10 +3,11 @@
 // MATCH, whichever server made the pair.
 import { afterEach, describe, expect, test } from "bun:test";
 import type { NetpunchError } from "../../src/errors.ts";
-import { MemoryRelayDirectory } from "../../src/rendezvous/relay-directory.ts";
+import { MemoryRelayDirectory, type RelayPlace } from "../../src/rendezvous/relay-directory.ts";
 import type { RendezvousServer, ServeOptions } from "../../src/rendezvous/server.ts";
 import { MemoryBus, type Notice } from "../../src/rendezvous/server-bus.ts";
 import { MemoryStore } from "../../src/rendezvous/store.ts";
+import type { NetpunchEvent } from "../../src/types.ts";
 import { expectPair } from "./support.ts";
 import { ALT_PORT, SERVER, SERVER_PORT, Sim } from "./world.ts";
 
@@ -111,5 +112,55 @@ describe("one relay per pair across servers", () => {
       "E_PUNCH_FAILED",
       "E_PUNCH_FAILED",
     ]);
+  });
+});
+
+describe("one relay per pair across servers: a store that takes its time", () => {
+  /** How long the shared store takes to record that a relay is open (settle): a store some way off. */
+  const SETTLE_MS = 30;
+  /** A MemoryRelayDirectory whose settle takes SETTLE_MS of the simulation's time. */
+  class SlowSettle extends MemoryRelayDirectory {
+    constructor(private readonly sim: Sim) {
+      super({ clock: sim.clock });
+    }
+    override async settle(pairId: string, place: RelayPlace): Promise<void> {
+      await new Promise<void>((r) => this.sim.clock.setTimer(SETTLE_MS, r));
+      return super.settle(pairId, place);
+    }
+  }
+
+  test("a at server 1 and b at server 2 ask at once: the server that finds the other's claim opening offers its relay once it is recorded", async () => {
+    const sim = new Sim(34);
+    const { one, two } = await twoServers(sim, {
+      store: new MemoryStore(),
+      bus: new MemoryBus(),
+      relayDirectory: new SlowSettle(sim),
+    });
+    const a = sim.place(1, "symmetric");
+    const b = sim.place(2, "symmetric");
+    const at: Record<string, number> = {};
+    const note = (role: string) => (e: NetpunchEvent) => {
+      if (e.type === "relay") at[`${role} ${e.state}`] ??= sim.clock.now();
+    };
+    const pa = sim.connect(a.host, "a", { server: [SERVER], onEvent: note("a") });
+    await sim.runUntil(() => one.stats().sessions === 1, 5_000);
+    const pb = sim.connect(b.host, "b", { server: [SERVER2], onEvent: note("b") });
+    await sim.runUntil(() => pa.done && pb.done, 60_000);
+    expect([pa.result?.via, pb.result?.via]).toEqual(["relay", "relay"]);
+    expect(one.stats().relaysOpened + two.stats().relaysOpened).toBe(1);
+    // Each link 5 ms: 15 ms from a peer to its server, a 30 ms server RTT. Both ask at one moment; one server
+    // claims the pair, opens the relay and records it (SETTLE_MS), and the other, which found the claim
+    // still opening, reads the place again until the port is there: both peers are offered the relay 60 ms
+    // after they asked (a round trip and the store's 30), not one 500 ms retry later, and are bound 2 RTTs on.
+    const asked = at["a requested"] ?? Number.NaN;
+    const since = Object.fromEntries(Object.entries(at).map(([k, t]) => [k, t - asked]));
+    expect(since).toEqual({
+      "a requested": 0,
+      "b requested": 0,
+      "a binding": 60,
+      "b binding": 60,
+      "a ready": 120,
+      "b ready": 120,
+    });
   });
 });

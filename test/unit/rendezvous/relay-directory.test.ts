@@ -5,6 +5,8 @@ import { RedisClient } from "bun";
 import type { RelayOfferStatus } from "../../../src/protocol/messages.ts";
 import {
   MemoryRelayDirectory,
+  OPENING_POLL_MS,
+  OPENING_POLLS,
   placeRelay,
   publicRelayHost,
   RELAY_PLACE_TTL_MS,
@@ -95,6 +97,77 @@ for (const [name, fresh] of FIXTURES)
       const two = server(TWO, dir);
       expect(await two.ask()).toBeUndefined();
       expect(two.opened).toEqual([]);
+    });
+
+    test("while the owner is still opening it, with a wait: the place read again until the port is there", async () => {
+      const dir = fresh();
+      const claim = { server: ONE.id, host: ONE.host, port: 0, status: "ok" as const };
+      await dir.claim(PAIR, claim);
+      const waits: number[] = [];
+      const ask = () =>
+        placeRelay(
+          {
+            directory: dir,
+            serverId: TWO.id,
+            relayHost: TWO.host,
+            openHere: async () => ({ status: "ok", port: 41_000 }),
+            wait: async (ms) => {
+              waits.push(ms);
+              // The owner settles during the third wait: the fourth read finds the port.
+              if (waits.length === 3) await dir.settle(PAIR, { ...claim, port: 40_000 });
+              return true;
+            },
+          },
+          PAIR,
+        );
+      expect(await ask()).toEqual({ status: "ok", port: 40_000, host: ONE.host });
+      expect(waits).toEqual([OPENING_POLL_MS, OPENING_POLL_MS, OPENING_POLL_MS]);
+    });
+
+    test("still opening after OPENING_POLLS reads: no answer (the peer asks again); nothing opened here", async () => {
+      const dir = fresh();
+      await dir.claim(PAIR, { server: ONE.id, host: ONE.host, port: 0, status: "ok" });
+      let waits = 0;
+      const opened: number[] = [];
+      const r = await placeRelay(
+        {
+          directory: dir,
+          serverId: TWO.id,
+          relayHost: TWO.host,
+          openHere: async () => {
+            opened.push(41_000);
+            return { status: "ok", port: 41_000 };
+          },
+          wait: async () => {
+            waits++;
+            return true;
+          },
+        },
+        PAIR,
+      );
+      expect([r, waits, opened]).toEqual([undefined, OPENING_POLLS, []]);
+    });
+
+    test("while the owner is still opening it and this server closes: no more reads, no answer", async () => {
+      const dir = fresh();
+      const claim = { server: ONE.id, host: ONE.host, port: 0, status: "ok" as const };
+      await dir.claim(PAIR, claim);
+      let waits = 0;
+      const r = await placeRelay(
+        {
+          directory: dir,
+          serverId: TWO.id,
+          relayHost: TWO.host,
+          openHere: async () => ({ status: "ok", port: 41_000 }),
+          wait: async () => {
+            // Closed during the first wait; the owner settles meanwhile, which a further read would find.
+            await dir.settle(PAIR, { ...claim, port: 40_000 });
+            return ++waits < 1;
+          },
+        },
+        PAIR,
+      );
+      expect([r, waits]).toEqual([undefined, 1]);
     });
 
     test("a refusal is recorded: the partner's server gives the same one", async () => {

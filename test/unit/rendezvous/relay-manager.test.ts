@@ -69,25 +69,61 @@ async function boundRelay() {
       ),
       from,
     );
-    const reply = sent.pop()?.datagrams[0];
-    const r = reply && open(KEY, reply.data);
-    return r?.ok ? (r.frame.msg as Message) : undefined;
+    // Everything the BIND made the relay send, opened, with where it went; the sends are then forgotten.
+    return sent.splice(0).flatMap((x) =>
+      x.datagrams.map((d) => {
+        const r = open(KEY, d.data);
+        return { to: d.to, msg: r.ok ? (r.frame.msg as Message) : undefined };
+      }),
+    );
   };
+  const binds: { to: Endpoint; msg: Message | undefined }[][] = [];
   for (const [peerId, from] of [
     [PEERS.a, EA],
     [PEERS.b, EB],
   ] as const) {
-    const c = bindFrom(peerId, from);
+    const c = bindFrom(peerId, from)[0]?.msg;
     if (c?.type !== "relayChallenge") throw new Error(`no challenge: ${JSON.stringify(c)}`);
-    bindFrom(peerId, from, c.token);
+    binds.push(bindFrom(peerId, from, c.token));
   }
   const turn = () => {
     for (const flush of deferred.splice(0)) flush();
   };
-  return { relays, sent, deliver: (d: Uint8Array, from: Endpoint) => deliver(d, from), turn, deferred };
+  return {
+    relays,
+    sent,
+    deliver: (d: Uint8Array, from: Endpoint) => deliver(d, from),
+    turn,
+    deferred,
+    binds,
+    bindFrom,
+  };
 }
 
 const datagram = (n: number) => new Uint8Array(100).fill(n);
+
+test("the side bound first hears that the pair is ready when the second binds: once, at its proven address", async () => {
+  const { binds, bindFrom } = await boundRelay();
+  const bound = (ready: boolean): Message => ({ type: "relayBound", pairId: PAIR, ready });
+  // a bound alone: told "not ready". b's bind makes the pair ready: b is told, and a too (not waiting for
+  // a's next BIND, a retry interval later).
+  expect(binds).toEqual([
+    [{ to: EA, msg: bound(false) }],
+    [
+      { to: EB, msg: bound(true) },
+      { to: EA, msg: bound(true) },
+    ],
+  ]);
+  // Binding again (a lost RELAY_BOUND, a NAT that moved) is answered to the binder alone: a pair becomes
+  // ready once, so the unasked RELAY_BOUND is sent once.
+  const moved = { host: EB.host, port: EB.port + 1 };
+  const c = bindFrom(PEERS.b, moved)[0]?.msg;
+  if (c?.type !== "relayChallenge") throw new Error("no challenge");
+  expect(bindFrom(PEERS.b, moved, c.token)).toEqual([{ to: moved, msg: bound(true) }]);
+  const again = bindFrom(PEERS.a, EA)[0]?.msg;
+  if (again?.type !== "relayChallenge") throw new Error("no challenge");
+  expect(bindFrom(PEERS.a, EA, again.token)).toEqual([{ to: EA, msg: bound(true) }]);
+});
 
 test("a turn's datagrams go out together in one sendMany, in order, each to the partner", async () => {
   const { sent, deliver, turn, relays } = await boundRelay();

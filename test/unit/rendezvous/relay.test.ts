@@ -73,7 +73,10 @@ describe("RelaySession", () => {
     expect(prove(s, A, EA, 1)).toEqual({ ready: false });
     expect(s.route(EA, 10, 2)).toEqual({ drop: "not-ready" });
     expect(s.bind("cccccccccccccccc", X, undefined, 3)).toEqual({ drop: "foreign-peer" }); // not of this pair
-    expect(prove(s, B, EB, 3)).toEqual({ ready: true });
+    // b's bind makes the pair ready: a, bound first and told "not ready", is to be told too.
+    expect(prove(s, B, EB, 3)).toEqual({ ready: true, partner: EA });
+    expect(prove(s, B, EB, 3)).toEqual({ ready: true }); // once: a pair becomes ready only once
+    expect(prove(s, A, EA, 3)).toEqual({ ready: true });
     expect(s.route(EA, 10, 4)).toEqual({ to: EB });
     expect(s.route(EB, 10, 4)).toEqual({ to: EA });
     expect(s.route(X, 10, 4)).toEqual({ drop: "unbound" }); // a stranger cannot use the relay
