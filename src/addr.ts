@@ -52,9 +52,8 @@ export function formatEndpoint(ep: Endpoint): string {
   return isIP(ep.host) === 6 ? `[${ep.host}]:${ep.port}` : `${ep.host}:${ep.port}`;
 }
 
-/** The same address once normalized; the same text needs no normalizing (the proxy asks this per datagram). */
 export const sameEndpoint = (a: Endpoint, b: Endpoint): boolean =>
-  a.port === b.port && (a.host === b.host || normalizeHost(a.host) === normalizeHost(b.host));
+  a.port === b.port && normalizeHost(a.host) === normalizeHost(b.host);
 
 export interface ParsedAddress {
   /** Empty when the user wrote only ":port" (any local address). */

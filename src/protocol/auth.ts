@@ -88,16 +88,6 @@ export function tag(key: Uint8Array, data: Uint8Array): Uint8Array {
   return mac(key, data, data.length).slice(0, TAG_LEN);
 }
 
-/**
- * Writes the tag of `signed` (a view of `packet[0, len)`, kept by a caller that seals many packets of one
- * size: no view made per packet) at `packet[len, len + TAG_LEN)`.
- */
-export function tagViewInto(key: Uint8Array, signed: Uint8Array, packet: Uint8Array): void {
-  const len = signed.length;
-  const d = mac(key, signed, len);
-  for (let i = 0; i < TAG_LEN; i++) packet[len + i] = d[i] ?? 0;
-}
-
 /** Writes the tag of `packet[0, len)` at `packet[len, len + TAG_LEN)`, which the caller left room for. */
 export function tagInto(key: Uint8Array, packet: Uint8Array, len: number): void {
   const d = mac(key, packet, len);

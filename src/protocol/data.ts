@@ -1,5 +1,5 @@
 import type { DropReason, Role } from "../types.ts";
-import { tagInto, tagViewInto, verifyTagAt } from "./auth.ts";
+import { tagInto, verifyTagAt } from "./auth.ts";
 import { Writer } from "./bytes.ts";
 import { HEADER_LEN, MAGIC, MAX_DATA_PACKET, MessageType, NONCE_LEN, TAG_LEN, VERSION } from "./constants.ts";
 
@@ -45,9 +45,6 @@ export class DataCodec {
   /** The body's bytes before the sequence number, exactly as the generic codec writes `pairId` and `role`. */
   private readonly prefix: Uint8Array;
   private scratch = new Uint8Array(0);
-  /** The last reused packet's views (whole, and its signed part): a stream of one size makes no new view. */
-  private reused = new Uint8Array(0);
-  private reusedSigned = new Uint8Array(0);
   private slab = new Uint8Array(0);
   private slabUsed = 0;
   /** Our pair id's bytes, when it is one a decoded packet can equal (32 lowercase hex digits). */
@@ -83,8 +80,7 @@ export class DataCodec {
     if (nonce.length !== NONCE_LEN) throw new RangeError(`nonce must be ${NONCE_LEN} bytes`);
     const seqAt = HEADER_LEN + this.prefix.length;
     const signed = seqAt + 8 + payload.length;
-    if (reuse && this.reused.length !== signed + TAG_LEN) this.reuseFor(signed + TAG_LEN);
-    const p = reuse ? this.reused : this.claim(signed + TAG_LEN);
+    const p = reuse ? this.scratchOf(signed + TAG_LEN) : this.claim(signed + TAG_LEN);
     p[0] = MAGIC[0];
     p[1] = MAGIC[1];
     p[2] = VERSION;
@@ -94,16 +90,14 @@ export class DataCodec {
     p.set(this.prefix, HEADER_LEN);
     putU64(p, seqAt, seq);
     p.set(payload, seqAt + 8);
-    if (reuse) tagViewInto(this.key, this.reusedSigned, p);
-    else tagInto(this.key, p, signed);
+    tagInto(this.key, p, signed);
     return p;
   }
 
-  /** Views of the first `n` bytes of the one buffer reused for every packet (grown when a packet is larger). */
-  private reuseFor(n: number): void {
+  /** The first `n` bytes of the one buffer reused for every packet (grown when a packet is larger). */
+  private scratchOf(n: number): Uint8Array {
     if (this.scratch.length < n) this.scratch = new Uint8Array(Math.max(n, SCRATCH_BYTES));
-    this.reused = this.scratch.subarray(0, n);
-    this.reusedSigned = this.scratch.subarray(0, n - TAG_LEN);
+    return this.scratch.subarray(0, n);
   }
 
   /**

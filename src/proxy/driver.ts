@@ -174,14 +174,10 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
   // into one reused buffer when the socket is done with a datagram once send() returns (real UDP).
   const dataCodec = new DataCodec(punched.key, link.pairId, link.role);
   const reuse = punched.transport.copiesOnSend === true;
-  // One nonce buffer, refilled per datagram (seal copies it into the packet): no allocation per datagram.
-  const nonce = new Uint8Array(NONCE_LEN);
-  const fillNonce = random.fill?.bind(random) ?? ((b: Uint8Array) => b.set(random.bytes(b.length)));
   const sendData = (payload: Uint8Array) => {
     const now = clock.now();
     const seq = link.send(payload.length, now);
-    fillNonce(nonce);
-    punched.transport.send(dataCodec.seal(payload, seq, now, nonce, reuse), target());
+    punched.transport.send(dataCodec.seal(payload, seq, now, random.bytes(NONCE_LEN), reuse), target());
   };
 
   const viaSocket = (data: Uint8Array, to: Endpoint) => punched.transport.send(data, to);

@@ -4,8 +4,6 @@
  */
 export interface Random {
   bytes(n: number): Uint8Array;
-  /** Fills `into` with bytes(into.length)'s: no buffer made (proxy mode's nonce per datagram). @default bytes() copied in */
-  fill?(into: Uint8Array): void;
   /** A float in [0, 1). */
   float(): number;
 }
@@ -39,28 +37,12 @@ function systemBytes(n: number): Uint8Array {
   return out;
 }
 
-/** systemBytes into the caller's buffer: the pool's next bytes copied, never handed out again. */
-function systemFill(into: Uint8Array): void {
-  const n = into.length;
-  if (n > POOL_BYTES) {
-    into.set(systemBytes(n));
-    return;
-  }
-  if (used + n > POOL_BYTES) {
-    crypto.getRandomValues(pool);
-    used = 0;
-  }
-  for (let i = 0; i < n; i++) into[i] = pool[used + i] ?? 0;
-  used += n;
-}
-
 /**
  * The system's CSPRNG (Web Crypto's getRandomValues, a global): what the drivers use unless told otherwise.
  * Not node:crypto, whose import costs every peer's start-up about 10 ms.
  */
 export const systemRandom: Random = {
   bytes: systemBytes,
-  fill: systemFill,
   float: () => {
     const [b0 = 0, b1 = 0, b2 = 0, b3 = 0] = systemBytes(4);
     return (((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) >>> 0) / U32;

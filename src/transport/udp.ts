@@ -46,11 +46,7 @@ export async function openUdp(
 ): Promise<Transport> {
   let socket: Bun.udp.Socket<"uint8array">;
   // Connected, only the peer's datagrams arrive: its own Endpoint is their source, no object per datagram.
-  const fromPeer = peer && Object.freeze({ host: peer.host, port: peer.port });
-  // Unconnected, a source is one object while it sends on (a tunnel's stream comes from one address): frozen,
-  // since every handler that gets it gets the same one.
-  let lastAddress = "";
-  let lastFrom: Endpoint = Object.freeze({ host: "", port: -1 });
+  const fromPeer = peer && { host: peer.host, port: peer.port };
   try {
     socket = await Bun.udpSocket({
       hostname: bind.host,
@@ -62,13 +58,9 @@ export async function openUdp(
       socket: {
         data(_s, data, port, address) {
           if (fromPeer) return onDatagram(data, fromPeer);
-          if (port !== lastFrom.port || address !== lastAddress) {
-            lastAddress = address;
-            // An IPv4 address is already normal (digits and dots); only a v6 one may need unwrapping.
-            const host = address.includes(":") ? normalizeHost(address) : address;
-            lastFrom = Object.freeze({ host, port });
-          }
-          onDatagram(data, lastFrom);
+          // An IPv4 address is already normal (digits and dots); only a v6 one may need unwrapping.
+          const host = address.includes(":") ? normalizeHost(address) : address;
+          onDatagram(data, { host, port });
         },
         error: reportErrors(onError),
       },

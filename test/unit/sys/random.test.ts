@@ -27,23 +27,6 @@ describe("systemRandom", () => {
     }
   });
 
-  test("fill writes the caller's buffer with bytes never handed out twice, by fill or by bytes", () => {
-    const fill = systemRandom.fill;
-    if (!fill) throw new Error("systemRandom has no fill");
-    const seen = new Set<string>();
-    const into = new Uint8Array(12);
-    // Interleaved with bytes() and past several refills: one pool, no byte drawn twice.
-    for (let i = 0; i < 2_000; i++) {
-      fill(into);
-      seen.add(toHex(into));
-      seen.add(toHex(systemRandom.bytes(12)));
-    }
-    expect(seen.size).toBe(4_000);
-    const big = new Uint8Array(10_000);
-    fill(big);
-    expect(big.subarray(10_000 - 4_096).some((x) => x !== 0)).toBe(true);
-  });
-
   test("float is in [0, 1) and varies", () => {
     const xs = Array.from({ length: 200 }, () => systemRandom.float());
     expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
