@@ -8,12 +8,10 @@ const HOST = "127.0.0.1";
 const [local, tunnel, outer, partner] = process.argv.slice(2).map(Number) as [number, number, number, number];
 
 let toPartner: Bun.udp.Socket<"uint8array"> | undefined;
-// Connected to the tunnel, as the proxy's loopback socket is (transport/udp.ts openUdp's `peer`).
 const toTunnel = await Bun.udpSocket({
   hostname: HOST,
   port: local,
   binaryType: "uint8array",
-  connect: { hostname: HOST, port: tunnel },
   socket: {
     data(_s, d) {
       toPartner?.send(d, partner, HOST);
@@ -26,7 +24,7 @@ toPartner = await Bun.udpSocket({
   binaryType: "uint8array",
   socket: {
     data(_s, d) {
-      toTunnel.send(d);
+      toTunnel.send(d, tunnel, HOST);
     },
   },
 });

@@ -281,23 +281,15 @@ export async function startProxy(o: ProxyOptions): Promise<RunningProxy> {
 
   let loopback: Transport;
   try {
-    // Connected to the tunnel (on real UDP): the kernel drops anyone else's datagrams, and each send to the
-    // tunnel is cheaper than an addressed one (bench/proxy.ts).
-    loopback = await (o.transport ?? openUdp)(
-      { host, port: 0 },
-      (data, from) => {
-        if (closed) return;
-        // Only the tunnel's own socket: another local program cannot send through the punched path (checked
-        // here too, for a transport that does not connect).
-        if (from.port !== tunnel.port || from.host !== tunnel.host)
-          return emit({ type: "proxy-dropped", from, reason: "not-the-tunnel" });
-        // Larger would not fit one UDP datagram once sealed (the partner could not receive it whole).
-        if (data.length > MAX_DATA_PAYLOAD) return emit({ type: "proxy-dropped", from, reason: "too-large" });
-        sendData(data);
-      },
-      undefined,
-      tunnel,
-    );
+    loopback = await (o.transport ?? openUdp)({ host, port: 0 }, (data, from) => {
+      if (closed) return;
+      // Only the tunnel's own socket: another local program cannot send through the punched path.
+      if (from.port !== tunnel.port || from.host !== tunnel.host)
+        return emit({ type: "proxy-dropped", from, reason: "not-the-tunnel" });
+      // Larger would not fit one UDP datagram once sealed (the partner could not receive it whole).
+      if (data.length > MAX_DATA_PAYLOAD) return emit({ type: "proxy-dropped", from, reason: "too-large" });
+      sendData(data);
+    });
   } catch (e) {
     punched.transport.close();
     throw e;

@@ -33,13 +33,8 @@ export type DatagramHandler = (data: Uint8Array, from: Endpoint) => void;
 /** Asynchronous socket errors, e.g. ECONNREFUSED when an ICMP port unreachable came back. */
 export type ErrorHandler = (code: string) => void;
 
-/**
- * Opens a transport bound at `bind`. `peer`: it talks to that one address only (udp.ts connects the socket,
- * so nobody else's datagrams arrive); a factory may ignore it, so a caller still checks the source itself.
- */
 export type TransportFactory = (
   bind: Endpoint,
   onDatagram: DatagramHandler,
   onError?: ErrorHandler,
-  peer?: Endpoint,
 ) => Promise<Transport>;

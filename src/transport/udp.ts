@@ -31,33 +31,22 @@ function lifetime(socket: { close(): void }) {
   };
 }
 
-/**
- * The only place that touches Bun.udpSocket.
- * @param peer connect the socket to this one address (proxy mode's loopback socket to its tunnel): the kernel
- * then drops datagrams from anyone else, and a send to it skips the per-datagram address parsing and route
- * lookup of an unconnected sendto (bench/proxy.ts); send() to any other address is refused (false). An ICMP
- * error for it (the tunnel not bound yet) comes to `onError` and does not stop later sends.
- */
+/** The only place that touches Bun.udpSocket. */
 export async function openUdp(
   bind: Endpoint,
   onDatagram: DatagramHandler,
   onError?: ErrorHandler,
-  peer?: Endpoint,
 ): Promise<Transport> {
   let socket: Bun.udp.Socket<"uint8array">;
-  // Connected, only the peer's datagrams arrive: its own Endpoint is their source, no object per datagram.
-  const fromPeer = peer && { host: peer.host, port: peer.port };
   try {
     socket = await Bun.udpSocket({
       hostname: bind.host,
       port: bind.port,
-      ...(peer ? { connect: { hostname: peer.host, port: peer.port } } : {}),
       // A Uint8Array as is: a view over a Buffer's `.buffer` made Bun materialise an ArrayBuffer for every
       // datagram (about 1 us of a relay's 8-14 us per packet, bench/relay.ts).
       binaryType: "uint8array",
       socket: {
         data(_s, data, port, address) {
-          if (fromPeer) return onDatagram(data, fromPeer);
           // An IPv4 address is already normal (digits and dots); only a v6 one may need unwrapping.
           const host = address.includes(":") ? normalizeHost(address) : address;
           onDatagram(data, { host, port });
@@ -124,43 +113,11 @@ export async function openUdp(
     }
     return sent;
   };
-  // Connected by the options' `connect` (typed by the unconnected overload, whose handler it shares).
-  if (fromPeer) return connectedTransport(socket as unknown as Connected, bind, fromPeer, life);
   return {
     local: { host: bind.host, port: socket.port },
     send,
     sendMany,
     // Bun's send and sendMany hand the bytes to sendto/sendmmsg before they return; nothing is queued.
-    copiesOnSend: true,
-    close: () => life.close(),
-    get open() {
-      return life.open;
-    },
-  };
-}
-
-type Connected = Pick<Bun.udp.ConnectedSocket<"uint8array">, "send" | "port">;
-
-/** openUdp's transport on a socket connected to `peer`: sends go to it alone, without an address. */
-function connectedTransport(
-  socket: Connected,
-  bind: Endpoint,
-  peer: Endpoint,
-  life: ReturnType<typeof lifetime>,
-): Transport {
-  const toPeer = (to: Endpoint) => to.port === peer.port && to.host === peer.host;
-  const send = (data: Uint8Array, to: Endpoint): boolean => {
-    if (!life.open || !toPeer(to)) return false;
-    try {
-      return socket.send(data);
-    } catch {
-      return false;
-    }
-  };
-  return {
-    local: { host: bind.host, port: socket.port },
-    send,
-    sendMany: (datagrams) => datagrams.reduce((n, d) => n + (send(d.data, d.to) ? 1 : 0), 0),
     copiesOnSend: true,
     close: () => life.close(),
     get open() {
