@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Host, Lab } from "../lab/lab.ts";
-import { CLI, secretFile, waitStderr } from "../lab/netpunch.ts";
+import { CLI, connectArgs, SERVER_PORT, secretFile, waitStderr } from "../lab/netpunch.ts";
 import { nowMs, spawnAt } from "./lib/timed-process.ts";
 import { execAt, median, pingRtts, type Step, stepTimes, type TimedRun } from "./lib/timeline.ts";
 
@@ -29,8 +29,6 @@ const { values } = parseArgs({
 const RUNS = Number(values.runs);
 const DELAY_MS = Number(values.delay);
 const GAP_MS = Number(values.gap) * 1000;
-const SERVER_PORT = 10001;
-const PEER_PORT = 10000;
 const STAND_IN = join(import.meta.dir, "lib/first-packet.ts");
 /** The server announces the second peer at once only after one replay window (10 s) up (connect-time.ts). */
 const UP_MS = 10_500;
@@ -117,15 +115,7 @@ try {
   const argv = (role: "a" | "b", session: string, out: string) => [
     process.execPath,
     CLI,
-    "connect",
-    "--role",
-    role,
-    "--server",
-    `${serverIp}:${SERVER_PORT}`,
-    "--local",
-    `:${PEER_PORT}`,
-    "--secret-file",
-    secret,
+    ...connectArgs(role, serverIp, secret),
     "--session",
     session,
     "--proxy",
