@@ -92,51 +92,38 @@ export function stopAllChildrenNow(): void {
 }
 
 /**
- * Stops the group if netpunch dies without cleaning up (SIGKILL, a crash): a shell that reads the group from
- * a pipe whose only writer is netpunch, then waits for end of file on it. The kernel closes that pipe however
- * netpunch ends, and the watchdog then sends SIGTERM to the group, and SIGKILL after the grace. It is started
- * before the child and told the group right after, so no moment passes with a child and no watchdog (a
- * netpunch killed then would orphan the child); a pipe closed before the group is told stops nothing. It runs
- * in its own session, so a Ctrl-C at the terminal does not reach it. $1 is the grace in tenths of a second.
+ * Stops the group if netpunch dies without cleaning up (SIGKILL, a crash): a shell that waits for end of file
+ * on a pipe whose only writer is netpunch. The kernel closes that pipe however netpunch ends, and the watchdog
+ * then sends SIGTERM to the group, and SIGKILL after the grace. It runs in its own session, so a Ctrl-C at
+ * the terminal does not reach it. $1 is the group, $2 the grace in tenths of a second.
  */
-const WATCHDOG = `read -r g || exit 0
-read -r _
-kill -TERM "-$g" 2>/dev/null || exit 0
+const WATCHDOG = `read -r _
+kill -TERM "-$1" 2>/dev/null || exit 0
 i=0
-while [ "$i" -lt "$1" ] && kill -0 "-$g" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-kill -KILL "-$g" 2>/dev/null
+while [ "$i" -lt "$2" ] && kill -0 "-$1" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -KILL "-$1" 2>/dev/null
 exit 0`;
 
 /** The watchdogs' stdin pipes must stay referenced: a collected pipe would close and fire its watchdog. */
 const watchdogPipes = new Map<number, unknown>();
 
-interface Watchdog {
-  /** Tells it the group to guard, once the child exists. */
-  guard(pgid: number): void;
-  /** The group is gone (or was never started): nothing left to guard, and it must not signal a reused PGID. */
-  stop(): void;
-}
-
-function armWatchdog(graceMs: number): Watchdog | undefined {
+function startWatchdog(pgid: number, graceMs: number): (() => void) | undefined {
   if (process.platform === "win32") return undefined; // no process groups, no sh
   try {
-    const dog = Bun.spawn(["sh", "-c", WATCHDOG, "netpunch-watchdog", String(Math.ceil(graceMs / 100))], {
-      stdin: "pipe",
-      stdout: "ignore",
-      stderr: "ignore",
-      detached: true,
-      env: childEnv(),
-    });
+    const dog = Bun.spawn(
+      ["sh", "-c", WATCHDOG, "netpunch-watchdog", String(pgid), String(Math.ceil(graceMs / 100))],
+      {
+        stdin: "pipe",
+        stdout: "ignore",
+        stderr: "ignore",
+        detached: true,
+        env: childEnv(),
+      },
+    );
     watchdogPipes.set(dog.pid, dog.stdin);
-    return {
-      guard: (pgid) => {
-        dog.stdin.write(`${pgid}\n`);
-        void dog.stdin.flush();
-      },
-      stop: () => {
-        watchdogPipes.delete(dog.pid);
-        dog.kill("SIGKILL");
-      },
+    return () => {
+      watchdogPipes.delete(dog.pid);
+      dog.kill("SIGKILL"); // the group is gone: nothing left to guard, and it must not signal a reused PGID
     };
   } catch {
     return undefined; // no sh: the other guarantees hold, only a SIGKILLed netpunch can orphan the child
@@ -152,8 +139,6 @@ function armWatchdog(graceMs: number): Watchdog | undefined {
 export async function runChild(o: ChildOptions, onStart?: (pid: number) => void): Promise<ChildExit> {
   if (argvCarriesSecret(o.argv)) throw Fail.secretOnCommandLine(o.argv[0], "start");
   const graceMs = o.graceMs ?? CHILD_TIMINGS.graceMs;
-  const groups = process.platform !== "win32";
-  const watchdog = groups ? armWatchdog(graceMs) : undefined;
   let proc: ReturnType<typeof Bun.spawn<"ignore", "pipe", "pipe">>;
   try {
     proc = Bun.spawn(o.argv, {
@@ -166,12 +151,12 @@ export async function runChild(o: ChildOptions, onStart?: (pid: number) => void)
       detached: process.platform !== "win32",
     });
   } catch (e) {
-    watchdog?.stop();
     throw Fail.childNotStarted(o.argv[0], e);
   }
   const pgid = proc.pid;
-  watchdog?.guard(pgid);
+  const groups = process.platform !== "win32";
   if (groups) liveGroups.add(pgid);
+  const stopWatchdog = groups ? startWatchdog(pgid, graceMs) : undefined;
   onStart?.(proc.pid);
   o.logger.info(`started ${o.argv[0]} (pid ${proc.pid})`);
 
@@ -206,7 +191,7 @@ export async function runChild(o: ChildOptions, onStart?: (pid: number) => void)
   } finally {
     o.signal.removeEventListener("abort", onAbort);
     liveGroups.delete(pgid);
-    watchdog?.stop();
+    stopWatchdog?.();
   }
   // The pipes' end of file, or the drain time, whichever comes first.
   await settleOnce<void>({ deadline: systemClock.now() + CHILD_TIMINGS.drainMs }, (s) => {
